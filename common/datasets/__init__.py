@@ -1,0 +1,1 @@
+"""Embedded default data sets and the readers for the named data sets."""
