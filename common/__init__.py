@@ -1,0 +1,1 @@
+"""Shared library: config, data, augmentation, precision, training driver, metrics, plots, runs."""

@@ -1,0 +1,182 @@
+"""The shared augmentation library: one factory from a spec string.
+
+Built on Keras core preprocessing layers (Keras >= 3.6), which take a dict
+``{"images", "labels", "bounding_boxes", "segmentation_masks"}`` and move
+boxes and masks with the pixels. Each app asks for an :class:`Augmenter` with
+:func:`build_augmenter` and maps it over *batches* in its ``tf.data`` pipeline
+(vectorised, and off the training step).
+
+Spec grammar (the ``--augment`` flag): comma-separated ``name`` or
+``name=value``; ``none`` turns augmentation off; ``default`` is the task's
+default. Names and what the value means:
+
+========== =========================================== ===========
+name       layer                                       value
+========== =========================================== ===========
+flip       RandomFlip                                  horizontal | vertical | horizontal_and_vertical
+rotate     RandomRotation                              fraction of a full turn (0.05 = +-18 deg)
+zoom       RandomZoom                                  +- fraction
+translate  RandomTranslation                           +- fraction of the size
+crop       RandomZoom in, then RandomTranslation       smallest kept fraction of each side
+contrast   RandomContrast                              factor
+brightness RandomBrightness                            factor
+color      RandomColorJitter (brightness, contrast,    strength
+           saturation, hue)
+noise      GaussianNoise on pixels                     std-dev as a fraction of 255
+randaugment RandAugment                                number of ops
+mixup      MixUp (classification only)                 alpha
+cutmix     CutMix (classification only)                factor
+========== =========================================== ===========
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgesuite.common.errors import UserInputError
+
+GEOMETRIC = {"flip", "rotate", "zoom", "translate", "crop"}
+COLOUR = {"contrast", "brightness", "color", "noise", "randaugment"}
+LABEL_MIXING = {"mixup", "cutmix"}
+DEFAULT_VALUES = {
+    "flip": "horizontal", "rotate": 0.05, "zoom": 0.1, "translate": 0.1, "crop": 0.9,
+    "contrast": 0.2, "brightness": 0.2, "color": 0.2, "noise": 0.03,
+    "randaugment": 2, "mixup": 0.2, "cutmix": 1.0,
+}
+TASK_DEFAULTS = {
+    "classification": "flip,translate=0.1",
+    "detection": "flip,zoom=0.1,translate=0.1,color=0.2",
+    "segmentation": "flip,zoom=0.1,translate=0.1,color=0.2",
+}
+
+
+@dataclass(frozen=True)
+class AugmentOp:
+    name: str
+    value: object
+
+
+def parse_spec(spec: str, task: str = "classification") -> list[AugmentOp]:
+    """Parses ``'flip,translate=0.1'``; an unknown name or bad value names the item."""
+    spec = (spec or "none").strip()
+    if spec == "default":
+        spec = TASK_DEFAULTS[task]
+    if spec in ("none", ""):
+        return []
+    ops = []
+    for item in spec.split(","):
+        item = item.strip()
+        name, _, raw = item.partition("=")
+        name = name.strip().lower()
+        if name not in DEFAULT_VALUES:
+            raise UserInputError(f"augment: unknown augmentation '{name}' in '{spec}'; known: {', '.join(DEFAULT_VALUES)}")
+        if name in LABEL_MIXING and task != "classification":
+            raise UserInputError(f"augment: '{name}' mixes labels and only applies to classification, not {task}")
+        default = DEFAULT_VALUES[name]
+        if not raw:
+            value = default
+        elif isinstance(default, str):
+            value = raw.strip()
+        else:
+            try:
+                value = type(default)(raw)
+            except ValueError:
+                raise UserInputError(f"augment: '{item}' expects a {type(default).__name__} value") from None
+            if value <= 0:
+                raise UserInputError(f"augment: '{item}' expects a value > 0")
+        ops.append(AugmentOp(name, value))
+    return ops
+
+
+class Augmenter:
+    """Applies a list of Keras preprocessing layers to a batch dict, training mode.
+
+    Input and output: ``{"images": uint8/float (B,H,W,C), "labels": ...,
+    "bounding_boxes": {"boxes", "labels"}, "segmentation_masks": ...}``; keys a
+    task does not have are simply absent. Images come back as float32 in
+    [0, 255]; the model's own Rescaling layer normalises them.
+    """
+
+    def __init__(self, ops: list[AugmentOp], image_size: tuple[int, int], bounding_box_format: str = "xyxy", seed: int = 0):
+        import keras
+
+        self.ops = ops
+        self.layers = []
+        h, w = image_size
+        kw = {"bounding_box_format": bounding_box_format}
+        for i, op in enumerate(ops):
+            s = seed + 1009 * (i + 1)
+            v = op.value
+            if op.name == "flip":
+                if v not in ("horizontal", "vertical", "horizontal_and_vertical"):
+                    raise UserInputError(f"augment: flip={v} expects horizontal, vertical or horizontal_and_vertical")
+                layers = [keras.layers.RandomFlip(v, seed=s, **kw)]
+            elif op.name == "rotate":
+                layers = [keras.layers.RandomRotation(v, fill_mode="constant", seed=s, **kw)]
+            elif op.name == "zoom":
+                layers = [keras.layers.RandomZoom(v, v, fill_mode="constant", seed=s, **kw)]
+            elif op.name == "translate":
+                layers = [keras.layers.RandomTranslation(v, v, fill_mode="constant", seed=s, **kw)]
+            elif op.name == "crop":
+                if not 0 < v < 1:
+                    raise UserInputError(f"augment: crop={v} expects a kept fraction in (0, 1)")
+                # A zoom-in plus a shift rather than RandomCrop + Resizing: Keras 3.15's
+                # RandomCrop moves boxes by the swapped (x, y) offset (seen: box shifted
+                # by (2, 6) where the pixels moved by (6, 2)); masks were right.
+                cut = 1.0 - v
+                layers = [keras.layers.RandomZoom((-cut, 0.0), (-cut, 0.0), fill_mode="constant", seed=s, **kw),
+                          keras.layers.RandomTranslation(cut / 2, cut / 2, fill_mode="constant", seed=s + 1, **kw)]
+            elif op.name == "contrast":
+                layers = [keras.layers.RandomContrast(min(v, 1.0), value_range=(0, 255), seed=s, **kw)]
+            elif op.name == "brightness":
+                layers = [keras.layers.RandomBrightness(min(v, 1.0), value_range=(0, 255), seed=s, **kw)]
+            elif op.name == "color":
+                layers = [keras.layers.RandomColorJitter(value_range=(0, 255), brightness_factor=v, contrast_factor=v,
+                                                         saturation_factor=(0.5 - v / 2, 0.5 + v / 2),
+                                                         hue_factor=(0, v / 4), seed=s, **kw)]
+            elif op.name == "noise":
+                layers = [_PixelNoise(255.0 * v, seed=s)]
+            elif op.name == "randaugment":
+                layers = [keras.layers.RandAugment(value_range=(0, 255), num_ops=int(v), seed=s, **kw)]
+            elif op.name == "mixup":
+                layers = [keras.layers.MixUp(alpha=v, seed=s)]
+            elif op.name == "cutmix":
+                layers = [keras.layers.CutMix(factor=v, seed=s)]
+            self.layers.extend(layers)
+
+    def __call__(self, batch: dict) -> dict:
+        import tensorflow as tf
+
+        batch = tf.nest.map_structure(tf.convert_to_tensor, dict(batch))
+        batch["images"] = tf.cast(batch["images"], tf.float32)
+        for layer in self.layers:
+            batch = layer(batch, training=True)
+        batch["images"] = tf.clip_by_value(batch["images"], 0.0, 255.0)
+        return batch
+
+    def __bool__(self) -> bool:
+        return bool(self.layers)
+
+
+class _PixelNoise:
+    """Additive Gaussian noise on the images of a batch dict only.
+
+    keras.layers.GaussianNoise caps stddev at 1 (it is meant for activations);
+    pixels here are in [0, 255].
+    """
+
+    def __init__(self, stddev: float, seed: int):
+        self.stddev, self.seed = stddev, seed
+
+    def __call__(self, batch: dict, training: bool = True) -> dict:
+        import tensorflow as tf
+
+        images = batch["images"]
+        noise = tf.random.normal(tf.shape(images), stddev=self.stddev, seed=self.seed, dtype=images.dtype)
+        return {**batch, "images": images + noise}
+
+
+def build_augmenter(spec: str, task: str, image_size: tuple[int, int], seed: int = 0,
+                    bounding_box_format: str = "xyxy") -> Augmenter:
+    """The one factory every vision app uses: spec string in, Augmenter out."""
+    return Augmenter(parse_spec(spec, task), image_size, bounding_box_format=bounding_box_format, seed=seed)

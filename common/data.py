@@ -1,0 +1,111 @@
+"""tf.data helpers shared by the apps: file checks, splits, and the pipeline.
+
+The pipeline order is decode -> resize -> cache -> shuffle -> batch -> augment
+-> prefetch: decoding happens once (cached), augmentation runs on whole
+batches (vectorised Keras layers) in parallel with the training step.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edgesuite.common.errors import UserInputError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
+
+
+@dataclass
+class SkipLog:
+    """Counts inputs skipped in non-strict mode; prints one warning at the end.
+
+    ``strict=True`` turns the first skippable problem into a UserInputError.
+    """
+
+    what: str
+    strict: bool = False
+    items: list[tuple[str, str]] = field(default_factory=list)
+
+    def skip(self, item: str, reason: str) -> None:
+        if self.strict:
+            raise UserInputError(f"{item}: {reason}")
+        self.items.append((item, reason))
+
+    def report(self, log=None) -> None:
+        if not self.items:
+            return
+        log = log or (lambda m: print(m, file=sys.stderr))
+        first = "; ".join(f"{i}: {r}" for i, r in self.items[:3])
+        more = f" (and {len(self.items) - 3} more)" if len(self.items) > 3 else ""
+        log(f"warning: skipped {len(self.items)} {self.what}: {first}{more}. Use --strict to fail instead.")
+
+
+def check_image(path: Path, min_size: int = 1) -> tuple[int, int]:
+    """Fully decodes an image file with PIL and returns (width, height).
+
+    Raises ``ValueError`` for an unreadable or non-image file (callers decide
+    whether that is skipped or fatal) and ``UserInputError`` when it is smaller
+    than ``min_size`` on either side.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            w, h = im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
+    if min(w, h) < min_size:
+        raise UserInputError(f"{path}: image is {w}x{h} pixels, smaller than the minimum {min_size}x{min_size}")
+    return w, h
+
+
+def stratified_split(labels: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    """Splits indices per class by ``fractions`` (the rest is the first part).
+
+    Deterministic for a seed; every class with enough items appears in every
+    part. Returns ``[rest, part1, part2, ...]`` as sorted index arrays.
+    """
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        start = 0
+        for k, frac in enumerate(fractions, start=1):
+            n = int(round(len(idx) * frac))
+            if frac > 0 and n == 0 and len(idx) - start > 1:
+                n = 1
+            parts[k].append(idx[start:start + n])
+            start += n
+        parts[0].append(idx[start:])
+    return [np.sort(np.concatenate(p)) if p else np.array([], dtype=np.int64) for p in parts]
+
+
+def decode_and_resize(path, channels: int, size: tuple[int, int]):
+    """Reads an image file in-graph: jpg/png/bmp/gif (first frame), uint8, resized."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+    image.set_shape([None, None, channels])
+    image = tf.image.resize(image, size, method="bilinear", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+
+def batch_pipeline(ds, batch_size: int, *, shuffle: bool, seed: int, augment: Callable | None = None,
+                   cache: bool = True, drop_remainder: bool = False):
+    """cache -> shuffle -> batch -> augment -> prefetch, on a dataset of single examples."""
+    import tensorflow as tf
+
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(min(ds.cardinality().numpy(), 20_000) if ds.cardinality() > 0 else 10_000,
+                        seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is not None:
+        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,90 @@
+"""PNG plots a person looks at: training curves, confusion matrix, prediction grid.
+
+Matplotlib's Agg backend only (no screen needed); every function writes one
+file atomically and returns its path.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def training_curves(history_csv: Path, out: Path) -> Path:
+    """Loss, each metric (train and validation) and the learning rate per epoch."""
+    plt = _plt()
+    with open(history_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    epochs = [int(r["epoch"]) for r in rows]
+    keys = [k for k in rows[0] if k != "epoch" and not k.startswith("val_") and k != "lr"] if rows else []
+    panels = keys + (["lr"] if rows and "lr" in rows[0] else [])
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.2 * max(1, len(panels)), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], panels):
+        ax.plot(epochs, [float(r[key]) for r in rows], marker="o", label="train" if key != "lr" else "lr")
+        if rows and f"val_{key}" in rows[0]:
+            ax.plot(epochs, [float(r[f"val_{key}"]) for r in rows], marker="o", label="validation")
+        ax.set_title(key)
+        ax.set_xlabel("epoch")
+        if key == "lr":
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("training curves")
+    return _save(fig, out)
+
+
+def confusion_matrix(cm: list[list[int]], class_names: list[str], out: Path) -> Path:
+    """Row-normalised colours, raw counts written in each cell."""
+    plt = _plt()
+    cm_arr = np.asarray(cm, dtype=float)
+    norm = cm_arr / np.maximum(cm_arr.sum(axis=1, keepdims=True), 1)
+    k = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * k, 0.8 + 0.6 * k))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(k), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, int(cm_arr[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_title("confusion matrix")
+    return _save(fig, out)
+
+
+def prediction_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, probs: np.ndarray,
+                    class_names: list[str], out: Path, cols: int = 8) -> Path:
+    """Images with 'predicted (p) / true' titles; wrong predictions in red."""
+    plt = _plt()
+    n = len(images)
+    rows = max(1, int(np.ceil(n / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.9 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, t, p, pr in zip(axes.flat, images, true, pred, probs):
+        ax.imshow(img.squeeze(), cmap="gray" if img.shape[-1] == 1 else None, vmin=0, vmax=255)
+        ax.set_title(f"{class_names[p]} ({pr:.2f})\ntrue: {class_names[t]}", fontsize=7,
+                     color="black" if p == t else "red")
+    fig.suptitle("validation predictions (red: wrong)")
+    return _save(fig, out)

@@ -1,0 +1,66 @@
+"""Mixed-precision policy: what ``--precision auto`` picks, and applying it.
+
+``auto`` picks ``mixed_bfloat16`` on CPUs with native bf16 (avx512_bf16 or AMX),
+``mixed_float16`` on GPUs of compute capability >= 7.0 (tensor cores), and
+``float32`` otherwise. Measured on one AMD EPYC with avx512_bf16: a small conv
+net trained at 25 img/s in float32 and 127 img/s in mixed_bfloat16. On a CPU
+without those flags bf16 is emulated and much slower (42 vs 371 img/s seen on
+an EPYC with only AVX2), which is why the flags are read rather than assumed.
+
+Models keep their last layer in float32 (``dtype="float32"``) so that softmax
+and the loss are computed at full precision.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags") and ":" in line:
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def gpu_compute_capabilities() -> list[tuple[int, int]]:
+    import tensorflow as tf
+
+    caps = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        caps.append(tuple(details.get("compute_capability", (0, 0))))
+    return caps
+
+
+def choose(requested: str, flags: set[str] | None = None, gpu_caps: list[tuple[int, int]] | None = None) -> tuple[str, str]:
+    """Returns (policy, reason). ``flags`` and ``gpu_caps`` are read from the machine when None."""
+    if requested != "auto":
+        return requested, "as requested"
+    gpu_caps = gpu_compute_capabilities() if gpu_caps is None else gpu_caps
+    if gpu_caps:
+        if all(cap >= (7, 0) for cap in gpu_caps):
+            return "mixed_float16", f"GPU compute capability {'/'.join(f'{a}.{b}' for a, b in gpu_caps)} >= 7.0"
+        return "float32", "GPU below compute capability 7.0"
+    flags = cpu_flags() if flags is None else flags
+    native = sorted(BF16_CPU_FLAGS & flags)
+    if native:
+        return "mixed_bfloat16", f"CPU has {', '.join(native)}"
+    return "float32", "CPU without avx512_bf16/amx and no GPU"
+
+
+def apply(requested: str, log=print) -> str:
+    """Sets the global Keras dtype policy and prints the choice."""
+    import keras
+
+    policy, reason = choose(requested)
+    keras.mixed_precision.set_global_policy(policy)
+    log(f"precision: {policy} ({reason})")
+    return policy

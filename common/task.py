@@ -1,0 +1,66 @@
+"""The Task contract every app implements, and the data it hands the driver.
+
+``common/training.py`` drives any Task the same way; ``export/`` sees a model
+only through these hooks. See ``DESIGN.md`` for the table of members.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class DataSplits:
+    """What ``Task.load_data`` returns.
+
+    ``train``/``val``/``test`` are batched ``tf.data`` pipelines of
+    ``(inputs, targets)``; ``val`` and ``test`` are neither shuffled nor
+    augmented. ``info`` is JSON-serialisable (class names, input shape, data
+    name) and is saved as ``info.json`` in the run directory.
+    """
+
+    train: Any
+    val: Any | None
+    test: Any | None
+    info: dict
+    train_size: int
+    class_counts: list[int] | None = None
+    extras: dict = field(default_factory=dict)  # task-private things (e.g. raw arrays for plots)
+
+
+class Task:
+    """Base class: an app fills these in (see apps/image_classification/task.py)."""
+
+    name: str = ""
+    Config: type = object
+    monitor: tuple[str, str] = ("val_loss", "min")  # what early stopping and best-checkpoint watch
+
+    def load_data(self, cfg) -> DataSplits:
+        raise NotImplementedError
+
+    def load_eval_data(self, cfg, info: dict, data: str | None):
+        """The held-out split of the run's data, or a user-given set mapped to ``info``'s labels."""
+        raise NotImplementedError
+
+    def build_model(self, cfg, info: dict):
+        raise NotImplementedError
+
+    def loss_and_metrics(self, cfg, info: dict) -> tuple[Any, list]:
+        raise NotImplementedError
+
+    def evaluate(self, model, ds, info: dict) -> dict:
+        raise NotImplementedError
+
+    def plots(self, run, model, data: DataSplits, metrics: dict) -> list:
+        return []
+
+    def predict_files(self, model, info: dict, inputs: list[str]) -> list[dict]:
+        raise NotImplementedError
+
+    # transfer learning: the epoch at which unfreeze() is called (None: never)
+    def fine_tune_epoch(self, cfg) -> int | None:
+        return None
+
+    def unfreeze(self, model) -> None:
+        pass

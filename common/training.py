@@ -1,0 +1,234 @@
+"""The one training driver every app uses.
+
+config -> seeds -> precision policy -> data (validated before anything is
+written) -> run directory -> strategy scope -> model -> optimizer and schedule
+-> fit with callbacks -> best weights -> evaluate -> plots -> ``latest``.
+
+Interrupted runs (Ctrl-C, a kill, a crash) resume with ``--resume RUN_DIR``
+from the last completed epoch, optimizer state included, and finish with the
+planned number of epochs: each epoch ends by writing ``checkpoints/epoch-N.keras``
+and then ``checkpoints/state.json`` (the commit point: both written to a
+temporary name and renamed), so at most the epoch in flight is lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from edgesuite.common import precision
+from edgesuite.common.config import save_yaml
+from edgesuite.common.errors import UserInputError
+from edgesuite.common.runs import RunDir, write_json
+
+
+def build_schedule(cfg, steps_per_epoch: int):
+    import keras
+
+    total = max(1, cfg.epochs * steps_per_epoch)
+    s = cfg.schedule
+    if s in ("constant", "plateau"):
+        return cfg.lr
+    if s == "exponential":
+        return keras.optimizers.schedules.ExponentialDecay(cfg.lr, decay_steps=steps_per_epoch, decay_rate=cfg.decay_rate)
+    if s == "cosine":
+        return keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=total, alpha=0.01)
+    if s == "warmup_cosine":
+        warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total - 1)
+        return keras.optimizers.schedules.CosineDecay(
+            cfg.lr / 100, decay_steps=max(1, total - warmup), alpha=0.01, warmup_target=cfg.lr, warmup_steps=warmup)
+    raise UserInputError(f"schedule: unknown '{s}'")
+
+
+def build_optimizer(cfg, steps_per_epoch: int, lr_scale: float = 1.0):
+    import keras
+
+    lr = build_schedule(dataclasses.replace(cfg, lr=cfg.lr * lr_scale), steps_per_epoch)
+    common = {"learning_rate": lr, "weight_decay": cfg.weight_decay or None}
+    if cfg.clipnorm:
+        common["global_clipnorm"] = cfg.clipnorm
+    if cfg.grad_accum_steps > 1:
+        common["gradient_accumulation_steps"] = cfg.grad_accum_steps
+    name = cfg.optimizer
+    if name == "sgd":
+        return keras.optimizers.SGD(momentum=cfg.momentum, nesterov=True, **common)
+    if name == "adam":
+        return keras.optimizers.Adam(**common)
+    if name == "adamw":
+        return keras.optimizers.AdamW(**{**common, "weight_decay": cfg.weight_decay})
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(momentum=cfg.momentum, **common)
+    if name == "adagrad":
+        return keras.optimizers.Adagrad(**common)
+    raise UserInputError(f"optimizer: unknown '{name}'")
+
+
+def apply_kernel_penalties(model, l1: float, l2: float) -> int:
+    """Puts an L1/L2 penalty on every kernel; Keras adds it to the loss. Returns the count."""
+    import keras
+
+    if not (l1 or l2):
+        return 0
+    reg = keras.regularizers.L1L2(l1=l1, l2=l2)
+    n = 0
+    for layer in model._flatten_layers(include_self=False):
+        kernel = getattr(layer, "kernel", None)
+        if kernel is not None and getattr(kernel, "trainable", False):
+            kernel.regularizer = reg
+            n += 1
+    return n
+
+
+def class_weights(counts: list[int] | None, mode: str) -> dict[int, float] | None:
+    if mode != "balanced" or not counts:
+        return None
+    total, k = sum(counts), len(counts)
+    return {i: total / (k * c) if c else 0.0 for i, c in enumerate(counts)}
+
+
+def _callbacks(task, cfg, run: RunDir, state: dict, steps_per_epoch: int):
+    import keras
+
+    from edgesuite.common.callbacks import LearningRateLogger, ResumableEarlyStopping, RunRecorder
+
+    monitor, mode = task.monitor
+    cbs = [LearningRateLogger()]
+    if cfg.schedule == "plateau":
+        cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=2, verbose=1))
+    if cfg.early_stopping:
+        # before the recorder, so the patience counter it saves is this epoch's
+        cbs.append(ResumableEarlyStopping(state, monitor=monitor, mode=mode, patience=cfg.early_stopping, verbose=1))
+    cbs.append(RunRecorder(run, state, monitor, mode))
+    cbs.append(keras.callbacks.TensorBoard(log_dir=str(run.path / "tensorboard"), write_graph=False, profile_batch=0))
+    return cbs
+
+
+def _compile(model, task, cfg, info, steps_per_epoch: int, lr_scale: float = 1.0) -> None:
+    loss, metrics = task.loss_and_metrics(cfg, info)
+    model.compile(optimizer=build_optimizer(cfg, steps_per_epoch, lr_scale), loss=loss, metrics=metrics)
+
+
+def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunDir:
+    """Trains ``task`` under ``cfg`` and returns the completed run directory."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(cfg.seed)
+    policy = precision.apply(cfg.precision, log=log)
+    data = task.load_data(cfg)  # validates inputs before any run directory exists
+    steps_per_epoch = max(1, math.ceil(data.train_size / cfg.batch_size))
+    log(f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}")
+
+    state: dict = {"epoch": 0, "history": [], "best": None, "wait": 0, "checkpoint": None}
+    if resume:
+        run = RunDir(Path(resume))
+        state = load_state(run)
+        log(f"resuming {run.path} after epoch {state['epoch']} of {cfg.epochs}")
+    else:
+        run = RunDir.create(cfg.out, task.name, cfg.name)
+        save_yaml(cfg, run.config_path, task=task.name)
+        run.write_info({**data.info, "precision": policy})
+        log(f"run directory: {run.path}")
+
+    strategy = tf.distribute.get_strategy()
+    try:
+        with strategy.scope():
+            if state["checkpoint"]:
+                model = keras.models.load_model(run.checkpoint_dir / state["checkpoint"])
+            else:
+                model = task.build_model(cfg, data.info)
+                _compile(model, task, cfg, data.info, steps_per_epoch)
+            apply_kernel_penalties(model, cfg.l1, cfg.l2)
+        callbacks = _callbacks(task, cfg, run, state, steps_per_epoch)
+        weights = class_weights(data.class_counts, cfg.class_weight)
+        verbose = 1 if sys.stdout.isatty() else 2
+        fine_tune_at = task.fine_tune_epoch(cfg)
+        segments = [(0, cfg.epochs)]
+        if fine_tune_at is not None and 0 < fine_tune_at < cfg.epochs:
+            segments = [(0, fine_tune_at), (fine_tune_at, cfg.epochs)]
+        for start, end in segments:
+            if state["epoch"] >= end:
+                continue
+            if start > 0 and state["epoch"] == start:
+                # first epoch of fine-tuning: unfreeze, then a fresh optimizer at a tenth of the rate
+                with strategy.scope():
+                    task.unfreeze(model)
+                    _compile(model, task, cfg, data.info, steps_per_epoch, lr_scale=0.1)
+                    apply_kernel_penalties(model, cfg.l1, cfg.l2)
+                log(f"epoch {start + 1}: backbone unfrozen for fine-tuning")
+            t0 = time.time()
+            model.fit(data.train, validation_data=data.val, epochs=end, initial_epoch=state["epoch"],
+                      callbacks=callbacks, class_weight=weights, verbose=verbose, shuffle=False)
+            log(f"trained epochs {state['epoch'] and start + 1}-{state['epoch']} in {time.time() - t0:.0f}s")
+            if any(getattr(cb, "stopped_epoch", 0) for cb in callbacks):
+                break
+    except KeyboardInterrupt:
+        run.set_status("interrupted", epoch=state["epoch"])
+        log(f"\ninterrupted after epoch {state['epoch']}; continue with: edgesuite train {task.name} --resume {run.path}")
+        raise
+    except BaseException as exc:
+        if state["epoch"] == 0 and not resume and isinstance(exc, UserInputError):
+            run.discard()
+        else:
+            run.set_status("failed", epoch=state["epoch"], error=f"{exc.__class__.__name__}: {exc}")
+        raise
+
+    best = run.checkpoint_dir / "best.weights.h5"
+    if best.exists():
+        model.load_weights(best)
+        log(f"restored the best weights ({task.monitor[0]} = {state['best']:.4f})")
+    _save_model_atomic(model, run.model_path)
+    finish(task, run, model, data, cfg, log)
+    return run
+
+
+def finish(task, run: RunDir, model, data, cfg, log=print) -> dict:
+    """Evaluates on the held-out split, writes metrics and plots, marks the run completed."""
+    eval_ds = data.test if data.test is not None else data.val
+    metrics = task.evaluate(model, eval_ds, data.info) if eval_ds is not None else {}
+    metrics["split"] = "test" if data.test is not None else "validation"
+    run.write_metrics(metrics)
+    plots = task.plots(run, model, data, metrics)
+    run.set_status("completed", epochs=len(load_state(run)["history"]))
+    run.mark_latest()
+    summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+    log(f"{metrics['split']} metrics: {summary}")
+    log(f"model: {run.model_path}\nmetrics: {run.metrics_path}\nplots: {', '.join(str(p) for p in plots)}")
+    return metrics
+
+
+def _save_model_atomic(model, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def load_state(run: RunDir) -> dict:
+    """The resume state of a run: last completed epoch, history, early-stopping counters."""
+    import json
+
+    path = run.checkpoint_dir / "state.json"
+    if not path.exists():
+        raise UserInputError(f"{run.path}: nothing to resume (no completed epoch in {path.parent})")
+    return json.loads(path.read_text())
+
+
+def write_history_csv(path: Path, rows: list[dict]) -> None:
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+__all__ = ["train", "finish", "build_optimizer", "build_schedule", "apply_kernel_penalties", "class_weights",
+           "write_history_csv", "write_json"]
