@@ -1,0 +1,230 @@
+"""Image-classification data: folders, CSV files and named sets -> validated splits.
+
+Every loader ends in :class:`LabelledImages` (file paths *or* a uint8 array,
+plus int labels and class names). Files are fully decoded once with PIL up
+front, so a corrupt file is found here, named, and skipped (or fatal with
+``--strict``) instead of failing mid-epoch inside tf.data.
+"""
+
+from __future__ import annotations
+
+import csv
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog, check_image, stratified_split
+from edgesuite.common.errors import UserInputError
+
+GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+
+
+@dataclass
+class LabelledImages:
+    labels: np.ndarray
+    paths: list[str] | None = None
+    arrays: np.ndarray | None = None  # (N, H, W, C) uint8
+    grey: bool = False
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, idx: np.ndarray) -> "LabelledImages":
+        return LabelledImages(
+            labels=self.labels[idx],
+            paths=[self.paths[i] for i in idx] if self.paths is not None else None,
+            arrays=self.arrays[idx] if self.arrays is not None else None,
+            grey=self.grey,
+        )
+
+
+@dataclass
+class ImageSplits:
+    train: LabelledImages
+    val: LabelledImages | None
+    test: LabelledImages | None
+    class_names: list[str]
+    data_name: str
+
+
+def _check_files(items: list[tuple[str, str]], skips: SkipLog, min_size: int) -> list[tuple[str, str, bool]]:
+    """Decodes each (path, where) with PIL in a thread pool; returns (path, where, is_grey) of the good ones."""
+    from PIL import Image
+    from tqdm import tqdm
+
+    def check(item):
+        path, where = item
+        try:
+            check_image(Path(path), min_size)
+            with Image.open(path) as im:
+                return path, where, im.mode in GREY_MODES, None
+        except ValueError as exc:
+            return path, where, False, str(exc)
+
+    good = []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = pool.map(check, items)
+        for path, where, grey, err in tqdm(results, total=len(items), desc="checking images", unit="img",
+                                           disable=len(items) < 500, leave=False):
+            if err:
+                skips.skip(where, err)
+            else:
+                good.append((path, where, grey))
+    return good
+
+
+def scan_class_folders(root: Path, skips: SkipLog, min_size: int, known: list[str] | None = None) -> LabelledImages:
+    """``root/<class>/<image>``; ``known`` maps names to the training label ids."""
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise UserInputError(f"{root}: expected one sub-folder per class holding images, found none")
+    names = [d.name for d in class_dirs]
+    if known is not None:
+        unseen = [n for n in names if n not in known]
+        if unseen:
+            raise UserInputError(f"{root / unseen[0]}: label '{unseen[0]}' was not seen in training; "
+                                 f"training labels: {', '.join(known)}")
+    label_of = {n: (known.index(n) if known is not None else i) for i, n in enumerate(names)}
+    items, others = [], SkipLog("files that are not images (by extension)", strict=skips.strict)
+    for d in class_dirs:
+        files = sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
+        images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
+        for p in files:
+            if p.suffix.lower() not in IMAGE_EXTENSIONS:
+                others.skip(str(p), f"not an image file (expected {', '.join(sorted(IMAGE_EXTENSIONS))})")
+        if not images:
+            raise UserInputError(f"{d}: class folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+        items += [(str(p), d.name) for p in images]
+    others.report()
+    good = _check_files([(p, p) for p, _ in items], skips, min_size)
+    class_of = dict(items)
+    counts = {n: 0 for n in names}
+    for p, _, _ in good:
+        counts[class_of[p]] += 1
+    empty = [n for n, c in counts.items() if c == 0]
+    if empty:
+        raise UserInputError(f"{root / empty[0]}: no readable image left in this class folder")
+    return LabelledImages(labels=np.array([label_of[class_of[p]] for p, _, _ in good], dtype=np.int64),
+                          paths=[p for p, _, _ in good], grey=all(g for _, _, g in good))
+
+
+def read_label_csv(path: Path, skips: SkipLog, min_size: int, known: list[str] | None = None) -> tuple[LabelledImages, list[str]]:
+    """A CSV of ``path,label`` rows (header optional); relative paths are relative to the CSV."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as exc:
+        raise UserInputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    start = 1 if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"] else 0
+    entries = []
+    for line, row in enumerate(rows[start:], start=start + 1):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) < 2:
+            raise UserInputError(f"{path}:{line}: expected 'path,label', got {','.join(row)!r}")
+        file, label = row[0].strip(), row[1].strip()
+        full = (path.parent / file) if not Path(file).is_absolute() else Path(file)
+        if not full.exists():
+            raise UserInputError(f"{path}:{line}: image file {file!r} does not exist (looked at {full})")
+        entries.append((str(full), label, line))
+    if not entries:
+        raise UserInputError(f"{path}: no 'path,label' rows found")
+    names = known or sorted({label for _, label, _ in entries})
+    for full, label, line in entries:
+        if label not in names:
+            raise UserInputError(f"{path}:{line}: label '{label}' was not seen in training; training labels: {', '.join(names)}")
+    good = _check_files([(full, f"{path}:{line} ({full})") for full, _, line in entries], skips, min_size)
+    label_of = {full: label for full, label, _ in entries}
+    return LabelledImages(labels=np.array([names.index(label_of[p]) for p, _, _ in good], dtype=np.int64),
+                          paths=[p for p, _, _ in good], grey=all(g for _, _, g in good)), names
+
+
+def _named(name: str) -> tuple[LabelledImages, LabelledImages, list[str]]:
+    from edgesuite.common.datasets import fashion_mnist
+
+    (x_tr, y_tr), (x_te, y_te) = fashion_mnist.load_subset() if name == "fashion-mnist-subset" else fashion_mnist.load_full()
+    return (LabelledImages(labels=y_tr.astype(np.int64), arrays=x_tr[..., None], grey=True),
+            LabelledImages(labels=y_te.astype(np.int64), arrays=x_te[..., None], grey=True),
+            list(fashion_mnist.CLASS_NAMES))
+
+
+def load_splits(cfg) -> ImageSplits:
+    """Resolves ``cfg.data`` to train/val/test, deterministic for ``cfg.seed``."""
+    from edgesuite.apps.image_classification.config import NAMED_SETS
+
+    skips = SkipLog("unreadable images", strict=cfg.strict)
+    data = cfg.data
+    explicit_test = None
+    if data in NAMED_SETS:
+        pool, explicit_test, names = _named(data)
+    else:
+        path = Path(data)
+        if not path.exists():
+            raise UserInputError(f"{data}: no such file or folder, and not a named set ({', '.join(NAMED_SETS)})")
+        if path.is_dir() and (path / "train").is_dir():
+            train = scan_class_folders(path / "train", skips, cfg.min_image_size)
+            names = sorted(d.name for d in (path / "train").iterdir() if d.is_dir() and not d.name.startswith("."))
+            val_dir = next((path / n for n in ("val", "validation") if (path / n).is_dir()), None)
+            val = scan_class_folders(val_dir, skips, cfg.min_image_size, known=names) if val_dir else None
+            test = scan_class_folders(path / "test", skips, cfg.min_image_size, known=names) if (path / "test").is_dir() else None
+            if val is None:
+                rest, v = stratified_split(train.labels, (cfg.val_fraction,), cfg.seed)
+                train, val = train.subset(rest), train.subset(v)
+            skips.report()
+            return ImageSplits(train, val, test, names, path.name)
+        if path.is_dir():
+            pool = scan_class_folders(path, skips, cfg.min_image_size)
+            names = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+        elif path.suffix.lower() == ".csv":
+            pool, names = read_label_csv(path, skips, cfg.min_image_size)
+        else:
+            raise UserInputError(f"{data}: expected a folder of class sub-folders, a .csv of path,label, "
+                                 f"or a named set ({', '.join(NAMED_SETS)})")
+    skips.report()
+    if len(names) < 2:
+        raise UserInputError(f"{data}: found only one class ({names[0]}); classification needs at least two")
+    fractions = (cfg.val_fraction,) if explicit_test is not None else (cfg.val_fraction, cfg.test_fraction)
+    parts = stratified_split(pool.labels, fractions, cfg.seed)
+    train = pool.subset(parts[0])
+    val = pool.subset(parts[1]) if len(parts[1]) else None
+    test = explicit_test if explicit_test is not None else (pool.subset(parts[2]) if len(parts[2]) else None)
+    return ImageSplits(train, val, test, names, data if data in NAMED_SETS else Path(data).name)
+
+
+def load_eval_set(data: str, class_names: list[str], strict: bool, min_size: int) -> LabelledImages:
+    """A user-given evaluation set, its labels mapped onto the training classes."""
+    skips = SkipLog("unreadable images", strict=strict)
+    path = Path(data)
+    if not path.exists():
+        raise UserInputError(f"{data}: no such file or folder")
+    if path.is_dir():
+        images = scan_class_folders(path, skips, min_size, known=class_names)
+    elif path.suffix.lower() == ".csv":
+        images, _ = read_label_csv(path, skips, min_size, known=class_names)
+    else:
+        raise UserInputError(f"{data}: expected a folder of class sub-folders or a .csv of path,label")
+    skips.report()
+    return images
+
+
+def to_dataset(images: LabelledImages, num_classes: int, image_size: int, channels: int):
+    """Unbatched ``tf.data`` of (uint8 image (S,S,C), one-hot float32 label)."""
+    import tensorflow as tf
+
+    from edgesuite.common.data import decode_and_resize
+
+    onehot = np.eye(num_classes, dtype=np.float32)[images.labels]
+    size = (image_size, image_size)
+    if images.arrays is not None:
+        x = images.arrays
+        if x.shape[-1] != channels:
+            x = np.repeat(x, channels, axis=-1) if channels == 3 else x.mean(-1, keepdims=True).round().astype(np.uint8)
+        ds = tf.data.Dataset.from_tensor_slices((x, onehot))
+        if x.shape[1:3] != size:
+            ds = ds.map(lambda im, y: (tf.cast(tf.round(tf.image.resize(im, size, antialias=True)), tf.uint8), y),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+        return ds
+    ds = tf.data.Dataset.from_tensor_slices((images.paths, onehot))
+    return ds.map(lambda p, y: (decode_and_resize(p, channels, size), y), num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,0 +1,142 @@
+"""The image-classification Task: what the driver, the CLI and the exporter call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgesuite.apps.image_classification import data as icdata
+from edgesuite.apps.image_classification import model as icmodel
+from edgesuite.apps.image_classification.config import Config
+from edgesuite.apps.image_classification.postprocess import postprocess
+from edgesuite.common import metrics as cmetrics
+from edgesuite.common import plots as cplots
+from edgesuite.common.augment import build_augmenter
+from edgesuite.common.data import batch_pipeline, check_image
+from edgesuite.common.errors import UserInputError
+from edgesuite.common.task import DataSplits, Task
+
+
+class ImageClassificationTask(Task):
+    name = "image-classification"
+    Config = Config
+    monitor = ("val_accuracy", "max")
+
+    # ---- data -------------------------------------------------------------
+    def load_data(self, cfg: Config) -> DataSplits:
+        splits = icdata.load_splits(cfg)
+        channels = cfg.channels or (1 if splits.train.grey else 3)
+        k = len(splits.class_names)
+        augmenter = build_augmenter(cfg.augment, "classification", (cfg.image_size, cfg.image_size), seed=cfg.seed)
+
+        def augment(x, y):
+            out = augmenter({"images": x, "labels": y})
+            return out["images"], out["labels"]
+
+        def pipe(images, train: bool):
+            if images is None or len(images) == 0:
+                return None
+            ds = icdata.to_dataset(images, k, cfg.image_size, channels)
+            return batch_pipeline(ds, cfg.batch_size, shuffle=train, seed=cfg.seed,
+                                  augment=augment if train and augmenter else None)
+
+        info = {
+            "task": self.name,
+            "class_names": splits.class_names,
+            "image_size": cfg.image_size,
+            "channels": channels,
+            "input_dtype": "uint8",
+            "normalization": "inside the model" ,
+            "data_name": splits.data_name,
+            "split_sizes": {n: (len(s) if s is not None else 0) for n, s in
+                            (("train", splits.train), ("val", splits.val), ("test", splits.test))},
+        }
+        counts = np.bincount(splits.train.labels, minlength=k).tolist()
+        return DataSplits(train=pipe(splits.train, True), val=pipe(splits.val, False), test=pipe(splits.test, False),
+                          info=info, train_size=len(splits.train), class_counts=counts,
+                          extras={"val_images": splits.val})
+
+    def load_eval_data(self, cfg: Config, info: dict, data: str | None):
+        if data is None:
+            splits = icdata.load_splits(cfg)
+            images = splits.test if splits.test is not None else splits.val
+        else:
+            images = icdata.load_eval_set(data, info["class_names"], cfg.strict, cfg.min_image_size)
+        ds = icdata.to_dataset(images, len(info["class_names"]), info["image_size"], info["channels"])
+        return batch_pipeline(ds, cfg.batch_size, shuffle=False, seed=cfg.seed, cache=False)
+
+    # ---- model ------------------------------------------------------------
+    def build_model(self, cfg: Config, info: dict):
+        return icmodel.build(cfg, len(info["class_names"]), info["channels"])
+
+    def loss_and_metrics(self, cfg: Config, info: dict):
+        import keras
+
+        return (keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                [keras.metrics.CategoricalAccuracy(name="accuracy")])
+
+    def fine_tune_epoch(self, cfg: Config) -> int | None:
+        return cfg.fine_tune_after if (cfg.model == "mobilenetv2" and cfg.freeze_backbone and cfg.fine_tune_after) else None
+
+    def unfreeze(self, model) -> None:
+        model.get_layer("backbone").trainable = True
+
+    # ---- evaluation -------------------------------------------------------
+    def predict_dataset(self, model, ds) -> tuple[np.ndarray, np.ndarray]:
+        probs, labels = [], []
+        for x, y in ds:
+            probs.append(np.asarray(model(x, training=False), dtype=np.float32))
+            labels.append(np.argmax(y.numpy(), axis=-1))
+        return np.concatenate(labels), np.concatenate(probs)
+
+    def evaluate(self, model, ds, info: dict) -> dict:
+        labels, probs = self.predict_dataset(model, ds)
+        return cmetrics.classification_metrics(labels, probs, info["class_names"])
+
+    def plots(self, run, model, data: DataSplits, metrics: dict) -> list[Path]:
+        out = [cplots.training_curves(run.history_path, run.plots_dir / "training_curves.png")]
+        if "confusion_matrix" in metrics:
+            out.append(cplots.confusion_matrix(metrics["confusion_matrix"], data.info["class_names"],
+                                               run.plots_dir / "confusion_matrix.png"))
+        if data.val is not None:
+            x, y = next(iter(data.val.unbatch().batch(32)))
+            probs = np.asarray(model(x, training=False))
+            out.append(cplots.prediction_grid(x.numpy(), np.argmax(y.numpy(), -1), probs.argmax(-1), probs.max(-1),
+                                              data.info["class_names"], run.plots_dir / "val_predictions.png"))
+        return out
+
+    # ---- prediction -------------------------------------------------------
+    def read_inputs(self, info: dict, inputs: list[str]) -> np.ndarray:
+        """Image files -> (N, S, S, C) uint8, resized as training did. Bad files name themselves."""
+        from PIL import Image
+
+        size, channels = info["image_size"], info["channels"]
+        batch = []
+        for item in inputs:
+            path = Path(item)
+            if not path.is_file():
+                raise UserInputError(f"{item}: no such image file")
+            try:
+                check_image(path)
+            except ValueError as exc:
+                raise UserInputError(f"{item}: {exc}") from None
+            with Image.open(path) as im:
+                im = im.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+                arr = np.asarray(im, dtype=np.uint8)
+            batch.append(arr[..., None] if channels == 1 else arr)
+        return np.stack(batch)
+
+    def predict_files(self, model, info: dict, inputs: list[str]) -> list[dict]:
+        x = self.read_inputs(info, inputs)
+        probs = np.asarray(model(x, training=False))
+        results = postprocess(probs, info)
+        for item, r in zip(inputs, results):
+            r["input"] = item
+        return results
+
+    def format_prediction(self, r: dict) -> str:
+        return f"{r['input']}: {r['label']} ({r['probability']:.3f})"
+
+
+TASK = ImageClassificationTask()

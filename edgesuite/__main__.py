@@ -1,0 +1,5 @@
+import sys
+
+from edgesuite.cli import main
+
+sys.exit(main())

@@ -1,0 +1,107 @@
+"""The Python face of the CLI: train, open a run, evaluate, predict."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgesuite.common.config import from_dict, load_yaml
+from edgesuite.common.runs import RunDir, resolve_run
+
+
+def quiet_tensorflow() -> None:
+    """Keeps TensorFlow's C++ start-up chatter off the user's terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+
+
+def resolve_config(task_name: str, knobs: dict, config: str | None = None, resume: str | None = None):
+    """Defaults < config file (or the resumed run's config.yaml) < knobs; validated."""
+    from edgesuite.apps import get_config_class
+
+    cls = get_config_class(task_name)
+    if resume:
+        run = resolve_run(resume)
+        if run.task != task_name:
+            from edgesuite.common.errors import UserInputError
+
+            raise UserInputError(f"{run.path}: is a {run.task} run, not {task_name}")
+        config = str(run.config_path)
+    cfg = load_yaml(cls, config, knobs) if config else from_dict(cls, knobs, where="arguments")
+    cfg.validate()
+    return cfg
+
+
+def train(task: str, resume: str | None = None, config: str | None = None, log=print, **knobs) -> "Run":
+    quiet_tensorflow()
+    from edgesuite.apps import get_task
+    from edgesuite.common import training
+
+    cfg = resolve_config(task, knobs, config, resume)
+    t = get_task(task)
+    run = training.train(t, cfg, resume=resolve_run(resume).path if resume else None, log=log)
+    return Run(run.path)
+
+
+@dataclass
+class Run:
+    """A finished run directory with its task, config and model."""
+
+    path: Path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "Run":
+        return cls(resolve_run(path).path)
+
+    @property
+    def dir(self) -> RunDir:
+        return RunDir(self.path)
+
+    @property
+    def task(self):
+        from edgesuite.apps import get_task
+
+        return get_task(self.dir.task)
+
+    @property
+    def config(self):
+        return resolve_config(self.dir.task, {}, str(self.dir.config_path))
+
+    @property
+    def info(self) -> dict:
+        return self.dir.read_info()
+
+    @property
+    def metrics(self) -> dict:
+        import json
+
+        return json.loads(self.dir.metrics_path.read_text())
+
+    def load_model(self):
+        quiet_tensorflow()
+        import keras
+
+        from edgesuite.common.errors import UserInputError
+
+        if not self.dir.model_path.exists():
+            raise UserInputError(f"{self.path}: the run has no model.keras (status: "
+                                 f"{self.dir.status().get('state', 'unknown')})")
+        return keras.models.load_model(self.dir.model_path)
+
+    def evaluate(self, data: str | None = None) -> dict:
+        """Metrics on the run's held-out split, or on ``data`` (labels mapped to the run's classes)."""
+        import time
+
+        task, cfg, info = self.task, self.config, self.info
+        model = self.load_model()
+        metrics = task.evaluate(model, task.load_eval_data(cfg, info, data), info)
+        metrics["split"] = "test" if data is None else str(data)
+        if data is None:
+            self.dir.write_metrics(metrics)
+        else:
+            self.dir.write_metrics(metrics, self.path / f"eval-{time.strftime('%Y%m%d-%H%M%S')}.json")
+        return metrics
+
+    def predict(self, inputs: list[str]) -> list[dict]:
+        return self.task.predict_files(self.load_model(), self.info, list(inputs))

@@ -1,0 +1,133 @@
+"""The ``edgesuite`` command: one grammar for every task.
+
+    edgesuite quickstart
+    edgesuite train <task> [flags]      (flags: edgesuite train <task> --help)
+    edgesuite evaluate RUN_DIR [--data PATH]
+    edgesuite predict RUN_DIR INPUT...
+
+TensorFlow is imported only by the commands that need it, so ``--help``
+answers at once. Bad input prints one ``error:`` line and exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from edgesuite import __version__
+from edgesuite.common.errors import UserInputError
+
+QUICKSTART_TASK = "image-classification"
+
+
+def _parser(prog: str | None = None) -> argparse.ArgumentParser:
+    from edgesuite.apps import TASKS, get_config_class
+    from edgesuite.common.config import add_arguments
+
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = argparse.ArgumentParser(prog=prog or "edgesuite", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"edgesuite {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    q = sub.add_parser("quickstart", formatter_class=fmt,
+                       help="train, evaluate and plot an image classifier on the embedded Fashion-MNIST subset")
+    q.add_argument("--out", default="saved_models", help="output root")
+    q.add_argument("--epochs", type=int, default=None, help="override the recipe's epoch count")
+
+    t = sub.add_parser("train", help="train a task on your data (see: edgesuite train TASK --help)")
+    tsub = t.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name in TASKS:
+        tp = tsub.add_parser(name, help=f"train {name}", formatter_class=fmt,
+                             description=f"Train {name}. Flags override --config; defaults shown.")
+        tp.add_argument("--config", default=None, help="YAML file of settings (flags override it)")
+        tp.add_argument("--resume", default=None, metavar="RUN_DIR",
+                        help="continue an interrupted run from its last completed epoch")
+        add_arguments(tp, get_config_class(name))
+
+    e = sub.add_parser("evaluate", formatter_class=fmt, help="metrics of a run on its test split or on --data")
+    e.add_argument("run", metavar="RUN_DIR")
+    e.add_argument("--data", default=None, help="evaluate on this data instead (labels must be the run's)")
+
+    pr = sub.add_parser("predict", formatter_class=fmt, help="predict with a run's model")
+    pr.add_argument("run", metavar="RUN_DIR")
+    pr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (or texts, for text tasks)")
+    pr.add_argument("--json", action="store_true", help="print one JSON object per input")
+    return p
+
+
+def _print_metrics(metrics: dict) -> None:
+    for k, v in metrics.items():
+        if isinstance(v, float):
+            print(f"  {k:<16} {v:.4f}")
+
+
+def _cmd_train(args) -> int:
+    from edgesuite.api import train
+
+    knobs = {k: v for k, v in vars(args).items() if k not in ("command", "task", "config", "resume")}
+    run = train(args.task, resume=args.resume, config=args.config, **knobs)
+    print(f"done: {run.path}")
+    return 0
+
+
+def _cmd_quickstart(args) -> int:
+    import time
+
+    from edgesuite.api import train
+
+    t0 = time.time()
+    knobs = {"out": args.out}
+    if args.epochs is not None:
+        knobs["epochs"] = args.epochs
+    print(f"quickstart: {QUICKSTART_TASK} on the embedded Fashion-MNIST subset (10,000 train / 2,000 test images)")
+    run = train(QUICKSTART_TASK, **knobs)
+    metrics = run.metrics
+    print(f"\nquickstart finished in {time.time() - t0:.0f}s")
+    print(f"  test accuracy    {metrics['accuracy']:.4f}   macro F1 {metrics['macro_f1']:.4f}")
+    print(f"  run directory    {run.path}")
+    print(f"  model            {run.dir.model_path}")
+    print(f"  plots            {run.dir.plots_dir}")
+    print(f"next: edgesuite predict {run.path} IMAGE.png | edgesuite evaluate {run.path}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from edgesuite.api import Run, quiet_tensorflow
+
+    quiet_tensorflow()
+    metrics = Run.open(args.run).evaluate(args.data)
+    print(f"metrics on {metrics['split']}:")
+    _print_metrics(metrics)
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from edgesuite.api import Run, quiet_tensorflow
+
+    quiet_tensorflow()
+    run = Run.open(args.run)
+    results = run.predict(args.inputs)
+    for r in results:
+        print(json.dumps(r) if args.json else run.task.format_prediction(r))
+    return 0
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # progress shows up at once when piped to a file or tee
+    args = _parser(prog).parse_args(argv)
+    handler = {"train": _cmd_train, "quickstart": _cmd_quickstart, "evaluate": _cmd_evaluate,
+               "predict": _cmd_predict}[args.command]
+    try:
+        return handler(args)
+    except UserInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

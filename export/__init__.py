@@ -1,0 +1,1 @@
+"""Exporter: one table of formats, parity checks and benchmarks (see the export issue)."""
