@@ -107,5 +107,9 @@ def batch_pipeline(ds, batch_size: int, *, shuffle: bool, seed: int, augment: Ca
                         seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None:
-        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        # One call at a time: Keras augmentation layers draw from a seed-generator
+        # variable, and parallel calls race for it, so the same seed gave different
+        # runs. Each call is a whole vectorised batch, still overlapped with the
+        # training step by prefetch.
+        ds = ds.map(augment, num_parallel_calls=None)
     return ds.prefetch(tf.data.AUTOTUNE)

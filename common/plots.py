@@ -49,7 +49,7 @@ def training_curves(history_csv: Path, out: Path) -> Path:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle("training curves")
+    fig.suptitle("training curves", y=1.03)
     return _save(fig, out)
 
 

@@ -128,6 +128,7 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunD
     if resume:
         run = RunDir(Path(resume))
         state = load_state(run)
+        run.set_status("running", resumed_from_epoch=state["epoch"])
         log(f"resuming {run.path} after epoch {state['epoch']} of {cfg.epochs}")
     else:
         run = RunDir.create(cfg.out, task.name, cfg.name)
@@ -161,10 +162,10 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunD
                     _compile(model, task, cfg, data.info, steps_per_epoch, lr_scale=0.1)
                     apply_kernel_penalties(model, cfg.l1, cfg.l2)
                 log(f"epoch {start + 1}: backbone unfrozen for fine-tuning")
-            t0 = time.time()
+            t0, first = time.time(), state["epoch"] + 1
             model.fit(data.train, validation_data=data.val, epochs=end, initial_epoch=state["epoch"],
                       callbacks=callbacks, class_weight=weights, verbose=verbose, shuffle=False)
-            log(f"trained epochs {state['epoch'] and start + 1}-{state['epoch']} in {time.time() - t0:.0f}s")
+            log(f"trained epochs {first}-{state['epoch']} in {time.time() - t0:.0f}s")
             if any(getattr(cb, "stopped_epoch", 0) for cb in callbacks):
                 break
     except KeyboardInterrupt:
