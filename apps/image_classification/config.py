@@ -19,7 +19,7 @@ class Config(TrainConfig):
     epochs: int = knob(10, "number of training epochs")
     batch_size: int = knob(128, "global batch size")
     lr: float = knob(3e-3, "peak learning rate")
-    image_size: int = knob(28, "side of the square image the model sees (resized inside the model)")
+    image_size: int = knob(28, "side of the square uint8 image the model takes (inputs are resized to it)")
     channels: int = knob(0, "1 (grey) or 3 (RGB); 0 = from the data")
     model: str = knob("cnn", "architecture: a compact CNN or a MobileNetV2 backbone", ("cnn", "mobilenetv2"))
     width: float = knob(1.0, "width multiplier of the filters (MobileNetV2 alpha)")

@@ -1,9 +1,18 @@
-"""Image classifiers whose input is what a user holds: uint8 images, any size.
+"""Image classifiers whose input is what a user holds: uint8 images.
 
-Resizing and normalisation are layers inside the model, so every export
-carries them. Only Keras core layers are used, so the ``.keras`` and ``.h5``
-files load with plain ``keras.models.load_model`` and no edgesuite import.
-The classifier layer and the softmax run in float32 under mixed precision.
+Normalisation (``Rescaling``) is a layer inside the model, so every export
+carries it. Resizing is *not*: the model takes images of the trained size and
+the data pipeline, ``predict`` and the export metadata resize to it. Keras
+3.15's ``Resizing`` (like every image preprocessing layer) declares
+``call(..., training=True)`` and writes that into the shared call context, so
+a model holding one runs every later BatchNormalization in training mode when
+called as ``model(x)`` — wrong outputs, and the moving statistics overwritten
+(seen here: 0.40 max difference in probabilities against ``training=False``;
+``tests/apps/image_classification/test_model.py`` guards it).
+
+Only Keras core layers are used, so the ``.keras`` and ``.h5`` files load
+with plain ``keras.models.load_model`` and no edgesuite import. The classifier
+layer and the softmax run in float32 under mixed precision.
 """
 
 from __future__ import annotations
@@ -25,9 +34,8 @@ def _conv_bn(x, filters: int, name: str):
 
 
 def _inputs(image_size: int, channels: int):
-    inputs = keras.Input(shape=(None, None, channels), dtype="uint8", name="image")
-    x = layers.Resizing(image_size, image_size, interpolation="bilinear", name="resize")(inputs)
-    return inputs, x
+    inputs = keras.Input(shape=(image_size, image_size, channels), dtype="uint8", name="image")
+    return inputs, inputs
 
 
 def _head(x, num_classes: int, dropout: float):
