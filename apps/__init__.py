@@ -12,6 +12,10 @@ from edgesuite.common.errors import UserInputError
 TASKS = {
     "image-classification": "edgesuite.apps.image_classification.task",
 }
+# numpy-only decoding per task, what edgesuite.load uses on a board without TensorFlow
+POSTPROCESS = {
+    "image-classification": "edgesuite.apps.image_classification.postprocess",
+}
 
 
 def get_task(name: str):

@@ -58,6 +58,10 @@ class Task:
     def predict_files(self, model, info: dict, inputs: list[str]) -> list[dict]:
         raise NotImplementedError
 
+    # export: formats this task cannot be written to, with the reason (the exporter says so)
+    def unsupported_formats(self) -> dict[str, str]:
+        return {}
+
     # transfer learning: the epoch at which unfreeze() is called (None: never)
     def fine_tune_epoch(self, cfg) -> int | None:
         return None

@@ -103,5 +103,13 @@ class Run:
             self.dir.write_metrics(metrics, self.path / f"eval-{time.strftime('%Y%m%d-%H%M%S')}.json")
         return metrics
 
+    def export(self, formats: str | list[str] = "all", out: str | None = None, calibration_samples: int = 200,
+               log=print) -> dict:
+        """Writes and verifies the export formats; the report dict (``ok`` says all passed)."""
+        from edgesuite.export.exporter import export_run
+
+        report, ok = export_run(str(self.path), formats, out, calibration_samples, log=log)
+        return {**report, "ok": ok}
+
     def predict(self, inputs: list[str]) -> list[dict]:
         return self.task.predict_files(self.load_model(), self.info, list(inputs))

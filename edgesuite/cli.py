@@ -3,7 +3,9 @@
     edgesuite quickstart
     edgesuite train <task> [flags]      (flags: edgesuite train <task> --help)
     edgesuite evaluate RUN_DIR [--data PATH]
-    edgesuite predict RUN_DIR INPUT...
+    edgesuite predict RUN_DIR|MODEL_FILE INPUT...
+    edgesuite export RUN_DIR [--formats all|savedmodel,keras,h5,tflite,...] [--calibration-samples N] [--out DIR]
+    edgesuite benchmark RUN_DIR [--formats ...] [--samples N]
 
 TensorFlow is imported only by the commands that need it, so ``--help``
 answers at once. Bad input prints one ``error:`` line and exits with 2.
@@ -50,10 +52,24 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     e.add_argument("run", metavar="RUN_DIR")
     e.add_argument("--data", default=None, help="evaluate on this data instead (labels must be the run's)")
 
-    pr = sub.add_parser("predict", formatter_class=fmt, help="predict with a run's model")
-    pr.add_argument("run", metavar="RUN_DIR")
+    pr = sub.add_parser("predict", formatter_class=fmt, help="predict with a run's model or any exported file")
+    pr.add_argument("run", metavar="RUN_DIR|MODEL_FILE")
     pr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (or texts, for text tasks)")
     pr.add_argument("--json", action="store_true", help="print one JSON object per input")
+
+    from edgesuite.export.formats import FORMATS
+
+    names = "all|" + ",".join(FORMATS)
+    ex = sub.add_parser("export", formatter_class=fmt, help="export a run to every edge format and verify each file")
+    ex.add_argument("run", metavar="RUN_DIR")
+    ex.add_argument("--formats", default="all", help=f"comma-separated formats: {names}")
+    ex.add_argument("--calibration-samples", type=int, default=200, help="training images for int8 calibration")
+    ex.add_argument("--out", default=None, help="output folder (default: RUN_DIR/export)")
+
+    b = sub.add_parser("benchmark", formatter_class=fmt, help="size, metric and latency of each exported format")
+    b.add_argument("run", metavar="RUN_DIR")
+    b.add_argument("--formats", default="all", help=f"comma-separated formats: {names}")
+    b.add_argument("--samples", type=int, default=50, help="timed batch-1 runs per format (after warm-up)")
     return p
 
 
@@ -83,14 +99,18 @@ def _cmd_quickstart(args) -> int:
         knobs["epochs"] = args.epochs
     print(f"quickstart: {QUICKSTART_TASK} on the embedded Fashion-MNIST subset (10,000 train / 2,000 test images)")
     run = train(QUICKSTART_TASK, **knobs)
+    print("\nexporting to every edge format and checking each against the Keras model")
+    export = run.export()
     metrics = run.metrics
     print(f"\nquickstart finished in {time.time() - t0:.0f}s")
     print(f"  test accuracy    {metrics['accuracy']:.4f}   macro F1 {metrics['macro_f1']:.4f}")
     print(f"  run directory    {run.path}")
     print(f"  model            {run.dir.model_path}")
     print(f"  plots            {run.dir.plots_dir}")
-    print(f"next: edgesuite predict {run.path} IMAGE.png | edgesuite evaluate {run.path}")
-    return 0
+    print(f"  exports          {run.path / 'export'} ({sum(r['status'] == 'ok' for r in export['formats'])}"
+          f"/{len(export['formats'])} formats ok; export_report.md)")
+    print(f"next: edgesuite predict {run.path}/export/model_int8.tflite IMAGE.png | edgesuite benchmark {run.path}")
+    return 0 if export["ok"] else 1
 
 
 def _cmd_evaluate(args) -> int:
@@ -104,13 +124,38 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_predict(args) -> int:
+    from pathlib import Path
+
     from edgesuite.api import Run, quiet_tensorflow
 
     quiet_tensorflow()
-    run = Run.open(args.run)
-    results = run.predict(args.inputs)
+    target = Path(args.run)
+    if target.is_dir() and (target / "config.yaml").exists():
+        results = Run.open(args.run).predict(args.inputs)
+    else:
+        from edgesuite.predictor import load
+
+        results = load(target).predict(args.inputs)
+        for item, r in zip(args.inputs, results):
+            r["input"] = item
     for r in results:
-        print(json.dumps(r) if args.json else run.task.format_prediction(r))
+        print(json.dumps(r) if args.json else f"{r['input']}: {r['label']} ({r['probability']:.3f})")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from edgesuite.export.exporter import export_run
+
+    _, ok = export_run(args.run, args.formats, args.out, args.calibration_samples)
+    if not ok:
+        print("error: some formats failed or do not match the Keras model (see the report)", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _cmd_benchmark(args) -> int:
+    from edgesuite.export.bench import benchmark_run
+
+    benchmark_run(args.run, args.formats, args.samples)
     return 0
 
 
@@ -119,7 +164,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         sys.stdout.reconfigure(line_buffering=True)  # progress shows up at once when piped to a file or tee
     args = _parser(prog).parse_args(argv)
     handler = {"train": _cmd_train, "quickstart": _cmd_quickstart, "evaluate": _cmd_evaluate,
-               "predict": _cmd_predict}[args.command]
+               "predict": _cmd_predict, "export": _cmd_export, "benchmark": _cmd_benchmark}[args.command]
     try:
         return handler(args)
     except UserInputError as exc:

@@ -9,11 +9,11 @@ import numpy as np
 from edgesuite.apps.image_classification import data as icdata
 from edgesuite.apps.image_classification import model as icmodel
 from edgesuite.apps.image_classification.config import Config
-from edgesuite.apps.image_classification.postprocess import postprocess
+from edgesuite.apps.image_classification.postprocess import postprocess, preprocess
 from edgesuite.common import metrics as cmetrics
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import build_augmenter
-from edgesuite.common.data import batch_pipeline, check_image
+from edgesuite.common.data import batch_pipeline
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.task import DataSplits, Task
 
@@ -109,23 +109,10 @@ class ImageClassificationTask(Task):
     # ---- prediction -------------------------------------------------------
     def read_inputs(self, info: dict, inputs: list[str]) -> np.ndarray:
         """Image files -> (N, S, S, C) uint8, resized as training did. Bad files name themselves."""
-        from PIL import Image
-
-        size, channels = info["image_size"], info["channels"]
-        batch = []
-        for item in inputs:
-            path = Path(item)
-            if not path.is_file():
-                raise UserInputError(f"{item}: no such image file")
-            try:
-                check_image(path)
-            except ValueError as exc:
-                raise UserInputError(f"{item}: {exc}") from None
-            with Image.open(path) as im:
-                im = im.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
-                arr = np.asarray(im, dtype=np.uint8)
-            batch.append(arr[..., None] if channels == 1 else arr)
-        return np.stack(batch)
+        try:
+            return preprocess(inputs, self.export_metadata(None, info))
+        except ValueError as exc:
+            raise UserInputError(str(exc)) from None
 
     def predict_files(self, model, info: dict, inputs: list[str]) -> list[dict]:
         x = self.read_inputs(info, inputs)
@@ -134,6 +121,40 @@ class ImageClassificationTask(Task):
         for item, r in zip(inputs, results):
             r["input"] = item
         return results
+
+    # ---- export hooks -----------------------------------------------------
+    def export_metadata(self, cfg, info: dict) -> dict:
+        size, channels = info["image_size"], info["channels"]
+        return {
+            "task": self.name, "kind": "classifier", "class_names": info["class_names"],
+            "input": {"name": "image", "shape": [size, size, channels], "dtype": "uint8"},
+            "outputs": ["probabilities"],
+            "preprocessing": f"{'grey (L)' if channels == 1 else 'RGB'}, bilinear resize to {size}x{size}, uint8",
+            "normalization": "x / 255 inside the model",
+            "data_name": info.get("data_name"),
+        }
+
+    def _images(self, cfg, info: dict, split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+        splits = icdata.load_splits(cfg)
+        images = {"train": splits.train, "test": splits.test if splits.test is not None else splits.val}[split]
+        if split == "train":  # a class-balanced draw, fixed by the seed
+            images = images.subset(np.random.default_rng(cfg.seed).permutation(len(images))[:n])
+        else:
+            images = images.subset(np.arange(min(n, len(images))))
+        ds = icdata.to_dataset(images, len(info["class_names"]), info["image_size"], info["channels"])
+        x = np.stack([im.numpy() for im, _ in ds]) if len(images) else np.zeros((0,), np.uint8)
+        return x, images.labels
+
+    def representative_data(self, cfg, info: dict, n: int) -> np.ndarray:
+        """Real training images for int8 calibration (as many as there are, up to n)."""
+        return self._images(cfg, info, "train", n)[0]
+
+    def export_samples(self, cfg, info: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Held-out images and labels the parity check runs every format on."""
+        return self._images(cfg, info, "test", n)
+
+    def parity_metric(self, outputs: np.ndarray, labels: np.ndarray) -> tuple[str, float]:
+        return "accuracy", float(np.mean(outputs.argmax(-1) == labels))
 
     def format_prediction(self, r: dict) -> str:
         return f"{r['input']}: {r['label']} ({r['probability']:.3f})"

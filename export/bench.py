@@ -1,0 +1,109 @@
+"""``edgesuite benchmark RUN_DIR``: per format size, task metric, batch-1 latency and throughput.
+
+Each (format, threads) pair is timed in its own process (``python -m
+edgesuite.export.bench --worker``) so that one runtime's thread pools do not
+colour another's figures; the Keras model called directly is the reference
+row. A format that fails to load shows as failed instead of stopping the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgesuite.common.errors import UserInputError
+from edgesuite.export.formats import parse_formats
+
+
+def time_file(path: str, threads: int | None, samples: int, warmup: int = 5) -> dict:
+    """Batch-1 latencies of one file on the sidecar's input shape (random uint8 pixels)."""
+    from edgesuite.export.runtime import open_runtime, read_metadata
+
+    meta = read_metadata(path)
+    rt = open_runtime(path, threads=threads)
+    shape = meta["input"]["shape"]
+    x = np.random.default_rng(0).integers(0, 256, (1, *shape), dtype=np.uint8)
+    for _ in range(warmup):
+        rt.run(x)
+    times = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        rt.run(x)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return {"median_ms": float(np.median(times)), "p90_ms": float(np.percentile(times, 90))}
+
+
+def _worker(path: str, threads: int, samples: int) -> dict:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if threads == 1:  # TensorFlow reads these at start-up; LiteRT and onnxruntime take threads directly
+        env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "edgesuite.export.bench", "--worker", path, str(threads), str(samples)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    if proc.returncode:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        raise RuntimeError(lines[-1] if lines else f"exit {proc.returncode}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def benchmark_run(run_path: str, formats: str = "all", samples: int = 50, log=print) -> dict:
+    from edgesuite.api import Run
+    from edgesuite.export.verify import size_mb, table
+
+    run = Run.open(run_path)
+    export_dir = run.path / "export"
+    report_path = export_dir / "export_report.json"
+    if not report_path.exists():
+        raise UserInputError(f"{run.path}: nothing exported yet; run `edgesuite export {run.path}` first")
+    report = json.loads(report_path.read_text())
+    by_name = {r["format"]: r for r in report["formats"]}
+    rows = [{"format": "keras (reference)", "path": str(export_dir / "model.keras"), "metric": report["reference_metric"]}]
+    for fmt in parse_formats(formats):
+        if fmt.name == "keras":
+            continue
+        r = by_name.get(fmt.name, {})
+        rows.append({"format": fmt.name, "path": str(export_dir / fmt.filename), "metric": r.get("metric"),
+                     "status": r.get("status", "not exported")})
+    cpu = os.cpu_count() or 1
+    for row in rows:
+        path = Path(row["path"])
+        if not path.exists():
+            row["status"] = "failed: " + ("not exported" if row["format"] != "keras (reference)" else "no model.keras")
+            continue
+        row["size_mb"] = size_mb(path)
+        try:
+            one = _worker(str(path), 1, samples)
+            allt = _worker(str(path), cpu, samples)
+        except Exception as exc:
+            row["status"] = f"failed: {str(exc)[:200]}"
+            continue
+        row.update(status=row.get("status", "ok"), median_ms_1t=one["median_ms"], p90_ms_1t=one["p90_ms"],
+                   median_ms=allt["median_ms"], p90_ms=allt["p90_ms"], throughput=1e3 / allt["median_ms"])
+        log(f"{row['format']}: {allt['median_ms']:.3f} ms (1 thread {one['median_ms']:.3f} ms)")
+    ref = rows[0].get("median_ms")
+    for row in rows:
+        if ref and row.get("median_ms"):
+            row["latency_vs_keras"] = row["median_ms"] / ref
+    columns = [("format", "format", "{}"), ("status", "status", "{}"), ("size_mb", "size MB", "{:.3f}"),
+               ("metric", report["metric_name"], "{:.4f}"), ("median_ms_1t", "p50 ms 1 thr", "{:.3f}"),
+               ("p90_ms_1t", "p90 ms 1 thr", "{:.3f}"), ("median_ms", f"p50 ms {cpu} thr", "{:.3f}"),
+               ("p90_ms", f"p90 ms {cpu} thr", "{:.3f}"), ("throughput", "img/s", "{:.1f}"),
+               ("latency_vs_keras", "x keras", "{:.3f}")]
+    text = table(rows, report["metric_name"], columns)
+    result = {"task": report["task"], "source_run": str(run.path), "samples": samples, "threads": cpu, "rows": rows}
+    (export_dir / "benchmark.json").write_text(json.dumps(result, indent=2))
+    (export_dir / "benchmark.md").write_text(f"# Benchmark: {report['task']} ({run.path})\n\n"
+                                             f"Batch-1 latency over {samples} runs after 5 warm-up runs.\n\n{text}\n")
+    log(text)
+    log(f"saved: {export_dir / 'benchmark.md'}")
+    return result
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--worker":
+        print(json.dumps(time_file(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))

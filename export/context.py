@@ -1,0 +1,84 @@
+"""What every writer gets: the float32 model, its metadata, calibration data, a staging SavedModel."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class ExportContext:
+    model: object                 # keras.Model rebuilt under the float32 policy
+    metadata: dict
+    out_dir: Path
+    representative: np.ndarray    # uint8 training images for int8 calibration
+    _savedmodel: Path | None = field(default=None, repr=False)
+    _tmp: Path | None = field(default=None, repr=False)
+
+    @property
+    def input_shape(self) -> list[int]:
+        return list(self.metadata["input"]["shape"])
+
+    @property
+    def input_name(self) -> str:
+        return self.metadata["input"]["name"]
+
+    def input_signature(self, batch: int | None = None, dtype: str | None = None):
+        import tensorflow as tf
+
+        return [tf.TensorSpec([batch, *self.input_shape], dtype or self.metadata["input"]["dtype"], name=self.input_name)]
+
+    def serving_fn(self, dtype: str | None = None, batch: int | None = None):
+        """A tf.function from the user's input to a dict of named outputs (inference mode)."""
+        import tensorflow as tf
+
+        model, names = self.model, self.metadata["outputs"]
+
+        @tf.function(input_signature=self.input_signature(batch, dtype))
+        def serve(x):
+            out = model(x, training=False)
+            out = out if isinstance(out, (list, tuple)) else [out]
+            return dict(zip(names, out))
+
+        return serve
+
+    def savedmodel_dir(self) -> Path:
+        """The SavedModel that TFLite and ONNX convert from; written once, to a staging folder if not asked for."""
+        if self._savedmodel is None:
+            from edgesuite.export import savedmodel
+
+            self._tmp = Path(tempfile.mkdtemp(prefix="edgesuite-savedmodel-"))
+            path = self._tmp / "savedmodel"
+            savedmodel.write(self, None, path)
+            self._savedmodel = path
+        return self._savedmodel
+
+    def use_savedmodel(self, path: Path) -> None:
+        self._savedmodel = path
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def replace_atomically(tmp: Path, final: Path) -> None:
+    """Moves a finished file or folder onto its final name (nothing half-written is ever there)."""
+    import os
+
+    if final.is_dir() and not final.is_symlink():
+        old = final.with_name(final.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def staging_path(final: Path) -> Path:
+    """A temporary sibling of ``final`` that keeps its suffix (converters look at it)."""
+    return final.with_name(f".{final.stem}.partial{final.suffix}")

@@ -1,0 +1,151 @@
+"""``edgesuite export RUN_DIR``: rebuild in float32, write each format, verify each file.
+
+The trained model may hold bf16/fp16 ops (mixed precision), which the TFLite
+converter rejects, so the Task rebuilds the model under the float32 policy and
+the trained weights are copied in first. Every file is written under a
+temporary name and renamed when complete; a format that fails is reported and
+the others go on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgesuite import __version__
+from edgesuite.common.errors import UserInputError
+from edgesuite.common.runs import write_json
+from edgesuite.export import verify
+from edgesuite.export.context import ExportContext
+from edgesuite.export.formats import parse_formats
+
+
+def rebuild_float32(task, cfg, info, trained):
+    import keras
+
+    previous = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        model = task.build_model(cfg, info)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    model.set_weights(trained.get_weights())
+    return model
+
+
+def _output_dir(run, out: str | None) -> Path:
+    path = Path(out) if out else run.path / "export"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot create the output folder ({exc.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise UserInputError(f"{path}: output folder is not writable")
+    return path
+
+
+def export_run(run_path: str, formats: str = "all", out: str | None = None, calibration_samples: int = 200,
+               eval_samples: int = 500, log=print) -> tuple[dict, bool]:
+    """Writes the formats, verifies them, writes the report; returns (report, all ok)."""
+    from edgesuite.api import Run, quiet_tensorflow
+
+    quiet_tensorflow()
+    run = Run.open(run_path)
+    fmts = parse_formats(formats)
+    if not run.dir.model_path.exists():
+        raise UserInputError(f"{run.path}: the run has no model.keras to export "
+                             f"(status: {run.dir.status().get('state', 'unknown')})")
+    out_dir = _output_dir(run, out)
+    task, cfg, info = run.task, run.config, run.info
+    model = rebuild_float32(task, cfg, info, run.load_model())
+    metadata = {**task.export_metadata(cfg, info), "edgesuite_version": __version__, "source_run": str(run.path),
+                "exported": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    write_json(out_dir / "metadata.json", metadata)
+    representative = task.representative_data(cfg, info, calibration_samples)
+    if len(representative) < calibration_samples:
+        log(f"warning: asked for {calibration_samples} calibration samples, the training split has "
+            f"{len(representative)}; calibrating on those")
+    x, labels = task.export_samples(cfg, info, eval_samples)
+    reference = np.asarray(model.predict(x, batch_size=64, verbose=0), dtype=np.float32)
+    metric_name, reference_metric = task.parity_metric(reference, labels)
+    ctx = ExportContext(model, metadata, out_dir, representative)
+    rows = []
+    unsupported = task.unsupported_formats()
+    try:
+        for fmt in fmts:
+            if fmt.name in unsupported:
+                log(f"{fmt.name}: skipped ({unsupported[fmt.name]})")
+                rows.append({"format": fmt.name, "status": "skipped", "note": unsupported[fmt.name]})
+                continue
+            rows.append(_export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task, log))
+    finally:
+        ctx.close()
+    rows = _merge_with_previous(out_dir, run, rows)
+    report = {"task": task.name, "source_run": str(run.path), "samples": int(len(x)), "metric_name": metric_name,
+              "reference_metric": reference_metric, "calibration_samples": int(len(representative)),
+              "formats": rows}
+    js, md = verify.write_report(out_dir, report)
+    log(verify.table(rows, metric_name))
+    log(f"report: {md}")
+    return report, all(r["status"] in ("ok", "skipped") for r in rows)
+
+
+def _merge_with_previous(out_dir: Path, run, rows: list[dict]) -> list[dict]:
+    """Keeps the rows of formats exported earlier from the same run whose files are still there."""
+    import json
+
+    from edgesuite.export.formats import FORMATS
+
+    previous = out_dir / "export_report.json"
+    if not previous.exists():
+        return rows
+    try:
+        old = json.loads(previous.read_text())
+    except ValueError:
+        return rows
+    if old.get("source_run") != str(run.path):
+        return rows
+    fresh = {r["format"] for r in rows}
+    kept = [r for r in old.get("formats", []) if r["format"] not in fresh and r["format"] in FORMATS
+            and (out_dir / FORMATS[r["format"]].filename).exists()]
+    order = list(FORMATS)
+    return sorted(kept + rows, key=lambda r: order.index(r["format"]) if r["format"] in order else len(order))
+
+
+def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task, log) -> dict:
+    from edgesuite.export.runtime import open_runtime
+
+    path = out_dir / fmt.filename
+    row = {"format": fmt.name, "file": fmt.filename, "precision": fmt.precision}
+    t0 = time.time()
+    try:
+        importlib.import_module(f"edgesuite.export.{fmt.writer}").write(ctx, fmt, path)
+    except Exception as exc:
+        log(f"{fmt.name}: failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:300]})")
+        return {**row, "status": "failed", "note": f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:300]}"}
+    row["size_mb"] = verify.size_mb(path)
+    row["seconds"] = round(time.time() - t0, 1)
+    if fmt.runtime == "coreml" and not _coreml_predicts():
+        from edgesuite.export.coreml import check_spec
+
+        spec = check_spec(path, ctx.metadata)
+        status = "ok" if not spec["problems"] else "exported-but-mismatch"
+        return {**row, "status": status, "note": "spec checked (Core ML predicts only on macOS): "
+                f"{spec['ops']} ops, {spec['labels']} labels" + ("; " + "; ".join(spec["problems"]) if spec["problems"] else "")}
+    try:
+        outputs = open_runtime(path).run_batched(x)
+    except Exception as exc:
+        return {**row, "status": "failed", "note": f"written but not loadable: {exc}"}
+    _, metric = task.parity_metric(outputs, labels)
+    result = verify.compare(reference, outputs, metric, reference_metric, fmt.precision)
+    log(f"{fmt.name}: {result['status']} ({row['size_mb']:.3f} MB, max |diff| {result['max_abs_diff']:.1e})")
+    return {**row, **result, "note": result.pop("why", "")}
+
+
+def _coreml_predicts() -> bool:
+    return sys.platform == "darwin"

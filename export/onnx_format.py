@@ -1,0 +1,39 @@
+"""ONNX through tf2onnx from the serving function (the same graph as the SavedModel signature), run by onnxruntime."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from edgesuite.export.context import ExportContext, staging_path
+
+OPSET = 17  # supported by tf2onnx 1.17 and every onnxruntime >= 1.14
+
+
+def write(ctx: ExportContext, fmt, path: Path) -> None:
+    import onnx
+    import tf2onnx
+
+    tmp = staging_path(path)
+    model_proto, _ = tf2onnx.convert.from_function(ctx.serving_fn(), input_signature=ctx.input_signature(), opset=OPSET)
+    for key, value in {**{k: str(v) for k, v in metadata_strings(ctx.metadata).items()}, "onnx_opset": str(OPSET)}.items():
+        entry = model_proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    model_proto.producer_name = "edgesuite"
+    onnx.save(model_proto, str(tmp))
+    os.replace(tmp, path)
+
+
+def metadata_strings(metadata: dict) -> dict[str, str]:
+    import json
+
+    return {"edgesuite_metadata": json.dumps(metadata)}
+
+
+def read_metadata(path: Path) -> dict | None:
+    import json
+
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    return json.loads(props["edgesuite_metadata"]) if "edgesuite_metadata" in props else None

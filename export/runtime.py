@@ -1,0 +1,192 @@
+"""Runs an exported file: raw outputs as numpy, no app knowledge.
+
+``open_runtime(path)`` picks the runtime by suffix. TFLite goes through the
+plain LiteRT interpreter (``ai_edge_litert``), ONNX through onnxruntime; only
+``.keras``/``.h5``/SavedModel import TensorFlow. ``.keras``/``.h5`` load with
+Keras ``safe_mode`` on unless the caller opts out (a model file a user was
+handed is untrusted input).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edgesuite.common.errors import UserInputError
+from edgesuite.export.formats import runtime_for
+
+
+class Runtime:
+    kind = ""
+
+    def __init__(self, path: Path, threads: int | None = None, safe_mode: bool = True):
+        self.path = Path(path)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def run_batched(self, x: np.ndarray, batch: int = 64) -> np.ndarray:
+        return np.concatenate([self.run(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+class KerasRuntime(Runtime):
+    kind = "keras"
+
+    def __init__(self, path, threads=None, safe_mode=True):
+        super().__init__(path)
+        import keras
+
+        try:
+            self.model = keras.models.load_model(self.path, compile=False, safe_mode=safe_mode)
+        except Exception as exc:  # a broken zip / HDF5 file, or unsafe content
+            raise UserInputError(f"{path}: cannot load the Keras model ({exc.__class__.__name__}: {exc})") from None
+
+    def run(self, x):
+        return np.asarray(self.model(x, training=False), dtype=np.float32)
+
+
+class SavedModelRuntime(Runtime):
+    kind = "savedmodel"
+
+    def __init__(self, path, threads=None, safe_mode=True):
+        super().__init__(path)
+        import tensorflow as tf
+
+        try:
+            self.fn = tf.saved_model.load(str(self.path)).signatures["serving_default"]
+        except Exception as exc:
+            raise UserInputError(f"{path}: cannot load the SavedModel ({exc.__class__.__name__}: {exc})") from None
+        self.input_name = next(iter(self.fn.structured_input_signature[1]))
+        self.output_name = sorted(self.fn.structured_outputs)[0]
+
+    def run(self, x):
+        import tensorflow as tf
+
+        return self.fn(**{self.input_name: tf.constant(x)})[self.output_name].numpy().astype(np.float32)
+
+
+class TFLiteRuntime(Runtime):
+    kind = "tflite"
+
+    def __init__(self, path, threads=None, safe_mode=True):
+        super().__init__(path)
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise UserInputError(f"{path}: not a loadable .tflite model ({exc})") from None
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self.batch = int(self.input["shape"][0])
+
+    def run(self, x):
+        it = self.interpreter
+        if len(x) != self.batch:
+            it.resize_tensor_input(self.input["index"], [len(x), *self.input["shape"][1:]])
+            it.allocate_tensors()
+            self.input, self.output = it.get_input_details()[0], it.get_output_details()[0]
+            self.batch = len(x)
+        it.set_tensor(self.input["index"], x.astype(self.input["dtype"]))
+        it.invoke()
+        out = it.get_tensor(self.output["index"])
+        scale, zero = self.output["quantization"]
+        if scale:
+            return (out.astype(np.float32) - zero) * scale
+        return out.astype(np.float32)
+
+
+class OnnxRuntime(Runtime):
+    kind = "onnx"
+
+    def __init__(self, path, threads=None, safe_mode=True):
+        super().__init__(path)
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise UserInputError(f"{path}: not a loadable ONNX model ({exc.__class__.__name__})") from None
+        self.input_name = self.session.get_inputs()[0].name
+
+    def run(self, x):
+        return np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float32)
+
+
+class CoreMLRuntime(Runtime):
+    kind = "coreml"
+
+    def __init__(self, path, threads=None, safe_mode=True):
+        super().__init__(path)
+        from edgesuite.export.coreml import can_predict
+
+        if not can_predict():
+            raise UserInputError(f"{path}: Core ML models run only on macOS (coremltools cannot predict here)")
+        import coremltools as ct
+
+        self.model = ct.models.MLModel(str(self.path))
+        self.metadata = read_metadata(self.path)
+
+    def run(self, x):
+        name = self.metadata["input"]["name"]
+        rows = []
+        for image in x.astype(np.float32):
+            out = self.model.predict({name: image[None]})
+            probs = next(v for v in out.values() if isinstance(v, dict))
+            rows.append([probs[c] for c in self.metadata["class_names"]])
+        return np.asarray(rows, dtype=np.float32)
+
+
+RUNTIMES = {c.kind: c for c in (KerasRuntime, SavedModelRuntime, TFLiteRuntime, OnnxRuntime, CoreMLRuntime)}
+
+
+def open_runtime(path, threads: int | None = None, safe_mode: bool = True) -> Runtime:
+    path = Path(path)
+    if not path.exists():
+        raise UserInputError(f"{path}: no such model file")
+    return RUNTIMES[runtime_for(path)](path, threads=threads, safe_mode=safe_mode)
+
+
+def read_metadata(path) -> dict:
+    """The sidecar ``metadata.json`` beside the file, else what the file itself carries."""
+    path = Path(path)
+    sidecar = path.parent / "metadata.json"
+    if sidecar.exists():
+        return json.loads(sidecar.read_text())
+    kind = runtime_for(path)
+    found = None
+    try:
+        if kind == "tflite":
+            from edgesuite.export.tflite import read_metadata as tfl
+
+            found = tfl(path.read_bytes())
+        elif kind == "onnx":
+            from edgesuite.export.onnx_format import read_metadata as onx
+
+            found = onx(path)
+        elif kind == "keras":
+            from edgesuite.export.keras_files import read_metadata as ker
+
+            found = ker(path)
+        elif kind == "savedmodel":
+            asset = path / "assets" / "edgesuite_metadata.json"
+            found = json.loads(asset.read_text()) if asset.exists() else None
+        elif kind == "coreml":
+            import coremltools as ct
+
+            raw = ct.models.MLModel(str(path), skip_model_load=True).user_defined_metadata.get("edgesuite_metadata")
+            found = json.loads(raw) if raw else None
+    except UserInputError:
+        raise
+    except Exception as exc:
+        raise UserInputError(f"{path}: cannot read the model's metadata ({exc.__class__.__name__}: {exc})") from None
+    if found is None:
+        raise UserInputError(f"{path}: carries no edgesuite metadata and has no metadata.json beside it")
+    return found

@@ -1,0 +1,34 @@
+"""SavedModel with a named ``serving_default`` signature over what a user holds, metadata in assets/."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from edgesuite.export.context import ExportContext, replace_atomically, staging_path
+
+
+def write(ctx: ExportContext, fmt, path: Path) -> None:
+    import keras
+
+    tmp = staging_path(path)
+    shutil.rmtree(tmp, ignore_errors=True)
+    archive = keras.export.ExportArchive()
+    archive.track(ctx.model)
+    names = ctx.metadata["outputs"]
+    model = ctx.model
+
+    def serve(x):
+        out = model(x, training=False)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        return dict(zip(names, out))
+
+    # ExportArchive (not tf.saved_model.save of a tf.Module): its variables convert;
+    # the tf.Module route left READ_VARIABLE ops that int8 calibration failed on.
+    archive.add_endpoint(name="serving_default", fn=serve, input_signature=ctx.input_signature())
+    archive.write_out(str(tmp), verbose=False)
+    (tmp / "assets").mkdir(exist_ok=True)
+    (tmp / "assets" / "edgesuite_metadata.json").write_text(json.dumps(ctx.metadata, indent=2))
+    replace_atomically(tmp, path)
+    ctx.use_savedmodel(path)

@@ -1,0 +1,109 @@
+"""TFLite: float32, float16, dynamic-range and full-integer int8, builtin ops only.
+
+Converted from the staging SavedModel (``TFLiteConverter.from_saved_model``,
+the route seen to work on this stack for float and int8). int8 calibrates on
+real training images (the Task's ``representative_data``); its input and
+output are uint8. The metadata JSON is stored in the flatbuffer's metadata
+table under ``edgesuite_metadata``. Every written file's op list is checked:
+a custom or Flex (Select TF) op is a failure, since a plain LiteRT runtime on
+a board has no kernel for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edgesuite.export.context import ExportContext, staging_path
+
+METADATA_NAME = "edgesuite_metadata"
+
+
+class NonBuiltinOpsError(RuntimeError):
+    pass
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated as schema  # no TensorFlow needed to read
+
+    return schema
+
+
+def op_names(model_bytes: bytes) -> list[str]:
+    """Operator names of a .tflite flatbuffer; custom ops as ``custom:<name>``."""
+    schema = _schema()
+    model = schema.Model.GetRootAsModel(model_bytes, 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    ops = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            ops.append("custom:" + code.CustomCode().decode())
+        else:
+            ops.append(names.get(builtin, str(builtin)))
+    return ops
+
+
+def read_metadata(model_bytes: bytes) -> dict | None:
+    schema = _schema()
+    model = schema.Model.GetRootAsModel(model_bytes, 0)
+    for i in range(model.MetadataLength()):
+        md = model.Metadata(i)
+        if md.Name() and md.Name().decode() == METADATA_NAME:
+            buf = model.Buffers(md.Buffer())
+            return json.loads(buf.DataAsNumpy().tobytes().decode())
+    return None
+
+
+def _embed_metadata(model_bytes: bytes, metadata: dict) -> bytes:
+    from tensorflow.lite.python import schema_py_generated as tfschema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
+    buf = tfschema.BufferT()
+    buf.data = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
+    model.buffers.append(buf)
+    md = tfschema.MetadataT()
+    md.name = METADATA_NAME
+    md.buffer = len(model.buffers) - 1
+    model.metadata = (model.metadata or []) + [md]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def convert(ctx: ExportContext, precision: str) -> bytes:
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(ctx.savedmodel_dir()), signature_keys=["serving_default"])
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if precision == "float16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif precision == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif precision == "int8":
+        samples = ctx.representative
+
+        def representative():
+            for i in range(len(samples)):
+                yield [samples[i:i + 1]]
+
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = representative
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.uint8
+        conv.inference_output_type = tf.uint8
+    return conv.convert()
+
+
+def write(ctx: ExportContext, fmt, path: Path) -> None:
+    model_bytes = _embed_metadata(convert(ctx, fmt.precision), {**ctx.metadata, "format": fmt.name})
+    foreign = [op for op in op_names(model_bytes) if op.startswith("custom:")]
+    if foreign:
+        raise NonBuiltinOpsError(f"non-builtin ops {', '.join(foreign)}: a plain LiteRT runtime cannot run them")
+    tmp = staging_path(path)
+    tmp.write_bytes(model_bytes)
+    os.replace(tmp, path)

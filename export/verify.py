@@ -1,0 +1,74 @@
+"""Parity of every exported file with the Keras model, and the report.
+
+Each file is loaded back from disk and run on the same held-out inputs as the
+float32 Keras model. Thresholds by precision: float32 max |diff| <= 1e-4 on
+the outputs; float16 <= 1e-2; dynamic-range and int8: top-1 agreement >= 98 %
+and the task metric within 1 point of the Keras model's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+THRESHOLDS = {
+    "float32": {"max_abs_diff": 1e-4},
+    "float16": {"max_abs_diff": 1e-2},
+    "dynamic": {"top1_agreement": 0.98, "metric_drop": 0.01},
+    "int8": {"top1_agreement": 0.98, "metric_drop": 0.01},
+}
+
+
+def compare(reference: np.ndarray, outputs: np.ndarray, metric: float, reference_metric: float, precision: str) -> dict:
+    """One report row's numbers and its status: ok or exported-but-mismatch (with why)."""
+    diff = float(np.max(np.abs(outputs - reference))) if outputs.shape == reference.shape else float("inf")
+    agree = float(np.mean(outputs.argmax(-1) == reference.argmax(-1))) if outputs.shape == reference.shape else 0.0
+    limits = THRESHOLDS[precision]
+    why = []
+    if "max_abs_diff" in limits and not diff <= limits["max_abs_diff"]:
+        why.append(f"max |diff| {diff:.2e} > {limits['max_abs_diff']:.0e}")
+    if "top1_agreement" in limits and agree < limits["top1_agreement"]:
+        why.append(f"top-1 agreement {agree:.3f} < {limits['top1_agreement']}")
+    if "metric_drop" in limits and reference_metric - metric > limits["metric_drop"]:
+        why.append(f"metric {metric:.4f} more than {limits['metric_drop']} below {reference_metric:.4f}")
+    return {"status": "ok" if not why else "exported-but-mismatch", "max_abs_diff": diff, "top1_agreement": agree,
+            "metric": metric, "why": "; ".join(why)}
+
+
+def size_mb(path: Path) -> float:
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+    return path.stat().st_size / 1e6
+
+
+def table(rows: list[dict], metric_name: str, columns=None) -> str:
+    """Markdown table of report rows (also what the CLI prints)."""
+    columns = columns or [("format", "format", "{}"), ("status", "status", "{}"), ("size_mb", "size MB", "{:.3f}"),
+                          ("max_abs_diff", "max |diff|", "{:.2e}"), ("top1_agreement", "top-1 agree", "{:.3f}"),
+                          ("metric", metric_name, "{:.4f}"), ("note", "note", "{}")]
+    lines = ["| " + " | ".join(c[1] for c in columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        cells = []
+        for key, _, fmt in columns:
+            v = r.get(key)
+            cells.append("" if v is None else (fmt.format(v) if not isinstance(v, str) else v.replace("|", "/")))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(out_dir: Path, report: dict) -> tuple[Path, Path]:
+    js, md = out_dir / "export_report.json", out_dir / "export_report.md"
+    tmp = js.with_name(js.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=2))
+    os.replace(tmp, js)
+    text = (f"# Export report: {report['task']} ({report['source_run']})\n\n"
+            f"Parity on {report['samples']} held-out inputs against the float32 Keras model "
+            f"({report['metric_name']} {report['reference_metric']:.4f}).\n\n"
+            + table(report["formats"], report["metric_name"]) + "\n")
+    tmp = md.with_name(md.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, md)
+    return js, md
