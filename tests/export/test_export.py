@@ -209,3 +209,21 @@ def test_small_calibration_set_warns_and_a_failed_format_leaves_nothing(trained_
     assert not (out / "model_float32.tflite").exists() and not list(out.glob(".*partial*"))
     row = next(r for r in json.loads((out / "export_report.json").read_text())["formats"] if r["format"] == "tflite")
     assert row["status"] == "failed" and "converter exploded" in row["note"]
+
+
+def test_a_mixed_precision_run_exports_to_float_tflite(tiny_folder, tmp_path):
+    """bf16 ops in the trained graph would need Flex kernels: export rebuilds under float32 first."""
+    run = edgesuite.train("image-classification", data=str(tiny_folder), epochs=1, batch_size=16,
+                          precision="mixed_bfloat16", out=str(tmp_path), augment="none")
+    import keras
+
+    policy = keras.mixed_precision.global_policy().name
+    try:
+        report = run.export(formats=["tflite", "tflite-int8"], calibration_samples=16)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # later tests build float32 models
+    assert policy == "mixed_bfloat16"
+    assert report["ok"], report["formats"]
+    from edgesuite.export.tflite import op_names
+
+    assert not [op for op in op_names((run.path / "export" / "model_float32.tflite").read_bytes()) if "custom" in op]
