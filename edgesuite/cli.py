@@ -129,17 +129,24 @@ def _cmd_predict(args) -> int:
     from edgesuite.api import Run, quiet_tensorflow
 
     quiet_tensorflow()
+    import importlib
+
+    from edgesuite.apps import POSTPROCESS
+
     target = Path(args.run)
     if target.is_dir() and (target / "config.yaml").exists():
-        results = Run.open(args.run).predict(args.inputs)
+        run = Run.open(args.run)
+        task, results = run.dir.task, run.predict(args.inputs)
     else:
         from edgesuite.predictor import load
 
-        results = load(target).predict(args.inputs)
+        predictor = load(target)
+        task, results = predictor.metadata["task"], predictor.predict(args.inputs)
         for item, r in zip(args.inputs, results):
             r["input"] = item
+    describe = importlib.import_module(POSTPROCESS[task]).describe
     for r in results:
-        print(json.dumps(r) if args.json else f"{r['input']}: {r['label']} ({r['probability']:.3f})")
+        print(json.dumps(r) if args.json else describe(r))
     return 0
 
 

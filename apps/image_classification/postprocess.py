@@ -26,6 +26,11 @@ def postprocess(probs, metadata: dict, top_k: int = 3) -> list[dict]:
     return out
 
 
+def describe(result: dict) -> str:
+    """One line a person reads, as ``edgesuite predict`` prints it."""
+    return f"{result['input']}: {result['label']} ({result['probability']:.3f})"
+
+
 def preprocess(inputs, metadata: dict) -> np.ndarray:
     """Image files or arrays -> (N, S, S, C) uint8 at the trained size (PIL, no TensorFlow).
 

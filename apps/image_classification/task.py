@@ -156,8 +156,5 @@ class ImageClassificationTask(Task):
     def parity_metric(self, outputs: np.ndarray, labels: np.ndarray) -> tuple[str, float]:
         return "accuracy", float(np.mean(outputs.argmax(-1) == labels))
 
-    def format_prediction(self, r: dict) -> str:
-        return f"{r['input']}: {r['label']} ({r['probability']:.3f})"
-
 
 TASK = ImageClassificationTask()
