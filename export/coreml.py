@@ -84,11 +84,19 @@ def check_spec(path: Path, metadata: dict) -> dict:
     problems = []
     if inputs.get(name) != shape:
         problems.append(f"input {inputs} is not {name} {shape}")
+    from coremltools.proto import FeatureTypes_pb2
+
+    types = {i.name: i.type.multiArrayType.dataType for i in desc.input}
+    if types.get(name) != FeatureTypes_pb2.ArrayFeatureType.FLOAT32:
+        problems.append(f"input {name} is not float32")
+    outputs = [o.name for o in desc.output]
+    if metadata.get("kind") == "classifier" and desc.predictedFeatureName not in outputs:
+        problems.append(f"classifier output {desc.predictedFeatureName!r} missing from {outputs}")
     ops = _program_ops(spec)
     labels = _classify_labels(ops)
     if metadata.get("kind") == "classifier" and labels != list(metadata["class_names"]):
         problems.append(f"class labels {labels} are not {metadata['class_names']}")
     if "edgesuite_metadata" not in desc.metadata.userDefined:
         problems.append("no edgesuite_metadata in the user-defined metadata")
-    return {"inputs": inputs, "outputs": [o.name for o in desc.output], "labels": len(labels), "ops": len(ops),
+    return {"inputs": inputs, "outputs": outputs, "labels": len(labels), "ops": len(ops),
             "problems": problems}
