@@ -76,6 +76,9 @@ def benchmark_run(run_path: str, formats: str = "all", samples: int = 50, log=pr
             row["status"] = "failed: " + ("not exported" if row["format"] != "keras (reference)" else "no model.keras")
             continue
         row["size_mb"] = size_mb(path)
+        if path.suffix == ".mlpackage" and sys.platform != "darwin":
+            row["status"] = "not timed: Core ML predicts only on macOS"
+            continue
         try:
             one = _worker(str(path), 1, samples)
             allt = _worker(str(path), cpu, samples)

@@ -17,6 +17,7 @@ class ExportContext:
     out_dir: Path
     representative: np.ndarray    # uint8 training images for int8 calibration
     _savedmodel: Path | None = field(default=None, repr=False)
+    _float_savedmodel: Path | None = field(default=None, repr=False)
     _tmp: Path | None = field(default=None, repr=False)
 
     @property
@@ -51,11 +52,37 @@ class ExportContext:
         if self._savedmodel is None:
             from edgesuite.export import savedmodel
 
-            self._tmp = Path(tempfile.mkdtemp(prefix="edgesuite-savedmodel-"))
+            if self._tmp is None:
+                self._tmp = Path(tempfile.mkdtemp(prefix="edgesuite-savedmodel-"))
             path = self._tmp / "savedmodel"
             savedmodel.write(self, None, path)
             self._savedmodel = path
         return self._savedmodel
+
+    def float_input_model(self):
+        """The same model over a float32 input of the same shape (values 0..255).
+
+        Core ML refuses uint8 inputs; the int8 TFLite converter, given a float input,
+        quantises it straight to uint8 (scale 1) and folds the /255 into the first
+        quantised op instead of running CAST then QUANTIZE on every call.
+        """
+        import keras
+
+        float_input = keras.Input(shape=self.input_shape, dtype="float32", name=self.input_name)
+        clone = keras.models.clone_model(self.model, input_tensors=float_input)
+        clone.set_weights(self.model.get_weights())
+        return clone
+
+    def float_input_savedmodel_dir(self) -> Path:
+        if self._float_savedmodel is None:
+            from edgesuite.export import savedmodel
+
+            if self._tmp is None:
+                self._tmp = Path(tempfile.mkdtemp(prefix="edgesuite-savedmodel-"))
+            path = self._tmp / "savedmodel-float-input"
+            savedmodel.write_model(self.float_input_model(), self.metadata, self.input_signature(dtype="float32"), path)
+            self._float_savedmodel = path
+        return self._float_savedmodel
 
     def use_savedmodel(self, path: Path) -> None:
         self._savedmodel = path

@@ -29,13 +29,10 @@ def write(ctx: ExportContext, fmt, path: Path) -> None:
     # coremltools warns at import that it was tested only to TF 2.12 and cannot predict on Linux: both known
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     import coremltools as ct
-    import keras
     import tensorflow as tf
 
     shape = ctx.input_shape
-    float_input = keras.Input(shape=shape, dtype="float32", name=ctx.input_name)
-    clone = keras.models.clone_model(ctx.model, input_tensors=float_input)
-    clone.set_weights(ctx.model.get_weights())
+    clone = ctx.float_input_model()
     fn = tf.function(lambda x: clone(x, training=False), input_signature=[tf.TensorSpec([1, *shape], tf.float32, name=ctx.input_name)])
     labels = ctx.metadata.get("class_names") if ctx.metadata.get("kind") == "classifier" else None
     mlmodel = ct.convert(

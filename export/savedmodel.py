@@ -10,14 +10,18 @@ from edgesuite.export.context import ExportContext, replace_atomically, staging_
 
 
 def write(ctx: ExportContext, fmt, path: Path) -> None:
+    write_model(ctx.model, ctx.metadata, ctx.input_signature(), path)
+    ctx.use_savedmodel(path)
+
+
+def write_model(model, metadata: dict, input_signature, path: Path) -> None:
     import keras
 
     tmp = staging_path(path)
     shutil.rmtree(tmp, ignore_errors=True)
     archive = keras.export.ExportArchive()
-    archive.track(ctx.model)
-    names = ctx.metadata["outputs"]
-    model = ctx.model
+    archive.track(model)
+    names = metadata["outputs"]
 
     def serve(x):
         out = model(x, training=False)
@@ -26,9 +30,8 @@ def write(ctx: ExportContext, fmt, path: Path) -> None:
 
     # ExportArchive (not tf.saved_model.save of a tf.Module): its variables convert;
     # the tf.Module route left READ_VARIABLE ops that int8 calibration failed on.
-    archive.add_endpoint(name="serving_default", fn=serve, input_signature=ctx.input_signature())
+    archive.add_endpoint(name="serving_default", fn=serve, input_signature=input_signature)
     archive.write_out(str(tmp), verbose=False)
     (tmp / "assets").mkdir(exist_ok=True)
-    (tmp / "assets" / "edgesuite_metadata.json").write_text(json.dumps(ctx.metadata, indent=2))
+    (tmp / "assets" / "edgesuite_metadata.json").write_text(json.dumps(metadata, indent=2))
     replace_atomically(tmp, path)
-    ctx.use_savedmodel(path)

@@ -77,7 +77,8 @@ def _embed_metadata(model_bytes: bytes, metadata: dict) -> bytes:
 def convert(ctx: ExportContext, precision: str) -> bytes:
     import tensorflow as tf
 
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(ctx.savedmodel_dir()), signature_keys=["serving_default"])
+    source = ctx.float_input_savedmodel_dir() if precision == "int8" else ctx.savedmodel_dir()
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(source), signature_keys=["serving_default"])
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if precision == "float16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -89,12 +90,12 @@ def convert(ctx: ExportContext, precision: str) -> bytes:
 
         def representative():
             for i in range(len(samples)):
-                yield [samples[i:i + 1]]
+                yield [samples[i:i + 1].astype(np.float32)]
 
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = representative
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.uint8
+        conv.inference_input_type = tf.uint8  # the float 0..255 input becomes uint8 with scale 1
         conv.inference_output_type = tf.uint8
     return conv.convert()
 
