@@ -39,6 +39,17 @@ def _json_default(obj):
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
+def ensure_writable_dir(path: Path) -> Path:
+    """Creates ``path`` if needed; a folder that cannot be made or written is a UserInputError."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot create the output folder ({exc.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise UserInputError(f"{path}: output folder is not writable")
+    return path
+
+
 @dataclass
 class RunDir:
     path: Path
@@ -57,13 +68,7 @@ class RunDir:
 
     @classmethod
     def create(cls, out: str | os.PathLike, task: str, name: str = "") -> "RunDir":
-        root = Path(out) / task
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UserInputError(f"{root}: cannot create the output folder ({exc.strerror})") from None
-        if not os.access(root, os.W_OK):
-            raise UserInputError(f"{root}: output folder is not writable")
+        root = ensure_writable_dir(Path(out) / task)
         base = name or time.strftime("%Y%m%d-%H%M%S")
         path, n = root / base, 1
         while path.exists():

@@ -10,7 +10,6 @@ the others go on.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 
 from edgesuite import __version__
 from edgesuite.common.errors import UserInputError
-from edgesuite.common.runs import write_json
+from edgesuite.common.runs import ensure_writable_dir, write_json
 from edgesuite.export import verify
 from edgesuite.export.context import ExportContext
 from edgesuite.export.formats import parse_formats
@@ -38,17 +37,6 @@ def rebuild_float32(task, cfg, info, trained):
     return model
 
 
-def _output_dir(run, out: str | None) -> Path:
-    path = Path(out) if out else run.path / "export"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserInputError(f"{path}: cannot create the output folder ({exc.strerror})") from None
-    if not os.access(path, os.W_OK):
-        raise UserInputError(f"{path}: output folder is not writable")
-    return path
-
-
 def export_run(run_path: str, formats: str = "all", out: str | None = None, calibration_samples: int = 200,
                eval_samples: int = 500, log=print) -> tuple[dict, bool]:
     """Writes the formats, verifies them, writes the report; returns (report, all ok)."""
@@ -60,7 +48,7 @@ def export_run(run_path: str, formats: str = "all", out: str | None = None, cali
     if not run.dir.model_path.exists():
         raise UserInputError(f"{run.path}: the run has no model.keras to export "
                              f"(status: {run.dir.status().get('state', 'unknown')})")
-    out_dir = _output_dir(run, out)
+    out_dir = ensure_writable_dir(Path(out) if out else run.path / "export")
     task, cfg, info = run.task, run.config, run.info
     model = rebuild_float32(task, cfg, info, run.load_model())
     metadata = {**task.export_metadata(cfg, info), "edgesuite_version": __version__, "source_run": str(run.path),
