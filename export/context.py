@@ -41,20 +41,21 @@ class ExportContext:
 
         @tf.function(input_signature=self.input_signature(batch, dtype))
         def serve(x):
-            out = model(x, training=False)
-            out = out if isinstance(out, (list, tuple)) else [out]
-            return dict(zip(names, out))
+            return named_outputs(model, names, x)
 
         return serve
+
+    def _staging(self, name: str) -> Path:
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="edgesuite-savedmodel-"))
+        return self._tmp / name
 
     def savedmodel_dir(self) -> Path:
         """The SavedModel that TFLite and ONNX convert from; written once, to a staging folder if not asked for."""
         if self._savedmodel is None:
             from edgesuite.export import savedmodel
 
-            if self._tmp is None:
-                self._tmp = Path(tempfile.mkdtemp(prefix="edgesuite-savedmodel-"))
-            path = self._tmp / "savedmodel"
+            path = self._staging("savedmodel")
             savedmodel.write(self, None, path)
             self._savedmodel = path
         return self._savedmodel
@@ -77,9 +78,7 @@ class ExportContext:
         if self._float_savedmodel is None:
             from edgesuite.export import savedmodel
 
-            if self._tmp is None:
-                self._tmp = Path(tempfile.mkdtemp(prefix="edgesuite-savedmodel-"))
-            path = self._tmp / "savedmodel-float-input"
+            path = self._staging("savedmodel-float-input")
             savedmodel.write_model(self.float_input_model(), self.metadata, self.input_signature(dtype="float32"), path)
             self._float_savedmodel = path
         return self._float_savedmodel
@@ -90,6 +89,13 @@ class ExportContext:
     def close(self) -> None:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def named_outputs(model, names: list[str], x) -> dict:
+    """The model in inference mode, its outputs keyed by the metadata's output names."""
+    out = model(x, training=False)
+    out = out if isinstance(out, (list, tuple)) else [out]
+    return dict(zip(names, out))
 
 
 def replace_atomically(tmp: Path, final: Path) -> None:

@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from edgesuite.export.context import ExportContext, replace_atomically, staging_path
+from edgesuite.export.context import ExportContext, named_outputs, replace_atomically, staging_path
 
 
 def write(ctx: ExportContext, fmt, path: Path) -> None:
@@ -24,9 +24,7 @@ def write_model(model, metadata: dict, input_signature, path: Path) -> None:
     names = metadata["outputs"]
 
     def serve(x):
-        out = model(x, training=False)
-        out = out if isinstance(out, (list, tuple)) else [out]
-        return dict(zip(names, out))
+        return named_outputs(model, names, x)
 
     # ExportArchive (not tf.saved_model.save of a tf.Module): its variables convert;
     # the tf.Module route left READ_VARIABLE ops that int8 calibration failed on.
