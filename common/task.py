@@ -58,6 +58,10 @@ class Task:
     def predict_files(self, model, info: dict, inputs: list[str]) -> list[dict]:
         raise NotImplementedError
 
+    # export: calibration images and held-out (inputs, labels), in one call so a task can read its data once
+    def export_data(self, cfg, info: dict, calibration: int, samples: int):
+        return self.representative_data(cfg, info, calibration), self.export_samples(cfg, info, samples)
+
     # export: formats this task cannot be written to, with the reason (the exporter says so)
     def unsupported_formats(self) -> dict[str, str]:
         return {}

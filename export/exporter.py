@@ -54,11 +54,10 @@ def export_run(run_path: str, formats: str = "all", out: str | None = None, cali
     metadata = {**task.export_metadata(cfg, info), "edgesuite_version": __version__, "source_run": str(run.path),
                 "exported": time.strftime("%Y-%m-%dT%H:%M:%S")}
     write_json(out_dir / "metadata.json", metadata)
-    representative = task.representative_data(cfg, info, calibration_samples)
+    representative, (x, labels) = task.export_data(cfg, info, calibration_samples, eval_samples)
     if len(representative) < calibration_samples:
         log(f"warning: asked for {calibration_samples} calibration samples, the training split has "
             f"{len(representative)}; calibrating on those")
-    x, labels = task.export_samples(cfg, info, eval_samples)
     reference = np.asarray(model.predict(x, batch_size=64, verbose=0), dtype=np.float32)
     metric_name, reference_metric = task.parity_metric(reference, labels)
     ctx = ExportContext(model, metadata, out_dir, representative)

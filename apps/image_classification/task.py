@@ -134,8 +134,8 @@ class ImageClassificationTask(Task):
             "data_name": info.get("data_name"),
         }
 
-    def _images(self, cfg, info: dict, split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-        splits = icdata.load_splits(cfg)
+    def _images(self, cfg, info: dict, split: str, n: int, splits=None) -> tuple[np.ndarray, np.ndarray]:
+        splits = splits or icdata.load_splits(cfg)
         images = {"train": splits.train, "test": splits.test if splits.test is not None else splits.val}[split]
         if split == "train":  # a class-balanced draw, fixed by the seed
             images = images.subset(np.random.default_rng(cfg.seed).permutation(len(images))[:n])
@@ -152,6 +152,12 @@ class ImageClassificationTask(Task):
     def export_samples(self, cfg, info: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Held-out images and labels the parity check runs every format on."""
         return self._images(cfg, info, "test", n)
+
+    def export_data(self, cfg, info: dict, calibration: int, samples: int):
+        """One scan of the data (a folder's files are all decoded while checking) for both sets."""
+        splits = icdata.load_splits(cfg)
+        return (self._images(cfg, info, "train", calibration, splits)[0],
+                self._images(cfg, info, "test", samples, splits))
 
     def parity_metric(self, outputs: np.ndarray, labels: np.ndarray) -> tuple[str, float]:
         return "accuracy", float(np.mean(outputs.argmax(-1) == labels))
