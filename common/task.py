@@ -62,6 +62,11 @@ class Task:
     def export_data(self, cfg, info: dict, calibration: int, samples: int):
         return self.representative_data(cfg, info, calibration), self.export_samples(cfg, info, samples)
 
+    # export: a tf.Module from what a user holds to the model input (the tokenizer), run inside the
+    # SavedModel and float TFLite signatures; None when the model takes the user's input as it is
+    def export_preprocessor(self, cfg, info: dict):
+        return None
+
     # export: formats this task cannot be written to, with the reason (the exporter says so)
     def unsupported_formats(self) -> dict[str, str]:
         return {}

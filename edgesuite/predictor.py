@@ -30,12 +30,12 @@ class Predictor:
         return self.runtime.run_batched(self._preprocess(inputs))
 
     def predict(self, inputs) -> list[dict]:
-        """Files or arrays in, decoded results out (labels and scores for classifiers)."""
+        """Files, arrays or texts in, decoded results out (labels and scores for classifiers)."""
         return self._codec.postprocess(self.predict_raw(inputs), self.metadata)
 
     def _preprocess(self, inputs):
         try:
-            return self._codec.preprocess(inputs, self.metadata)
+            return self._codec.preprocess(inputs, self.metadata, self.runtime.input_dtype)
         except ValueError as exc:
             raise UserInputError(str(exc)) from None
 

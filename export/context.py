@@ -1,4 +1,13 @@
-"""What every writer gets: the float32 model, its metadata, calibration data, a staging SavedModel."""
+"""What every writer gets: the float32 model, its metadata, calibration data, a staging SavedModel.
+
+Two inputs may exist. ``metadata["input"]`` is what a user holds and what the
+SavedModel and the float TFLite files take (images; raw strings for text).
+``metadata["model_input"]``, where present, is what the Keras model itself
+takes (token ids): the task's ``export_preprocessor`` (a ``tf.Module``, e.g. the
+tokenizer) maps one to the other inside the string formats, and the formats
+that cannot hold it (``.keras``/``.h5``, ONNX, Core ML, int8 TFLite) take the
+model input, the preprocessing travelling in the metadata.
+"""
 
 from __future__ import annotations
 
@@ -15,23 +24,36 @@ class ExportContext:
     model: object                 # keras.Model rebuilt under the float32 policy
     metadata: dict
     out_dir: Path
-    representative: np.ndarray    # uint8 training images for int8 calibration
+    representative: np.ndarray    # int8 calibration inputs (uint8 images, token ids) from the training split
+    preprocessor: object | None = None  # tf.Module from metadata["input"] to the model input (None: same)
     _savedmodel: Path | None = field(default=None, repr=False)
     _float_savedmodel: Path | None = field(default=None, repr=False)
     _tmp: Path | None = field(default=None, repr=False)
 
     @property
+    def model_input(self) -> dict:
+        return self.metadata.get("model_input", self.metadata["input"])
+
+    @property
     def input_shape(self) -> list[int]:
-        return list(self.metadata["input"]["shape"])
+        return list(self.model_input["shape"])
 
     @property
     def input_name(self) -> str:
-        return self.metadata["input"]["name"]
+        return self.model_input["name"]
 
     def input_signature(self, batch: int | None = None, dtype: str | None = None):
+        """The Keras model's input (token ids for text, images otherwise)."""
         import tensorflow as tf
 
-        return [tf.TensorSpec([batch, *self.input_shape], dtype or self.metadata["input"]["dtype"], name=self.input_name)]
+        return [tf.TensorSpec([batch, *self.input_shape], dtype or self.model_input["dtype"], name=self.input_name)]
+
+    def user_input_signature(self, batch: int | None = None):
+        """What the SavedModel and float TFLite take: the model input, or the preprocessor's (raw strings)."""
+        import tensorflow as tf
+
+        spec = self.metadata["input"]
+        return [tf.TensorSpec([batch, *spec["shape"]], spec["dtype"], name=spec["name"])]
 
     def serving_fn(self, dtype: str | None = None, batch: int | None = None):
         """A tf.function from the user's input to a dict of named outputs (inference mode)."""
@@ -60,26 +82,35 @@ class ExportContext:
             self._savedmodel = path
         return self._savedmodel
 
-    def float_input_model(self):
-        """The same model over a float32 input of the same shape (values 0..255).
+    def numeric_input_model(self):
+        """The model int8 TFLite and Core ML convert from.
 
-        Core ML refuses uint8 inputs; the int8 TFLite converter, given a float input,
-        quantises it straight to uint8 (scale 1) and folds the /255 into the first
-        quantised op instead of running CAST then QUANTIZE on every call.
+        Images: the same model over a float32 input of the same shape (values
+        0..255): Core ML refuses uint8 inputs; the int8 TFLite converter, given a
+        float input, quantises it straight to uint8 (scale 1) and folds the /255
+        into the first quantised op instead of running CAST then QUANTIZE on
+        every call. Token ids (int32) stay as they are: the model itself.
         """
         import keras
 
+        if self.model_input["dtype"] != "uint8":
+            return self.model
         float_input = keras.Input(shape=self.input_shape, dtype="float32", name=self.input_name)
         clone = keras.models.clone_model(self.model, input_tensors=float_input)
         clone.set_weights(self.model.get_weights())
         return clone
 
-    def float_input_savedmodel_dir(self) -> Path:
+    @property
+    def numeric_input_dtype(self) -> str:
+        return "float32" if self.model_input["dtype"] == "uint8" else self.model_input["dtype"]
+
+    def numeric_input_savedmodel_dir(self) -> Path:
         if self._float_savedmodel is None:
             from edgesuite.export import savedmodel
 
-            path = self._staging("savedmodel-float-input")
-            savedmodel.write_model(self.float_input_model(), self.metadata, self.input_signature(dtype="float32"), path)
+            path = self._staging("savedmodel-numeric-input")
+            savedmodel.write_model(self.numeric_input_model(), self.metadata,
+                                   self.input_signature(dtype=self.numeric_input_dtype), path)
             self._float_savedmodel = path
         return self._float_savedmodel
 

@@ -2,8 +2,8 @@
 
 ``coremltools.convert(SavedModel dir)`` fails on this stack ("Only a single
 concrete function is supported"), so the converter gets one. Core ML inputs
-cannot be uint8, so the model is cloned over a float32 input of the same shape
-(values 0..255, as the metadata says). Classifiers carry their labels through
+cannot be uint8, so an image model is cloned over a float32 input of the same
+shape (values 0..255, as the metadata says); a text model takes int32 token ids. Classifiers carry their labels through
 ``ClassifierConfig``. coremltools cannot predict on Linux: there the spec is
 what ``verify`` checks (``check_spec``); on macOS it runs like every format.
 """
@@ -31,13 +31,14 @@ def write(ctx: ExportContext, fmt, path: Path) -> None:
     import coremltools as ct
     import tensorflow as tf
 
-    shape = ctx.input_shape
-    clone = ctx.float_input_model()
-    fn = tf.function(lambda x: clone(x, training=False), input_signature=[tf.TensorSpec([1, *shape], tf.float32, name=ctx.input_name)])
+    shape, dtype = ctx.input_shape, np.dtype(ctx.numeric_input_dtype)
+    clone = ctx.numeric_input_model()
+    fn = tf.function(lambda x: clone(x, training=False),
+                     input_signature=[tf.TensorSpec([1, *shape], dtype.name, name=ctx.input_name)])
     labels = ctx.metadata.get("class_names") if ctx.metadata.get("kind") == "classifier" else None
     mlmodel = ct.convert(
         [fn.get_concrete_function()], source="tensorflow", convert_to="mlprogram",
-        inputs=[ct.TensorType(name=ctx.input_name, shape=(1, *shape), dtype=np.float32)],
+        inputs=[ct.TensorType(name=ctx.input_name, shape=(1, *shape), dtype=dtype.type)],
         classifier_config=ct.ClassifierConfig(labels) if labels else None,
         compute_precision=ct.precision.FLOAT32,  # the ML-program default is fp16; parity is checked as float32
         minimum_deployment_target=ct.target.iOS15)
@@ -46,7 +47,9 @@ def write(ctx: ExportContext, fmt, path: Path) -> None:
     mlmodel.license = md.get("license", "as the training data")
     mlmodel.short_description = f"{md['task']} trained on {md.get('data_name')} (run {md.get('source_run')})"
     mlmodel.version = md["edgesuite_version"]
-    mlmodel.input_description[ctx.input_name] = f"image {shape}, float32 values 0..255 ({md['normalization']})"
+    mlmodel.input_description[ctx.input_name] = (
+        f"image {shape}, float32 values 0..255 ({md['normalization']})" if dtype == np.float32
+        else f"{ctx.input_name} {shape}, {dtype.name} ({md.get('preprocessing', '')})")
     import json
 
     mlmodel.user_defined_metadata["edgesuite_metadata"] = json.dumps(md)
@@ -76,7 +79,8 @@ def check_spec(path: Path, metadata: dict) -> dict:
 
     spec = ct.utils.load_spec(str(path))
     desc = spec.description
-    name, shape = metadata["input"]["name"], [1, *metadata["input"]["shape"]]
+    model_input = metadata.get("model_input", metadata["input"])
+    name, shape = model_input["name"], [1, *model_input["shape"]]
     inputs = {i.name: list(i.type.multiArrayType.shape) for i in desc.input}
     problems = []
     if inputs.get(name) != shape:
@@ -84,8 +88,9 @@ def check_spec(path: Path, metadata: dict) -> dict:
     from coremltools.proto import FeatureTypes_pb2
 
     types = {i.name: i.type.multiArrayType.dataType for i in desc.input}
-    if types.get(name) != FeatureTypes_pb2.ArrayFeatureType.FLOAT32:
-        problems.append(f"input {name} is not float32")
+    want = "INT32" if model_input["dtype"] == "int32" else "FLOAT32"  # uint8 images travel as float32
+    if types.get(name) != getattr(FeatureTypes_pb2.ArrayFeatureType, want):
+        problems.append(f"input {name} is not {want.lower()}")
     outputs = [o.name for o in desc.output]
     if metadata.get("kind") == "classifier" and desc.predictedFeatureName not in outputs:
         problems.append(f"classifier output {desc.predictedFeatureName!r} missing from {outputs}")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesuite import __version__
+from edgesuite.apps import POSTPROCESS
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.runs import ensure_writable_dir, write_json
 from edgesuite.export import verify
@@ -58,9 +59,12 @@ def export_run(run_path: str, formats: str = "all", out: str | None = None, cali
     if len(representative) < calibration_samples:
         log(f"warning: asked for {calibration_samples} calibration samples, the training split has "
             f"{len(representative)}; calibrating on those")
-    reference = np.asarray(model.predict(x, batch_size=64, verbose=0), dtype=np.float32)
+    codec = importlib.import_module(POSTPROCESS[task.name])
+    model_input = metadata.get("model_input", metadata["input"])
+    reference = np.asarray(model.predict(codec.preprocess(x, metadata, model_input["dtype"]), batch_size=64, verbose=0),
+                           dtype=np.float32)
     metric_name, reference_metric = task.parity_metric(reference, labels)
-    ctx = ExportContext(model, metadata, out_dir, representative)
+    ctx = ExportContext(model, metadata, out_dir, representative, preprocessor=task.export_preprocessor(cfg, info))
     rows = []
     unsupported = task.unsupported_formats()
     try:
@@ -69,7 +73,7 @@ def export_run(run_path: str, formats: str = "all", out: str | None = None, cali
                 log(f"{fmt.name}: skipped ({unsupported[fmt.name]})")
                 rows.append({"format": fmt.name, "status": "skipped", "note": unsupported[fmt.name]})
                 continue
-            rows.append(_export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task, log))
+            rows.append(_export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task, codec, log))
     finally:
         ctx.close()
     rows = _merge_with_previous(out_dir, run, rows)
@@ -104,7 +108,7 @@ def _merge_with_previous(out_dir: Path, run, rows: list[dict]) -> list[dict]:
     return sorted(kept + rows, key=lambda r: order.index(r["format"]) if r["format"] in order else len(order))
 
 
-def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task, log) -> dict:
+def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task, codec, log) -> dict:
     from edgesuite.export.runtime import open_runtime
 
     path = out_dir / fmt.filename
@@ -125,7 +129,8 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task,
         return {**row, "status": status, "note": "spec checked (Core ML predicts only on macOS): "
                 f"{spec['ops']} ops, {spec['labels']} labels" + ("; " + "; ".join(spec["problems"]) if spec["problems"] else "")}
     try:
-        outputs = open_runtime(path).run_batched(x)
+        runtime = open_runtime(path)
+        outputs = runtime.run_batched(codec.preprocess(x, ctx.metadata, runtime.input_dtype))
     except Exception as exc:
         return {**row, "status": "failed", "note": f"written but not loadable: {exc}"}
     _, metric = task.parity_metric(outputs, labels)

@@ -32,6 +32,32 @@ def write(ctx: ExportContext, fmt, path: Path) -> None:
     replace_atomically(tmp, path)
 
 
+def h5_custom_objects(path: Path) -> dict:
+    """The Keras op classes a legacy ``.h5`` model config names (e.g. ``NotEqual`` of a padding mask).
+
+    Keras 3 records ``keras.ops`` calls in a functional model as op nodes; the
+    ``.keras`` loader knows them, the legacy HDF5 loader does not, so a text
+    model's ``.h5`` needs ``keras.models.load_model(path, custom_objects=h5_custom_objects(path))``.
+    """
+    import inspect
+
+    import h5py
+    import keras
+    from keras.src import ops
+
+    with h5py.File(path, "r") as f:
+        raw = f.attrs.get("model_config")
+    if raw is None:
+        return {}
+    names = {layer["class_name"] for layer in json.loads(raw)["config"].get("layers", [])}
+    found = {}
+    for module in (ops.numpy, ops.core, ops.math, ops.nn):
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if name in names and not hasattr(keras.layers, name):
+                found[name] = cls
+    return found
+
+
 def read_metadata(path: Path) -> dict | None:
     if path.suffix == ".h5":
         import h5py

@@ -20,6 +20,7 @@ from edgesuite.export.formats import runtime_for
 
 class Runtime:
     kind = ""
+    input_dtype = "uint8"  # what run() takes: "string" (raw UTF-8 texts), "int32" (token ids), "uint8", "float32"
 
     def __init__(self, path: Path, threads: int | None = None, safe_mode: bool = True):
         self.path = Path(path)
@@ -38,10 +39,14 @@ class KerasRuntime(Runtime):
         super().__init__(path)
         import keras
 
+        from edgesuite.export.keras_files import h5_custom_objects
+
         try:
-            self.model = keras.models.load_model(self.path, compile=False, safe_mode=safe_mode)
+            objects = h5_custom_objects(self.path) if self.path.suffix == ".h5" else None
+            self.model = keras.models.load_model(self.path, compile=False, safe_mode=safe_mode, custom_objects=objects)
         except Exception as exc:  # a broken zip / HDF5 file, or unsafe content
             raise UserInputError(f"{path}: cannot load the Keras model ({exc.__class__.__name__}: {exc})") from None
+        self.input_dtype = self.model.inputs[0].dtype
 
     def run(self, x):
         return np.asarray(self.model(x, training=False), dtype=np.float32)
@@ -54,11 +59,16 @@ class SavedModelRuntime(Runtime):
         super().__init__(path)
         import tensorflow as tf
 
+        try:  # a text model's signature tokenizes with tensorflow-text ops, registered by importing it
+            import tensorflow_text  # noqa: F401
+        except ImportError:
+            pass
         try:
             self.fn = tf.saved_model.load(str(self.path)).signatures["serving_default"]
         except Exception as exc:
             raise UserInputError(f"{path}: cannot load the SavedModel ({exc.__class__.__name__}: {exc})") from None
         self.input_name = next(iter(self.fn.structured_input_signature[1]))
+        self.input_dtype = self.fn.structured_input_signature[1][self.input_name].dtype.name
         self.output_name = sorted(self.fn.structured_outputs)[0]
 
     def run(self, x):
@@ -72,16 +82,27 @@ class TFLiteRuntime(Runtime):
 
     def __init__(self, path, threads=None, safe_mode=True):
         super().__init__(path)
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, InterpreterWithCustomOps
+
+        from edgesuite.export.tflite import op_names
 
         try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
+            custom = [op for op in op_names(self.path.read_bytes()) if op.startswith("custom:")]
+            if custom:  # the tokenizer ops of a string-input text model: kernels from tensorflow-text
+                import tensorflow_text
+
+                self.interpreter = InterpreterWithCustomOps(
+                    custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS,
+                    model_path=str(self.path), num_threads=threads)
+            else:
+                self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise UserInputError(f"{path}: not a loadable .tflite model ({exc})") from None
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.batch = int(self.input["shape"][0])
+        self.input_dtype = "string" if self.input["dtype"] in (np.bytes_, np.object_) else np.dtype(self.input["dtype"]).name
 
     def run(self, x):
         it = self.interpreter
@@ -90,7 +111,11 @@ class TFLiteRuntime(Runtime):
             it.allocate_tensors()
             self.input, self.output = it.get_input_details()[0], it.get_output_details()[0]
             self.batch = len(x)
-        it.set_tensor(self.input["index"], x.astype(self.input["dtype"]))
+        if self.input_dtype == "string":
+            x = np.array([t.encode("utf-8") if isinstance(t, str) else t for t in x], dtype=object)
+        else:
+            x = x.astype(self.input["dtype"])
+        it.set_tensor(self.input["index"], x)
         it.invoke()
         out = it.get_tensor(self.output["index"])
         scale, zero = self.output["quantization"]
@@ -115,6 +140,7 @@ class OnnxRuntime(Runtime):
         except Exception as exc:
             raise UserInputError(f"{path}: not a loadable ONNX model ({exc.__class__.__name__})") from None
         self.input_name = self.session.get_inputs()[0].name
+        self.input_dtype = self.session.get_inputs()[0].type[len("tensor("):-1]  # tensor(int32) -> int32
 
     def run(self, x):
         return np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float32)
@@ -133,11 +159,14 @@ class CoreMLRuntime(Runtime):
 
         self.model = ct.models.MLModel(str(self.path))
         self.metadata = read_metadata(self.path)
+        spec = self.metadata.get("model_input", self.metadata["input"])
+        self.input_dtype = spec["dtype"]
 
     def run(self, x):
-        name = self.metadata["input"]["name"]
+        spec = self.metadata.get("model_input", self.metadata["input"])
+        name = spec["name"]
         rows = []
-        for image in x.astype(np.float32):
+        for image in x.astype(np.float32 if spec["dtype"] == "uint8" else spec["dtype"]):
             out = self.model.predict({name: image[None]})
             probs = next(v for v in out.values() if isinstance(v, dict))
             rows.append([probs[c] for c in self.metadata["class_names"]])

@@ -10,21 +10,24 @@ from edgesuite.export.context import ExportContext, named_outputs, replace_atomi
 
 
 def write(ctx: ExportContext, fmt, path: Path) -> None:
-    write_model(ctx.model, ctx.metadata, ctx.input_signature(), path)
+    write_model(ctx.model, ctx.metadata, ctx.user_input_signature(), path, ctx.preprocessor)
     ctx.use_savedmodel(path)
 
 
-def write_model(model, metadata: dict, input_signature, path: Path) -> None:
+def write_model(model, metadata: dict, input_signature, path: Path, preprocessor=None) -> None:
+    """``preprocessor`` (a tf.Module, e.g. the tokenizer) runs in front of the model inside the signature."""
     import keras
 
     tmp = staging_path(path)
     shutil.rmtree(tmp, ignore_errors=True)
     archive = keras.export.ExportArchive()
     archive.track(model)
+    if preprocessor is not None:
+        archive.track(preprocessor)  # its vocabulary tables are resources the SavedModel must hold
     names = metadata["outputs"]
 
     def serve(x):
-        return named_outputs(model, names, x)
+        return named_outputs(model, names, preprocessor(x) if preprocessor is not None else x)
 
     # ExportArchive (not tf.saved_model.save of a tf.Module): its variables convert;
     # the tf.Module route left READ_VARIABLE ops that int8 calibration failed on.

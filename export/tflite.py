@@ -6,7 +6,10 @@ real training images (the Task's ``representative_data``); its input and
 output are uint8. The metadata JSON is stored in the flatbuffer's metadata
 table under ``edgesuite_metadata``. Every written file's op list is checked:
 a custom or Flex (Select TF) op is a failure, since a plain LiteRT runtime on
-a board has no kernel for it.
+a board has no kernel for it — except the ops the metadata lists under
+``tflite_custom_ops`` (the tensorflow-text tokenizer ops, which have TFLite
+kernels: ``tensorflow_text.tflite_registrar``) in the string-input files.
+int8 converts from the model input (float 0..255 images, or token ids).
 """
 
 from __future__ import annotations
@@ -77,32 +80,36 @@ def _embed_metadata(model_bytes: bytes, metadata: dict) -> bytes:
 def convert(ctx: ExportContext, precision: str) -> bytes:
     import tensorflow as tf
 
-    source = ctx.float_input_savedmodel_dir() if precision == "int8" else ctx.savedmodel_dir()
+    source = ctx.numeric_input_savedmodel_dir() if precision == "int8" else ctx.savedmodel_dir()
     conv = tf.lite.TFLiteConverter.from_saved_model(str(source), signature_keys=["serving_default"])
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if precision != "int8" and ctx.preprocessor is not None:
+        conv.allow_custom_ops = True  # the tokenizer's tensorflow-text ops (checked against the allowed list in write)
     if precision == "float16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
     elif precision == "dynamic":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
     elif precision == "int8":
-        samples = ctx.representative
+        samples, dtype = ctx.representative, ctx.numeric_input_dtype
 
         def representative():
             for i in range(len(samples)):
-                yield [samples[i:i + 1].astype(np.float32)]
+                yield [samples[i:i + 1].astype(dtype)]
 
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = representative
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.uint8  # the float 0..255 input becomes uint8 with scale 1
+        if ctx.model_input["dtype"] == "uint8":
+            conv.inference_input_type = tf.uint8  # the float 0..255 input becomes uint8 with scale 1
         conv.inference_output_type = tf.uint8
     return conv.convert()
 
 
 def write(ctx: ExportContext, fmt, path: Path) -> None:
     model_bytes = _embed_metadata(convert(ctx, fmt.precision), {**ctx.metadata, "format": fmt.name})
-    foreign = [op for op in op_names(model_bytes) if op.startswith("custom:")]
+    allowed = set(ctx.metadata.get("tflite_custom_ops", [])) if fmt.precision != "int8" else set()
+    foreign = sorted({op for op in op_names(model_bytes) if op.startswith("custom:") and op[7:] not in allowed})
     if foreign:
         raise NonBuiltinOpsError(f"non-builtin ops {', '.join(foreign)}: a plain LiteRT runtime cannot run them")
     tmp = staging_path(path)
