@@ -5,6 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def predict_dataset(model, ds) -> tuple[np.ndarray, np.ndarray]:
+    """Int labels (N,) and class probabilities (N, K) of a model over a batched (inputs, one-hot) dataset."""
+    probs, labels = [], []
+    for x, y in ds:
+        probs.append(np.asarray(model(x, training=False), dtype=np.float32))
+        labels.append(np.argmax(y.numpy(), axis=-1))
+    return np.concatenate(labels), np.concatenate(probs)
+
+
 def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) -> dict:
     """accuracy, macro precision/recall/F1, one-vs-rest ROC-AUC, per-class report, confusion matrix.
 

@@ -7,23 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgesuite.common.decode import top_k_labels
+
 
 def postprocess(probs, metadata: dict, top_k: int = 3) -> list[dict]:
     """(N, K) probabilities -> one dict per image: label, probability, top-k list."""
-    probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim == 1:
-        probs = probs[None]
-    names = metadata["class_names"]
-    k = min(top_k, probs.shape[1])
-    out = []
-    for row in probs:
-        order = np.argsort(-row)[:k]
-        out.append({
-            "label": names[int(order[0])],
-            "probability": float(row[order[0]]),
-            "top_k": [{"label": names[int(i)], "probability": float(row[i])} for i in order],
-        })
-    return out
+    return top_k_labels(probs, metadata["class_names"], top_k)
 
 
 def describe(result: dict) -> str:
@@ -31,8 +20,15 @@ def describe(result: dict) -> str:
     return f"{result['input']}: {result['label']} ({result['probability']:.3f})"
 
 
-def preprocess(inputs, metadata: dict) -> np.ndarray:
+def example_input(metadata: dict) -> np.ndarray:
+    """One input of the model's shape (random pixels, seeded): what ``edgesuite benchmark`` times."""
+    return np.random.default_rng(0).integers(0, 256, (1, *metadata["input"]["shape"]), dtype=np.uint8)
+
+
+def preprocess(inputs, metadata: dict, input_dtype: str | None = None) -> np.ndarray:
     """Image files or arrays -> (N, S, S, C) uint8 at the trained size (PIL, no TensorFlow).
+
+    ``input_dtype`` (what the runtime takes) is the same uint8 for every image format.
 
     What training did: grey ('L') or RGB, bilinear resize to the model's input size.
     """

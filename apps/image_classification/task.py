@@ -83,16 +83,8 @@ class ImageClassificationTask(Task):
         model.get_layer("backbone").trainable = True
 
     # ---- evaluation -------------------------------------------------------
-    def predict_dataset(self, model, ds) -> tuple[np.ndarray, np.ndarray]:
-        probs, labels = [], []
-        for x, y in ds:
-            probs.append(np.asarray(model(x, training=False), dtype=np.float32))
-            labels.append(np.argmax(y.numpy(), axis=-1))
-        return np.concatenate(labels), np.concatenate(probs)
-
     def evaluate(self, model, ds, info: dict) -> dict:
-        labels, probs = self.predict_dataset(model, ds)
-        return cmetrics.classification_metrics(labels, probs, info["class_names"])
+        return cmetrics.classification_metrics(*cmetrics.predict_dataset(model, ds), info["class_names"])
 
     def plots(self, run, model, data: DataSplits, metrics: dict) -> list[Path]:
         out = [cplots.training_curves(run.history_path, run.plots_dir / "training_curves.png")]
