@@ -1,0 +1,168 @@
+"""Text normalization, a WordPiece vocabulary learned from the data, and tokenization.
+
+Tokenization runs tensorflow-text's ``FastBertTokenizer`` (FastBertNormalize +
+FastWordpieceTokenize), the ops that have TFLite kernels, so the very same
+layer tokenizes in the tf.data pipeline, in the SavedModel signature and inside
+the ``.tflite`` (registered with ``tensorflow_text.tflite_registrar``).
+
+Normalization: ``lower`` is BERT-uncased (NFD, lower case, combining marks
+stripped: right for English and most Latin-script text); ``none`` keeps case and
+marks (Thai vowel signs and Devanagari matras are combining marks, so use it for
+such scripts). Either way CJK ideographs are split into characters, and text
+without spaces (Thai, Japanese kana) is cut into the vocabulary's pieces: the
+vocabulary holds every character seen in training, alone and as ``##`` piece,
+so a word never falls back to ``[UNK]`` as a whole for lack of a character.
+
+    vocab = learn_vocabulary(texts, vocab_size=8000)
+    tok = TextTokenizer(vocab, max_length=64)
+    ids = tok(tf.constant(["a fine film", "我喜欢这部电影"]))   # (2, 64) int32, 0 = padding
+    # with bigram_buckets=B: (2, 127), the hashed bigram ids appended (fastText features)
+"""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import numpy as np
+
+from edgesuite.common.errors import UserInputError
+
+PAD, UNK = "[PAD]", "[UNK]"
+RESERVED = (PAD, UNK)
+NORMALIZATIONS = ("lower", "none")
+MAX_BYTES_PER_WORD = 1000  # a 300-character run of Thai is one 'word'; longer ones become [UNK]
+# custom ops a string-input .tflite may hold: the tensorflow-text ops with TFLite kernels
+TFLITE_TEXT_OPS = ("FastBertNormalize", "FastWordpieceTokenizeWithOffsets", "RaggedTensorToTensor")
+
+
+def _pretokenize(texts: list[str], lower_case: bool) -> list[bytes]:
+    """Words as FastBertTokenizer sees them before WordPiece: normalized, split on spaces, punctuation, CJK."""
+    import tensorflow as tf
+    import tensorflow_text as tft
+    from tensorflow_text.python.ops.bert_tokenizer import BasicTokenizer
+
+    normalizer = tft.FastBertNormalizer(lower_case_nfd_strip_accents=lower_case)
+    words = []
+    for i in range(0, len(texts), 4096):
+        chunk = tf.constant(texts[i:i + 4096])
+        words.append(BasicTokenizer(lower_case=False).tokenize(normalizer.normalize(chunk)).flat_values.numpy())
+    return list(np.concatenate(words)) if words else []
+
+
+def learn_vocabulary(texts: list[str], vocab_size: int = 8000, normalize: str = "lower", min_count: int = 2,
+                     log=None) -> list[str]:
+    """A WordPiece vocabulary from training texts (tensorflow-text's learner).
+
+    Words seen fewer than ``min_count`` times do not shape the pieces (that halves
+    the learner's time on a real corpus) but their characters still enter the
+    alphabet, so no character of the training data becomes ``[UNK]``.
+    """
+    from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
+
+    if normalize not in NORMALIZATIONS:
+        raise UserInputError(f"normalize: expected one of {', '.join(NORMALIZATIONS)}, got {normalize!r}")
+    counts = collections.Counter(w.decode("utf-8") for w in _pretokenize(list(texts), normalize == "lower"))
+    words = [(w, c) for w, c in counts.items() if c >= min_count]
+    chars = collections.Counter(ch for w, c in counts.items() if c < min_count for ch in w)
+    words += [(ch, 1) for ch in chars if ch not in counts]
+    if log:
+        log(f"learning a WordPiece vocabulary (target {vocab_size}) from {len(counts)} distinct words")
+    vocab = learner.learn(words, vocab_size=vocab_size, reserved_tokens=list(RESERVED),
+                          max_unique_chars=max(1000, len(set("".join(counts)))), include_joiner_token=True,
+                          joiner="##")
+    # the learner leaves some alphabet characters without their ## form; text without spaces needs both
+    have = set(vocab)
+    alphabet = sorted({ch for w in counts for ch in w})
+    vocab += [p for ch in alphabet for p in (ch, "##" + ch) if p not in have]
+    return vocab
+
+
+def write_vocabulary(vocab: list[str], path: Path) -> None:
+    import os
+
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(v + "\n" for v in vocab), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_vocabulary(path: Path) -> list[str]:
+    vocab = Path(path).read_text(encoding="utf-8").split("\n")
+    vocab = vocab[:-1] if vocab and vocab[-1] == "" else vocab
+    if vocab[:2] != list(RESERVED):
+        raise UserInputError(f"{path}: not an edgesuite vocabulary (expected {PAD} and {UNK} on lines 1 and 2)")
+    return vocab
+
+
+def _tokenizer_class():
+    import tensorflow as tf
+    import tensorflow_text as tft
+
+    class TextTokenizer(tf.Module):
+        """Raw UTF-8 strings (N,) -> int32 token ids (N, max_length), zero-padded and truncated.
+
+        A ``tf.Module`` (its vocabulary is a tracked resource), callable in tf.data,
+        in a SavedModel signature and in a TFLite conversion.
+        """
+
+        def __init__(self, vocab: list[str], max_length: int, normalize: str = "lower", bigram_buckets: int = 0):
+            super().__init__(name="text_tokenizer")
+            self.vocab, self.max_length, self.normalize = list(vocab), int(max_length), normalize
+            self.bigram_buckets = int(bigram_buckets)
+            self.tokenizer = tft.FastBertTokenizer(
+                self.vocab, lower_case_nfd_strip_accents=normalize == "lower", token_out_type=tf.int32,
+                unknown_token=UNK, max_bytes_per_word=MAX_BYTES_PER_WORD)
+
+        @property
+        def output_length(self) -> int:
+            return 2 * self.max_length - 1 if self.bigram_buckets else self.max_length
+
+        def __call__(self, texts):
+            texts = tf.reshape(texts, [-1])
+            ids = self.tokenizer.tokenize(texts).to_tensor(default_value=0, shape=[None, self.max_length])
+            # a text with no token at all (only spaces, say) becomes one [UNK]: a mean over nothing is NaN
+            empty = tf.reduce_all(tf.equal(ids, 0), axis=1, keepdims=True)
+            first = tf.where(empty, tf.ones_like(ids[:, :1]), ids[:, :1])
+            ids = tf.concat([first, ids[:, 1:]], axis=1)
+            if not self.bigram_buckets:
+                return ids
+            # fastText bigrams: each adjacent pair hashed into ids len(vocab) .. len(vocab)+buckets-1,
+            # appended after the word pieces (0 where either side is padding); a*V+b fits int32 for V < 46,000
+            v, b = len(self.vocab), self.bigram_buckets
+            left, right = ids[:, :-1], ids[:, 1:]
+            pair = tf.math.floormod(left * v + right, b) + v
+            pair = tf.where(tf.logical_and(left > 0, right > 0), pair, tf.zeros_like(pair))
+            return tf.concat([ids, pair], axis=1)
+
+        def settings(self) -> dict:
+            """What the metadata carries so a runtime without this module can tokenize the same way."""
+            return {"kind": "wordpiece", "normalize": self.normalize, "max_length": self.max_length,
+                    "bigram_buckets": self.bigram_buckets, "unknown_token": UNK, "padding_id": 0,
+                    "max_bytes_per_word": MAX_BYTES_PER_WORD, "vocab": self.vocab}
+
+    return TextTokenizer
+
+
+def TextTokenizer(vocab: list[str], max_length: int, normalize: str = "lower", bigram_buckets: int = 0):
+    """See the class docstring; built on first use so importing this module does not load TensorFlow."""
+    return _tokenizer_class()(vocab, max_length, normalize, bigram_buckets)
+
+
+def tokenizer_from_settings(settings: dict):
+    return TextTokenizer(settings["vocab"], settings["max_length"], settings["normalize"],
+                         settings.get("bigram_buckets", 0))
+
+
+def tokenize(texts: list[str], tokenizer, batch: int = 4096) -> np.ndarray:
+    """Texts -> (N, max_length) int32 ids with ``tokenizer`` (a TextTokenizer), in chunks."""
+    import tensorflow as tf
+
+    out = [tokenizer(tf.constant(list(texts[i:i + batch]), dtype=tf.string)).numpy()
+           for i in range(0, len(texts), batch)]
+    return np.concatenate(out) if out else np.zeros((0, tokenizer.output_length), np.int32)
+
+
+def pieces(text: str, tokenizer) -> list[str]:
+    """The WordPiece strings one text becomes (padding dropped): what a person checks."""
+    ids = tokenize([text], tokenizer)[0][:tokenizer.max_length]
+    return [tokenizer.vocab[i] for i in ids if i != 0]

@@ -1,0 +1,94 @@
+"""The shared text library: vocabulary learning, tokenization in any script, the TFLite-able tokenizer."""
+
+import numpy as np
+import pytest
+
+from edgesuite.common import text as ctext
+
+CORPUS = [
+    "a wonderful film with a moving story", "the acting is wonderful", "a dull and boring film",
+    "我喜欢这部电影，非常好看。", "这部电影很无聊", "この映画はとても面白かったです。", "つまらない映画でした",
+    "หนังเรื่องนี้สนุกมากครับ", "หนังน่าเบื่อมาก",
+] * 3
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return ctext.learn_vocabulary(CORPUS, vocab_size=300, normalize="none", min_count=1)
+
+
+def test_vocabulary_starts_with_the_reserved_tokens_and_holds_every_training_character(vocab):
+    assert vocab[:2] == ["[PAD]", "[UNK]"]
+    assert len(vocab) == len(set(vocab))
+    chars = {ch for t in CORPUS for ch in t if not ch.isspace()}
+    assert all(ch in vocab and "##" + ch in vocab for ch in chars)
+
+
+@pytest.mark.parametrize("text, script", [
+    ("我喜欢电影", "Chinese"), ("映画は面白い", "Japanese"), ("หนังสนุกมาก", "Thai"),
+])
+def test_text_without_spaces_splits_into_pieces_not_unk(vocab, text, script):
+    tok = ctext.TextTokenizer(vocab, max_length=32, normalize="none")
+    pieces = ctext.pieces(text, tok)
+    assert "[UNK]" not in pieces, (script, pieces)
+    assert len(pieces) >= 3, (script, pieces)
+    assert "".join(p.removeprefix("##") for p in pieces) == text
+
+
+def test_lower_normalization_folds_case_and_accents():
+    vocab = ctext.learn_vocabulary(["Café FILM film cafe"] * 3, vocab_size=100, min_count=1)
+    tok = ctext.TextTokenizer(vocab, max_length=8)
+    assert ctext.pieces("CAFÉ Film", tok) == ctext.pieces("cafe film", tok)
+
+
+def test_padding_truncation_empty_text_and_bigrams(vocab):
+    tok = ctext.TextTokenizer(vocab, max_length=6, normalize="none")
+    ids = ctext.tokenize(["wonderful film " * 10, "   ", "film"], tok)
+    assert ids.shape == (3, 6) and ids.dtype == np.int32
+    assert (ids[0] != 0).all()                      # truncated to max_length
+    assert ids[1, 0] == 1 and (ids[1, 1:] == 0).all()  # no token at all -> one [UNK], never all padding
+    with_bigrams = ctext.TextTokenizer(vocab, max_length=6, normalize="none", bigram_buckets=50)
+    ids2 = ctext.tokenize(["wonderful film wonderful", "film"], with_bigrams)
+    assert ids2.shape == (2, 11)
+    np.testing.assert_array_equal(ids2[:, :6], ctext.tokenize(["wonderful film wonderful", "film"], tok))
+    for row in ids2:
+        n, pairs = int((row[:6] != 0).sum()), row[6:]
+        assert ((pairs[:n - 1] >= len(vocab)) & (pairs[:n - 1] < len(vocab) + 50)).all()
+        assert (pairs[n - 1:] == 0).all()  # no pair reaches into padding
+
+
+def test_vocabulary_file_round_trip_and_a_foreign_file(vocab, tmp_path):
+    path = tmp_path / "vocab.txt"
+    ctext.write_vocabulary(vocab, path)
+    assert ctext.read_vocabulary(path) == vocab
+    (tmp_path / "other.txt").write_text("hello\nworld\n")
+    from edgesuite.common.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="other.txt: not an edgesuite vocabulary"):
+        ctext.read_vocabulary(tmp_path / "other.txt")
+
+
+def test_the_tokenizer_runs_inside_a_tflite_file_with_the_tftext_kernels(vocab, tmp_path):
+    """Strings in, ids out, inside LiteRT: the same ids as in TensorFlow, no Flex op."""
+    import tensorflow as tf
+
+    from edgesuite.export.runtime import open_runtime
+    from edgesuite.export.tflite import op_names
+
+    tok = ctext.TextTokenizer(vocab, max_length=12, normalize="none", bigram_buckets=40)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serve(x):
+        return {"ids": tf.cast(tok(x), tf.float32)}
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], tok)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    conv.allow_custom_ops = True
+    data = conv.convert()
+    custom = {op[7:] for op in op_names(data) if op.startswith("custom:")}
+    assert custom <= set(ctext.TFLITE_TEXT_OPS), custom
+    path = tmp_path / "tok.tflite"
+    path.write_bytes(data)
+    texts = ["我喜欢这部电影", "หนังสนุกมาก", "a wonderful film", ""]
+    got = open_runtime(path).run(np.array(texts, dtype=object))
+    np.testing.assert_array_equal(got, ctext.tokenize(texts, tok))
