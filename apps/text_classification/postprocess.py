@@ -1,0 +1,64 @@
+"""Decoding of text-classifier outputs (numpy only) and the input side of ``edgesuite.load``.
+
+``postprocess`` and ``describe`` need numpy alone. ``preprocess`` hands raw
+strings to the formats that tokenize inside (SavedModel, float TFLite); for
+the formats that take token ids (.keras, .h5, ONNX, Core ML, int8 TFLite) it
+tokenizes with the vocabulary and settings the metadata carries, which needs
+tensorflow-text (the same WordPiece ops as training).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgesuite.common.decode import top_k_labels
+
+EXAMPLE_TEXT = "A quietly moving film, well acted, though the ending drags."
+
+
+def postprocess(probs, metadata: dict, top_k: int = 3) -> list[dict]:
+    """(N, K) probabilities -> one dict per text: label, probability, top-k list."""
+    return top_k_labels(probs, metadata["class_names"], top_k)
+
+
+def describe(result: dict) -> str:
+    """One line a person reads, as ``edgesuite predict`` prints it."""
+    text = result["input"] if len(result["input"]) <= 60 else result["input"][:57] + "..."
+    return f"{text!r}: {result['label']} ({result['probability']:.3f})"
+
+
+def example_input(metadata: dict) -> list[str]:
+    return [EXAMPLE_TEXT]
+
+
+def _texts(inputs) -> list[str]:
+    if isinstance(inputs, (str, bytes)):
+        inputs = [inputs]
+    out = []
+    for i, t in enumerate(list(inputs)):
+        if isinstance(t, bytes):
+            t = t.decode("utf-8")
+        if not isinstance(t, str):
+            raise ValueError(f"input {i}: expected a text string, got {type(t).__name__}")
+        out.append(t)
+    return out
+
+
+_TOKENIZERS: dict = {}
+
+
+def preprocess(inputs, metadata: dict, input_dtype: str | None = None) -> np.ndarray:
+    """Texts -> what the runtime takes: an object array of strings, or (N, L) int32 token ids."""
+    if isinstance(inputs, np.ndarray) and inputs.dtype.kind in "iu" and inputs.ndim == 2:
+        return inputs.astype(np.int32)  # already token ids
+    texts = _texts(inputs)
+    if input_dtype in ("string", "object"):
+        return np.array(texts, dtype=object)
+    from edgesuite.common import text as ctext
+
+    settings = metadata["tokenizer"]
+    key = (tuple(settings["vocab"]), settings["max_length"], settings["normalize"], settings.get("bigram_buckets", 0))
+    if key not in _TOKENIZERS:  # one tokenizer per metadata: building one copies the vocabulary into a table
+        _TOKENIZERS.clear()
+        _TOKENIZERS[key] = ctext.tokenizer_from_settings(settings)
+    return ctext.tokenize(texts, _TOKENIZERS[key])
