@@ -88,6 +88,9 @@ class TFLiteRuntime(Runtime):
 
         try:
             custom = [op for op in op_names(self.path.read_bytes()) if op.startswith("custom:")]
+        except Exception as exc:  # not a flatbuffer at all: struct.error, IndexError...
+            raise UserInputError(f"{path}: not a loadable .tflite model ({exc.__class__.__name__})") from None
+        try:
             if custom:  # the tokenizer ops of a string-input text model: kernels from tensorflow-text
                 import tensorflow_text
 
