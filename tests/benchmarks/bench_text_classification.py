@@ -12,7 +12,7 @@ split (seed 0):
    fitted on the whole 80 %; training wall time of each;
 2. per export format of the best model: size, accuracy, batch-1 latency on a
    raw string (``edgesuite export`` + ``edgesuite benchmark``).
-Writes ``bench_text_classification.json`` and prints a table.
+Writes ``OUT/bench_text_classification.json`` and prints a table.
 """
 
 from __future__ import annotations
@@ -98,8 +98,10 @@ def main() -> None:
         report = runs[best].export(log=lambda m: None)
         result["export"] = report
         result["benchmark"] = benchmark_run(str(runs[best].path), samples=50)
-    Path("bench_text_classification.json").write_text(json.dumps(result, indent=2, default=str))
-    print("saved bench_text_classification.json")
+    saved = Path(args.out) / "bench_text_classification.json"
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(result, indent=2, default=str))
+    print(f"saved {saved}")
 
 
 if __name__ == "__main__":
