@@ -101,7 +101,7 @@ def test_h5_loads_in_a_fresh_process_with_the_named_op_classes(text_export):
     assert out.stdout.strip().endswith("(1, 3)")
 
 
-@pytest.mark.parametrize("model", ["cnn", "bilstm", "transformer"])
+@pytest.mark.parametrize("model", ["cnn", "bilstm", "transformer"])  # bow: the shared run above
 def test_other_architectures_train_and_convert_to_builtin_tflite(text_csv, tmp_path, model):
     out = tmp_path / "out"
     assert main(["train", "text-classification", "--data", str(text_csv), "--model", model, "--epochs", "1",
