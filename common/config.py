@@ -29,6 +29,7 @@ def knob(default: Any, help: str, choices: tuple | None = None) -> Any:
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "exponential", "cosine", "warmup_cosine", "plateau")
+STRATEGIES = ("auto", "default", "mirrored", "multi-worker", "tpu")  # see common/distribute.py
 
 
 @dataclasses.dataclass
@@ -39,6 +40,11 @@ class TrainConfig:
     epochs: int = knob(10, "number of training epochs")
     batch_size: int = knob(64, "global batch size")
     precision: str = knob("auto", "mixed-precision policy; auto picks by hardware", PRECISIONS)
+    strategy: str = knob("auto", "tf.distribute strategy: auto (mirrored over 2+ GPUs, else default), default, "
+                         "mirrored, multi-worker (cluster from TF_CONFIG), tpu", STRATEGIES)
+    devices: int = knob(0, "mirrored: use N devices (N logical CPU devices when there is no GPU); 0 = all GPUs")
+    tpu: str = knob("", "tpu: the TPU name or address for TPUClusterResolver (empty: from the environment)")
+    shuffle: bool = knob(True, "reshuffle the training set every epoch (seeded)")
     optimizer: str = knob("adamw", "optimizer", OPTIMIZERS)
     lr: float = knob(1e-3, "peak learning rate")
     schedule: str = knob("warmup_cosine", "learning-rate schedule", SCHEDULES)
@@ -74,6 +80,7 @@ class TrainConfig:
             ("clipnorm", self.clipnorm >= 0, "a number >= 0"),
             ("grad_accum_steps", self.grad_accum_steps >= 1, "an integer >= 1"),
             ("early_stopping", self.early_stopping >= 0, "an integer >= 0"),
+            ("devices", self.devices >= 0, "an integer >= 0"),
         ]
         for key, ok, expected in checks:
             if not ok:

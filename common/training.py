@@ -116,13 +116,48 @@ def _compile(model, task, cfg, info, steps_per_epoch: int, lr_scale: float = 1.0
 def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunDir:
     """Trains ``task`` under ``cfg`` and returns the completed run directory."""
     import keras
-    import tensorflow as tf
 
+    from edgesuite.common import distribute
+
+    # the strategy first: logical devices and the multi-worker runtime must exist before any other TF op
+    distribute.configure_devices(cfg.strategy, cfg.devices, log=log)
+    strategy = distribute.make_strategy(cfg.strategy, cfg.devices, cfg.tpu, log=log)
+    replicas = strategy.num_replicas_in_sync
+    if cfg.batch_size % replicas:
+        raise UserInputError(f"batch_size: the global batch {cfg.batch_size} must divide evenly over "
+                             f"{replicas} replicas")
+    chief = distribute.is_chief(strategy)
+    if not chief:  # a non-chief worker runs the same steps (saving is collective) into a folder that goes away
+        import tempfile
+
+        scratch = tempfile.mkdtemp(prefix="edgesuite-worker-")
+        cfg = dataclasses.replace(cfg, out=scratch)
+        if resume:  # resume from a private copy of the chief's run: only the chief writes there
+            import shutil
+
+            copy = Path(scratch) / task.name / Path(resume).name
+            shutil.copytree(resume, copy)
+            resume = copy
     keras.utils.set_random_seed(cfg.seed)
     policy = precision.apply(cfg.precision, log=log)
     data = task.load_data(cfg)  # validates inputs before any run directory exists
+    data.train, data.val = distribute.shard_by_data(data.train), distribute.shard_by_data(data.val)
     steps_per_epoch = max(1, math.ceil(data.train_size / cfg.batch_size))
-    log(f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}")
+    log(f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}"
+        + (f" ({cfg.batch_size // replicas} per replica)" if replicas > 1 else ""))
+    try:
+        return _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log)
+    finally:
+        if not chief:
+            import shutil
+
+            shutil.rmtree(cfg.out, ignore_errors=True)
+
+
+def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log) -> RunDir:
+    import keras
+
+    from edgesuite.common import distribute
 
     state: dict = {"epoch": 0, "history": [], "best": None, "wait": 0, "checkpoint": None}
     if resume:
@@ -136,7 +171,6 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunD
         run.write_info({**data.info, "precision": policy})
         log(f"run directory: {run.path}")
 
-    strategy = tf.distribute.get_strategy()
     try:
         with strategy.scope():
             if state["checkpoint"]:
@@ -163,6 +197,7 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunD
                     apply_kernel_penalties(model, cfg.l1, cfg.l2)
                 log(f"epoch {start + 1}: backbone unfrozen for fine-tuning")
             t0, first = time.time(), state["epoch"] + 1
+            distribute.prepare_fit(model, strategy, data.train)
             model.fit(data.train, validation_data=data.val, epochs=end, initial_epoch=state["epoch"],
                       callbacks=callbacks, class_weight=weights, verbose=verbose, shuffle=False)
             log(f"trained epochs {first}-{state['epoch']} in {time.time() - t0:.0f}s")
@@ -184,6 +219,10 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunD
         model.load_weights(best)
         log(f"restored the best weights ({task.monitor[0]} = {state['best']:.4f})")
     _save_model_atomic(model, run.model_path)
+    if strategy.num_replicas_in_sync > 1:  # workers compare this to see they ended in step
+        import numpy as np
+
+        log(f"final weights fingerprint: {sum(float(np.abs(w).sum()) for w in model.get_weights()):.6f}")
     finish(task, run, model, data, cfg, log)
     return run
 

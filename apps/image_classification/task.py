@@ -38,7 +38,7 @@ class ImageClassificationTask(Task):
             if images is None or len(images) == 0:
                 return None
             ds = icdata.to_dataset(images, k, cfg.image_size, channels)
-            return batch_pipeline(ds, cfg.batch_size, shuffle=train, seed=cfg.seed,
+            return batch_pipeline(ds, cfg.batch_size, shuffle=train and cfg.shuffle, seed=cfg.seed,
                                   augment=augment if train and augmenter else None)
 
         info = {

@@ -44,7 +44,8 @@ class TextClassificationTask(Task):
         def pipe(texts: tcdata.LabelledTexts | None, train: bool):
             if texts is None or len(texts) == 0:
                 return None
-            return batch_pipeline(self._dataset(texts, tokenizer, k), cfg.batch_size, shuffle=train, seed=cfg.seed)
+            return batch_pipeline(self._dataset(texts, tokenizer, k), cfg.batch_size, shuffle=train and cfg.shuffle,
+                                  seed=cfg.seed)
 
         counts = np.bincount(splits.train.labels, minlength=k).tolist()
         truncated = self._truncated_share(splits.train.texts[:2000], tokenizer)
