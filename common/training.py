@@ -17,7 +17,9 @@ import csv
 import dataclasses
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -128,13 +130,9 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunD
                              f"{replicas} replicas")
     chief = distribute.is_chief(strategy)
     if not chief:  # a non-chief worker runs the same steps (saving is collective) into a folder that goes away
-        import tempfile
-
         scratch = tempfile.mkdtemp(prefix="edgesuite-worker-")
         cfg = dataclasses.replace(cfg, out=scratch)
         if resume:  # resume from a private copy of the chief's run: only the chief writes there
-            import shutil
-
             copy = Path(scratch) / task.name / Path(resume).name
             shutil.copytree(resume, copy)
             resume = copy
@@ -149,8 +147,6 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunD
         return _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log)
     finally:
         if not chief:
-            import shutil
-
             shutil.rmtree(cfg.out, ignore_errors=True)
 
 

@@ -41,6 +41,7 @@ class TextClassificationTask(Task):
             "split_sizes": {n: (len(s) if s is not None else 0) for n, s in
                             (("train", splits.train), ("val", splits.val), ("test", splits.test))},
         }
+
         def pipe(texts: tcdata.LabelledTexts | None, train: bool):
             if texts is None or len(texts) == 0:
                 return None
@@ -64,9 +65,11 @@ class TextClassificationTask(Task):
     def _truncated_share(texts: list[str], tokenizer) -> float:
         if not texts:
             return 0.0
-        longer = ctext.TextTokenizer(tokenizer.vocab, tokenizer.max_length + 1, tokenizer.normalize)
-        ids = ctext.tokenize(texts, longer)
-        return float(np.mean(ids[:, -1] != 0))
+        import tensorflow as tf
+
+        # the untruncated token counts from the same WordPiece op (no second vocabulary table)
+        lengths = tokenizer.tokenizer.tokenize(tf.constant(texts)).row_lengths().numpy()
+        return float(np.mean(lengths > tokenizer.max_length))
 
     @staticmethod
     def _dataset(texts: tcdata.LabelledTexts, tokenizer, k: int):
