@@ -44,6 +44,8 @@ class TrainConfig:
                          "mirrored, multi-worker (cluster from TF_CONFIG), tpu", STRATEGIES)
     devices: int = knob(0, "mirrored: use N devices (N logical CPU devices when there is no GPU); 0 = all GPUs")
     tpu: str = knob("", "tpu: the TPU name or address for TPUClusterResolver (empty: from the environment)")
+    restarts: int = knob(3, "multi-worker: times a worker restarts itself after losing a peer, to resume with the "
+                            "cluster once the peer is back (needs --name)")
     shuffle: bool = knob(True, "reshuffle the training set every epoch (seeded)")
     optimizer: str = knob("adamw", "optimizer", OPTIMIZERS)
     lr: float = knob(1e-3, "peak learning rate")
@@ -81,6 +83,7 @@ class TrainConfig:
             ("grad_accum_steps", self.grad_accum_steps >= 1, "an integer >= 1"),
             ("early_stopping", self.early_stopping >= 0, "an integer >= 0"),
             ("devices", self.devices >= 0, "an integer >= 0"),
+            ("restarts", self.restarts >= 0, "an integer >= 0"),
         ]
         for key, ok, expected in checks:
             if not ok:

@@ -11,6 +11,15 @@ its scope, gives ``fit`` the global batch (Keras splits it per replica) and sets
 the data sets' auto-shard policy to DATA, so with several workers each example
 is read by exactly one of them per epoch. Only the chief writes the run
 directory; the other workers write to a temporary folder that is removed.
+
+Fault tolerance (multi-worker, with ``--name``): a worker that loses a peer
+mid-training (the collective fails with UNAVAILABLE) restarts itself with the
+same command line, up to ``--restarts`` times; a worker started with ``--name``
+of an unfinished run resumes it. So when one worker dies, the survivors wait in
+start-up for it, and once it is restarted with its usual command the whole
+cluster resumes from the last completed epoch. Every worker reads the chief's
+run folder to resume, so ``--out`` must be storage they all see; they check
+that they agree on the epoch before training.
 """
 
 from __future__ import annotations
@@ -136,6 +145,63 @@ def is_multi_worker(strategy) -> bool:
     import tensorflow as tf
 
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._num_workers > 1
+
+
+def gather_from_workers(strategy, value: float) -> list[float]:
+    """Every replica's ``value`` in replica order: a collective, so every worker must call it."""
+    import tensorflow as tf
+
+    local = tf.constant([float(value)])
+    per_replica = strategy.run(lambda: tf.identity(local))
+    return [float(v) for v in strategy.gather(per_replica, axis=0).numpy()]
+
+
+def peer_lost(exc: BaseException) -> bool:
+    """True when ``exc`` is a collective failing because another worker went away."""
+    import tensorflow as tf
+
+    return isinstance(exc, (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError))
+
+
+RESTART_COUNT = "EDGESUITE_WORKER_RESTARTS"
+SCRATCH_PREFIX = "edgesuite-worker-"  # + pid + "-": the scratch folder of a non-chief worker
+
+
+def remove_stale_scratch() -> None:
+    """Removes the scratch folders of non-chief workers that were killed (their pid is gone)."""
+    import re
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    for path in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        m = re.match(rf"{SCRATCH_PREFIX}(\d+)-", path.name)
+        if not m:
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
+def restart_worker(limit: int, exc: BaseException, log=print) -> None:
+    """Replaces this process with the same command line; returns only when ``limit`` restarts are spent."""
+    import sys
+
+    done = int(os.environ.get(RESTART_COUNT, "0"))
+    lines = [ln.strip() for ln in str(exc).splitlines() if "aborted by" in ln or "peer" in ln.lower()]
+    first = f"{exc.__class__.__name__}: {lines[0]}" if lines else exc.__class__.__name__
+    if done >= limit:
+        log(f"lost a peer worker ({first}); {limit} restart(s) spent, giving up")
+        return
+    log(f"lost a peer worker ({first}); restarting ({done + 1} of {limit}) to resume with the cluster "
+        "once every worker is back")
+    os.environ[RESTART_COUNT] = str(done + 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, sys.orig_argv)
 
 
 def prepare_fit(model, strategy, dataset) -> None:

@@ -128,26 +128,65 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunD
     if cfg.batch_size % replicas:
         raise UserInputError(f"batch_size: the global batch {cfg.batch_size} must divide evenly over "
                              f"{replicas} replicas")
-    chief = distribute.is_chief(strategy)
+    chief, multi = distribute.is_chief(strategy), distribute.is_multi_worker(strategy)
+    if multi and not resume:
+        resume = _unfinished_run(task, cfg, log)
     if not chief:  # a non-chief worker runs the same steps (saving is collective) into a folder that goes away
-        scratch = tempfile.mkdtemp(prefix="edgesuite-worker-")
+        distribute.remove_stale_scratch()
+        scratch = tempfile.mkdtemp(prefix=f"{distribute.SCRATCH_PREFIX}{os.getpid()}-")
         cfg = dataclasses.replace(cfg, out=scratch)
         if resume:  # resume from a private copy of the chief's run: only the chief writes there
             copy = Path(scratch) / task.name / Path(resume).name
-            shutil.copytree(resume, copy)
+            shutil.copytree(resume, copy, ignore=shutil.ignore_patterns("tensorboard", "*.tmp*"))
             resume = copy
-    keras.utils.set_random_seed(cfg.seed)
-    policy = precision.apply(cfg.precision, log=log)
-    data = task.load_data(cfg)  # validates inputs before any run directory exists
-    data.train, data.val = distribute.shard_by_data(data.train), distribute.shard_by_data(data.val)
-    steps_per_epoch = max(1, math.ceil(data.train_size / cfg.batch_size))
-    log(f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}"
-        + (f" ({cfg.batch_size // replicas} per replica)" if replicas > 1 else ""))
     try:
+        if multi:
+            _check_workers_agree(strategy, resume)
+        keras.utils.set_random_seed(cfg.seed)
+        policy = precision.apply(cfg.precision, log=log)
+        data = task.load_data(cfg)  # validates inputs before any run directory exists
+        data.train, data.val = distribute.shard_by_data(data.train), distribute.shard_by_data(data.val)
+        steps_per_epoch = max(1, math.ceil(data.train_size / cfg.batch_size))
+        log(f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}"
+            + (f" ({cfg.batch_size // replicas} per replica)" if replicas > 1 else ""))
         return _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log)
+    except Exception as exc:
+        if multi and cfg.name and distribute.peer_lost(exc):
+            if not chief:
+                shutil.rmtree(cfg.out, ignore_errors=True)
+            distribute.restart_worker(cfg.restarts, exc, log)  # returns only when no restart is left
+        elif multi and distribute.peer_lost(exc):
+            log("lost a peer worker; give every worker --name NAME so that a restarted cluster resumes the run")
+        raise
     finally:
         if not chief:
             shutil.rmtree(cfg.out, ignore_errors=True)
+
+
+def _unfinished_run(task, cfg, log) -> Path | None:
+    """The run a (re)started multi-worker job continues: ``--name`` of a run with a completed epoch."""
+    if not cfg.name:
+        return None
+    run = RunDir(Path(cfg.out) / task.name / cfg.name)
+    if not (run.checkpoint_dir / "state.json").exists():
+        return None
+    state = run.status().get("state", "unknown")
+    if state == "completed":
+        raise UserInputError(f"{run.path}: a completed run of that name exists; pick another --name")
+    log(f"resuming the unfinished run {run.path} (status {state}) with the cluster")
+    return run.path
+
+
+def _check_workers_agree(strategy, resume) -> None:
+    """All workers must start from the same epoch, or their collectives would not line up."""
+    from edgesuite.common import distribute
+
+    epoch = load_state(RunDir(Path(resume)))["epoch"] if resume else 0
+    epochs = [int(e) for e in distribute.gather_from_workers(strategy, epoch)]
+    if len(set(epochs)) > 1:
+        where = ", ".join(f"worker {i} after epoch {e}" for i, e in enumerate(epochs))
+        raise UserInputError(f"the workers disagree on where to resume ({where}); every worker reads the chief's "
+                             "run folder to resume, so --out must be storage that all of them see")
 
 
 def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log) -> RunDir:

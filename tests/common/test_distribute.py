@@ -12,6 +12,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -25,20 +26,23 @@ RECIPE = ["--model", "bow", "--epochs", "2", "--batch-size", "32", "--vocab-size
           "--class-weight", "none", "--seed", "3"]
 
 
-@pytest.fixture(scope="module")
-def reviews(tmp_path_factory):
+def _write_reviews(path, per_class):
     from edgesuite.common.datasets import rotten_tomatoes as rt
 
     rows, seen = [], {}
     with rt.open_text() as f:
         for row in csv.DictReader(f):
-            if row["text"].strip() and seen.get(row["category"], 0) < 64:
+            if row["text"].strip() and seen.get(row["category"], 0) < per_class:
                 seen[row["category"]] = seen.get(row["category"], 0) + 1
                 rows.append((row["text"][:200], row["category"]))
-    path = tmp_path_factory.mktemp("dist") / "reviews.csv"
     with open(path, "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows([("text", "label"), *rows])
     return path
+
+
+@pytest.fixture(scope="module")
+def reviews(tmp_path_factory):
+    return _write_reviews(tmp_path_factory.mktemp("dist") / "reviews.csv", 64)
 
 
 def _train(data, out, name, *extra, env=None, timeout=300):
@@ -93,9 +97,8 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(reviews, tmp_path):
     procs = []
     try:
         for i in range(2):
-            tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})
             procs.append(_train(reviews, tmp_path / "out", "mw", "--strategy", "multi-worker",
-                                env={"TF_CONFIG": tf_config}))
+                                env=_cluster_env(workers, i)))
         outs = [_finish(p, timeout=400) for p in procs]
     finally:
         for p in procs:
@@ -111,6 +114,83 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(reviews, tmp_path):
     # the chief's run is the single-device run, step for step (DATA sharding of the same global batches)
     single = _finish(_train(reviews, tmp_path / "single", "one", "--strategy", "default"))
     assert re.findall(r"loss: ([0-9.]+)", single)[:2] == re.findall(r"loss: ([0-9.]+)", outs[0])[:2]
+
+
+def _cluster_env(workers, i):
+    return {"TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})}
+
+
+def test_a_worker_killed_mid_epoch_rejoins_and_the_cluster_finishes_the_planned_epochs(tmp_path):
+    # a CNN over 600 reviews in batches of 16: epochs of a few seconds, so the kill lands inside one
+    data = _write_reviews(tmp_path / "reviews.csv", 300)
+    recipe = ["--model", "cnn", "--epochs", "3", "--batch-size", "16", "--vocab-size", "2000", "--max-length", "48",
+              "--precision", "float32", "--strategy", "multi-worker"]
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    run = tmp_path / "out" / "text-classification" / "ft"
+    state = run / "checkpoints" / "state.json"
+
+    def start(i):
+        cmd = [sys.executable, "-m", "edgesuite", "train", "text-classification", "--data", str(data), *recipe,
+               "--out", str(tmp_path / "out"), "--name", "ft"]
+        log = open(tmp_path / f"worker{i}-{time.monotonic_ns()}.log", "w+")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **_cluster_env(workers, i)})
+        return proc, log
+
+    procs = []
+    try:
+        chief, chief_log = start(0)
+        victim, _ = start(1)
+        procs += [chief, victim]
+        deadline = time.monotonic() + 240
+        while not (state.exists() and json.loads(state.read_text())["epoch"] >= 1):
+            assert time.monotonic() < deadline and chief.poll() is None, "the first epoch never completed"
+            time.sleep(0.2)
+        time.sleep(1.0)  # into epoch 2
+        assert json.loads(state.read_text())["epoch"] == 1
+        victim.kill()
+        victim.wait()
+        rejoined, rejoined_log = start(1)  # the same command
+        procs.append(rejoined)
+        for p in (chief, rejoined):
+            p.wait(timeout=max(1, deadline + 120 - time.monotonic()))
+        chief_log.seek(0)
+        rejoined_log.seek(0)
+        outs = [chief_log.read(), rejoined_log.read()]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert chief.returncode == 0 and rejoined.returncode == 0, outs[0][-3000:] + outs[1][-3000:]
+    assert "lost a peer worker (UnavailableError" in outs[0] and "restarting (1 of 3)" in outs[0]
+    assert all("after epoch 1 of 3" in o for o in outs), outs
+    history = list(csv.DictReader(open(run / "history.csv")))
+    assert [int(r["epoch"]) for r in history] == [1, 2, 3]
+    assert json.loads((run / "status.json").read_text()) | {"time": 0} == {"state": "completed", "epochs": 3, "time": 0}
+    prints = [re.findall(r"final weights fingerprint: ([0-9.]+)", o) for o in outs]
+    assert prints[0] and prints[0] == prints[1]
+
+
+def test_workers_that_disagree_on_the_resume_epoch_stop_with_a_clear_message(reviews, tmp_path):
+    # the chief sees an unfinished run; the other worker, as on a host without the shared --out, does not
+    _finish(_train(reviews, tmp_path / "chief", "ft", "--strategy", "default", "--epochs", "1"))
+    status = tmp_path / "chief" / "text-classification" / "ft" / "status.json"
+    status.write_text(json.dumps({"state": "interrupted", "epoch": 1}))
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = [_train(reviews, tmp_path / out, "ft", "--strategy", "multi-worker", env=_cluster_env(workers, i))
+             for i, out in enumerate(["chief", "elsewhere"])]
+    try:
+        outs = [p.communicate(timeout=240)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    for p, out in zip(procs, outs):
+        assert p.returncode == 2, out[-3000:]
+        assert "the workers disagree on where to resume (worker 0 after epoch 1, worker 1 after epoch 0)" in out
+    assert json.loads(status.read_text())["state"] == "interrupted"  # untouched
 
 
 def test_multi_worker_without_tf_config(reviews, tmp_path, capsys, monkeypatch):
