@@ -1,4 +1,4 @@
-"""Classifier output decoding shared by the classification apps: numpy only, no TensorFlow.
+"""Output decoding and input reading shared by the apps: numpy and Pillow only, no TensorFlow.
 
 ``edgesuite.load`` uses it on a board that has only numpy and a runtime.
 """
@@ -23,3 +23,36 @@ def top_k_labels(probs, class_names: list[str], top_k: int = 3) -> list[dict]:
             "top_k": [{"label": class_names[int(i)], "probability": float(row[i])} for i in order],
         })
     return out
+
+
+def read_images(inputs, size: int, channels: int) -> np.ndarray:
+    """Image files or arrays -> (N, size, size, channels) uint8 (PIL, no TensorFlow).
+
+    What training did: grey ('L') or RGB, bilinear resize to the model's input size.
+    A missing or unreadable file raises ValueError naming it.
+    """
+    from pathlib import Path
+
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(inputs, np.ndarray) and inputs.ndim == 4 and inputs.shape[1:] == (size, size, channels):
+        return inputs.astype(np.uint8)
+    if isinstance(inputs, np.ndarray) and inputs.ndim in (2, 3):
+        inputs = [inputs]
+    batch = []
+    for item in inputs:
+        if isinstance(item, np.ndarray):
+            im = Image.fromarray(item.squeeze().astype(np.uint8))
+        else:
+            path = Path(item)
+            if not path.is_file():
+                raise ValueError(f"{item}: no such image file")
+            try:
+                im = Image.open(path)
+                im.load()
+            except (UnidentifiedImageError, OSError) as exc:
+                raise ValueError(f"{item}: not a readable image ({exc.__class__.__name__}: {exc})") from None
+        im = im.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+        arr = np.asarray(im, dtype=np.uint8)
+        batch.append(arr[..., None] if channels == 1 else arr)
+    return np.stack(batch)

@@ -20,19 +20,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from edgesuite.common.blocks import conv_bn
 from edgesuite.common.errors import UserInputError
-
-
-def _conv_bn(x, filters: int, name: str):
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    # momentum 0.9, not Keras' 0.99: with ~150 steps an epoch the moving variance
-    # (initialised at 1, true value ~0.002 after the first conv) must converge
-    # within an epoch, or validation runs on stale statistics (seen: 11 % val
-    # accuracy at 71 % train accuracy after epoch 1 with 0.99).
-    # synchronized: under several replicas the statistics are those of the global batch, so a
-    # mirrored run computes what a single-device run does (no effect on one device)
-    x = layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
 
 
 def _inputs(image_size: int, channels: int):
@@ -64,7 +53,7 @@ def build_cnn(num_classes: int, image_size: int, channels: int, width: float = 1
         if stage:
             x = layers.MaxPooling2D(name=f"pool{stage}")(x)
         for r in range(repeats):
-            x = _conv_bn(x, f(filters), f"s{stage}c{r}")
+            x = conv_bn(x, f(filters), f"s{stage}c{r}")
     return keras.Model(inputs, _head(x, num_classes, dropout), name="cnn_classifier")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesuite.common.decode import top_k_labels
+from edgesuite.common.decode import read_images, top_k_labels
 
 
 def postprocess(probs, metadata: dict, top_k: int = 3) -> list[dict]:
@@ -32,29 +32,5 @@ def preprocess(inputs, metadata: dict, input_dtype: str | None = None) -> np.nda
 
     What training did: grey ('L') or RGB, bilinear resize to the model's input size.
     """
-    from pathlib import Path
-
-    from PIL import Image, UnidentifiedImageError
-
     size, channels = metadata["input"]["shape"][0], metadata["input"]["shape"][2]
-    if isinstance(inputs, np.ndarray) and inputs.ndim == 4 and inputs.shape[1:] == (size, size, channels):
-        return inputs.astype(np.uint8)
-    if isinstance(inputs, np.ndarray) and inputs.ndim in (2, 3):
-        inputs = [inputs]
-    batch = []
-    for item in inputs:
-        if isinstance(item, np.ndarray):
-            im = Image.fromarray(item.squeeze().astype(np.uint8))
-        else:
-            path = Path(item)
-            if not path.is_file():
-                raise ValueError(f"{item}: no such image file")
-            try:
-                im = Image.open(path)
-                im.load()
-            except (UnidentifiedImageError, OSError) as exc:
-                raise ValueError(f"{item}: not a readable image ({exc.__class__.__name__}: {exc})") from None
-        im = im.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
-        arr = np.asarray(im, dtype=np.uint8)
-        batch.append(arr[..., None] if channels == 1 else arr)
-    return np.stack(batch)
+    return read_images(inputs, size, channels)
