@@ -88,3 +88,35 @@ def prediction_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, prob
                      color="black" if p == t else "red")
     fig.suptitle("validation predictions (red: wrong)")
     return _save(fig, out)
+
+
+def mask_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, class_names: list[str], out: Path,
+              colours: np.ndarray, ignore_index: int = 255) -> Path:
+    """Rows of image / true mask overlay / predicted mask overlay, with a legend of the classes shown."""
+    plt = _plt()
+    n = len(images)
+    fig, axes = plt.subplots(n, 3, figsize=(6.6, 2.2 * n), squeeze=False)
+
+    def overlay(image, mask):
+        colour = colours[np.where(mask == ignore_index, 0, mask)].astype(np.float32)
+        shown = image.astype(np.float32)
+        blended = np.where((mask > 0)[..., None], 0.4 * shown + 0.6 * colour, shown)
+        blended[mask == ignore_index] = 255.0  # ignored pixels in white
+        return np.uint8(np.round(blended))
+
+    for i in range(n):
+        for j, (title, img) in enumerate((("image", images[i]), ("true", overlay(images[i], true[i])),
+                                          ("predicted", overlay(images[i], pred[i])))):
+            axes[i, j].imshow(img.squeeze(), cmap="gray" if img.shape[-1] == 1 else None, interpolation="nearest")
+            axes[i, j].set_axis_off()
+            if i == 0:
+                axes[i, j].set_title(title, fontsize=9)
+    shown = sorted((set(np.unique(true).tolist()) | set(np.unique(pred).tolist())) - {0, ignore_index})
+    shown = [c for c in shown if 0 < c < len(class_names)]
+    if shown:
+        from matplotlib.patches import Patch
+
+        fig.legend(handles=[Patch(color=colours[c] / 255.0, label=class_names[c]) for c in shown],
+                   loc="lower center", ncol=min(5, len(shown)), fontsize=8, bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout()
+    return _save(fig, out)

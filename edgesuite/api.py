@@ -87,6 +87,7 @@ class Run:
         if not self.dir.model_path.exists():
             raise UserInputError(f"{self.path}: the run has no model.keras (status: "
                                  f"{self.dir.status().get('state', 'unknown')})")
+        self.task  # imports the app, which registers its custom loss (the compiled model names it)
         return keras.models.load_model(self.dir.model_path)
 
     def evaluate(self, data: str | None = None) -> dict:
@@ -111,5 +112,7 @@ class Run:
         report, ok = export_run(str(self.path), formats, out, calibration_samples, log=log)
         return {**report, "ok": ok}
 
-    def predict(self, inputs: list[str]) -> list[dict]:
-        return self.task.predict_files(self.load_model(), self.info, list(inputs))
+    def predict(self, inputs: list[str], save_dir: str | None = None) -> list[dict]:
+        """Decoded results per input; ``save_dir`` (tasks with per-input files: segmentation masks) writes them."""
+        extra = {"save_dir": save_dir} if save_dir else {}
+        return self.task.predict_files(self.load_model(), self.info, list(inputs), **extra)

@@ -3,7 +3,7 @@
     edgesuite quickstart
     edgesuite train <task> [flags]      (flags: edgesuite train <task> --help)
     edgesuite evaluate RUN_DIR [--data PATH]
-    edgesuite predict RUN_DIR|MODEL_FILE INPUT...
+    edgesuite predict RUN_DIR|MODEL_FILE INPUT... [--save-dir DIR]
     edgesuite export RUN_DIR [--formats all|savedmodel,keras,h5,tflite,...] [--calibration-samples N] [--out DIR]
     edgesuite benchmark RUN_DIR [--formats ...] [--samples N]
 
@@ -56,6 +56,8 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     pr.add_argument("run", metavar="RUN_DIR|MODEL_FILE")
     pr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (or texts, for text tasks)")
     pr.add_argument("--json", action="store_true", help="print one JSON object per input")
+    pr.add_argument("--save-dir", default=None, metavar="DIR",
+                    help="write per-input outputs there (segmentation: the mask PNG and a colour overlay)")
 
     from edgesuite.export.formats import FORMATS
 
@@ -136,18 +138,34 @@ def _cmd_predict(args) -> int:
     target = Path(args.run)
     if target.is_dir() and (target / "config.yaml").exists():
         run = Run.open(args.run)
-        task, results = run.dir.task, run.predict(args.inputs)
+        task = run.dir.task
+        _check_save_dir(task, args.save_dir)
+        results = run.predict(args.inputs, save_dir=args.save_dir)
     else:
         from edgesuite.predictor import load
 
         predictor = load(target)
-        task, results = predictor.metadata["task"], predictor.predict(args.inputs)
+        task = predictor.metadata["task"]
+        _check_save_dir(task, args.save_dir)
+        results = predictor.predict(args.inputs)
+        codec = importlib.import_module(POSTPROCESS[task])
         for item, r in zip(args.inputs, results):
             r["input"] = item
+            if args.save_dir:
+                r.update(codec.save(r, item, args.save_dir, predictor.metadata))
     describe = importlib.import_module(POSTPROCESS[task]).describe
-    for r in results:
-        print(json.dumps(r) if args.json else describe(r))
+    for r in results:  # arrays (a class map) stay out of the JSON; --save-dir writes them
+        print(json.dumps({k: v for k, v in r.items() if not hasattr(v, "shape")}) if args.json else describe(r))
     return 0
+
+
+def _check_save_dir(task: str, save_dir: str | None) -> None:
+    import importlib
+
+    from edgesuite.apps import POSTPROCESS
+
+    if save_dir and not hasattr(importlib.import_module(POSTPROCESS[task]), "save"):
+        raise UserInputError(f"--save-dir: {task} writes no per-input files; use --json for machine-readable output")
 
 
 def _cmd_export(args) -> int:

@@ -171,8 +171,11 @@ class CoreMLRuntime(Runtime):
         rows = []
         for image in x.astype(np.float32 if spec["dtype"] == "uint8" else spec["dtype"]):
             out = self.model.predict({name: image[None]})
-            probs = next(v for v in out.values() if isinstance(v, dict))
-            rows.append([probs[c] for c in self.metadata["class_names"]])
+            if self.metadata.get("kind") == "classifier":  # a dict of label -> probability
+                probs = next(v for v in out.values() if isinstance(v, dict))
+                rows.append([probs[c] for c in self.metadata["class_names"]])
+            else:
+                rows.append(np.asarray(next(iter(out.values())))[0])
         return np.asarray(rows, dtype=np.float32)
 
 

@@ -1,0 +1,316 @@
+"""Segmentation data: image + mask folders and the embedded canvases -> validated arrays.
+
+A data folder holds ``images/`` and ``masks/`` (or ``train/ val/ test/`` each
+holding both), paired by file stem. Masks hold class indices: 8-bit grey or
+palette PNGs (the palette index is the class, as in Pascal VOC
+``SegmentationClass``, where 255 marks borders to ignore), or single-channel
+TIFFs. Colour (RGB) masks are converted only when ``classes.txt`` gives a colour
+per class (``name R G B`` lines); otherwise they are an error that says so.
+``classes.txt`` (one class per line, background first) names the classes; without
+it ``--num-classes`` or the largest mask value decides.
+
+Every pair is decoded once here, so a bad file is named up front: a mask whose
+size differs from its image, an image without a mask or a mask without an image,
+a mask value that is no class and not the ignore index, an unreadable file. Each
+is skipped with a counted warning, or fatal with ``--strict``.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog
+from edgesuite.common.errors import UserInputError
+
+IMAGE_SUFFIXES = IMAGE_EXTENSIONS | {".tif", ".tiff"}
+MASK_SUFFIXES = {".png", ".tif", ".tiff", ".bmp", ".gif"}
+
+
+@dataclass
+class MaskedImages:
+    images: np.ndarray  # (N, S, S, 3) uint8
+    masks: np.ndarray   # (N, S, S) uint8 class ids (ignore index kept)
+    names: list[str]    # where each pair came from
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, idx) -> "MaskedImages":
+        idx = np.asarray(idx, dtype=np.int64)
+        return MaskedImages(self.images[idx], self.masks[idx], [self.names[i] for i in idx])
+
+
+@dataclass
+class SegmentationSplits:
+    train: MaskedImages
+    val: MaskedImages | None
+    test: MaskedImages | None
+    class_names: list[str]
+    data_name: str
+
+
+@dataclass
+class ClassList:
+    names: list[str]
+    colours: dict[tuple[int, int, int], int] | None  # RGB -> class id, when classes.txt gives colours
+
+
+def read_classes(path: Path) -> ClassList:
+    """``classes.txt``: one class per line, ``name`` or ``name R G B``; '#' starts a comment."""
+    names, colours = [], {}
+    for line_no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) >= 4 and all(p.isdigit() for p in parts[-3:]):
+            rgb = tuple(int(p) for p in parts[-3:])
+            if max(rgb) > 255:
+                raise UserInputError(f"{path}:{line_no}: colour values must be 0..255, got {' '.join(parts[-3:])}")
+            colours[rgb] = len(names)
+            names.append(" ".join(parts[:-3]))
+        else:
+            names.append(line)
+    if colours and len(colours) != len(names):
+        raise UserInputError(f"{path}: give a colour (name R G B) on every line or on none")
+    if len(names) < 2:
+        raise UserInputError(f"{path}: expected at least two classes (background first), found {len(names)}")
+    return ClassList(names, colours or None)
+
+
+def _load_mask(path: Path, classes: ClassList | None) -> np.ndarray:
+    """Class indices (H, W) uint8 from a grey, palette, 16-bit/float TIFF or (with colours) RGB mask."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            arr = np.asarray(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"not a readable mask image ({exc.__class__.__name__}: {exc})") from None
+    if mode in ("RGB", "RGBA") or arr.ndim == 3:
+        rgb = arr[..., :3]
+        if classes is not None and classes.colours:
+            flat = rgb.reshape(-1, 3)
+            keys = flat[:, 0].astype(np.int64) << 16 | flat[:, 1].astype(np.int64) << 8 | flat[:, 2]
+            table = {r << 16 | g << 8 | b: c for (r, g, b), c in classes.colours.items()}
+            uniq, inverse = np.unique(keys, return_inverse=True)
+            unknown = [int(k) for k in uniq if int(k) not in table]
+            if unknown:
+                k = unknown[0]
+                raise ValueError(f"colour ({k >> 16}, {k >> 8 & 255}, {k & 255}) is not in classes.txt "
+                                 f"({len(unknown)} unknown colour(s))")
+            return np.array([table[int(k)] for k in uniq], np.uint8)[inverse].reshape(rgb.shape[:2])
+        if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+            return rgb[..., 0].astype(np.uint8)  # grey values saved as RGB
+        raise ValueError("an RGB colour mask where class indices were expected; save masks as 8-bit grey or "
+                         "palette PNGs, or give classes.txt lines 'name R G B' to convert colours")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ValueError("a float mask with non-integer values; masks hold class indices")
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if arr.size and (arr.min() < 0 or arr.max() > 255):
+        raise ValueError(f"mask values {int(arr.min())}..{int(arr.max())} do not fit class indices 0..255")
+    return arr.astype(np.uint8)
+
+
+def _load_image(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("I;16", "I", "F"):  # 16-bit / float microscopy: stretch to 8 bits
+                a = np.asarray(im, dtype=np.float32)
+                lo, hi = float(a.min()), float(a.max())
+                im = Image.fromarray(np.uint8(np.round((a - lo) / (hi - lo or 1) * 255)))
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
+
+
+def _resize(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image bilinear, mask nearest-neighbour: no new class values appear."""
+    from PIL import Image
+
+    if image.shape[:2] != (size, size):
+        image = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+        mask = np.asarray(Image.fromarray(mask).resize((size, size), Image.NEAREST), dtype=np.uint8)
+    return image, mask
+
+
+def _files(folder: Path, suffixes: set[str]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes:
+            out.setdefault(p.stem, p)
+    return out
+
+
+def scan_pairs(root: Path, size: int, classes: ClassList | None, skips: SkipLog) -> tuple[MaskedImages, list[str]]:
+    """``root/images`` + ``root/masks`` matched by stem -> resized arrays; problems go to ``skips``."""
+    from tqdm import tqdm
+
+    img_dir, mask_dir = root / "images", root / "masks"
+    for d in (img_dir, mask_dir):
+        if not d.is_dir():
+            raise UserInputError(f"{root}: expected an images/ and a masks/ folder (missing {d.name}/)")
+    images, masks = _files(img_dir, IMAGE_SUFFIXES), _files(mask_dir, MASK_SUFFIXES)
+    for stem in sorted(set(images) - set(masks)):
+        skips.skip(str(images[stem]), f"no mask with the stem '{stem}' in {mask_dir}")
+    for stem in sorted(set(masks) - set(images)):
+        skips.skip(str(masks[stem]), f"no image with the stem '{stem}' in {img_dir}")
+    stems = sorted(set(images) & set(masks))
+    if not stems:
+        raise UserInputError(f"{root}: no image in images/ has a mask of the same name in masks/")
+
+    def read(stem):
+        try:
+            image, mask = _load_image(images[stem]), None
+        except ValueError as exc:
+            return stem, None, None, (str(images[stem]), str(exc))
+        try:
+            mask = _load_mask(masks[stem], classes)
+        except ValueError as exc:
+            return stem, None, None, (str(masks[stem]), str(exc))
+        if image.shape[:2] != mask.shape[:2]:
+            return stem, None, None, (str(masks[stem]), f"mask is {mask.shape[1]}x{mask.shape[0]} pixels, its image "
+                                                        f"{images[stem].name} is {image.shape[1]}x{image.shape[0]}")
+        image, mask = _resize(image, mask, size)
+        return stem, image, mask, None
+
+    good = []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for stem, image, mask, err in tqdm(pool.map(read, stems), total=len(stems), desc="reading pairs", unit="pair",
+                                           disable=len(stems) < 500, leave=False):
+            if err:
+                skips.skip(*err)
+            else:
+                good.append((stem, image, mask))
+    if not good:
+        raise UserInputError(f"{root}: no readable image/mask pair (see the warnings above)")
+    return (MaskedImages(np.stack([g[1] for g in good]), np.stack([g[2] for g in good]),
+                         [str(masks[g[0]]) for g in good]), [g[0] for g in good])
+
+
+def check_values(data: MaskedImages, num_classes: int, ignore_index: int, skips: SkipLog) -> MaskedImages:
+    """Drops (or, strict, fails on) masks holding a value that is neither a class nor the ignore index."""
+    keep = []
+    for i, mask in enumerate(data.masks):
+        bad = np.unique(mask[(mask >= num_classes) & (mask != ignore_index)])
+        if len(bad):
+            skips.skip(data.names[i], f"mask value {int(bad[0])} is not a class id (0..{num_classes - 1}) nor the "
+                                      f"ignore index {ignore_index}" + (f" ({len(bad)} such values)" if len(bad) > 1 else ""))
+        else:
+            keep.append(i)
+    return data.subset(keep)
+
+
+def _binarize(data: MaskedImages | None, ignore_index: int) -> MaskedImages | None:
+    if data is None:
+        return None
+    m = data.masks
+    return MaskedImages(data.images, np.where(m == ignore_index, m, (m != 0).astype(np.uint8)), data.names)
+
+
+def _canvas(cfg) -> SegmentationSplits:
+    from edgesuite.common.canvas import make_canvases
+
+    parts = {}
+    held_out = max(50, min(500, cfg.canvas_count // 6))
+    for split, count in (("train", cfg.canvas_count), ("val", held_out), ("test", held_out)):
+        c = make_canvases(count, cfg.image_size, split, seed=cfg.seed)
+        parts[split] = MaskedImages(c.images, c.masks, [f"canvas {split} #{i}" for i in range(count)])
+        names = c.mask_class_names
+    return SegmentationSplits(parts["train"], parts["val"], parts["test"], names, "canvas")
+
+
+def _random_split(data: MaskedImages, fractions: tuple[float, float], seed: int):
+    idx = np.random.default_rng(seed).permutation(len(data))
+    n_val, n_test = (int(round(len(data) * f)) for f in fractions)
+    if fractions[0] > 0 and n_val == 0 and len(data) > 2:
+        n_val = 1
+    val, test, train = idx[:n_val], idx[n_val:n_val + n_test], idx[n_val + n_test:]
+    return (data.subset(np.sort(train)), data.subset(np.sort(val)) if len(val) else None,
+            data.subset(np.sort(test)) if len(test) else None)
+
+
+def load_splits(cfg) -> SegmentationSplits:
+    """Resolves ``cfg.data`` to validated train/val/test arrays, deterministic for ``cfg.seed``."""
+    from edgesuite.apps.segmentation.config import NAMED_SETS
+
+    if cfg.data in NAMED_SETS:
+        splits = _canvas(cfg)
+        if cfg.binary:
+            splits = SegmentationSplits(_binarize(splits.train, cfg.ignore_index), _binarize(splits.val, cfg.ignore_index),
+                                        _binarize(splits.test, cfg.ignore_index), ["background", "foreground"], "canvas")
+        return splits
+    root = Path(cfg.data)
+    if not root.is_dir():
+        raise UserInputError(f"{cfg.data}: no such folder, and not a named set ({', '.join(NAMED_SETS)})")
+    classes_txt = next((p for p in (root / "classes.txt", root.parent / "classes.txt") if p.is_file()), None)
+    classes = read_classes(classes_txt) if classes_txt else None
+    skips = SkipLog("image/mask pairs", strict=cfg.strict)
+    if (root / "train").is_dir():
+        found = {s: scan_pairs(root / s, cfg.image_size, classes, skips)[0] for s in ("train", "val", "validation", "test")
+                 if (root / s).is_dir()}
+        train, val, test = found["train"], found.get("val", found.get("validation")), found.get("test")
+    else:
+        train, val, test = scan_pairs(root, cfg.image_size, classes, skips)[0], None, None
+    parts = [p for p in (train, val, test) if p is not None]
+    if cfg.binary:
+        parts = [_binarize(p, cfg.ignore_index) for p in parts]
+        names = ["background", "foreground"]
+    elif cfg.num_classes:
+        names = (classes.names if classes and len(classes.names) == cfg.num_classes
+                 else [f"class_{i}" for i in range(cfg.num_classes)])
+        if classes and len(classes.names) != cfg.num_classes:
+            raise UserInputError(f"{classes_txt}: lists {len(classes.names)} classes, --num-classes says {cfg.num_classes}")
+    elif classes:
+        names = classes.names
+    else:
+        values = np.concatenate([np.unique(p.masks) for p in parts])
+        top = int(values[values != cfg.ignore_index].max(initial=0))
+        names = [f"class_{i}" for i in range(max(top + 1, 2))]
+    parts = [check_values(p, len(names), cfg.ignore_index, skips) for p in parts]
+    skips.report()
+    if not len(parts[0]):
+        raise UserInputError(f"{root}: no training pair left after the checks above")
+    it = iter(parts)
+    train = next(it)
+    val = next(it) if val is not None else None
+    test = next(it) if test is not None else None
+    if val is None:
+        train, val, held = _random_split(train, (cfg.val_fraction, 0.0 if test is not None else cfg.test_fraction),
+                                         cfg.seed)
+        test = test if test is not None else held
+    return SegmentationSplits(train, val if val is not None and len(val) else None,
+                              test if test is not None and len(test) else None, names, root.name)
+
+
+def load_eval_set(data: str, cfg, info: dict) -> MaskedImages:
+    """A user-given folder of images/ + masks/ checked against the run's classes."""
+    root = Path(data)
+    if not root.is_dir():
+        raise UserInputError(f"{data}: no such folder (expected images/ and masks/)")
+    classes_txt = next((p for p in (root / "classes.txt", root.parent / "classes.txt") if p.is_file()), None)
+    skips = SkipLog("image/mask pairs", strict=cfg.strict)
+    pairs = scan_pairs(root, info["image_size"], read_classes(classes_txt) if classes_txt else None, skips)[0]
+    if cfg.binary:
+        pairs = _binarize(pairs, cfg.ignore_index)
+    pairs = check_values(pairs, len(info["class_names"]), cfg.ignore_index, skips)
+    skips.report()
+    return pairs
+
+
+def to_dataset(data: MaskedImages):
+    """Unbatched ``tf.data`` of (uint8 image (S,S,3), uint8 mask (S,S))."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((data.images, data.masks))

@@ -1,0 +1,131 @@
+"""Segmentation models over uint8 images: a compact U-Net and DeepLabV3+ on MobileNetV2.
+
+Both take ``image`` (S, S, 3) uint8, normalise inside (so every export carries
+it) and return per-pixel class probabilities (S, S, K) in float32; the class map
+is their argmax (``postprocess``). Upsampling is ``UpSampling2D`` (bilinear),
+not the ``Resizing`` preprocessing layer, which in Keras 3.15 flips later
+BatchNormalization layers into training mode (see the classification model).
+Only Keras core layers, so ``.keras``/``.h5`` load with no edgesuite import and
+TFLite gets builtin ops only.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from edgesuite.common.blocks import conv_bn
+from edgesuite.common.errors import UserInputError
+
+
+def _classifier(x, num_classes: int):
+    x = layers.Conv2D(num_classes, 1, dtype="float32", name="logits")(x)
+    return layers.Activation("softmax", dtype="float32", name="probabilities")(x)
+
+
+def build_unet(num_classes: int, image_size: int, width: float = 1.0, depth: int = 4) -> keras.Model:
+    """Encoder of ``depth`` max-pooled stages (16, 32, 64, 128, 256 filters at width 1), decoder with skips.
+
+    Four stages on a 64-pixel input reach a 4x4 bottleneck whose receptive field
+    covers the whole canvas: telling a shirt from a coat needs the whole item.
+    """
+    f = lambda n: max(8, int(round(n * width)))  # noqa: E731
+    inputs = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
+    x = layers.Rescaling(1 / 255.0, name="normalize")(inputs)
+    skips = []
+    for level in range(depth):
+        x = conv_bn(x, f(16 << level), f"enc{level}a")
+        if level:  # one conv at full resolution: on CPUs those layers are bound by memory traffic
+            x = conv_bn(x, f(16 << level), f"enc{level}b")
+        skips.append(x)
+        x = layers.MaxPooling2D(name=f"down{level}")(x)
+    x = conv_bn(x, f(16 << depth), "mid_a")
+    x = conv_bn(x, f(16 << depth), "mid_b")
+    for level in reversed(range(depth)):
+        x = layers.UpSampling2D(interpolation="bilinear", name=f"up{level}")(x)
+        x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
+        x = conv_bn(x, f(16 << level), f"dec{level}a")
+        if level:
+            x = conv_bn(x, f(16 << level), f"dec{level}b")
+    return keras.Model(inputs, _classifier(x, num_classes), name="unet")
+
+
+def build_deeplabv3plus(num_classes: int, image_size: int, width: float = 1.0, weights: str = "none") -> keras.Model:
+    """DeepLabV3+: MobileNetV2 features at 1/16 through ASPP, joined with 1/4 features, upsampled x4 twice.
+
+    The atrous rates scale with the feature map (the paper's 6/12/18 at 1/16 of
+    513 px would look past the edge of a 4x4 map): rates 1, 2, 3 below 16 cells.
+    """
+    inputs = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(inputs)
+    imagenet = weights == "imagenet"
+    try:
+        mobilenet = keras.applications.MobileNetV2(input_shape=(image_size, image_size, 3), alpha=width,
+                                                   include_top=False, weights="imagenet" if imagenet else None)
+    except Exception as exc:  # no network, or a size/width with no published weights
+        if not imagenet:
+            raise
+        raise UserInputError(f"weights: could not get ImageNet weights for MobileNetV2 ({exc}); "
+                             "pass a local weights file with --weights PATH") from None
+    if weights not in ("none", "imagenet"):
+        try:
+            mobilenet.load_weights(weights)
+        except (OSError, ValueError) as exc:
+            raise UserInputError(f"{weights}: cannot load backbone weights ({exc})") from None
+    backbone = keras.Model(mobilenet.input, [mobilenet.get_layer("block_3_expand_relu").output,
+                                             mobilenet.get_layer("block_13_expand_relu").output], name="backbone")
+    low, high = backbone(x)
+    cells = image_size // 16
+    rates = (6, 12, 18) if cells >= 32 else (1, 2, 3)
+    branches = [conv_bn(high, 128, "aspp_1x1", kernel=1)]
+    branches += [conv_bn(high, 128, f"aspp_r{r}", dilation=r) for r in rates]
+    pooled = layers.GlobalAveragePooling2D(keepdims=True, name="aspp_pool")(high)
+    pooled = conv_bn(pooled, 128, "aspp_pool", kernel=1)
+    branches.append(layers.UpSampling2D(size=(cells, cells), name="aspp_pool_up")(pooled))
+    x = layers.Concatenate(name="aspp_concat")(branches)
+    x = conv_bn(x, 128, "aspp_out", kernel=1)
+    x = layers.UpSampling2D(size=4, interpolation="bilinear", name="up_x4_a")(x)
+    x = layers.Concatenate(name="decoder_concat")([x, conv_bn(low, 48, "low_proj", kernel=1)])
+    x = conv_bn(x, 128, "dec_a")
+    x = conv_bn(x, 128, "dec_b")
+    x = layers.UpSampling2D(size=4, interpolation="bilinear", name="up_x4_b")(x)
+    return keras.Model(inputs, _classifier(x, num_classes), name="deeplabv3plus")
+
+
+def build(cfg, num_classes: int) -> keras.Model:
+    if cfg.model == "unet":
+        return build_unet(num_classes, cfg.image_size, cfg.width)
+    return build_deeplabv3plus(num_classes, cfg.image_size, cfg.width, cfg.weights)
+
+
+@keras.saving.register_keras_serializable(package="edgesuite")
+class CrossEntropyDice(keras.losses.Loss):
+    """Per-pixel cross-entropy plus ``dice_weight`` x soft Dice, pixels at ``ignore_index`` left out of both.
+
+        loss = CrossEntropyDice(num_classes=11, ignore_index=255, dice_weight=1.0)
+        loss(masks, probabilities)   # masks (N, H, W) int, probabilities (N, H, W, K)
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int = 255, dice_weight: float = 1.0, name="ce_dice", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_classes, self.ignore_index, self.dice_weight = int(num_classes), int(ignore_index), float(dice_weight)
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "int32")
+        y_pred = ops.cast(y_pred, "float32")
+        valid = ops.cast(ops.not_equal(y_true, self.ignore_index), "float32")
+        safe = ops.where(valid > 0, y_true, 0)
+        ce = keras.losses.sparse_categorical_crossentropy(safe, y_pred) * valid
+        per_image = ops.sum(ce, axis=(1, 2)) / ops.maximum(ops.sum(valid, axis=(1, 2)), 1.0)
+        if not self.dice_weight:
+            return per_image
+        truth = ops.one_hot(safe, self.num_classes) * valid[..., None]
+        pred = y_pred * valid[..., None]
+        inter = ops.sum(truth * pred, axis=(1, 2))
+        total = ops.sum(truth + pred, axis=(1, 2))
+        dice = ops.mean((2.0 * inter + 1.0) / (total + 1.0), axis=-1)
+        return per_image + self.dice_weight * (1.0 - dice)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "ignore_index": self.ignore_index,
+                "dice_weight": self.dice_weight}

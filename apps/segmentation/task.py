@@ -1,0 +1,159 @@
+"""The semantic-segmentation Task: what the driver, the CLI and the exporter call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgesuite.apps.segmentation import data as sdata
+from edgesuite.apps.segmentation import model as smodel
+from edgesuite.apps.segmentation.config import Config
+from edgesuite.apps.segmentation.metrics import confusion, from_confusion, segmentation_metrics
+from edgesuite.apps.segmentation.postprocess import palette, postprocess, preprocess, save
+from edgesuite.common import plots as cplots
+from edgesuite.common.augment import build_augmenter
+from edgesuite.common.data import batch_pipeline
+from edgesuite.common.errors import UserInputError
+from edgesuite.common.task import DataSplits, Task
+
+
+class SegmentationTask(Task):
+    name = "segmentation"
+    Config = Config
+    monitor = ("val_miou", "max")
+
+    # ---- data -------------------------------------------------------------
+    def load_data(self, cfg: Config) -> DataSplits:
+        splits = sdata.load_splits(cfg)
+        augmenter = build_augmenter(cfg.augment, "segmentation", (cfg.image_size, cfg.image_size), seed=cfg.seed)
+
+        def augment(x, y):
+            # geometric layers move image and mask together; masks go nearest-neighbour, colour skips them
+            import tensorflow as tf
+
+            out = augmenter({"images": x, "segmentation_masks": tf.cast(y[..., None], tf.float32)})
+            return out["images"], _mask_after_augment(out["segmentation_masks"])
+
+        def pipe(part, train: bool):
+            if part is None or len(part) == 0:
+                return None
+            return batch_pipeline(sdata.to_dataset(part), cfg.batch_size, shuffle=train and cfg.shuffle, seed=cfg.seed,
+                                  augment=augment if train and augmenter else None)
+
+        k = len(splits.class_names)
+        info = {
+            "task": self.name,
+            "class_names": splits.class_names,
+            "image_size": cfg.image_size,
+            "channels": 3,
+            "ignore_index": cfg.ignore_index,
+            "input_dtype": "uint8",
+            "data_name": splits.data_name,
+            "split_sizes": {n: (len(s) if s is not None else 0) for n, s in
+                            (("train", splits.train), ("val", splits.val), ("test", splits.test))},
+        }
+        counts = np.bincount(splits.train.masks[splits.train.masks < k].ravel(), minlength=k)
+        info["train_pixel_share"] = {n: round(float(c / max(counts.sum(), 1)), 5) for n, c in zip(splits.class_names, counts)}
+        return DataSplits(train=pipe(splits.train, True), val=pipe(splits.val, False), test=pipe(splits.test, False),
+                          info=info, train_size=len(splits.train), extras={"val": splits.val})
+
+    def load_eval_data(self, cfg: Config, info: dict, data: str | None):
+        if data is None:
+            splits = sdata.load_splits(cfg)
+            part = splits.test if splits.test is not None else splits.val
+        else:
+            part = sdata.load_eval_set(data, cfg, info)
+        return batch_pipeline(sdata.to_dataset(part), cfg.batch_size, shuffle=False, seed=cfg.seed, cache=False)
+
+    # ---- model ------------------------------------------------------------
+    def build_model(self, cfg: Config, info: dict):
+        return smodel.build(cfg, len(info["class_names"]))
+
+    def loss_and_metrics(self, cfg: Config, info: dict):
+        import keras
+
+        k = len(info["class_names"])
+        loss = smodel.CrossEntropyDice(k, cfg.ignore_index, dice_weight=1.0 if cfg.loss == "ce+dice" else 0.0)
+        miou = keras.metrics.MeanIoU(num_classes=k, ignore_class=cfg.ignore_index, sparse_y_true=True,
+                                     sparse_y_pred=False, name="miou")
+        return loss, [miou]
+
+    # ---- evaluation -------------------------------------------------------
+    def evaluate(self, model, ds, info: dict) -> dict:
+        k = len(info["class_names"])
+        conf = np.zeros((k, k), np.int64)
+        for x, y in ds:
+            pred = np.asarray(model(x, training=False)).argmax(-1)
+            conf += confusion(y.numpy(), pred, k, info.get("ignore_index", 255))
+        return {**from_confusion(conf, info["class_names"]), "confusion_matrix": conf.tolist()}
+
+    def plots(self, run, model, data: DataSplits, metrics: dict) -> list[Path]:
+        out = [cplots.training_curves(run.history_path, run.plots_dir / "training_curves.png")]
+        val = data.extras.get("val")
+        if val is not None and len(val):
+            n = min(8, len(val))
+            pred = np.asarray(model(val.images[:n], training=False)).argmax(-1)
+            out.append(cplots.mask_grid(val.images[:n], val.masks[:n], pred, data.info["class_names"],
+                                        run.plots_dir / "val_predictions.png", palette(),
+                                        data.info.get("ignore_index", 255)))
+        if "confusion_matrix" in metrics:
+            out.append(cplots.confusion_matrix(metrics["confusion_matrix"], data.info["class_names"],
+                                               run.plots_dir / "confusion_matrix.png"))
+        return out
+
+    # ---- prediction -------------------------------------------------------
+    def predict_files(self, model, info: dict, inputs: list[str], save_dir: str | None = None) -> list[dict]:
+        metadata = self.export_metadata(None, info)
+        try:
+            x = preprocess(inputs, metadata)
+        except ValueError as exc:
+            raise UserInputError(str(exc)) from None
+        results = postprocess(np.asarray(model(x, training=False)), metadata)
+        for item, r in zip(inputs, results):
+            r["input"] = item
+            if save_dir:
+                r.update(save(r, item, save_dir, metadata))
+        return results
+
+    # ---- export hooks -----------------------------------------------------
+    def export_metadata(self, cfg, info: dict) -> dict:
+        size = info["image_size"]
+        return {
+            "task": self.name, "kind": "segmenter", "class_names": info["class_names"],
+            "ignore_index": info.get("ignore_index", 255),
+            "input": {"name": "image", "shape": [size, size, 3], "dtype": "uint8"},
+            "outputs": ["probabilities"],
+            "output_shape": [size, size, len(info["class_names"])],
+            "preprocessing": f"RGB, bilinear resize to {size}x{size}, uint8",
+            "normalization": "inside the model",
+            "postprocessing": "argmax over the last axis gives the class map",
+            "data_name": info.get("data_name"),
+        }
+
+    def export_data(self, cfg, info: dict, calibration: int, samples: int):
+        """Real training images for int8 calibration; held-out images and masks for parity."""
+        splits = sdata.load_splits(cfg)
+        pick = np.random.default_rng(cfg.seed).permutation(len(splits.train))[:calibration]
+        held = splits.test if splits.test is not None else splits.val
+        n = min(samples, len(held))
+        return splits.train.images[np.sort(pick)], (held.images[:n], held.masks[:n])
+
+    def parity_metric(self, outputs: np.ndarray, labels: np.ndarray) -> tuple[str, float]:
+        names = [str(i) for i in range(outputs.shape[-1])]
+        return "miou", segmentation_metrics(labels, outputs.argmax(-1), names)["miou"]
+
+
+def _mask_after_augment(masks):
+    """Augmented (B, S, S, 1) float masks back to (B, S, S) uint8 class ids.
+
+    Geometric layers resample masks nearest-neighbour, so no new value appears;
+    pixels a zoom or shift brings in from beyond the border are filled with 0,
+    the background, as the image there is filled with black.
+    """
+    import tensorflow as tf
+
+    return tf.cast(tf.round(masks[..., 0]), tf.uint8)
+
+
+TASK = SegmentationTask()

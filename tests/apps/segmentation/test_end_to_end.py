@@ -1,0 +1,57 @@
+"""train -> evaluate -> predict (mask PNG + overlay) -> export all formats -> edgesuite.load, on canvases."""
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from edgesuite.cli import main
+
+
+def test_the_run_holds_model_metrics_and_mask_overlays(seg_run):
+    assert json.loads((seg_run / "status.json").read_text())["state"] == "completed"
+    metrics = json.loads((seg_run / "metrics.json").read_text())
+    assert set(metrics) >= {"miou", "per_class_iou", "pixel_accuracy", "dice", "confusion_matrix"}
+    assert list(metrics["per_class_iou"])[0] == "background" and len(metrics["per_class_iou"]) == 11
+    assert 0 <= metrics["miou"] <= 1 and metrics["pixel_accuracy"] > 0.3  # background alone is most pixels
+    conf = np.array(metrics["confusion_matrix"])
+    assert conf.shape == (11, 11) and conf.sum() == metrics["pixels"] == 50 * 32 * 32
+    for plot in ("training_curves.png", "val_predictions.png", "confusion_matrix.png"):
+        assert (seg_run / "plots" / plot).stat().st_size > 1000
+    info = json.loads((seg_run / "info.json").read_text())
+    assert info["split_sizes"] == {"train": 160, "val": 50, "test": 50} and info["ignore_index"] == 255
+
+
+def test_evaluate_on_a_user_folder_and_predict_writes_mask_and_overlay(seg_run, tmp_path, capsys, make_pairs):
+    data = make_pairs(tmp_path / "eval", count=12, size=48, split="test")
+    assert main(["evaluate", str(seg_run), "--data", str(data)]) == 0
+    assert "miou" in capsys.readouterr().out
+    image = data / "images" / "c000.png"  # 48 px: predict resizes to the model's 32 and the mask back
+    assert main(["predict", str(seg_run), str(image), "--save-dir", str(tmp_path / "masks"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "class_map" not in result and abs(sum(result["classes"].values()) - 1) < 1e-6
+    mask = Image.open(result["mask_file"])
+    assert mask.mode == "P" and mask.size == (48, 48) and np.asarray(mask).max() < 11
+    overlay = Image.open(result["overlay_file"])
+    assert overlay.size == (48, 48) and overlay.mode == "RGB"
+
+
+def test_export_all_formats_builtin_tflite_and_load_predicts_class_maps(seg_run, tmp_path, make_pairs):
+    from edgesuite import load
+    from edgesuite.export.tflite import op_names
+
+    code = main(["export", str(seg_run), "--calibration-samples", "32"])
+    report = json.loads((seg_run / "export" / "export_report.json").read_text())
+    rows = {r["format"]: r for r in report["formats"]}
+    assert report["metric_name"] == "miou"
+    # int8 of a two-epoch model with near-even probabilities may flip argmaxes; every other format matches
+    assert all(r["status"] == "ok" for name, r in rows.items() if name != "tflite-int8"), rows
+    assert code == (0 if rows["tflite-int8"]["status"] == "ok" else 1)
+    for f in ("model_float32.tflite", "model_int8.tflite"):
+        ops = op_names((seg_run / "export" / f).read_bytes())
+        assert not [op for op in ops if op.startswith("custom:") or op.startswith("Flex")], ops
+    image = make_pairs(tmp_path / "one", count=1, size=32, split="test") / "images" / "c000.png"
+    from_tflite = load(seg_run / "export" / "model_float32.tflite").predict([str(image)])[0]
+    from_keras = load(seg_run / "export" / "model.keras").predict([str(image)])[0]
+    assert from_tflite["class_map"].shape == (32, 32) and from_tflite["class_map"].dtype == np.uint8
+    assert np.mean(from_tflite["class_map"] == from_keras["class_map"]) > 0.99
