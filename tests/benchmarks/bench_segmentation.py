@@ -1,0 +1,101 @@
+"""Segmentation figures, measured in one run (not a test).
+
+    python tests/benchmarks/bench_segmentation.py --out /tmp/segbench            # train the default recipe, export, time
+    python tests/benchmarks/bench_segmentation.py --run saved_models/segmentation/<run> --out DIR   # reuse a run
+
+1. the default recipe (``edgesuite train segmentation`` with no flags but --out) trained
+   under a wall-clock budget (``--budget-min``, 20 by default; the run stops early
+   when it is spent), then mIoU, per-class IoU, pixel accuracy and Dice on the held-out
+   test canvases;
+2. every export format: status, size, mIoU and pixel agreement with the Keras model;
+3. per format batch-1 latency (``edgesuite benchmark``).
+
+Writes ``bench_segmentation.json`` under --out and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _edgesuite(*args, timeout=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "edgesuite", *args], env=env, timeout=timeout, text=True)
+
+
+def train_within(out: Path, budget_s: float, extra: list[str]) -> tuple[Path, float]:
+    """Trains the default recipe; at the budget it sends Ctrl-C and finishes from the last epoch."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, "-m", "edgesuite", "train", "segmentation", "--out", str(out), "--name", "bench", *extra]
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, env=env, text=True)
+    try:
+        proc.wait(timeout=budget_s)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)  # the driver saves state; the run keeps its best epoch
+        proc.wait()
+    seconds = time.time() - t0
+    run = out / "segmentation" / "bench"
+    if json.loads((run / "status.json").read_text())["state"] != "completed":
+        # interrupted at the budget: evaluate the best checkpoint as the final model
+        from edgesuite.api import Run
+
+        r = Run.open(run)
+        model = r.task.build_model(r.config, r.info)
+        model.load_weights(run / "checkpoints" / "best.weights.h5")
+        model.save(run / "model.keras")
+        r.evaluate()
+    return run, seconds
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="folder for the run and the JSON")
+    ap.add_argument("--run", default=None, help="use this finished run instead of training one")
+    ap.add_argument("--budget-min", type=float, default=20.0)
+    ap.add_argument("--samples", type=int, default=30, help="timed batch-1 runs per format")
+    ap.add_argument("train_args", nargs="*", help="extra flags for the training run (after --)")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result: dict = {}
+    if args.run:
+        run, seconds = Path(args.run), None
+    else:
+        run, seconds = train_within(out, args.budget_min * 60, args.train_args)
+    metrics = json.loads((run / "metrics.json").read_text())
+    history = (run / "history.csv").read_text().strip().splitlines()
+    result["training"] = {"run": str(run), "seconds": seconds, "epochs": len(history) - 1,
+                          **{k: metrics[k] for k in ("miou", "pixel_accuracy", "dice", "per_class_iou")}}
+    _edgesuite("export", str(run), "--formats", "all")
+    report = json.loads((run / "export" / "export_report.json").read_text())
+    _edgesuite("benchmark", str(run), "--samples", str(args.samples))
+    bench = json.loads((run / "export" / "benchmark.json").read_text())
+    timing = {r["format"]: r for r in bench["rows"]}
+    result["formats"] = [{"format": r["format"], "status": r["status"], "size_mb": r.get("size_mb"),
+                          "miou": r.get("metric"), "pixel_agreement": r.get("top1_agreement"),
+                          "p50_ms_1_thread": timing.get(r["format"], {}).get("median_ms_1t"),
+                          "p50_ms": timing.get(r["format"], {}).get("median_ms")} for r in report["formats"]]
+    (out / "bench_segmentation.json").write_text(json.dumps(result, indent=2))
+    t = result["training"]
+    print(f"\ntest mIoU {t['miou']:.4f}, pixel accuracy {t['pixel_accuracy']:.4f}, Dice {t['dice']:.4f} "
+          f"after {t['epochs']} epochs" + (f" in {t['seconds'] / 60:.1f} min" if t["seconds"] else ""))
+    print("| format | status | size MB | mIoU | pixel agreement | p50 ms (1 thread) | p50 ms |")
+    print("|---|---|---|---|---|---|---|")
+    for r in result["formats"]:
+        cells = [r["format"], r["status"]] + ["" if r[k] is None else f"{r[k]:.4f}" if k != "size_mb" else f"{r[k]:.3f}"
+                                              for k in ("size_mb", "miou", "pixel_agreement", "p50_ms_1_thread", "p50_ms")]
+        print("| " + " | ".join(cells) + " |")
+    print(f"saved: {out / 'bench_segmentation.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
