@@ -78,7 +78,7 @@ def main() -> int:
     report = json.loads((run / "export" / "export_report.json").read_text())
     _edgesuite("benchmark", str(run), "--samples", str(args.samples))
     bench = json.loads((run / "export" / "benchmark.json").read_text())
-    timing = {r["format"]: r for r in bench["rows"]}
+    timing = {r["format"].replace(" (reference)", ""): r for r in bench["rows"]}  # "keras (reference)"
     result["formats"] = [{"format": r["format"], "status": r["status"], "size_mb": r.get("size_mb"),
                           "miou": r.get("metric"), "pixel_agreement": r.get("top1_agreement"),
                           "p50_ms_1_thread": timing.get(r["format"], {}).get("median_ms_1t"),
