@@ -52,3 +52,9 @@ class Config(TrainConfig):
             raise UserInputError("val_fraction, test_fraction: expected shares in [0, 1) adding up to less than 1")
         if self.width <= 0:
             raise UserInputError(f"width: expected a number > 0, got {self.width}")
+        # Keras class weights do not apply to per-pixel targets, and the loss has no smoothing term
+        if self.class_weight != "none":
+            raise UserInputError("class_weight: not available for segmentation (per-pixel targets); "
+                                 "use --loss ce+dice to lift thin or rare classes")
+        if self.label_smoothing:
+            raise UserInputError("label_smoothing: not available for segmentation")

@@ -113,3 +113,12 @@ def test_no_masks_folder(tmp_path):
     (tmp_path / "images").mkdir()
     with pytest.raises(UserInputError, match=r"expected an images/ and a masks/ folder \(missing masks/\)"):
         _load(tmp_path)
+
+
+def test_knobs_that_do_not_apply_to_pixels_are_refused():
+    from edgesuite.apps.segmentation.config import Config
+
+    for knobs, name in (({"class_weight": "balanced"}, "class_weight"), ({"label_smoothing": 0.1}, "label_smoothing"),
+                        ({"image_size": 40}, "image_size")):
+        with pytest.raises(UserInputError, match=name):
+            Config(**knobs).validate()
