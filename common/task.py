@@ -67,6 +67,11 @@ class Task:
     def export_preprocessor(self, cfg, info: dict):
         return None
 
+    # export: outputs the serving graphs (SavedModel, TFLite, ONNX) add to the model's named outputs,
+    # e.g. a uint8 class map; they must not change the model's own outputs, which parity compares
+    def serving_outputs(self, outputs: dict) -> dict:
+        return outputs
+
     # export: formats this task cannot be written to, with the reason (the exporter says so)
     def unsupported_formats(self) -> dict[str, str]:
         return {}

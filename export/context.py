@@ -26,6 +26,7 @@ class ExportContext:
     out_dir: Path
     representative: np.ndarray    # int8 calibration inputs (uint8 images, token ids) from the training split
     preprocessor: object | None = None  # tf.Module from metadata["input"] to the model input (None: same)
+    serving_outputs: object | None = None  # Task.serving_outputs: adds outputs (a class map) to the serving graphs
     _savedmodel: Path | None = field(default=None, repr=False)
     _float_savedmodel: Path | None = field(default=None, repr=False)
     _tmp: Path | None = field(default=None, repr=False)
@@ -59,11 +60,11 @@ class ExportContext:
         """A tf.function from the user's input to a dict of named outputs (inference mode)."""
         import tensorflow as tf
 
-        model, names = self.model, self.metadata["outputs"]
+        model, names, extra = self.model, self.metadata["outputs"], self.serving_outputs
 
         @tf.function(input_signature=self.input_signature(batch, dtype))
         def serve(x):
-            return named_outputs(model, names, x)
+            return named_outputs(model, names, x, extra)
 
         return serve
 
@@ -110,7 +111,8 @@ class ExportContext:
 
             path = self._staging("savedmodel-numeric-input")
             savedmodel.write_model(self.numeric_input_model(), self.metadata,
-                                   self.input_signature(dtype=self.numeric_input_dtype), path)
+                                   self.input_signature(dtype=self.numeric_input_dtype), path,
+                                   serving_outputs=self.serving_outputs)
             self._float_savedmodel = path
         return self._float_savedmodel
 
@@ -122,11 +124,12 @@ class ExportContext:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-def named_outputs(model, names: list[str], x) -> dict:
-    """The model in inference mode, its outputs keyed by the metadata's output names."""
+def named_outputs(model, names: list[str], x, serving_outputs=None) -> dict:
+    """The model in inference mode, its outputs keyed by the metadata's output names (plus the task's extras)."""
     out = model(x, training=False)
     out = out if isinstance(out, (list, tuple)) else [out]
-    return dict(zip(names, out))
+    named = dict(zip(names, out))
+    return serving_outputs(named) if serving_outputs is not None else named
 
 
 def replace_atomically(tmp: Path, final: Path) -> None:

@@ -64,7 +64,8 @@ def export_run(run_path: str, formats: str = "all", out: str | None = None, cali
     reference = np.asarray(model.predict(codec.preprocess(x, metadata, model_input["dtype"]), batch_size=64, verbose=0),
                            dtype=np.float32)
     metric_name, reference_metric = task.parity_metric(reference, labels)
-    ctx = ExportContext(model, metadata, out_dir, representative, preprocessor=task.export_preprocessor(cfg, info))
+    ctx = ExportContext(model, metadata, out_dir, representative, preprocessor=task.export_preprocessor(cfg, info),
+                        serving_outputs=task.serving_outputs)
     rows = []
     unsupported = task.unsupported_formats()
     try:

@@ -69,7 +69,7 @@ class SavedModelRuntime(Runtime):
             raise UserInputError(f"{path}: cannot load the SavedModel ({exc.__class__.__name__}: {exc})") from None
         self.input_name = next(iter(self.fn.structured_input_signature[1]))
         self.input_dtype = self.fn.structured_input_signature[1][self.input_name].dtype.name
-        self.output_name = sorted(self.fn.structured_outputs)[0]
+        self.output_name = main_output(self.fn.structured_outputs)
 
     def run(self, x):
         import tensorflow as tf
@@ -103,16 +103,25 @@ class TFLiteRuntime(Runtime):
         except (ValueError, RuntimeError) as exc:
             raise UserInputError(f"{path}: not a loadable .tflite model ({exc})") from None
         self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
+        self.output = self._main_output()
         self.batch = int(self.input["shape"][0])
         self.input_dtype = "string" if self.input["dtype"] in (np.bytes_, np.object_) else np.dtype(self.input["dtype"]).name
+
+    def _main_output(self) -> dict:
+        """The model's output by its signature name, when a serving graph added others (a class map)."""
+        details = self.interpreter.get_output_details()
+        if len(details) == 1:
+            return details[0]
+        outputs = self.interpreter._get_full_signature_list().get("serving_default", {}).get("outputs", {})
+        index = outputs[main_output(outputs)] if outputs else details[0]["index"]
+        return next(d for d in details if d["index"] == index)
 
     def run(self, x):
         it = self.interpreter
         if len(x) != self.batch:
             it.resize_tensor_input(self.input["index"], [len(x), *self.input["shape"][1:]])
             it.allocate_tensors()
-            self.input, self.output = it.get_input_details()[0], it.get_output_details()[0]
+            self.input, self.output = it.get_input_details()[0], self._main_output()
             self.batch = len(x)
         if self.input_dtype == "string":
             x = np.array([t.encode("utf-8") if isinstance(t, str) else t for t in x], dtype=object)
@@ -144,9 +153,10 @@ class OnnxRuntime(Runtime):
             raise UserInputError(f"{path}: not a loadable ONNX model ({exc.__class__.__name__})") from None
         self.input_name = self.session.get_inputs()[0].name
         self.input_dtype = self.session.get_inputs()[0].type[len("tensor("):-1]  # tensor(int32) -> int32
+        self.output_name = main_output([o.name for o in self.session.get_outputs()])
 
     def run(self, x):
-        return np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float32)
+        return np.asarray(self.session.run([self.output_name], {self.input_name: x})[0], dtype=np.float32)
 
 
 class CoreMLRuntime(Runtime):
@@ -177,6 +187,12 @@ class CoreMLRuntime(Runtime):
             else:
                 rows.append(np.asarray(next(iter(out.values())))[0])
         return np.asarray(rows, dtype=np.float32)
+
+
+def main_output(names) -> str:
+    """Of a serving graph's output names, the model's own: ``probabilities`` where a task added others."""
+    names = sorted(names)
+    return "probabilities" if "probabilities" in names else names[0]
 
 
 RUNTIMES = {c.kind: c for c in (KerasRuntime, SavedModelRuntime, TFLiteRuntime, OnnxRuntime, CoreMLRuntime)}

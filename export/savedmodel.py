@@ -10,12 +10,13 @@ from edgesuite.export.context import ExportContext, named_outputs, replace_atomi
 
 
 def write(ctx: ExportContext, fmt, path: Path) -> None:
-    write_model(ctx.model, ctx.metadata, ctx.user_input_signature(), path, ctx.preprocessor)
+    write_model(ctx.model, ctx.metadata, ctx.user_input_signature(), path, ctx.preprocessor, ctx.serving_outputs)
     ctx.use_savedmodel(path)
 
 
-def write_model(model, metadata: dict, input_signature, path: Path, preprocessor=None) -> None:
-    """``preprocessor`` (a tf.Module, e.g. the tokenizer) runs in front of the model inside the signature."""
+def write_model(model, metadata: dict, input_signature, path: Path, preprocessor=None, serving_outputs=None) -> None:
+    """``preprocessor`` (a tf.Module, e.g. the tokenizer) runs in front of the model inside the signature;
+    ``serving_outputs`` (``Task.serving_outputs``) adds outputs after it."""
     import keras
 
     tmp = staging_path(path)
@@ -27,7 +28,7 @@ def write_model(model, metadata: dict, input_signature, path: Path, preprocessor
     names = metadata["outputs"]
 
     def serve(x):
-        return named_outputs(model, names, preprocessor(x) if preprocessor is not None else x)
+        return named_outputs(model, names, preprocessor(x) if preprocessor is not None else x, serving_outputs)
 
     # ExportArchive (not tf.saved_model.save of a tf.Module): its variables convert;
     # the tf.Module route left READ_VARIABLE ops that int8 calibration failed on.

@@ -125,11 +125,19 @@ class SegmentationTask(Task):
             "input": {"name": "image", "shape": [size, size, 3], "dtype": "uint8"},
             "outputs": ["probabilities"],
             "output_shape": [size, size, len(info["class_names"])],
+            "serving_outputs": {"class_map": f"uint8 [N, {size}, {size}], the argmax of probabilities "
+                                             "(SavedModel, TFLite and ONNX carry it)"},
             "preprocessing": f"RGB, bilinear resize to {size}x{size}, uint8",
             "normalization": "inside the model",
             "postprocessing": "argmax over the last axis gives the class map",
             "data_name": info.get("data_name"),
         }
+
+    def serving_outputs(self, outputs: dict) -> dict:
+        """Adds ``class_map``: the per-pixel argmax as uint8 (N, S, S), ready to use on the device."""
+        import tensorflow as tf
+
+        return {**outputs, "class_map": tf.cast(tf.argmax(outputs["probabilities"], axis=-1), tf.uint8)}
 
     def export_data(self, cfg, info: dict, calibration: int, samples: int):
         """Real training images for int8 calibration; held-out images and masks for parity."""

@@ -55,3 +55,30 @@ def test_export_all_formats_builtin_tflite_and_load_predicts_class_maps(seg_run,
     from_keras = load(seg_run / "export" / "model.keras").predict([str(image)])[0]
     assert from_tflite["class_map"].shape == (32, 32) and from_tflite["class_map"].dtype == np.uint8
     assert np.mean(from_tflite["class_map"] == from_keras["class_map"]) > 0.99
+
+
+def test_serving_graphs_also_return_a_uint8_class_map(seg_run, make_pairs, tmp_path):
+    """SavedModel, TFLite (float and int8) and ONNX give the argmax map beside the probabilities."""
+    import onnxruntime as ort
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    export = seg_run / "export"
+    if not (export / "model_int8.tflite").exists():
+        assert main(["export", str(seg_run), "--formats", "savedmodel,tflite,tflite-int8,onnx",
+                     "--calibration-samples", "16"]) in (0, 1)
+    x = np.stack([np.asarray(Image.open(p)) for p in
+                  sorted((make_pairs(tmp_path / "d", count=3, size=32, split="test") / "images").glob("*.png"))])
+    sig = tf.saved_model.load(str(export / "savedmodel")).signatures["serving_default"]
+    out = {k: v.numpy() for k, v in sig(image=tf.constant(x)).items()}
+    assert out["class_map"].dtype == np.uint8 and out["class_map"].shape == (3, 32, 32)
+    assert np.array_equal(out["class_map"], out["probabilities"].argmax(-1))
+    for name in ("model_float32.tflite", "model_int8.tflite"):
+        runner = Interpreter(model_path=str(export / name)).get_signature_runner("serving_default")
+        got = [runner(image=x[i:i + 1]) for i in range(3)]
+        maps = np.concatenate([g["class_map"] for g in got])
+        probs = np.concatenate([g["probabilities"] for g in got])
+        assert maps.dtype == np.uint8 and np.array_equal(maps, probs.argmax(-1)), name
+    session = ort.InferenceSession(str(export / "model.onnx"), providers=["CPUExecutionProvider"])
+    onnx_map = session.run(["class_map"], {session.get_inputs()[0].name: x})[0]
+    assert np.array_equal(onnx_map, out["class_map"])
