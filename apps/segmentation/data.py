@@ -153,7 +153,7 @@ def _files(folder: Path, suffixes: set[str]) -> dict[str, Path]:
     return out
 
 
-def scan_pairs(root: Path, size: int, classes: ClassList | None, skips: SkipLog) -> tuple[MaskedImages, list[str]]:
+def scan_pairs(root: Path, size: int, classes: ClassList | None, skips: SkipLog) -> MaskedImages:
     """``root/images`` + ``root/masks`` matched by stem -> resized arrays; problems go to ``skips``."""
     from tqdm import tqdm
 
@@ -195,8 +195,8 @@ def scan_pairs(root: Path, size: int, classes: ClassList | None, skips: SkipLog)
                 good.append((stem, image, mask))
     if not good:
         raise UserInputError(f"{root}: no readable image/mask pair (see the warnings above)")
-    return (MaskedImages(np.stack([g[1] for g in good]), np.stack([g[2] for g in good]),
-                         [str(masks[g[0]]) for g in good]), [g[0] for g in good])
+    return MaskedImages(np.stack([g[1] for g in good]), np.stack([g[2] for g in good]),
+                        [str(masks[g[0]]) for g in good])
 
 
 def check_values(data: MaskedImages, num_classes: int, ignore_index: int, skips: SkipLog) -> MaskedImages:
@@ -258,14 +258,13 @@ def load_splits(cfg) -> SegmentationSplits:
     classes = read_classes(classes_txt) if classes_txt else None
     skips = SkipLog("image/mask pairs", strict=cfg.strict)
     if (root / "train").is_dir():
-        found = {s: scan_pairs(root / s, cfg.image_size, classes, skips)[0] for s in ("train", "val", "validation", "test")
-                 if (root / s).is_dir()}
-        train, val, test = found["train"], found.get("val", found.get("validation")), found.get("test")
+        folders = {"train": "train", "val": "val" if (root / "val").is_dir() else "validation", "test": "test"}
+        parts = {split: scan_pairs(root / folder, cfg.image_size, classes, skips)
+                 for split, folder in folders.items() if (root / folder).is_dir()}
     else:
-        train, val, test = scan_pairs(root, cfg.image_size, classes, skips)[0], None, None
-    parts = [p for p in (train, val, test) if p is not None]
+        parts = {"train": scan_pairs(root, cfg.image_size, classes, skips)}
     if cfg.binary:
-        parts = [_binarize(p, cfg.ignore_index) for p in parts]
+        parts = {split: _binarize(p, cfg.ignore_index) for split, p in parts.items()}
         names = ["background", "foreground"]
     elif cfg.num_classes:
         names = (classes.names if classes and len(classes.names) == cfg.num_classes
@@ -275,17 +274,14 @@ def load_splits(cfg) -> SegmentationSplits:
     elif classes:
         names = classes.names
     else:
-        values = np.concatenate([np.unique(p.masks) for p in parts])
+        values = np.concatenate([np.unique(p.masks) for p in parts.values()])
         top = int(values[values != cfg.ignore_index].max(initial=0))
         names = [f"class_{i}" for i in range(max(top + 1, 2))]
-    parts = [check_values(p, len(names), cfg.ignore_index, skips) for p in parts]
+    parts = {split: check_values(p, len(names), cfg.ignore_index, skips) for split, p in parts.items()}
     skips.report()
-    if not len(parts[0]):
+    train, val, test = parts["train"], parts.get("val"), parts.get("test")
+    if not len(train):
         raise UserInputError(f"{root}: no training pair left after the checks above")
-    it = iter(parts)
-    train = next(it)
-    val = next(it) if val is not None else None
-    test = next(it) if test is not None else None
     if val is None:
         train, val, held = _random_split(train, (cfg.val_fraction, 0.0 if test is not None else cfg.test_fraction),
                                          cfg.seed)
@@ -301,7 +297,7 @@ def load_eval_set(data: str, cfg, info: dict) -> MaskedImages:
         raise UserInputError(f"{data}: no such folder (expected images/ and masks/)")
     classes_txt = next((p for p in (root / "classes.txt", root.parent / "classes.txt") if p.is_file()), None)
     skips = SkipLog("image/mask pairs", strict=cfg.strict)
-    pairs = scan_pairs(root, info["image_size"], read_classes(classes_txt) if classes_txt else None, skips)[0]
+    pairs = scan_pairs(root, info["image_size"], read_classes(classes_txt) if classes_txt else None, skips)
     if cfg.binary:
         pairs = _binarize(pairs, cfg.ignore_index)
     pairs = check_values(pairs, len(info["class_names"]), cfg.ignore_index, skips)
