@@ -68,9 +68,20 @@ class Task:
         return None
 
     # export: outputs the serving graphs (SavedModel, TFLite, ONNX) add to the model's named outputs,
-    # e.g. a uint8 class map; they must not change the model's own outputs, which parity compares
-    def serving_outputs(self, outputs: dict) -> dict:
+    # e.g. a uint8 class map or boxes after NMS; they must not change the model's own outputs, which
+    # parity compares. ``metadata`` is the export metadata (thresholds, sizes).
+    def serving_outputs(self, outputs: dict, metadata: dict) -> dict:
         return outputs
+
+    # export: the task metric of a format's outputs on the held-out labels: (name, value)
+    def parity_metric(self, outputs, labels, metadata: dict) -> tuple[str, float]:
+        raise NotImplementedError
+
+    # export: the share of a format's outputs that agree with the Keras model's (default: top-1 class)
+    def parity_agreement(self, reference, outputs, metadata: dict) -> float:
+        import numpy as np
+
+        return float(np.mean(outputs.argmax(-1) == reference.argmax(-1)))
 
     # export: formats this task cannot be written to, with the reason (the exporter says so)
     def unsupported_formats(self) -> dict[str, str]:

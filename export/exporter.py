@@ -63,9 +63,9 @@ def export_run(run_path: str, formats: str = "all", out: str | None = None, cali
     model_input = metadata.get("model_input", metadata["input"])
     reference = np.asarray(model.predict(codec.preprocess(x, metadata, model_input["dtype"]), batch_size=64, verbose=0),
                            dtype=np.float32)
-    metric_name, reference_metric = task.parity_metric(reference, labels)
+    metric_name, reference_metric = task.parity_metric(reference, labels, metadata)
     ctx = ExportContext(model, metadata, out_dir, representative, preprocessor=task.export_preprocessor(cfg, info),
-                        serving_outputs=task.serving_outputs)
+                        serving_outputs=lambda outputs: task.serving_outputs(outputs, metadata))
     rows = []
     unsupported = task.unsupported_formats()
     try:
@@ -134,8 +134,9 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task,
         outputs = runtime.run_batched(codec.preprocess(x, ctx.metadata, runtime.input_dtype))
     except Exception as exc:
         return {**row, "status": "failed", "note": f"written but not loadable: {exc}"}
-    _, metric = task.parity_metric(outputs, labels)
-    result = verify.compare(reference, outputs, metric, reference_metric, fmt.precision)
+    _, metric = task.parity_metric(outputs, labels, ctx.metadata)
+    agreement = task.parity_agreement(reference, outputs, ctx.metadata) if outputs.shape == reference.shape else 0.0
+    result = verify.compare(reference, outputs, metric, reference_metric, fmt.precision, agreement)
     log(f"{fmt.name}: {result['status']} ({row['size_mb']:.3f} MB, max |diff| {result['max_abs_diff']:.1e})")
     return {**row, **result, "note": result.pop("why", "")}
 

@@ -189,10 +189,13 @@ class CoreMLRuntime(Runtime):
         return np.asarray(rows, dtype=np.float32)
 
 
+MODEL_OUTPUTS = ("probabilities", "predictions")  # the model's own output, where a serving graph added others
+
+
 def main_output(names) -> str:
-    """Of a serving graph's output names, the model's own: ``probabilities`` where a task added others."""
+    """Of a serving graph's output names, the model's own (parity and ``postprocess`` read it)."""
     names = sorted(names)
-    return "probabilities" if "probabilities" in names else names[0]
+    return next((n for n in MODEL_OUTPUTS if n in names), names[0])
 
 
 RUNTIMES = {c.kind: c for c in (KerasRuntime, SavedModelRuntime, TFLiteRuntime, OnnxRuntime, CoreMLRuntime)}

@@ -151,7 +151,7 @@ class ImageClassificationTask(Task):
         return (self._images(cfg, info, "train", calibration, splits)[0],
                 self._images(cfg, info, "test", samples, splits))
 
-    def parity_metric(self, outputs: np.ndarray, labels: np.ndarray) -> tuple[str, float]:
+    def parity_metric(self, outputs: np.ndarray, labels: np.ndarray, metadata: dict) -> tuple[str, float]:
         return "accuracy", float(np.mean(outputs.argmax(-1) == labels))
 
 

@@ -133,7 +133,7 @@ class SegmentationTask(Task):
             "data_name": info.get("data_name"),
         }
 
-    def serving_outputs(self, outputs: dict) -> dict:
+    def serving_outputs(self, outputs: dict, metadata: dict) -> dict:
         """Adds ``class_map``: the per-pixel argmax as uint8 (N, S, S), ready to use on the device."""
         import tensorflow as tf
 
@@ -147,7 +147,7 @@ class SegmentationTask(Task):
         n = min(samples, len(held))
         return splits.train.images[np.sort(pick)], (held.images[:n], held.masks[:n])
 
-    def parity_metric(self, outputs: np.ndarray, labels: np.ndarray) -> tuple[str, float]:
+    def parity_metric(self, outputs: np.ndarray, labels: np.ndarray, metadata: dict) -> tuple[str, float]:
         names = [str(i) for i in range(outputs.shape[-1])]
         return "miou", segmentation_metrics(labels, outputs.argmax(-1), names)["miou"]
 

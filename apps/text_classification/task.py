@@ -173,7 +173,7 @@ class TextClassificationTask(Task):
         n = min(samples, len(held))
         return representative, (np.array(held.texts[:n], dtype=object), held.labels[:n])
 
-    def parity_metric(self, outputs: np.ndarray, labels: np.ndarray) -> tuple[str, float]:
+    def parity_metric(self, outputs: np.ndarray, labels: np.ndarray, metadata: dict) -> tuple[str, float]:
         return "accuracy", float(np.mean(outputs.argmax(-1) == labels))
 
 
