@@ -98,10 +98,15 @@ class Augmenter:
     [0, 255]; the model's own Rescaling layer normalises them.
     """
 
-    def __init__(self, ops: list[AugmentOp], image_size: tuple[int, int], bounding_box_format: str = "xyxy", seed: int = 0):
+    def __init__(self, ops: list[AugmentOp], image_size: tuple[int, int], bounding_box_format: str = "xyxy", seed: int = 0,
+                 min_box_visibility: float = 0.0):
         import keras
 
+        if min_box_visibility and bounding_box_format != "xyxy":
+            raise ValueError("min_box_visibility needs bounding_box_format='xyxy'")
         self.ops = ops
+        self.image_size = image_size
+        self.min_box_visibility = float(min_box_visibility)
         self.layers = []
         h, w = image_size
         kw = {"bounding_box_format": bounding_box_format}
@@ -150,10 +155,41 @@ class Augmenter:
 
         batch = tf.nest.map_structure(tf.convert_to_tensor, dict(batch))
         batch["images"] = tf.cast(batch["images"], tf.float32)
+        probe = "bounding_boxes" in batch and self.min_box_visibility > 0
+        if probe:
+            batch["bounding_boxes"], areas = self._add_probe(batch["bounding_boxes"])
         for layer in self.layers:
             batch = layer(batch, training=True)
+        if probe:
+            batch["bounding_boxes"] = self._drop_hidden(batch["bounding_boxes"], areas)
         batch["images"] = tf.clip_by_value(batch["images"], 0.0, 255.0)
         return batch
+
+    # Keras' layers clip a box to the image but keep it however little is left. To drop
+    # boxes that are mostly cut off, each image gets one extra "probe" box, a small one
+    # at its centre that no flip, zoom or shift of the allowed sizes pushes out: its area
+    # after / before is how much that image's transform scaled areas, so a box's visible
+    # share is its clipped area after / (its area before x that scale).
+    def _add_probe(self, boxes: dict):
+        import tensorflow as tf
+
+        h, w = self.image_size
+        b = tf.cast(boxes["boxes"], tf.float32)
+        n = tf.shape(b)[0]
+        probe = tf.tile(tf.constant([[[0.45 * w, 0.45 * h, 0.55 * w, 0.55 * h]]], tf.float32), [n, 1, 1])
+        labels = tf.cast(boxes["labels"], tf.float32)
+        out = {"boxes": tf.concat([b, probe], 1), "labels": tf.concat([labels, tf.zeros([n, 1], labels.dtype)], 1)}
+        return out, _box_area(out["boxes"])
+
+    def _drop_hidden(self, boxes: dict, areas_before):
+        import tensorflow as tf
+
+        after = _box_area(boxes["boxes"])
+        scale = after[:, -1:] / areas_before[:, -1:]
+        visible = tf.math.divide_no_nan(after[:, :-1], areas_before[:, :-1] * scale)
+        labels = boxes["labels"][:, :-1]
+        labels = tf.where((visible < self.min_box_visibility) | (after[:, :-1] <= 0), tf.constant(-1, labels.dtype), labels)
+        return {"boxes": boxes["boxes"][:, :-1], "labels": labels}
 
     def __bool__(self) -> bool:
         return bool(self.layers)
@@ -177,7 +213,18 @@ class _PixelNoise:
         return {**batch, "images": images + noise}
 
 
+def _box_area(boxes):
+    import tensorflow as tf
+
+    return tf.maximum(boxes[..., 2] - boxes[..., 0], 0.0) * tf.maximum(boxes[..., 3] - boxes[..., 1], 0.0)
+
+
 def build_augmenter(spec: str, task: str, image_size: tuple[int, int], seed: int = 0,
-                    bounding_box_format: str = "xyxy") -> Augmenter:
-    """The one factory every vision app uses: spec string in, Augmenter out."""
-    return Augmenter(parse_spec(spec, task), image_size, bounding_box_format=bounding_box_format, seed=seed)
+                    bounding_box_format: str = "xyxy", min_box_visibility: float = 0.0) -> Augmenter:
+    """The one factory every vision app uses: spec string in, Augmenter out.
+
+    ``min_box_visibility``: boxes (``xyxy``) of which less than this share stays in the
+    picture after the geometric transforms get label -1 (dropped).
+    """
+    return Augmenter(parse_spec(spec, task), image_size, bounding_box_format=bounding_box_format, seed=seed,
+                     min_box_visibility=min_box_visibility)
