@@ -13,12 +13,14 @@ TASKS = {
     "image-classification": "edgesuite.apps.image_classification.task",
     "text-classification": "edgesuite.apps.text_classification.task",
     "segmentation": "edgesuite.apps.segmentation.task",
+    "object-detection": "edgesuite.apps.object_detection.task",
 }
 # numpy-only decoding per task, what edgesuite.load uses on a board without TensorFlow
 POSTPROCESS = {
     "image-classification": "edgesuite.apps.image_classification.postprocess",
     "text-classification": "edgesuite.apps.text_classification.postprocess",
     "segmentation": "edgesuite.apps.segmentation.postprocess",
+    "object-detection": "edgesuite.apps.object_detection.postprocess",
 }
 
 

@@ -120,3 +120,55 @@ def mask_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, class_name
                    loc="lower center", ncol=min(5, len(shown)), fontsize=8, bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout()
     return _save(fig, out)
+
+
+def box_grid(images: np.ndarray, truths: list[dict], preds: list[dict], class_names: list[str], out: Path,
+             min_score: float = 0.3) -> Path:
+    """Pairs of panels per image: true boxes, predicted boxes (score >= ``min_score``, with the score).
+
+    Boxes are ``xyxy`` in the images' pixels; colours by class, the same in both panels.
+    """
+    from matplotlib.patches import Rectangle
+
+    plt = _plt()
+    cmap = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
+    n = len(images)
+    cols = min(4, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, 2 * cols, figsize=(2.0 * 2 * cols, 2.1 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for i in range(n):
+        for j, (title, objs) in enumerate((("true", truths[i]), ("predicted", preds[i]))):
+            ax = axes[i // cols, 2 * (i % cols) + j]
+            ax.imshow(images[i], interpolation="nearest")
+            ax.set_title(title, fontsize=8)
+            scores = objs.get("scores", np.ones(len(objs["classes"])))
+            for box, cls, score in zip(objs["boxes"], objs["classes"], scores):
+                if score < min_score:
+                    continue
+                x1, y1, x2, y2 = box
+                colour = cmap(int(cls) % cmap.N)
+                ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.2))
+                label = class_names[int(cls)] + (f" {score:.2f}" if "scores" in objs else "")
+                ax.text(x1, y1 - 1, label, color=colour, fontsize=5, va="bottom")
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def pr_curves(curves: dict[str, list[float]], recall_points: np.ndarray, out: Path, title: str) -> Path:
+    """Precision against recall, one line per class (precision interpolated as in COCO AP)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, precision in curves.items():
+        p = np.asarray(precision)
+        ax.plot(recall_points, np.where(p < 0, np.nan, p), label=f"{name} (AP {np.mean(p[p >= 0]) if (p >= 0).any() else 0:.2f})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left", ncol=2)
+    fig.tight_layout()
+    return _save(fig, out)

@@ -6,6 +6,7 @@
     edgesuite predict RUN_DIR|MODEL_FILE INPUT... [--save-dir DIR]
     edgesuite export RUN_DIR [--formats all|savedmodel,keras,h5,tflite,...] [--calibration-samples N] [--out DIR]
     edgesuite benchmark RUN_DIR [--formats ...] [--samples N]
+    edgesuite data make-canvas --out DIR --format coco|voc|yolo [--count N]
 
 TensorFlow is imported only by the commands that need it, so ``--help``
 answers at once. Bad input prints one ``error:`` line and exits with 2.
@@ -72,6 +73,18 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     b.add_argument("run", metavar="RUN_DIR")
     b.add_argument("--formats", default="all", help=f"comma-separated formats: {names}")
     b.add_argument("--samples", type=int, default=50, help="timed batch-1 runs per format (after warm-up)")
+
+    d = sub.add_parser("data", help="write the embedded data sets to disk (see: edgesuite data make-canvas --help)")
+    dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    mc = dsub.add_parser("make-canvas", formatter_class=fmt,
+                         help="write the canvases (Fashion-MNIST items on textured backgrounds) with their boxes "
+                              "as train/ val/ test/ in a standard box format")
+    mc.add_argument("--out", required=True, help="output folder (created; must be empty or new)")
+    mc.add_argument("--format", required=True, choices=("coco", "voc", "yolo"), help="box file format")
+    mc.add_argument("--count", type=int, default=3000, help="training canvases (val and test get a sixth each)")
+    mc.add_argument("--image-size", type=int, default=64, help="side of the square canvases in pixels")
+    mc.add_argument("--max-items", type=int, default=3, help="at most this many items per canvas")
+    mc.add_argument("--seed", type=int, default=0, help="the canvases are deterministic for a seed")
     return p
 
 
@@ -177,6 +190,18 @@ def _cmd_export(args) -> int:
     return 0 if ok else 1
 
 
+def _cmd_data(args) -> int:
+    from edgesuite.apps.object_detection.data import write_canvas
+
+    if args.image_size < 16:
+        raise UserInputError(f"--image-size: expected an integer >= 16, got {args.image_size}")
+    written = write_canvas(args.out, args.format, args.count, args.image_size, args.seed, args.max_items)
+    print(f"wrote {', '.join(f'{n} {split}' for split, n in written.items())} canvases in {args.format} format "
+          f"to {args.out}")
+    print(f"next: edgesuite train object-detection --data {args.out}")
+    return 0
+
+
 def _cmd_benchmark(args) -> int:
     from edgesuite.export.bench import benchmark_run
 
@@ -189,7 +214,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         sys.stdout.reconfigure(line_buffering=True)  # progress shows up at once when piped to a file or tee
     args = _parser(prog).parse_args(argv)
     handler = {"train": _cmd_train, "quickstart": _cmd_quickstart, "evaluate": _cmd_evaluate,
-               "predict": _cmd_predict, "export": _cmd_export, "benchmark": _cmd_benchmark}[args.command]
+               "predict": _cmd_predict, "export": _cmd_export, "benchmark": _cmd_benchmark,
+               "data": _cmd_data}[args.command]
     try:
         return handler(args)
     except UserInputError as exc:

@@ -1,0 +1,235 @@
+"""Detection data: COCO / VOC / YOLO folders and the embedded canvases -> validated arrays.
+
+Every image is decoded once, resized (stretched) to the model's square input
+and kept in memory with its boxes scaled to match: ``xyxy`` floats in the
+pixels of the resized image, padded to a fixed count per image with class -1
+(what the Keras augmentation layers take). IoU is unchanged by a per-axis
+stretch, so metrics computed in this frame equal those in the original one.
+
+A data folder is one of the three formats (``--format auto`` tells them apart),
+or holds ``train/``, ``val/`` (or ``validation/``) and ``test/`` folders each in
+that format, as ``edgesuite data make-canvas`` writes them.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgesuite.apps.object_detection import formats
+from edgesuite.common.data import SkipLog
+from edgesuite.common.errors import UserInputError
+
+
+@dataclass
+class DetectionSet:
+    images: np.ndarray     # (N, S, S, 3) uint8
+    boxes: np.ndarray      # (N, M, 4) float32 xyxy pixels of the S x S image; padding rows are 0
+    classes: np.ndarray    # (N, M) int32, -1 = padding
+    difficult: np.ndarray  # (N, M) bool: ignored by training and by the metric
+    names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, idx) -> "DetectionSet":
+        idx = np.asarray(idx, dtype=np.int64)
+        return DetectionSet(self.images[idx], self.boxes[idx], self.classes[idx], self.difficult[idx],
+                            [self.names[i] for i in idx])
+
+    def ground_truth(self) -> list[dict]:
+        """Per image: boxes (k, 4), classes (k,), difficult (k,) without padding (what the metric takes)."""
+        return decode_truth(encode_truth(self.boxes, self.classes, self.difficult))
+
+
+@dataclass
+class DetectionSplits:
+    train: DetectionSet
+    val: DetectionSet | None
+    test: DetectionSet | None
+    class_names: list[str]
+    data_name: str
+
+
+def pad(boxes: list[np.ndarray], classes: list[np.ndarray], difficult: list[np.ndarray] | None = None,
+        max_boxes: int | None = None):
+    """Ragged per-image boxes -> (N, M, 4), (N, M) with class -1 padding."""
+    m = max_boxes or max([len(c) for c in classes] + [1])
+    n = len(classes)
+    out_b, out_c, out_d = np.zeros((n, m, 4), np.float32), np.full((n, m), -1, np.int32), np.zeros((n, m), bool)
+    for i in range(n):
+        k = min(len(classes[i]), m)
+        out_b[i, :k], out_c[i, :k] = boxes[i][:k], classes[i][:k]
+        if difficult is not None:
+            out_d[i, :k] = difficult[i][:k]
+    return out_b, out_c, out_d
+
+
+def _resize_item(item: formats.Annotated, size: int):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(item.path) as im:
+            im.load()
+            w, h = im.size
+            image = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
+    if (w, h) != (item.width, item.height):
+        raise ValueError(f"the annotations say {item.width}x{item.height} pixels, the image is {w}x{h}")
+    scale = np.array([size / w, size / h, size / w, size / h], np.float32)
+    return image, item.boxes * scale
+
+
+def to_arrays(boxset: formats.BoxSet, size: int, skips: SkipLog, max_boxes: int) -> DetectionSet:
+    from tqdm import tqdm
+
+    def read(item):
+        try:
+            return item, *_resize_item(item, size), None
+        except ValueError as exc:
+            return item, None, None, str(exc)
+
+    good = []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for item, image, boxes, err in tqdm(pool.map(read, boxset.items), total=len(boxset.items), desc="reading images",
+                                            unit="image", disable=len(boxset.items) < 500, leave=False):
+            if err:
+                skips.skip(str(item.path), err)
+            else:
+                good.append((item, image, boxes))
+    if not good:
+        raise UserInputError("no readable annotated image (see the warnings above)")
+    most = max(len(g[0].classes) for g in good)
+    if most > max_boxes:
+        print(f"warning: an image holds {most} boxes; keeping the first {max_boxes} per image (--max-boxes)")
+    b, c, d = pad([g[2] for g in good], [g[0].classes for g in good], [g[0].difficult for g in good],
+                  max(1, min(most, max_boxes)))
+    return DetectionSet(np.stack([g[1] for g in good]), b, c, d, [str(g[0].path) for g in good])
+
+
+def _canvas(cfg) -> DetectionSplits:
+    from edgesuite.common.canvas import make_canvases
+
+    parts = {}
+    held_out = max(50, min(500, cfg.canvas_count // 6))
+    for split, count in (("train", cfg.canvas_count), ("val", held_out), ("test", held_out)):
+        c = make_canvases(count, cfg.image_size, split, seed=cfg.seed, max_items=cfg.canvas_items)
+        b, k, d = pad(c.boxes, c.classes, max_boxes=cfg.canvas_items)
+        parts[split] = DetectionSet(c.images, b, k, d, [f"canvas {split} #{i}" for i in range(count)])
+    return DetectionSplits(parts["train"], parts["val"], parts["test"], c.class_names, "canvas")
+
+
+def _read_folder(root: Path, cfg, skips: SkipLog, clips: SkipLog, class_names: list[str] | None = None):
+    boxset = formats.read(root, cfg.format, skips, clips)
+    if class_names is not None and boxset.class_names != class_names:
+        raise UserInputError(f"{root}: its classes {boxset.class_names} differ from {class_names}")
+    return to_arrays(boxset, cfg.image_size, skips, cfg.max_boxes), boxset.class_names
+
+
+def load_splits(cfg) -> DetectionSplits:
+    """Resolves ``cfg.data`` to validated train/val/test arrays, deterministic for ``cfg.seed``."""
+    if cfg.data == "canvas":
+        return _canvas(cfg)
+    root = Path(cfg.data)
+    if not root.is_dir():
+        raise UserInputError(f"{cfg.data}: no such folder, and not a named set (canvas)")
+    skips, clips = SkipLog("boxes or files", strict=cfg.strict), SkipLog("boxes clipped to their image", strict=cfg.strict)
+    parts, names = {}, None
+    if (root / "train").is_dir():
+        for split, folder in (("train", "train"), ("val", "val"), ("val", "validation"), ("test", "test")):
+            if (root / folder).is_dir() and split not in parts:
+                parts[split], names = _read_folder(root / folder, cfg, skips, clips, names)
+    else:
+        parts["train"], names = _read_folder(root, cfg, skips, clips)
+    skips.report()
+    clips.report(lambda m: print(m.replace("skipped", "clipped").replace(" Use --strict to fail instead.", "")))
+    train, val, test = parts["train"], parts.get("val"), parts.get("test")
+    if val is None:
+        idx = np.random.default_rng(cfg.seed).permutation(len(train))
+        n_val = max(1, int(round(len(train) * cfg.val_fraction))) if len(train) > 2 else 0
+        n_test = int(round(len(train) * cfg.test_fraction)) if test is None else 0
+        val_i, test_i, train_i = idx[:n_val], idx[n_val:n_val + n_test], idx[n_val + n_test:]
+        val = train.subset(np.sort(val_i)) if len(val_i) else None
+        test = test if test is not None else (train.subset(np.sort(test_i)) if len(test_i) else None)
+        train = train.subset(np.sort(train_i))
+    if not (train.classes >= 0).any():
+        raise UserInputError(f"{root}: the training split holds no box (see the warnings above)")
+    return DetectionSplits(train, val, test, names, root.name)
+
+
+def load_eval_set(data: str, cfg, info: dict) -> DetectionSet:
+    root = Path(data)
+    if not root.is_dir():
+        raise UserInputError(f"{data}: no such folder (expected a COCO, VOC or YOLO data set)")
+    skips, clips = SkipLog("boxes or files", strict=cfg.strict), SkipLog("boxes clipped", strict=cfg.strict)
+    cfg = type(cfg)(**{**vars(cfg), "image_size": info["image_size"]})
+    out, _ = _read_folder(root, cfg, skips, clips, info["class_names"])
+    skips.report()
+    return out
+
+
+def write_canvas(out: str, fmt: str, count: int, size: int = 64, seed: int = 0, max_items: int = 3) -> dict:
+    """``edgesuite data make-canvas``: the default data set on disk as train/ val/ test/ in a standard format.
+
+    Written into a hidden sibling folder and renamed when complete, so an
+    interrupted run leaves nothing that looks like a data set.
+    """
+    import os
+    import shutil
+
+    from edgesuite.common.canvas import make_canvases
+    from edgesuite.common.runs import ensure_writable_dir
+
+    if fmt not in formats.FORMATS:
+        raise UserInputError(f"--format: expected one of {', '.join(formats.FORMATS)}, got {fmt!r}")
+    if count < 1:
+        raise UserInputError(f"--count: expected an integer >= 1, got {count}")
+    root = Path(out)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise UserInputError(f"{root}: exists and is not an empty folder; choose a new --out")
+    ensure_writable_dir(root.parent if str(root.parent) else Path("."))
+    tmp = root.with_name(f".{root.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    written = {}
+    try:
+        for split, n in (("train", count), ("val", max(1, count // 6)), ("test", max(1, count // 6))):
+            c = make_canvases(n, size, split, seed=seed, max_items=max_items)
+            images = [(f"{split}_{i:05d}.png", c.images[i]) for i in range(n)]
+            formats.WRITERS[fmt](tmp / split, images, c.boxes, c.classes, c.class_names)
+            written[split] = n
+        os.replace(tmp, root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return written
+
+
+def encode_truth(boxes: np.ndarray, classes: np.ndarray, difficult: np.ndarray) -> np.ndarray:
+    """(N, M, 5) float32 rows ``x1 y1 x2 y2 label``: label = class, -1 padding, -(class + 2) a difficult box.
+
+    Negative labels are no target for the loss; the metric reads difficult boxes back (:func:`decode_truth`).
+    """
+    label = np.where(classes < 0, -1, np.where(difficult, -(classes + 2), classes))
+    return np.concatenate([boxes, label[..., None].astype(np.float32)], axis=-1).astype(np.float32)
+
+
+def decode_truth(rows: np.ndarray) -> list[dict]:
+    """(N, M, 5) rows -> per image boxes, classes and difficult flags, padding dropped (what the metric takes)."""
+    out = []
+    for r in np.asarray(rows):
+        label = np.round(r[:, 4]).astype(np.int64)
+        keep = label != -1
+        difficult = label[keep] <= -2
+        out.append({"boxes": r[keep, :4], "classes": np.where(difficult, -label[keep] - 2, label[keep]),
+                    "difficult": difficult})
+    return out
+
+
+def to_dataset(data: DetectionSet):
+    """Unbatched ``tf.data`` of (uint8 image (S, S, 3), truth rows (M, 5), see :func:`encode_truth`)."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((data.images, encode_truth(data.boxes, data.classes, data.difficult)))

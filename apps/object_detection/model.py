@@ -1,0 +1,223 @@
+"""A single-stage, anchor-free detector (FCOS-style) sized for a CPU, its loss, targets and in-graph NMS.
+
+Why FCOS-style: no anchors to tune per data set, one dense head that converts to
+builtin TFLite ops (convolutions, ReLU, sigmoid), and boxes regressed as
+distances from a grid point, which quantise well. A small VGG-like backbone
+(max-pooled conv-BN-ReLU stages at strides 2, 4, 8, 16) feeds a top-down feature
+pyramid merged into one stride-4 map, so small items get fine positions and the
+stride-16 context tells a shirt from a coat; the head predicts at that one level.
+(FCOS spreads objects over five levels by size; at 64-pixel inputs one level
+holds every object size seen and keeps the serving graph simple.)
+
+The model takes ``image`` (S, S, 3) uint8 and returns ``predictions`` (N, L, 5 + K)
+with L = (S / 4)^2 grid points, all values in [0, 1] (one quantisation scale fits
+all of them in int8): for each point the distances to the box's left, top,
+right and bottom edges as a share of the image side, K class probabilities
+(sigmoid), and a centre-ness (FCOS). The score of a point is
+``sqrt(max class probability x centre-ness)``. Only Keras core layers, so
+``.keras``/``.h5`` load without edgesuite; decoding and NMS run in the serving
+graph (:func:`detect`) or in numpy (``postprocess.py``), the same algorithm.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers, ops
+
+from edgesuite.common.blocks import conv_bn
+
+STRIDE = 4
+CENTRE_RADIUS = 1.5  # FCOS centre sampling: positives lie within 1.5 strides of the box centre
+
+
+def build(cfg, num_classes: int) -> keras.Model:
+    f = lambda n: max(8, int(round(n * cfg.width)))  # noqa: E731
+    size = cfg.image_size
+    inputs = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
+    x = layers.Rescaling(1 / 255.0, name="normalize")(inputs)
+    x = conv_bn(x, f(16), "stem")
+    x = layers.MaxPooling2D(name="pool2")(x)
+    x = conv_bn(x, f(32), "c2")
+    x = layers.MaxPooling2D(name="pool4")(x)
+    c4 = conv_bn(conv_bn(x, f(48), "c4a"), f(48), "c4b")
+    x = layers.MaxPooling2D(name="pool8")(c4)
+    c8 = conv_bn(conv_bn(x, f(96), "c8a"), f(96), "c8b")
+    x = layers.MaxPooling2D(name="pool16")(c8)
+    c16 = conv_bn(conv_bn(x, f(192), "c16a"), f(192), "c16b")
+    p = layers.Conv2D(f(64), 1, name="lat16")(c16)
+    p = layers.Add(name="top_down8")([layers.UpSampling2D(name="up8")(p), layers.Conv2D(f(64), 1, name="lat8")(c8)])
+    p = conv_bn(p, f(64), "p8")
+    p = layers.Add(name="top_down4")([layers.UpSampling2D(name="up4")(p), layers.Conv2D(f(64), 1, name="lat4")(c4)])
+    p = conv_bn(p, f(64), "p4")
+    cls_t = conv_bn(conv_bn(p, f(64), "cls_tower1"), f(64), "cls_tower2")
+    reg_t = conv_bn(conv_bn(p, f(64), "box_tower1"), f(64), "box_tower2")
+    prior = -math.log((1 - 0.01) / 0.01)  # RetinaNet: start every class at p = 0.01 so the focal loss is stable
+    cls = layers.Conv2D(num_classes, 3, padding="same", activation="sigmoid", dtype="float32", name="class_prob",
+                        bias_initializer=keras.initializers.Constant(prior))(cls_t)
+    ctr = layers.Conv2D(1, 3, padding="same", activation="sigmoid", dtype="float32", name="centreness")(reg_t)
+    # distances in strides (ReLU, FCOS with normalised targets), then as a share of the image side, at most 1
+    reg = layers.Conv2D(4, 3, padding="same", dtype="float32", name="box_raw",
+                        bias_initializer=keras.initializers.Constant(2.0))(reg_t)
+    reg = layers.Rescaling(STRIDE / size, dtype="float32", name="box_scale")(reg)
+    reg = layers.ReLU(max_value=1.0, dtype="float32", name="box_ltrb")(reg)
+    cells = (size // STRIDE) ** 2
+    flat = [layers.Reshape((cells, n), dtype="float32", name=f"{name}_flat")(t)
+            for t, n, name in ((reg, 4, "box"), (cls, num_classes, "class"), (ctr, 1, "centreness"))]
+    out = layers.Concatenate(axis=-1, dtype="float32", name="predictions")(flat)
+    return keras.Model(inputs, out, name="fcos_lite")
+
+
+def grid_centres(image_size: int):
+    """(L,) x and y of the grid points as a share of the image side, row-major like the head's output."""
+    import numpy as np
+
+    g = image_size // STRIDE
+    c = (np.arange(g, dtype=np.float32) + 0.5) / g
+    cy, cx = np.meshgrid(c, c, indexing="ij")
+    return cx.ravel(), cy.ravel()
+
+
+def decode_boxes(predictions, image_size: int):
+    """(N, L, 4) xyxy boxes in [0, 1] from the head's distances (tensor ops: TF graph or Keras loss)."""
+    cx, cy = grid_centres(image_size)
+    cx, cy = ops.convert_to_tensor(cx), ops.convert_to_tensor(cy)
+    d = predictions[..., :4]
+    boxes = ops.stack([cx - d[..., 0], cy - d[..., 1], cx + d[..., 2], cy + d[..., 3]], axis=-1)
+    return ops.clip(boxes, 0.0, 1.0)
+
+
+def assign_targets(boxes, labels, image_size: int, num_classes: int):
+    """FCOS targets for a batch: boxes (B, M, 4) xyxy pixels, labels (B, M) with -1 for none -> (B, L, 5 + K).
+
+    A grid point is positive for a box when it lies inside the box and within
+    ``CENTRE_RADIUS`` strides of its centre; of several such boxes it takes the
+    smallest. Targets: the box (xyxy as a share of the side), the one-hot class
+    (all zero for background) and the centre-ness (0 for background).
+    """
+    import tensorflow as tf
+
+    cx, cy = grid_centres(image_size)
+    cx, cy = tf.constant(cx * image_size)[None, :, None], tf.constant(cy * image_size)[None, :, None]
+    boxes = tf.cast(boxes, tf.float32)
+    labels = tf.cast(labels, tf.float32)
+    x1, y1, x2, y2 = (boxes[:, None, :, i] for i in range(4))  # (B, 1, M)
+    left, top, right, bottom = cx - x1, cy - y1, x2 - cx, y2 - cy  # (B, L, M)
+    inside = tf.minimum(tf.minimum(left, top), tf.minimum(right, bottom)) > 0
+    r = CENTRE_RADIUS * STRIDE
+    near = (tf.abs(cx - (x1 + x2) / 2) < r) & (tf.abs(cy - (y1 + y2) / 2) < r)
+    candidate = inside & near & (labels[:, None, :] >= 0)
+    area = tf.where(candidate, (x2 - x1) * (y2 - y1), tf.float32.max)
+    best = tf.argmin(area, axis=-1, output_type=tf.int32)  # (B, L)
+    positive = tf.reduce_any(candidate, axis=-1)
+    pick = lambda t: tf.gather(t, best, axis=2, batch_dims=2)  # noqa: E731  (B, L, M) -> (B, L)
+    l_, t_, r_, b_ = pick(left), pick(top), pick(right), pick(bottom)
+    ratio = lambda a, b: tf.maximum(tf.math.divide_no_nan(tf.minimum(a, b), tf.maximum(a, b)), 0.0)  # noqa: E731
+    centreness = tf.sqrt(ratio(l_, r_) * ratio(t_, b_))  # background points may hold negative distances: 0
+    pos = tf.cast(positive, tf.float32)
+    target_box = tf.gather(boxes, best, axis=1, batch_dims=1) / float(image_size)
+    target_cls = tf.one_hot(tf.cast(tf.gather(labels, best, axis=1, batch_dims=1), tf.int32), num_classes) * pos[..., None]
+    return tf.concat([target_box * pos[..., None], target_cls, (centreness * pos)[..., None]], axis=-1)
+
+
+def _giou(a, b):
+    """Generalised IoU of matching xyxy boxes (..., 4)."""
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    iw = ops.maximum(ops.minimum(a[..., 2], b[..., 2]) - ops.maximum(a[..., 0], b[..., 0]), 0.0)
+    ih = ops.maximum(ops.minimum(a[..., 3], b[..., 3]) - ops.maximum(a[..., 1], b[..., 1]), 0.0)
+    inter = iw * ih
+    union = area_a + area_b - inter
+    iou = inter / ops.maximum(union, 1e-9)
+    hull = ((ops.maximum(a[..., 2], b[..., 2]) - ops.minimum(a[..., 0], b[..., 0])) *
+            (ops.maximum(a[..., 3], b[..., 3]) - ops.minimum(a[..., 1], b[..., 1])))
+    return iou - (hull - union) / ops.maximum(hull, 1e-9)
+
+
+@keras.saving.register_keras_serializable(package="edgesuite")
+class DetectionLoss(keras.losses.Loss):
+    """FCOS loss: sigmoid focal loss on classes, GIoU on boxes (weighted by centre-ness), BCE on centre-ness.
+
+        loss = DetectionLoss(num_classes=10, image_size=64)
+        loss(truth, predictions)   # truth (N, M, 5): xyxy pixels + class (< 0: none); predictions (N, L, 5 + K)
+
+    The ground truth is assigned to grid points here, in the training step
+    (:func:`assign_targets`), so every pipeline carries plain boxes and the
+    evaluation reads the same tensors the loss does.
+
+    Focal and centre-ness terms are divided by the batch's mean count of positive
+    points per image, the box term by its mean centre-ness weight, as in FCOS.
+    """
+
+    def __init__(self, num_classes: int, image_size: int, alpha: float = 0.25, gamma: float = 2.0,
+                 name="fcos_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_classes, self.image_size, self.alpha, self.gamma = int(num_classes), int(image_size), alpha, gamma
+
+    def call(self, y_true, y_pred):
+        k = self.num_classes
+        y_true = assign_targets(y_true[..., :4], y_true[..., 4], self.image_size, k)
+        y_pred = ops.cast(y_pred, "float32")
+        t_cls, t_ctr = y_true[..., 4:4 + k], y_true[..., 4 + k]
+        p_cls = ops.clip(y_pred[..., 4:4 + k], 1e-6, 1 - 1e-6)
+        p_ctr = ops.clip(y_pred[..., 4 + k], 1e-6, 1 - 1e-6)
+        pos = ops.cast(ops.sum(t_cls, axis=-1) > 0, "float32")
+        n = ops.cast(ops.shape(y_true)[0], "float32")
+        per_image_pos = ops.maximum(ops.sum(pos) / n, 1.0)
+        per_image_ctr = ops.maximum(ops.sum(t_ctr) / n, 1e-3)
+        ce = -(t_cls * ops.log(p_cls) + (1 - t_cls) * ops.log(1 - p_cls))
+        p_t = t_cls * p_cls + (1 - t_cls) * (1 - p_cls)
+        a_t = t_cls * self.alpha + (1 - t_cls) * (1 - self.alpha)
+        focal = ops.sum(a_t * (1 - p_t) ** self.gamma * ce, axis=(1, 2)) / per_image_pos
+        giou = _giou(decode_boxes(y_pred, self.image_size), y_true[..., :4])
+        box = ops.sum((1 - giou) * t_ctr * pos, axis=1) / per_image_ctr
+        bce = -(t_ctr * ops.log(p_ctr) + (1 - t_ctr) * ops.log(1 - p_ctr))
+        centre = ops.sum(bce * pos, axis=1) / per_image_pos
+        return focal + box + centre
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "image_size": self.image_size,
+                "alpha": self.alpha, "gamma": self.gamma}
+
+
+def detect(predictions, image_size: int, num_classes: int, max_detections: int, score_threshold: float,
+           iou_threshold: float) -> dict:
+    """Decoding and class-aware NMS inside the serving graph: builtin TFLite ops only, any batch size.
+
+    One ``NonMaxSuppressionV4`` over the whole batch: each box is shifted by
+    2 x (image x K + class), so boxes of different images or classes never
+    overlap and one call does per-image, per-class NMS. The selection comes
+    back in score order; a box's rank within its image (a running count, no
+    dynamic one-hot, which tf2onnx cannot convert) places it in the fixed
+    (N, max_detections) outputs. ``postprocess.py`` does the same in numpy.
+    """
+    import tensorflow as tf
+
+    k = num_classes
+    b, n = tf.shape(predictions)[0], tf.shape(predictions)[1]
+    boxes = tf.reshape(decode_boxes(predictions, image_size), [-1, 4])
+    cls = predictions[..., 4:4 + k]
+    score = tf.reshape(tf.sqrt(tf.reduce_max(cls, -1) * predictions[..., 4 + k]), [-1])
+    label = tf.reshape(tf.argmax(cls, -1, output_type=tf.int32), [-1])
+    image = tf.repeat(tf.range(b), n)
+    offset = tf.cast(image * k + label, tf.float32)[:, None] * 2.0
+    yx = tf.gather(boxes, [1, 0, 3, 2], axis=1) + offset
+    selected, valid = tf.raw_ops.NonMaxSuppressionV4(
+        boxes=yx, scores=score, max_output_size=b * n, iou_threshold=iou_threshold, score_threshold=score_threshold,
+        pad_to_max_output_size=True)
+    real = tf.range(b * n) < valid
+    sel_image = tf.where(real, tf.gather(image, selected), -1)
+    same = tf.cast(tf.equal(sel_image[:, None], tf.range(b)[None, :]), tf.int32)  # (b*n, b)
+    rank = tf.reduce_sum(tf.cumsum(same, axis=0) * same, axis=1) - 1
+    keep = real & (rank < max_detections) & (rank >= 0)
+    where = tf.boolean_mask(tf.stack([sel_image, rank], axis=-1), keep)
+    chosen = tf.boolean_mask(selected, keep)
+    shape = tf.stack([b, max_detections])
+    return {
+        "boxes": tf.scatter_nd(where, tf.gather(boxes, chosen), tf.concat([shape, [4]], 0)),
+        "scores": tf.scatter_nd(where, tf.gather(score, chosen), shape),
+        "classes": tf.scatter_nd(where, tf.gather(label, chosen), shape),
+        "num_detections": tf.reduce_sum(tf.cast(tf.equal(tf.range(b)[:, None], tf.boolean_mask(sel_image, keep)[None, :]),
+                                                tf.int32), axis=1),
+    }

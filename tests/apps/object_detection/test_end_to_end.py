@@ -1,0 +1,101 @@
+"""train -> evaluate -> predict (boxes drawn) -> export all formats with NMS inside -> edgesuite.load, on canvases."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from edgesuite.cli import main
+
+
+def _canvas_images(tmp_path, count=3, size=32):
+    from edgesuite.common.canvas import make_canvases
+
+    c = make_canvases(count, size, "test", seed=9)
+    paths = []
+    for i in range(count):
+        paths.append(tmp_path / f"canvas{i}.png")
+        Image.fromarray(c.images[i]).save(paths[-1])
+    return c.images, paths
+
+
+def test_the_run_holds_model_coco_metrics_and_plots(det_run):
+    assert json.loads((det_run / "status.json").read_text())["state"] == "completed"
+    metrics = json.loads((det_run / "metrics.json").read_text())
+    assert set(metrics) >= {"map50", "map50_95", "map75", "recall", "per_class", "pr_curve_50", "split"}
+    assert metrics["split"] == "test" and metrics["images"] == 50
+    assert 0 <= metrics["map50_95"] <= metrics["map50"] <= 1
+    assert set(metrics["per_class"]) <= set(json.loads((det_run / "info.json").read_text())["class_names"])
+    for plot in ("training_curves.png", "val_predictions.png", "pr_curves.png"):
+        assert (det_run / "plots" / plot).stat().st_size > 1000
+    info = json.loads((det_run / "info.json").read_text())
+    assert info["split_sizes"] == {"train": 160, "val": 50, "test": 50}
+    assert info["postprocessing_params"]["max_detections"] == 50
+
+
+def test_evaluate_on_a_coco_folder_and_predict_draws_boxes(det_run, canvas_folders, tmp_path, capsys):
+    assert main(["evaluate", str(det_run), "--data", str(canvas_folders["coco"] / "test")]) == 0
+    assert "map50" in capsys.readouterr().out
+    _, paths = _canvas_images(tmp_path, size=48)  # 48 px: resized to the model's 32, boxes drawn at 48
+    assert main(["predict", str(det_run), *map(str, paths), "--save-dir", str(tmp_path / "drawn"), "--json"]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()[-3:]]
+    for r in results:
+        assert r["count"] == len(r["objects"]) <= 50
+        for obj in r["objects"]:
+            assert 0 <= obj["box"][0] <= obj["box"][2] <= 1 and len(obj["box_px"]) == 4 and obj["label"]
+        assert Image.open(r["image_file"]).size == (48, 48)
+
+
+def test_export_all_formats_nms_inside_and_load_agrees(det_run, tmp_path):
+    import onnxruntime as ort
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgesuite import load
+    from edgesuite.apps.object_detection.postprocess import detections
+    from edgesuite.export.tflite import op_names
+
+    code = main(["export", str(det_run), "--calibration-samples", "32"])
+    export = det_run / "export"
+    report = json.loads((export / "export_report.json").read_text())
+    rows = {r["format"]: r for r in report["formats"]}
+    assert report["metric_name"] == "map50" and len(rows) == 9
+    assert all(r["status"] == "ok" for name, r in rows.items() if name != "tflite-int8"), rows
+    assert code == (0 if rows["tflite-int8"]["status"] == "ok" else 1)
+    metadata = json.loads((export / "metadata.json").read_text())
+    images, paths = _canvas_images(tmp_path)
+    for name in ("model_float32.tflite", "model_int8.tflite"):
+        ops = op_names((export / name).read_bytes())
+        assert "NON_MAX_SUPPRESSION_V4" in ops and not [op for op in ops if op.startswith("custom:")], ops
+        runner = Interpreter(model_path=str(export / name)).get_signature_runner("serving_default")
+        out = runner(image=images)
+        assert out["boxes"].shape == (3, 50, 4) and out["num_detections"].shape == (3,)
+        assert out["classes"].dtype == np.int32 and out["scores"].dtype in (np.float32, np.uint8)
+        if name == "model_float32.tflite":  # the graph's NMS and the numpy one give the same detections
+            want = detections(out["predictions"], metadata)
+            for i in range(3):
+                c = out["num_detections"][i]
+                assert np.allclose(out["boxes"][i, :c], want[i]["boxes"], atol=1e-5)
+                assert np.array_equal(out["classes"][i, :c], want[i]["classes"])
+    session = ort.InferenceSession(str(export / "model.onnx"), providers=["CPUExecutionProvider"])
+    onnx_out = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"image": images})))
+    assert {"boxes", "scores", "classes", "num_detections", "predictions"} <= set(onnx_out)
+    from_keras = load(export / "model.keras").predict([str(p) for p in paths])
+    from_tflite = load(export / "model_float32.tflite").predict([str(p) for p in paths])
+    for a, b in zip(from_keras, from_tflite):
+        assert a["count"] == b["count"]
+        assert [o["label"] for o in a["objects"]] == [o["label"] for o in b["objects"]]
+        assert np.allclose([o["box"] for o in a["objects"]], [o["box"] for o in b["objects"]], atol=1e-4)
+
+
+def test_h5_loads_without_edgesuite_in_a_fresh_process(det_run):
+    h5 = det_run / "export" / "model.h5"
+    if not h5.exists():
+        assert main(["export", str(det_run), "--formats", "h5"]) == 0
+    code = ("import sys, keras, numpy as np; m = keras.models.load_model(sys.argv[1], compile=False); "
+            "assert 'edgesuite' not in sys.modules; "
+            "print(m(np.zeros((1, 32, 32, 3), 'uint8')).shape)")
+    proc = subprocess.run([sys.executable, "-c", code, str(h5)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "(1, 64, 15)"  # 8x8 points: 4 distances, 10 classes, centre-ness

@@ -1,0 +1,68 @@
+"""The detector's targets, loss and in-graph NMS (the same detections as the numpy postprocess)."""
+
+import numpy as np
+
+from edgesuite.apps.object_detection import model as dmodel
+from edgesuite.apps.object_detection.postprocess import detections
+
+SIZE, K = 32, 3
+
+
+def test_targets_mark_the_points_near_a_box_centre_with_its_class_box_and_centreness():
+    boxes = np.array([[[4.0, 4.0, 20.0, 12.0], [0, 0, 0, 0]]], np.float32)
+    labels = np.array([[2.0, -1.0]], np.float32)
+    t = dmodel.assign_targets(boxes, labels, SIZE, K).numpy()[0]  # (64, 8): 8x8 grid at stride 4
+    positive = t[:, 4:4 + K].sum(-1) > 0
+    cx, cy = (c * SIZE for c in dmodel.grid_centres(SIZE))
+    inside = (cx > 4) & (cx < 20) & (cy > 4) & (cy < 12) & (abs(cx - 12) < 6) & (abs(cy - 8) < 6)
+    assert np.array_equal(positive, inside) and positive.sum() == 4  # x in {10, 14}, y in {6, 10}
+    assert (t[positive, 4 + 2] == 1).all() and np.allclose(t[positive, :4], np.array([4, 4, 20, 12]) / SIZE)
+    best = np.argmax(t[:, 4 + K])
+    assert (cx[best], cy[best]) in ((10.0, 6.0), (14.0, 6.0), (10.0, 10.0), (14.0, 10.0))
+    assert (t[~positive] == 0).all()
+
+
+def test_loss_is_lower_for_the_right_boxes_than_for_shifted_ones():
+    truth = np.array([[[4.0, 4.0, 20.0, 12.0, 1.0]]], np.float32)
+    t = dmodel.assign_targets(truth[..., :4], truth[..., 4], SIZE, K).numpy()
+    cx, cy = dmodel.grid_centres(SIZE)
+    pos = t[0, :, 4:4 + K].sum(-1) > 0
+
+    def prediction(shift):
+        p = np.full((1, 64, 5 + K), 0.01, np.float32)
+        p[0, :, 4 + K] = 0.5
+        box = t[0, pos, :4] + shift / SIZE
+        p[0, pos, 0], p[0, pos, 1] = cx[pos] - box[:, 0], cy[pos] - box[:, 1]
+        p[0, pos, 2], p[0, pos, 3] = box[:, 2] - cx[pos], box[:, 3] - cy[pos]
+        p[0, pos, 4 + 1] = 0.9
+        return p
+
+    loss = dmodel.DetectionLoss(K, SIZE)
+    right, shifted = float(loss(truth, prediction(0.0))), float(loss(truth, prediction(3.0)))
+    assert np.isfinite(right) and right < shifted
+
+
+def test_serving_nms_gives_the_numpy_postprocess_detections_for_a_batch():
+    """Random head outputs with a few confident, overlapping points: same boxes, scores, classes, count."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    n = 5
+    p = rng.uniform(0, 0.02, (n, 64, 5 + K)).astype(np.float32)
+    p[..., :4] = rng.uniform(0.02, 0.3, (n, 64, 4))
+    p[..., 4 + K] = rng.uniform(0.2, 1.0, (n, 64))
+    hot = rng.random((n, 64)) < 0.3
+    p[..., 4:4 + K][hot, rng.integers(0, K, hot.sum())] = rng.uniform(0.1, 1.0, hot.sum())
+    metadata = {"class_names": ["a", "b", "c"], "input": {"shape": [SIZE, SIZE, 3]},
+                "postprocessing_params": {"max_detections": 6, "score_threshold": 0.05, "iou_threshold": 0.5}}
+    out = {k: v.numpy() for k, v in dmodel.detect(tf.constant(p), SIZE, K, 6, 0.05, 0.5).items()}
+    want = detections(p, metadata)
+    assert out["boxes"].shape == (n, 6, 4) and out["classes"].dtype == np.int32
+    for i in range(n):
+        c = out["num_detections"][i]
+        assert c == len(want[i]["scores"]) and c > 0
+        assert np.allclose(out["boxes"][i, :c], want[i]["boxes"], atol=1e-6)
+        assert np.allclose(out["scores"][i, :c], want[i]["scores"], atol=1e-6)
+        assert np.array_equal(out["classes"][i, :c], want[i]["classes"])
+        assert (out["scores"][i, c:] == 0).all()
+    assert (out["num_detections"] == 6).any(), "the cap of max_detections per image was exercised"
