@@ -17,42 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-
-def _edgesuite(*args, timeout=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "edgesuite", *args], env=env, timeout=timeout, text=True)
-
-
-def train_within(out: Path, budget_s: float, extra: list[str]) -> tuple[Path, float]:
-    """Trains the default recipe; at the budget it sends Ctrl-C and finishes from the last epoch."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "edgesuite", "train", "segmentation", "--out", str(out), "--name", "bench", *extra]
-    t0 = time.time()
-    proc = subprocess.Popen(cmd, env=env, text=True)
-    try:
-        proc.wait(timeout=budget_s)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)  # the driver saves state; the run keeps its best epoch
-        proc.wait()
-    seconds = time.time() - t0
-    run = out / "segmentation" / "bench"
-    if json.loads((run / "status.json").read_text())["state"] != "completed":
-        # interrupted at the budget: evaluate the best checkpoint as the final model
-        from edgesuite.api import Run
-
-        r = Run.open(run)
-        model = r.task.build_model(r.config, r.info)
-        model.load_weights(run / "checkpoints" / "best.weights.h5")
-        model.save(run / "model.keras")
-        r.evaluate()
-    return run, seconds
+from benchlib import export_and_time, train_within
 
 
 def main() -> int:
@@ -69,16 +37,12 @@ def main() -> int:
     if args.run:
         run, seconds = Path(args.run), None
     else:
-        run, seconds = train_within(out, args.budget_min * 60, args.train_args)
+        run, seconds = train_within("segmentation", out, args.budget_min * 60, args.train_args)
     metrics = json.loads((run / "metrics.json").read_text())
     history = (run / "history.csv").read_text().strip().splitlines()
     result["training"] = {"run": str(run), "seconds": seconds, "epochs": len(history) - 1,
                           **{k: metrics[k] for k in ("miou", "pixel_accuracy", "dice", "per_class_iou")}}
-    _edgesuite("export", str(run), "--formats", "all")
-    report = json.loads((run / "export" / "export_report.json").read_text())
-    _edgesuite("benchmark", str(run), "--samples", str(args.samples))
-    bench = json.loads((run / "export" / "benchmark.json").read_text())
-    timing = {r["format"].replace(" (reference)", ""): r for r in bench["rows"]}  # "keras (reference)"
+    report, timing = export_and_time(run, args.samples)
     result["formats"] = [{"format": r["format"], "status": r["status"], "size_mb": r.get("size_mb"),
                           "miou": r.get("metric"), "pixel_agreement": r.get("top1_agreement"),
                           "p50_ms_1_thread": timing.get(r["format"], {}).get("median_ms_1t"),

@@ -1,0 +1,79 @@
+"""Object-detection figures, measured in one run (not a test).
+
+    python tests/benchmarks/bench_object_detection.py --out /tmp/detbench           # all three parts
+    python tests/benchmarks/bench_object_detection.py --run saved_models/object-detection/<run> --out DIR   # reuse a run
+
+1. training throughput (img/s) of the default model and pipeline: --precision auto
+   against float32 (and explicit mixed_bfloat16), each in its own process;
+2. the default recipe (``edgesuite train object-detection`` with no flags but --out)
+   trained under a wall-clock budget (``--budget-min``, 20 by default; stopped at
+   the budget, keeping the best epoch), then COCO mAP@0.5 and mAP@[.5:.95] on the
+   held-out test canvases;
+3. every export format: status, size, mAP@0.5, agreement with the Keras model's
+   detections, and batch-1 latency (``edgesuite benchmark``; NMS included where
+   the format holds it, the numpy postprocess not timed).
+
+Writes ``bench_object_detection.json`` under --out and prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from benchlib import export_and_time, spawn_json, train_within, training_step_time
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="folder for the run and the JSON")
+    ap.add_argument("--run", default=None, help="use this finished run instead of training one")
+    ap.add_argument("--budget-min", type=float, default=20.0)
+    ap.add_argument("--samples", type=int, default=30, help="timed batch-1 runs per format")
+    ap.add_argument("--steps", type=int, default=30, help="timed training steps per precision")
+    ap.add_argument("--worker", nargs=1, help=argparse.SUPPRESS)
+    ap.add_argument("train_args", nargs="*", help="extra flags for the training run (after --)")
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(training_step_time("object-detection", args.worker[0], args.steps, canvas_count=600)))
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result: dict = {"throughput": [spawn_json(__file__, p, "--steps", str(args.steps), "--out", str(out))
+                                   for p in ("float32", "auto", "mixed_bfloat16")]}
+    base = result["throughput"][0]["img_per_s"]
+    print(f"\n1. training throughput (batch 32, {args.steps} timed steps, augmentation on)")
+    for r in result["throughput"]:
+        print(f"   {r['precision']:<16}{r['policy']:<16}{r['img_per_s']:>8.1f} img/s{r['img_per_s'] / base:>8.2f}x float32")
+    if args.run:
+        run, seconds = Path(args.run), None
+    else:
+        run, seconds = train_within("object-detection", out, args.budget_min * 60, args.train_args)
+    metrics = json.loads((run / "metrics.json").read_text())
+    history = (run / "history.csv").read_text().strip().splitlines()
+    result["training"] = {"run": str(run), "seconds": seconds, "epochs": len(history) - 1,
+                          **{k: metrics[k] for k in ("map50", "map50_95", "map75", "recall", "per_class")}}
+    report, timing = export_and_time(run, args.samples)
+    result["formats"] = [{"format": r["format"], "status": r["status"], "size_mb": r.get("size_mb"),
+                          "map50": r.get("metric"), "agreement": r.get("top1_agreement"),
+                          "p50_ms_1_thread": timing.get(r["format"], {}).get("median_ms_1t"),
+                          "p50_ms": timing.get(r["format"], {}).get("median_ms")} for r in report["formats"]]
+    (out / "bench_object_detection.json").write_text(json.dumps(result, indent=2))
+    t = result["training"]
+    print(f"\n2. test mAP@0.5 {t['map50']:.4f}, mAP@[.5:.95] {t['map50_95']:.4f}, AR@100 {t['recall']:.4f} "
+          f"after {t['epochs']} epochs" + (f" in {t['seconds'] / 60:.1f} min" if t["seconds"] else ""))
+    print("   per class AP@0.5: " + ", ".join(f"{n} {v['ap50']:.3f}" for n, v in t["per_class"].items()))
+    print("\n3. | format | status | size MB | mAP@0.5 | agreement | p50 ms (1 thread) | p50 ms |")
+    print("   |---|---|---|---|---|---|---|")
+    for r in result["formats"]:
+        cells = [r["format"], r["status"]] + ["" if r[k] is None else f"{r[k]:.4f}" if k != "size_mb" else f"{r[k]:.3f}"
+                                              for k in ("size_mb", "map50", "agreement", "p50_ms_1_thread", "p50_ms")]
+        print("   | " + " | ".join(cells) + " |")
+    print(f"saved: {out / 'bench_object_detection.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""What the benchmark scripts share: train under a wall-clock budget, time training steps, export and time formats.
+
+Imported by the ``bench_*.py`` scripts of this folder (run as scripts, so this
+folder is on ``sys.path``); not a test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def edgesuite(*args, timeout=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "edgesuite", *args], env=env, timeout=timeout, text=True)
+
+
+def train_within(task: str, out: Path, budget_s: float, extra: list[str]) -> tuple[Path, float]:
+    """Trains the task's default recipe; at the budget it sends Ctrl-C and finishes from the best epoch."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, "-m", "edgesuite", "train", task, "--out", str(out), "--name", "bench", *extra]
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, env=env, text=True)
+    try:
+        proc.wait(timeout=budget_s)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)  # the driver saves state; the run keeps its best epoch
+        proc.wait()
+    seconds = time.time() - t0
+    run = out / task / "bench"
+    if json.loads((run / "status.json").read_text())["state"] != "completed":
+        # interrupted at the budget: evaluate the best checkpoint as the final model
+        from edgesuite.api import Run
+
+        r = Run.open(run)
+        model = r.task.build_model(r.config, r.info)
+        model.load_weights(run / "checkpoints" / "best.weights.h5")
+        model.save(run / "model.keras")
+        r.evaluate()
+    return run, seconds
+
+
+def export_and_time(run: Path, samples: int) -> tuple[dict, dict]:
+    """``edgesuite export --formats all`` then ``edgesuite benchmark``: (export report, timing rows by format)."""
+    edgesuite("export", str(run), "--formats", "all")
+    report = json.loads((run / "export" / "export_report.json").read_text())
+    edgesuite("benchmark", str(run), "--samples", str(samples))
+    bench = json.loads((run / "export" / "benchmark.json").read_text())
+    return report, {r["format"].replace(" (reference)", ""): r for r in bench["rows"]}  # "keras (reference)"
+
+
+def training_step_time(task_name: str, precision: str, steps: int, warmup: int = 5, **knobs) -> dict:
+    """Seconds per training step of the task's model and pipeline under ``precision`` (call in a fresh process)."""
+    import keras
+
+    from edgesuite.apps import get_task
+    from edgesuite.common import precision as prec
+    from edgesuite.common.training import _compile
+
+    task = get_task(task_name)
+    cfg = task.Config(precision=precision, **knobs)
+    keras.utils.set_random_seed(0)
+    policy = prec.apply(cfg.precision, log=lambda m: None)
+    data = task.load_data(cfg)
+    model = task.build_model(cfg, data.info)
+    _compile(model, task, cfg, data.info, steps_per_epoch=100)
+    model.fit(data.train.repeat(), steps_per_epoch=warmup, epochs=1, verbose=0)
+    t0 = time.perf_counter()
+    model.fit(data.train.repeat(), steps_per_epoch=steps, epochs=1, verbose=0)
+    step = (time.perf_counter() - t0) / steps
+    return {"precision": precision, "policy": policy, "step_ms": step * 1e3,
+            "img_per_s": cfg.batch_size / step}
+
+
+def spawn_json(script: str, worker: str, *flags: str) -> dict:
+    """Runs ``script FLAGS --worker WORKER`` in a fresh process (its own precision policy and threads); its last
+    printed line is the JSON result."""
+    out = subprocess.run([sys.executable, script, *flags, "--worker", worker], capture_output=True, text=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if out.returncode:
+        raise SystemExit(f"worker {worker} {flags} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
