@@ -56,3 +56,29 @@ def read_images(inputs, size: int, channels: int) -> np.ndarray:
         arr = np.asarray(im, dtype=np.uint8)
         batch.append(arr[..., None] if channels == 1 else arr)
     return np.stack(batch)
+
+
+def open_source(source, index: int = 0):
+    """An input as (stem, RGB PIL image at its own size): an image file, or an array named ``input<index>``.
+
+    What the apps' ``save`` functions draw on; they write ``<stem>_<what>.png``.
+    """
+    from pathlib import Path
+
+    from PIL import Image
+
+    if isinstance(source, (str, Path)):
+        with Image.open(source) as im:
+            return Path(source).stem, im.convert("RGB")
+    return f"input{index}", Image.fromarray(np.asarray(source, np.uint8).squeeze()).convert("RGB")
+
+
+def save_png(image, path) -> str:
+    """Writes a PIL image under a temporary name, then renames it (no half-written PNG is ever there)."""
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    image.save(tmp)
+    tmp.replace(path)
+    return str(path)

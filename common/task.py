@@ -55,8 +55,27 @@ class Task:
     def plots(self, run, model, data: DataSplits, metrics: dict) -> list:
         return []
 
-    def predict_files(self, model, info: dict, inputs: list[str]) -> list[dict]:
-        raise NotImplementedError
+    codec = None  # the app's numpy-only postprocess module (preprocess, postprocess, save, annotate)
+
+    def predict_files(self, model, info: dict, inputs: list[str], save_dir: str | None = None) -> list[dict]:
+        """Files in, decoded results out, through the app's ``codec``; ``save_dir``: its per-input files."""
+        import numpy as np
+
+        from edgesuite.common.errors import UserInputError
+
+        metadata = self.export_metadata(None, info)
+        try:
+            x = self.codec.preprocess(inputs, metadata)
+        except ValueError as exc:
+            raise UserInputError(str(exc)) from None
+        results = self.codec.postprocess(np.asarray(model(x, training=False)), metadata)
+        for item, r in zip(inputs, results):
+            r["input"] = item
+            if save_dir:
+                r.update(self.codec.save(r, item, save_dir, metadata))
+            elif hasattr(self.codec, "annotate"):
+                self.codec.annotate(r, item)
+        return results
 
     # export: calibration images and held-out (inputs, labels), in one call so a task can read its data once
     def export_data(self, cfg, info: dict, calibration: int, samples: int):

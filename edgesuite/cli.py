@@ -166,6 +166,8 @@ def _cmd_predict(args) -> int:
             r["input"] = item
             if args.save_dir:
                 r.update(codec.save(r, item, args.save_dir, predictor.metadata))
+            elif hasattr(codec, "annotate"):
+                codec.annotate(r, item)
     describe = importlib.import_module(POSTPROCESS[task]).describe
     for r in results:  # arrays (a class map) stay out of the JSON; --save-dir writes them
         print(json.dumps({k: v for k, v in r.items() if not hasattr(v, "shape")}) if args.json else describe(r))

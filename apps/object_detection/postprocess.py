@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesuite.common.decode import read_images
+from edgesuite.common.decode import open_source, read_images, save_png
 
 STRIDE = 4  # the head's stride (model.STRIDE); kept here so this module needs no Keras
 
@@ -154,20 +154,13 @@ def draw(image, objects: list[dict], class_names: list[str], min_score: float = 
 
 def save(result: dict, source, save_dir, metadata: dict) -> dict:
     """Writes ``<stem>_boxes.png``: the input image at its own size with the detections drawn."""
-    from PIL import Image
-
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
-    if isinstance(source, (str, Path)):
-        stem = Path(source).stem
-        with Image.open(source) as im:
-            image = im.convert("RGB")
-    else:
-        stem = f"input{result.get('index', 0)}"
-        image = Image.fromarray(np.asarray(source, np.uint8).squeeze()).convert("RGB")
+    stem, image = open_source(source, result.get("index", 0))
     with_pixels(result, *image.size)
-    path = save_dir / f"{stem}_boxes.png"
-    tmp = path.with_name(path.stem + ".tmp.png")
-    draw(image, result["objects"], metadata["class_names"]).save(tmp)
-    tmp.replace(path)
-    return {"image_file": str(path)}
+    return {"image_file": save_png(draw(image, result["objects"], metadata["class_names"]), save_dir / f"{stem}_boxes.png")}
+
+
+def annotate(result: dict, source) -> dict:
+    """What ``predict`` adds without --save-dir: ``box_px`` in the input image's own pixels."""
+    return with_pixels(result, *source_size(source))

@@ -10,17 +10,18 @@ from edgesuite.apps.object_detection import data as ddata
 from edgesuite.apps.object_detection import model as dmodel
 from edgesuite.apps.object_detection.config import Config
 from edgesuite.apps.object_detection.metrics import RECALL_POINTS, detection_metrics
-from edgesuite.apps.object_detection.postprocess import detections, postprocess, preprocess, save, with_pixels
+from edgesuite.apps.object_detection import postprocess as det_codec
+from edgesuite.apps.object_detection.postprocess import detections
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import build_augmenter
 from edgesuite.common.data import batch_pipeline
-from edgesuite.common.errors import UserInputError
 from edgesuite.common.task import DataSplits, Task
 
 
 class ObjectDetectionTask(Task):
     name = "object-detection"
     Config = Config
+    codec = det_codec
     monitor = ("val_loss", "min")
 
     # ---- data -------------------------------------------------------------
@@ -107,24 +108,6 @@ class ObjectDetectionTask(Task):
             out.append(cplots.pr_curves(metrics["pr_curve_50"], RECALL_POINTS, run.plots_dir / "pr_curves.png",
                                         f"precision-recall at IoU 0.5 (mAP@0.5 {metrics['map50']:.3f})"))
         return out
-
-    # ---- prediction -------------------------------------------------------
-    def predict_files(self, model, info: dict, inputs: list[str], save_dir: str | None = None) -> list[dict]:
-        from edgesuite.apps.object_detection.postprocess import source_size
-
-        metadata = self.export_metadata(None, info)
-        try:
-            x = preprocess(inputs, metadata)
-        except ValueError as exc:
-            raise UserInputError(str(exc)) from None
-        results = postprocess(np.asarray(model(x, training=False)), metadata)
-        for item, r in zip(inputs, results):
-            r["input"] = item
-            if save_dir:
-                r.update(save(r, item, save_dir, metadata))
-            else:
-                with_pixels(r, *source_size(item))
-        return results
 
     # ---- export hooks -----------------------------------------------------
     def export_metadata(self, cfg, info: dict) -> dict:

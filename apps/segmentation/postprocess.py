@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesuite.common.decode import read_images
+from edgesuite.common.decode import open_source, read_images, save_png
 
 
 def palette(n: int = 256) -> np.ndarray:
@@ -64,22 +64,12 @@ def save(result: dict, source, save_dir, metadata: dict) -> dict:
 
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
-    if isinstance(source, (str, Path)):
-        stem = Path(source).stem
-        with Image.open(source) as im:
-            image = im.convert("RGB")
-    else:
-        stem = f"input{result.get('index', 0)}"
-        image = Image.fromarray(np.asarray(source, np.uint8).squeeze()).convert("RGB")
+    stem, image = open_source(source, result.get("index", 0))
     mask = Image.fromarray(result["class_map"], mode="P").resize(image.size, Image.NEAREST)
     mask.putpalette(palette().ravel().tolist())
     colour = np.asarray(mask.convert("RGB"), np.float32)
     shown = np.asarray(image, np.float32)
     fg = np.asarray(mask)[..., None] > 0
     overlay = np.where(fg, 0.45 * shown + 0.55 * colour, shown)
-    paths = {"mask_file": save_dir / f"{stem}_mask.png", "overlay_file": save_dir / f"{stem}_overlay.png"}
-    for key, img in (("mask_file", mask), ("overlay_file", Image.fromarray(np.uint8(np.round(overlay))))):
-        tmp = paths[key].with_name(paths[key].stem + ".tmp.png")
-        img.save(tmp)
-        tmp.replace(paths[key])
-    return {k: str(v) for k, v in paths.items()}
+    return {"mask_file": save_png(mask, save_dir / f"{stem}_mask.png"),
+            "overlay_file": save_png(Image.fromarray(np.uint8(np.round(overlay))), save_dir / f"{stem}_overlay.png")}

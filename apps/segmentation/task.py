@@ -10,17 +10,18 @@ from edgesuite.apps.segmentation import data as sdata
 from edgesuite.apps.segmentation import model as smodel
 from edgesuite.apps.segmentation.config import Config
 from edgesuite.apps.segmentation.metrics import confusion, from_confusion, segmentation_metrics
-from edgesuite.apps.segmentation.postprocess import palette, postprocess, preprocess, save
+from edgesuite.apps.segmentation import postprocess as seg_codec
+from edgesuite.apps.segmentation.postprocess import palette
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import build_augmenter
 from edgesuite.common.data import batch_pipeline
-from edgesuite.common.errors import UserInputError
 from edgesuite.common.task import DataSplits, Task
 
 
 class SegmentationTask(Task):
     name = "segmentation"
     Config = Config
+    codec = seg_codec
     monitor = ("val_miou", "max")
 
     # ---- data -------------------------------------------------------------
@@ -101,20 +102,6 @@ class SegmentationTask(Task):
             out.append(cplots.confusion_matrix(metrics["confusion_matrix"], data.info["class_names"],
                                                run.plots_dir / "confusion_matrix.png"))
         return out
-
-    # ---- prediction -------------------------------------------------------
-    def predict_files(self, model, info: dict, inputs: list[str], save_dir: str | None = None) -> list[dict]:
-        metadata = self.export_metadata(None, info)
-        try:
-            x = preprocess(inputs, metadata)
-        except ValueError as exc:
-            raise UserInputError(str(exc)) from None
-        results = postprocess(np.asarray(model(x, training=False)), metadata)
-        for item, r in zip(inputs, results):
-            r["input"] = item
-            if save_dir:
-                r.update(save(r, item, save_dir, metadata))
-        return results
 
     # ---- export hooks -----------------------------------------------------
     def export_metadata(self, cfg, info: dict) -> dict:
