@@ -13,8 +13,8 @@ The model takes ``image`` (S, S, 3) uint8 and returns ``predictions`` (N, L, 5 +
 with L = (S / 4)^2 grid points, all values in [0, 1] (one quantisation scale fits
 all of them in int8): for each point the distances to the box's left, top,
 right and bottom edges as a share of the image side, K class probabilities
-(sigmoid), and a centre-ness (FCOS). The score of a point is
-``sqrt(max class probability x centre-ness)``. Only Keras core layers, so
+(sigmoid), and a centre-ness (FCOS). The score of a point for a class is
+``sqrt(class probability x centre-ness)``. Only Keras core layers, so
 ``.keras``/``.h5`` load without edgesuite; decoding and NMS run in the serving
 graph (:func:`detect`) or in numpy (``postprocess.py``), the same algorithm.
 """
@@ -181,41 +181,56 @@ class DetectionLoss(keras.losses.Loss):
                 "alpha": self.alpha, "gamma": self.gamma}
 
 
+def candidate_count(num_points: int, num_classes: int, max_detections: int) -> int:
+    """Best (point, class) pairs per image that go into NMS: 4 x max_detections, at most all of them."""
+    return min(num_points * num_classes, 4 * max_detections)
+
+
 def detect(predictions, image_size: int, num_classes: int, max_detections: int, score_threshold: float,
            iou_threshold: float) -> dict:
     """Decoding and class-aware NMS inside the serving graph: builtin TFLite ops only, any batch size.
 
-    One ``NonMaxSuppressionV4`` over the whole batch: each box is shifted by
+    Every (grid point, class) pair is a candidate scored ``sqrt(p_class x
+    centre-ness)``, as in FCOS and RetinaNet, so an item the model hesitates on
+    (shirt or T-shirt) is reported under both classes, the likelier first. Per
+    image the best :func:`candidate_count` pairs go into one
+    ``NonMaxSuppressionV4`` over the whole batch: each box is shifted by
     2 x (image x K + class), so boxes of different images or classes never
-    overlap and one call does per-image, per-class NMS. The selection comes
-    back in score order; a box's rank within its image (a running count, no
-    dynamic one-hot, which tf2onnx cannot convert) places it in the fixed
+    overlap and one call does per-image, per-class NMS. The selection comes back
+    in score order; a box's rank within its image (a running count, no dynamic
+    one-hot, which tf2onnx cannot convert) places it in the fixed
     (N, max_detections) outputs. ``postprocess.py`` does the same in numpy.
     """
     import tensorflow as tf
 
     k = num_classes
-    b, n = tf.shape(predictions)[0], tf.shape(predictions)[1]
-    boxes = tf.reshape(decode_boxes(predictions, image_size), [-1, 4])
-    cls = predictions[..., 4:4 + k]
-    score = tf.reshape(tf.sqrt(tf.reduce_max(cls, -1) * predictions[..., 4 + k]), [-1])
-    label = tf.reshape(tf.argmax(cls, -1, output_type=tf.int32), [-1])
-    image = tf.repeat(tf.range(b), n)
+    points = int(predictions.shape[1])
+    per_image = candidate_count(points, k, max_detections)
+    b = tf.shape(predictions)[0]
+    boxes = tf.reshape(decode_boxes(predictions, image_size), [-1, 4])  # (b * points, 4)
+    scores = tf.sqrt(predictions[..., 4:4 + k] * predictions[..., 4 + k:5 + k])  # (b, points, k)
+    best, index = tf.math.top_k(tf.reshape(scores, [b, points * k]), k=per_image)  # ties: lower index first
+    image = tf.reshape(tf.tile(tf.range(b)[:, None], [1, per_image]), [-1])
+    point = tf.reshape(index // k, [-1]) + image * points
+    label = tf.reshape(index % k, [-1])
+    score = tf.reshape(best, [-1])
+    box = tf.gather(boxes, point)
     offset = tf.cast(image * k + label, tf.float32)[:, None] * 2.0
-    yx = tf.gather(boxes, [1, 0, 3, 2], axis=1) + offset
+    yx = tf.gather(box, [1, 0, 3, 2], axis=1) + offset
+    total = b * per_image
     selected, valid = tf.raw_ops.NonMaxSuppressionV4(
-        boxes=yx, scores=score, max_output_size=b * n, iou_threshold=iou_threshold, score_threshold=score_threshold,
+        boxes=yx, scores=score, max_output_size=total, iou_threshold=iou_threshold, score_threshold=score_threshold,
         pad_to_max_output_size=True)
-    real = tf.range(b * n) < valid
+    real = tf.range(total) < valid
     sel_image = tf.where(real, tf.gather(image, selected), -1)
-    same = tf.cast(tf.equal(sel_image[:, None], tf.range(b)[None, :]), tf.int32)  # (b*n, b)
+    same = tf.cast(tf.equal(sel_image[:, None], tf.range(b)[None, :]), tf.int32)  # (total, b)
     rank = tf.reduce_sum(tf.cumsum(same, axis=0) * same, axis=1) - 1
     keep = real & (rank < max_detections) & (rank >= 0)
     where = tf.boolean_mask(tf.stack([sel_image, rank], axis=-1), keep)
     chosen = tf.boolean_mask(selected, keep)
     shape = tf.stack([b, max_detections])
     return {
-        "boxes": tf.scatter_nd(where, tf.gather(boxes, chosen), tf.concat([shape, [4]], 0)),
+        "boxes": tf.scatter_nd(where, tf.gather(box, chosen), tf.concat([shape, [4]], 0)),
         "scores": tf.scatter_nd(where, tf.gather(score, chosen), shape),
         "classes": tf.scatter_nd(where, tf.gather(label, chosen), shape),
         "num_detections": tf.reduce_sum(tf.cast(tf.equal(tf.range(b)[:, None], tf.boolean_mask(sel_image, keep)[None, :]),

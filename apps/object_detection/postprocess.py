@@ -3,9 +3,9 @@
 The same algorithm as the serving graph's (``model.detect``), for the formats
 that cannot hold NMS (``.keras``, ``.h5``, Core ML) and for ``edgesuite.load``
 on a board with only numpy and LiteRT: for each image, every grid point's box
-``(cx - l, cy - t, cx + r, cy + b)`` clipped to [0, 1], its score
-``sqrt(max class probability x centre-ness)`` and class (the argmax); points
-scoring above ``score_threshold`` go through greedy per-class NMS (a box is
+``(cx - l, cy - t, cx + r, cy + b)`` clipped to [0, 1] and, per class, its score
+``sqrt(class probability x centre-ness)``; the best 4 x ``max_detections``
+(point, class) pairs scoring above ``score_threshold`` go through greedy per-class NMS (a box is
 dropped when its IoU with a better one of its class exceeds ``iou_threshold``;
 ties keep the lower index, as TensorFlow's kernel does); the best
 ``max_detections`` are kept. Boxes are ``xyxy`` as a share of the image side
@@ -29,16 +29,14 @@ def preprocess(inputs, metadata: dict, input_dtype: str | None = None) -> np.nda
 
 
 def decode(predictions: np.ndarray, image_size: int, num_classes: int):
-    """(N, L, 5 + K) -> boxes (N, L, 4) in [0, 1], scores (N, L), classes (N, L)."""
+    """(N, L, 5 + K) -> boxes (N, L, 4) in [0, 1] and scores (N, L, K) = sqrt(class probability x centre-ness)."""
     g = image_size // STRIDE
     c = (np.arange(g, dtype=np.float32) + 0.5) / g
     cy, cx = (a.ravel() for a in np.meshgrid(c, c, indexing="ij"))
     p = np.asarray(predictions, np.float32)
     d = p[..., :4]
     boxes = np.clip(np.stack([cx - d[..., 0], cy - d[..., 1], cx + d[..., 2], cy + d[..., 3]], -1), 0.0, 1.0)
-    cls = p[..., 4:4 + num_classes]
-    scores = np.sqrt(cls.max(-1) * p[..., 4 + num_classes])
-    return boxes, scores, cls.argmax(-1)
+    return boxes, np.sqrt(p[..., 4:4 + num_classes] * p[..., 4 + num_classes:5 + num_classes])
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -51,6 +49,14 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = iw * ih
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where((area_a[:, None] > 0) & (area_b[None, :] > 0), inter / np.maximum(union, 1e-12), 0.0)
+
+
+def candidates(scores: np.ndarray, max_detections: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best (point, class) pairs of one image's (L, K) scores, best first (ties: lower index, as tf.math.top_k)."""
+    flat = scores.ravel()
+    count = min(flat.size, 4 * max_detections)  # model.candidate_count
+    top = np.argsort(-flat, kind="stable")[:count]
+    return top // scores.shape[1], top % scores.shape[1]
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshold: float, score_threshold: float,
@@ -76,11 +82,13 @@ def detections(predictions, metadata: dict) -> list[dict]:
     """Per image: boxes (k, 4) in [0, 1], scores (k,), classes (k,) after NMS."""
     post = metadata["postprocessing_params"]
     k = len(metadata["class_names"])
-    boxes, scores, classes = decode(predictions, metadata["input"]["shape"][0], k)
+    boxes, scores = decode(predictions, metadata["input"]["shape"][0], k)
     out = []
-    for b, s, c in zip(boxes, scores, classes):
-        keep = nms(b, s, c, post["iou_threshold"], post["score_threshold"], post["max_detections"])
-        out.append({"boxes": b[keep], "scores": s[keep], "classes": c[keep].astype(np.int64)})
+    for b, s in zip(boxes, scores):
+        point, cls = candidates(s, post["max_detections"])
+        b, s = b[point], s[point, cls]
+        keep = nms(b, s, cls, post["iou_threshold"], post["score_threshold"], post["max_detections"])
+        out.append({"boxes": b[keep], "scores": s[keep], "classes": cls[keep].astype(np.int64)})
     return out
 
 
