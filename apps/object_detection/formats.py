@@ -124,19 +124,28 @@ def read_coco(root: Path, skips: SkipLog, clips: SkipLog) -> BoxSet:
     for key in ("images", "annotations", "categories"):
         if not isinstance(doc.get(key), list):
             raise UserInputError(f"{path}: a COCO file needs a list '{key}' at the top level")
+    if not all(isinstance(c, dict) and isinstance(c.get("id"), int) for c in doc["categories"]):
+        raise UserInputError(f"{path}: every entry of 'categories' needs an integer 'id' (and a 'name')")
     cats = sorted(doc["categories"], key=lambda c: c["id"])
     cat_index = {c["id"]: i for i, c in enumerate(cats)}
     names = [str(c.get("name", c["id"])) for c in cats]
     files = _images(root / "images") or _images(root)
     by_id, per_image = {}, {}
-    for entry in doc["images"]:
-        stem = Path(entry.get("file_name", "")).stem
+    for n, entry in enumerate(doc["images"]):
+        if not (isinstance(entry, dict) and all(isinstance(entry.get(key), int) for key in ("id", "width", "height"))
+                and isinstance(entry.get("file_name"), str)):
+            skips.skip(f"{path} images[{n}]", "expected an object with integer id, width, height and a file_name")
+            continue
+        stem = Path(entry["file_name"]).stem
         if stem not in files:
             skips.skip(f"{path} image id {entry.get('id')}", f"its file {entry.get('file_name')!r} is not in {root / 'images'}")
             continue
         by_id[entry["id"]] = entry
         per_image[entry["id"]] = ([], [], [])
     for n, ann in enumerate(doc["annotations"]):
+        if not isinstance(ann, dict):
+            skips.skip(f"{path} annotation #{n}", f"expected an object, found {type(ann).__name__}")
+            continue
         where = f"{path} annotation #{n} (id {ann.get('id')})"
         image = by_id.get(ann.get("image_id"))
         if image is None:
@@ -263,21 +272,22 @@ def _yolo_names(root: Path) -> list[str]:
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 raise UserInputError(f"{place / 'data.yaml'}:{mark.line + 1 if mark else '?'}: malformed YAML") from None
-            names = doc.get("names")
+            names = doc.get("names") if isinstance(doc, dict) else None
             if isinstance(names, dict):
                 names = [names[k] for k in sorted(names)]
             if not isinstance(names, list) or not names:
                 raise UserInputError(f"{place / 'data.yaml'}: expected 'names:' as a list or an id -> name mapping")
             return [str(n) for n in names]
-        if (place / "classes.txt").is_file():
-            return read_class_list(place / "classes.txt")
+    for listing in (root / "classes.txt", root / "labels" / "classes.txt", root.parent / "classes.txt"):
+        if listing.is_file():
+            return read_class_list(listing)
     raise UserInputError(f"{root}: a YOLO data set needs its class names in data.yaml (names:) or classes.txt")
 
 
 def read_yolo(root: Path, skips: SkipLog, clips: SkipLog) -> BoxSet:
     names = _yolo_names(root)
     files = _images(root / "images")
-    labels = {p.stem: p for p in sorted((root / "labels").glob("*.txt"))}
+    labels = {p.stem: p for p in sorted((root / "labels").glob("*.txt")) if p.name != "classes.txt"}
     for stem in sorted(set(labels) - set(files)):
         skips.skip(str(labels[stem]), f"label file for a missing image: no '{stem}.*' in {root / 'images'}")
     items = []

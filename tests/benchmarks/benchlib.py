@@ -25,7 +25,9 @@ def train_within(task: str, out: Path, budget_s: float, extra: list[str]) -> tup
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     cmd = [sys.executable, "-m", "edgesuite", "train", task, "--out", str(out), "--name", "bench", *extra]
     t0 = time.time()
-    proc = subprocess.Popen(cmd, env=env, text=True)
+    # SIGINT back to its default in the child: a script started in the background by a shell inherits it
+    # ignored, and then the budget's Ctrl-C never reaches the driver (seen: a 20-minute budget ran 27 minutes)
+    proc = subprocess.Popen(cmd, env=env, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         proc.wait(timeout=budget_s)
     except subprocess.TimeoutExpired:
@@ -54,8 +56,12 @@ def export_and_time(run: Path, samples: int) -> tuple[dict, dict]:
     return report, {r["format"].replace(" (reference)", ""): r for r in bench["rows"]}  # "keras (reference)"
 
 
-def training_step_time(task_name: str, precision: str, steps: int, warmup: int = 5, **knobs) -> dict:
-    """Seconds per training step of the task's model and pipeline under ``precision`` (call in a fresh process)."""
+def training_step_time(task_name: str, precision: str, steps: int, warmup: int | None = None, **knobs) -> dict:
+    """Seconds per training step of the task's model and pipeline under ``precision`` (call in a fresh process).
+
+    The warm-up is one pass over the training set by default, so the timed steps
+    read the filled ``tf.data`` cache rather than decoding and caching.
+    """
     import keras
 
     from edgesuite.apps import get_task
@@ -69,6 +75,8 @@ def training_step_time(task_name: str, precision: str, steps: int, warmup: int =
     data = task.load_data(cfg)
     model = task.build_model(cfg, data.info)
     _compile(model, task, cfg, data.info, steps_per_epoch=100)
+    if warmup is None:
+        warmup = -(-data.train_size // cfg.batch_size)
     model.fit(data.train.repeat(), steps_per_epoch=warmup, epochs=1, verbose=0)
     t0 = time.perf_counter()
     model.fit(data.train.repeat(), steps_per_epoch=steps, epochs=1, verbose=0)
