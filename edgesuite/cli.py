@@ -58,7 +58,7 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     pr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (or texts, for text tasks)")
     pr.add_argument("--json", action="store_true", help="print one JSON object per input")
     pr.add_argument("--save-dir", default=None, metavar="DIR",
-                    help="write per-input outputs there (segmentation: the mask PNG and a colour overlay)")
+                    help="write per-input outputs there (segmentation: the mask PNG and a colour overlay; detection: the image with its boxes drawn)")
 
     from edgesuite.export.formats import FORMATS
 
