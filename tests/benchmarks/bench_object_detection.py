@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from benchlib import export_and_time, spawn_json, train_within, training_step_time
+from benchlib import export_and_time, format_rows, print_format_table, spawn_json, train_within, training_step_time
 
 
 def main() -> int:
@@ -68,21 +68,13 @@ def main() -> int:
     result["training"] = {"run": str(run), "seconds": seconds, "epochs": len(history) - 1,
                           **{k: metrics[k] for k in ("map50", "map50_95", "map75", "recall", "per_class")}}
     report, timing = export_and_time(run, args.samples)
-    result["formats"] = [{"format": r["format"], "status": r["status"], "size_mb": r.get("size_mb"),
-                          "map50": r.get("metric"), "agreement": r.get("top1_agreement"),
-                          "p50_ms_1_thread": timing.get(r["format"], {}).get("median_ms_1t"),
-                          "p50_ms": timing.get(r["format"], {}).get("median_ms")} for r in report["formats"]]
+    result["formats"] = format_rows(report, timing, "map50", "agreement")
     (out / "bench_object_detection.json").write_text(json.dumps(result, indent=2))
     t = result["training"]
     print(f"\n2. test mAP@0.5 {t['map50']:.4f}, mAP@[.5:.95] {t['map50_95']:.4f}, AR@100 {t['recall']:.4f} "
           f"after {t['epochs']} epochs" + (f" in {t['seconds'] / 60:.1f} min" if t["seconds"] else ""))
     print("   per class AP@0.5: " + ", ".join(f"{n} {v['ap50']:.3f}" for n, v in t["per_class"].items()))
-    print("\n3. | format | status | size MB | mAP@0.5 | agreement | p50 ms (1 thread) | p50 ms |")
-    print("   |---|---|---|---|---|---|---|")
-    for r in result["formats"]:
-        cells = [r["format"], r["status"]] + ["" if r[k] is None else f"{r[k]:.4f}" if k != "size_mb" else f"{r[k]:.3f}"
-                                              for k in ("size_mb", "map50", "agreement", "p50_ms_1_thread", "p50_ms")]
-        print("   | " + " | ".join(cells) + " |")
+    print_format_table(result["formats"], "map50", "agreement", title="\n3. ", indent="   ")
     print(f"saved: {out / 'bench_object_detection.json'}")
     return 0
 

@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from benchlib import export_and_time, train_within
+from benchlib import export_and_time, format_rows, print_format_table, train_within
 
 
 def main() -> int:
@@ -43,20 +43,12 @@ def main() -> int:
     result["training"] = {"run": str(run), "seconds": seconds, "epochs": len(history) - 1,
                           **{k: metrics[k] for k in ("miou", "pixel_accuracy", "dice", "per_class_iou")}}
     report, timing = export_and_time(run, args.samples)
-    result["formats"] = [{"format": r["format"], "status": r["status"], "size_mb": r.get("size_mb"),
-                          "miou": r.get("metric"), "pixel_agreement": r.get("top1_agreement"),
-                          "p50_ms_1_thread": timing.get(r["format"], {}).get("median_ms_1t"),
-                          "p50_ms": timing.get(r["format"], {}).get("median_ms")} for r in report["formats"]]
+    result["formats"] = format_rows(report, timing, "miou", "pixel_agreement")
     (out / "bench_segmentation.json").write_text(json.dumps(result, indent=2))
     t = result["training"]
     print(f"\ntest mIoU {t['miou']:.4f}, pixel accuracy {t['pixel_accuracy']:.4f}, Dice {t['dice']:.4f} "
           f"after {t['epochs']} epochs" + (f" in {t['seconds'] / 60:.1f} min" if t["seconds"] else ""))
-    print("| format | status | size MB | mIoU | pixel agreement | p50 ms (1 thread) | p50 ms |")
-    print("|---|---|---|---|---|---|---|")
-    for r in result["formats"]:
-        cells = [r["format"], r["status"]] + ["" if r[k] is None else f"{r[k]:.4f}" if k != "size_mb" else f"{r[k]:.3f}"
-                                              for k in ("size_mb", "miou", "pixel_agreement", "p50_ms_1_thread", "p50_ms")]
-        print("| " + " | ".join(cells) + " |")
+    print_format_table(result["formats"], "miou", "pixel_agreement")
     print(f"saved: {out / 'bench_segmentation.json'}")
     return 0
 

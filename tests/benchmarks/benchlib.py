@@ -93,3 +93,22 @@ def spawn_json(script: str, worker: str, *flags: str) -> dict:
     if out.returncode:
         raise SystemExit(f"worker {worker} {flags} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def format_rows(report: dict, timing: dict, metric: str, agreement: str) -> list[dict]:
+    """One row per export format: status, size, the task metric and agreement (under the given keys), latencies."""
+    return [{"format": r["format"], "status": r["status"], "size_mb": r.get("size_mb"),
+             metric: r.get("metric"), agreement: r.get("top1_agreement"),
+             "p50_ms_1_thread": timing.get(r["format"], {}).get("median_ms_1t"),
+             "p50_ms": timing.get(r["format"], {}).get("median_ms")} for r in report["formats"]]
+
+
+def print_format_table(rows: list[dict], metric: str, agreement: str, title: str = "", indent: str = "") -> None:
+    """The rows of :func:`format_rows` as a markdown table (size to 3 decimals, the rest to 4)."""
+    keys = ("size_mb", metric, agreement, "p50_ms_1_thread", "p50_ms")
+    print(f"{title}| format | status | size MB | {metric} | {agreement.replace('_', ' ')} | p50 ms (1 thread) | p50 ms |")
+    print(f"{indent}|---|---|---|---|---|---|---|")
+    for r in rows:
+        cells = [r["format"], r["status"]] + ["" if r[k] is None else f"{r[k]:.3f}" if k == "size_mb" else f"{r[k]:.4f}"
+                                              for k in keys]
+        print(f"{indent}| " + " | ".join(cells) + " |")
