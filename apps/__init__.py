@@ -14,6 +14,7 @@ TASKS = {
     "text-classification": "edgesuite.apps.text_classification.task",
     "segmentation": "edgesuite.apps.segmentation.task",
     "object-detection": "edgesuite.apps.object_detection.task",
+    "translation": "edgesuite.apps.translation.task",
 }
 # numpy-only decoding per task, what edgesuite.load uses on a board without TensorFlow
 POSTPROCESS = {
@@ -21,6 +22,7 @@ POSTPROCESS = {
     "text-classification": "edgesuite.apps.text_classification.postprocess",
     "segmentation": "edgesuite.apps.segmentation.postprocess",
     "object-detection": "edgesuite.apps.object_detection.postprocess",
+    "translation": "edgesuite.apps.translation.postprocess",
 }
 
 

@@ -172,3 +172,21 @@ def pr_curves(curves: dict[str, list[float]], recall_points: np.ndarray, out: Pa
     ax.legend(fontsize=7, loc="lower left", ncol=2)
     fig.tight_layout()
     return _save(fig, out)
+
+
+def grouped_bars(groups: list[str], series: dict[str, list[float]], out: Path, title: str, ylabel: str) -> Path:
+    """One bar per series in each group (e.g. BLEU of greedy and beam search per sentence-length bucket)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    width = 0.8 / max(len(series), 1)
+    x = np.arange(len(groups))
+    for i, (name, values) in enumerate(series.items()):
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name)
+        ax.bar_label(bars, fmt="%.1f", fontsize=6)
+    ax.set_xticks(x, groups, fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, out)

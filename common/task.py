@@ -52,6 +52,10 @@ class Task:
     def evaluate(self, model, ds, info: dict) -> dict:
         raise NotImplementedError
 
+    # extra ``model.compile`` arguments (e.g. ``jit_compile``)
+    def compile_options(self, cfg) -> dict:
+        return {}
+
     def plots(self, run, model, data: DataSplits, metrics: dict) -> list:
         return []
 
@@ -101,6 +105,46 @@ class Task:
         import numpy as np
 
         return float(np.mean(outputs.argmax(-1) == reference.argmax(-1)))
+
+    # export: the graph the SavedModel and float TFLite serve when the model alone is not it (a tf.Module with
+    # ``with_text`` for the SavedModel's serving_default and ``token_ids`` for TFLite, e.g. a decoding loop);
+    # None: the model behind ``export_preprocessor``
+    def export_serving(self, model, metadata: dict):
+        return None
+
+    # export: the Keras model's outputs on the held-out inputs, what every format is compared with
+    def export_reference(self, model, x, metadata: dict):
+        import numpy as np
+
+        spec = metadata.get("model_input", metadata["input"])
+        return np.asarray(model.predict(self.codec_module(metadata).preprocess(x, metadata, spec["dtype"]), batch_size=64,
+                                        verbose=0), dtype=np.float32)
+
+    @staticmethod
+    def codec_module(metadata: dict):
+        import importlib
+
+        from edgesuite.apps import POSTPROCESS
+
+        return importlib.import_module(POSTPROCESS[metadata["task"]])
+
+    # export: a format's outputs on the held-out inputs (the codec's ``run`` when it decodes in a loop)
+    def export_outputs(self, runtime, x, metadata: dict):
+        codec = self.codec_module(metadata)
+        if hasattr(codec, "run"):
+            return codec.run(runtime, x, metadata)
+        return runtime.run_batched(codec.preprocess(x, metadata, runtime.input_dtype))
+
+    # export: the parity thresholds of a precision (None: verify.THRESHOLDS); parity_numeric False: the
+    # outputs are not numbers to diff (decoded ids), so no max |diff| is reported
+    parity_numeric = True
+
+    def parity_limits(self, precision: str) -> dict | None:
+        return None
+
+    # export: more words for a format's report row (e.g. BLEU against the Keras output)
+    def parity_details(self, reference, outputs, metadata: dict) -> str:
+        return ""
 
     # export: formats this task cannot be written to, with the reason (the exporter says so)
     def unsupported_formats(self) -> dict[str, str]:

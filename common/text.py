@@ -51,7 +51,7 @@ def _pretokenize(texts: list[str], lower_case: bool) -> list[bytes]:
 
 
 def learn_vocabulary(texts: list[str], vocab_size: int = 30000, normalize: str = "lower", min_count: int = 2,
-                     log=None) -> list[str]:
+                     log=None, extra_reserved: tuple[str, ...] = ()) -> list[str]:
     """A WordPiece vocabulary from training texts (tensorflow-text's learner).
 
     Words seen fewer than ``min_count`` times do not shape the pieces (that halves
@@ -59,6 +59,8 @@ def learn_vocabulary(texts: list[str], vocab_size: int = 30000, normalize: str =
     alphabet, so no character of the training data becomes ``[UNK]``; a piece
     must be seen ``min_count`` times to be learned. ``vocab_size`` is the
     learner's target: the result is smaller when the data has fewer such pieces.
+    ``extra_reserved`` tokens (a decoder's ``[START]``, ``[END]``) follow
+    ``[PAD]``, ``[UNK]`` at the head of the vocabulary.
     """
     from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
@@ -74,7 +76,7 @@ def learn_vocabulary(texts: list[str], vocab_size: int = 30000, normalize: str =
     # default (10) capped the corpus at ~4,900 pieces whatever vocab_size asked for, cutting
     # most words into pieces; at 2 it keeps whole words (12,800 pieces), and the CNN's test
     # accuracy went from 0.767 to 0.789 (tests/benchmarks/bench_text_classification.py).
-    vocab = learner.learn(words, vocab_size=vocab_size, reserved_tokens=list(RESERVED), lower_thresh=min_count,
+    vocab = learner.learn(words, vocab_size=vocab_size, reserved_tokens=[*RESERVED, *extra_reserved], lower_thresh=min_count,
                           max_unique_chars=max(1000, len(set("".join(counts)))), include_joiner_token=True,
                           joiner="##")
     # the learner leaves some alphabet characters without their ## form; text without spaces needs both
@@ -82,6 +84,20 @@ def learn_vocabulary(texts: list[str], vocab_size: int = 30000, normalize: str =
     alphabet = sorted({ch for w in counts for ch in w})
     vocab += [p for ch in alphabet for p in (ch, "##" + ch) if p not in have]
     return vocab
+
+
+def read_text_file(path: Path, encoding: str) -> str:
+    """The whole file decoded; a bad byte is reported with its line and a hint at --encoding."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        hint = "latin-1" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else "utf-8"
+        raise UserInputError(f"{path}:{line}: byte 0x{raw[exc.start]:02x} at column {col} is not valid {encoding} "
+                             f"text; pass the file's encoding, e.g. --encoding {hint}") from None
+    return text[1:] if text.startswith("\ufeff") else text  # a UTF-8 byte-order mark is not part of the header
 
 
 def write_vocabulary(vocab: list[str], path: Path) -> None:

@@ -112,7 +112,8 @@ def _callbacks(task, cfg, run: RunDir, state: dict, steps_per_epoch: int):
 
 def _compile(model, task, cfg, info, steps_per_epoch: int, lr_scale: float = 1.0) -> None:
     loss, metrics = task.loss_and_metrics(cfg, info)
-    model.compile(optimizer=build_optimizer(cfg, steps_per_epoch, lr_scale), loss=loss, metrics=metrics)
+    model.compile(optimizer=build_optimizer(cfg, steps_per_epoch, lr_scale), loss=loss, metrics=metrics,
+                  **task.compile_options(cfg))
 
 
 def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunDir:

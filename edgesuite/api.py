@@ -90,11 +90,14 @@ class Run:
         self.task  # imports the app, which registers its custom loss (the compiled model names it)
         return keras.models.load_model(self.dir.model_path)
 
-    def evaluate(self, data: str | None = None) -> dict:
-        """Metrics on the run's held-out split, or on ``data`` (labels mapped to the run's classes)."""
+    def evaluate(self, data: str | None = None, **options) -> dict:
+        """Metrics on the run's held-out split, or on ``data`` (labels mapped to the run's classes).
+
+        ``options`` override what the run's info says about evaluation (translation: ``beam_size``).
+        """
         import time
 
-        task, cfg, info = self.task, self.config, self.info
+        task, cfg, info = self.task, self.config, {**self.info, **options}
         model = self.load_model()
         metrics = task.evaluate(model, task.load_eval_data(cfg, info, data), info)
         metrics["split"] = "test" if data is None else str(data)
@@ -112,7 +115,8 @@ class Run:
         report, ok = export_run(str(self.path), formats, out, calibration_samples, log=log)
         return {**report, "ok": ok}
 
-    def predict(self, inputs: list[str], save_dir: str | None = None) -> list[dict]:
-        """Decoded results per input; ``save_dir`` (tasks with per-input files: segmentation masks) writes them."""
-        extra = {"save_dir": save_dir} if save_dir else {}
+    def predict(self, inputs: list[str], save_dir: str | None = None, **options) -> list[dict]:
+        """Decoded results per input; ``save_dir`` (tasks with per-input files: segmentation masks) writes them;
+        ``options``: the task's decoding options (translation: ``beam_size``)."""
+        extra = {"save_dir": save_dir, **options} if save_dir else options
         return self.task.predict_files(self.load_model(), self.info, list(inputs), **extra)

@@ -52,11 +52,15 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", formatter_class=fmt, help="metrics of a run on its test split or on --data")
     e.add_argument("run", metavar="RUN_DIR")
     e.add_argument("--data", default=None, help="evaluate on this data instead (labels must be the run's)")
+    e.add_argument("--beam-size", type=int, default=None, metavar="N",
+                   help="translation: beam width of the second decoding reported beside greedy (default: the run's)")
 
     pr = sub.add_parser("predict", formatter_class=fmt, help="predict with a run's model or any exported file")
     pr.add_argument("run", metavar="RUN_DIR|MODEL_FILE")
     pr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (or texts, for text tasks)")
     pr.add_argument("--json", action="store_true", help="print one JSON object per input")
+    pr.add_argument("--beam-size", type=int, default=None, metavar="N",
+                    help="translation: beam search of width N instead of greedy decoding")
     pr.add_argument("--save-dir", default=None, metavar="DIR",
                     help="write per-input outputs there (segmentation: the mask PNG and a colour overlay; detection: the image with its boxes drawn)")
 
@@ -132,7 +136,9 @@ def _cmd_evaluate(args) -> int:
     from edgesuite.api import Run, quiet_tensorflow
 
     quiet_tensorflow()
-    metrics = Run.open(args.run).evaluate(args.data)
+    run = Run.open(args.run)
+    _check_beam_size(run.dir.task, args.beam_size)
+    metrics = run.evaluate(args.data, **({"beam_size": args.beam_size} if args.beam_size else {}))
     print(f"metrics on {metrics['split']}:")
     _print_metrics(metrics)
     return 0
@@ -153,14 +159,17 @@ def _cmd_predict(args) -> int:
         run = Run.open(args.run)
         task = run.dir.task
         _check_save_dir(task, args.save_dir)
-        results = run.predict(args.inputs, save_dir=args.save_dir)
+        _check_beam_size(task, args.beam_size)
+        results = run.predict(args.inputs, save_dir=args.save_dir,
+                              **({"beam_size": args.beam_size} if args.beam_size else {}))
     else:
         from edgesuite.predictor import load
 
         predictor = load(target)
         task = predictor.metadata["task"]
         _check_save_dir(task, args.save_dir)
-        results = predictor.predict(args.inputs)
+        _check_beam_size(task, args.beam_size)
+        results = predictor.predict(args.inputs, **({"beam_size": args.beam_size} if args.beam_size else {}))
         codec = importlib.import_module(POSTPROCESS[task])
         for item, r in zip(args.inputs, results):
             r["input"] = item
@@ -181,6 +190,13 @@ def _check_save_dir(task: str, save_dir: str | None) -> None:
 
     if save_dir and not hasattr(importlib.import_module(POSTPROCESS[task]), "save"):
         raise UserInputError(f"--save-dir: {task} writes no per-input files; use --json for machine-readable output")
+
+
+def _check_beam_size(task: str, beam_size: int | None) -> None:
+    if beam_size is not None and task != "translation":
+        raise UserInputError(f"--beam-size: only translation decodes with a beam ({task} does not)")
+    if beam_size is not None and not 1 <= beam_size <= 32:
+        raise UserInputError(f"--beam-size: expected an integer in [1, 32], got {beam_size}")
 
 
 def _cmd_export(args) -> int:

@@ -26,12 +26,22 @@ class Predictor:
             raise UserInputError(f"{path}: metadata names task {task!r}, which this edgesuite does not know")
         self._codec = importlib.import_module(POSTPROCESS[task])
 
-    def predict_raw(self, inputs):
+    def predict_raw(self, inputs, **options):
+        if hasattr(self._codec, "run"):  # the app decodes in a loop around the model (translation)
+            try:
+                return self._codec.run(self.runtime, inputs, self.metadata, **options)
+            except ValueError as exc:
+                raise UserInputError(str(exc)) from None
+        if options:
+            raise UserInputError(f"{', '.join(options)}: not an option of a {self.metadata.get('task')} model")
         return self.runtime.run_batched(self._preprocess(inputs))
 
-    def predict(self, inputs) -> list[dict]:
-        """Files, arrays or texts in, decoded results out (labels and scores for classifiers)."""
-        return self._codec.postprocess(self.predict_raw(inputs), self.metadata)
+    def predict(self, inputs, **options) -> list[dict]:
+        """Files, arrays or texts in, decoded results out (labels and scores for classifiers, translations).
+
+        ``options``: the app's decoding options, e.g. ``beam_size=4`` for a translator.
+        """
+        return self._codec.postprocess(self.predict_raw(inputs, **options), self.metadata)
 
     def _preprocess(self, inputs):
         try:

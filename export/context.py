@@ -16,7 +16,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 
 @dataclass
@@ -24,16 +23,24 @@ class ExportContext:
     model: object                 # keras.Model rebuilt under the float32 policy
     metadata: dict
     out_dir: Path
-    representative: np.ndarray    # int8 calibration inputs (uint8 images, token ids) from the training split
+    representative: object        # int8 calibration inputs from the training split: an array (uint8 images, token
+                                  # ids), or a tuple of arrays for a model of several inputs
     preprocessor: object | None = None  # tf.Module from metadata["input"] to the model input (None: same)
     serving_outputs: object | None = None  # Task.serving_outputs: adds outputs (a class map) to the serving graphs
+    serving_module: object | None = None  # Task.export_serving: a tf.Module the SavedModel / float TFLite serve instead
     _savedmodel: Path | None = field(default=None, repr=False)
     _float_savedmodel: Path | None = field(default=None, repr=False)
     _tmp: Path | None = field(default=None, repr=False)
 
     @property
+    def model_inputs(self) -> list[dict]:
+        """The Keras model's inputs (one for most tasks; source and target ids for a translator)."""
+        spec = self.metadata.get("model_input", self.metadata["input"])
+        return list(spec) if isinstance(spec, list) else [spec]
+
+    @property
     def model_input(self) -> dict:
-        return self.metadata.get("model_input", self.metadata["input"])
+        return self.model_inputs[0]
 
     @property
     def input_shape(self) -> list[int]:
@@ -43,11 +50,12 @@ class ExportContext:
     def input_name(self) -> str:
         return self.model_input["name"]
 
-    def input_signature(self, batch: int | None = None, dtype: str | None = None):
-        """The Keras model's input (token ids for text, images otherwise)."""
+    def input_signature(self, batch: int | None = None, dtype: str | None = None, fixed_length: int | None = None):
+        """The Keras model's inputs (token ids for text, images otherwise); ``fixed_length`` fills unknown lengths."""
         import tensorflow as tf
 
-        return [tf.TensorSpec([batch, *self.input_shape], dtype or self.model_input["dtype"], name=self.input_name)]
+        return [tf.TensorSpec([batch, *[fixed_length if d is None else d for d in spec["shape"]]],
+                              dtype or spec["dtype"], name=spec["name"]) for spec in self.model_inputs]
 
     def user_input_signature(self, batch: int | None = None):
         """What the SavedModel and float TFLite take: the model input, or the preprocessor's (raw strings)."""
@@ -63,8 +71,8 @@ class ExportContext:
         model, names, extra = self.model, self.metadata["outputs"], self.serving_outputs
 
         @tf.function(input_signature=self.input_signature(batch, dtype))
-        def serve(x):
-            return named_outputs(model, names, x, extra)
+        def serve(*x):
+            return named_outputs(model, names, x[0] if len(x) == 1 else list(x), extra)
 
         return serve
 
@@ -94,7 +102,7 @@ class ExportContext:
         """
         import keras
 
-        if self.model_input["dtype"] != "uint8":
+        if self.model_input["dtype"] != "uint8" or len(self.model_inputs) > 1:
             return self.model
         float_input = keras.Input(shape=self.input_shape, dtype="float32", name=self.input_name)
         clone = keras.models.clone_model(self.model, input_tensors=float_input)
@@ -102,8 +110,9 @@ class ExportContext:
         return clone
 
     @property
-    def numeric_input_dtype(self) -> str:
-        return "float32" if self.model_input["dtype"] == "uint8" else self.model_input["dtype"]
+    def numeric_input_dtype(self) -> str | None:
+        """float32 for an image model (values 0..255); None: each input keeps its own dtype (token ids)."""
+        return "float32" if self.model_input["dtype"] == "uint8" else None
 
     def numeric_input_savedmodel_dir(self) -> Path:
         if self._float_savedmodel is None:

@@ -31,14 +31,15 @@ def write(ctx: ExportContext, fmt, path: Path) -> None:
     import coremltools as ct
     import tensorflow as tf
 
-    shape, dtype = ctx.input_shape, np.dtype(ctx.numeric_input_dtype)
+    # Core ML takes one fixed shape per input: a sequence input gets the metadata's max_length
+    signature = ctx.input_signature(1, ctx.numeric_input_dtype, fixed_length=ctx.metadata.get("max_length"))
+    shape, dtype = list(signature[0].shape[1:]), np.dtype(signature[0].dtype.name)
     clone = ctx.numeric_input_model()
-    fn = tf.function(lambda x: clone(x, training=False),
-                     input_signature=[tf.TensorSpec([1, *shape], dtype.name, name=ctx.input_name)])
+    fn = tf.function(lambda *x: clone(x[0] if len(x) == 1 else list(x), training=False), input_signature=signature)
     labels = ctx.metadata.get("class_names") if ctx.metadata.get("kind") == "classifier" else None
     mlmodel = ct.convert(
         [fn.get_concrete_function()], source="tensorflow", convert_to="mlprogram",
-        inputs=[ct.TensorType(name=ctx.input_name, shape=(1, *shape), dtype=dtype.type)],
+        inputs=[ct.TensorType(name=s.name, shape=tuple(s.shape), dtype=np.dtype(s.dtype.name).type) for s in signature],
         classifier_config=ct.ClassifierConfig(labels) if labels else None,
         compute_precision=ct.precision.FLOAT32,  # the ML-program default is fp16; parity is checked as float32
         minimum_deployment_target=ct.target.iOS15)
@@ -47,9 +48,10 @@ def write(ctx: ExportContext, fmt, path: Path) -> None:
     mlmodel.license = md.get("license", "as the training data")
     mlmodel.short_description = f"{md['task']} trained on {md.get('data_name')} (run {md.get('source_run')})"
     mlmodel.version = md["edgesuite_version"]
-    mlmodel.input_description[ctx.input_name] = (
-        f"image {shape}, float32 values 0..255 ({md['normalization']})" if dtype == np.float32
-        else f"{ctx.input_name} {shape}, {dtype.name} ({md.get('preprocessing', '')})")
+    for spec in signature:
+        mlmodel.input_description[spec.name] = (
+            f"image {shape}, float32 values 0..255 ({md['normalization']})" if dtype == np.float32
+            else f"{spec.name} {list(spec.shape[1:])}, {spec.dtype.name} ({md.get('preprocessing', '')})")
     import json
 
     mlmodel.user_defined_metadata["edgesuite_metadata"] = json.dumps(md)
@@ -79,18 +81,20 @@ def check_spec(path: Path, metadata: dict) -> dict:
 
     spec = ct.utils.load_spec(str(path))
     desc = spec.description
-    model_input = metadata.get("model_input", metadata["input"])
-    name, shape = model_input["name"], [1, *model_input["shape"]]
+    specs = metadata.get("model_input", metadata["input"])
     inputs = {i.name: list(i.type.multiArrayType.shape) for i in desc.input}
+    types = {i.name: i.type.multiArrayType.dataType for i in desc.input}
     problems = []
-    if inputs.get(name) != shape:
-        problems.append(f"input {inputs} is not {name} {shape}")
     from coremltools.proto import FeatureTypes_pb2
 
-    types = {i.name: i.type.multiArrayType.dataType for i in desc.input}
-    want = "INT32" if model_input["dtype"] == "int32" else "FLOAT32"  # uint8 images travel as float32
-    if types.get(name) != getattr(FeatureTypes_pb2.ArrayFeatureType, want):
-        problems.append(f"input {name} is not {want.lower()}")
+    for model_input in specs if isinstance(specs, list) else [specs]:
+        name = model_input["name"]
+        shape = [1, *[metadata.get("max_length") if d is None else d for d in model_input["shape"]]]
+        if inputs.get(name) != shape:
+            problems.append(f"input {inputs} is not {name} {shape}")
+        want = "INT32" if model_input["dtype"] == "int32" else "FLOAT32"  # uint8 images travel as float32
+        if types.get(name) != getattr(FeatureTypes_pb2.ArrayFeatureType, want):
+            problems.append(f"input {name} is not {want.lower()}")
     outputs = [o.name for o in desc.output]
     if metadata.get("kind") == "classifier" and desc.predictedFeatureName not in outputs:
         problems.append(f"classifier output {desc.predictedFeatureName!r} missing from {outputs}")

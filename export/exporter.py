@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from edgesuite import __version__
 from edgesuite.apps import POSTPROCESS
@@ -56,16 +55,16 @@ def export_run(run_path: str, formats: str = "all", out: str | None = None, cali
                 "exported": time.strftime("%Y-%m-%dT%H:%M:%S")}
     write_json(out_dir / "metadata.json", metadata)
     representative, (x, labels) = task.export_data(cfg, info, calibration_samples, eval_samples)
-    if len(representative) < calibration_samples:
+    calibrated = len(representative[0] if isinstance(representative, tuple) else representative)
+    if calibrated < calibration_samples:
         log(f"warning: asked for {calibration_samples} calibration samples, the training split has "
-            f"{len(representative)}; calibrating on those")
+            f"{calibrated}; calibrating on those")
     codec = importlib.import_module(POSTPROCESS[task.name])
-    model_input = metadata.get("model_input", metadata["input"])
-    reference = np.asarray(model.predict(codec.preprocess(x, metadata, model_input["dtype"]), batch_size=64, verbose=0),
-                           dtype=np.float32)
+    reference = task.export_reference(model, x, metadata)
     metric_name, reference_metric = task.parity_metric(reference, labels, metadata)
     ctx = ExportContext(model, metadata, out_dir, representative, preprocessor=task.export_preprocessor(cfg, info),
-                        serving_outputs=lambda outputs: task.serving_outputs(outputs, metadata))
+                        serving_outputs=lambda outputs: task.serving_outputs(outputs, metadata),
+                        serving_module=task.export_serving(model, metadata))
     rows = []
     unsupported = task.unsupported_formats()
     try:
@@ -79,7 +78,7 @@ def export_run(run_path: str, formats: str = "all", out: str | None = None, cali
         ctx.close()
     rows = _merge_with_previous(out_dir, run, rows)
     report = {"task": task.name, "source_run": str(run.path), "samples": int(len(x)), "metric_name": metric_name,
-              "reference_metric": reference_metric, "calibration_samples": int(len(representative)),
+              "reference_metric": reference_metric, "calibration_samples": int(calibrated),
               "formats": rows}
     js, md = verify.write_report(out_dir, report)
     log(verify.table(rows, metric_name))
@@ -131,14 +130,18 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task,
                 f"{spec['ops']} ops, {spec['labels']} labels" + ("; " + "; ".join(spec["problems"]) if spec["problems"] else "")}
     try:
         runtime = open_runtime(path)
-        outputs = runtime.run_batched(codec.preprocess(x, ctx.metadata, runtime.input_dtype))
+        outputs = task.export_outputs(runtime, x, ctx.metadata)
     except Exception as exc:
         return {**row, "status": "failed", "note": f"written but not loadable: {exc}"}
     _, metric = task.parity_metric(outputs, labels, ctx.metadata)
     agreement = task.parity_agreement(reference, outputs, ctx.metadata) if outputs.shape == reference.shape else 0.0
-    result = verify.compare(reference, outputs, metric, reference_metric, fmt.precision, agreement)
-    log(f"{fmt.name}: {result['status']} ({row['size_mb']:.3f} MB, max |diff| {result['max_abs_diff']:.1e})")
-    return {**row, **result, "note": result.pop("why", "")}
+    result = verify.compare(reference, outputs, metric, reference_metric, fmt.precision, agreement,
+                            limits=task.parity_limits(fmt.precision), report_diff=task.parity_numeric)
+    details = task.parity_details(reference, outputs, ctx.metadata) if outputs.shape == reference.shape else ""
+    diff = f"max |diff| {result['max_abs_diff']:.1e}" if result["max_abs_diff"] is not None else f"agreement {agreement:.3f}"
+    log(f"{fmt.name}: {result['status']} ({row['size_mb']:.3f} MB, {diff}{', ' + details if details else ''})")
+    note = "; ".join(n for n in (details, result.pop("why", "")) if n)
+    return {**row, **result, "note": note}
 
 
 def _coreml_predicts() -> bool:

@@ -49,7 +49,19 @@ def h5_custom_objects(path: Path) -> dict:
         raw = f.attrs.get("model_config")
     if raw is None:
         return {}
-    names = {layer["class_name"] for layer in json.loads(raw)["config"].get("layers", [])}
+    names = set()
+
+    def walk(node):  # nested models (a translator's encoder and decoder) hold layers of their own
+        if isinstance(node, dict):
+            if isinstance(node.get("class_name"), str):
+                names.add(node["class_name"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(json.loads(raw))
     found = {}
     for module in (ops.numpy, ops.core, ops.math, ops.nn):
         for name, cls in inspect.getmembers(module, inspect.isclass):

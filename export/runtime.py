@@ -21,6 +21,8 @@ from edgesuite.export.formats import runtime_for
 class Runtime:
     kind = ""
     input_dtype = "uint8"  # what run() takes: "string" (raw UTF-8 texts), "int32" (token ids), "uint8", "float32"
+    input_count = 1        # > 1: run() takes a list of arrays, in the model's input order
+    fixed_length = None    # sequence inputs of a format with static shapes (Core ML) are padded to this
 
     def __init__(self, path: Path, threads: int | None = None, safe_mode: bool = True):
         self.path = Path(path)
@@ -47,9 +49,19 @@ class KerasRuntime(Runtime):
         except Exception as exc:  # a broken zip / HDF5 file, or unsafe content
             raise UserInputError(f"{path}: cannot load the Keras model ({exc.__class__.__name__}: {exc})") from None
         self.input_dtype = self.model.inputs[0].dtype
+        self.input_count = len(self.model.inputs)
 
     def run(self, x):
         return np.asarray(self.model(x, training=False), dtype=np.float32)
+
+
+class ModelRuntime(KerasRuntime):
+    """An in-memory Keras model behind the Runtime interface (what export compares every file with)."""
+
+    def __init__(self, model):
+        self.path, self.model = Path(model.name), model
+        self.input_dtype = model.inputs[0].dtype
+        self.input_count = len(model.inputs)
 
 
 class SavedModelRuntime(Runtime):
@@ -103,6 +115,10 @@ class TFLiteRuntime(Runtime):
         except (ValueError, RuntimeError) as exc:
             raise UserInputError(f"{path}: not a loadable .tflite model ({exc})") from None
         self.input = self.interpreter.get_input_details()[0]
+        self.input_count = len(self.interpreter.get_input_details())
+        if self.input_count > 1:  # by name through the signature runner, which resizes the inputs itself
+            self.runner = self.interpreter.get_signature_runner()
+            self.input_names = list(self.runner.get_input_details())
         self.output = self._main_output()
         self.batch = int(self.input["shape"][0])
         self.input_dtype = "string" if self.input["dtype"] in (np.bytes_, np.object_) else np.dtype(self.input["dtype"]).name
@@ -117,6 +133,12 @@ class TFLiteRuntime(Runtime):
         return next(d for d in details if d["index"] == index)
 
     def run(self, x):
+        if self.input_count > 1:
+            outputs = self.runner(**{n: np.asarray(a) for n, a in zip(self.input_names, x)})
+            details = self.runner.get_output_details()
+            name = main_output(outputs)
+            out, (scale, zero) = outputs[name], details[name]["quantization"]
+            return (out.astype(np.float32) - zero) * scale if scale else out.astype(np.float32)
         it = self.interpreter
         if len(x) != self.batch:
             it.resize_tensor_input(self.input["index"], [len(x), *self.input["shape"][1:]])
@@ -151,12 +173,14 @@ class OnnxRuntime(Runtime):
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise UserInputError(f"{path}: not a loadable ONNX model ({exc.__class__.__name__})") from None
-        self.input_name = self.session.get_inputs()[0].name
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.input_name, self.input_count = self.input_names[0], len(self.input_names)
         self.input_dtype = self.session.get_inputs()[0].type[len("tensor("):-1]  # tensor(int32) -> int32
         self.output_name = main_output([o.name for o in self.session.get_outputs()])
 
     def run(self, x):
-        return np.asarray(self.session.run([self.output_name], {self.input_name: x})[0], dtype=np.float32)
+        feed = dict(zip(self.input_names, x)) if self.input_count > 1 else {self.input_name: x}
+        return np.asarray(self.session.run([self.output_name], feed)[0], dtype=np.float32)
 
 
 class CoreMLRuntime(Runtime):
@@ -173,10 +197,17 @@ class CoreMLRuntime(Runtime):
         self.model = ct.models.MLModel(str(self.path))
         self.metadata = read_metadata(self.path)
         spec = self.metadata.get("model_input", self.metadata["input"])
-        self.input_dtype = spec["dtype"]
+        self.specs = spec if isinstance(spec, list) else [spec]
+        self.input_dtype, self.input_count = self.specs[0]["dtype"], len(self.specs)
+        self.fixed_length = self.metadata.get("max_length")
 
     def run(self, x):
-        spec = self.metadata.get("model_input", self.metadata["input"])
+        if self.input_count > 1:  # one example at a time (fixed batch of 1)
+            names = [s["name"] for s in self.specs]
+            rows = [np.asarray(next(iter(self.model.predict(
+                {n: a[i:i + 1].astype(np.int32) for n, a in zip(names, x)}).values())))[0] for i in range(len(x[0]))]
+            return np.asarray(rows, dtype=np.float32)
+        spec = self.specs[0]
         name = spec["name"]
         rows = []
         for image in x.astype(np.float32 if spec["dtype"] == "uint8" else spec["dtype"]):

@@ -80,10 +80,14 @@ def _embed_metadata(model_bytes: bytes, metadata: dict) -> bytes:
 def convert(ctx: ExportContext, precision: str) -> bytes:
     import tensorflow as tf
 
+    from edgesuite.export.savedmodel import TFLITE_SIGNATURE
+
     source = ctx.numeric_input_savedmodel_dir() if precision == "int8" else ctx.savedmodel_dir()
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(source), signature_keys=["serving_default"])
+    # a task's serving module (a decoding loop) converts from its token_ids signature: no RegexReplace in it
+    key = TFLITE_SIGNATURE if precision != "int8" and ctx.serving_module is not None else "serving_default"
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(source), signature_keys=[key])
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if precision != "int8" and ctx.preprocessor is not None:
+    if precision != "int8" and ctx.metadata.get("tflite_custom_ops"):
         conv.allow_custom_ops = True  # the tokenizer's tensorflow-text ops (checked against the allowed list in write)
     if precision == "float16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -91,11 +95,12 @@ def convert(ctx: ExportContext, precision: str) -> bytes:
     elif precision == "dynamic":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
     elif precision == "int8":
-        samples, dtype = ctx.representative, ctx.numeric_input_dtype
+        samples = ctx.representative if isinstance(ctx.representative, tuple) else (ctx.representative,)
+        dtypes = [ctx.numeric_input_dtype or spec["dtype"] for spec in ctx.model_inputs]
 
         def representative():
-            for i in range(len(samples)):
-                yield [samples[i:i + 1].astype(dtype)]
+            for i in range(len(samples[0])):
+                yield [a[i:i + 1].astype(d) for a, d in zip(samples, dtypes)]
 
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = representative

@@ -24,19 +24,22 @@ THRESHOLDS = {
 
 
 def compare(reference: np.ndarray, outputs: np.ndarray, metric: float, reference_metric: float, precision: str,
-            agreement: float | None = None) -> dict:
+            agreement: float | None = None, limits: dict | None = None, report_diff: bool = True) -> dict:
     """One report row's numbers and its status: ok or exported-but-mismatch (with why).
 
     ``agreement``: the task's share of outputs that agree with the reference
     (``Task.parity_agreement``); by default the top-1 (argmax) agreement.
+    ``limits``: the task's thresholds for this precision (default ``THRESHOLDS``);
+    ``report_diff=False``: the outputs are not numbers to diff (decoded token ids).
     """
     diff = float(np.max(np.abs(outputs - reference))) if outputs.shape == reference.shape else float("inf")
+    diff = diff if report_diff else None
     if agreement is None:
         agreement = float(np.mean(outputs.argmax(-1) == reference.argmax(-1))) if outputs.shape == reference.shape else 0.0
     agree = float(agreement)
-    limits = THRESHOLDS[precision]
+    limits = limits or THRESHOLDS[precision]
     why = []
-    if "max_abs_diff" in limits and not diff <= limits["max_abs_diff"]:
+    if "max_abs_diff" in limits and diff is not None and not diff <= limits["max_abs_diff"]:
         why.append(f"max |diff| {diff:.2e} > {limits['max_abs_diff']:.0e}")
     if "top1_agreement" in limits and agree < limits["top1_agreement"]:
         why.append(f"agreement {agree:.3f} < {limits['top1_agreement']}")

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgesuite.common.data import SkipLog, stratified_split
 from edgesuite.common.errors import UserInputError
+from edgesuite.common.text import read_text_file
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
@@ -61,20 +62,6 @@ class TextSplits:
     data_name: str
 
 
-def _read_text_file(path: Path, encoding: str) -> str:
-    """The whole file decoded; a bad byte is reported with its line and a hint at --encoding."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        hint = "latin-1" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else "utf-8"
-        raise UserInputError(f"{path}:{line}: byte 0x{raw[exc.start]:02x} at column {col} is not valid {encoding} "
-                             f"text; pass the file's encoding, e.g. --encoding {hint}") from None
-    return text[1:] if text.startswith("\ufeff") else text  # a UTF-8 byte-order mark is not part of the header
-
-
 def _delimiter(path: Path, cfg) -> str:
     if cfg.delimiter:
         return "\t" if cfg.delimiter == "\\t" else cfg.delimiter
@@ -94,7 +81,7 @@ def _check_row(rows: Rows, skips: SkipLog, text, label, where: str) -> None:
 
 def read_table(path: Path, cfg, text_column: str, label_column: str, skips: SkipLog, stream=None) -> Rows:
     """A delimited file with a header row naming ``text_column`` and ``label_column``."""
-    text = stream.read() if stream is not None else _read_text_file(path, cfg.encoding)
+    text = stream.read() if stream is not None else read_text_file(path, cfg.encoding)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(path, cfg), quotechar=cfg.quotechar)
     columns = reader.fieldnames or []
     for col, flag in ((text_column, "--text-column"), (label_column, "--label-column")):
@@ -118,7 +105,7 @@ def read_table(path: Path, cfg, text_column: str, label_column: str, skips: Skip
 def read_jsonl(path: Path, cfg, skips: SkipLog) -> Rows:
     """One JSON object per line with the text and label keys."""
     rows = Rows()
-    for line_no, line in enumerate(_read_text_file(path, cfg.encoding).splitlines(), start=1):
+    for line_no, line in enumerate(read_text_file(path, cfg.encoding).splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{path}:{line_no}"
@@ -149,7 +136,7 @@ def read_class_folders(root: Path, cfg, skips: SkipLog) -> Rows:
         if not files:
             raise UserInputError(f"{d}: class folder holds no .txt files")
         for p in files:
-            _check_row(rows, skips, _read_text_file(p, cfg.encoding), d.name, str(p))
+            _check_row(rows, skips, read_text_file(p, cfg.encoding), d.name, str(p))
     return rows
 
 

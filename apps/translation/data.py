@@ -1,0 +1,153 @@
+"""Translation data: a TSV of source and target columns, two line-aligned files, or the embedded verse pairs.
+
+Every line is read and checked here with its file and line kept, so an empty
+side, a row with too few columns or a byte in the wrong encoding is named
+precisely (skipped with a counted warning, or fatal with ``--strict``) before
+training. Splits are drawn by group: by chapter for the Bible pairs (parallel
+passages within a chapter repeat each other, so a verse-level split would leak
+them into the test set), by pair otherwise; deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgesuite.common.data import SkipLog
+from edgesuite.common.errors import UserInputError
+from edgesuite.common.text import read_text_file
+
+
+@dataclass
+class Pairs:
+    sources: list[str]
+    targets: list[str]
+    where: list[str]   # file:line, or the verse reference
+    groups: list[str]  # split unit: chapter, or one group per pair
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def subset(self, idx) -> "Pairs":
+        idx = list(idx)
+        return Pairs([self.sources[i] for i in idx], [self.targets[i] for i in idx], [self.where[i] for i in idx],
+                     [self.groups[i] for i in idx])
+
+
+@dataclass
+class TranslationSplits:
+    train: Pairs
+    val: Pairs | None
+    test: Pairs
+    data_name: str
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def read_tsv(path: Path, cfg, skips: SkipLog, text: str | None = None) -> Pairs:
+    """Tab-separated rows; ``cfg.source_column`` / ``cfg.target_column`` pick the sides, other columns are ignored."""
+    text = read_text_file(path, cfg.encoding) if text is None else text
+    need = max(cfg.source_column, cfg.target_column) + 1
+    out = Pairs([], [], [], [])
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue  # blank lines between rows (and the final newline) are not data
+        where = f"{path}:{line_no}"
+        cells = line.split("\t")
+        if len(cells) < need:
+            skips.skip(where, f"{len(cells)} tab-separated column{'s' if len(cells) != 1 else ''}, expected at least "
+                              f"{need} (--source-column {cfg.source_column}, --target-column {cfg.target_column})")
+            continue
+        src, tgt = _clean(cells[cfg.source_column]), _clean(cells[cfg.target_column])
+        if not src or not tgt:
+            skips.skip(where, f"empty {'source' if not src else 'target'} text")
+            continue
+        out.sources.append(src)
+        out.targets.append(tgt)
+        out.where.append(where)
+        out.groups.append(where)
+    return out
+
+
+def read_parallel_files(source: Path, target: Path, cfg, skips: SkipLog) -> Pairs:
+    """Two plain-text files, line i of one translating line i of the other."""
+    for p in (source, target):
+        if not p.is_file():
+            raise UserInputError(f"{p}: no such file")
+    a = read_text_file(source, cfg.encoding).split("\n")
+    b = read_text_file(target, cfg.encoding).split("\n")
+    a, b = (a[:-1] if a and a[-1] == "" else a), (b[:-1] if b and b[-1] == "" else b)
+    if len(a) != len(b):
+        raise UserInputError(f"{source} has {len(a)} lines and {target} has {len(b)}: the files must be line-aligned "
+                             "(line i of one translates line i of the other)")
+    out = Pairs([], [], [], [])
+    for i, (src, tgt) in enumerate(zip(a, b), start=1):
+        src, tgt = _clean(src.rstrip("\r")), _clean(tgt.rstrip("\r"))
+        if not src or not tgt:
+            skips.skip(f"{source if not src else target}:{i}", "empty line (its pair is left out)")
+            continue
+        out.sources.append(src)
+        out.targets.append(tgt)
+        out.where.append(f"{source}:{i}")
+        out.groups.append(str(i))
+    return out
+
+
+def read_bible() -> Pairs:
+    from edgesuite.common.datasets import bible_en_es as bible
+
+    out = Pairs([], [], [], [])
+    with bible.open_text() as f:
+        for line in f:
+            ref, en, es = line.rstrip("\n").split("\t")
+            out.sources.append(en)
+            out.targets.append(es)
+            out.where.append(ref)
+            out.groups.append(bible.chapter_of(ref))
+    return out
+
+
+def read_any(cfg, skips: SkipLog) -> tuple[Pairs, str]:
+    from edgesuite.apps.translation.config import NAMED_SETS
+
+    if cfg.source_file:
+        return read_parallel_files(Path(cfg.source_file), Path(cfg.target_file), cfg, skips), Path(cfg.source_file).stem
+    if cfg.data in NAMED_SETS:
+        return read_bible(), cfg.data
+    path = Path(cfg.data)
+    if not path.is_file():
+        raise UserInputError(f"{cfg.data}: no such file, and not a named set ({', '.join(NAMED_SETS)}); "
+                             "give a TSV with --data, or --source-file and --target-file")
+    return read_tsv(path, cfg, skips), path.stem
+
+
+def split_by_group(groups: list[str], val_fraction: float, test_fraction: float, seed: int):
+    """Index arrays (train, val, test): whole groups drawn at random (seeded) for val and test."""
+    names = list(dict.fromkeys(groups))
+    order = np.random.default_rng(seed).permutation(len(names))
+    n_test = max(1, round(test_fraction * len(names)))
+    n_val = round(val_fraction * len(names)) if val_fraction > 0 else 0
+    if n_test + n_val >= len(names):
+        raise UserInputError(f"{len(names)} sentence groups are too few for a {val_fraction:.0%} validation and "
+                             f"{test_fraction:.0%} test split with a training part left")
+    role = np.zeros(len(names), np.int8)
+    role[order[:n_test]] = 2
+    role[order[n_test:n_test + n_val]] = 1
+    index = {n: i for i, n in enumerate(names)}
+    r = np.array([role[index[g]] for g in groups])
+    return np.flatnonzero(r == 0), np.flatnonzero(r == 1), np.flatnonzero(r == 2)
+
+
+def load_splits(cfg) -> TranslationSplits:
+    skips = SkipLog("sentence pairs", strict=cfg.strict)
+    pairs, name = read_any(cfg, skips)
+    skips.report()
+    if len(pairs) < 10:
+        raise UserInputError(f"{cfg.source_file or cfg.data}: {len(pairs)} usable sentence pairs; at least 10 are needed")
+    train, val, test = split_by_group(pairs.groups, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    return TranslationSplits(pairs.subset(train), pairs.subset(val) if len(val) else None, pairs.subset(test), name)

@@ -1,0 +1,179 @@
+"""An encoder-decoder Transformer over token ids, and greedy decoding inside the TensorFlow graph.
+
+The trained model is one functional Keras model of two nested ones:
+
+    probabilities = head(decoder([target_ids, encoder(source_ids), source_ids]))   # (N, T, V_target)
+
+``encoder`` (source ids -> memory) and ``decoder`` (shifted target ids, memory,
+source ids -> hidden states) are separate sub-models so decoding runs the
+encoder once per sentence and only the decoder per output token; ``head`` is
+the float32 softmax over the target vocabulary. Training feeds the shifted
+target (teacher forcing). All layers are Keras core (token and position
+embeddings, pre-norm blocks of ``MultiHeadAttention`` with explicit padding
+masks and the decoder's causal mask, ReLU feed-forward: exact GELU becomes
+Erfc, which tf2onnx cannot convert), so ``.keras`` / ``.h5`` load with plain
+Keras and every converter sees builtin ops. Pre-norm (LayerNorm before each
+sub-layer) rather than the original post-norm: it trains without a long
+warm-up, which matters when the budget is minutes on a CPU.
+
+Id 0 is padding in both vocabularies; the target vocabulary reserves
+``[START]`` (2) and ``[END]`` (3) after ``[PAD]`` and ``[UNK]``.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+START, END = "[START]", "[END]"
+TARGET_RESERVED = (START, END)  # after [PAD], [UNK]: ids 2 and 3
+START_ID, END_ID = 2, 3
+
+
+def _embed(ids, vocab_size: int, max_length: int, d: int, name: str):
+    from keras import layers
+
+    tokens = layers.Embedding(vocab_size, d, name=f"{name}_tokens")(ids)
+    # positions 1..T of whatever length comes in (training batches are trimmed to their longest row); row 0 of
+    # the table is unused: no scalar arithmetic on the tensor, which the legacy .h5 loader cannot rebuild
+    positions = ops.cumsum(ops.ones_like(ids), axis=1)
+    pos = layers.Embedding(max_length + 1, d, name=f"{name}_positions")(positions)
+    x = layers.Add(name=f"{name}_embed")([layers.Rescaling(d ** 0.5, name=f"{name}_scale")(tokens), pos])
+    return layers.Dropout(0.1, name=f"{name}_dropout")(x)
+
+
+def _ffn(x, cfg, name: str):
+    from keras import layers
+
+    y = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ln_ffn")(x)
+    y = layers.Dense(cfg.ffn, activation="relu", name=f"{name}_ffn1")(y)
+    y = layers.Dense(cfg.d_model, name=f"{name}_ffn2")(y)
+    return layers.Add()([x, layers.Dropout(cfg.dropout)(y)])
+
+
+def build_encoder(cfg, vocab_size: int):
+    from keras import layers
+
+    ids = keras.Input(shape=(None,), dtype="int32", name="source_ids")
+    pad = ops.not_equal(ids, 0)
+    x = _embed(ids, vocab_size, cfg.max_length, cfg.d_model, "source")
+    for i in range(cfg.layers):
+        y = layers.LayerNormalization(epsilon=1e-6, name=f"enc{i}_ln_att")(x)
+        y = layers.MultiHeadAttention(cfg.heads, cfg.d_model // cfg.heads, dropout=cfg.dropout, name=f"enc{i}_att")(
+            y, y, query_mask=pad, value_mask=pad)
+        x = layers.Add()([x, layers.Dropout(cfg.dropout)(y)])
+        x = _ffn(x, cfg, f"enc{i}")
+    memory = layers.LayerNormalization(epsilon=1e-6, name="enc_ln")(x)
+    return keras.Model(ids, memory, name="encoder")
+
+
+def build_decoder(cfg, vocab_size: int):
+    from keras import layers
+
+    ids = keras.Input(shape=(None,), dtype="int32", name="target_ids")
+    memory = keras.Input(shape=(None, cfg.d_model), name="memory")
+    source = keras.Input(shape=(None,), dtype="int32", name="source_ids")
+    pad, source_pad = ops.not_equal(ids, 0), ops.not_equal(source, 0)
+    x = _embed(ids, vocab_size, cfg.max_length, cfg.d_model, "target")
+    for i in range(cfg.layers):
+        y = layers.LayerNormalization(epsilon=1e-6, name=f"dec{i}_ln_self")(x)
+        y = layers.MultiHeadAttention(cfg.heads, cfg.d_model // cfg.heads, dropout=cfg.dropout, name=f"dec{i}_self")(
+            y, y, query_mask=pad, value_mask=pad, use_causal_mask=True)
+        x = layers.Add()([x, layers.Dropout(cfg.dropout)(y)])
+        y = layers.LayerNormalization(epsilon=1e-6, name=f"dec{i}_ln_cross")(x)
+        y = layers.MultiHeadAttention(cfg.heads, cfg.d_model // cfg.heads, dropout=cfg.dropout, name=f"dec{i}_cross")(
+            y, memory, query_mask=pad, value_mask=source_pad)
+        x = layers.Add()([x, layers.Dropout(cfg.dropout)(y)])
+        x = _ffn(x, cfg, f"dec{i}")
+    hidden = layers.LayerNormalization(epsilon=1e-6, name="dec_ln")(x)
+    return keras.Model([ids, memory, source], hidden, name="decoder")
+
+
+def build(cfg, source_vocab: int, target_vocab: int):
+    """The teacher-forcing model: ``[source_ids (N, S), target_ids (N, T)]`` -> probabilities (N, T, V)."""
+    from keras import layers
+
+    source = keras.Input(shape=(None,), dtype="int32", name="source_ids")
+    target = keras.Input(shape=(None,), dtype="int32", name="target_ids")
+    encoder, decoder = build_encoder(cfg, source_vocab), build_decoder(cfg, target_vocab)
+    hidden = decoder([target, encoder(source), source])
+    # the softmax in float32 under mixed precision
+    probs = layers.Dense(target_vocab, activation="softmax", dtype="float32", name="probabilities")(hidden)
+    return keras.Model([source, target], probs, name="translator")
+
+
+def parts(model):
+    """(encoder, decoder, head) of a model made by ``build``."""
+    return model.get_layer("encoder"), model.get_layer("decoder"), model.get_layer("probabilities")
+
+
+def greedy_decoder(model, max_length: int, fixed_buffer: bool = False):
+    """A function ``source_ids (N, S) int32 -> target ids (N, max_length) int32`` (0 after ``[END]``).
+
+    Runs in graph mode (``tf.while_loop``): the encoder once, then the decoder
+    on the prefix written so far, taking the most probable next token from the
+    last position only. ``fixed_buffer=True`` runs the decoder on the whole
+    ``max_length`` buffer every step instead (positions past the prefix are
+    padding, which the causal mask hides), so every tensor in the loop has a
+    static shape: what TFLite's WHILE needs. Both give the same ids.
+    """
+    import tensorflow as tf
+
+    encoder, decoder, head = parts(model)
+
+    def decode(source_ids):
+        source_ids = tf.cast(source_ids, tf.int32)
+        n = tf.shape(source_ids)[0]
+        memory = encoder(source_ids, training=False)
+        out = tf.zeros([n, max_length], tf.int32)
+        done = tf.reduce_all(tf.equal(source_ids, 0), axis=1)  # an empty text translates to nothing
+        start = tf.fill([n, 1], START_ID)
+        positions = tf.range(max_length)[None, :]
+
+        def step(t, out, done):
+            prefix = tf.concat([start, out[:, :max_length - 1]], axis=1)  # [START] + tokens so far
+            if not fixed_buffer:
+                prefix = prefix[:, :t + 1]
+            else:  # tokens past t are zeros (padding) already; keep the buffer's static length
+                prefix = tf.where(positions <= t, prefix, tf.zeros_like(prefix))
+            hidden = decoder([prefix, memory, source_ids], training=False)
+            last = tf.gather(hidden, t, axis=1) if fixed_buffer else hidden[:, -1]
+            token = tf.cast(tf.argmax(head(last), axis=-1), tf.int32)
+            token = tf.where(done, tf.zeros_like(token), token)
+            out = tf.where(tf.equal(positions, t), token[:, None], out)
+            return t + 1, out, tf.logical_or(done, tf.equal(token, END_ID))
+
+        def more(t, out, done):
+            return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(done)))
+
+        _, out, _ = tf.while_loop(more, step, [tf.constant(0), out, done], maximum_iterations=max_length)
+        return out
+
+    return decode
+
+
+@keras.saving.register_keras_serializable(package="edgesuite")
+class SmoothedTokenCrossentropy(keras.losses.Loss):
+    """Token cross-entropy against label-smoothed targets, from probabilities.
+
+        loss = SmoothedTokenCrossentropy(smoothing=0.1)   # y_true (N, T) ids, y_pred (N, T, V)
+
+    Smoothed targets put ``1 - smoothing`` on the true token and spread
+    ``smoothing`` evenly over the vocabulary. Padding positions get sample
+    weight 0 from the pipeline, and the mean is over the weighted (real)
+    tokens (``mean_with_sample_weight``), so short and long batches weigh each
+    token alike. Keras's sparse cross-entropy has no label smoothing.
+    """
+
+    def __init__(self, smoothing: float = 0.1, name: str = "token_crossentropy", **kwargs):
+        kwargs.setdefault("reduction", "mean_with_sample_weight")
+        super().__init__(name=name, **kwargs)
+        self.smoothing = float(smoothing)
+
+    def call(self, y_true, y_pred):
+        logp = ops.log(ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0))
+        true = ops.take_along_axis(logp, ops.expand_dims(ops.cast(y_true, "int32"), -1), axis=-1)[..., 0]
+        return -(1.0 - self.smoothing) * true - self.smoothing * ops.mean(logp, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "smoothing": self.smoothing}

@@ -1,0 +1,117 @@
+"""One small translator trained on short verse pairs: metrics, predict, export to every format, load."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edgesuite.apps.translation import postprocess as codec
+
+
+def test_run_writes_bleu_chrf_samples_and_plots(translation_run):
+    metrics = json.loads((translation_run / "metrics.json").read_text())
+    for key in ("bleu", "chrf", "bleu_beam2", "chrf_beam2", "val_token_accuracy"):
+        assert isinstance(metrics[key], float) and np.isfinite(metrics[key])
+    assert 0 <= metrics["bleu"] <= 100 and metrics["chrf"] > 0
+    assert metrics["val_token_accuracy"] > 0.05  # well above chance over a 600-piece vocabulary
+    assert len(metrics["examples"]) == 5 and set(metrics["examples"][0]) == {"source", "reference", "hypothesis"}
+    lines = (translation_run / "samples.tsv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].split("\t") == ["where", "source", "reference", "greedy", "beam2"] and len(lines) > 10
+    for name in ("training_curves.png", "bleu_by_length.png"):
+        assert (translation_run / "plots" / name).stat().st_size > 5000
+    info = json.loads((translation_run / "info.json").read_text())
+    assert info["target_tokenizer"]["vocab"][:4] == ["[PAD]", "[UNK]", "[START]", "[END]"]
+
+
+def test_graph_greedy_matches_numpy_greedy_and_the_fixed_buffer(translation_run):
+    import tensorflow as tf
+
+    from edgesuite.api import Run
+    from edgesuite.apps.translation import model as tmodel
+    from edgesuite.export.runtime import ModelRuntime
+
+    run = Run.open(str(translation_run))
+    model, info = run.load_model(), run.info
+    texts = ["And God said, Let there be light.", "Jesus wept.", "And the LORD spake unto Moses, saying,"]
+    source = codec.tokenize_sources(texts, info)
+    dynamic = tf.function(tmodel.greedy_decoder(model, info["max_length"]))(tf.constant(source)).numpy()
+    fixed = tf.function(tmodel.greedy_decoder(model, info["max_length"], fixed_buffer=True))(tf.constant(source)).numpy()
+    numpy_loop = codec.run(ModelRuntime(model), texts, info)
+    assert (dynamic == fixed).all() and (dynamic == numpy_loop).all()
+    assert any(codec.strip_ids(r) for r in dynamic)  # it says something
+
+
+def test_predict_cli_greedy_beam_and_empty_text(translation_run, capsys):
+    from edgesuite.cli import main
+
+    assert main(["predict", str(translation_run), "In the beginning God created the heaven.", "", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[1] == {"translation": "", "token_ids": [], "input": ""}
+    assert isinstance(rows[0]["translation"], str) and rows[0]["translation"]
+    assert main(["predict", str(translation_run), "Jesus wept.", "--beam-size", "3"]) == 0
+    assert "'Jesus wept.' -> " in capsys.readouterr().out
+
+
+def test_beam_size_is_refused_for_other_tasks(trained_run, capsys):
+    from edgesuite.cli import main
+
+    assert main(["predict", str(trained_run), "x.png", "--beam-size", "2"]) == 2
+    assert "only translation" in capsys.readouterr().err
+
+
+def test_export_every_format(translation_export):
+    rows = {r["format"]: r for r in translation_export["formats"]}
+    assert translation_export["metric_name"] == "bleu"
+    for fmt in ("savedmodel", "keras", "h5", "tflite", "tflite-fp16", "onnx"):
+        assert rows[fmt]["status"] == "ok", rows[fmt]
+        assert rows[fmt]["top1_agreement"] >= 0.97 and "BLEU vs Keras output" in rows[fmt]["note"]
+        assert rows[fmt]["max_abs_diff"] is None  # ids are compared by exact match, not diffed
+    assert rows["coreml"]["status"] == "ok" and "spec checked" in rows["coreml"]["note"]
+    # int8 of a barely trained model may disagree more than the limits allow, but it must load and translate
+    assert rows["tflite-int8"]["status"] in ("ok", "exported-but-mismatch") and "top1_agreement" in rows["tflite-int8"]
+    assert rows["tflite-dynamic"]["status"] in ("ok", "exported-but-mismatch")
+
+
+def test_tflite_takes_strings_with_the_loop_inside(translation_export, translation_run):
+    from edgesuite.export.tflite import op_names
+
+    ops = op_names((translation_run / "export" / "model_float32.tflite").read_bytes())
+    assert "WHILE" in ops
+    custom = {op for op in ops if op.startswith("custom:")}
+    assert custom <= {"custom:FastBertNormalize", "custom:FastWordpieceTokenizeWithOffsets",
+                      "custom:RaggedTensorToTensor"} and custom
+    assert not any(op.startswith("custom:Flex") for op in ops)
+
+
+@pytest.mark.parametrize("name", ["savedmodel", "model.keras", "model.h5", "model_float32.tflite",
+                                  "model_int8.tflite", "model.onnx"])
+def test_load_translates_from_every_format(translation_export, translation_run, name):
+    import edgesuite
+
+    predictor = edgesuite.load(translation_run / "export" / name)
+    out = predictor.predict(["And God said, Let there be light.", ""])
+    assert isinstance(out[0]["translation"], str) and out[1]["translation"] == ""
+
+
+def test_savedmodel_text_output_matches_numpy_detokenization(translation_export, translation_run):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    fn = tf.saved_model.load(str(translation_run / "export" / "savedmodel")).signatures["serving_default"]
+    texts = ["And God said, Let there be light.", "Jesus wept.", "And Moses said unto the people, Fear ye not."]
+    out = fn(text=tf.constant(texts))
+    vocab = json.loads((translation_run / "info.json").read_text())["target_tokenizer"]["vocab"]
+    assert [t.decode() for t in out["translation"].numpy()] == [codec.detokenize(r, vocab) for r in out["token_ids"].numpy()]
+
+
+def test_beam_search_on_an_exported_step_model(translation_export, translation_run):
+    import edgesuite
+
+    predictor = edgesuite.load(translation_run / "export" / "model.onnx")
+    out = predictor.predict(["And God said, Let there be light."], beam_size=3)
+    assert isinstance(out[0]["translation"], str)
+    loop = edgesuite.load(translation_run / "export" / "model_float32.tflite")
+    from edgesuite.common.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="holds greedy decoding"):
+        loop.predict(["x"], beam_size=3)
