@@ -26,6 +26,8 @@ def time_file(path: str, threads: int | None, samples: int, warmup: int = 5) -> 
 
     Images: random uint8 pixels. Text: a raw sentence; the formats that take token
     ids pay for tokenizing it, as a user calling ``edgesuite.load(...).predict`` does.
+    Translation: one greedy translation of a sentence, in the graph's loop or in
+    the numpy loop around the step model.
     """
     import importlib
 
@@ -38,7 +40,10 @@ def time_file(path: str, threads: int | None, samples: int, warmup: int = 5) -> 
     example = codec.example_input(meta)
 
     def once():
-        rt.run(codec.preprocess(example, meta, rt.input_dtype))
+        if hasattr(codec, "run"):  # a translator: one whole greedy translation, its decoding loop included
+            codec.run(rt, example, meta)
+        else:
+            rt.run(codec.preprocess(example, meta, rt.input_dtype))
 
     for _ in range(warmup):
         once()
