@@ -100,6 +100,20 @@ def read_text_file(path: Path, encoding: str) -> str:
     return text[1:] if text.startswith("\ufeff") else text  # a UTF-8 byte-order mark is not part of the header
 
 
+def as_texts(inputs) -> list[str]:
+    """A text, bytes or a sequence of them -> a list of str (what the text apps' ``preprocess`` accepts)."""
+    if isinstance(inputs, (str, bytes)):
+        inputs = [inputs]
+    out = []
+    for i, t in enumerate(list(inputs)):
+        if isinstance(t, bytes):
+            t = t.decode("utf-8")
+        if not isinstance(t, str):
+            raise ValueError(f"input {i}: expected a text string, got {type(t).__name__}")
+        out.append(t)
+    return out
+
+
 def write_vocabulary(vocab: list[str], path: Path) -> None:
     import os
 

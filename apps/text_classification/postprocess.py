@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesuite.common.decode import top_k_labels
+from edgesuite.common.text import as_texts
 
 EXAMPLE_TEXT = "A quietly moving film, well acted, though the ending drags."
 
@@ -31,19 +32,6 @@ def example_input(metadata: dict) -> list[str]:
     return [EXAMPLE_TEXT]
 
 
-def _texts(inputs) -> list[str]:
-    if isinstance(inputs, (str, bytes)):
-        inputs = [inputs]
-    out = []
-    for i, t in enumerate(list(inputs)):
-        if isinstance(t, bytes):
-            t = t.decode("utf-8")
-        if not isinstance(t, str):
-            raise ValueError(f"input {i}: expected a text string, got {type(t).__name__}")
-        out.append(t)
-    return out
-
-
 _TOKENIZERS: dict = {}
 
 
@@ -51,7 +39,7 @@ def preprocess(inputs, metadata: dict, input_dtype: str | None = None) -> np.nda
     """Texts -> what the runtime takes: an object array of strings, or (N, L) int32 token ids."""
     if isinstance(inputs, np.ndarray) and inputs.dtype.kind in "iu" and inputs.ndim == 2:
         return inputs.astype(np.int32)  # already token ids
-    texts = _texts(inputs)
+    texts = as_texts(inputs)
     if input_dtype in ("string", "object"):
         return np.array(texts, dtype=object)
     from edgesuite.common import text as ctext

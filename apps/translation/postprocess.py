@@ -23,6 +23,8 @@ import re
 
 import numpy as np
 
+from edgesuite.common.text import as_texts
+
 START_ID, END_ID = 2, 3
 EXAMPLE_TEXT = "And God said, Let there be light: and there was light."
 _NO_SPACE_BEFORE = re.compile(r" ([.,;:!?)\]}»”’%])")
@@ -141,24 +143,11 @@ def tokenize_sources(texts: list[str], metadata: dict) -> np.ndarray:
     return ctext.tokenize(texts, _TOKENIZERS[key])
 
 
-def _texts(inputs) -> list[str]:
-    if isinstance(inputs, (str, bytes)):
-        inputs = [inputs]
-    out = []
-    for i, t in enumerate(list(inputs)):
-        if isinstance(t, bytes):
-            t = t.decode("utf-8")
-        if not isinstance(t, str):
-            raise ValueError(f"input {i}: expected a text string, got {type(t).__name__}")
-        out.append(t)
-    return out
-
-
 def preprocess(inputs, metadata: dict, input_dtype: str | None = None) -> np.ndarray:
     """Texts -> an object array of strings (loop formats) or (N, L) int32 source ids (step formats)."""
     if isinstance(inputs, np.ndarray) and inputs.dtype.kind in "iu" and inputs.ndim == 2:
         return inputs.astype(np.int32)
-    texts = _texts(inputs)
+    texts = as_texts(inputs)
     if input_dtype in ("string", "object"):
         return np.array(texts, dtype=object)
     return tokenize_sources(texts, metadata)
@@ -194,5 +183,5 @@ def run(runtime, inputs, metadata: dict, beam_size: int = 1, batch: int = 32) ->
         out.append(beam_search(next_log_probs, len(chunk), max_length, beam_size, metadata.get("length_penalty", 0.6)))
     ids = np.concatenate(out) if out else np.zeros((0, max_length), np.int32)
     if not isinstance(inputs, np.ndarray) or inputs.dtype.kind not in "iu":
-        ids[[not t.strip() for t in _texts(inputs)]] = 0  # an empty text translates to an empty text
+        ids[[not t.strip() for t in as_texts(inputs)]] = 0  # an empty text translates to an empty text
     return ids
