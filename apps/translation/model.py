@@ -38,7 +38,9 @@ def _embed(ids, vocab_size: int, max_length: int, d: int, name: str):
     # the table is unused: no scalar arithmetic on the tensor, which the legacy .h5 loader cannot rebuild
     positions = ops.cumsum(ops.ones_like(ids), axis=1)
     pos = layers.Embedding(max_length + 1, d, name=f"{name}_positions")(positions)
-    x = layers.Add(name=f"{name}_embed")([layers.Rescaling(d ** 0.5, name=f"{name}_scale")(tokens), pos])
+    # no sqrt(d) scale on the tokens (GPT-2 style, as KerasHub's TokenAndPositionEmbedding): scaled tokens
+    # drowned the learned positions 16:1 at d 256, and validation token accuracy after 2 epochs was 0.27
+    x = layers.Add(name=f"{name}_embed")([tokens, pos])
     return layers.Dropout(0.1, name=f"{name}_dropout")(x)
 
 

@@ -115,3 +115,16 @@ def test_beam_search_on_an_exported_step_model(translation_export, translation_r
 
     with pytest.raises(UserInputError, match="holds greedy decoding"):
         loop.predict(["x"], beam_size=3)
+
+
+def test_evaluate_cli_with_a_beam_and_on_other_pairs(translation_run, pairs_tsv, capsys):
+    from edgesuite.cli import main
+
+    before = json.loads((translation_run / "metrics.json").read_text())
+    assert main(["evaluate", str(translation_run), "--beam-size", "3"]) == 0
+    after = json.loads((translation_run / "metrics.json").read_text())
+    assert after["bleu"] == pytest.approx(before["bleu"]) and "bleu_beam3" in after and "chrf_beam3" in after
+    assert main(["evaluate", str(translation_run), "--data", str(pairs_tsv)]) == 0
+    out = capsys.readouterr().out
+    assert "bleu" in out and str(pairs_tsv) in out
+    assert main(["evaluate", str(translation_run), "--beam-size", "0"]) == 2
