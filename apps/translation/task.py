@@ -53,6 +53,7 @@ class TranslationTask(Task):
             "beam_size": cfg.beam_size,
             "length_penalty": cfg.length_penalty,
             "eval_samples": cfg.eval_samples,
+            "samples": cfg.samples,
             "data_name": splits.data_name,
             "split_sizes": {"train": len(splits.train), "val": len(splits.val) if splits.val else 0,
                             "test": len(splits.test)},
@@ -246,8 +247,7 @@ class TranslationTask(Task):
         out = [cplots.training_curves(run.history_path, run.plots_dir / "training_curves.png")]
         ds = data.test
         if isinstance(ds, EvalSet) and ds.hypotheses:
-            cfg_samples = 50
-            out.append(self._write_samples(run.path / "samples.tsv", ds, cfg_samples))
+            out.append(self._write_samples(run.path / "samples.tsv", ds, data.info.get("samples", 50)))
             out.append(self._bleu_by_length(ds, run.plots_dir / "bleu_by_length.png"))
         return out
 
