@@ -176,7 +176,12 @@ class TranslationTask(Task):
         return [codec.detokenize(row, vocab) for row in ids]
 
     def decode_ids(self, model, info: dict, texts: list[str], beam_size: int = 1, batch: int = 64) -> np.ndarray:
+        import warnings
+
         import tensorflow as tf
+
+        # the first decoding step attends over one key, and Keras warns that a softmax over one value is 1: it is
+        warnings.filterwarnings("ignore", message="You are using a softmax over axis", category=UserWarning)
 
         max_length = info["max_length"]
         source = codec.tokenize_sources(list(texts), info)
