@@ -130,10 +130,9 @@ class Task:
 
     # export: a format's outputs on the held-out inputs (the codec's ``run`` when it decodes in a loop)
     def export_outputs(self, runtime, x, metadata: dict):
-        codec = self.codec_module(metadata)
-        if hasattr(codec, "run"):
-            return codec.run(runtime, x, metadata)
-        return runtime.run_batched(codec.preprocess(x, metadata, runtime.input_dtype))
+        from edgesuite.export.runtime import run_inputs
+
+        return run_inputs(self.codec_module(metadata), runtime, x, metadata)
 
     # export: the parity thresholds of a precision (None: verify.THRESHOLDS); parity_numeric False: the
     # outputs are not numbers to diff (decoded ids), so no max |diff| is reported

@@ -27,14 +27,12 @@ class Predictor:
         self._codec = importlib.import_module(POSTPROCESS[task])
 
     def predict_raw(self, inputs, **options):
-        if hasattr(self._codec, "run"):  # the app decodes in a loop around the model (translation)
-            try:
-                return self._codec.run(self.runtime, inputs, self.metadata, **options)
-            except ValueError as exc:
-                raise UserInputError(str(exc)) from None
-        if options:
-            raise UserInputError(f"{', '.join(options)}: not an option of a {self.metadata.get('task')} model")
-        return self.runtime.run_batched(self._preprocess(inputs))
+        from edgesuite.export.runtime import run_inputs
+
+        try:
+            return run_inputs(self._codec, self.runtime, inputs, self.metadata, **options)
+        except ValueError as exc:
+            raise UserInputError(str(exc)) from None
 
     def predict(self, inputs, **options) -> list[dict]:
         """Files, arrays or texts in, decoded results out (labels and scores for classifiers, translations).
@@ -42,12 +40,6 @@ class Predictor:
         ``options``: the app's decoding options, e.g. ``beam_size=4`` for a translator.
         """
         return self._codec.postprocess(self.predict_raw(inputs, **options), self.metadata)
-
-    def _preprocess(self, inputs):
-        try:
-            return self._codec.preprocess(inputs, self.metadata, self.runtime.input_dtype)
-        except ValueError as exc:
-            raise UserInputError(str(exc)) from None
 
 
 def load(path, threads: int | None = None, safe_mode: bool = True) -> Predictor:

@@ -32,18 +32,15 @@ def time_file(path: str, threads: int | None, samples: int, warmup: int = 5) -> 
     import importlib
 
     from edgesuite.apps import POSTPROCESS
-    from edgesuite.export.runtime import open_runtime, read_metadata
+    from edgesuite.export.runtime import open_runtime, read_metadata, run_inputs
 
     meta = read_metadata(path)
     codec = importlib.import_module(POSTPROCESS[meta["task"]])
     rt = open_runtime(path, threads=threads)
     example = codec.example_input(meta)
 
-    def once():
-        if hasattr(codec, "run"):  # a translator: one whole greedy translation, its decoding loop included
-            codec.run(rt, example, meta)
-        else:
-            rt.run(codec.preprocess(example, meta, rt.input_dtype))
+    def once():  # a translator: one whole greedy translation, its decoding loop included
+        run_inputs(codec, rt, example, meta)
 
     for _ in range(warmup):
         once()

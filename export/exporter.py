@@ -16,7 +16,6 @@ from pathlib import Path
 
 
 from edgesuite import __version__
-from edgesuite.apps import POSTPROCESS
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.runs import ensure_writable_dir, write_json
 from edgesuite.export import verify
@@ -59,7 +58,6 @@ def export_run(run_path: str, formats: str = "all", out: str | None = None, cali
     if calibrated < calibration_samples:
         log(f"warning: asked for {calibration_samples} calibration samples, the training split has "
             f"{calibrated}; calibrating on those")
-    codec = importlib.import_module(POSTPROCESS[task.name])
     reference = task.export_reference(model, x, metadata)
     metric_name, reference_metric = task.parity_metric(reference, labels, metadata)
     ctx = ExportContext(model, metadata, out_dir, representative, preprocessor=task.export_preprocessor(cfg, info),
@@ -73,7 +71,7 @@ def export_run(run_path: str, formats: str = "all", out: str | None = None, cali
                 log(f"{fmt.name}: skipped ({unsupported[fmt.name]})")
                 rows.append({"format": fmt.name, "status": "skipped", "note": unsupported[fmt.name]})
                 continue
-            rows.append(_export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task, codec, log))
+            rows.append(_export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task, log))
     finally:
         ctx.close()
     rows = _merge_with_previous(out_dir, run, rows)
@@ -108,7 +106,7 @@ def _merge_with_previous(out_dir: Path, run, rows: list[dict]) -> list[dict]:
     return sorted(kept + rows, key=lambda r: order.index(r["format"]) if r["format"] in order else len(order))
 
 
-def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task, codec, log) -> dict:
+def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task, log) -> dict:
     from edgesuite.export.runtime import open_runtime
 
     path = out_dir / fmt.filename

@@ -220,6 +220,17 @@ class CoreMLRuntime(Runtime):
         return np.asarray(rows, dtype=np.float32)
 
 
+def run_inputs(codec, runtime: Runtime, inputs, metadata: dict, **options) -> np.ndarray:
+    """What a user holds -> a format's raw outputs, through the app's numpy codec: its decoding loop
+    around the model (``codec.run``: translation, ``options`` such as ``beam_size``), else preprocess + run.
+    Raises ValueError for inputs (or options) the codec refuses."""
+    if hasattr(codec, "run"):
+        return codec.run(runtime, inputs, metadata, **options)
+    if options:
+        raise ValueError(f"{', '.join(options)}: not an option of a {metadata.get('task')} model")
+    return runtime.run_batched(codec.preprocess(inputs, metadata, runtime.input_dtype))
+
+
 MODEL_OUTPUTS = ("probabilities", "predictions")  # the model's own output, where a serving graph added others
 
 

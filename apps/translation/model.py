@@ -53,6 +53,17 @@ def _ffn(x, cfg, name: str):
     return layers.Add()([x, layers.Dropout(cfg.dropout)(y)])
 
 
+def _attend(x, context, cfg, name: str, **masks):
+    """Pre-norm attention sub-layer: x + Dropout(MHA(LN(x), context)); ``context`` None: self-attention."""
+    from keras import layers
+
+    block, kind = name.rsplit("_", 1)  # enc0_att -> LayerNormalization enc0_ln_att
+    y = layers.LayerNormalization(epsilon=1e-6, name=f"{block}_ln_{kind}")(x)
+    y = layers.MultiHeadAttention(cfg.heads, cfg.d_model // cfg.heads, dropout=cfg.dropout, name=name)(
+        y, y if context is None else context, **masks)
+    return layers.Add()([x, layers.Dropout(cfg.dropout)(y)])
+
+
 def build_encoder(cfg, vocab_size: int):
     from keras import layers
 
@@ -60,10 +71,7 @@ def build_encoder(cfg, vocab_size: int):
     pad = ops.not_equal(ids, 0)
     x = _embed(ids, vocab_size, cfg.max_length, cfg.d_model, "source")
     for i in range(cfg.layers):
-        y = layers.LayerNormalization(epsilon=1e-6, name=f"enc{i}_ln_att")(x)
-        y = layers.MultiHeadAttention(cfg.heads, cfg.d_model // cfg.heads, dropout=cfg.dropout, name=f"enc{i}_att")(
-            y, y, query_mask=pad, value_mask=pad)
-        x = layers.Add()([x, layers.Dropout(cfg.dropout)(y)])
+        x = _attend(x, None, cfg, f"enc{i}_att", query_mask=pad, value_mask=pad)
         x = _ffn(x, cfg, f"enc{i}")
     memory = layers.LayerNormalization(epsilon=1e-6, name="enc_ln")(x)
     return keras.Model(ids, memory, name="encoder")
@@ -78,14 +86,8 @@ def build_decoder(cfg, vocab_size: int):
     pad, source_pad = ops.not_equal(ids, 0), ops.not_equal(source, 0)
     x = _embed(ids, vocab_size, cfg.max_length, cfg.d_model, "target")
     for i in range(cfg.layers):
-        y = layers.LayerNormalization(epsilon=1e-6, name=f"dec{i}_ln_self")(x)
-        y = layers.MultiHeadAttention(cfg.heads, cfg.d_model // cfg.heads, dropout=cfg.dropout, name=f"dec{i}_self")(
-            y, y, query_mask=pad, value_mask=pad, use_causal_mask=True)
-        x = layers.Add()([x, layers.Dropout(cfg.dropout)(y)])
-        y = layers.LayerNormalization(epsilon=1e-6, name=f"dec{i}_ln_cross")(x)
-        y = layers.MultiHeadAttention(cfg.heads, cfg.d_model // cfg.heads, dropout=cfg.dropout, name=f"dec{i}_cross")(
-            y, memory, query_mask=pad, value_mask=source_pad)
-        x = layers.Add()([x, layers.Dropout(cfg.dropout)(y)])
+        x = _attend(x, None, cfg, f"dec{i}_self", query_mask=pad, value_mask=pad, use_causal_mask=True)
+        x = _attend(x, memory, cfg, f"dec{i}_cross", query_mask=pad, value_mask=source_pad)
         x = _ffn(x, cfg, f"dec{i}")
     hidden = layers.LayerNormalization(epsilon=1e-6, name="dec_ln")(x)
     return keras.Model([ids, memory, source], hidden, name="decoder")
