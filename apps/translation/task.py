@@ -139,18 +139,22 @@ class TranslationTask(Task):
         return ds.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(2)
 
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):
-        if data is None:
-            pairs = tdata.load_splits(cfg).test
-        else:
-            from edgesuite.common.data import SkipLog
+        if data is None:  # the run's own test split, and its validation split for the token accuracy
+            splits = tdata.load_splits(cfg)
+            if not splits.val:
+                return EvalSet(splits.test)
+            src_tok, tgt_tok = self._tokenizers(info)
+            val = self._batches(self._arrays(splits.val, src_tok, tgt_tok), cfg.batch_size, cfg.seed, shuffle=False)
+            return EvalSet(splits.test, val)
+        from edgesuite.common.data import SkipLog
 
-            skips = SkipLog("sentence pairs", strict=cfg.strict)
-            pairs = tdata.read_tsv(Path(data), cfg, skips) if Path(data).is_file() else None
-            if pairs is None:
-                raise UserInputError(f"{data}: no such file (expected a TSV of source and target columns)")
-            skips.report()
-            if not len(pairs):
-                raise UserInputError(f"{data}: no usable sentence pairs")
+        skips = SkipLog("sentence pairs", strict=cfg.strict)
+        pairs = tdata.read_tsv(Path(data), cfg, skips) if Path(data).is_file() else None
+        if pairs is None:
+            raise UserInputError(f"{data}: no such file (expected a TSV of source and target columns)")
+        skips.report()
+        if not len(pairs):
+            raise UserInputError(f"{data}: no usable sentence pairs")
         return EvalSet(pairs)
 
     # ---- model ------------------------------------------------------------
