@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
 import os
 import shutil
@@ -199,6 +200,7 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log) -> R
     if resume:
         run = RunDir(Path(resume))
         state = load_state(run)
+        _check_same_data(run, data.info)
         run.set_status("running", resumed_from_epoch=state["epoch"])
         log(f"resuming {run.path} after epoch {state['epoch']} of {cfg.epochs}")
     else:
@@ -284,10 +286,22 @@ def _save_model_atomic(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _check_same_data(run: RunDir, info: dict) -> None:
+    """Resuming on data that changed since the run started would feed the saved weights other class ids or
+    token ids (a vocabulary is learned from the training split) without a word: refuse, naming what changed."""
+    try:
+        saved = run.read_info()
+    except (OSError, ValueError):
+        return  # an old run without info.json: nothing to compare
+    fresh = json.loads(json.dumps(info))  # as info.json holds it (tuples -> lists)
+    changed = sorted(k for k in fresh if k in saved and saved[k] != fresh[k])
+    if changed:
+        raise UserInputError(f"{run.path}: the data changed since this run started ({', '.join(changed)} differ "
+                             f"from {run.info_path.name}); resume on the same data, or start a new run")
+
+
 def load_state(run: RunDir) -> dict:
     """The resume state of a run: last completed epoch, history, early-stopping counters."""
-    import json
-
     path = run.checkpoint_dir / "state.json"
     if not path.exists():
         raise UserInputError(f"{run.path}: nothing to resume (no completed epoch in {path.parent})")

@@ -124,7 +124,51 @@ def test_evaluate_cli_with_a_beam_and_on_other_pairs(translation_run, pairs_tsv,
     assert main(["evaluate", str(translation_run), "--beam-size", "3"]) == 0
     after = json.loads((translation_run / "metrics.json").read_text())
     assert after["bleu"] == pytest.approx(before["bleu"]) and "bleu_beam3" in after and "chrf_beam3" in after
+    # metrics.json keeps the validation token accuracy that training wrote (evaluate rebuilds the split)
+    assert after["val_token_accuracy"] == pytest.approx(before["val_token_accuracy"], abs=1e-6)
     assert main(["evaluate", str(translation_run), "--data", str(pairs_tsv)]) == 0
     out = capsys.readouterr().out
     assert "bleu" in out and str(pairs_tsv) in out
     assert main(["evaluate", str(translation_run), "--beam-size", "0"]) == 2
+
+
+def test_interrupted_run_resumes_with_its_vocabularies_and_refuses_changed_data(pairs_tsv, tmp_path, monkeypatch, capsys):
+    """Ctrl-C after epoch 1, --resume: epochs 1 and 2 once each, the same vocabularies; resuming on another
+    file would give the saved weights other token ids, so it stops naming what changed."""
+    import keras
+
+    from edgesuite.cli import main
+    from edgesuite.common import training
+
+    from .conftest import TINY, short_pairs, write_tsv
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    callbacks = training._callbacks
+    monkeypatch.setattr(training, "_callbacks", lambda *a: [*callbacks(*a), CtrlC()])  # after the recorder
+    data = tmp_path / "pairs.tsv"
+    data.write_bytes(pairs_tsv.read_bytes())
+    args = ["train", "translation", "--data", str(data), *TINY, "--epochs", "2", "--eval-samples", "10",
+            "--beam-size", "1", "--out", str(tmp_path / "out"), "--name", "r"]
+    assert main(args) == 130  # what Ctrl-C exits with
+    run = tmp_path / "out" / "translation" / "r"
+    assert json.loads((run / "status.json").read_text())["state"] == "interrupted"
+    info = json.loads((run / "info.json").read_text())
+    monkeypatch.setattr(training, "_callbacks", callbacks)
+
+    write_tsv(data, [(en, es, ref) for ref, en, es in short_pairs(limit=700)])  # other data: other vocabularies
+    capsys.readouterr()
+    assert main(["train", "translation", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "the data changed since this run started" in err and "target_tokenizer" in err and str(run) in err
+    assert json.loads((run / "status.json").read_text())["state"] == "interrupted"  # nothing lost or claimed
+
+    data.write_bytes(pairs_tsv.read_bytes())
+    assert main(["train", "translation", "--resume", str(run)]) == 0
+    history = (run / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["1", "2"]
+    assert json.loads((run / "info.json").read_text()) == info
+    assert json.loads((run / "status.json").read_text())["state"] == "completed"
+    assert "bleu" in json.loads((run / "metrics.json").read_text())
