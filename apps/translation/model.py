@@ -181,3 +181,21 @@ class SmoothedTokenCrossentropy(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "smoothing": self.smoothing}
+
+
+@keras.saving.register_keras_serializable(package="edgesuite")
+class TokenAccuracy(keras.metrics.SparseCategoricalAccuracy):
+    """Next-token accuracy over real tokens: positions whose label is padding (id 0) do not count.
+
+    Keras 3's compiled metrics do not apply the pipeline's per-token sample
+    weights (seen: a batch right on every real token and wrong on the padding
+    scored 0.625), so the mask comes from the labels themselves and
+    ``sample_weight`` is not used.
+    """
+
+    def __init__(self, name: str = "token_accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        real = ops.cast(ops.not_equal(ops.cast(y_true, "int32"), 0), "float32")
+        return super().update_state(y_true, y_pred, sample_weight=real)

@@ -162,10 +162,7 @@ class TranslationTask(Task):
         return tmodel.build(cfg, len(info["source_tokenizer"]["vocab"]), len(info["target_tokenizer"]["vocab"]))
 
     def loss_and_metrics(self, cfg: Config, info: dict):
-        import keras
-
-        return (tmodel.SmoothedTokenCrossentropy(cfg.label_smoothing),
-                [keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")])
+        return tmodel.SmoothedTokenCrossentropy(cfg.label_smoothing), [tmodel.TokenAccuracy()]
 
     def compile_options(self, cfg: Config) -> dict:
         # XLA fuses the softmax, the smoothed cross-entropy over the vocabulary and the attention masks:
@@ -252,14 +249,12 @@ class TranslationTask(Task):
 
     @staticmethod
     def _token_accuracy(model, batches) -> float:
-        """Teacher-forced next-token accuracy over the real (weighted) tokens; the model need not be compiled
-        (a model rebuilt from a checkpoint is not)."""
-        hits = total = 0.0
-        for x, y, w in batches:
-            probs = model(x, training=False)
-            hits += float(np.sum((np.argmax(probs, axis=-1) == y.numpy()) * w.numpy()))
-            total += float(np.sum(w.numpy()))
-        return hits / max(total, 1.0)
+        """The training metric over validation batches; the model need not be compiled (one rebuilt from a
+        checkpoint is not)."""
+        accuracy = tmodel.TokenAccuracy()
+        for x, y, _ in batches:
+            accuracy.update_state(y, model(x, training=False))
+        return float(accuracy.result())
 
     def plots(self, run, model, data: DataSplits, metrics: dict) -> list[Path]:
         out = [cplots.training_curves(run.history_path, run.plots_dir / "training_curves.png")]

@@ -1,6 +1,7 @@
 """Numpy decoding: beam search, detokenization, punctuation spacing (no TensorFlow needed)."""
 
 import numpy as np
+import pytest
 
 from edgesuite.apps.translation import postprocess as codec
 
@@ -64,3 +65,17 @@ def test_postprocess_gives_text_and_ids():
     md = {"target_tokenizer": {"vocab": ["[PAD]", "[UNK]", "[START]", "[END]", "luz", "."]}}
     out = codec.postprocess(np.array([[4, 5, 3, 0], [3, 0, 0, 0]]), md)
     assert out == [{"translation": "luz.", "token_ids": [4, 5]}, {"translation": "", "token_ids": []}]
+
+
+def test_token_accuracy_counts_real_tokens_only():
+    """Keras's compiled metrics skip the per-token sample weights: the metric masks padding labels itself."""
+    from edgesuite.apps.translation.model import TokenAccuracy
+
+    labels = np.array([[5, 6, 3, 0, 0], [7, 3, 0, 0, 0]], np.int32)
+    guess = labels.copy()
+    guess[labels == 0] = 9  # wrong on every padding position
+    guess[1, 0] = 8  # and on one of the five real tokens
+    probs = np.eye(10, dtype=np.float32)[guess]
+    metric = TokenAccuracy()
+    metric.update_state(labels, probs)
+    assert float(metric.result()) == pytest.approx(0.8)
