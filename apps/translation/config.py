@@ -38,6 +38,8 @@ class Config(TrainConfig):
     dropout: float = knob(0.0, "dropout in every block")
     epochs: int = knob(2, "training epochs (early stopping on validation token accuracy); with more time than "
                           "30 CPU minutes, 10-20 epochs and --layers 2 translate better")
+    xla: bool = knob(True, "compile the training step with XLA: 2.3x the throughput of graph mode here, for "
+                           "~25 s of compiling per batch shape (--no-xla for tiny runs, where compiling dominates)")
     batch_size: int = knob(32, "sentence pairs per batch (batches group pairs of similar length)")
     optimizer: str = knob("adam", "optimizer", ("sgd", "adam", "adamw", "rmsprop", "adagrad"))
     lr: float = knob(1e-3, "peak learning rate (after the warm-up)")

@@ -167,7 +167,7 @@ class TranslationTask(Task):
     def compile_options(self, cfg: Config) -> dict:
         # XLA fuses the softmax, the smoothed cross-entropy over the vocabulary and the attention masks:
         # 2.3x the training throughput of plain graph mode here (tests/benchmarks/bench_translation.py)
-        return {"jit_compile": True}
+        return {"jit_compile": cfg.xla}
 
     # ---- decoding ---------------------------------------------------------
     def translate(self, model, info: dict, texts: list[str], beam_size: int = 1, batch: int = 64) -> list[str]:

@@ -34,7 +34,7 @@ def pairs_tsv(tmp_path_factory) -> Path:
 
 TINY = ["--epochs", "6", "--layers", "1", "--d-model", "32", "--heads", "2", "--ffn", "64", "--vocab-size", "600",
         "--max-length", "24", "--batch-size", "32", "--lr", "0.005", "--beam-size", "2", "--eval-samples", "40",
-        "--early-stopping", "0", "--seed", "1"]
+        "--early-stopping", "0", "--seed", "1", "--no-xla"]
 
 
 @pytest.fixture(scope="session")
