@@ -30,9 +30,10 @@ TARGET_RESERVED = (START, END)  # after [PAD], [UNK]: ids 2 and 3
 START_ID, END_ID = 2, 3
 
 
-def _embed(ids, vocab_size: int, max_length: int, d: int, name: str):
+def _embed(ids, vocab_size: int, cfg, name: str):
     from keras import layers
 
+    d, max_length = cfg.d_model, cfg.max_length
     tokens = layers.Embedding(vocab_size, d, name=f"{name}_tokens")(ids)
     # positions 1..T of whatever length comes in (training batches are trimmed to their longest row); row 0 of
     # the table is unused: no scalar arithmetic on the tensor, which the legacy .h5 loader cannot rebuild
@@ -41,7 +42,7 @@ def _embed(ids, vocab_size: int, max_length: int, d: int, name: str):
     # no sqrt(d) scale on the tokens (GPT-2 style, as KerasHub's TokenAndPositionEmbedding): scaled tokens
     # drowned the learned positions 16:1 at d 256, and validation token accuracy after 2 epochs was 0.27
     x = layers.Add(name=f"{name}_embed")([tokens, pos])
-    return layers.Dropout(0.1, name=f"{name}_dropout")(x)
+    return layers.Dropout(cfg.dropout, name=f"{name}_dropout")(x)  # --dropout, as every block (was fixed at 0.1)
 
 
 def _ffn(x, cfg, name: str):
@@ -69,7 +70,7 @@ def build_encoder(cfg, vocab_size: int):
 
     ids = keras.Input(shape=(None,), dtype="int32", name="source_ids")
     pad = ops.not_equal(ids, 0)
-    x = _embed(ids, vocab_size, cfg.max_length, cfg.d_model, "source")
+    x = _embed(ids, vocab_size, cfg, "source")
     for i in range(cfg.layers):
         x = _attend(x, None, cfg, f"enc{i}_att", query_mask=pad, value_mask=pad)
         x = _ffn(x, cfg, f"enc{i}")
@@ -84,7 +85,7 @@ def build_decoder(cfg, vocab_size: int):
     memory = keras.Input(shape=(None, cfg.d_model), name="memory")
     source = keras.Input(shape=(None,), dtype="int32", name="source_ids")
     pad, source_pad = ops.not_equal(ids, 0), ops.not_equal(source, 0)
-    x = _embed(ids, vocab_size, cfg.max_length, cfg.d_model, "target")
+    x = _embed(ids, vocab_size, cfg, "target")
     for i in range(cfg.layers):
         x = _attend(x, None, cfg, f"dec{i}_self", query_mask=pad, value_mask=pad, use_causal_mask=True)
         x = _attend(x, memory, cfg, f"dec{i}_cross", query_mask=pad, value_mask=source_pad)
