@@ -72,6 +72,26 @@ def test_export_every_format(translation_export):
     assert rows["tflite-dynamic"]["status"] in ("ok", "exported-but-mismatch")
 
 
+def test_quantized_files_are_judged_by_bleu_and_float_files_also_by_exact_match():
+    """int8 of the default recipe: 27 % of verses word for word as Keras, BLEU 20.8 against Keras's 20.6: ok.
+    A file whose BLEU falls 15 points (int8 under Keras's -1e9 attention mask) is a mismatch; so is a float file
+    that translates a tenth of the verses differently."""
+    from edgesuite.apps.translation.task import TASK
+    from edgesuite.export.verify import compare
+
+    ids = np.zeros((4, 8), np.int32)
+
+    def status(precision, agreement, bleu, reference_bleu=20.6):
+        return compare(ids, ids, bleu, reference_bleu, precision, agreement, TASK.parity_limits(precision),
+                       report_diff=False)["status"]
+
+    assert status("int8", 0.265, 20.8) == "ok"
+    assert status("int8", 0.05, 0.4, reference_bleu=15.9) == "exported-but-mismatch"
+    assert status("dynamic", 0.7, 17.0) == "exported-but-mismatch"
+    assert status("float32", 0.9, 20.6) == "exported-but-mismatch"
+    assert status("float32", 1.0, 20.6) == "ok"
+
+
 def test_tflite_takes_strings_with_the_loop_inside(translation_export, translation_run):
     from edgesuite.export.tflite import op_names
 
