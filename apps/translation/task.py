@@ -418,8 +418,8 @@ class TranslationTask(Task):
         verses that match falls with their length rather than with fidelity: with the 4,000-piece
         vocabularies verses are 10 % more tokens long (33.4 target pieces, was 30.4), and int8's exact match
         went from 0.31 to 0.27 while its BLEU against the Keras output stayed at 75 and against the
-        references rose above the float model's (20.8 against 20.6). A broken file still fails on BLEU: int8 with Keras's -1e9 attention mask scored
-        0.4 against the float model's 15.9."""
+        references rose above the float model's (20.8 against 20.6). A broken file still fails on BLEU:
+        int8 with Keras's -1e9 attention mask scored 0.4 against the float model's 15.9."""
         return {"float32": {"top1_agreement": 0.97, "metric_drop": 0.5},
                 "float16": {"top1_agreement": 0.9, "metric_drop": 1.0},
                 "dynamic": {"metric_drop": 2.0},
