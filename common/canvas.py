@@ -32,6 +32,7 @@ class Canvases:
     boxes: list[np.ndarray]   # per canvas (k, 4) float32, xyxy in pixels, x2/y2 exclusive
     classes: list[np.ndarray]  # per canvas (k,) int64 item classes (Fashion-MNIST label ids)
     class_names: list[str]    # of the item classes; mask value c + 1 is class_names[c]
+    items: list[np.ndarray]   # per canvas (k,) int64: index of each item in its split's source images
 
     def __len__(self) -> int:
         return len(self.images)
@@ -87,11 +88,11 @@ def make_canvases(count: int, size: int = 64, split: str = "train", seed: int = 
     rng = np.random.default_rng([seed, {"train": 0, "val": 1, "test": 2}[split]])
     images = np.zeros((count, size, size, 3), np.uint8)
     masks = np.zeros((count, size, size), np.uint8)
-    boxes, classes = [], []
+    boxes, classes, items = [], [], []
     for n in range(count):
         canvas = _background(rng, size)
         taken = np.zeros((size, size), bool)
-        got_boxes, got_classes = [], []
+        got_boxes, got_classes, got_items = [], [], []
         for _ in range(rng.integers(1, max_items + 1)):
             k = rng.integers(len(x_pool))
             placed = _paste_one(rng, x_pool[k], size, taken, scale)
@@ -108,7 +109,15 @@ def make_canvases(count: int, size: int = 64, split: str = "train", seed: int = 
             rows, cols = np.flatnonzero(sil.any(1)), np.flatnonzero(sil.any(0))
             got_boxes.append([x + cols[0], y + rows[0], x + cols[-1] + 1, y + rows[-1] + 1])
             got_classes.append(y_pool[k])
+            got_items.append(k)
         images[n] = np.clip(np.round(canvas), 0, 255).astype(np.uint8)
         boxes.append(np.asarray(got_boxes, np.float32).reshape(-1, 4))
         classes.append(np.asarray(got_classes, np.int64))
-    return Canvases(images, masks, boxes, classes, names)
+        items.append(np.asarray(got_items, np.int64))
+    return Canvases(images, masks, boxes, classes, names, items)
+
+
+def source_images(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (N, 28, 28) uint8 images and (N,) labels that ``split``'s canvases take items from (``Canvases.items``)."""
+    x, y, _ = _item_pool(split)
+    return x, y

@@ -42,3 +42,24 @@ def test_splits_draw_items_from_disjoint_pools():
     val_set, test_set = {x.tobytes() for x in val}, {x.tobytes() for x in test}
     assert not val_set & test_set
     assert not {x.tobytes() for x in train[:2000]} & (val_set | test_set)
+
+
+
+def test_items_name_the_source_image_each_pasted_item_came_from():
+    from PIL import Image
+
+    from edgesuite.common.canvas import source_images
+
+    def silhouette(item, side):  # the item resized as the generator does, cut to its tight box
+        sil = np.asarray(Image.fromarray(item).resize((side, side), Image.BILINEAR)) > SILHOUETTE_LEVEL
+        rows, cols = np.flatnonzero(sil.any(1)), np.flatnonzero(sil.any(0))
+        return sil[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+    c = make_canvases(12, 64, "val", seed=2)
+    x, y = source_images("val")
+    for mask, boxes, classes, items in zip(c.masks, c.boxes, c.classes, c.items):
+        assert len(items) == len(classes) and (y[items] == classes).all()
+        for (x1, y1, x2, y2), cls, k in zip(boxes.astype(int), classes, items):
+            found = mask[y1:y2, x1:x2] == cls + 1
+            candidates = [silhouette(x[k], side) for side in range(16, 65)]
+            assert any(s.shape == found.shape and (s == found).all() for s in candidates)
