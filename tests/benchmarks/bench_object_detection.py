@@ -1,6 +1,7 @@
 """Object-detection figures, measured in one run (not a test).
 
     python tests/benchmarks/bench_object_detection.py --out /tmp/detbench           # all three parts
+    python tests/benchmarks/bench_object_detection.py --skip-throughput --out DIR  # parts 2 and 3
     python tests/benchmarks/bench_object_detection.py --run saved_models/object-detection/<run> --out DIR   # reuse a run
 
 1. training throughput (img/s) of the default model and pipeline: --precision auto
@@ -35,6 +36,7 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=30, help="timed batch-1 runs per format")
     ap.add_argument("--steps", type=int, default=30, help="timed training steps per precision")
     ap.add_argument("--throughput-only", action="store_true", help="measure part 1 only")
+    ap.add_argument("--skip-throughput", action="store_true", help="measure parts 2 and 3 only")
     ap.add_argument("--worker", nargs=1, help=argparse.SUPPRESS)
     ap.add_argument("train_args", nargs="*", help="extra flags for the training run (after --)")
     args = ap.parse_args()
@@ -43,19 +45,9 @@ def main() -> int:
         return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    # float32 and auto alternate, twice each, so a slow spell on the machine does not land on one of them
-    runs = [spawn_json(__file__, p, "--steps", str(args.steps), "--out", str(out))
-            for p in ("float32", "auto", "float32", "auto", "mixed_bfloat16")]
     result: dict = {"throughput": []}
-    for precision in ("float32", "auto", "mixed_bfloat16"):
-        mine = [r for r in runs if r["precision"] == precision]
-        result["throughput"].append({**mine[0], "img_per_s": float(np.median([r["img_per_s"] for r in mine])),
-                                     "each_img_per_s": [round(r["img_per_s"], 1) for r in mine]})
-    base = result["throughput"][0]["img_per_s"]
-    print(f"\n1. training throughput (batch 32, {args.steps} timed steps after one warm-up epoch, augmentation on)")
-    for r in result["throughput"]:
-        print(f"   {r['precision']:<16}{r['policy']:<16}{r['img_per_s']:>8.1f} img/s{r['img_per_s'] / base:>8.2f}x float32"
-              f"   (runs: {r['each_img_per_s']})")
+    if not args.skip_throughput:
+        result["throughput"] = throughput(args.steps, out)
     if args.throughput_only:
         (out / "bench_object_detection_throughput.json").write_text(json.dumps(result, indent=2))
         return 0
@@ -77,6 +69,23 @@ def main() -> int:
     print_format_table(result["formats"], "map50", "agreement", title="\n3. ", indent="   ")
     print(f"saved: {out / 'bench_object_detection.json'}")
     return 0
+
+
+def throughput(steps: int, out: Path) -> list[dict]:
+    # float32 and auto alternate, twice each, so a slow spell on the machine does not land on one of them
+    runs = [spawn_json(__file__, p, "--steps", str(steps), "--out", str(out))
+            for p in ("float32", "auto", "float32", "auto", "mixed_bfloat16")]
+    rows = []
+    for precision in ("float32", "auto", "mixed_bfloat16"):
+        mine = [r for r in runs if r["precision"] == precision]
+        rows.append({**mine[0], "img_per_s": float(np.median([r["img_per_s"] for r in mine])),
+                     "each_img_per_s": [round(r["img_per_s"], 1) for r in mine]})
+    base = rows[0]["img_per_s"]
+    print(f"\n1. training throughput (batch 32, {steps} timed steps after one warm-up epoch, augmentation on)")
+    for r in rows:
+        print(f"   {r['precision']:<16}{r['policy']:<16}{r['img_per_s']:>8.1f} img/s{r['img_per_s'] / base:>8.2f}x float32"
+              f"   (runs: {r['each_img_per_s']})")
+    return rows
 
 
 if __name__ == "__main__":

@@ -42,6 +42,33 @@ def test_loss_is_lower_for_the_right_boxes_than_for_shifted_ones():
     assert np.isfinite(right) and right < shifted
 
 
+def test_a_look_alike_class_on_an_items_points_keeps_its_full_cross_entropy():
+    """Focal weighting stays on background points; on an item's points the wrong classes are plain BCE."""
+    truth = np.array([[[4.0, 4.0, 20.0, 12.0, 1.0]]], np.float32)
+    t = dmodel.assign_targets(truth[..., :4], truth[..., 4], SIZE, K).numpy()
+    pos = t[0, :, 4:4 + K].sum(-1) > 0
+    p = np.full((1, 64, 5 + K), 1e-4, np.float32)
+    p[0, :, 4 + K] = 0.5
+    p[0, pos, 4 + 1] = 0.6  # the right class, unsure
+
+    def loss_with(look_alike: float, positive_weight):
+        q = p.copy()
+        q[0, pos, 4 + 2] = look_alike  # a look-alike class on the item's own points
+        return float(dmodel.DetectionLoss(K, SIZE, positive_weight=positive_weight)(truth, q))
+
+    # raising the look-alike from 0.01 to 0.3 on 4 points: plain BCE adds 4 x (-ln 0.7 + ln 0.99) / 4 = 0.347
+    plain = loss_with(0.3, 1.0) - loss_with(0.01, 1.0)
+    focal = loss_with(0.3, None) - loss_with(0.01, None)
+    assert abs(plain - (np.log(0.99) - np.log(0.7))) < 1e-4
+    assert focal < 0.1 * plain  # focal kept 0.75 x 0.3^2 of it
+    # background points are weighted alike either way
+    q = p.copy()
+    q[0, ~pos, 4] = 0.3
+    assert np.isclose(float(dmodel.DetectionLoss(K, SIZE)(truth, q)) - float(dmodel.DetectionLoss(K, SIZE)(truth, p)),
+                      float(dmodel.DetectionLoss(K, SIZE, positive_weight=None)(truth, q))
+                      - float(dmodel.DetectionLoss(K, SIZE, positive_weight=None)(truth, p)), rtol=1e-5)
+
+
 def test_serving_nms_gives_the_numpy_postprocess_detections_for_a_batch():
     """Random head outputs with a few confident, overlapping points: same boxes, scores, classes, count."""
     import tensorflow as tf
