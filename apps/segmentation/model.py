@@ -24,10 +24,16 @@ def _classifier(x, num_classes: int):
 
 
 def build_unet(num_classes: int, image_size: int, width: float = 1.0, depth: int = 4) -> keras.Model:
-    """Encoder of ``depth`` max-pooled stages (16, 32, 64, 128, 256 filters at width 1), decoder with skips.
+    """Encoder of ``depth`` max-pooled stages (16, 32, 64, 128, 256 filters at width 1), a light decoder.
 
     Four stages on a 64-pixel input reach a 4x4 bottleneck whose receptive field
     covers the whole canvas: telling a shirt from a coat needs the whole item.
+    The decoder is light (LinkNet-style): at each level the coarser map is
+    projected by a 1x1 conv to the skip's width *before* it is upsampled, added
+    to the skip, and refined by one 3x3 conv. A concatenating decoder with two
+    convs a level cost 142 of the model's 201 M multiply-adds at 64 px; this
+    one costs 40 M (99 M in all), so the same budget trains more epochs (the
+    20-minute recipe was still improving when it stopped).
     """
     f = lambda n: max(8, int(round(n * width)))  # noqa: E731
     inputs = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
@@ -42,11 +48,10 @@ def build_unet(num_classes: int, image_size: int, width: float = 1.0, depth: int
     x = conv_bn(x, f(16 << depth), "mid_a")
     x = conv_bn(x, f(16 << depth), "mid_b")
     for level in reversed(range(depth)):
+        x = layers.Conv2D(f(16 << level), 1, use_bias=False, name=f"proj{level}")(x)
         x = layers.UpSampling2D(interpolation="bilinear", name=f"up{level}")(x)
-        x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
-        x = conv_bn(x, f(16 << level), f"dec{level}a")
-        if level:
-            x = conv_bn(x, f(16 << level), f"dec{level}b")
+        x = layers.Add(name=f"skip{level}")([x, skips[level]])
+        x = conv_bn(x, f(16 << level), f"dec{level}")
     return keras.Model(inputs, _classifier(x, num_classes), name="unet")
 
 
