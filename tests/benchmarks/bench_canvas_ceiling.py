@@ -49,7 +49,8 @@ def _source_probabilities(classifier: Path, split: str) -> np.ndarray:
 
 
 def _items_of(c):
-    """Per canvas the boolean silhouette of each item, in box order."""
+    """Per canvas the boolean silhouette of each item, in box order (its class's pixels inside its box: where
+    two items of one class have overlapping boxes, each also takes the other's pixels there; rare at 1-3 items)."""
     sils = []
     for mask, boxes, classes in zip(c.masks, c.boxes, c.classes):
         per = []
