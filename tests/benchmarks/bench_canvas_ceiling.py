@@ -135,7 +135,7 @@ def detection_split(run_path: Path) -> dict:
     for f, t in zip(found, truths):
         p = {**f, "boxes": f["boxes"] * cfg.image_size}
         preds.append(p)
-        iou = _iou(p["boxes"], t["boxes"])
+        iou = codec.iou_matrix(p["boxes"], t["boxes"])
         if iou.size:  # a detection on a true box takes that box's class; the others keep theirs
             cls = np.where(iou.max(1) >= 0.5, t["classes"][iou.argmax(1)], p["classes"])
             keep = codec.nms(p["boxes"], p["scores"], cls, cfg.iou_threshold, 0.0, len(cls))  # now-duplicates go
@@ -144,16 +144,6 @@ def detection_split(run_path: Path) -> dict:
     names = c.class_names
     return {"run": str(run_path), "model_map50": detection_metrics(preds, truths, names)["map50"],
             "class_blind_map50": detection_metrics(blind, truths, names)["map50"]}
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
-    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=-1)  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
 
 
 def main() -> int:
