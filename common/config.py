@@ -54,6 +54,8 @@ class TrainConfig:
     decay_rate: float = knob(0.9, "per-epoch factor of the exponential schedule")
     momentum: float = knob(0.9, "momentum of sgd and rmsprop")
     weight_decay: float = knob(1e-4, "decoupled weight decay of the optimizer (0 = off)")
+    ema: float = knob(0.0, "keep an exponential moving average of the weights with this momentum (0.99: about the "
+                           "last 100 steps) and validate, keep and export the averaged weights (0 = off)")
     l1: float = knob(0.0, "L1 penalty on kernels (0 = off)")
     l2: float = knob(0.0, "L2 penalty on kernels (0 = off)")
     label_smoothing: float = knob(0.0, "label smoothing of the cross-entropy")
@@ -76,6 +78,7 @@ class TrainConfig:
             ("warmup_epochs", self.warmup_epochs >= 0, "a number >= 0"),
             ("decay_rate", 0 < self.decay_rate <= 1, "a number in (0, 1]"),
             ("weight_decay", self.weight_decay >= 0, "a number >= 0"),
+            ("ema", 0 <= self.ema < 1, "a momentum in [0, 1)"),
             ("l1", self.l1 >= 0, "a number >= 0"),
             ("l2", self.l2 >= 0, "a number >= 0"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "a number in [0, 1)"),

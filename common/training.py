@@ -57,6 +57,8 @@ def build_optimizer(cfg, steps_per_epoch: int, lr_scale: float = 1.0):
         common["global_clipnorm"] = cfg.clipnorm
     if cfg.grad_accum_steps > 1:
         common["gradient_accumulation_steps"] = cfg.grad_accum_steps
+    if cfg.ema:
+        common.update(use_ema=True, ema_momentum=cfg.ema)
     name = cfg.optimizer
     if name == "sgd":
         return keras.optimizers.SGD(momentum=cfg.momentum, nesterov=True, **common)
@@ -109,6 +111,23 @@ def _callbacks(task, cfg, run: RunDir, state: dict, steps_per_epoch: int):
     cbs.append(RunRecorder(run, state, monitor, mode))
     cbs.append(keras.callbacks.TensorBoard(log_dir=str(run.path / "tensorboard"), write_graph=False, profile_batch=0))
     return cbs
+
+
+def _ema_callbacks(cfg, resumed: bool) -> list:
+    """``--ema``: the averaged weights are in the model for validation and at each epoch's end, so the
+    checkpoint, the best weights and early stopping all see them; training steps run on the raw weights.
+
+    One callback per ``fit`` (a fine-tuning segment gets a fresh optimizer and average). An epoch
+    checkpoint holds the average as the model's weights and the raw weights in the optimizer's slots,
+    so a run resumed from it swaps them back before its first step.
+    """
+    import keras
+
+    if not cfg.ema:
+        return []
+    swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
+    swap._ema_weights_in_model = resumed  # Keras keeps this flag private; its on_epoch_begin swaps back when set
+    return [swap]
 
 
 def _compile(model, task, cfg, info, steps_per_epoch: int, lr_scale: float = 1.0) -> None:
@@ -237,7 +256,8 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log) -> R
             t0, first = time.time(), state["epoch"] + 1
             distribute.prepare_fit(model, strategy, data.train)
             model.fit(data.train, validation_data=data.val, epochs=end, initial_epoch=state["epoch"],
-                      callbacks=callbacks, class_weight=weights, verbose=verbose, shuffle=False)
+                      callbacks=_ema_callbacks(cfg, resumed=state["epoch"] > start) + callbacks,
+                      class_weight=weights, verbose=verbose, shuffle=False)
             log(f"trained epochs {first}-{state['epoch']} in {time.time() - t0:.0f}s")
             if any(getattr(cb, "stopped_epoch", 0) for cb in callbacks):
                 break

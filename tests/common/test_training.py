@@ -62,3 +62,84 @@ def test_idx_reader_round_trip(tmp_path):
         f.write(header + arr.tobytes()[:-1])
     with pytest.raises(ValueError, match="header says"):
         read_idx(tmp_path / "bad.gz")
+
+
+def test_ema_weights_are_what_validation_and_the_epoch_end_see_and_training_resumes_on_the_raw_ones():
+    """--ema: validation and every epoch's end (checkpoint, best weights) see the average of the weights the
+    steps produced; the next epoch trains on from the raw weights, not from the average."""
+    import keras
+
+    from edgesuite.common.training import _ema_callbacks
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], "float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, use_bias=False)])
+    cfg = dataclasses.replace(Config(), optimizer="sgd", schedule="constant", lr=0.05, momentum=0.0,
+                              weight_decay=0.0, ema=0.8)
+    model.compile(optimizer=build_optimizer(cfg, steps_per_epoch=4), loss="mse")
+    raw, average, at_epoch_end, at_epoch_begin, at_validation = [], None, [], [], []
+
+    class Watch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            at_epoch_begin.append(model.get_weights()[0].copy())
+
+        def on_train_batch_end(self, batch, logs=None):
+            nonlocal average
+            w = model.get_weights()[0].copy()
+            raw.append(w)
+            average = w if average is None else 0.8 * average + 0.2 * w  # Keras: the first step starts the average
+
+        def on_test_begin(self, logs=None):
+            at_validation.append(model.get_weights()[0].copy())
+
+        def on_epoch_end(self, epoch, logs=None):
+            at_epoch_end.append((model.get_weights()[0].copy(), average.copy(), raw[-1]))
+
+    model.fit(x, y, batch_size=16, epochs=3, validation_data=(x, y), shuffle=False, verbose=0,
+              callbacks=_ema_callbacks(cfg, resumed=False) + [Watch()])
+    for (seen, avg, last), val in zip(at_epoch_end, at_validation):
+        assert np.allclose(seen, avg, atol=1e-6) and np.allclose(val, avg, atol=1e-6)
+        assert not np.allclose(seen, last, atol=1e-4), "the average differs from the last step's weights"
+    for (_, _, last), begin in zip(at_epoch_end[:-1], at_epoch_begin[1:]):
+        assert np.allclose(begin, last, atol=1e-6), "each epoch trains on from the raw weights"
+    assert np.allclose(model.get_weights()[0], at_epoch_end[-1][1], atol=1e-6), "fit ends with the average"
+    assert _ema_callbacks(dataclasses.replace(cfg, ema=0.0), resumed=False) == []
+
+
+def test_a_run_resumed_from_an_ema_checkpoint_trains_on_from_the_raw_weights(tmp_path):
+    """An epoch checkpoint holds the average as the model's weights and the raw ones in the optimizer:
+    resuming swaps them back, so training goes on from where the steps left off."""
+    import keras
+
+    from edgesuite.common.training import _ema_callbacks
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(1).normal(size=(64, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], "float32")
+    cfg = dataclasses.replace(Config(), optimizer="sgd", schedule="constant", lr=0.05, momentum=0.0,
+                              weight_decay=0.0, ema=0.8)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, use_bias=False)])
+    model.compile(optimizer=build_optimizer(cfg, steps_per_epoch=4), loss="mse")
+    saved = {}
+
+    class SaveFirstEpoch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            saved["raw"] = model.get_weights()[0].copy()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                model.save(tmp_path / "epoch-1.keras")
+                saved["average"] = model.get_weights()[0].copy()
+                saved["raw_at_save"] = saved["raw"]
+
+    model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
+              callbacks=_ema_callbacks(cfg, resumed=False) + [SaveFirstEpoch()])
+    resumed = keras.models.load_model(tmp_path / "epoch-1.keras")
+    assert np.allclose(resumed.get_weights()[0], saved["average"])
+    begin = []
+    watch = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: begin.append(resumed.get_weights()[0].copy()))
+    resumed.fit(x, y, batch_size=16, epochs=2, initial_epoch=1, shuffle=False, verbose=0,
+                callbacks=_ema_callbacks(cfg, resumed=True) + [watch])
+    assert np.allclose(begin[0], saved["raw_at_save"], atol=1e-6)
+    assert not np.allclose(saved["raw_at_save"], saved["average"], atol=1e-4)
