@@ -87,7 +87,9 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     mc.add_argument("--format", required=True, choices=("coco", "voc", "yolo"), help="box file format")
     mc.add_argument("--count", type=int, default=3000, help="training canvases (val and test get a sixth each)")
     mc.add_argument("--image-size", type=int, default=64, help="side of the square canvases in pixels")
-    mc.add_argument("--max-items", type=int, default=3, help="at most this many items per canvas")
+    mc.add_argument("--max-items", type=int, default=3, help="at most this many items per validation and test canvas")
+    mc.add_argument("--train-items", type=int, default=8,
+                    help="at most this many items per training canvas (about 2 fit on average; the app's default)")
     mc.add_argument("--seed", type=int, default=0, help="the canvases are deterministic for a seed")
     return p
 
@@ -213,7 +215,8 @@ def _cmd_data(args) -> int:
 
     if args.image_size < 16:
         raise UserInputError(f"--image-size: expected an integer >= 16, got {args.image_size}")
-    written = write_canvas(args.out, args.format, args.count, args.image_size, args.seed, args.max_items)
+    written = write_canvas(args.out, args.format, args.count, args.image_size, args.seed, args.max_items,
+                           args.train_items)
     print(f"wrote {', '.join(f'{n} {split}' for split, n in written.items())} canvases in {args.format} format "
           f"to {args.out}")
     print(f"next: edgesuite train object-detection --data {args.out}")

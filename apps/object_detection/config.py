@@ -13,8 +13,8 @@ class Config(TrainConfig):
     data: str = knob("canvas", "a COCO, Pascal VOC or YOLO folder (optionally train/ val/ test/ inside), or 'canvas': "
                                "Fashion-MNIST items pasted on textured backgrounds (embedded)")
     format: str = knob("auto", "box format of --data", ("auto", "coco", "voc", "yolo"))
-    # the default recipe fits the 20-minute budget on 2 CPU cores (~85 canvases/s at 64 px, ~47 s an epoch)
-    epochs: int = knob(20, "number of training epochs")
+    # the default recipe fits the 20-minute budget on 2 CPU cores (~85 canvases/s at 64 px, 95-160 s an epoch)
+    epochs: int = knob(9, "number of training epochs")
     batch_size: int = knob(32, "global batch size")
     lr: float = knob(3e-3, "peak learning rate")
     image_size: int = knob(64, "side of the square uint8 image the model takes (images are stretched to it, boxes too)")
@@ -24,8 +24,11 @@ class Config(TrainConfig):
     score_threshold: float = knob(0.05, "detections scoring below this are dropped before NMS")
     iou_threshold: float = knob(0.5, "NMS: a box overlapping a better one of its class by more than this is dropped")
     min_visible: float = knob(0.4, "augmentation drops a box whose visible part falls below this share of it")
-    canvas_count: int = knob(4000, "canvas: number of training canvases (validation and test get a sixth each, 50 to 500)")
-    canvas_items: int = knob(3, "canvas: at most this many items per canvas")
+    canvas_count: int = knob(8000, "canvas: number of training canvases (validation and test get a sixth each, 50 to 500)")
+    canvas_items: int = knob(3, "canvas: at most this many items per validation and test canvas (the scored set)")
+    canvas_train_items: int = knob(8, "canvas: at most this many items per training canvas. Items are large, so "
+                                      "about 2 fit on average (1.5 with 3): more items to learn from per step, "
+                                      "same scales, backgrounds and item pool")
     val_fraction: float = knob(0.1, "validation share when the data has no val/ split")
     test_fraction: float = knob(0.1, "test share when the data has no test/ split")
     augment: str = knob("default", "augmentations that move boxes with the pixels, e.g. "
@@ -41,7 +44,8 @@ class Config(TrainConfig):
                   ("iou_threshold", 0 < self.iou_threshold <= 1, "a number in (0, 1]"),
                   ("min_visible", 0 <= self.min_visible <= 1, "a share in [0, 1]"),
                   ("canvas_count", self.canvas_count >= 1, "an integer >= 1"),
-                  ("canvas_items", self.canvas_items >= 1, "an integer >= 1")]
+                  ("canvas_items", self.canvas_items >= 1, "an integer >= 1"),
+                  ("canvas_train_items", self.canvas_train_items >= 1, "an integer >= 1")]
         for name, ok, expected in checks:
             if not ok:
                 raise UserInputError(f"{name}: expected {expected}, got {getattr(self, name)}")

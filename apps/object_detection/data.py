@@ -116,9 +116,11 @@ def _canvas(cfg) -> DetectionSplits:
 
     parts = {}
     held_out = max(50, min(500, cfg.canvas_count // 6))
-    for split, count in (("train", cfg.canvas_count), ("val", held_out), ("test", held_out)):
-        c = make_canvases(count, cfg.image_size, split, seed=cfg.seed, max_items=cfg.canvas_items)
-        b, k, d = pad(c.boxes, c.classes, max_boxes=cfg.canvas_items)
+    width = max(cfg.canvas_items, cfg.canvas_train_items)  # one truth width for every split
+    for split, count, items in (("train", cfg.canvas_count, cfg.canvas_train_items),
+                                ("val", held_out, cfg.canvas_items), ("test", held_out, cfg.canvas_items)):
+        c = make_canvases(count, cfg.image_size, split, seed=cfg.seed, max_items=items)
+        b, k, d = pad(c.boxes, c.classes, max_boxes=width)
         parts[split] = DetectionSet(c.images, b, k, d, [f"canvas {split} #{i}" for i in range(count)])
     return DetectionSplits(parts["train"], parts["val"], parts["test"], c.class_names, "canvas")
 
@@ -172,8 +174,12 @@ def load_eval_set(data: str, cfg, info: dict) -> DetectionSet:
     return out
 
 
-def write_canvas(out: str, fmt: str, count: int, size: int = 64, seed: int = 0, max_items: int = 3) -> dict:
+def write_canvas(out: str, fmt: str, count: int, size: int = 64, seed: int = 0, max_items: int = 3,
+                 train_items: int = 8) -> dict:
     """``edgesuite data make-canvas``: the default data set on disk as train/ val/ test/ in a standard format.
+
+    ``train_items`` and ``max_items``: at most this many items per training canvas and per validation and
+    test canvas, as the app's ``canvas_train_items`` and ``canvas_items``.
 
     Written into a hidden sibling folder and renamed when complete, so an
     interrupted run leaves nothing that looks like a data set.
@@ -188,6 +194,8 @@ def write_canvas(out: str, fmt: str, count: int, size: int = 64, seed: int = 0, 
         raise UserInputError(f"--format: expected one of {', '.join(formats.FORMATS)}, got {fmt!r}")
     if count < 1:
         raise UserInputError(f"--count: expected an integer >= 1, got {count}")
+    if max_items < 1 or train_items < 1:
+        raise UserInputError(f"--max-items, --train-items: expected integers >= 1, got {max_items}, {train_items}")
     root = Path(out)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise UserInputError(f"{root}: exists and is not an empty folder; choose a new --out")
@@ -197,7 +205,7 @@ def write_canvas(out: str, fmt: str, count: int, size: int = 64, seed: int = 0, 
     written = {}
     try:
         for split, n in (("train", count), ("val", max(1, count // 6)), ("test", max(1, count // 6))):
-            c = make_canvases(n, size, split, seed=seed, max_items=max_items)
+            c = make_canvases(n, size, split, seed=seed, max_items=train_items if split == "train" else max_items)
             images = [(f"{split}_{i:05d}.png", c.images[i]) for i in range(n)]
             formats.WRITERS[fmt](tmp / split, images, c.boxes, c.classes, c.class_names)
             written[split] = n

@@ -11,7 +11,7 @@ from edgesuite.common.data import SkipLog
 @pytest.mark.parametrize("fmt", ["coco", "voc", "yolo"])
 def test_each_format_round_trips_the_canvas_boxes_exactly(canvas_folders, fmt):
     for split, count in (("train", 12), ("val", 2), ("test", 2)):
-        expected = make_canvases(count, 48, split, seed=3)
+        expected = make_canvases(count, 48, split, seed=3, max_items=8 if split == "train" else 3)
         skips, clips = SkipLog("x", strict=True), SkipLog("y", strict=True)
         got = formats.read(canvas_folders[fmt] / split, "auto", skips, clips)
         assert got.class_names == expected.class_names
@@ -33,7 +33,7 @@ def test_the_app_loads_a_written_folder_with_its_splits_resized(canvas_folders):
 
     splits = load_splits(Config(data=str(canvas_folders["yolo"]), image_size=32, strict=True))
     assert (len(splits.train), len(splits.val), len(splits.test)) == (12, 2, 2)
-    expected = make_canvases(12, 48, "train", seed=3)
+    expected = make_canvases(12, 48, "train", seed=3, max_items=8)
     truth = splits.train.ground_truth()
     assert splits.train.images.shape == (12, 32, 32, 3)
     for i in range(12):  # boxes scale with the 48 -> 32 stretch
@@ -49,3 +49,23 @@ def test_make_canvas_refuses_a_folder_that_holds_files(tmp_path, capsys):
     assert "not an empty folder" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "taken").iterdir()] == ["keep.txt"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no half-written folder left"
+
+
+def test_training_canvases_are_denser_and_the_scored_canvases_stay_as_they_were():
+    """canvas_train_items packs more items into each training canvas; validation and test are exactly the
+    canvases of canvas_items (3), so figures stay comparable across the change."""
+    from edgesuite.apps.object_detection.config import Config
+    from edgesuite.apps.object_detection.data import load_splits
+
+    cfg = Config(canvas_count=300, image_size=64, seed=5)
+    splits = load_splits(cfg)
+    per_canvas = lambda s: float((s.classes >= 0).sum(1).mean())  # noqa: E731
+    assert per_canvas(splits.train) > 1.25 * per_canvas(splits.val)
+    assert (splits.train.classes >= 0).sum(1).max() > 3
+    for part, split in ((splits.val, "val"), (splits.test, "test")):
+        expected = make_canvases(len(part), 64, split, seed=5, max_items=3)
+        assert np.array_equal(part.images, expected.images)
+        for i, truth in enumerate(part.ground_truth()):
+            assert np.array_equal(truth["boxes"], expected.boxes[i]) and np.array_equal(truth["classes"], expected.classes[i])
+    fewer = load_splits(Config(canvas_count=300, image_size=64, seed=5, canvas_train_items=3))
+    assert np.array_equal(fewer.train.images, make_canvases(300, 64, "train", seed=5, max_items=3).images)
