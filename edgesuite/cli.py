@@ -87,9 +87,11 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     mc.add_argument("--format", required=True, choices=("coco", "voc", "yolo"), help="box file format")
     mc.add_argument("--count", type=int, default=3000, help="training canvases (val and test get a sixth each)")
     mc.add_argument("--image-size", type=int, default=64, help="side of the square canvases in pixels")
-    mc.add_argument("--max-items", type=int, default=3, help="at most this many items per validation and test canvas")
-    mc.add_argument("--train-items", type=int, default=8,
-                    help="at most this many items per training canvas (about 2 fit on average; the app's default)")
+    det = get_config_class("object-detection")  # the app's own canvas defaults, so the files match what it trains on
+    mc.add_argument("--max-items", type=int, default=det.canvas_items,
+                    help="at most this many items per validation and test canvas")
+    mc.add_argument("--train-items", type=int, default=det.canvas_train_items,
+                    help="at most this many items per training canvas (about 2 fit on average at 8)")
     mc.add_argument("--seed", type=int, default=0, help="the canvases are deterministic for a seed")
     return p
 

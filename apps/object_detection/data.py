@@ -174,8 +174,7 @@ def load_eval_set(data: str, cfg, info: dict) -> DetectionSet:
     return out
 
 
-def write_canvas(out: str, fmt: str, count: int, size: int = 64, seed: int = 0, max_items: int = 3,
-                 train_items: int = 8) -> dict:
+def write_canvas(out: str, fmt: str, count: int, size: int, seed: int, max_items: int, train_items: int) -> dict:
     """``edgesuite data make-canvas``: the default data set on disk as train/ val/ test/ in a standard format.
 
     ``train_items`` and ``max_items``: at most this many items per training canvas and per validation and
