@@ -1,7 +1,8 @@
-"""Keras callbacks of the training driver: the run recorder and resumable early stopping."""
+"""Keras callbacks of the training driver: the run recorder, resumable early stopping, the time budget."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -76,3 +77,77 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
         self.state["wait"] = self.wait
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """``--time-budget``: no epoch starts that would not end within the budget, and a cosine schedule
+    decays over the epochs that fit, so a run ends at its lowest learning rate wherever the budget falls.
+
+    The clock is the driver's time on the run, ``clock() - started``: the driver moves ``started`` back by
+    what earlier processes spent (``state["seconds"]``), so a resumed run does not get the budget anew.
+    At each epoch's end the next epoch is estimated to take the longer of the last epoch and the mean of
+    the epochs after the first (the first carries tracing; a slow spell on the host shows in the last),
+    and the plan becomes as many epochs as fit, at most ``--epochs``. ``cosine`` and ``warmup_cosine`` are then
+    rebuilt over the planned epochs and set before every step (the optimizer holds a plain rate for it);
+    other schedules keep their shape and only stop early. ``stopped_epoch`` is set like EarlyStopping's.
+    """
+
+    STRETCHED = ("cosine", "warmup_cosine")
+
+    def __init__(self, cfg, state: dict, steps_per_epoch: int, started: float, lr_scale: float = 1.0, log=print,
+                 clock=None):
+        super().__init__()
+        import time
+
+        self.cfg, self.state, self.steps_per_epoch = cfg, state, steps_per_epoch
+        self.budget, self.lr_scale, self.log = cfg.time_budget * 60.0, lr_scale, log
+        self.clock = clock or time.monotonic
+        self.started = started
+        self.durations: list[float] = []
+        self.stopped_epoch, self.planned, self.schedule = 0, None, None
+
+    def _elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def _estimate(self) -> float | None:
+        d = self.durations
+        if not d:
+            return self.state.get("epoch_seconds")  # timed by an earlier process of this run
+        return max(d[-1], sum(d[1:]) / len(d[1:])) if len(d) > 1 else d[0]
+
+    def _plan(self, done: int) -> None:
+        from edgesuite.common.training import build_schedule
+
+        estimate = self._estimate()
+        planned = self.cfg.epochs
+        if estimate:
+            planned = min(self.cfg.epochs, done + max(0, int((self.budget - self._elapsed()) // estimate)))
+        if planned != self.planned and self.cfg.schedule in self.STRETCHED:
+            cfg = dataclasses.replace(self.cfg, lr=self.cfg.lr * self.lr_scale, epochs=max(planned, 1))
+            self.schedule = build_schedule(cfg, self.steps_per_epoch)
+            if self.planned is not None:
+                self.log(f"time budget: {self._elapsed() / 60:.1f} of {self.cfg.time_budget:g} min spent, "
+                         f"~{estimate:.0f}s an epoch: the schedule now ends after epoch {planned}")
+        self.planned = planned
+
+    def on_train_begin(self, logs=None):
+        self.mark = self.clock()
+        self._plan(self.state.get("epoch", 0))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.schedule is not None:
+            step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            self.model.optimizer.learning_rate = float(keras.ops.convert_to_numpy(self.schedule(step)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = self.clock()
+        self.durations.append(now - self.mark)
+        self.mark = now
+        self.state["seconds"] = self._elapsed()
+        self.state["epoch_seconds"] = self._estimate()
+        self._plan(epoch + 1)
+        if self.planned <= epoch + 1 < self.cfg.epochs:
+            self.model.stop_training = True
+            self.stopped_epoch = epoch + 1
+            self.log(f"time budget: {self._elapsed() / 60:.1f} of {self.cfg.time_budget:g} min spent after epoch "
+                     f"{epoch + 1}; another (~{self._estimate():.0f}s) would not fit, so training ends here")

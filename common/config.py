@@ -63,6 +63,9 @@ class TrainConfig:
     grad_accum_steps: int = knob(1, "accumulate gradients over N batches before each update")
     class_weight: str = knob("none", "weight classes by inverse frequency", ("none", "balanced"))
     early_stopping: int = knob(0, "stop after N epochs without improvement of the monitored metric (0 = off)")
+    time_budget: float = knob(0.0, "train for at most this many minutes (0 = off): after the first epoch, no epoch "
+                                   "starts that would not end within them, and a cosine schedule decays over the "
+                                   "epochs that fit (--epochs is then the most there may be)")
     augment: str = knob("default", "augmentations, e.g. 'flip,translate=0.1,contrast=0.2,mixup=0.2' ('none' = off)")
     seed: int = knob(42, "random seed for splits, shuffling, augmentation and weights")
     strict: bool = knob(False, "fail on a corrupt or skippable input instead of skipping it with a warning")
@@ -85,6 +88,7 @@ class TrainConfig:
             ("clipnorm", self.clipnorm >= 0, "a number >= 0"),
             ("grad_accum_steps", self.grad_accum_steps >= 1, "an integer >= 1"),
             ("early_stopping", self.early_stopping >= 0, "an integer >= 0"),
+            ("time_budget", self.time_budget >= 0, "minutes >= 0"),
             ("devices", self.devices >= 0, "an integer >= 0"),
             ("restarts", self.restarts >= 0, "an integer >= 0"),
         ]

@@ -52,6 +52,8 @@ def build_optimizer(cfg, steps_per_epoch: int, lr_scale: float = 1.0):
     import keras
 
     lr = build_schedule(dataclasses.replace(cfg, lr=cfg.lr * lr_scale), steps_per_epoch)
+    if cfg.time_budget and cfg.schedule in ("cosine", "warmup_cosine"):
+        lr = float(lr(0))  # a plain rate: the TimeBudget callback sets it each step from the stretched schedule
     common = {"learning_rate": lr, "weight_decay": cfg.weight_decay or None}
     if cfg.clipnorm:
         common["global_clipnorm"] = cfg.clipnorm
@@ -142,6 +144,7 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunD
 
     from edgesuite.common import distribute
 
+    started = time.monotonic()  # --time-budget counts data loading too
     # the strategy first: logical devices and the multi-worker runtime must exist before any other TF op
     distribute.configure_devices(cfg.strategy, cfg.devices, log=log)
     strategy = distribute.make_strategy(cfg.strategy, cfg.devices, cfg.tpu, log=log)
@@ -150,6 +153,9 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunD
         raise UserInputError(f"batch_size: the global batch {cfg.batch_size} must divide evenly over "
                              f"{replicas} replicas")
     chief, multi = distribute.is_chief(strategy), distribute.is_multi_worker(strategy)
+    if multi and cfg.time_budget:
+        raise UserInputError("time_budget: not available for multi-worker training (each worker would read its "
+                             "own clock and they could stop at different epochs); use --epochs")
     if multi and not resume:
         resume = _unfinished_run(task, cfg, log)
     if not chief:  # a non-chief worker runs the same steps (saving is collective) into a folder that goes away
@@ -170,7 +176,7 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunD
         steps_per_epoch = max(1, math.ceil(data.train_size / cfg.batch_size))
         log(f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}"
             + (f" ({cfg.batch_size // replicas} per replica)" if replicas > 1 else ""))
-        return _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log)
+        return _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, started)
     except Exception as exc:
         if multi and cfg.name and distribute.peer_lost(exc):
             if not chief:
@@ -210,10 +216,11 @@ def _check_workers_agree(strategy, resume) -> None:
                              "run folder to resume, so --out must be storage that all of them see")
 
 
-def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log) -> RunDir:
+def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, started: float) -> RunDir:
     import keras
 
     from edgesuite.common import distribute
+    from edgesuite.common.callbacks import TimeBudget
 
     state: dict = {"epoch": 0, "history": [], "best": None, "wait": 0, "checkpoint": None}
     if resume:
@@ -239,6 +246,7 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log) -> R
         callbacks = _callbacks(task, cfg, run, state, steps_per_epoch)
         weights = class_weights(data.class_counts, cfg.class_weight)
         verbose = 1 if sys.stdout.isatty() else 2
+        clock_start = started - state.get("seconds", 0.0)  # --time-budget: earlier processes' time counts too
         fine_tune_at = task.fine_tune_epoch(cfg)
         segments = [(0, cfg.epochs)]
         if fine_tune_at is not None and 0 < fine_tune_at < cfg.epochs:
@@ -254,12 +262,14 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log) -> R
                     apply_kernel_penalties(model, cfg.l1, cfg.l2)
                 log(f"epoch {start + 1}: backbone unfrozen for fine-tuning")
             t0, first = time.time(), state["epoch"] + 1
+            budget = [TimeBudget(cfg, state, steps_per_epoch, clock_start,
+                                 lr_scale=0.1 if start else 1.0, log=log)] if cfg.time_budget else []
             distribute.prepare_fit(model, strategy, data.train)
             model.fit(data.train, validation_data=data.val, epochs=end, initial_epoch=state["epoch"],
-                      callbacks=_ema_callbacks(cfg, resumed=state["epoch"] > start) + callbacks,
+                      callbacks=_ema_callbacks(cfg, resumed=state["epoch"] > start) + budget + callbacks,
                       class_weight=weights, verbose=verbose, shuffle=False)
             log(f"trained epochs {first}-{state['epoch']} in {time.time() - t0:.0f}s")
-            if any(getattr(cb, "stopped_epoch", 0) for cb in callbacks):
+            if any(getattr(cb, "stopped_epoch", 0) for cb in budget + callbacks):
                 break
     except KeyboardInterrupt:
         run.set_status("interrupted", epoch=state["epoch"])

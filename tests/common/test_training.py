@@ -143,3 +143,71 @@ def test_a_run_resumed_from_an_ema_checkpoint_trains_on_from_the_raw_weights(tmp
                 callbacks=_ema_callbacks(cfg, resumed=True) + [watch])
     assert np.allclose(begin[0], saved["raw_at_save"], atol=1e-6)
     assert not np.allclose(saved["raw_at_save"], saved["average"], atol=1e-4)
+
+
+def _budget_fit(cfg, x, y, state, epoch_seconds, clock, initial_epoch=0, started=0.0, model=None):
+    """Fits a one-weight model under TimeBudget with a fake clock: each epoch takes epoch_seconds(epoch)."""
+    import keras
+
+    from edgesuite.common.callbacks import TimeBudget
+
+    if model is None:
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, use_bias=False)])
+        model.compile(optimizer=build_optimizer(cfg, steps_per_epoch=8), loss="mse")
+    rates, logged = [], []
+    budget = TimeBudget(cfg, state, steps_per_epoch=8, started=started, log=logged.append, clock=lambda: clock[0])
+
+    class Tick(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            rates.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
+            clock[0] += epoch_seconds(self.epoch) / 8
+
+        def on_epoch_end(self, epoch, logs=None):
+            state["epoch"] = epoch + 1
+
+    model.fit(x, y, batch_size=8, epochs=cfg.epochs, initial_epoch=initial_epoch, shuffle=False, verbose=0,
+              callbacks=[Tick(), budget])
+    return model, budget, rates, logged
+
+
+def test_time_budget_ends_training_at_the_last_epoch_that_fits_with_the_schedule_at_its_floor():
+    """--time-budget 1 (60 s): a first epoch of 12 s (tracing) then 8 s ones. After epoch 1 the plan is
+    4 more (48 s / 12 s), after epoch 2 five more at 8 s: 7 epochs, ending at exactly 60 s, and the
+    warm-up cosine is stretched over those 7 (the rate steps up a little when the plan grows, at epoch 3),
+    so the last step runs at the floor, not mid-way down."""
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    cfg = dataclasses.replace(Config(), schedule="warmup_cosine", lr=0.1, warmup_epochs=1, epochs=50, time_budget=1.0)
+    state, clock = {"epoch": 0}, [0.0]
+    _, budget, rates, logged = _budget_fit(cfg, x, y, state, lambda e: 12.0 if e == 0 else 8.0, clock)
+    assert state["epoch"] == 7 and budget.stopped_epoch == 7
+    assert state["seconds"] == pytest.approx(60.0) and state["epoch_seconds"] == pytest.approx(8.0)
+    full = build_schedule(dataclasses.replace(cfg, epochs=7), 8)  # the schedule of a plain 7-epoch run
+    assert rates[0] == pytest.approx(float(full(0))) and max(rates) == pytest.approx(0.1, rel=1e-3)
+    assert rates[-1] == pytest.approx(float(full(55)), rel=1e-4) and rates[-1] < 0.002  # alpha x lr = 0.001
+    # from epoch 3 on (the plan settled after epoch 2) every step runs at the 7-epoch schedule's rate
+    assert rates[16:] == pytest.approx([float(full(s)) for s in range(16, 56)], rel=1e-4)
+    assert "another (~8s) would not fit" in logged[-1] and "ends after epoch 7" in logged[1]
+
+
+def test_time_budget_is_the_epochs_cap_when_they_fit_and_counts_earlier_processes_on_resume():
+    """Epochs that fit the budget run as planned on the plain schedule; a resumed run starts its clock at
+    the seconds the earlier process spent (state.json) and keeps the epoch estimate it made."""
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    cfg = dataclasses.replace(Config(), schedule="warmup_cosine", lr=0.1, warmup_epochs=1, epochs=4, time_budget=10.0)
+    state, clock = {"epoch": 0}, [0.0]
+    _, budget, rates, _ = _budget_fit(cfg, x, y, state, lambda e: 10.0, clock)
+    full = build_schedule(cfg, 8)
+    assert state["epoch"] == 4 and budget.stopped_epoch == 0
+    assert rates == pytest.approx([float(full(s)) for s in range(32)], rel=1e-4)
+    # resumed after 9 of 10 minutes at 100 s an epoch: the first resumed epoch is the last that fits
+    cfg = dataclasses.replace(cfg, epochs=20)
+    state = {"epoch": 3, "seconds": 540.0, "epoch_seconds": 100.0}
+    clock = [1000.0]
+    model, budget, rates, _ = _budget_fit(cfg, x, y, state, lambda e: 50.0, clock, initial_epoch=3,
+                                          started=1000.0 - state["seconds"])
+    assert state["epoch"] == 4 and budget.stopped_epoch == 4 and state["seconds"] == pytest.approx(590.0)

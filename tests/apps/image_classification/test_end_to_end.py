@@ -131,6 +131,20 @@ def test_killed_run_resumes_and_finishes_with_the_planned_epochs(tmp_path):
     assert sorted(p.name for p in (run / "checkpoints").glob("*.keras")) == ["epoch-5.keras"]
 
 
+def test_time_budget_ends_the_run_after_the_epochs_that_fit_and_the_run_completes(tiny_folder, tmp_path, capsys):
+    """--time-budget far below one epoch: the first epoch runs, no second starts, and the run is finished
+    as any other (best weights, test metrics, completed) with the seconds spent in its resume state."""
+    out = tmp_path / "out"
+    assert main(["train", "image-classification", "--data", str(tiny_folder), "--epochs", "4", "--batch-size", "8",
+                 "--out", str(out), "--name", "b", "--time-budget", "0.001"]) == 0
+    run = out / "image-classification" / "b"
+    assert [int(r["epoch"]) for r in _history(run)] == [1]
+    assert json.loads((run / "status.json").read_text())["state"] == "completed"
+    assert "accuracy" in json.loads((run / "metrics.json").read_text())
+    assert json.loads((run / "checkpoints" / "state.json").read_text())["seconds"] > 0.06
+    assert "would not fit, so training ends here" in capsys.readouterr().out
+
+
 def test_mobilenetv2_with_local_weights_and_fine_tuning(tiny_folder, tmp_path):
     import keras
     import numpy as np
