@@ -7,8 +7,8 @@
 1. training throughput (img/s) of the default model and pipeline: --precision auto
    against float32 (and explicit mixed_bfloat16), each in its own process;
 2. the default recipe (``edgesuite train object-detection`` with no flags but --out)
-   trained under a wall-clock budget (``--budget-min``, 20 by default; stopped at
-   the budget, keeping the best epoch), then COCO mAP@0.5 and mAP@[.5:.95] on the
+   trained under a wall-clock budget (``--budget-min``, 20 by default, passed as the
+   driver's ``--time-budget``: no epoch starts that would not end within it), then COCO mAP@0.5 and mAP@[.5:.95] on the
    held-out test canvases;
 3. every export format: status, size, mAP@0.5, agreement with the Keras model's
    detections, and batch-1 latency (``edgesuite benchmark``; NMS included where

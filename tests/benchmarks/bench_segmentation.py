@@ -4,8 +4,8 @@
     python tests/benchmarks/bench_segmentation.py --run saved_models/segmentation/<run> --out DIR   # reuse a run
 
 1. the default recipe (``edgesuite train segmentation`` with no flags but --out) trained
-   under a wall-clock budget (``--budget-min``, 20 by default; the run stops early
-   when it is spent), then mIoU, per-class IoU, pixel accuracy and Dice on the held-out
+   under a wall-clock budget (``--budget-min``, 20 by default, passed as the driver's
+   ``--time-budget``), then mIoU, per-class IoU, pixel accuracy and Dice on the held-out
    test canvases;
 2. every export format: status, size, mIoU and pixel agreement with the Keras model;
 3. per format batch-1 latency (``edgesuite benchmark``).

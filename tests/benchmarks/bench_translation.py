@@ -8,8 +8,8 @@
    --precision auto against float32 (and mixed_bfloat16), and the XLA-compiled
    step (the default) against plain graph mode, each in its own process;
 2. the default recipe (``edgesuite train translation`` with no flags but --out)
-   trained under a wall-clock budget (``--budget-min``, 30 by default; stopped at
-   the budget, keeping the best epoch), then BLEU and chrF (sacrebleu) on the
+   trained under a wall-clock budget (``--budget-min``, 30 by default, passed as the
+   driver's ``--time-budget``), then BLEU and chrF (sacrebleu) on the
    held-out test chapters, greedy and beam 4;
 3. every export format: status, size, BLEU against the references, exact match
    with the Keras model's translations, and the latency of one sentence's greedy
