@@ -85,11 +85,14 @@ class TimeBudget(keras.callbacks.Callback):
 
     The clock is the driver's time on the run, ``clock() - started``: the driver moves ``started`` back by
     what earlier processes spent (``state["seconds"]``), so a resumed run does not get the budget anew.
-    At each epoch's end the next epoch is estimated to take the longer of the last epoch and the mean of
-    the epochs after the first (the first carries tracing; a slow spell on the host shows in the last),
-    and the plan becomes as many epochs as fit, at most ``--epochs``. ``cosine`` and ``warmup_cosine`` are then
-    rebuilt over the planned epochs and set before every step (the optimizer holds a plain rate for it);
-    other schedules keep their shape and only stop early. ``stopped_epoch`` is set like EarlyStopping's.
+    At each epoch's end the plan becomes as many epochs as fit at the mean length of the epochs after the
+    first (the first carries tracing), at most ``--epochs``; ``cosine`` and ``warmup_cosine`` are rebuilt
+    over the planned epochs and set before every step (the optimizer holds a plain rate for it), other
+    schedules keep their shape. The mean keeps the plan steady through a slow spell on the host (seen: epochs
+    of 37-44 s and 76-85 s in one run; planning on the longer of the last and the mean swung the plan between
+    14 and 19 epochs, and the rate with it). Whether the next epoch starts is judged on the longer of the
+    last epoch and the mean, so a slow spell at the end does not carry a run past its budget.
+    ``stopped_epoch`` is set like EarlyStopping's.
     """
 
     STRETCHED = ("cosine", "warmup_cosine")
@@ -110,10 +113,11 @@ class TimeBudget(keras.callbacks.Callback):
         return self.clock() - self.started
 
     def _estimate(self) -> float | None:
+        """Mean seconds of an epoch after the first (the first alone while it is the only one)."""
         d = self.durations
         if not d:
             return self.state.get("epoch_seconds")  # timed by an earlier process of this run
-        return max(d[-1], sum(d[1:]) / len(d[1:])) if len(d) > 1 else d[0]
+        return sum(d[1:]) / len(d[1:]) if len(d) > 1 else d[0]
 
     def _plan(self, done: int) -> None:
         from edgesuite.common.training import build_schedule
@@ -146,8 +150,9 @@ class TimeBudget(keras.callbacks.Callback):
         self.state["seconds"] = self._elapsed()
         self.state["epoch_seconds"] = self._estimate()
         self._plan(epoch + 1)
-        if self.planned <= epoch + 1 < self.cfg.epochs:
+        cautious = max(self.durations[-1], self._estimate())
+        if epoch + 1 < self.cfg.epochs and (self.planned <= epoch + 1 or self._elapsed() + cautious > self.budget):
             self.model.stop_training = True
             self.stopped_epoch = epoch + 1
             self.log(f"time budget: {self._elapsed() / 60:.1f} of {self.cfg.time_budget:g} min spent after epoch "
-                     f"{epoch + 1}; another (~{self._estimate():.0f}s) would not fit, so training ends here")
+                     f"{epoch + 1}; another (~{cautious:.0f}s) would not fit, so training ends here")

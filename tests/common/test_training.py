@@ -211,3 +211,17 @@ def test_time_budget_is_the_epochs_cap_when_they_fit_and_counts_earlier_processe
     model, budget, rates, _ = _budget_fit(cfg, x, y, state, lambda e: 50.0, clock, initial_epoch=3,
                                           started=1000.0 - state["seconds"])
     assert state["epoch"] == 4 and budget.stopped_epoch == 4 and state["seconds"] == pytest.approx(590.0)
+
+
+def test_time_budget_plans_on_the_mean_epoch_but_starts_none_that_a_slow_spell_would_carry_past_it():
+    """Epochs of 12 (tracing), 8, 8, 8 and then 13 s under a 60 s budget: the mean after the first
+    (9.25 s) would fit a sixth epoch in the 11 s left, the slow last one says it would not: the run
+    stops after 5, within the budget, and the plan never swung with the one slow epoch."""
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    cfg = dataclasses.replace(Config(), schedule="warmup_cosine", lr=0.1, warmup_epochs=1, epochs=50, time_budget=1.0)
+    state, clock = {"epoch": 0}, [0.0]
+    _, budget, _, logged = _budget_fit(cfg, x, y, state, lambda e: [12.0, 8.0, 8.0, 8.0, 13.0, 8.0][e], clock)
+    assert state["epoch"] == 5 and budget.stopped_epoch == 5 and state["seconds"] == pytest.approx(49.0)
+    assert "another (~13s) would not fit" in logged[-1]
+    assert [m.split("ends after epoch ")[1] for m in logged[:-1]] == ["5", "7", "6"]  # 12 s, then 8 s, then 9.25 s
