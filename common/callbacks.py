@@ -129,7 +129,7 @@ class TimeBudget(keras.callbacks.Callback):
         if planned != self.planned and self.cfg.schedule in self.STRETCHED:
             cfg = dataclasses.replace(self.cfg, lr=self.cfg.lr * self.lr_scale, epochs=max(planned, 1))
             self.schedule = build_schedule(cfg, self.steps_per_epoch)
-            if self.planned is not None:
+            if self.planned is not None and planned > done:  # (a plan that ends here is logged as the stop)
                 self.log(f"time budget: {self._elapsed() / 60:.1f} of {self.cfg.time_budget:g} min spent, "
                          f"~{estimate:.0f}s an epoch: the schedule now ends after epoch {planned}")
         self.planned = planned
