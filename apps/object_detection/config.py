@@ -14,9 +14,11 @@ class Config(TrainConfig):
                                "Fashion-MNIST items pasted on textured backgrounds (embedded)")
     format: str = knob("auto", "box format of --data", ("auto", "coco", "voc", "yolo"))
     # the default recipe is as many epochs as 20 minutes hold on the machine at hand (--time-budget), up to 40:
-    # 8,000 canvases an epoch take 95-160 s on a 2-core AVX2 host (9 or 10 epochs), 35-80 s on a 2-core
-    # AVX-512 one (28 epochs: test mAP@0.5 0.905, mAP@[.5:.95] 0.792). Fixed counts on the latter: 9 epochs
-    # 0.894 (0.766), 24 epochs 0.914 (0.801). --time-budget 0 --epochs N: a run as long on any machine
+    # 16,000 canvases an epoch take 190-320 s on a 2-core AVX2 host (4 or 5 epochs), 75-145 s on a 2-core
+    # AVX-512 one (12 epochs: test mAP@0.5 0.918, mAP@[.5:.95] 0.803). 8,000 canvases on the latter: 9 epochs
+    # 0.894 (0.766), 24 epochs 0.914 (0.801), 28 under the budget 0.905 (0.792): they held 16,000 items from
+    # 7,924 of the 9,000 training images, and epochs past ~24 repeated them into overfitting (lower training,
+    # higher validation loss). --time-budget 0 --epochs N: a run as long on any machine
     epochs: int = knob(40, "number of training epochs (the most there may be under --time-budget)")
     time_budget: float = knob(20.0, "train for at most this many minutes (0 = off): after the first epoch, no epoch "
                                     "starts that would not end within them, and the cosine schedule decays over "
@@ -35,7 +37,7 @@ class Config(TrainConfig):
     score_threshold: float = knob(0.05, "detections scoring below this are dropped before NMS")
     iou_threshold: float = knob(0.5, "NMS: a box overlapping a better one of its class by more than this is dropped")
     min_visible: float = knob(0.4, "augmentation drops a box whose visible part falls below this share of it")
-    canvas_count: int = knob(8000, "canvas: number of training canvases (validation and test get a sixth each, 50 to 500)")
+    canvas_count: int = knob(16000, "canvas: number of training canvases (validation and test get a sixth each, 50 to 500)")
     canvas_items: int = knob(3, "canvas: at most this many items per validation and test canvas (the scored set)")
     canvas_train_items: int = knob(8, "canvas: at most this many items per training canvas. Items are large, so "
                                       "about 2 fit on average (1.5 with 3): more items to learn from per step, "
