@@ -13,12 +13,12 @@ class Config(TrainConfig):
     data: str = knob("canvas", "a COCO, Pascal VOC or YOLO folder (optionally train/ val/ test/ inside), or 'canvas': "
                                "Fashion-MNIST items pasted on textured backgrounds (embedded)")
     format: str = knob("auto", "box format of --data", ("auto", "coco", "voc", "yolo"))
-    # the default recipe is as many epochs as 20 minutes hold on the machine at hand (--time-budget), up to 40:
-    # 16,000 canvases an epoch take 190-320 s on a 2-core AVX2 host (4 or 5 epochs), 75-145 s on a 2-core
-    # AVX-512 one (12 epochs: test mAP@0.5 0.918, mAP@[.5:.95] 0.803). 8,000 canvases on the latter: 9 epochs
-    # 0.894 (0.766), 24 epochs 0.914 (0.801), 28 under the budget 0.905 (0.792): they held 16,000 items from
-    # 7,924 of the 9,000 training images, and epochs past ~24 repeated them into overfitting (lower training,
-    # higher validation loss). --time-budget 0 --epochs N: a run as long on any machine
+    # the default recipe is as many epochs as 20 minutes hold on the machine at hand (--time-budget), up to 40.
+    # 2-core AVX-512 host: 16,000 canvases an epoch take 75-145 s, 12 epochs gave test mAP@0.5 0.918
+    # (mAP@[.5:.95] 0.803); 8,000 canvases: 9 epochs 0.894 (0.766), 24 epochs 0.914 (0.801), 28 under the budget
+    # 0.905 (0.792): they held 16,000 items from 7,924 of the 9,000 training images, and epochs past ~24
+    # repeated them into overfitting (lower training, higher validation loss). A 2-core AVX2 host took 95-160 s
+    # for 8,000 (so 4 to 6 epochs of 16,000; not measured). --time-budget 0 --epochs N: as long on any machine
     epochs: int = knob(40, "number of training epochs (the most there may be under --time-budget)")
     time_budget: float = knob(20.0, "train for at most this many minutes (0 = off): after the first epoch, no epoch "
                                     "starts that would not end within them, and the cosine schedule decays over "
