@@ -225,3 +225,17 @@ def test_time_budget_plans_on_the_mean_epoch_but_starts_none_that_a_slow_spell_w
     assert state["epoch"] == 5 and budget.stopped_epoch == 5 and state["seconds"] == pytest.approx(49.0)
     assert "another (~13s) would not fit" in logged[-1]
     assert [m.split("ends after epoch ")[1] for m in logged[:-1]] == ["5", "7", "6"]  # 12 s, then 8 s, then 9.25 s
+
+
+def test_an_ema_too_slow_for_the_run_is_warned_about_with_the_momentum_that_fits():
+    """--ema 0.999 over 8 epochs of 125 steps leaves the first step's weights 0.999^1000 = 37 % of the
+    average: warned, with the largest momentum that leaves them at most 5 % (0.997); 0.99 is quiet."""
+    from edgesuite.common.training import ema_warning
+
+    cfg = dataclasses.replace(Config(), ema=0.999, epochs=8)
+    message = ema_warning(cfg, steps_per_epoch=125)
+    assert "--ema 0.999 is slow for 1000 updates" in message and "37%" in message and "at most 0.997" in message
+    assert 0.997 ** 1000 <= 0.05 < 0.998 ** 1000
+    assert ema_warning(dataclasses.replace(cfg, ema=0.99), 125) is None
+    assert ema_warning(dataclasses.replace(cfg, ema=0.0), 125) is None
+    assert "for 250 updates" in ema_warning(dataclasses.replace(cfg, grad_accum_steps=4), 125)
