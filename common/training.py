@@ -51,8 +51,10 @@ def build_schedule(cfg, steps_per_epoch: int):
 def build_optimizer(cfg, steps_per_epoch: int, lr_scale: float = 1.0):
     import keras
 
+    from edgesuite.common.callbacks import TimeBudget
+
     lr = build_schedule(dataclasses.replace(cfg, lr=cfg.lr * lr_scale), steps_per_epoch)
-    if cfg.time_budget and cfg.schedule in ("cosine", "warmup_cosine"):
+    if cfg.time_budget and cfg.schedule in TimeBudget.STRETCHED:
         lr = float(lr(0))  # a plain rate: the TimeBudget callback sets it each step from the stretched schedule
     common = {"learning_rate": lr, "weight_decay": cfg.weight_decay or None}
     if cfg.clipnorm:
