@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgesuite.common import precision
 from edgesuite.common.errors import UserInputError
 
 GEOMETRIC = {"flip", "rotate", "zoom", "translate", "crop"}
@@ -100,15 +101,23 @@ class Augmenter:
 
     def __init__(self, ops: list[AugmentOp], image_size: tuple[int, int], bounding_box_format: str = "xyxy", seed: int = 0,
                  min_box_visibility: float = 0.0):
-        import keras
-
         if min_box_visibility and bounding_box_format != "xyxy":
             raise ValueError("min_box_visibility needs bounding_box_format='xyxy'")
         self.ops = ops
         self.image_size = image_size
         self.min_box_visibility = float(min_box_visibility)
-        self.layers = []
-        h, w = image_size
+        # Input processing runs in float32 whatever the global policy: under mixed_bfloat16 the layers would
+        # compute pixels in bf16 (8 bits of mantissa on 0..255) and MixUp / CutMix fail on the dtype. The
+        # layers are built under a float32 policy because composite ones (RandomColorJitter, RandAugment)
+        # build their inner layers from the global policy, not from their own dtype.
+        with precision.scope(precision.INPUT_DTYPE, log=lambda _: None):
+            self.layers = self._build_layers(ops, bounding_box_format, seed)
+
+    @staticmethod
+    def _build_layers(ops: list[AugmentOp], bounding_box_format: str, seed: int) -> list:
+        import keras
+
+        out = []
         kw = {"bounding_box_format": bounding_box_format}
         for i, op in enumerate(ops):
             s = seed + 1009 * (i + 1)
@@ -148,7 +157,8 @@ class Augmenter:
                 layers = [keras.layers.MixUp(alpha=v, seed=s)]
             elif op.name == "cutmix":
                 layers = [keras.layers.CutMix(factor=v, seed=s)]
-            self.layers.extend(layers)
+            out.extend(layers)
+        return out
 
     def __call__(self, batch: dict) -> dict:
         import tensorflow as tf

@@ -8,14 +8,32 @@ without those flags bf16 is emulated and much slower (42 vs 371 img/s seen on
 an EPYC with only AVX2), which is why the flags are read rather than assumed.
 
 Models keep their last layer in float32 (``dtype="float32"``) so that softmax
-and the loss are computed at full precision.
+and the loss are computed at full precision; input processing (augmentation
+layers, anything mapped inside ``tf.data``) is built in float32 whatever the
+policy (``INPUT_DTYPE``).
+
+The policy belongs to a run: :func:`scope` sets it and puts back the one that
+was there when the run ends, so a notebook's own models after
+``edgesuite.train(...)`` are built as before.
+
+``EDGESUITE_AUTO_PRECISION=float32|mixed_bfloat16|...`` makes ``auto`` resolve to
+that policy instead of reading the hardware: how the test suite checks on an
+AVX2 host what a bf16 host would pick (``pytest --auto-precision``), and how a
+user reproduces another host's choice.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
+from edgesuite.common.errors import UserInputError
+
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
+POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+AUTO_ENV = "EDGESUITE_AUTO_PRECISION"
+INPUT_DTYPE = "float32"  # the dtype of every input-processing layer (augmentation), whatever the policy
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
@@ -44,6 +62,11 @@ def choose(requested: str, flags: set[str] | None = None, gpu_caps: list[tuple[i
     """Returns (policy, reason). ``flags`` and ``gpu_caps`` are read from the machine when None."""
     if requested != "auto":
         return requested, "as requested"
+    forced = os.environ.get(AUTO_ENV, "").strip() if flags is None else ""
+    if forced and forced != "host":  # stands in for reading the machine, so explicit flags still decide
+        if forced not in POLICIES:
+            raise UserInputError(f"{AUTO_ENV}={forced}: expected host or one of {', '.join(POLICIES)}")
+        return forced, f"{AUTO_ENV}={forced}"
     gpu_caps = gpu_compute_capabilities() if gpu_caps is None else gpu_caps
     if gpu_caps:
         if all(cap >= (7, 0) for cap in gpu_caps):
@@ -56,11 +79,17 @@ def choose(requested: str, flags: set[str] | None = None, gpu_caps: list[tuple[i
     return "float32", "CPU without avx512_bf16/amx and no GPU"
 
 
-def apply(requested: str, log=print) -> str:
-    """Sets the global Keras dtype policy and prints the choice."""
+@contextlib.contextmanager
+def scope(requested: str, log=print):
+    """Sets the global Keras dtype policy for the block, prints the choice, and restores the previous
+    policy on the way out (also on an error or Ctrl-C). Yields the policy's name."""
     import keras
 
+    previous = keras.mixed_precision.global_policy()
     policy, reason = choose(requested)
     keras.mixed_precision.set_global_policy(policy)
     log(f"precision: {policy} ({reason})")
-    return policy
+    try:
+        yield policy
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

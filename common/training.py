@@ -185,13 +185,13 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunD
         if multi:
             _check_workers_agree(strategy, resume)
         keras.utils.set_random_seed(cfg.seed)
-        policy = precision.apply(cfg.precision, log=log)
-        data = task.load_data(cfg)  # validates inputs before any run directory exists
-        data.train, data.val = distribute.shard_by_data(data.train), distribute.shard_by_data(data.val)
-        steps_per_epoch = max(1, math.ceil(data.train_size / cfg.batch_size))
-        log(f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}"
-            + (f" ({cfg.batch_size // replicas} per replica)" if replicas > 1 else ""))
-        return _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, started)
+        with precision.scope(cfg.precision, log=log) as policy:  # the caller's policy is back when the run ends
+            data = task.load_data(cfg)  # validates inputs before any run directory exists
+            data.train, data.val = distribute.shard_by_data(data.train), distribute.shard_by_data(data.val)
+            steps_per_epoch = max(1, math.ceil(data.train_size / cfg.batch_size))
+            log(f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}"
+                + (f" ({cfg.batch_size // replicas} per replica)" if replicas > 1 else ""))
+            return _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, started)
     except Exception as exc:
         if multi and cfg.name and distribute.peer_lost(exc):
             if not chief:

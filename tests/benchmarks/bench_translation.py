@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchlib import export_and_time, format_rows, print_format_table, spawn_json, train_within
+from benchlib import export_and_time, format_rows, print_format_table, set_process_policy, spawn_json, train_within
 
 
 def tokens_per_second(precision: str, jit: bool, steps: int, warmup: int) -> dict:
@@ -42,13 +42,12 @@ def tokens_per_second(precision: str, jit: bool, steps: int, warmup: int) -> dic
     import keras
 
     from edgesuite.apps import get_task
-    from edgesuite.common import precision as prec
     from edgesuite.common.training import build_optimizer
 
     task = get_task("translation")
     cfg = task.Config(precision=precision)
     keras.utils.set_random_seed(0)
-    policy = prec.apply(cfg.precision, log=lambda m: None)
+    policy = set_process_policy(cfg.precision)
     data = task.load_data(cfg)
     model = task.build_model(cfg, data.info)
     loss, metrics = task.loss_and_metrics(cfg, data.info)

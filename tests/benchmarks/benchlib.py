@@ -63,6 +63,33 @@ def export_and_time(run: Path, samples: int) -> tuple[dict, dict]:
     return report, {r["format"].replace(" (reference)", ""): r for r in bench["rows"]}  # "keras (reference)"
 
 
+def set_process_policy(requested: str) -> str:
+    """Sets the global dtype policy for the rest of a benchmark worker, a process of its own (the training
+    driver scopes it to the run instead); returns what ``requested`` resolved to."""
+    import keras
+
+    from edgesuite.common import precision as prec
+
+    policy, _ = prec.choose(requested)
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+def cpu_summary() -> str:
+    """The host line every figure is quoted with: CPU model and the flags that decide precision and int8."""
+    from pathlib import Path
+
+    from edgesuite.common.precision import cpu_flags
+
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "unknown CPU")
+    except OSError:
+        model = "unknown CPU"
+    shown = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile"})
+    return f"{model}, {os.cpu_count()} cores, flags: {' '.join(shown) or 'none of avx2/avx512/amx'}"
+
+
 def training_step_time(task_name: str, precision: str, steps: int, warmup: int | None = None, **knobs) -> dict:
     """Seconds per training step of the task's model and pipeline under ``precision`` (call in a fresh process).
 
@@ -72,13 +99,12 @@ def training_step_time(task_name: str, precision: str, steps: int, warmup: int |
     import keras
 
     from edgesuite.apps import get_task
-    from edgesuite.common import precision as prec
     from edgesuite.common.training import _compile
 
     task = get_task(task_name)
     cfg = task.Config(precision=precision, **knobs)
     keras.utils.set_random_seed(0)
-    policy = prec.apply(cfg.precision, log=lambda m: None)
+    policy = set_process_policy(cfg.precision)
     data = task.load_data(cfg)
     model = task.build_model(cfg, data.info)
     _compile(model, task, cfg, data.info, steps_per_epoch=100)

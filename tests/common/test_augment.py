@@ -27,7 +27,7 @@ def _tight_box(binary):
 
 
 @pytest.mark.parametrize("spec", ["flip", "rotate=0.08", "zoom=0.3", "translate=0.2", "crop=0.7"])
-def test_geometric_transforms_move_boxes_and_masks_with_pixels(spec):
+def test_geometric_transforms_move_boxes_and_masks_with_pixels(spec, policy):
     out = build_augmenter(spec, "segmentation", (SIZE, SIZE), seed=7)(_scene())
     images = out["images"].numpy()
     masks = np.rint(out["segmentation_masks"].numpy()).astype(int)
@@ -46,20 +46,37 @@ def test_geometric_transforms_move_boxes_and_masks_with_pixels(spec):
 
 
 @pytest.mark.parametrize("spec", ["contrast", "brightness", "color", "noise"])
-def test_colour_transforms_leave_boxes_and_masks_alone(spec):
+def test_colour_transforms_leave_boxes_and_masks_alone(spec, policy):
     scene = _scene()
     out = build_augmenter(spec, "detection", (SIZE, SIZE), seed=7)(scene)
+    assert out["images"].dtype.name == "float32", f"{spec} under {policy}: pixels must stay float32"
     np.testing.assert_array_equal(out["bounding_boxes"]["boxes"].numpy(), scene["bounding_boxes"]["boxes"])
     np.testing.assert_array_equal(out["segmentation_masks"].numpy(), scene["segmentation_masks"])
     assert not np.allclose(out["images"].numpy(), scene["images"])
 
 
-def test_mixup_mixes_labels_of_a_classification_batch():
+@pytest.mark.parametrize("spec", ["mixup=0.4", "cutmix"])
+def test_label_mixing_mixes_labels_of_a_classification_batch(spec, policy):
     images = np.stack([np.full((SIZE, SIZE, 1), v, np.uint8) for v in (0, 255, 0, 255)])
     labels = np.eye(2, dtype=np.float32)[[0, 1, 0, 1]]
-    out = build_augmenter("mixup=0.4", "classification", (SIZE, SIZE), seed=1)({"images": images, "labels": labels})
+    out = build_augmenter(spec, "classification", (SIZE, SIZE), seed=3)({"images": images, "labels": labels})
+    assert out["images"].dtype.name == out["labels"].dtype.name == "float32"
     np.testing.assert_allclose(out["labels"].numpy().sum(-1), 1.0, atol=1e-5)
     assert ((out["labels"].numpy() > 0.01) & (out["labels"].numpy() < 0.99)).any()
+
+
+@pytest.mark.parametrize("spec", ["rotate=0.08", "zoom=0.3", "color", "randaugment"])
+def test_augmentation_computes_in_float32_under_any_policy(spec, policy):
+    """Input processing: the same pixels under mixed_bfloat16 as under float32 (bf16 would round 0..255
+    values to 8 bits of mantissa, e.g. 235 -> 236)."""
+    from edgesuite.common import precision
+
+    scene = _scene()
+    out = build_augmenter(spec, "detection", (SIZE, SIZE), seed=7)(scene)["images"].numpy()
+    with precision.scope("float32", log=lambda _: None):
+        ref = build_augmenter(spec, "detection", (SIZE, SIZE), seed=7)(scene)["images"].numpy()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, ref, atol=1e-3)
 
 
 def test_spec_errors_name_the_item():

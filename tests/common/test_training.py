@@ -239,3 +239,21 @@ def test_an_ema_too_slow_for_the_run_is_warned_about_with_the_momentum_that_fits
     assert ema_warning(dataclasses.replace(cfg, ema=0.99), 125) is None
     assert ema_warning(dataclasses.replace(cfg, ema=0.0), 125) is None
     assert "for 250 updates" in ema_warning(dataclasses.replace(cfg, grad_accum_steps=4), 125)
+
+
+@pytest.mark.parametrize("augment", ["mixup=0.2", "cutmix"])
+def test_label_mixing_trains_under_mixed_bfloat16_and_the_callers_policy_comes_back(tiny_folder, tmp_path, augment):
+    """The run sets its policy and restores the caller's (a notebook's own models are not left bf16), and
+    the augmentation layers compute in float32 under it (MixUp and CutMix failed on bf16 inputs)."""
+    import json
+
+    import keras
+
+    import edgesuite
+
+    before = keras.mixed_precision.global_policy().name
+    run = edgesuite.train("image-classification", data=str(tiny_folder), epochs=1, batch_size=16, augment=augment,
+                          precision="mixed_bfloat16", out=str(tmp_path), early_stopping=0)
+    assert keras.mixed_precision.global_policy().name == before
+    assert json.loads((run.path / "info.json").read_text())["precision"] == "mixed_bfloat16"
+    assert run.dir.status()["state"] == "completed" and 0 <= run.metrics["accuracy"] <= 1

@@ -214,14 +214,7 @@ def test_a_mixed_precision_run_exports_to_float_tflite(tiny_folder, tmp_path):
     """bf16 ops in the trained graph would need Flex kernels: export rebuilds under float32 first."""
     run = edgesuite.train("image-classification", data=str(tiny_folder), epochs=1, batch_size=16,
                           precision="mixed_bfloat16", out=str(tmp_path), augment="none")
-    import keras
-
-    policy = keras.mixed_precision.global_policy().name
-    try:
-        report = run.export(formats=["tflite", "tflite-int8"], calibration_samples=16)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")  # later tests build float32 models
-    assert policy == "mixed_bfloat16"
+    report = run.export(formats=["tflite", "tflite-int8"], calibration_samples=16)
     assert report["ok"], report["formats"]
     from edgesuite.export.tflite import op_names
 
