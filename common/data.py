@@ -85,6 +85,32 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, ...], seed: int
     return [np.sort(np.concatenate(p)) if p else np.array([], dtype=np.int64) for p in parts]
 
 
+def parity_draw(splits, n: int, seed: int) -> tuple:
+    """The inputs an export's parity check runs on: ``(held, extra)``.
+
+    ``held``: up to ``n`` items of the held-out split (test, else validation), in order,
+    labelled: the task metric is judged on these. ``extra``: when the held-out split is
+    smaller than ``n``, items drawn (by ``seed``) from the other splits, validation then
+    training, up to ``n`` in all, so that the agreement of a quantized file with the Keras
+    model is measured on enough inputs to mean something (one borderline item of a
+    30-item test split would otherwise decide a 98 % gate). Agreement compares two
+    renderings of the same function, so training inputs serve as well as held-out ones.
+    ``splits`` has ``train``/``val``/``test`` with ``len`` and ``subset(indices)``.
+    """
+    test_first = splits.test is not None
+    held = splits.test if test_first else splits.val
+    held = held.subset(np.arange(min(n, len(held))))
+    rng = np.random.default_rng(seed)
+    extra, need = [], n - len(held)
+    for part in ((splits.val,) if test_first else ()) + (splits.train,):
+        if need <= 0 or part is None or not len(part):
+            continue
+        take = min(need, len(part))
+        extra.append(part.subset(np.sort(rng.permutation(len(part))[:take])))
+        need -= take
+    return held, extra
+
+
 def decode_and_resize(path, channels: int, size: tuple[int, int]):
     """Reads an image file in-graph: jpg/png/bmp/gif (first frame), uint8, resized."""
     import tensorflow as tf

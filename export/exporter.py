@@ -16,6 +16,7 @@ from pathlib import Path
 
 
 from edgesuite import __version__
+from edgesuite.common import precision
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.runs import ensure_writable_dir, write_json
 from edgesuite.export import verify
@@ -24,14 +25,8 @@ from edgesuite.export.formats import parse_formats
 
 
 def rebuild_float32(task, cfg, info, trained):
-    import keras
-
-    previous = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy("float32")
-    try:
+    with precision.scope("float32", log=lambda _: None):
         model = task.build_model(cfg, info)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     model.set_weights(trained.get_weights())
     return model
 
@@ -58,8 +53,9 @@ def export_run(run_path: str, formats: str = "all", out: str | None = None, cali
     if calibrated < calibration_samples:
         log(f"warning: asked for {calibration_samples} calibration samples, the training split has "
             f"{calibrated}; calibrating on those")
+    # the task metric is judged on the labelled held-out inputs, which come first; agreement on all of them
     reference = task.export_reference(model, x, metadata)
-    metric_name, reference_metric = task.parity_metric(reference, labels, metadata)
+    metric_name, reference_metric = task.parity_metric(reference[:len(labels)], labels, metadata)
     ctx = ExportContext(model, metadata, out_dir, representative, preprocessor=task.export_preprocessor(cfg, info),
                         serving_outputs=lambda outputs: task.serving_outputs(outputs, metadata),
                         serving_module=task.export_serving(model, metadata))
@@ -75,7 +71,8 @@ def export_run(run_path: str, formats: str = "all", out: str | None = None, cali
     finally:
         ctx.close()
     rows = _merge_with_previous(out_dir, run, rows)
-    report = {"task": task.name, "source_run": str(run.path), "samples": int(len(x)), "metric_name": metric_name,
+    report = {"task": task.name, "source_run": str(run.path), "samples": int(len(x)),
+              "labelled_samples": int(len(labels)), "metric_name": metric_name,
               "reference_metric": reference_metric, "calibration_samples": int(calibrated),
               "formats": rows}
     js, md = verify.write_report(out_dir, report)
@@ -131,12 +128,15 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task,
         outputs = task.export_outputs(runtime, x, ctx.metadata)
     except Exception as exc:
         return {**row, "status": "failed", "note": f"written but not loadable: {exc}"}
-    _, metric = task.parity_metric(outputs, labels, ctx.metadata)
+    _, metric = task.parity_metric(outputs[:len(labels)], labels, ctx.metadata)
     agreement = task.parity_agreement(reference, outputs, ctx.metadata) if outputs.shape == reference.shape else 0.0
     result = verify.compare(reference, outputs, metric, reference_metric, fmt.precision, agreement,
-                            limits=task.parity_limits(fmt.precision), report_diff=task.parity_numeric)
+                            limits=task.parity_limits(fmt.precision), report_diff=task.parity_numeric,
+                            step=runtime.output_step)
     details = task.parity_details(reference, outputs, ctx.metadata) if outputs.shape == reference.shape else ""
-    diff = f"max |diff| {result['max_abs_diff']:.1e}" if result["max_abs_diff"] is not None else f"agreement {agreement:.3f}"
+    details = "; ".join(n for n in (verify.agreement_note(result), details) if n)
+    diff = (f"max |diff| {result['max_abs_diff']:.1e}" if result["max_abs_diff"] is not None
+            else f"agreement {result['top1_agreement']:.3f}")
     log(f"{fmt.name}: {result['status']} ({row['size_mb']:.3f} MB, {diff}{', ' + details if details else ''})")
     note = "; ".join(n for n in (details, result.pop("why", "")) if n)
     return {**row, **result, "note": note}

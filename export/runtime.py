@@ -30,6 +30,11 @@ class Runtime:
     def run(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    @property
+    def output_step(self) -> float:
+        """The smallest change the main output can show: the scale of a quantized output, 0 for floats."""
+        return 0.0
+
     def run_batched(self, x: np.ndarray, batch: int = 64) -> np.ndarray:
         return np.concatenate([self.run(x[i:i + batch]) for i in range(0, len(x), batch)])
 
@@ -131,6 +136,10 @@ class TFLiteRuntime(Runtime):
         outputs = self.interpreter._get_full_signature_list().get("serving_default", {}).get("outputs", {})
         index = outputs[main_output(outputs)] if outputs else details[0]["index"]
         return next(d for d in details if d["index"] == index)
+
+    @property
+    def output_step(self) -> float:
+        return float(self.output["quantization"][0] or 0.0)
 
     def run(self, x):
         if self.input_count > 1:

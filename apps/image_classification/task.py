@@ -13,7 +13,7 @@ from edgesuite.apps.image_classification.postprocess import postprocess, preproc
 from edgesuite.common import metrics as cmetrics
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import build_augmenter
-from edgesuite.common.data import batch_pipeline
+from edgesuite.common.data import batch_pipeline, parity_draw
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.task import DataSplits, Task
 
@@ -126,30 +126,20 @@ class ImageClassificationTask(Task):
             "data_name": info.get("data_name"),
         }
 
-    def _images(self, cfg, info: dict, split: str, n: int, splits=None) -> tuple[np.ndarray, np.ndarray]:
-        splits = splits or icdata.load_splits(cfg)
-        images = {"train": splits.train, "test": splits.test if splits.test is not None else splits.val}[split]
-        if split == "train":  # a class-balanced draw, fixed by the seed
-            images = images.subset(np.random.default_rng(cfg.seed).permutation(len(images))[:n])
-        else:
-            images = images.subset(np.arange(min(n, len(images))))
+    @staticmethod
+    def _decode(images, info: dict) -> np.ndarray:
         ds = icdata.to_dataset(images, len(info["class_names"]), info["image_size"], info["channels"])
-        x = np.stack([im.numpy() for im, _ in ds]) if len(images) else np.zeros((0,), np.uint8)
-        return x, images.labels
-
-    def representative_data(self, cfg, info: dict, n: int) -> np.ndarray:
-        """Real training images for int8 calibration (as many as there are, up to n)."""
-        return self._images(cfg, info, "train", n)[0]
-
-    def export_samples(self, cfg, info: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Held-out images and labels the parity check runs every format on."""
-        return self._images(cfg, info, "test", n)
+        return np.stack([im.numpy() for im, _ in ds]) if len(images) else np.zeros((0,), np.uint8)
 
     def export_data(self, cfg, info: dict, calibration: int, samples: int):
-        """One scan of the data (a folder's files are all decoded while checking) for both sets."""
+        """One scan of the data (a folder's files are all decoded while checking) for both sets: training
+        images for int8 calibration (a class-balanced draw fixed by the seed) and the parity inputs
+        (``common.data.parity_draw``: the labelled held-out images first)."""
         splits = icdata.load_splits(cfg)
-        return (self._images(cfg, info, "train", calibration, splits)[0],
-                self._images(cfg, info, "test", samples, splits))
+        train = splits.train.subset(np.random.default_rng(cfg.seed).permutation(len(splits.train))[:calibration])
+        held, extra = parity_draw(splits, samples, cfg.seed)
+        x = np.concatenate([self._decode(part, info) for part in (held, *extra) if len(part)] or [np.zeros((0,), np.uint8)])
+        return self._decode(train, info), (x, held.labels)
 
     def parity_metric(self, outputs: np.ndarray, labels: np.ndarray, metadata: dict) -> tuple[str, float]:
         return "accuracy", float(np.mean(outputs.argmax(-1) == labels))

@@ -15,7 +15,7 @@ from edgesuite.apps.text_classification.postprocess import postprocess
 from edgesuite.common import metrics as cmetrics
 from edgesuite.common import plots as cplots
 from edgesuite.common import text as ctext
-from edgesuite.common.data import batch_pipeline
+from edgesuite.common.data import batch_pipeline, parity_draw
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.task import DataSplits, Task
 
@@ -164,14 +164,14 @@ class TextClassificationTask(Task):
         return ctext.tokenizer_from_settings(info["tokenizer"])
 
     def export_data(self, cfg, info: dict, calibration: int, samples: int):
-        """Token ids of training texts (int8 calibration) and held-out raw texts with labels (parity)."""
+        """Token ids of training texts (int8 calibration) and the parity texts (``common.data.parity_draw``)."""
         splits = tcdata.load_splits(cfg)
         tokenizer = ctext.tokenizer_from_settings(info["tokenizer"])
         order = np.random.default_rng(cfg.seed).permutation(len(splits.train))[:calibration]
         representative = ctext.tokenize([splits.train.texts[i] for i in order], tokenizer)
-        held = splits.test if splits.test is not None else splits.val
-        n = min(samples, len(held))
-        return representative, (np.array(held.texts[:n], dtype=object), held.labels[:n])
+        held, extra = parity_draw(splits, samples, cfg.seed)  # the labelled held-out texts first
+        texts = held.texts + [t for part in extra for t in part.texts]
+        return representative, (np.array(texts, dtype=object), held.labels)
 
     def parity_metric(self, outputs: np.ndarray, labels: np.ndarray, metadata: dict) -> tuple[str, float]:
         return "accuracy", float(np.mean(outputs.argmax(-1) == labels))
