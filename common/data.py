@@ -47,18 +47,15 @@ class SkipLog:
 def check_image(path: Path, min_size: int = 1) -> tuple[int, int]:
     """Fully decodes an image file with PIL and returns (width, height).
 
-    Raises ``ValueError`` for an unreadable or non-image file (callers decide
+    Raises ``ValueError`` for an unreadable or non-image file, or one above
+    ``decode.MAX_IMAGE_PIXELS`` (callers decide
     whether that is skipped or fatal) and ``UserInputError`` when it is smaller
     than ``min_size`` on either side.
     """
-    from PIL import Image, UnidentifiedImageError
+    from edgesuite.common.decode import open_image
 
-    try:
-        with Image.open(path) as im:
-            im.load()
-            w, h = im.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
+    with open_image(path) as im:
+        w, h = im.size
     if min(w, h) < min_size:
         raise UserInputError(f"{path}: image is {w}x{h} pixels, smaller than the minimum {min_size}x{min_size}")
     return w, h

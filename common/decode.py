@@ -25,6 +25,45 @@ def top_k_labels(probs, class_names: list[str], top_k: int = 3) -> list[dict]:
     return out
 
 
+# Large microscopy and aerial images are normal input, so edgesuite reads images of up to 2**28 pixels
+# (16,384 x 16,384; 805 MB decoded as RGB), three times Pillow's own decompression-bomb limit, and
+# refuses larger ones with a message that names the file, its size and the limit.
+MAX_IMAGE_PIXELS = 2 ** 28
+UNREADABLE = (OSError, SyntaxError, ValueError)  # Pillow's UnidentifiedImageError is an OSError
+
+
+def open_image(path, load: bool = True):
+    """Opens an image file with Pillow under edgesuite's pixel limit (``MAX_IMAGE_PIXELS``).
+
+    ``load=False`` reads the header only (size, mode, format). Raises ``ValueError``
+    saying what is wrong (unreadable, or too many pixels); the caller names the file.
+    """
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and limit < MAX_IMAGE_PIXELS:
+        # Pillow warns above its limit and refuses above twice it; ours is checked below with a clear message
+        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        im = Image.open(path)
+    except UNREADABLE as exc:
+        raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
+    except Image.DecompressionBombError as exc:  # only where a caller lowered Pillow's limit on purpose
+        raise ValueError(f"not read: {exc}") from None
+    w, h = im.size
+    if w * h > MAX_IMAGE_PIXELS:
+        im.close()
+        raise ValueError(f"{w}x{h} = {w * h:,} pixels, above the {MAX_IMAGE_PIXELS:,} that edgesuite reads "
+                         "(decode.MAX_IMAGE_PIXELS); cut it into tiles or downscale it")
+    if load:
+        try:
+            im.load()
+        except UNREADABLE as exc:
+            im.close()
+            raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
+    return im
+
+
 def read_images(inputs, size: int, channels: int) -> np.ndarray:
     """Image files or arrays -> (N, size, size, channels) uint8 (PIL, no TensorFlow).
 
@@ -33,7 +72,7 @@ def read_images(inputs, size: int, channels: int) -> np.ndarray:
     """
     from pathlib import Path
 
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if isinstance(inputs, np.ndarray) and inputs.ndim == 4 and inputs.shape[1:] == (size, size, channels):
         return inputs.astype(np.uint8)
@@ -48,10 +87,9 @@ def read_images(inputs, size: int, channels: int) -> np.ndarray:
             if not path.is_file():
                 raise ValueError(f"{item}: no such image file")
             try:
-                im = Image.open(path)
-                im.load()
-            except (UnidentifiedImageError, OSError) as exc:
-                raise ValueError(f"{item}: not a readable image ({exc.__class__.__name__}: {exc})") from None
+                im = open_image(path)
+            except ValueError as exc:
+                raise ValueError(f"{item}: {exc}") from None
         im = im.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
         arr = np.asarray(im, dtype=np.uint8)
         batch.append(arr[..., None] if channels == 1 else arr)
@@ -68,8 +106,11 @@ def open_source(source, index: int = 0):
     from PIL import Image
 
     if isinstance(source, (str, Path)):
-        with Image.open(source) as im:
-            return Path(source).stem, im.convert("RGB")
+        try:
+            with open_image(source) as im:
+                return Path(source).stem, im.convert("RGB")
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
     return f"input{index}", Image.fromarray(np.asarray(source, np.uint8).squeeze()).convert("RGB")
 
 

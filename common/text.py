@@ -86,18 +86,43 @@ def learn_vocabulary(texts: list[str], vocab_size: int = 30000, normalize: str =
     return vocab
 
 
-def read_text_file(path: Path, encoding: str) -> str:
-    """The whole file decoded; a bad byte is reported with its line and a hint at --encoding."""
-    raw = path.read_bytes()
+def _bad_byte(raw: bytes, exc: UnicodeDecodeError, encoding: str, flag: str | None = "--encoding") -> str:
+    col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+    hint = "latin-1" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else "utf-8"
+    fix = f"pass the file's encoding, e.g. {flag} {hint}" if flag else f"save the file as {encoding}"
+    return f"byte 0x{raw[exc.start]:02x} at column {col} is not valid {encoding} text; {fix}"
+
+
+def read_text_file(path: Path, encoding: str = "utf-8", flag: str | None = "--encoding") -> str:
+    """The whole file decoded; a bad byte is a UserInputError naming its line, with a hint at ``flag`` (the
+    option that sets the encoding; None for files that must be UTF-8, such as annotation files)."""
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise UserInputError(f"{path}: is a folder, expected a text file") from None
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         line = raw[:exc.start].count(b"\n") + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        hint = "latin-1" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else "utf-8"
-        raise UserInputError(f"{path}:{line}: byte 0x{raw[exc.start]:02x} at column {col} is not valid {encoding} "
-                             f"text; pass the file's encoding, e.g. --encoding {hint}") from None
+        raise UserInputError(f"{path}:{line}: {_bad_byte(raw, exc, encoding, flag)}") from None
     return text[1:] if text.startswith("\ufeff") else text  # a UTF-8 byte-order mark is not part of the header
+
+
+def read_text_lines(path: Path, encoding: str, skips) -> list[str | None]:
+    """The file's lines, each decoded on its own: a line holding a byte that is not valid ``encoding`` text
+    goes to ``skips`` (``common.data.SkipLog``: counted, or fatal under --strict) named by file and line, and
+    is None in the list, so that line numbers, and the pairing of line-aligned files, stay as they are."""
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf") and encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        raw = raw[3:]
+    lines: list[str | None] = []
+    for n, chunk in enumerate(raw.split(b"\n"), start=1):
+        try:
+            lines.append(chunk.decode(encoding))
+        except UnicodeDecodeError as exc:
+            skips.skip(f"{path}:{n}", _bad_byte(chunk, exc, encoding))
+            lines.append(None)
+    return lines
 
 
 def as_texts(inputs) -> list[str]:

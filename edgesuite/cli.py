@@ -96,6 +96,35 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
+def _chosen_parser(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
+    """The (sub-)parser of the command line given: ``train image-classification`` -> that task's parser."""
+    for dest in ("command", "task", "data_command"):
+        name = getattr(args, dest, None)
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not name or not subs or name not in subs[0].choices:
+            break
+        parser = subs[0].choices[name]
+    return parser
+
+
+def _flag_hint(extra: list[str], parser: argparse.ArgumentParser) -> str:
+    """' (did you mean --lr?)' for the first unknown flag: the first flag whose help holds every word of a
+    several-word unknown one (``--learning-rate`` -> ``--lr``, 'peak learning rate'), else the closest name."""
+    import difflib
+
+    flags = [f for f in extra if f.startswith("--")]
+    if not flags:
+        return ""
+    flag = flags[0].split("=", 1)[0]
+    options = {o: a.help or "" for a in parser._actions for o in a.option_strings if o.startswith("--")}
+    words = flag.lstrip("-").replace("_", "-").split("-")
+    close = [o for o, h in options.items() if len(words) > 1 and all(w in h.lower().replace("-", " ").split()
+                                                                     for w in words)]
+    names = {o[2:]: o for o in options}  # compared without the dashes, which every flag shares
+    close = close or [names[n] for n in difflib.get_close_matches(flag.lstrip("-"), list(names), n=1)]
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def _print_metrics(metrics: dict) -> None:
     for k, v in metrics.items():
         if isinstance(v, float):
@@ -235,7 +264,11 @@ def _cmd_benchmark(args) -> int:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # progress shows up at once when piped to a file or tee
-    args = _parser(prog).parse_args(argv)
+    parser = _parser(prog)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse alone says only "unrecognized arguments": name the flag that was probably meant
+        chosen = _chosen_parser(parser, args)
+        chosen.error(f"unrecognized arguments: {' '.join(extra)}{_flag_hint(extra, chosen)}")
     handler = {"train": _cmd_train, "quickstart": _cmd_quickstart, "evaluate": _cmd_evaluate,
                "predict": _cmd_predict, "export": _cmd_export, "benchmark": _cmd_benchmark,
                "data": _cmd_data}[args.command]

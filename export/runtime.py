@@ -106,7 +106,9 @@ class TFLiteRuntime(Runtime):
         try:
             custom = [op for op in op_names(self.path.read_bytes()) if op.startswith("custom:")]
         except Exception as exc:  # not a flatbuffer at all: struct.error, IndexError...
-            raise UserInputError(f"{path}: not a loadable .tflite model ({exc.__class__.__name__})") from None
+            why = f"{type(exc).__module__}.{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise UserInputError(f"{path}: not a loadable .tflite model (not a TFLite flatbuffer; reading it "
+                                 f"failed with {why})") from None
         try:
             if custom:  # the tokenizer ops of a string-input text model: kernels from tensorflow-text
                 import tensorflow_text
@@ -118,7 +120,7 @@ class TFLiteRuntime(Runtime):
                 self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise UserInputError(f"{path}: not a loadable .tflite model ({exc})") from None
+            raise UserInputError(f"{path}: not a loadable .tflite model ({str(exc).strip()})") from None
         self.input = self.interpreter.get_input_details()[0]
         self.input_count = len(self.interpreter.get_input_details())
         if self.input_count > 1:  # by name through the signature runner, which resizes the inputs itself

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog, check_image, stratified_split
+from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog, stratified_split
 from edgesuite.common.errors import UserInputError
 
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
@@ -50,16 +50,33 @@ class ImageSplits:
 
 
 def _check_files(items: list[tuple[str, str]], skips: SkipLog, min_size: int) -> list[tuple[str, str, bool]]:
-    """Decodes each (path, where) with PIL in a thread pool; returns (path, where, is_grey) of the good ones."""
-    from PIL import Image
+    """Checks each (path, where) in a thread pool; returns (path, where, is_grey) of the good ones.
+
+    A file is decoded here by the op the training pipeline decodes it with (``tf.io.decode_image``), so
+    what passes will not fail mid-epoch: Pillow opens more than TensorFlow decodes (a TIFF named .png,
+    a 1-bit BMP, a PNG cut before its end). Pillow reads the header first, for the pixel limit, the
+    mode and, when TensorFlow refuses a file, what the file really is.
+    """
+    import tensorflow as tf
     from tqdm import tqdm
+
+    from edgesuite.common.decode import open_image
 
     def check(item):
         path, where = item
         try:
-            check_image(Path(path), min_size)
-            with Image.open(path) as im:
-                return path, where, im.mode in GREY_MODES, None
+            with open_image(path, load=False) as im:
+                mode, kind, (w, h) = im.mode, im.format, im.size
+            try:
+                tf.io.decode_image(tf.io.read_file(path), channels=0, expand_animations=False)
+            except tf.errors.InvalidArgumentError as exc:
+                why = str(exc.message).split("}}")[-1].split("[Op:")[0].strip().rstrip(".")
+                raise ValueError(f"TensorFlow cannot decode it ({why}); Pillow reads it as {kind} {mode}: re-save "
+                                 "it as PNG (8-bit grey, RGB or RGBA) or JPEG") from None
+            if min(w, h) < min_size:
+                raise UserInputError(f"{path}: image is {w}x{h} pixels, smaller than the minimum "
+                                     f"{min_size}x{min_size}")
+            return path, where, mode in GREY_MODES, None
         except ValueError as exc:
             return path, where, False, str(exc)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from edgesuite.apps.object_detection import formats
 from edgesuite.common.data import SkipLog
+from edgesuite.common.decode import UNREADABLE, open_image
 from edgesuite.common.errors import UserInputError
 
 
@@ -69,15 +70,14 @@ def pad(boxes: list[np.ndarray], classes: list[np.ndarray], difficult: list[np.n
 
 
 def _resize_item(item: formats.Annotated, size: int):
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        with Image.open(item.path) as im:
-            im.load()
-            w, h = im.size
+    with open_image(item.path) as im:
+        w, h = im.size
+        try:
             image = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
+        except UNREADABLE as exc:
+            raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
     if (w, h) != (item.width, item.height):
         raise ValueError(f"the annotations say {item.width}x{item.height} pixels, the image is {w}x{h}")
     scale = np.array([size / w, size / h, size / w, size / h], np.float32)

@@ -35,6 +35,7 @@ import numpy as np
 
 from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog
 from edgesuite.common.errors import UserInputError
+from edgesuite.common.text import read_text_file
 
 FORMATS = ("coco", "voc", "yolo")
 
@@ -98,7 +99,7 @@ def _finish(path: Path, size, boxes, classes, difficult) -> Annotated:
 
 
 def read_class_list(path: Path) -> list[str]:
-    names = [ln.split("#", 1)[0].strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    names = [ln.split("#", 1)[0].strip() for ln in read_text_file(path, flag=None).splitlines()]
     names = [n for n in names if n]
     if not names:
         raise UserInputError(f"{path}: no class names in it (one per line expected)")
@@ -118,9 +119,12 @@ def _coco_json(root: Path) -> Path:
 def read_coco(root: Path, skips: SkipLog, clips: SkipLog) -> BoxSet:
     path = _coco_json(root)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_text_file(path, flag=None))
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}, column {exc.colno})") from None
+    if not isinstance(doc, dict):
+        raise UserInputError(f"{path}: expected a COCO object {{\"images\": [...], \"annotations\": [...], "
+                             f"\"categories\": [...]}} at the top level, found {type(doc).__name__ if doc is not None else 'null'}")
     for key in ("images", "annotations", "categories"):
         if not isinstance(doc.get(key), list):
             raise UserInputError(f"{path}: a COCO file needs a list '{key}' at the top level")
@@ -268,7 +272,7 @@ def _yolo_names(root: Path) -> list[str]:
             import yaml
 
             try:
-                doc = yaml.safe_load((place / "data.yaml").read_text(encoding="utf-8")) or {}
+                doc = yaml.safe_load(read_text_file(place / "data.yaml", flag=None)) or {}
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 raise UserInputError(f"{place / 'data.yaml'}:{mark.line + 1 if mark else '?'}: malformed YAML") from None
@@ -299,7 +303,7 @@ def read_yolo(root: Path, skips: SkipLog, clips: SkipLog) -> BoxSet:
             continue
         b, c = [], []
         if stem in labels:  # an image without a label file has no objects (a YOLO background image)
-            for line_no, line in enumerate(labels[stem].read_text(encoding="utf-8").splitlines(), 1):
+            for line_no, line in enumerate(read_text_file(labels[stem], flag=None).splitlines(), 1):
                 where = f"{labels[stem]}:{line_no}"
                 fields = line.split()
                 if not fields:

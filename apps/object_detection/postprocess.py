@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesuite.common.decode import open_source, read_images, save_png
+from edgesuite.common.decode import open_image, open_source, read_images, save_png
 
 STRIDE = 4  # the head's stride (model.STRIDE); kept here so this module needs no Keras
 
@@ -114,10 +114,11 @@ def with_pixels(result: dict, width: int, height: int) -> dict:
 def source_size(source) -> tuple[int, int]:
     """(width, height) of an input: an image file or an (H, W, C) array."""
     if isinstance(source, (str, Path)):
-        from PIL import Image
-
-        with Image.open(source) as im:
-            return im.size
+        try:
+            with open_image(source, load=False) as im:
+                return im.size
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
     shape = np.asarray(source).shape
     return shape[-2], shape[-3]
 

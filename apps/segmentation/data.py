@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog
+from edgesuite.common.decode import UNREADABLE, open_image
 from edgesuite.common.errors import UserInputError
+from edgesuite.common.text import read_text_file
 
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS | {".tif", ".tiff"}
 MASK_SUFFIXES = {".png", ".tif", ".tiff", ".bmp", ".gif"}
@@ -62,7 +64,7 @@ class ClassList:
 def read_classes(path: Path) -> ClassList:
     """``classes.txt``: one class per line, ``name`` or ``name R G B``; '#' starts a comment."""
     names, colours = [], {}
-    for line_no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for line_no, raw in enumerate(read_text_file(path, flag=None).splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -84,15 +86,14 @@ def read_classes(path: Path) -> ClassList:
 
 def _load_mask(path: Path, classes: ClassList | None) -> np.ndarray:
     """Class indices (H, W) uint8 from a grey, palette, 16-bit/float TIFF or (with colours) RGB mask."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(path) as im:
-            im.load()
+        with open_image(path) as im:
             mode = im.mode
             arr = np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"not a readable mask image ({exc.__class__.__name__}: {exc})") from None
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("not a readable image", "not a readable mask image")) from None
+    if mode in ("LA", "La", "PA") and arr.ndim == 3:  # grey (or palette) indices with an alpha channel
+        arr = arr[..., 0]
     if mode in ("RGB", "RGBA") or arr.ndim == 3:
         rgb = arr[..., :3]
         if classes is not None and classes.colours:
@@ -121,18 +122,17 @@ def _load_mask(path: Path, classes: ClassList | None) -> np.ndarray:
 
 
 def _load_image(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        with Image.open(path) as im:
-            im.load()
+    with open_image(path) as im:
+        try:
             if im.mode in ("I;16", "I", "F"):  # 16-bit / float microscopy: stretch to 8 bits
                 a = np.asarray(im, dtype=np.float32)
                 lo, hi = float(a.min()), float(a.max())
                 im = Image.fromarray(np.uint8(np.round((a - lo) / (hi - lo or 1) * 255)))
             return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
+        except UNREADABLE as exc:
+            raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
 
 
 def _resize(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -274,9 +274,11 @@ def load_splits(cfg) -> SegmentationSplits:
     elif classes:
         names = classes.names
     else:
-        values = np.concatenate([np.unique(p.masks) for p in parts.values()])
-        top = int(values[values != cfg.ignore_index].max(initial=0))
+        masks_with = _masks_holding(parts.values(), cfg.ignore_index)
+        top = max(masks_with, default=0)
         names = [f"class_{i}" for i in range(max(top + 1, 2))]
+        if warning := inferred_classes_warning(masks_with, sum(len(p) for p in parts.values())):
+            print(warning)
     parts = {split: check_values(p, len(names), cfg.ignore_index, skips) for split, p in parts.items()}
     skips.report()
     train, val, test = parts["train"], parts.get("val"), parts.get("test")
@@ -288,6 +290,44 @@ def load_splits(cfg) -> SegmentationSplits:
         test = test if test is not None else held
     return SegmentationSplits(train, val if val is not None and len(val) else None,
                               test if test is not None and len(test) else None, names, root.name)
+
+
+def _masks_holding(parts, ignore_index: int) -> dict[int, int]:
+    """Class value -> how many masks hold it (the ignore index left out)."""
+    counts: dict[int, int] = {}
+    for part in parts:
+        for mask in part.masks:
+            for v in np.unique(mask):
+                if int(v) != ignore_index:
+                    counts[int(v)] = counts.get(int(v), 0) + 1
+    return counts
+
+
+def inferred_classes_warning(masks_with: dict[int, int], masks: int) -> str | None:
+    """With neither --num-classes nor classes.txt the class count is the largest mask value + 1, so one stray
+    value (a 7 painted by mistake) silently adds classes: say so when the largest value occurs in only one
+    mask, or in at most 1 % of them, naming the ids below it that occur in none."""
+    if not masks_with:
+        return None
+    top = max(masks_with)
+    if masks_with[top] > max(1, masks // 100):
+        return None
+    unused = [v for v in range(top) if v not in masks_with]
+    gap = f"; {_ranges(unused)} in none" if unused else ""
+    below = max((v for v in masks_with if v < top), default=1) + 1
+    return (f"warning: {top + 1} classes inferred from the mask values (largest {top}, in {masks_with[top]} of "
+            f"{masks} masks{gap}); if {top} is a stray value, give --num-classes {max(below, 2)} or a classes.txt")
+
+
+def _ranges(values: list[int]) -> str:
+    out, start = [], None
+    for i, v in enumerate(values):
+        if start is None:
+            start = v
+        if i + 1 == len(values) or values[i + 1] != v + 1:
+            out.append(str(start) if start == v else f"{start}..{v}")
+            start = None
+    return ", ".join(out)
 
 
 def load_eval_set(data: str, cfg, info: dict) -> MaskedImages:

@@ -17,7 +17,7 @@ import numpy as np
 
 from edgesuite.common.data import SkipLog
 from edgesuite.common.errors import UserInputError
-from edgesuite.common.text import read_text_file
+from edgesuite.common.text import read_text_lines
 
 
 @dataclass
@@ -50,10 +50,12 @@ def _clean(text: str) -> str:
 
 def read_tsv(path: Path, cfg, skips: SkipLog, text: str | None = None) -> Pairs:
     """Tab-separated rows; ``cfg.source_column`` / ``cfg.target_column`` pick the sides, other columns are ignored."""
-    text = read_text_file(path, cfg.encoding) if text is None else text
+    lines = read_text_lines(path, cfg.encoding, skips) if text is None else text.split("\n")
     need = max(cfg.source_column, cfg.target_column) + 1
     out = Pairs([], [], [], [])
-    for line_no, line in enumerate(text.split("\n"), start=1):
+    for line_no, line in enumerate(lines, start=1):
+        if line is None:
+            continue  # a byte in the wrong encoding: already counted in skips
         line = line.rstrip("\r")
         if not line.strip():
             continue  # blank lines between rows (and the final newline) are not data
@@ -77,16 +79,20 @@ def read_tsv(path: Path, cfg, skips: SkipLog, text: str | None = None) -> Pairs:
 def read_parallel_files(source: Path, target: Path, cfg, skips: SkipLog) -> Pairs:
     """Two plain-text files, line i of one translating line i of the other."""
     for p in (source, target):
+        if p.is_dir():
+            raise UserInputError(f"{p}: is a folder; --source-file and --target-file take plain-text files")
         if not p.is_file():
             raise UserInputError(f"{p}: no such file")
-    a = read_text_file(source, cfg.encoding).split("\n")
-    b = read_text_file(target, cfg.encoding).split("\n")
+    a = read_text_lines(source, cfg.encoding, skips)
+    b = read_text_lines(target, cfg.encoding, skips)
     a, b = (a[:-1] if a and a[-1] == "" else a), (b[:-1] if b and b[-1] == "" else b)
     if len(a) != len(b):
         raise UserInputError(f"{source} has {len(a)} lines and {target} has {len(b)}: the files must be line-aligned "
                              "(line i of one translates line i of the other)")
     out = Pairs([], [], [], [])
     for i, (src, tgt) in enumerate(zip(a, b), start=1):
+        if src is None or tgt is None:
+            continue  # a byte in the wrong encoding on one side: counted in skips, the pair is left out
         src, tgt = _clean(src.rstrip("\r")), _clean(tgt.rstrip("\r"))
         if not src or not tgt:
             skips.skip(f"{source if not src else target}:{i}", "empty line (its pair is left out)")
@@ -120,6 +126,10 @@ def read_any(cfg, skips: SkipLog) -> tuple[Pairs, str]:
     if cfg.data in NAMED_SETS:
         return read_bible(), cfg.data
     path = Path(cfg.data)
+    if path.is_dir():
+        raise UserInputError(f"{cfg.data}: is a folder; --data takes a TSV file of source and target columns (or "
+                             f"a named set: {', '.join(NAMED_SETS)}); for two line-aligned files use --source-file "
+                             "and --target-file")
     if not path.is_file():
         raise UserInputError(f"{cfg.data}: no such file, and not a named set ({', '.join(NAMED_SETS)}); "
                              "give a TSV with --data, or --source-file and --target-file")

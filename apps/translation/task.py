@@ -149,9 +149,10 @@ class TranslationTask(Task):
         from edgesuite.common.data import SkipLog
 
         skips = SkipLog("sentence pairs", strict=cfg.strict)
-        pairs = tdata.read_tsv(Path(data), cfg, skips) if Path(data).is_file() else None
-        if pairs is None:
-            raise UserInputError(f"{data}: no such file (expected a TSV of source and target columns)")
+        if not Path(data).is_file():
+            what = "is a folder" if Path(data).is_dir() else "no such file"
+            raise UserInputError(f"{data}: {what} (expected a TSV file of source and target columns)")
+        pairs = tdata.read_tsv(Path(data), cfg, skips)
         skips.report()
         if not len(pairs):
             raise UserInputError(f"{data}: no usable sentence pairs")

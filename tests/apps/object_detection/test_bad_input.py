@@ -122,3 +122,30 @@ def test_coco_annotations_with_unknown_category_or_no_area_or_missing_image(canv
         _load(root, strict=True)
     code = main(["train", "object-detection", "--data", str(root), "--strict", "--image-size", "32", "--epochs", "1"])
     assert code == 2 and "unknown category_id 77" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("doc, found", [("[]", "found list"), ("null", "found null"), ('"images"', "found str")])
+def test_json_that_is_not_a_coco_object_is_named(canvas_folders, tmp_path, capsys, doc, found):
+    root = _copy(canvas_folders, "coco", tmp_path)
+    (root / "annotations.json").write_text(doc)
+    out = tmp_path / "runs"
+    code = main(["train", "object-detection", "--data", str(root), "--image-size", "32", "--epochs", "1",
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: {root / 'annotations.json'}: expected a COCO object")
+    assert found in err and len(err.strip().splitlines()) == 1
+    assert not (out / "object-detection").exists() or not any((out / "object-detection").iterdir())
+
+
+def test_annotation_files_that_are_not_utf8_name_file_and_line(canvas_folders, tmp_path):
+    coco = _copy(canvas_folders, "coco", tmp_path)
+    path = coco / "annotations.json"
+    path.write_bytes(path.read_bytes().replace(b'"categories"', '"catégories"'.encode("latin-1"), 1))
+    with pytest.raises(UserInputError, match=r"annotations.json:\d+: byte 0xe9 at column \d+ is not valid utf-8 "
+                                             r"text; save the file as utf-8"):
+        _load(coco)
+    yolo = _copy(canvas_folders, "yolo", tmp_path)
+    label = yolo / "labels" / "train_00001.txt"
+    label.write_bytes(label.read_bytes() + "# étiquette\n".encode("latin-1"))
+    with pytest.raises(UserInputError, match=r"train_00001.txt:\d+: byte 0xe9"):
+        _load(yolo)

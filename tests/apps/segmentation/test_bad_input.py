@@ -122,3 +122,28 @@ def test_knobs_that_do_not_apply_to_pixels_are_refused():
                         ({"image_size": 40}, "image_size")):
         with pytest.raises(UserInputError, match=name):
             Config(**knobs).validate()
+
+
+def test_a_grey_and_alpha_mask_is_read_by_its_grey_channel(pairs):
+    mask = np.asarray(Image.open(pairs / "masks" / "c006.png"))
+    la = np.stack([mask, np.full_like(mask, 255)], -1)
+    Image.fromarray(la, mode="LA").save(pairs / "masks" / "c006.png")
+    splits = _load(pairs)
+    names = splits.train.names + splits.val.names + splits.test.names
+    assert len(names) == 24  # nothing skipped as "an RGB colour mask"
+
+
+def test_a_stray_mask_value_that_adds_classes_is_warned_about_with_its_count(pairs, capsys):
+    (pairs / "classes.txt").unlink()
+    mask = np.asarray(Image.open(pairs / "masks" / "c007.png")).copy()
+    mask[0, 0] = 40
+    Image.fromarray(mask).save(pairs / "masks" / "c007.png")
+    splits = _load(pairs)
+    out = capsys.readouterr().out
+    assert len(splits.class_names) == 41
+    assert "warning: 41 classes inferred from the mask values (largest 40, in 1 of 24 masks; " in out
+    assert "11..39 in none); if 40 is a stray value, give --num-classes 11 or a classes.txt" in out
+    mask[0, 0] = 0
+    Image.fromarray(mask).save(pairs / "masks" / "c007.png")
+    _load(pairs)
+    assert "classes inferred" not in capsys.readouterr().out

@@ -100,13 +100,44 @@ def test_line_count_mismatch_exits_2_from_the_cli(tmp_path, capsys):
     assert not (tmp_path / "runs" / "translation").exists() or not any((tmp_path / "runs" / "translation").iterdir())
 
 
-def test_wrong_encoding_names_file_and_line(tmp_path):
+def test_a_byte_in_the_wrong_encoding_is_named_and_skipped_or_fatal(tmp_path, capsys):
     path = tmp_path / "latin.tsv"
-    path.write_bytes("Hi.\tHola.\nNo.\tAñejo.\n".encode("latin-1"))
+    path.write_bytes(b"Hi.\tHola.\n" + "No.\tAñejo.\n".encode("latin-1") + "Yes.\tSí.\n".encode("utf-8"))
+    skips = SkipLog("sentence pairs")
+    pairs = tdata.read_tsv(path, Config(data=str(path)), skips)
+    assert pairs.sources == ["Hi.", "Yes."] and pairs.where == [f"{path}:1", f"{path}:3"]
+    skips.report()
+    err = capsys.readouterr().err
+    assert "skipped 1 sentence pairs" in err and f"{path}:2: byte 0xf1 at column 6 is not valid utf-8" in err
+    assert "--encoding latin-1" in err
     with pytest.raises(UserInputError, match=r"latin.tsv:2: byte 0xf1 .* not valid utf-8.*--encoding latin-1"):
-        tdata.read_tsv(path, Config(data=str(path)), SkipLog("p"))
+        tdata.read_tsv(path, Config(data=str(path)), SkipLog("p", strict=True))
+    path.write_bytes("Hi.\tHola.\nNo.\tAñejo.\n".encode("latin-1"))
     pairs = tdata.read_tsv(path, Config(data=str(path), encoding="latin-1"), SkipLog("p"))
     assert pairs.targets[1] == "Añejo."
+
+
+def test_a_bad_byte_on_one_side_of_parallel_files_drops_its_pair_and_keeps_the_alignment(tmp_path, capsys):
+    src, tgt = tmp_path / "en.txt", tmp_path / "es.txt"
+    src.write_text("Hi.\nNo.\nYes.\n", encoding="utf-8")
+    tgt.write_bytes("Hola.\n".encode() + "Añejo.\n".encode("latin-1") + "Sí.\n".encode())
+    skips = SkipLog("sentence pairs")
+    pairs = tdata.read_parallel_files(src, tgt, Config(source_file=str(src), target_file=str(tgt)), skips)
+    assert pairs.sources == ["Hi.", "Yes."] and pairs.targets == ["Hola.", "Sí."]
+    skips.report()
+    assert f"{tgt}:2: byte 0xf1" in capsys.readouterr().err
+
+
+def test_a_folder_given_as_data_or_as_a_parallel_file_is_named_as_a_folder(tmp_path, capsys):
+    from edgesuite.cli import main
+
+    assert main(["train", "translation", "--data", str(tmp_path), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path}: is a folder; --data takes a TSV file") and "no such file" not in err
+    (tmp_path / "es.txt").write_text("Hola.\n", encoding="utf-8")
+    with pytest.raises(UserInputError, match=f"{tmp_path}: is a folder; --source-file and --target-file take"):
+        tdata.read_parallel_files(tmp_path, tmp_path / "es.txt", Config(), SkipLog("p"))
+    assert not (tmp_path / "runs" / "translation").exists() or not any((tmp_path / "runs" / "translation").iterdir())
 
 
 def test_one_of_source_and_target_file_is_a_config_error():
