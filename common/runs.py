@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,15 +69,22 @@ class RunDir:
 
     @classmethod
     def create(cls, out: str | os.PathLike, task: str, name: str = "") -> "RunDir":
+        """A new, empty run folder. ``mkdir`` is the claim (it fails if the folder exists), so two runs started
+        at the same second, or with the same ``--name``, never share one: a dated name moves on to the next
+        suffix, a given name is refused."""
         root = ensure_writable_dir(Path(out) / task)
         base = name or time.strftime("%Y%m%d-%H%M%S")
         path, n = root / base, 1
-        while path.exists():
-            if name:
-                raise UserInputError(f"{path}: a run of that name exists; pick another --name or use --resume {path}")
-            n += 1
-            path = root / f"{base}-{n}"
-        path.mkdir()
+        while True:
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                if name:
+                    raise UserInputError(f"{path}: a run of that name exists; pick another --name or use "
+                                         f"--resume {path}") from None
+                n += 1
+                path = root / f"{base}-{n}"
         (path / "plots").mkdir()
         (path / "checkpoints").mkdir()
         run = cls(path)
@@ -89,12 +97,28 @@ class RunDir:
         return yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
 
     def status(self) -> dict:
+        """``status.json``; a run marked ``running`` whose process is gone from this machine (killed, or the
+        machine restarted) reads as ``abandoned``, with a ``hint`` saying how to go on."""
         try:
-            return json.loads((self.path / "status.json").read_text())
+            status = json.loads((self.path / "status.json").read_text())
         except (OSError, ValueError):
             return {}
+        if status.get("state") == "running" and status.get("host") == socket.gethostname() and \
+                not _process_alive(status.get("pid")):
+            status = {**status, "state": "abandoned",
+                      "hint": f"its process {status.get('pid')} is gone; continue it with: edgesuite train "
+                              f"{self.path.parent.name} --resume {self.path}"}  # <out>/<task>/<run>
+        return status
+
+    def describe_status(self) -> str:
+        """The state for a message: ``running``, or ``abandoned (its process ... is gone; ...)``."""
+        status = self.status()
+        state = status.get("state", "unknown")
+        return f"{state} ({status['hint']})" if status.get("hint") else state
 
     def set_status(self, state: str, **extra) -> None:
+        if state == "running":  # who runs it, so that a killed run can be told from a live one
+            extra = {"pid": os.getpid(), "host": socket.gethostname(), **extra}
         write_json(self.path / "status.json", {"state": state, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra})
 
     def write_metrics(self, metrics: dict, path: Path | None = None) -> Path:
@@ -119,6 +143,18 @@ class RunDir:
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _process_alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return True  # not known: assume it lives rather than call a live run abandoned
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def resolve_run(path: str | os.PathLike) -> RunDir:

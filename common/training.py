@@ -223,7 +223,8 @@ def _check_workers_agree(strategy, resume) -> None:
     """All workers must start from the same epoch, or their collectives would not line up."""
     from edgesuite.common import distribute
 
-    epoch = load_state(RunDir(Path(resume)))["epoch"] if resume else 0
+    started = resume and (RunDir(Path(resume)).checkpoint_dir / "state.json").exists()
+    epoch = load_state(RunDir(Path(resume)))["epoch"] if started else 0
     epochs = [int(e) for e in distribute.gather_from_workers(strategy, epoch)]
     if len(set(epochs)) > 1:
         where = ", ".join(f"worker {i} after epoch {e}" for i, e in enumerate(epochs))
@@ -240,10 +241,13 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
     state: dict = {"epoch": 0, "history": [], "best": None, "wait": 0, "checkpoint": None}
     if resume:
         run = RunDir(Path(resume))
-        state = load_state(run)
         _check_same_data(run, data.info)
+        if (run.checkpoint_dir / "state.json").exists():
+            state = load_state(run)
+            log(f"resuming {run.path} after epoch {state['epoch']} of {cfg.epochs}")
+        else:  # stopped before its first epoch ended: nothing was kept, so it starts again in the same folder
+            log(f"{run.path}: stopped before its first epoch ended; training it again from the start")
         run.set_status("running", resumed_from_epoch=state["epoch"])
-        log(f"resuming {run.path} after epoch {state['epoch']} of {cfg.epochs}")
     else:
         run = RunDir.create(cfg.out, task.name, cfg.name)
         save_yaml(cfg, run.config_path, task=task.name)

@@ -86,7 +86,7 @@ class Run:
 
         if not self.dir.model_path.exists():
             raise UserInputError(f"{self.path}: the run has no model.keras (status: "
-                                 f"{self.dir.status().get('state', 'unknown')})")
+                                 f"{self.dir.describe_status()})")
         self.task  # imports the app, which registers its custom loss (the compiled model names it)
         return keras.models.load_model(self.dir.model_path)
 

@@ -41,7 +41,7 @@ def export_run(run_path: str, formats: str = "all", out: str | None = None, cali
     fmts = parse_formats(formats)
     if not run.dir.model_path.exists():
         raise UserInputError(f"{run.path}: the run has no model.keras to export "
-                             f"(status: {run.dir.status().get('state', 'unknown')})")
+                             f"(status: {run.dir.describe_status()})")
     out_dir = ensure_writable_dir(Path(out) if out else run.path / "export")
     task, cfg, info = run.task, run.config, run.info
     model = rebuild_float32(task, cfg, info, run.load_model())

@@ -125,10 +125,42 @@ def test_killed_run_resumes_and_finishes_with_the_planned_epochs(tmp_path):
     done = json.loads(state.read_text())["epoch"]
     assert 2 <= done < 5
     assert json.loads((run / "status.json").read_text())["state"] == "running"  # killed: nothing claims success
+    from edgesuite.common.runs import RunDir
+
+    status = RunDir(run).status()  # ... and the process is gone, which the run's status says
+    assert status["state"] == "abandoned" and f"--resume {run}" in status["hint"]
     assert main(["train", "image-classification", "--resume", str(run)]) == 0
     assert [int(r["epoch"]) for r in _history(run)] == [1, 2, 3, 4, 5]
     assert json.loads((run / "status.json").read_text())["state"] == "completed"
     assert sorted(p.name for p in (run / "checkpoints").glob("*.keras")) == ["epoch-5.keras"]
+
+
+def test_a_run_killed_before_its_first_epoch_ended_resumes_from_the_start(tiny_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "edgesuite", "train", "image-classification", "--data", str(tiny_folder),
+           "--epochs", "2", "--batch-size", "16", "--out", str(out), "--name", "early", "--augment", "none"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    run = out / "image-classification" / "early"
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None and not (run / "info.json").exists():
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)  # the run folder and its config exist; its first epoch has not ended
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (run / "checkpoints" / "state.json").exists(), "the first epoch ended before the kill"
+    from edgesuite.common.runs import RunDir
+
+    assert RunDir(run).status()["state"] == "abandoned"
+    assert main(["export", str(run), "--formats", "keras"]) == 2
+    assert "(status: abandoned (its process" in capsys.readouterr().err
+    assert main(["train", "image-classification", "--resume", str(run)]) == 0
+    assert "stopped before its first epoch ended; training it again from the start" in capsys.readouterr().out
+    assert [int(r["epoch"]) for r in _history(run)] == [1, 2]
+    assert RunDir(run).status()["state"] == "completed"
 
 
 def test_time_budget_ends_the_run_after_the_epochs_that_fit_and_the_run_completes(tiny_folder, tmp_path, capsys):
