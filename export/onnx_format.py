@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from edgesuite.export.context import ExportContext, staging_path
+from edgesuite.export.files import METADATA_NAME
 
 OPSET = 17  # supported by tf2onnx 1.17 and every onnxruntime >= 1.14
 
@@ -27,13 +28,6 @@ def write(ctx: ExportContext, fmt, path: Path) -> None:
 def metadata_strings(metadata: dict) -> dict[str, str]:
     import json
 
-    return {"edgesuite_metadata": json.dumps(metadata)}
+    return {METADATA_NAME: json.dumps(metadata)}
 
 
-def read_metadata(path: Path) -> dict | None:
-    import json
-
-    import onnx
-
-    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-    return json.loads(props["edgesuite_metadata"]) if "edgesuite_metadata" in props else None

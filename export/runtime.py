@@ -101,7 +101,7 @@ class TFLiteRuntime(Runtime):
         super().__init__(path)
         from ai_edge_litert.interpreter import Interpreter, InterpreterWithCustomOps
 
-        from edgesuite.export.tflite import op_names
+        from edgesuite.export.files import op_names
 
         try:
             custom = [op for op in op_names(self.path.read_bytes()) if op.startswith("custom:")]
@@ -271,13 +271,13 @@ def read_metadata(path) -> dict:
     found = None
     try:
         if kind == "tflite":
-            from edgesuite.export.tflite import read_metadata as tfl
+            from edgesuite.export.files import read_tflite_metadata
 
-            found = tfl(path.read_bytes())
+            found = read_tflite_metadata(path.read_bytes())
         elif kind == "onnx":
-            from edgesuite.export.onnx_format import read_metadata as onx
+            from edgesuite.export.files import read_onnx_metadata
 
-            found = onx(path)
+            found = read_onnx_metadata(path)
         elif kind == "keras":
             from edgesuite.export.keras_files import read_metadata as ker
 

@@ -21,45 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from edgesuite.export.context import ExportContext, staging_path
+from edgesuite.export.files import METADATA_NAME, op_names
 
-METADATA_NAME = "edgesuite_metadata"
 
 
 class NonBuiltinOpsError(RuntimeError):
     pass
-
-
-def _schema():
-    from ai_edge_litert import schema_py_generated as schema  # no TensorFlow needed to read
-
-    return schema
-
-
-def op_names(model_bytes: bytes) -> list[str]:
-    """Operator names of a .tflite flatbuffer; custom ops as ``custom:<name>``."""
-    schema = _schema()
-    model = schema.Model.GetRootAsModel(model_bytes, 0)
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    ops = []
-    for i in range(model.OperatorCodesLength()):
-        code = model.OperatorCodes(i)
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        if builtin == schema.BuiltinOperator.CUSTOM:
-            ops.append("custom:" + code.CustomCode().decode())
-        else:
-            ops.append(names.get(builtin, str(builtin)))
-    return ops
-
-
-def read_metadata(model_bytes: bytes) -> dict | None:
-    schema = _schema()
-    model = schema.Model.GetRootAsModel(model_bytes, 0)
-    for i in range(model.MetadataLength()):
-        md = model.Metadata(i)
-        if md.Name() and md.Name().decode() == METADATA_NAME:
-            buf = model.Buffers(md.Buffer())
-            return json.loads(buf.DataAsNumpy().tobytes().decode())
-    return None
 
 
 def _embed_metadata(model_bytes: bytes, metadata: dict) -> bytes:

@@ -112,6 +112,19 @@ def test_each_tflite_runs_in_plain_litert_without_tensorflow(exported):
         assert np.abs(out - reference).max() <= {"float32": 1e-4, "float16": 1e-2}.get(fmt.precision, 0.1), fmt.name
 
 
+def test_load_and_predict_of_tflite_and_onnx_import_no_tensorflow(exported, samples):
+    """A board has numpy, Pillow and LiteRT or onnxruntime: edgesuite.load must not need TensorFlow there."""
+    expected = [r["label"] for r in edgesuite.load(exported / "export" / "model_float32.tflite").predict(samples)]
+    for name in ("model_float32.tflite", "model_int8.tflite", "model.onnx"):
+        code = ("import sys, json, edgesuite\n"
+                f"got = edgesuite.load({str(exported / 'export' / name)!r}).predict({[str(s) for s in samples]!r})\n"
+                "heavy = sorted(m for m in ('tensorflow', 'keras', 'tensorflow_text') if m in sys.modules)\n"
+                "assert not heavy, heavy\n"
+                "print(json.dumps([r['label'] for r in got]))")
+        got = json.loads(_plain_process(code))
+        assert len(got) == len(expected) and (got == expected or "int8" in name), name
+
+
 @pytest.mark.parametrize("fmt", RUNNABLE_HERE, ids=lambda f: f.name)
 def test_load_predicts_decoded_labels_from_every_format(exported, samples, fmt):
     expected = [r["label"] for r in edgesuite.open_run(str(exported)).predict(samples)]
