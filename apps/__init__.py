@@ -1,6 +1,9 @@
-"""The app registry: CLI task name -> the module path of its Task.
+"""The app registry: one table from a CLI task name to its package, and the parts read from it.
 
-Imports are lazy so that ``edgesuite --help`` never loads TensorFlow.
+Each package ``edgesuite.apps.<package>`` holds ``config.py`` (``Config``), ``task.py`` (``TASK``,
+training) and ``postprocess.py`` (the numpy-only codec that ``edgesuite.load`` serves an exported
+file with). Imports are lazy so that ``edgesuite --help`` never loads TensorFlow, and ``get_codec``
+never does.
 """
 
 from __future__ import annotations
@@ -9,32 +12,32 @@ import importlib
 
 from edgesuite.common.errors import UserInputError
 
-TASKS = {
-    "image-classification": "edgesuite.apps.image_classification.task",
-    "text-classification": "edgesuite.apps.text_classification.task",
-    "segmentation": "edgesuite.apps.segmentation.task",
-    "object-detection": "edgesuite.apps.object_detection.task",
-    "translation": "edgesuite.apps.translation.task",
+APPS = {
+    "image-classification": "image_classification",
+    "text-classification": "text_classification",
+    "segmentation": "segmentation",
+    "object-detection": "object_detection",
+    "translation": "translation",
 }
-# numpy-only decoding per task, what edgesuite.load uses on a board without TensorFlow
-POSTPROCESS = {
-    "image-classification": "edgesuite.apps.image_classification.postprocess",
-    "text-classification": "edgesuite.apps.text_classification.postprocess",
-    "segmentation": "edgesuite.apps.segmentation.postprocess",
-    "object-detection": "edgesuite.apps.object_detection.postprocess",
-    "translation": "edgesuite.apps.translation.postprocess",
-}
+TASKS = tuple(APPS)
+
+
+def _module(name: str, part: str):
+    if name not in APPS:
+        raise UserInputError(f"unknown task '{name}'; known tasks: {', '.join(APPS)}")
+    return importlib.import_module(f"edgesuite.apps.{APPS[name]}.{part}")
 
 
 def get_task(name: str):
-    """Returns the Task object of ``name``; unknown names list the known ones."""
-    if name not in TASKS:
-        raise UserInputError(f"unknown task '{name}'; known tasks: {', '.join(TASKS)}")
-    return importlib.import_module(TASKS[name]).TASK
+    """The Task object of ``name`` (imports TensorFlow); unknown names list the known ones."""
+    return _module(name, "task").TASK
 
 
 def get_config_class(name: str):
     """The task's Config dataclass, without importing TensorFlow."""
-    if name not in TASKS:
-        raise UserInputError(f"unknown task '{name}'; known tasks: {', '.join(TASKS)}")
-    return importlib.import_module(TASKS[name].rsplit(".", 1)[0] + ".config").Config
+    return _module(name, "config").Config
+
+
+def get_codec(name: str):
+    """The task's numpy-only codec (preprocess, postprocess, describe, ...), without TensorFlow."""
+    return _module(name, "postprocess")

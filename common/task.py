@@ -81,9 +81,14 @@ class Task:
                 self.codec.annotate(r, item)
         return results
 
-    # export: calibration images and held-out (inputs, labels), in one call so a task can read its data once
+    # export: the metadata every exported file carries (labels, input spec, normalisation, tokenizer)
+    def export_metadata(self, cfg, info: dict) -> dict:
+        raise NotImplementedError
+
+    # export: calibration inputs (int8) and the parity inputs with the labels of the held-out ones that come
+    # first (``common.data.parity_draw``), in one call so a task reads its data once
     def export_data(self, cfg, info: dict, calibration: int, samples: int):
-        return self.representative_data(cfg, info, calibration), self.export_samples(cfg, info, samples)
+        raise NotImplementedError
 
     # export: a tf.Module from what a user holds to the model input (the tokenizer), run inside the
     # SavedModel and float TFLite signatures; None when the model takes the user's input as it is
@@ -116,22 +121,8 @@ class Task:
         import numpy as np
 
         spec = metadata.get("model_input", metadata["input"])
-        return np.asarray(model.predict(self.codec_module(metadata).preprocess(x, metadata, spec["dtype"]), batch_size=64,
-                                        verbose=0), dtype=np.float32)
-
-    @staticmethod
-    def codec_module(metadata: dict):
-        import importlib
-
-        from edgesuite.apps import POSTPROCESS
-
-        return importlib.import_module(POSTPROCESS[metadata["task"]])
-
-    # export: a format's outputs on the held-out inputs (the codec's ``run`` when it decodes in a loop)
-    def export_outputs(self, runtime, x, metadata: dict):
-        from edgesuite.export.runtime import run_inputs
-
-        return run_inputs(self.codec_module(metadata), runtime, x, metadata)
+        return np.asarray(model.predict(self.codec.preprocess(x, metadata, spec["dtype"]), batch_size=64, verbose=0),
+                          dtype=np.float32)
 
     # export: the parity thresholds of a precision (None: verify.THRESHOLDS); parity_numeric False: the
     # outputs are not numbers to diff (decoded ids), so no max |diff| is reported

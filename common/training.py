@@ -153,8 +153,11 @@ def _compile(model, task, cfg, info, steps_per_epoch: int, lr_scale: float = 1.0
                   **task.compile_options(cfg))
 
 
-def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunDir:
-    """Trains ``task`` under ``cfg`` and returns the completed run directory."""
+def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=None) -> RunDir:
+    """Trains ``task`` under ``cfg`` and returns the completed run directory.
+
+    ``data``: the ``DataSplits`` of ``task.load_data(cfg)`` when the caller has loaded them already (a
+    per-app script that shows them first); None loads them here."""
     import keras
 
     from edgesuite.common import distribute
@@ -186,7 +189,7 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print) -> RunD
             _check_workers_agree(strategy, resume)
         keras.utils.set_random_seed(cfg.seed)
         with precision.scope(cfg.precision, log=log) as policy:  # the caller's policy is back when the run ends
-            data = task.load_data(cfg)  # validates inputs before any run directory exists
+            data = data if data is not None else task.load_data(cfg)  # validated before any run folder exists
             data.train, data.val = distribute.shard_by_data(data.train), distribute.shard_by_data(data.val)
             steps_per_epoch = max(1, math.ceil(data.train_size / cfg.batch_size))
             log(f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}"

@@ -44,6 +44,40 @@ def train(task: str, resume: str | None = None, config: str | None = None, log=p
     return Run(run.path)
 
 
+def prepare(task: str, config: str | None = None, **knobs):
+    """``(task object, validated config)`` for a script that walks through the steps itself:
+    ``data = task.load_data(cfg)``, ``task.build_model(cfg, data.info)``, then :func:`fit`."""
+    quiet_tensorflow()
+    from edgesuite.apps import get_task
+
+    return get_task(task), resolve_config(task, knobs, config)
+
+
+def fit(task, cfg, data=None, log=print) -> "Run":
+    """Trains with the shared driver on ``data`` already loaded by ``task.load_data(cfg)`` (None: it
+    loads them) and returns the finished :class:`Run`."""
+    from edgesuite.common import training
+
+    return Run(training.train(task, cfg, log=log, data=data).path)
+
+
+def script_arguments(task: str, doc: str, recipe: dict, argv=None) -> tuple[dict, str]:
+    """The flags of a per-app ``train.py``: every knob of the task's config, as on the CLI (a flag given
+    wins over the script's ``recipe``), and ``--formats`` to export after training.
+    Returns (knobs: the recipe with the flags given, formats)."""
+    import argparse
+
+    from edgesuite.apps import get_config_class
+    from edgesuite.common.config import add_arguments
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--formats", default="all", help="formats to export after training (comma-separated)")
+    add_arguments(parser, get_config_class(task))
+    given = vars(parser.parse_args(argv))
+    formats = given.pop("formats")
+    return {**recipe, **given}, formats
+
+
 @dataclass
 class Run:
     """A finished run directory with its task, config and model."""
@@ -108,11 +142,14 @@ class Run:
         return metrics
 
     def export(self, formats: str | list[str] = "all", out: str | None = None, calibration_samples: int = 200,
-               log=print) -> dict:
+               eval_samples: int = 500, log=print) -> dict:
         """Writes and verifies the export formats; the report dict (``ok`` says all passed)."""
+        from edgesuite import __version__
         from edgesuite.export.exporter import export_run
 
-        report, ok = export_run(str(self.path), formats, out, calibration_samples, log=log)
+        quiet_tensorflow()
+        report, ok = export_run(self, formats, out, calibration_samples, eval_samples, log=log,
+                                provenance={"edgesuite_version": __version__})
         return {**report, "ok": ok}
 
     def predict(self, inputs: list[str], save_dir: str | None = None, **options) -> list[dict]:

@@ -183,9 +183,7 @@ def _cmd_predict(args) -> int:
     from edgesuite.api import Run, quiet_tensorflow
 
     quiet_tensorflow()
-    import importlib
-
-    from edgesuite.apps import POSTPROCESS
+    from edgesuite.apps import get_codec
 
     target = Path(args.run)
     if target.is_dir() and (target / "config.yaml").exists():
@@ -203,25 +201,23 @@ def _cmd_predict(args) -> int:
         _check_save_dir(task, args.save_dir)
         _check_beam_size(task, args.beam_size)
         results = predictor.predict(args.inputs, **({"beam_size": args.beam_size} if args.beam_size else {}))
-        codec = importlib.import_module(POSTPROCESS[task])
+        codec = get_codec(task)
         for item, r in zip(args.inputs, results):
             r["input"] = item
             if args.save_dir:
                 r.update(codec.save(r, item, args.save_dir, predictor.metadata))
             elif hasattr(codec, "annotate"):
                 codec.annotate(r, item)
-    describe = importlib.import_module(POSTPROCESS[task]).describe
+    describe = get_codec(task).describe
     for r in results:  # arrays (a class map) stay out of the JSON; --save-dir writes them
         print(json.dumps({k: v for k, v in r.items() if not hasattr(v, "shape")}) if args.json else describe(r))
     return 0
 
 
 def _check_save_dir(task: str, save_dir: str | None) -> None:
-    import importlib
+    from edgesuite.apps import get_codec
 
-    from edgesuite.apps import POSTPROCESS
-
-    if save_dir and not hasattr(importlib.import_module(POSTPROCESS[task]), "save"):
+    if save_dir and not hasattr(get_codec(task), "save"):
         raise UserInputError(f"--save-dir: {task} writes no per-input files; use --json for machine-readable output")
 
 
@@ -233,9 +229,9 @@ def _check_beam_size(task: str, beam_size: int | None) -> None:
 
 
 def _cmd_export(args) -> int:
-    from edgesuite.export.exporter import export_run
+    from edgesuite.api import Run
 
-    _, ok = export_run(args.run, args.formats, args.out, args.calibration_samples)
+    ok = Run.open(args.run).export(args.formats, args.out, args.calibration_samples)["ok"]
     if not ok:
         print("error: some formats failed or do not match the Keras model (see the report)", file=sys.stderr)
     return 0 if ok else 1
@@ -255,7 +251,7 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_benchmark(args) -> int:
-    from edgesuite.export.bench import benchmark_run
+    from edgesuite.benchmark import benchmark_run
 
     benchmark_run(args.run, args.formats, args.samples)
     return 0

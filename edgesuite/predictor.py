@@ -7,7 +7,6 @@ runtime (LiteRT for ``.tflite``, onnxruntime for ``.onnx``) — not TensorFlow.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from edgesuite.common.errors import UserInputError
@@ -15,16 +14,16 @@ from edgesuite.common.errors import UserInputError
 
 class Predictor:
     def __init__(self, path, threads: int | None = None, safe_mode: bool = True):
-        from edgesuite.apps import POSTPROCESS
+        from edgesuite.apps import APPS, get_codec
         from edgesuite.export.runtime import open_runtime, read_metadata
 
         self.path = Path(path)
         self.runtime = open_runtime(self.path, threads=threads, safe_mode=safe_mode)
         self.metadata = read_metadata(self.path)
         task = self.metadata.get("task")
-        if task not in POSTPROCESS:
+        if task not in APPS:
             raise UserInputError(f"{path}: metadata names task {task!r}, which this edgesuite does not know")
-        self._codec = importlib.import_module(POSTPROCESS[task])
+        self._codec = get_codec(task)
 
     def predict_raw(self, inputs, **options):
         from edgesuite.export.runtime import run_inputs

@@ -14,8 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-
-from edgesuite import __version__
 from edgesuite.common import precision
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.runs import ensure_writable_dir, write_json
@@ -31,13 +29,14 @@ def rebuild_float32(task, cfg, info, trained):
     return model
 
 
-def export_run(run_path: str, formats: str = "all", out: str | None = None, calibration_samples: int = 200,
-               eval_samples: int = 500, log=print) -> tuple[dict, bool]:
-    """Writes the formats, verifies them, writes the report; returns (report, all ok)."""
-    from edgesuite.api import Run, quiet_tensorflow
+def export_run(run, formats: str = "all", out: str | None = None, calibration_samples: int = 200,
+               eval_samples: int = 500, log=print, provenance: dict | None = None) -> tuple[dict, bool]:
+    """Writes the formats, verifies them, writes the report; returns (report, all ok).
 
-    quiet_tensorflow()
-    run = Run.open(run_path)
+    ``run``: an opened run (``edgesuite.api.Run``: ``path``, ``dir``, ``task``, ``config``, ``info``,
+    ``load_model()``), handed in by the caller so that export needs nothing above ``common``;
+    ``provenance``: what the metadata says about who exported it (the edgesuite version).
+    """
     fmts = parse_formats(formats)
     if not run.dir.model_path.exists():
         raise UserInputError(f"{run.path}: the run has no model.keras to export "
@@ -45,7 +44,7 @@ def export_run(run_path: str, formats: str = "all", out: str | None = None, cali
     out_dir = ensure_writable_dir(Path(out) if out else run.path / "export")
     task, cfg, info = run.task, run.config, run.info
     model = rebuild_float32(task, cfg, info, run.load_model())
-    metadata = {**task.export_metadata(cfg, info), "edgesuite_version": __version__, "source_run": str(run.path),
+    metadata = {**task.export_metadata(cfg, info), **(provenance or {}), "source_run": str(run.path),
                 "exported": time.strftime("%Y-%m-%dT%H:%M:%S")}
     write_json(out_dir / "metadata.json", metadata)
     representative, (x, labels) = task.export_data(cfg, info, calibration_samples, eval_samples)
@@ -104,7 +103,7 @@ def _merge_with_previous(out_dir: Path, run, rows: list[dict]) -> list[dict]:
 
 
 def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task, log) -> dict:
-    from edgesuite.export.runtime import open_runtime
+    from edgesuite.export.runtime import open_runtime, run_inputs
 
     path = out_dir / fmt.filename
     row = {"format": fmt.name, "file": fmt.filename, "precision": fmt.precision}
@@ -125,7 +124,7 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task,
                 f"{spec['ops']} ops, {spec['labels']} labels" + ("; " + "; ".join(spec["problems"]) if spec["problems"] else "")}
     try:
         runtime = open_runtime(path)
-        outputs = task.export_outputs(runtime, x, ctx.metadata)
+        outputs = run_inputs(task.codec, runtime, x, ctx.metadata)  # the codec's decoding loop, if it has one
     except Exception as exc:
         return {**row, "status": "failed", "note": f"written but not loadable: {exc}"}
     _, metric = task.parity_metric(outputs[:len(labels)], labels, ctx.metadata)

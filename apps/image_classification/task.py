@@ -8,6 +8,7 @@ import numpy as np
 
 from edgesuite.apps.image_classification import data as icdata
 from edgesuite.apps.image_classification import model as icmodel
+from edgesuite.apps.image_classification import postprocess as codec
 from edgesuite.apps.image_classification.config import Config
 from edgesuite.apps.image_classification.postprocess import postprocess, preprocess
 from edgesuite.common import metrics as cmetrics
@@ -21,6 +22,7 @@ from edgesuite.common.task import DataSplits, Task
 class ImageClassificationTask(Task):
     name = "image-classification"
     Config = Config
+    codec = codec
     monitor = ("val_accuracy", "max")
 
     # ---- data -------------------------------------------------------------

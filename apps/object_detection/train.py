@@ -1,23 +1,58 @@
-"""Train an object detector on your boxes (keras-io style, top to bottom).
+"""Object detection on your own boxed images, top to bottom as a keras-io example reads:
+setup, data, model, train, evaluate, export.
 
-    python apps/object_detection/train.py --data path/to/coco_or_voc_or_yolo --epochs 40
-    python apps/object_detection/train.py --help
+    python apps/object_detection/train.py                                     # the embedded canvases
+    python apps/object_detection/train.py --data shelf/ --image-size 256      # COCO, VOC or YOLO folder
 
-Setup: the config comes from flags (and ``--config FILE.yaml``); data: a COCO
-(``images/`` + annotations JSON), Pascal VOC (``JPEGImages/`` + ``Annotations/``)
-or YOLO (``images/`` + ``labels/``) folder, or the embedded canvases, every box
-checked (clipped or skipped with a count, ``--strict`` to fail); augmentation
-moves boxes with the pixels and drops mostly hidden ones; model: an anchor-free
-FCOS-style detector on a small feature pyramid, normalisation inside; train: the
-shared driver (precision policy, optimizer, schedule, checkpoints, resume) with
-focal + GIoU + centre-ness losses; evaluate: COCO mAP@0.5 and mAP@[.5:.95],
-per-class AP, PR curves and boxes drawn on validation images in plots/. This
-script is the same as ``edgesuite train object-detection``.
+--data takes a COCO (images/ + annotations.json), Pascal VOC or YOLO folder, optionally with train/
+val/ test/ inside. This script runs the recipe below in one process; `edgesuite train
+object-detection` runs the same recipe and adds --resume and multi-worker training.
 """
 
 import sys
 
-from edgesuite.cli import main
+from edgesuite import api
+
+# Setup: the recipe, as `edgesuite train object-detection` has it by default.
+RECIPE = {
+    "image_size": 64, "width": 1.0,                       # an anchor-free one-stage detector at 64 px
+    "augment": "default",                                 # flip, zoom, shift, colour: boxes move too
+    "epochs": 40, "time_budget": 20.0,                    # as many epochs as fit in 20 minutes, up to 40
+    "batch_size": 32, "optimizer": "adamw", "lr": 3e-3, "weight_decay": 0.5, "schedule": "warmup_cosine",
+    "score_threshold": 0.05, "iou_threshold": 0.5, "max_detections": 50,   # NMS inside the exports
+}
+
+
+def main(argv=None) -> int:
+    knobs, formats = api.script_arguments("object-detection", __doc__, RECIPE, argv)  # any other knob as a flag too
+    task, cfg = api.prepare("object-detection", **knobs)
+
+    # Data: every box is checked against its image (clipped or skipped and counted, or fatal with
+    # --strict), images are stretched to the square input and their boxes with them.
+    data = task.load_data(cfg)
+    print(f"{data.train_size} training images at {data.info['image_size']} px, "
+          f"classes: {', '.join(data.info['class_names'])}")
+
+    # Model: uint8 images in, per-point class scores and box distances out; the serving graphs decode
+    # them and run NMS, so an exported file returns boxes, classes, scores and a count.
+    model = task.build_model(cfg, data.info)
+    heads = ", ".join(f"{out.name} {tuple(out.shape)}" for out in model.outputs)
+    print(f"model: {model.count_params():,} parameters; raw outputs {heads}")
+
+    # Train: the shared driver under the time budget (the cosine schedule stretched over the epochs
+    # that fit), the best epoch by validation loss.
+    run = api.fit(task, cfg, data)
+
+    # Evaluate: COCO mAP@0.5 and mAP@[.5:.95] on the test split; precision-recall curves in plots/.
+    m = run.metrics
+    print(f"test mAP@0.5 {m['map50']:.4f}, mAP@[.5:.95] {m['map50_95']:.4f}, AR@100 {m['recall']:.4f}")
+    by_ap = sorted(m["per_class"].items(), key=lambda kv: kv[1]["ap50"])
+    print("AP@0.5 by class, lowest first: " + ", ".join(f"{n} {c['ap50']:.3f}" for n, c in by_ap))
+
+    # Export: every format, each checked against the Keras model by the detections it finds again.
+    report = run.export(formats)
+    return 0 if report["ok"] else 1
+
 
 if __name__ == "__main__":
-    sys.exit(main(["train", "object-detection", *sys.argv[1:]], prog="apps/object_detection/train.py"))
+    sys.exit(main())

@@ -1,22 +1,57 @@
-"""Train a semantic-segmentation model on your images and masks (keras-io style, top to bottom).
+"""Semantic segmentation on your own images and masks, top to bottom as a keras-io example reads:
+setup, data, model, train, evaluate, export.
 
-    python apps/segmentation/train.py --data path/to/folder --epochs 30
-    python apps/segmentation/train.py --help
+    python apps/segmentation/train.py                                  # the embedded canvases
+    python apps/segmentation/train.py --data cells/ --epochs 60        # cells/images + cells/masks
 
-Setup: the config comes from flags (and ``--config FILE.yaml``); data: a folder with
-``images/`` and ``masks/`` matched by file stem (grey or palette PNG masks of class
-indices, TIFF too; ``classes.txt`` names the classes), or the embedded canvases,
-checked pair by pair and split by seed; augmentation moves image and mask together;
-model: a compact U-Net or DeepLabV3+ on MobileNetV2, normalisation inside; train:
-the shared driver (precision policy, optimizer, schedule, checkpoints, resume) with
-cross-entropy (ignore index honoured, optionally plus Dice); evaluate: mIoU,
-per-class IoU, pixel accuracy and Dice, mask overlays in plots/. This script is the
-same as ``edgesuite train segmentation``.
+The folder holds images/ and masks/ matched by file stem (grey or palette PNG masks of class ids, TIFF
+too; classes.txt names the classes, or gives 'name R G B' lines for colour masks). This script runs
+the recipe below in one process; `edgesuite train segmentation` runs the same recipe and adds
+--resume, --time-budget and multi-worker training.
 """
 
 import sys
 
-from edgesuite.cli import main
+from edgesuite import api
+
+# Setup: the recipe, as `edgesuite train segmentation` has it by default.
+RECIPE = {
+    "model": "unet", "width": 1.0, "image_size": 64,          # a light LinkNet-style U-Net at 64 px
+    "loss": "ce",                                              # cross-entropy; "ce+dice" lifts thin classes
+    "augment": "default",                                      # flip, zoom, shift, colour: masks move too
+    "epochs": 18, "early_stopping": 6, "batch_size": 32,
+    "optimizer": "adamw", "lr": 3e-3, "schedule": "warmup_cosine",
+}
+
+
+def main(argv=None) -> int:
+    knobs, formats = api.script_arguments("segmentation", __doc__, RECIPE, argv)  # any other knob as a flag too
+    task, cfg = api.prepare("segmentation", **knobs)
+
+    # Data: each image/mask pair is checked (sizes agree, values are class ids or the ignore index) and
+    # resized, the image bilinear and the mask nearest-neighbour, so no new class value appears.
+    data = task.load_data(cfg)
+    print(f"{data.train_size} training pairs at {data.info['image_size']} px; mask value -> class:")
+    print("  " + ", ".join(f"{value} {name}" for value, name in enumerate(data.info["class_names"])))
+
+    # Model: uint8 images in, per-pixel class probabilities out (a uint8 class map beside them in the
+    # serving graphs); normalisation is inside, so exports carry it.
+    model = task.build_model(cfg, data.info)
+    print(f"model: {cfg.model}, {model.count_params():,} parameters, {model.input_shape} -> {model.output_shape}")
+
+    # Train: the shared driver; the best epoch by validation mIoU, early stopping after 6 without gain.
+    run = api.fit(task, cfg, data)
+
+    # Evaluate: mIoU, per-class IoU, pixel accuracy and Dice on the test split; overlays in plots/.
+    m = run.metrics
+    print(f"test mIoU {m['miou']:.4f}, pixel accuracy {m['pixel_accuracy']:.4f}, Dice {m['dice']:.4f}")
+    for name, iou in m["per_class_iou"].items():
+        print(f"  IoU {name:<20} {'absent' if iou is None else f'{iou:.3f}'}")
+
+    # Export: every format, each checked against the Keras model by pixel agreement and mIoU.
+    report = run.export(formats)
+    return 0 if report["ok"] else 1
+
 
 if __name__ == "__main__":
-    sys.exit(main(["train", "segmentation", *sys.argv[1:]], prog="apps/segmentation/train.py"))
+    sys.exit(main())

@@ -10,6 +10,7 @@ import numpy as np
 
 from edgesuite.apps.text_classification import data as tcdata
 from edgesuite.apps.text_classification import model as tcmodel
+from edgesuite.apps.text_classification import postprocess as codec
 from edgesuite.apps.text_classification.config import Config
 from edgesuite.apps.text_classification.postprocess import postprocess
 from edgesuite.common import metrics as cmetrics
@@ -23,6 +24,7 @@ from edgesuite.common.task import DataSplits, Task
 class TextClassificationTask(Task):
     name = "text-classification"
     Config = Config
+    codec = codec
     monitor = ("val_macro_f1", "max")
 
     # ---- data -------------------------------------------------------------

@@ -195,3 +195,12 @@ def test_mobilenetv2_with_local_weights_and_fine_tuning(tiny_folder, tmp_path):
     fresh = build_mobilenetv2(3, 32, 1, width=0.35, weights=str(weights))
     first_conv = lambda m: m.get_layer("backbone").get_layer("Conv1").get_weights()[0]  # noqa: E731
     np.testing.assert_array_equal(first_conv(fresh), first_conv(donor))
+
+
+def test_the_train_script_trains_evaluates_and_exports(tiny_folder, tmp_path, capsys):
+    from tests.apps.test_train_scripts import load_script, script_ran
+
+    main_ = load_script("image-classification").main
+    assert main_(["--data", str(tiny_folder), "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path),
+                  "--formats", "keras"]) == 0
+    script_ran(tmp_path / "image-classification", capsys, "test accuracy")

@@ -99,3 +99,12 @@ def test_h5_loads_without_edgesuite_in_a_fresh_process(det_run):
     proc = subprocess.run([sys.executable, "-c", code, str(h5)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "(1, 64, 15)"  # 8x8 points: 4 distances, 10 classes, centre-ness
+
+
+def test_the_train_script_trains_evaluates_and_exports(canvas_folders, tmp_path, capsys):
+    from tests.apps.test_train_scripts import load_script, script_ran
+
+    main_ = load_script("object-detection").main
+    assert main_(["--data", str(canvas_folders["yolo"]), "--image-size", "32", "--width", "0.25", "--epochs", "1",
+                  "--time-budget", "0", "--batch-size", "8", "--out", str(tmp_path), "--formats", "keras"]) == 0
+    script_ran(tmp_path / "object-detection", capsys, "test mAP@0.5")

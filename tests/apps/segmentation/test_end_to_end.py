@@ -82,3 +82,12 @@ def test_serving_graphs_also_return_a_uint8_class_map(seg_run, make_pairs, tmp_p
     session = ort.InferenceSession(str(export / "model.onnx"), providers=["CPUExecutionProvider"])
     onnx_map = session.run(["class_map"], {session.get_inputs()[0].name: x})[0]
     assert np.array_equal(onnx_map, out["class_map"])
+
+
+def test_the_train_script_trains_evaluates_and_exports(pairs, tmp_path, capsys):
+    from tests.apps.test_train_scripts import load_script, script_ran
+
+    main_ = load_script("segmentation").main
+    assert main_(["--data", str(pairs), "--image-size", "32", "--width", "0.25", "--epochs", "1",
+                  "--batch-size", "8", "--out", str(tmp_path), "--formats", "keras"]) == 0
+    script_ran(tmp_path / "segmentation", capsys, "test mIoU")

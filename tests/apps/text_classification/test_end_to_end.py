@@ -113,3 +113,12 @@ def test_other_architectures_train_and_convert_to_builtin_tflite(text_csv, tmp_p
     assert main(["export", str(run), "--formats", "tflite,onnx"]) == 0
     report = json.loads((run / "export" / "export_report.json").read_text())
     assert all(r["status"] == "ok" for r in report["formats"]), report["formats"]
+
+
+def test_the_train_script_trains_evaluates_and_exports(text_csv, tmp_path, capsys):
+    from tests.apps.test_train_scripts import load_script, script_ran
+
+    main_ = load_script("text-classification").main
+    assert main_(["--data", str(text_csv), "--model", "bow", "--epochs", "1", "--vocab-size", "600",
+                  "--max-length", "32", "--embed-dim", "16", "--out", str(tmp_path), "--formats", "keras"]) == 0
+    script_ran(tmp_path / "text-classification", capsys, "word pieces")

@@ -48,7 +48,6 @@ def translation_run(pairs_tsv, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def translation_export(translation_run) -> dict:
-    from edgesuite.export.exporter import export_run
+    import edgesuite
 
-    report, _ = export_run(str(translation_run), "all", calibration_samples=50, eval_samples=40)
-    return report
+    return edgesuite.open_run(str(translation_run)).export("all", calibration_samples=50, eval_samples=40)

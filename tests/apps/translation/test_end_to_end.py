@@ -192,3 +192,14 @@ def test_interrupted_run_resumes_with_its_vocabularies_and_refuses_changed_data(
     assert json.loads((run / "info.json").read_text()) == info
     assert json.loads((run / "status.json").read_text())["state"] == "completed"
     assert "bleu" in json.loads((run / "metrics.json").read_text())
+
+
+def test_the_train_script_trains_evaluates_and_exports(pairs_tsv, tmp_path, capsys):
+    from tests.apps.test_train_scripts import load_script, script_ran
+
+    from .conftest import TINY
+
+    main_ = load_script("translation").main
+    assert main_(["--data", str(pairs_tsv), *TINY, "--epochs", "1", "--out", str(tmp_path),  # the last --epochs wins
+                  "--formats", "keras"]) == 0
+    script_ran(tmp_path / "translation", capsys, "test BLEU")

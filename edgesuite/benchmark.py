@@ -1,9 +1,11 @@
 """``edgesuite benchmark RUN_DIR``: per format size, task metric, batch-1 latency and throughput.
 
 Each (format, threads) pair is timed in its own process (``python -m
-edgesuite.export.bench --worker``) so that one runtime's thread pools do not
+edgesuite.benchmark --worker``) so that one runtime's thread pools do not
 colour another's figures; the Keras model called directly is the reference
 row. A format that fails to load shows as failed instead of stopping the run.
+It sits in the root package, beside ``edgesuite.load``, because it times each
+file through its app's codec (the registry), which ``export/`` does not see.
 """
 
 from __future__ import annotations
@@ -29,13 +31,11 @@ def time_file(path: str, threads: int | None, samples: int, warmup: int = 5) -> 
     Translation: one greedy translation of a sentence, in the graph's loop or in
     the numpy loop around the step model.
     """
-    import importlib
-
-    from edgesuite.apps import POSTPROCESS
+    from edgesuite.apps import get_codec
     from edgesuite.export.runtime import open_runtime, read_metadata, run_inputs
 
     meta = read_metadata(path)
-    codec = importlib.import_module(POSTPROCESS[meta["task"]])
+    codec = get_codec(meta["task"])
     rt = open_runtime(path, threads=threads)
     example = codec.example_input(meta)
 
@@ -56,7 +56,7 @@ def _worker(path: str, threads: int, samples: int) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if threads == 1:  # TensorFlow reads these at start-up; LiteRT and onnxruntime take threads directly
         env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "edgesuite.export.bench", "--worker", path, str(threads), str(samples)],
+    proc = subprocess.run([sys.executable, "-m", "edgesuite.benchmark", "--worker", path, str(threads), str(samples)],
                           capture_output=True, text=True, env=env, timeout=600)
     if proc.returncode:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
