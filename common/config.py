@@ -22,8 +22,44 @@ import yaml
 from edgesuite.common.errors import UserInputError
 
 
-def knob(default: Any, help: str, choices: tuple | None = None) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+def knob(default: Any, help: str, choices: tuple | None = None, bounds: str | None = None) -> Any:
+    """A config field: its default, the help the CLI shows, and what values it takes: ``choices``, or
+    ``bounds`` as an interval (``"[0, 1)"``, ``"(0, 1]"``) or a one-sided bound (``">= 1"``, ``"> 0"``),
+    which :meth:`TrainConfig.validate` checks for every knob of every task."""
+    if bounds is not None:
+        _parse_bounds(bounds)  # a malformed bound fails where it is declared
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "bounds": bounds})
+
+
+def _parse_bounds(text: str) -> tuple[float, bool, float, bool]:
+    """``"[0, 1)"`` -> (0, True, 1, False): lower, lower included, upper, upper included."""
+    t = text.replace(" ", "")
+    inf = float("inf")
+    for op, lo_in in ((">=", True), (">", False)):
+        if t.startswith(op):
+            return float(t[len(op):]), lo_in, inf, False
+    for op, hi_in in (("<=", True), ("<", False)):
+        if t.startswith(op):
+            return -inf, False, float(t[len(op):]), hi_in
+    if len(t) >= 5 and t[0] in "[(" and t[-1] in "])" and "," in t:
+        lo, hi = t[1:-1].split(",")
+        return float(lo), t[0] == "[", float(hi), t[-1] == "]"
+    raise ValueError(f"knob bounds {text!r}: expected '[a, b)', '(a, b]', '>= a', '> a', '<= b' or '< b'")
+
+
+def _within(value, bounds: str) -> bool:
+    lo, lo_in, hi, hi_in = _parse_bounds(bounds)
+    return (value >= lo if lo_in else value > lo) and (value <= hi if hi_in else value < hi)
+
+
+def check_encoding(name: str) -> None:
+    """An unknown ``--encoding`` is named before any file is read."""
+    import codecs
+
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise UserInputError(f"encoding: unknown text encoding {name!r} (e.g. utf-8, latin-1)") from None
 
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
@@ -37,68 +73,96 @@ class TrainConfig:
     """Knobs of the shared training driver; every task config extends it."""
 
     data: str = knob("", "data set: a path or a named set")
-    epochs: int = knob(10, "number of training epochs")
-    batch_size: int = knob(64, "global batch size")
+    epochs: int = knob(10, "number of training epochs", bounds=">= 1")
+    batch_size: int = knob(64, "global batch size", bounds=">= 1")
     precision: str = knob("auto", "mixed-precision policy; auto picks by hardware", PRECISIONS)
     strategy: str = knob("auto", "tf.distribute strategy: auto (mirrored over 2+ GPUs, else default), default, "
                          "mirrored, multi-worker (cluster from TF_CONFIG), tpu", STRATEGIES)
-    devices: int = knob(0, "mirrored: use N devices (N logical CPU devices when there is no GPU); 0 = all GPUs")
+    devices: int = knob(0, "mirrored: use N devices (N logical CPU devices when there is no GPU); 0 = all GPUs",
+                        bounds=">= 0")
     tpu: str = knob("", "tpu: the TPU name or address for TPUClusterResolver (empty: from the environment)")
     restarts: int = knob(3, "multi-worker: times a worker restarts itself after losing a peer, to resume with the "
-                            "cluster once the peer is back (needs --name)")
+                            "cluster once the peer is back (needs --name)", bounds=">= 0")
     shuffle: bool = knob(True, "reshuffle the training set every epoch (seeded)")
     optimizer: str = knob("adamw", "optimizer", OPTIMIZERS)
-    lr: float = knob(1e-3, "peak learning rate")
+    lr: float = knob(1e-3, "peak learning rate", bounds="> 0")
     schedule: str = knob("warmup_cosine", "learning-rate schedule", SCHEDULES)
-    warmup_epochs: float = knob(1.0, "linear warm-up length in epochs (warmup_cosine)")
-    decay_rate: float = knob(0.9, "per-epoch factor of the exponential schedule")
+    warmup_epochs: float = knob(1.0, "linear warm-up length in epochs (warmup_cosine)", bounds=">= 0")
+    decay_rate: float = knob(0.9, "per-epoch factor of the exponential schedule", bounds="(0, 1]")
     momentum: float = knob(0.9, "momentum of sgd and rmsprop")
-    weight_decay: float = knob(1e-4, "decoupled weight decay of the optimizer (0 = off)")
+    weight_decay: float = knob(1e-4, "decoupled weight decay of the optimizer (0 = off)", bounds=">= 0")
     ema: float = knob(0.0, "keep an exponential moving average of the weights with this momentum (0.99: about the "
-                           "last 100 steps) and validate, keep and export the averaged weights (0 = off)")
-    l1: float = knob(0.0, "L1 penalty on kernels (0 = off)")
-    l2: float = knob(0.0, "L2 penalty on kernels (0 = off)")
-    label_smoothing: float = knob(0.0, "label smoothing of the cross-entropy")
-    clipnorm: float = knob(0.0, "clip gradients to this global norm (0 = off)")
-    grad_accum_steps: int = knob(1, "accumulate gradients over N batches before each update")
-    class_weight: str = knob("none", "weight classes by inverse frequency", ("none", "balanced"))
-    early_stopping: int = knob(0, "stop after N epochs without improvement of the monitored metric (0 = off)")
+                           "last 100 steps) and validate, keep and export the averaged weights (0 = off)",
+                 bounds="[0, 1)")
+    l1: float = knob(0.0, "L1 penalty on kernels (0 = off)", bounds=">= 0")
+    l2: float = knob(0.0, "L2 penalty on kernels (0 = off)", bounds=">= 0")
+    clipnorm: float = knob(0.0, "clip gradients to this global norm (0 = off)", bounds=">= 0")
+    grad_accum_steps: int = knob(1, "accumulate gradients over N batches before each update", bounds=">= 1")
+    early_stopping: int = knob(0, "stop after N epochs without improvement of the monitored metric (0 = off)",
+                               bounds=">= 0")
     time_budget: float = knob(0.0, "train for at most this many minutes (0 = off): after the first epoch, no epoch "
                                    "starts that would not end within them, and a cosine schedule decays over the "
-                                   "epochs that fit (--epochs is then the most there may be)")
-    augment: str = knob("default", "augmentations, e.g. 'flip,translate=0.1,contrast=0.2,mixup=0.2' ('none' = off)")
+                                   "epochs that fit (--epochs is then the most there may be)", bounds=">= 0")
+    val_fraction: float = knob(0.1, "validation share when the data has no validation split", bounds="[0, 1)")
+    test_fraction: float = knob(0.1, "test share when the data has no test split", bounds="[0, 1)")
     seed: int = knob(42, "random seed for splits, shuffling, augmentation and weights")
     strict: bool = knob(False, "fail on a corrupt or skippable input instead of skipping it with a warning")
     out: str = knob("saved_models", "output root; runs go to OUT/<task>/<name>")
     name: str = knob("", "run name (default: a timestamp)")
 
     def validate(self) -> None:
-        """Raises UserInputError naming the first knob that is out of range."""
-        checks = [
-            ("epochs", self.epochs >= 1, "an integer >= 1"),
-            ("batch_size", self.batch_size >= 1, "an integer >= 1"),
-            ("lr", self.lr > 0, "a number > 0"),
-            ("warmup_epochs", self.warmup_epochs >= 0, "a number >= 0"),
-            ("decay_rate", 0 < self.decay_rate <= 1, "a number in (0, 1]"),
-            ("weight_decay", self.weight_decay >= 0, "a number >= 0"),
-            ("ema", 0 <= self.ema < 1, "a momentum in [0, 1)"),
-            ("l1", self.l1 >= 0, "a number >= 0"),
-            ("l2", self.l2 >= 0, "a number >= 0"),
-            ("label_smoothing", 0 <= self.label_smoothing < 1, "a number in [0, 1)"),
-            ("clipnorm", self.clipnorm >= 0, "a number >= 0"),
-            ("grad_accum_steps", self.grad_accum_steps >= 1, "an integer >= 1"),
-            ("early_stopping", self.early_stopping >= 0, "an integer >= 0"),
-            ("time_budget", self.time_budget >= 0, "minutes >= 0"),
-            ("devices", self.devices >= 0, "an integer >= 0"),
-            ("restarts", self.restarts >= 0, "an integer >= 0"),
-        ]
-        for key, ok, expected in checks:
-            if not ok:
-                raise UserInputError(f"{key}: expected {expected}, got {getattr(self, key)!r}")
+        """Raises UserInputError naming the first knob outside its choices or bounds; a task's own
+        ``validate`` adds the checks that relate knobs to each other."""
+        types, declared = _field_types(type(self)), _declared(type(self))
         for f in dataclasses.fields(self):
-            choices = f.metadata.get("choices")
-            if choices and getattr(self, f.name) not in choices:
-                raise UserInputError(f"{f.name}: expected one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
+            value, choices, bounds = getattr(self, f.name), *declared.get(f.name, (None, None))
+            if choices and value not in choices:
+                raise UserInputError(f"{f.name}: expected one of {', '.join(map(str, choices))}, got {value!r}")
+            if bounds and not _within(value, bounds):
+                kind = "an integer" if types[f.name] is int else "a number"
+                where = f"in {bounds}" if bounds[0] in "[(" else bounds
+                raise UserInputError(f"{f.name}: expected {kind} {where}, got {value!r}")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise UserInputError(f"val_fraction, test_fraction: expected shares adding up to less than 1, got "
+                                 f"{self.val_fraction} + {self.test_fraction}")
+
+
+def _declared(cls) -> dict[str, tuple]:
+    """Field name -> (choices, bounds), the most derived declaration that gives them: a task that sets its own
+    default for a driver knob (``epochs``) keeps the driver's bounds without repeating them."""
+    out: dict[str, tuple] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            for f in dataclasses.fields(klass):
+                old = out.get(f.name, (None, None))
+                out[f.name] = (f.metadata.get("choices") or old[0], f.metadata.get("bounds") or old[1])
+    return out
+
+
+@dataclasses.dataclass
+class Augmented:
+    """The knob of the apps whose inputs are augmented (the vision apps)."""
+
+    augment: str = knob("default", "augmentations, e.g. 'flip,translate=0.1,contrast=0.2,mixup=0.2' ('none' = off)")
+
+
+@dataclasses.dataclass
+class ClassWeighted:
+    """The knob of the apps that classify whole inputs (per-pixel or per-box targets take no class weights)."""
+
+    class_weight: str = knob("none", "weight classes by inverse frequency", ("none", "balanced"))
+
+
+@dataclasses.dataclass
+class LabelSmoothed:
+    """The knob of the apps whose loss is a cross-entropy over one-hot (or token) targets."""
+
+    label_smoothing: float = knob(0.0, "label smoothing of the cross-entropy", bounds="[0, 1)")
+
+
+# Knobs earlier versions gave every task and a task now lacks, with the value that meant "off": a
+# config.yaml of an older run (--resume, --config) holding that value still loads.
+RETIRED = {"augment": "none", "class_weight": "none", "label_smoothing": 0.0}
 
 
 def _field_types(cls) -> dict[str, type]:
@@ -122,6 +186,7 @@ def _coerce(key: str, value: Any, typ: type, where: str) -> Any:
 def from_dict(cls, values: dict, where: str = "config"):
     """Builds ``cls`` from a dict; an unknown key is an error that names it."""
     types = _field_types(cls)
+    values = {k: v for k, v in values.items() if k in types or k not in RETIRED or v != RETIRED[k]}
     unknown = [k for k in values if k not in types]
     if unknown:
         key = unknown[0]

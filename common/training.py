@@ -268,7 +268,7 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
                     log(warning)
             apply_kernel_penalties(model, cfg.l1, cfg.l2)
         callbacks = _callbacks(task, cfg, run, state, steps_per_epoch)
-        weights = class_weights(data.class_counts, cfg.class_weight)
+        weights = class_weights(data.class_counts, getattr(cfg, "class_weight", "none"))  # classifiers only
         verbose = 1 if sys.stdout.isatty() else 2
         clock_start = started - state.get("seconds", 0.0)  # --time-budget: earlier processes' time counts too
         fine_tune_at = task.fine_tune_epoch(cfg)

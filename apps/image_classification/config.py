@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from edgesuite.common.config import TrainConfig, knob
+from edgesuite.common.config import Augmented, ClassWeighted, LabelSmoothed, TrainConfig, knob
 from edgesuite.common.errors import UserInputError
 
 NAMED_SETS = ("fashion-mnist-subset", "fashion-mnist")
 
 
 @dataclasses.dataclass
-class Config(TrainConfig):
+class Config(TrainConfig, Augmented, ClassWeighted, LabelSmoothed):
     data: str = knob("fashion-mnist-subset",
                      "a folder of class sub-folders (optionally train/ val/ test/ inside), a CSV of path,label, "
                      f"or a named set: {', '.join(NAMED_SETS)}")
@@ -19,29 +19,21 @@ class Config(TrainConfig):
     epochs: int = knob(10, "number of training epochs")
     batch_size: int = knob(128, "global batch size")
     lr: float = knob(3e-3, "peak learning rate")
-    image_size: int = knob(28, "side of the square uint8 image the model takes (inputs are resized to it)")
-    channels: int = knob(0, "1 (grey) or 3 (RGB); 0 = from the data")
+    image_size: int = knob(28, "side of the square uint8 image the model takes (inputs are resized to it)",
+                           bounds=">= 8")
+    channels: int = knob(0, "1 (grey) or 3 (RGB); 0 = from the data", (0, 1, 3))
     model: str = knob("cnn", "architecture: a compact CNN or a MobileNetV2 backbone", ("cnn", "mobilenetv2"))
-    width: float = knob(1.0, "width multiplier of the filters (MobileNetV2 alpha)")
-    dropout: float = knob(0.2, "dropout before the classifier")
+    width: float = knob(1.0, "width multiplier of the filters (MobileNetV2 alpha)", bounds="> 0")
+    dropout: float = knob(0.2, "dropout before the classifier", bounds="[0, 1)")
     weights: str = knob("none", "backbone weights for mobilenetv2: none, imagenet (downloads) or a local .h5 path")
     freeze_backbone: bool = knob(False, "train only the head over a frozen backbone")
     fine_tune_after: int = knob(0, "with --freeze-backbone: unfreeze after N epochs at a tenth of the rate (0 = never)")
-    val_fraction: float = knob(0.1, "validation share when the data has no val/ split")
-    test_fraction: float = knob(0.1, "test share when the data has no test/ split (named sets ship a test split)")
-    min_image_size: int = knob(8, "smallest accepted image side in pixels")
+    val_fraction: float = knob(0.1, "validation share when the data has no val/ split", bounds="[0, 1)")
+    test_fraction: float = knob(0.1, "test share when the data has no test/ split (named sets ship a test split)",
+                                bounds="[0, 1)")
+    min_image_size: int = knob(8, "smallest accepted image side in pixels", bounds=">= 1")
 
     def validate(self) -> None:
         super().validate()
-        if self.image_size < 8:
-            raise UserInputError(f"image_size: expected an integer >= 8, got {self.image_size}")
-        if self.channels not in (0, 1, 3):
-            raise UserInputError(f"channels: expected 0, 1 or 3, got {self.channels}")
         if self.model == "mobilenetv2" and self.image_size < 32:
             raise UserInputError(f"image_size: mobilenetv2 needs at least 32, got {self.image_size}")
-        if not 0 <= self.dropout < 1:
-            raise UserInputError(f"dropout: expected a number in [0, 1), got {self.dropout}")
-        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1):
-            raise UserInputError("val_fraction, test_fraction: expected shares in [0, 1) adding up to less than 1")
-        if self.width <= 0:
-            raise UserInputError(f"width: expected a number > 0, got {self.width}")

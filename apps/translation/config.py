@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from edgesuite.common.config import TrainConfig, knob
+from edgesuite.common.config import LabelSmoothed, TrainConfig, check_encoding, knob
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.text import NORMALIZATIONS
 
@@ -12,32 +12,29 @@ NAMED_SETS = ("bible-en-es",)
 
 
 @dataclasses.dataclass
-class Config(TrainConfig):
+class Config(TrainConfig, LabelSmoothed):
     data: str = knob("bible-en-es", "a TSV of source and target columns (the Tatoeba/Anki eng<TAB>spa<TAB>attribution "
                      f"layout works as is), or a named set: {', '.join(NAMED_SETS)} (31,080 KJV/RV1909 verse pairs); "
                      "ignored when --source-file and --target-file are given")
     source_file: str = knob("", "a plain-text file of source sentences, one per line (with --target-file)")
     target_file: str = knob("", "the line-aligned plain-text file of target sentences (with --source-file)")
-    source_column: int = knob(0, "TSV column (0-based) of the source text")
-    target_column: int = knob(1, "TSV column (0-based) of the target text")
+    source_column: int = knob(0, "TSV column (0-based) of the source text", bounds=">= 0")
+    target_column: int = knob(1, "TSV column (0-based) of the target text", bounds=">= 0")
     encoding: str = knob("utf-8", "text encoding of the data files, e.g. latin-1")
-    vocab_size: int = knob(4000, "target WordPiece vocabulary size per language, learned from the training split")
+    vocab_size: int = knob(4000, "target WordPiece vocabulary size per language, learned from the training split",
+                           bounds=">= 100")
     source_normalize: str = knob("lower", "source text: lower (NFD, lower case, marks stripped) or none", NORMALIZATIONS)
     target_normalize: str = knob("none", "target text: none keeps case and accents, as the output must have them",
                                  NORMALIZATIONS)
-    max_length: int = knob(96, "tokens per sentence on either side; longer ones are truncated (counted warning)")
-    # The default recipe is tuned to a 30-minute budget on 2 CPU cores, where the step count is what is short:
-    # one block each, batches of 32 (one-epoch comparisons, val token accuracy with padding counted / greedy BLEU
-    # on 300 test verses: batch 64 0.19 / 3.3, batch 32 0.23 / 7.5, batch 32 without dropout 0.25), no dropout
-    # (nothing overfits in three epochs), peak lr 1e-3 (2e-3 was worse), and WordPiece vocabularies of 4,000
-    # (3,895 target pieces) rather than 8,000: the softmax over the target vocabulary was most of the step, so an
-    # epoch takes 385-455 s instead of 590-680 s and three fit where two did. Test BLEU 22.0 greedy / 23.9 beam 4
-    # (8,000 pieces, two epochs: 16.8 / 18.1); tests/benchmarks/bench_translation.py
-    layers: int = knob(1, "encoder blocks and decoder blocks (each)")
-    d_model: int = knob(256, "model width")
-    heads: int = knob(4, "attention heads (a divisor of d_model)")
-    ffn: int = knob(1024, "feed-forward width")
-    dropout: float = knob(0.0, "dropout in every block")
+    max_length: int = knob(96, "tokens per sentence on either side; longer ones are truncated (counted warning)",
+                           bounds="[4, 1024]")
+    # The default recipe is tuned to a 30-minute budget on 2 CPU cores, where the step count is what is short
+    # (the one-epoch comparisons that chose it: tests/benchmarks/RESULTS.md)
+    layers: int = knob(1, "encoder blocks and decoder blocks (each)", bounds=">= 1")
+    d_model: int = knob(256, "model width", bounds=">= 8")
+    heads: int = knob(4, "attention heads (a divisor of d_model)", bounds=">= 1")
+    ffn: int = knob(1024, "feed-forward width", bounds=">= 4")
+    dropout: float = knob(0.0, "dropout in every block", bounds="[0, 1)")
     epochs: int = knob(3, "training epochs (early stopping on validation token accuracy); with more time than "
                           "30 CPU minutes, 10-20 epochs and --layers 2 translate better")
     xla: bool = knob(True, "compile the training step with XLA: 2.3x the throughput of graph mode here, for "
@@ -50,44 +47,24 @@ class Config(TrainConfig):
     clipnorm: float = knob(1.0, "clip gradients to this global norm (0 = off)")
     label_smoothing: float = knob(0.1, "label smoothing of the token cross-entropy")
     early_stopping: int = knob(3, "stop after N epochs without a better validation token accuracy (0 = off)")
-    augment: str = knob("none", "text augmentation is not supported: 'none'", ("none",))
-    beam_size: int = knob(4, "beam width for the test BLEU reported beside greedy (1 = greedy only)")
-    length_penalty: float = knob(0.6, "beam search length penalty alpha (GNMT); 0 = plain log-probability")
-    eval_samples: int = knob(600, "test pairs decoded for BLEU/chrF after training (0 = the whole test split)")
+    beam_size: int = knob(4, "beam width for the test BLEU reported beside greedy (1 = greedy only)", bounds="[1, 32]")
+    length_penalty: float = knob(0.6, "beam search length penalty alpha (GNMT); 0 = plain log-probability",
+                                 bounds=">= 0")
+    eval_samples: int = knob(600, "test pairs decoded for BLEU/chrF after training (0 = the whole test split)",
+                             bounds=">= 0")
     val_fraction: float = knob(0.03, "validation share (of chapters for bible-en-es, of pairs otherwise)")
     test_fraction: float = knob(0.05, "test share (of chapters for bible-en-es, of pairs otherwise)")
-    samples: int = knob(50, "test translations written to samples.tsv (source, reference, hypothesis)")
+    samples: int = knob(50, "test translations written to samples.tsv (source, reference, hypothesis)", bounds=">= 0")
 
     def validate(self) -> None:
         super().validate()
-        checks = [
-            ("vocab_size", self.vocab_size >= 100, "an integer >= 100"),
-            ("max_length", 4 <= self.max_length <= 1024, "an integer in [4, 1024]"),
-            ("layers", self.layers >= 1, "an integer >= 1"),
-            ("d_model", self.d_model >= 8, "an integer >= 8"),
-            ("heads", self.heads >= 1 and self.d_model % self.heads == 0, "a divisor of d_model"),
-            ("ffn", self.ffn >= 4, "an integer >= 4"),
-            ("dropout", 0 <= self.dropout < 1, "a number in [0, 1)"),
-            ("source_column", self.source_column >= 0, "a column index >= 0"),
-            ("target_column", self.target_column >= 0 and self.target_column != self.source_column,
-             "a column index >= 0 other than --source-column"),
-            ("beam_size", 1 <= self.beam_size <= 32, "an integer in [1, 32]"),
-            ("length_penalty", self.length_penalty >= 0, "a number >= 0"),
-            ("eval_samples", self.eval_samples >= 0, "an integer >= 0"),
-            ("samples", self.samples >= 0, "an integer >= 0"),
-            ("class_weight", self.class_weight == "none", "none (translation has no classes)"),
-        ]
-        for key, ok, expected in checks:
-            if not ok:
-                raise UserInputError(f"{key}: expected {expected}, got {getattr(self, key)!r}")
+        if self.d_model % self.heads:
+            raise UserInputError(f"heads: expected a divisor of d_model ({self.d_model}), got {self.heads}")
+        if self.target_column == self.source_column:
+            raise UserInputError(f"target_column: expected a column other than --source-column, got "
+                                 f"{self.target_column}")
         if bool(self.source_file) != bool(self.target_file):
             raise UserInputError("source_file, target_file: give both (line-aligned plain-text files) or neither")
-        if not (0 <= self.val_fraction < 1 and 0 < self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1):
-            raise UserInputError("val_fraction, test_fraction: expected shares in [0, 1) adding up to less than 1 "
-                                 "(test_fraction > 0)")
-        import codecs
-
-        try:
-            codecs.lookup(self.encoding)
-        except LookupError:
-            raise UserInputError(f"encoding: unknown text encoding {self.encoding!r} (e.g. utf-8, latin-1)") from None
+        if self.test_fraction <= 0:
+            raise UserInputError(f"test_fraction: expected a share > 0 (BLEU is measured on it), got {self.test_fraction}")
+        check_encoding(self.encoding)

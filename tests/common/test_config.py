@@ -51,3 +51,39 @@ def test_validate_names_the_knob(key, value, expected):
 
 def test_every_field_has_help():
     assert all(f.metadata.get("help") for f in dataclasses.fields(Config))
+
+
+def test_bounds_are_declared_once_and_hold_where_a_task_sets_its_own_default():
+    """image classification redeclares epochs and lr with its own defaults; the driver's bounds still hold."""
+    from edgesuite.common.config import TrainConfig, _declared
+
+    assert _declared(Config)["epochs"][1] == ">= 1" and _declared(TrainConfig)["lr"][1] == "> 0"
+    with pytest.raises(UserInputError, match=r"^epochs: expected an integer >= 1, got 0$"):
+        Config(epochs=0).validate()
+    with pytest.raises(UserInputError, match=r"^dropout: expected a number in \[0, 1\), got 1.0$"):
+        Config(dropout=1.0).validate()
+
+
+def test_a_malformed_bound_fails_where_it_is_declared():
+    from edgesuite.common.config import knob
+
+    with pytest.raises(ValueError, match="knob bounds 'between 1 and 2'"):
+        knob(1, "a knob", bounds="between 1 and 2")
+
+
+@pytest.mark.parametrize("app, absent", [("translation", {"augment", "class_weight"}),
+                                         ("text-classification", {"augment"}),
+                                         ("segmentation", {"class_weight", "label_smoothing"}),
+                                         ("object-detection", {"class_weight", "label_smoothing"})])
+def test_a_task_has_no_knob_it_would_refuse(app, absent, tmp_path):
+    """... and the config.yaml of a run from before, which held them switched off, still loads."""
+    from edgesuite.apps import get_config_class
+
+    cls = get_config_class(app)
+    assert not absent & {f.name for f in dataclasses.fields(cls)}
+    old = {"augment": "none", "class_weight": "none", "label_smoothing": 0.0}
+    (tmp_path / "old.yaml").write_text("".join(f"{k}: {v}\n" for k, v in old.items() if k in absent))
+    assert load_yaml(cls, tmp_path / "old.yaml") == cls()
+    (tmp_path / "on.yaml").write_text(f"{sorted(absent)[0]}: balanced\n")
+    with pytest.raises(UserInputError, match=f"unknown key '{sorted(absent)[0]}'"):
+        load_yaml(cls, tmp_path / "on.yaml")

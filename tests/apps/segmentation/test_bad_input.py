@@ -115,13 +115,15 @@ def test_no_masks_folder(tmp_path):
         _load(tmp_path)
 
 
-def test_knobs_that_do_not_apply_to_pixels_are_refused():
+def test_knobs_that_do_not_apply_to_pixels_are_not_knobs_of_segmentation():
     from edgesuite.apps.segmentation.config import Config
+    from edgesuite.common.config import from_dict
 
-    for knobs, name in (({"class_weight": "balanced"}, "class_weight"), ({"label_smoothing": 0.1}, "label_smoothing"),
-                        ({"image_size": 40}, "image_size")):
-        with pytest.raises(UserInputError, match=name):
-            Config(**knobs).validate()
+    for knobs, name in (({"class_weight": "balanced"}, "class_weight"), ({"label_smoothing": 0.1}, "label_smoothing")):
+        with pytest.raises(UserInputError, match=f"unknown key '{name}'"):
+            from_dict(Config, knobs)
+    with pytest.raises(UserInputError, match="image_size: expected a multiple of 16"):
+        Config(image_size=40).validate()
 
 
 def test_a_grey_and_alpha_mask_is_read_by_its_grey_channel(pairs):
