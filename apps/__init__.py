@@ -1,8 +1,9 @@
 """The app registry: one table from a CLI task name to its package, and the parts read from it.
 
-Each package ``edgesuite.apps.<package>`` holds ``config.py`` (``Config``), ``task.py`` (``TASK``,
-training) and ``postprocess.py`` (the numpy-only codec that ``edgesuite.load`` serves an exported
-file with). Imports are lazy so that ``edgesuite --help`` never loads TensorFlow, and ``get_codec``
+Each package ``edgesuite.apps.<package>`` holds ``config.py`` (``Config``), ``task.py`` (``TASK``, the
+training ``common.task.Task``), ``serving.py`` (``SERVING``, the ``common.task.Serving`` that export and
+prediction use; ``TASK.serving`` is it) and ``postprocess.py`` (the numpy-only codec that ``edgesuite.load``
+serves an exported file with). Imports are lazy so that ``edgesuite --help`` never loads TensorFlow, and ``get_codec``
 never does.
 """
 
@@ -31,6 +32,11 @@ def _module(name: str, part: str):
 def get_task(name: str):
     """The Task object of ``name`` (imports TensorFlow); unknown names list the known ones."""
     return _module(name, "task").TASK
+
+
+def get_serving(name: str):
+    """The task's serving description (metadata, serving graph, parity rules, codec); imports TensorFlow."""
+    return _module(name, "serving").SERVING
 
 
 def get_config_class(name: str):

@@ -136,3 +136,15 @@ def batch_pipeline(ds, batch_size: int, *, shuffle: bool, seed: int, augment: Ca
         # training step by prefetch.
         ds = ds.map(augment, num_parallel_calls=None)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def held_out_pipeline(app_data, cfg, info: dict, data: str | None):
+    """Unshuffled batches of the run's held-out split (test, else validation), or of a user's set at ``data``
+    read against the run's classes. ``app_data``: an app's data module (``load_splits``, ``load_eval_set``,
+    ``to_dataset``), as segmentation and detection have one."""
+    if data is None:
+        splits = app_data.load_splits(cfg)
+        part = splits.test if splits.test is not None else splits.val
+    else:
+        part = app_data.load_eval_set(data, cfg, info)
+    return batch_pipeline(app_data.to_dataset(part), cfg.batch_size, shuffle=False, seed=cfg.seed, cache=False)

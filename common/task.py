@@ -1,13 +1,16 @@
-"""The Task contract every app implements, and the data it hands the driver.
+"""The contract every app implements: a training ``Task`` and a ``Serving`` description.
 
-``common/training.py`` drives any Task the same way; ``export/`` sees a model
-only through these hooks. See ``DESIGN.md`` for the table of members.
+``common/training.py`` drives any ``Task`` the same way (data, model, loss and metrics,
+evaluate, plots). What export and ``edgesuite.load`` need of an app (the metadata every file
+carries, the serving graph, the parity rules, the numpy codec) is the app's ``Serving``,
+reached as ``task.serving``. ``apps/__init__.py`` maps a task name to both. See ``DESIGN.md``.
 """
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass
@@ -29,118 +32,110 @@ class DataSplits:
     extras: dict = field(default_factory=dict)  # task-private things (e.g. raw arrays for plots)
 
 
-class Task:
-    """Base class: an app fills these in (see apps/image_classification/task.py)."""
+class Serving(abc.ABC):
+    """What an exported file of one app carries and how it is checked (see apps/*/serving.py).
 
-    name: str = ""
-    Config: type = object
-    monitor: tuple[str, str] = ("val_loss", "min")  # what early stopping and best-checkpoint watch
+    Every hook the exporter (``export/exporter.py``) and ``edgesuite.load`` call is declared here.
+    """
 
-    def load_data(self, cfg) -> DataSplits:
-        raise NotImplementedError
+    name: ClassVar[str] = ""  # the task name the metadata carries
+    codec: ClassVar[Any] = None  # the app's numpy-only postprocess module (preprocess, postprocess, describe, ...)
+    # False: the outputs are not numbers to diff (decoded ids), so no max |diff| is reported
+    parity_numeric: ClassVar[bool] = True
 
-    def load_eval_data(self, cfg, info: dict, data: str | None):
-        """The held-out split of the run's data, or a user-given set mapped to ``info``'s labels."""
-        raise NotImplementedError
+    @abc.abstractmethod
+    def metadata(self, info: dict) -> dict:
+        """What every exported file carries: task, labels, input spec, normalisation, tokenizer."""
 
-    def build_model(self, cfg, info: dict):
-        raise NotImplementedError
-
-    def loss_and_metrics(self, cfg, info: dict) -> tuple[Any, list]:
-        raise NotImplementedError
-
-    def evaluate(self, model, ds, info: dict) -> dict:
-        raise NotImplementedError
-
-    # extra ``model.compile`` arguments (e.g. ``jit_compile``)
-    def compile_options(self, cfg) -> dict:
-        return {}
-
-    def plots(self, run, model, data: DataSplits, metrics: dict) -> list:
-        return []
-
-    codec = None  # the app's numpy-only postprocess module (preprocess, postprocess, save, annotate)
-
-    def predict_files(self, model, info: dict, inputs: list[str], save_dir: str | None = None) -> list[dict]:
-        """Files in, decoded results out, through the app's ``codec``; ``save_dir``: its per-input files."""
-        import numpy as np
-
-        from edgesuite.common.errors import UserInputError
-
-        metadata = self.export_metadata(None, info)
-        try:
-            x = self.codec.preprocess(inputs, metadata)
-        except ValueError as exc:
-            raise UserInputError(str(exc)) from None
-        results = self.codec.postprocess(np.asarray(model(x, training=False)), metadata)
-        for item, r in zip(inputs, results):
-            r["input"] = item
-            if save_dir:
-                r.update(self.codec.save(r, item, save_dir, metadata))
-            elif hasattr(self.codec, "annotate"):
-                self.codec.annotate(r, item)
-        return results
-
-    # export: the metadata every exported file carries (labels, input spec, normalisation, tokenizer)
-    def export_metadata(self, cfg, info: dict) -> dict:
-        raise NotImplementedError
-
-    # export: calibration inputs (int8) and the parity inputs with the labels of the held-out ones that come
-    # first (``common.data.parity_draw``), in one call so a task reads its data once
+    @abc.abstractmethod
     def export_data(self, cfg, info: dict, calibration: int, samples: int):
-        raise NotImplementedError
+        """``(calibration inputs for int8, (parity inputs, labels of the held-out ones that come first))``
+        (``common.data.parity_draw``), in one call so an app reads its data once."""
 
-    # export: a tf.Module from what a user holds to the model input (the tokenizer), run inside the
-    # SavedModel and float TFLite signatures; None when the model takes the user's input as it is
-    def export_preprocessor(self, cfg, info: dict):
+    @abc.abstractmethod
+    def parity_metric(self, outputs, labels, metadata: dict) -> tuple[str, float]:
+        """The task metric of a format's outputs on the held-out labels: ``(name, value)``."""
+
+    def preprocessor(self, info: dict):
+        """A tf.Module from what a user holds to the model input (the tokenizer), run inside the SavedModel
+        and float TFLite signatures; None when the model takes the user's input as it is."""
         return None
 
-    # export: outputs the serving graphs (SavedModel, TFLite, ONNX) add to the model's named outputs,
-    # e.g. a uint8 class map or boxes after NMS; they must not change the model's own outputs, which
-    # parity compares. ``metadata`` is the export metadata (thresholds, sizes).
     def serving_outputs(self, outputs: dict, metadata: dict) -> dict:
+        """Outputs the serving graphs (SavedModel, TFLite, ONNX) add to the model's named outputs, e.g. a
+        uint8 class map or boxes after NMS; the model's own outputs, which parity compares, stay as they are."""
         return outputs
 
-    # export: the task metric of a format's outputs on the held-out labels: (name, value)
-    def parity_metric(self, outputs, labels, metadata: dict) -> tuple[str, float]:
-        raise NotImplementedError
-
-    # export: the share of a format's outputs that agree with the Keras model's; None: the top-1 class
-    # agreement by counts, which the exporter judges with the output's quantization step
-    def parity_agreement(self, reference, outputs, metadata: dict) -> float | None:
+    def serving_module(self, model, metadata: dict):
+        """The graph the SavedModel and float TFLite serve when the model alone is not it (a tf.Module with
+        ``with_text`` and ``token_ids``, e.g. a decoding loop); None: the model behind ``preprocessor``."""
         return None
 
-    # export: the graph the SavedModel and float TFLite serve when the model alone is not it (a tf.Module with
-    # ``with_text`` for the SavedModel's serving_default and ``token_ids`` for TFLite, e.g. a decoding loop);
-    # None: the model behind ``export_preprocessor``
-    def export_serving(self, model, metadata: dict):
-        return None
-
-    # export: the Keras model's outputs on the held-out inputs, what every format is compared with
-    def export_reference(self, model, x, metadata: dict):
+    def reference(self, model, x, metadata: dict):
+        """The Keras model's outputs on the parity inputs, what every format is compared with."""
         import numpy as np
 
         spec = metadata.get("model_input", metadata["input"])
         return np.asarray(model.predict(self.codec.preprocess(x, metadata, spec["dtype"]), batch_size=64, verbose=0),
                           dtype=np.float32)
 
-    # export: the parity thresholds of a precision (None: verify.THRESHOLDS); parity_numeric False: the
-    # outputs are not numbers to diff (decoded ids), so no max |diff| is reported
-    parity_numeric = True
-
-    def parity_limits(self, precision: str) -> dict | None:
+    def parity_agreement(self, reference, outputs, metadata: dict) -> float | None:
+        """The share of a format's outputs that agree with the Keras model's; None: the top-1 class agreement
+        by counts, which the exporter judges with the output's quantization step."""
         return None
 
-    # export: more words for a format's report row (e.g. BLEU against the Keras output)
+    def parity_limits(self, precision: str) -> dict | None:
+        """The parity thresholds of a precision (None: ``verify.THRESHOLDS``)."""
+        return None
+
     def parity_details(self, reference, outputs, metadata: dict) -> str:
+        """More words for a format's report row (e.g. BLEU against the Keras output)."""
         return ""
 
-    # export: formats this task cannot be written to, with the reason (the exporter says so)
     def unsupported_formats(self) -> dict[str, str]:
+        """Formats this app cannot be written to, with the reason (the exporter says so)."""
         return {}
 
-    # transfer learning: the epoch at which unfreeze() is called (None: never)
+
+class Task(abc.ABC):
+    """Training: what ``common/training.py`` calls (see apps/image_classification/task.py)."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = object
+    serving: ClassVar[Serving]  # the app's export and prediction side
+    monitor: ClassVar[tuple[str, str]] = ("val_loss", "min")  # what early stopping and best-checkpoint watch
+
+    @abc.abstractmethod
+    def load_data(self, cfg) -> DataSplits:
+        """Validated splits and ``info`` (bad input named with file and line before training starts)."""
+
+    @abc.abstractmethod
+    def load_eval_data(self, cfg, info: dict, data: str | None):
+        """The held-out split of the run's data, or a user-given set mapped to ``info``'s labels."""
+
+    @abc.abstractmethod
+    def build_model(self, cfg, info: dict):
+        """A ``keras.Model`` whose serving input is what a user holds (uint8 images, token ids)."""
+
+    @abc.abstractmethod
+    def loss_and_metrics(self, cfg, info: dict) -> tuple[Any, list]:
+        """What ``compile`` gets."""
+
+    @abc.abstractmethod
+    def evaluate(self, model, ds, info: dict) -> dict:
+        """The task's metrics on ``ds`` (what ``load_eval_data`` or ``load_data().test`` gave), JSON-ready;
+        ``plots`` reads what it needs of them, ``ds`` is left as it was."""
+
+    def compile_options(self, cfg) -> dict:
+        """Extra ``model.compile`` arguments (e.g. ``jit_compile``)."""
+        return {}
+
+    def plots(self, run, model, data: DataSplits, metrics: dict) -> list:
+        """The PNGs (and tables) a person looks at after training."""
+        return []
+
     def fine_tune_epoch(self, cfg) -> int | None:
+        """Transfer learning: the epoch at which ``unfreeze`` is called (None: never)."""
         return None
 
     def unfreeze(self, model) -> None:

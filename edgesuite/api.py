@@ -152,8 +152,15 @@ class Run:
                                 provenance={"edgesuite_version": __version__})
         return {**report, "ok": ok}
 
-    def predict(self, inputs: list[str], save_dir: str | None = None, **options) -> list[dict]:
-        """Decoded results per input; ``save_dir`` (tasks with per-input files: segmentation masks) writes them;
+    def predictor(self):
+        """The run's model behind the same :class:`~edgesuite.predictor.Predictor` as an exported file, with
+        the metadata an export would write (``edgesuite.load`` and ``Run.predict`` decode alike)."""
+        from edgesuite.export.runtime import ModelRuntime
+        from edgesuite.predictor import Predictor
+
+        return Predictor(ModelRuntime(self.load_model()), self.task.serving.metadata(self.info), str(self.path))
+
+    def predict(self, inputs, save_dir: str | None = None, **options) -> list[dict]:
+        """Decoded results per input; ``save_dir`` (tasks with per-input files: masks, drawn boxes) writes them;
         ``options``: the task's decoding options (translation: ``beam_size``)."""
-        extra = {"save_dir": save_dir, **options} if save_dir else options
-        return self.task.predict_files(self.load_model(), self.info, list(inputs), **extra)
+        return self.predictor().predict(inputs, save_dir=save_dir, **options)

@@ -181,37 +181,28 @@ def _cmd_predict(args) -> int:
     from pathlib import Path
 
     from edgesuite.api import Run, quiet_tensorflow
+    from edgesuite.predictor import load
 
     quiet_tensorflow()
-    from edgesuite.apps import get_codec
-
     target = Path(args.run)
     if target.is_dir() and (target / "config.yaml").exists():
         run = Run.open(args.run)
-        task = run.dir.task
-        _check_save_dir(task, args.save_dir)
-        _check_beam_size(task, args.beam_size)
-        results = run.predict(args.inputs, save_dir=args.save_dir,
-                              **({"beam_size": args.beam_size} if args.beam_size else {}))
+        _check_predict_flags(run.dir.task, args)  # before the model loads
+        predictor = run.predictor()
     else:
-        from edgesuite.predictor import load
-
         predictor = load(target)
-        task = predictor.metadata["task"]
-        _check_save_dir(task, args.save_dir)
-        _check_beam_size(task, args.beam_size)
-        results = predictor.predict(args.inputs, **({"beam_size": args.beam_size} if args.beam_size else {}))
-        codec = get_codec(task)
-        for item, r in zip(args.inputs, results):
-            r["input"] = item
-            if args.save_dir:
-                r.update(codec.save(r, item, args.save_dir, predictor.metadata))
-            elif hasattr(codec, "annotate"):
-                codec.annotate(r, item)
-    describe = get_codec(task).describe
+        _check_predict_flags(predictor.task, args)
+    results = predictor.predict(args.inputs, save_dir=args.save_dir,
+                                **({"beam_size": args.beam_size} if args.beam_size else {}))
     for r in results:  # arrays (a class map) stay out of the JSON; --save-dir writes them
-        print(json.dumps({k: v for k, v in r.items() if not hasattr(v, "shape")}) if args.json else describe(r))
+        print(json.dumps({k: v for k, v in r.items() if not hasattr(v, "shape")}) if args.json
+              else predictor.codec.describe(r))
     return 0
+
+
+def _check_predict_flags(task: str, args) -> None:
+    _check_save_dir(task, args.save_dir)
+    _check_beam_size(task, args.beam_size)
 
 
 def _check_save_dir(task: str, save_dir: str | None) -> None:

@@ -3,7 +3,7 @@
 Two inputs may exist. ``metadata["input"]`` is what a user holds and what the
 SavedModel and the float TFLite files take (images; raw strings for text).
 ``metadata["model_input"]``, where present, is what the Keras model itself
-takes (token ids): the task's ``export_preprocessor`` (a ``tf.Module``, e.g. the
+takes (token ids): the task's ``Serving.preprocessor`` (a ``tf.Module``, e.g. the
 tokenizer) maps one to the other inside the string formats, and the formats
 that cannot hold it (``.keras``/``.h5``, ONNX, Core ML, int8 TFLite) take the
 model input, the preprocessing travelling in the metadata.
@@ -58,8 +58,8 @@ class ExportContext:
     representative: object        # int8 calibration inputs from the training split: an array (uint8 images, token
                                   # ids), or a tuple of arrays for a model of several inputs
     preprocessor: object | None = None  # tf.Module from metadata["input"] to the model input (None: same)
-    serving_outputs: object | None = None  # Task.serving_outputs: adds outputs (a class map) to the serving graphs
-    serving_module: object | None = None  # Task.export_serving: a tf.Module the SavedModel / float TFLite serve instead
+    serving_outputs: object | None = None  # Serving.serving_outputs: adds outputs (a class map) to the serving graphs
+    serving_module: object | None = None  # Serving.serving_module: a tf.Module the SavedModel / float TFLite serve instead
     _savedmodel: Path | None = field(default=None, repr=False)
     _float_savedmodel: Path | None = field(default=None, repr=False)
     _tmp: Path | None = field(default=None, repr=False)

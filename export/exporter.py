@@ -34,7 +34,8 @@ def export_run(run, formats: str = "all", out: str | None = None, calibration_sa
     """Writes the formats, verifies them, writes the report; returns (report, all ok).
 
     ``run``: an opened run (``edgesuite.api.Run``: ``path``, ``dir``, ``task``, ``config``, ``info``,
-    ``load_model()``), handed in by the caller so that export needs nothing above ``common``;
+    ``load_model()``), handed in by the caller so that export needs nothing above ``common``; what the
+    files carry and how they are checked is the app's ``Serving`` (``run.task.serving``);
     ``provenance``: what the metadata says about who exported it (the edgesuite version).
     """
     fmts = parse_formats(formats)
@@ -43,30 +44,31 @@ def export_run(run, formats: str = "all", out: str | None = None, calibration_sa
                              f"(status: {run.dir.describe_status()})")
     out_dir = ensure_writable_dir(Path(out) if out else run.path / "export")
     task, cfg, info = run.task, run.config, run.info
+    serving = task.serving
     model = rebuild_float32(task, cfg, info, run.load_model())
-    metadata = {**task.export_metadata(cfg, info), **(provenance or {}), "source_run": str(run.path),
+    metadata = {**serving.metadata(info), **(provenance or {}), "source_run": str(run.path),
                 "exported": time.strftime("%Y-%m-%dT%H:%M:%S")}
     write_json(out_dir / "metadata.json", metadata)
-    representative, (x, labels) = task.export_data(cfg, info, calibration_samples, eval_samples)
+    representative, (x, labels) = serving.export_data(cfg, info, calibration_samples, eval_samples)
     calibrated = len(representative[0] if isinstance(representative, tuple) else representative)
     if calibrated < calibration_samples:
         log(f"warning: asked for {calibration_samples} calibration samples, the training split has "
             f"{calibrated}; calibrating on those")
     # the task metric is judged on the labelled held-out inputs, which come first; agreement on all of them
-    reference = task.export_reference(model, x, metadata)
-    metric_name, reference_metric = task.parity_metric(reference[:len(labels)], labels, metadata)
-    ctx = ExportContext(model, metadata, out_dir, representative, preprocessor=task.export_preprocessor(cfg, info),
-                        serving_outputs=lambda outputs: task.serving_outputs(outputs, metadata),
-                        serving_module=task.export_serving(model, metadata))
+    reference = serving.reference(model, x, metadata)
+    metric_name, reference_metric = serving.parity_metric(reference[:len(labels)], labels, metadata)
+    ctx = ExportContext(model, metadata, out_dir, representative, preprocessor=serving.preprocessor(info),
+                        serving_outputs=lambda outputs: serving.serving_outputs(outputs, metadata),
+                        serving_module=serving.serving_module(model, metadata))
     rows = []
-    unsupported = task.unsupported_formats()
+    unsupported = serving.unsupported_formats()
     try:
         for fmt in fmts:
             if fmt.name in unsupported:
                 log(f"{fmt.name}: skipped ({unsupported[fmt.name]})")
                 rows.append({"format": fmt.name, "status": "skipped", "note": unsupported[fmt.name]})
                 continue
-            rows.append(_export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task, log))
+            rows.append(_export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, serving, log))
     finally:
         ctx.close()
     rows = _merge_with_previous(out_dir, run, rows)
@@ -102,7 +104,7 @@ def _merge_with_previous(out_dir: Path, run, rows: list[dict]) -> list[dict]:
     return sorted(kept + rows, key=lambda r: order.index(r["format"]) if r["format"] in order else len(order))
 
 
-def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task, log) -> dict:
+def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, serving, log) -> dict:
     from edgesuite.export.runtime import open_runtime, run_inputs
 
     path = out_dir / fmt.filename
@@ -124,15 +126,15 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, task,
                 f"{spec['ops']} ops, {spec['labels']} labels" + ("; " + "; ".join(spec["problems"]) if spec["problems"] else "")}
     try:
         runtime = open_runtime(path)
-        outputs = run_inputs(task.codec, runtime, x, ctx.metadata)  # the codec's decoding loop, if it has one
+        outputs = run_inputs(serving.codec, runtime, x, ctx.metadata)  # the codec's decoding loop, if it has one
     except Exception as exc:
         return {**row, "status": "failed", "note": f"written but not loadable: {exc}"}
-    _, metric = task.parity_metric(outputs[:len(labels)], labels, ctx.metadata)
-    agreement = task.parity_agreement(reference, outputs, ctx.metadata) if outputs.shape == reference.shape else 0.0
+    _, metric = serving.parity_metric(outputs[:len(labels)], labels, ctx.metadata)
+    agreement = serving.parity_agreement(reference, outputs, ctx.metadata) if outputs.shape == reference.shape else 0.0
     result = verify.compare(reference, outputs, metric, reference_metric, fmt.precision, agreement,
-                            limits=task.parity_limits(fmt.precision), report_diff=task.parity_numeric,
+                            limits=serving.parity_limits(fmt.precision), report_diff=serving.parity_numeric,
                             step=runtime.output_step)
-    details = task.parity_details(reference, outputs, ctx.metadata) if outputs.shape == reference.shape else ""
+    details = serving.parity_details(reference, outputs, ctx.metadata) if outputs.shape == reference.shape else ""
     details = "; ".join(n for n in (verify.agreement_note(result), details) if n)
     diff = (f"max |diff| {result['max_abs_diff']:.1e}" if result["max_abs_diff"] is not None
             else f"agreement {result['top1_agreement']:.3f}")

@@ -36,7 +36,7 @@ def write_module(module, metadata: dict, input_signature, path: Path) -> None:
 
 def write_model(model, metadata: dict, input_signature, path: Path, preprocessor=None, serving_outputs=None) -> None:
     """``preprocessor`` (a tf.Module, e.g. the tokenizer) runs in front of the model inside the signature;
-    ``serving_outputs`` (``Task.serving_outputs``) adds outputs after it."""
+    ``serving_outputs`` (``Serving.serving_outputs``) adds outputs after it."""
     import keras
 
     archive = keras.export.ExportArchive()

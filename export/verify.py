@@ -53,7 +53,7 @@ def compare(reference: np.ndarray, outputs: np.ndarray, metric: float, reference
     """One report row's numbers and its status: ok or exported-but-mismatch (with why).
 
     ``agreement``: the task's share of outputs that agree with the reference
-    (``Task.parity_agreement``); None: the top-1 class agreement by counts
+    (``Serving.parity_agreement``); None: the top-1 class agreement by counts
     (:func:`top1_agreement`, borderline items within the output's quantization ``step``
     set aside). ``limits``: the task's thresholds for this precision (default
     ``THRESHOLDS``); ``report_diff=False``: the outputs are not numbers to diff

@@ -5,24 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from edgesuite.apps.image_classification import data as icdata
 from edgesuite.apps.image_classification import model as icmodel
-from edgesuite.apps.image_classification import postprocess as codec
 from edgesuite.apps.image_classification.config import Config
-from edgesuite.apps.image_classification.postprocess import postprocess, preprocess
+from edgesuite.apps.image_classification.serving import SERVING
 from edgesuite.common import metrics as cmetrics
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import build_augmenter
-from edgesuite.common.data import batch_pipeline, parity_draw
-from edgesuite.common.errors import UserInputError
+from edgesuite.common.data import batch_pipeline
 from edgesuite.common.task import DataSplits, Task
 
 
 class ImageClassificationTask(Task):
     name = "image-classification"
     Config = Config
-    codec = codec
+    serving = SERVING
     monitor = ("val_accuracy", "max")
 
     # ---- data -------------------------------------------------------------
@@ -99,52 +96,5 @@ class ImageClassificationTask(Task):
             out.append(cplots.prediction_grid(x.numpy(), np.argmax(y.numpy(), -1), probs.argmax(-1), probs.max(-1),
                                               data.info["class_names"], run.plots_dir / "val_predictions.png"))
         return out
-
-    # ---- prediction -------------------------------------------------------
-    def read_inputs(self, info: dict, inputs: list[str]) -> np.ndarray:
-        """Image files -> (N, S, S, C) uint8, resized as training did. Bad files name themselves."""
-        try:
-            return preprocess(inputs, self.export_metadata(None, info))
-        except ValueError as exc:
-            raise UserInputError(str(exc)) from None
-
-    def predict_files(self, model, info: dict, inputs: list[str]) -> list[dict]:
-        x = self.read_inputs(info, inputs)
-        probs = np.asarray(model(x, training=False))
-        results = postprocess(probs, info)
-        for item, r in zip(inputs, results):
-            r["input"] = item
-        return results
-
-    # ---- export hooks -----------------------------------------------------
-    def export_metadata(self, cfg, info: dict) -> dict:
-        size, channels = info["image_size"], info["channels"]
-        return {
-            "task": self.name, "kind": "classifier", "class_names": info["class_names"],
-            "input": {"name": "image", "shape": [size, size, channels], "dtype": "uint8"},
-            "outputs": ["probabilities"],
-            "preprocessing": f"{'grey (L)' if channels == 1 else 'RGB'}, bilinear resize to {size}x{size}, uint8",
-            "normalization": "x / 255 inside the model",
-            "data_name": info.get("data_name"),
-        }
-
-    @staticmethod
-    def _decode(images, info: dict) -> np.ndarray:
-        ds = icdata.to_dataset(images, len(info["class_names"]), info["image_size"], info["channels"])
-        return np.stack([im.numpy() for im, _ in ds]) if len(images) else np.zeros((0,), np.uint8)
-
-    def export_data(self, cfg, info: dict, calibration: int, samples: int):
-        """One scan of the data (a folder's files are all decoded while checking) for both sets: training
-        images for int8 calibration (a class-balanced draw fixed by the seed) and the parity inputs
-        (``common.data.parity_draw``: the labelled held-out images first)."""
-        splits = icdata.load_splits(cfg)
-        train = splits.train.subset(np.random.default_rng(cfg.seed).permutation(len(splits.train))[:calibration])
-        held, extra = parity_draw(splits, samples, cfg.seed)
-        x = np.concatenate([self._decode(part, info) for part in (held, *extra) if len(part)] or [np.zeros((0,), np.uint8)])
-        return self._decode(train, info), (x, held.labels)
-
-    def parity_metric(self, outputs: np.ndarray, labels: np.ndarray, metadata: dict) -> tuple[str, float]:
-        return "accuracy", float(np.mean(outputs.argmax(-1) == labels))
-
 
 TASK = ImageClassificationTask()

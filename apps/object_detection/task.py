@@ -5,23 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from edgesuite.apps.object_detection import data as ddata
 from edgesuite.apps.object_detection import model as dmodel
 from edgesuite.apps.object_detection.config import Config
 from edgesuite.apps.object_detection.metrics import RECALL_POINTS, detection_metrics
-from edgesuite.apps.object_detection import postprocess as det_codec
 from edgesuite.apps.object_detection.postprocess import detections
+from edgesuite.apps.object_detection.serving import SERVING
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import build_augmenter
-from edgesuite.common.data import batch_pipeline
+from edgesuite.common.data import batch_pipeline, held_out_pipeline
 from edgesuite.common.task import DataSplits, Task
 
 
 class ObjectDetectionTask(Task):
     name = "object-detection"
     Config = Config
-    codec = det_codec
+    serving = SERVING
     monitor = ("val_loss", "min")
 
     # ---- data -------------------------------------------------------------
@@ -64,12 +63,7 @@ class ObjectDetectionTask(Task):
                           extras={"val": splits.val})
 
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):
-        if data is None:
-            splits = ddata.load_splits(cfg)
-            part = splits.test if splits.test is not None else splits.val
-        else:
-            part = ddata.load_eval_set(data, cfg, info)
-        return batch_pipeline(ddata.to_dataset(part), cfg.batch_size, shuffle=False, seed=cfg.seed, cache=False)
+        return held_out_pipeline(ddata, cfg, info, data)
 
     # ---- model ------------------------------------------------------------
     def build_model(self, cfg: Config, info: dict):
@@ -81,7 +75,7 @@ class ObjectDetectionTask(Task):
     # ---- evaluation -------------------------------------------------------
     def _detect(self, model, ds, info: dict):
         """All images of ``ds`` through the model: (detections in pixels, truths, images)."""
-        metadata = self.export_metadata(None, info)
+        metadata = self.serving.metadata(info)
         size = info["image_size"]
         preds, truths = [], []
         for x, y in ds:
@@ -99,7 +93,7 @@ class ObjectDetectionTask(Task):
         val = data.extras.get("val")
         if val is not None and len(val):
             n = min(8, len(val))
-            metadata = self.export_metadata(None, data.info)
+            metadata = self.serving.metadata(data.info)
             preds = [{**d, "boxes": d["boxes"] * data.info["image_size"]}
                      for d in detections(np.asarray(model(val.images[:n], training=False)), metadata)]
             out.append(cplots.box_grid(val.images[:n], val.subset(range(n)).ground_truth(), preds,
@@ -108,64 +102,6 @@ class ObjectDetectionTask(Task):
             out.append(cplots.pr_curves(metrics["pr_curve_50"], RECALL_POINTS, run.plots_dir / "pr_curves.png",
                                         f"precision-recall at IoU 0.5 (mAP@0.5 {metrics['map50']:.3f})"))
         return out
-
-    # ---- export hooks -----------------------------------------------------
-    def export_metadata(self, cfg, info: dict) -> dict:
-        size, k = info["image_size"], len(info["class_names"])
-        post = info["postprocessing_params"]  # the run's thresholds, fixed at training time
-        cells = (size // dmodel.STRIDE) ** 2
-        d = post["max_detections"]
-        return {
-            "task": self.name, "kind": "detector", "class_names": info["class_names"],
-            "input": {"name": "image", "shape": [size, size, 3], "dtype": "uint8"},
-            "outputs": ["predictions"],
-            "output_shape": [cells, 5 + k],
-            "serving_outputs": {"boxes": f"float32 [N, {d}, 4] xyxy as a share of the image side",
-                                "scores": f"float32 [N, {d}]", "classes": f"int32 [N, {d}] class ids",
-                                "num_detections": "int32 [N], valid rows of boxes/scores/classes (the rest are 0)"},
-            "nms_inside": ["savedmodel", "tflite", "tflite-fp16", "tflite-dynamic", "tflite-int8", "onnx"],
-            "postprocessing_params": post,
-            "preprocessing": f"RGB, bilinear resize (stretch) to {size}x{size}, uint8",
-            "normalization": "inside the model",
-            "postprocessing": "predictions: per grid point l, t, r, b distances (share of the side), K class "
-                              "probabilities, centre-ness; score = sqrt(max prob x centre-ness); class-aware NMS",
-            "data_name": info.get("data_name"),
-        }
-
-    def serving_outputs(self, outputs: dict, metadata: dict) -> dict:
-        """Adds NMS: boxes, scores, classes and a valid count per image (fixed size), builtin TFLite ops."""
-        post = metadata["postprocessing_params"]
-        return {**outputs, **dmodel.detect(outputs["predictions"], metadata["input"]["shape"][0],
-                                           len(metadata["class_names"]), post["max_detections"],
-                                           post["score_threshold"], post["iou_threshold"])}
-
-    def export_data(self, cfg, info: dict, calibration: int, samples: int):
-        """Real training images for int8 calibration; held-out images and their boxes for parity."""
-        splits = ddata.load_splits(cfg)
-        pick = np.random.default_rng(cfg.seed).permutation(len(splits.train))[:calibration]
-        held = splits.test if splits.test is not None else splits.val
-        n = min(samples, len(held))
-        return splits.train.images[np.sort(pick)], (held.images[:n], held.subset(range(n)).ground_truth())
-
-    def parity_metric(self, outputs: np.ndarray, labels: list[dict], metadata: dict) -> tuple[str, float]:
-        size = metadata["input"]["shape"][0]
-        preds = [{**d, "boxes": d["boxes"] * size} for d in detections(outputs, metadata)]
-        return "map50", detection_metrics(preds, labels, metadata["class_names"])["map50"]
-
-    def parity_agreement(self, reference: np.ndarray, outputs: np.ndarray, metadata: dict) -> float:
-        """Share of the Keras model's detections (score >= 0.3) that the format finds too: same class, IoU >= 0.5."""
-        from edgesuite.apps.object_detection.postprocess import iou_matrix
-
-        found = total = 0
-        for ref, got in zip(detections(reference, metadata), detections(outputs, metadata)):
-            keep = ref["scores"] >= 0.3
-            total += int(keep.sum())
-            if not keep.any() or not len(got["boxes"]):
-                continue
-            ious = iou_matrix(ref["boxes"][keep], got["boxes"])
-            same = ref["classes"][keep][:, None] == got["classes"][None, :]
-            found += int(((ious >= 0.5) & same).any(axis=1).sum())
-        return found / total if total else 1.0
 
 
 TASK = ObjectDetectionTask()

@@ -5,23 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from edgesuite.apps.segmentation import data as sdata
 from edgesuite.apps.segmentation import model as smodel
 from edgesuite.apps.segmentation.config import Config
-from edgesuite.apps.segmentation.metrics import confusion, from_confusion, segmentation_metrics
-from edgesuite.apps.segmentation import postprocess as seg_codec
+from edgesuite.apps.segmentation.metrics import confusion, from_confusion
 from edgesuite.apps.segmentation.postprocess import palette
+from edgesuite.apps.segmentation.serving import SERVING
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import build_augmenter
-from edgesuite.common.data import batch_pipeline
+from edgesuite.common.data import batch_pipeline, held_out_pipeline
 from edgesuite.common.task import DataSplits, Task
 
 
 class SegmentationTask(Task):
     name = "segmentation"
     Config = Config
-    codec = seg_codec
+    serving = SERVING
     monitor = ("val_miou", "max")
 
     # ---- data -------------------------------------------------------------
@@ -60,12 +59,7 @@ class SegmentationTask(Task):
                           info=info, train_size=len(splits.train), extras={"val": splits.val})
 
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):
-        if data is None:
-            splits = sdata.load_splits(cfg)
-            part = splits.test if splits.test is not None else splits.val
-        else:
-            part = sdata.load_eval_set(data, cfg, info)
-        return batch_pipeline(sdata.to_dataset(part), cfg.batch_size, shuffle=False, seed=cfg.seed, cache=False)
+        return held_out_pipeline(sdata, cfg, info, data)
 
     # ---- model ------------------------------------------------------------
     def build_model(self, cfg: Config, info: dict):
@@ -102,41 +96,6 @@ class SegmentationTask(Task):
             out.append(cplots.confusion_matrix(metrics["confusion_matrix"], data.info["class_names"],
                                                run.plots_dir / "confusion_matrix.png"))
         return out
-
-    # ---- export hooks -----------------------------------------------------
-    def export_metadata(self, cfg, info: dict) -> dict:
-        size = info["image_size"]
-        return {
-            "task": self.name, "kind": "segmenter", "class_names": info["class_names"],
-            "ignore_index": info.get("ignore_index", 255),
-            "input": {"name": "image", "shape": [size, size, 3], "dtype": "uint8"},
-            "outputs": ["probabilities"],
-            "output_shape": [size, size, len(info["class_names"])],
-            "serving_outputs": {"class_map": f"uint8 [N, {size}, {size}], the argmax of probabilities "
-                                             "(SavedModel, TFLite and ONNX carry it)"},
-            "preprocessing": f"RGB, bilinear resize to {size}x{size}, uint8",
-            "normalization": "inside the model",
-            "postprocessing": "argmax over the last axis gives the class map",
-            "data_name": info.get("data_name"),
-        }
-
-    def serving_outputs(self, outputs: dict, metadata: dict) -> dict:
-        """Adds ``class_map``: the per-pixel argmax as uint8 (N, S, S), ready to use on the device."""
-        import tensorflow as tf
-
-        return {**outputs, "class_map": tf.cast(tf.argmax(outputs["probabilities"], axis=-1), tf.uint8)}
-
-    def export_data(self, cfg, info: dict, calibration: int, samples: int):
-        """Real training images for int8 calibration; held-out images and masks for parity."""
-        splits = sdata.load_splits(cfg)
-        pick = np.random.default_rng(cfg.seed).permutation(len(splits.train))[:calibration]
-        held = splits.test if splits.test is not None else splits.val
-        n = min(samples, len(held))
-        return splits.train.images[np.sort(pick)], (held.images[:n], held.masks[:n])
-
-    def parity_metric(self, outputs: np.ndarray, labels: np.ndarray, metadata: dict) -> tuple[str, float]:
-        names = [str(i) for i in range(outputs.shape[-1])]
-        return "miou", segmentation_metrics(labels, outputs.argmax(-1), names)["miou"]
 
 
 def _mask_after_augment(masks):

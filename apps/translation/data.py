@@ -161,3 +161,116 @@ def load_splits(cfg) -> TranslationSplits:
         raise UserInputError(f"{cfg.source_file or cfg.data}: {len(pairs)} usable sentence pairs; at least 10 are needed")
     train, val, test = split_by_group(pairs.groups, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     return TranslationSplits(pairs.subset(train), pairs.subset(val) if len(val) else None, pairs.subset(test), name)
+
+
+# ---- from pairs to the model's tensors ------------------------------------------------------------
+@dataclass
+class EvalSet:
+    """What ``evaluate`` decodes: held-out pairs, and the validation batches for token accuracy."""
+
+    pairs: Pairs
+    val: object | None = None
+
+
+def tokenizers(cfg, source_vocab: list[str], target_vocab: list[str]):
+    """The run's tokenizers from learnt vocabularies; the target side keeps one position for [START]
+    (decoder input) / [END] (label)."""
+    from edgesuite.common import text as ctext
+
+    return (ctext.TextTokenizer(source_vocab, cfg.max_length, cfg.source_normalize),
+            ctext.TextTokenizer(target_vocab, cfg.max_length - 1, cfg.target_normalize))
+
+
+def tokenizers_from_info(info: dict):
+    """The run's own tokenizers, from the settings ``info.json`` keeps."""
+    from edgesuite.common import text as ctext
+
+    return (ctext.tokenizer_from_settings(info["source_tokenizer"]),
+            ctext.tokenizer_from_settings(info["target_tokenizer"]))
+
+
+def arrays(pairs: Pairs, src_tok, tgt_tok, warn: str | None = None):
+    """(source ids, decoder input ids, label ids), each (N, max_length) int32, 0 = padding.
+    ``warn``: the split's name, to say how many pairs were truncated (and which first)."""
+    import tensorflow as tf
+
+    from edgesuite.apps.translation.postprocess import END_ID, START_ID
+    from edgesuite.common import text as ctext
+
+    if warn:
+        long_src = np.asarray(src_tok.tokenizer.tokenize(tf.constant(pairs.sources)).row_lengths()) > src_tok.max_length
+        long_tgt = np.asarray(tgt_tok.tokenizer.tokenize(tf.constant(pairs.targets)).row_lengths()) > tgt_tok.max_length
+        n = int(np.sum(long_src | long_tgt))
+        if n:
+            first = pairs.where[int(np.flatnonzero(long_src | long_tgt)[0])]
+            print(f"warning: {n} of {len(pairs)} {warn} pairs are longer than --max-length {src_tok.max_length} "
+                  f"tokens and were truncated (first: {first})")
+    src = ctext.tokenize(pairs.sources, src_tok)
+    tgt = ctext.tokenize(pairs.targets, tgt_tok)
+    n, length = len(pairs), src_tok.max_length
+    lengths = (tgt > 0).sum(axis=1)
+    dec_in = np.zeros((n, length), np.int32)
+    dec_in[:, 0] = START_ID
+    dec_in[:, 1:] = tgt
+    labels = np.zeros((n, length), np.int32)
+    labels[:, :-1] = tgt
+    labels[np.arange(n), lengths] = END_ID
+    return src, dec_in, labels
+
+
+def batches(tensors, batch_size: int, seed: int, shuffle: bool):
+    """Batches of pairs of similar length, each trimmed to its longest row (rounded up to 16 tokens).
+
+    Each epoch sorts the pairs by length with a little noise (so batches differ
+    between epochs), cuts them into batches and shuffles the batch order; the
+    number of batches is the plain ``ceil(N / batch_size)``. Padding every batch
+    to the longest pair of the set spends most of the compute on padding; the
+    rounding to 16 keeps the shapes XLA compiles the step for to a few.
+    """
+    import math
+
+    import tensorflow as tf
+
+    src, dec_in, labels = tensors
+    n = len(src)
+    length = np.maximum((src > 0).sum(1), (labels > 0).sum(1))
+    count = math.ceil(n / batch_size)
+    epoch = [0]
+
+    def generate():
+        rng = np.random.default_rng(seed + epoch[0])
+        epoch[0] += 1
+        noise = rng.uniform(0, 4, n) if shuffle else np.zeros(n)
+        order = np.argsort(length + noise, kind="stable")
+        chunks = [order[i:i + batch_size] for i in range(0, n, batch_size)]
+        if shuffle:
+            rng.shuffle(chunks)
+        for idx in chunks:
+            t = int(min(src.shape[1], 16 * math.ceil(length[idx].max() / 16)))
+            y = labels[idx, :t]
+            yield (src[idx, :t], dec_in[idx, :t]), y, (y > 0).astype(np.float32)
+
+    spec = tf.TensorSpec([None, None], tf.int32)
+    ds = tf.data.Dataset.from_generator(
+        generate, output_signature=((spec, spec), spec, tf.TensorSpec([None, None], tf.float32)))
+    return ds.apply(tf.data.experimental.assert_cardinality(count)).prefetch(2)
+
+
+def eval_set(cfg, info: dict, data: str | None) -> EvalSet:
+    """The run's own test split (and its validation batches), or a user's TSV file of pairs."""
+    if data is None:
+        splits = load_splits(cfg)
+        if not splits.val:
+            return EvalSet(splits.test)
+        src_tok, tgt_tok = tokenizers_from_info(info)
+        return EvalSet(splits.test, batches(arrays(splits.val, src_tok, tgt_tok), cfg.batch_size, cfg.seed,
+                                            shuffle=False))
+    skips = SkipLog("sentence pairs", strict=cfg.strict)
+    if not Path(data).is_file():
+        what = "is a folder" if Path(data).is_dir() else "no such file"
+        raise UserInputError(f"{data}: {what} (expected a TSV file of source and target columns)")
+    pairs = read_tsv(Path(data), cfg, skips)
+    skips.report()
+    if not len(pairs):
+        raise UserInputError(f"{data}: no usable sentence pairs")
+    return EvalSet(pairs)

@@ -25,9 +25,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from edgesuite.apps.translation.postprocess import END_ID, START_ID
+
 START, END = "[START]", "[END]"
 TARGET_RESERVED = (START, END)  # after [PAD], [UNK]: ids 2 and 3
-START_ID, END_ID = 2, 3
 
 
 def _embed(ids, vocab_size: int, cfg, name: str):

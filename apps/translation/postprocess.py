@@ -27,13 +27,13 @@ from edgesuite.common.text import as_texts
 
 START_ID, END_ID = 2, 3
 EXAMPLE_TEXT = "And God said, Let there be light: and there was light."
-_NO_SPACE_BEFORE = re.compile(r" ([.,;:!?)\]}»”’%])")
-_NO_SPACE_AFTER = re.compile(r"([¿¡(\[{«“]) ")
+NO_SPACE_BEFORE = re.compile(r" ([.,;:!?)\]}»”’%])")
+NO_SPACE_AFTER = re.compile(r"([¿¡(\[{«“]) ")
 
 
 def tidy(text: str) -> str:
     """Spacing of punctuation as written (what the WordPiece pre-tokenizer split off)."""
-    return _NO_SPACE_AFTER.sub(r"\1", _NO_SPACE_BEFORE.sub(r"\1", text)).strip()
+    return NO_SPACE_AFTER.sub(r"\1", NO_SPACE_BEFORE.sub(r"\1", text)).strip()
 
 
 def strip_ids(ids) -> list[int]:

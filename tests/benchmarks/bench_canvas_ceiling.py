@@ -129,7 +129,7 @@ def detection_split(run_path: Path) -> dict:
     c = make_canvases(max(50, min(500, cfg.canvas_count // 6)), cfg.image_size, "test", seed=cfg.seed,
                       max_items=cfg.canvas_items)
     raw = np.asarray(run.load_model().predict(c.images, batch_size=64, verbose=0))
-    found = codec.detections(raw, run.task.export_metadata(None, info))
+    found = codec.detections(raw, run.task.serving.metadata(info))
     truths = [{"boxes": b, "classes": k} for b, k in zip(c.boxes, c.classes)]
     preds, blind = [], []
     for f, t in zip(found, truths):

@@ -53,11 +53,11 @@ def test_the_exporter_judges_a_30_item_split_by_the_int8_files_own_step(trained_
     """Through the exporter: the step comes from the written int8 file's output quantization; the 120-image
     run's 12 test images are topped up to 30 from the other splits, and the flips fall outside the labelled
     ones, so the accuracy check (which stays) sees no change."""
-    from edgesuite.apps.image_classification.task import ImageClassificationTask
+    from edgesuite.apps.image_classification.serving import ImageClassificationServing
     import edgesuite
 
     ref = _scores(borderline=[29])
-    monkeypatch.setattr(ImageClassificationTask, "export_reference", lambda self, model, x, metadata: ref[:len(x)])
+    monkeypatch.setattr(ImageClassificationServing, "reference", lambda self, model, x, metadata: ref[:len(x)])
     monkeypatch.setattr("edgesuite.export.runtime.run_inputs",
                         lambda codec, runtime, x, metadata: _flip(ref, flipped)[:len(x)])
     report = edgesuite.open_run(str(trained_run)).export("tflite-int8", str(tmp_path), calibration_samples=16,

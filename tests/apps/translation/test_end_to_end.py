@@ -82,7 +82,7 @@ def test_quantized_files_are_judged_by_bleu_and_float_files_also_by_exact_match(
     ids = np.zeros((4, 8), np.int32)
 
     def status(precision, agreement, bleu, reference_bleu=20.6):
-        return compare(ids, ids, bleu, reference_bleu, precision, agreement, TASK.parity_limits(precision),
+        return compare(ids, ids, bleu, reference_bleu, precision, agreement, TASK.serving.parity_limits(precision),
                        report_diff=False)["status"]
 
     assert status("int8", 0.265, 20.8) == "ok"

@@ -1,0 +1,74 @@
+"""What an exported detector carries (NMS inside the graph where the format allows) and how it is checked."""
+
+from __future__ import annotations
+
+import numpy as np
+from edgesuite.apps.object_detection import data as ddata
+from edgesuite.apps.object_detection import model as dmodel
+from edgesuite.apps.object_detection import postprocess as codec
+from edgesuite.apps.object_detection.metrics import detection_metrics
+from edgesuite.apps.object_detection.postprocess import detections, iou_matrix
+from edgesuite.common.task import Serving
+
+
+class ObjectDetectionServing(Serving):
+    name = "object-detection"
+    codec = codec
+
+    def metadata(self, info: dict) -> dict:
+        size, k = info["image_size"], len(info["class_names"])
+        post = info["postprocessing_params"]  # the run's thresholds, fixed at training time
+        cells = (size // dmodel.STRIDE) ** 2
+        d = post["max_detections"]
+        return {
+            "task": self.name, "kind": "detector", "class_names": info["class_names"],
+            "input": {"name": "image", "shape": [size, size, 3], "dtype": "uint8"},
+            "outputs": ["predictions"],
+            "output_shape": [cells, 5 + k],
+            "serving_outputs": {"boxes": f"float32 [N, {d}, 4] xyxy as a share of the image side",
+                                "scores": f"float32 [N, {d}]", "classes": f"int32 [N, {d}] class ids",
+                                "num_detections": "int32 [N], valid rows of boxes/scores/classes (the rest are 0)"},
+            "nms_inside": ["savedmodel", "tflite", "tflite-fp16", "tflite-dynamic", "tflite-int8", "onnx"],
+            "postprocessing_params": post,
+            "preprocessing": f"RGB, bilinear resize (stretch) to {size}x{size}, uint8",
+            "normalization": "inside the model",
+            "postprocessing": "predictions: per grid point l, t, r, b distances (share of the side), K class "
+                              "probabilities, centre-ness; score = sqrt(max prob x centre-ness); class-aware NMS",
+            "data_name": info.get("data_name"),
+        }
+
+    def serving_outputs(self, outputs: dict, metadata: dict) -> dict:
+        """Adds NMS: boxes, scores, classes and a valid count per image (fixed size), builtin TFLite ops."""
+        post = metadata["postprocessing_params"]
+        return {**outputs, **dmodel.detect(outputs["predictions"], metadata["input"]["shape"][0],
+                                           len(metadata["class_names"]), post["max_detections"],
+                                           post["score_threshold"], post["iou_threshold"])}
+
+    def export_data(self, cfg, info: dict, calibration: int, samples: int):
+        """Real training images for int8 calibration; held-out images and their boxes for parity."""
+        splits = ddata.load_splits(cfg)
+        pick = np.random.default_rng(cfg.seed).permutation(len(splits.train))[:calibration]
+        held = splits.test if splits.test is not None else splits.val
+        n = min(samples, len(held))
+        return splits.train.images[np.sort(pick)], (held.images[:n], held.subset(range(n)).ground_truth())
+
+    def parity_metric(self, outputs: np.ndarray, labels: list[dict], metadata: dict) -> tuple[str, float]:
+        size = metadata["input"]["shape"][0]
+        preds = [{**d, "boxes": d["boxes"] * size} for d in detections(outputs, metadata)]
+        return "map50", detection_metrics(preds, labels, metadata["class_names"])["map50"]
+
+    def parity_agreement(self, reference: np.ndarray, outputs: np.ndarray, metadata: dict) -> float:
+        """Share of the Keras model's detections (score >= 0.3) that the format finds too: same class, IoU >= 0.5."""
+        found = total = 0
+        for ref, got in zip(detections(reference, metadata), detections(outputs, metadata)):
+            keep = ref["scores"] >= 0.3
+            total += int(keep.sum())
+            if not keep.any() or not len(got["boxes"]):
+                continue
+            ious = iou_matrix(ref["boxes"][keep], got["boxes"])
+            same = ref["classes"][keep][:, None] == got["classes"][None, :]
+            found += int(((ious >= 0.5) & same).any(axis=1).sum())
+        return found / total if total else 1.0
+
+
+SERVING = ObjectDetectionServing()

@@ -1,0 +1,153 @@
+"""The contract every registered app keeps: a ``Task`` for training and a ``Serving`` for export and
+prediction, reached through the one registry, and the same tiny train -> evaluate -> export -> load cycle
+for each of them through the public API."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesuite.apps import APPS, get_codec, get_config_class, get_serving, get_task
+from edgesuite.common.task import Serving, Task
+
+ROOT = Path(__file__).resolve().parents[1]
+CODEC_FUNCTIONS = ("preprocess", "postprocess", "describe", "example_input")
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_the_registry_gives_one_task_and_its_serving_description(name):
+    task, serving = get_task(name), get_serving(name)
+    assert isinstance(task, Task) and isinstance(serving, Serving)  # ABCs: no abstract member left out
+    assert task.serving is serving and task.name == serving.name == name
+    assert task.Config is get_config_class(name)
+    assert serving.codec is get_codec(name)
+    assert all(callable(getattr(serving.codec, f, None)) for f in CODEC_FUNCTIONS)
+    # the training Task no longer carries the export side
+    assert not [m for m in dir(task) if m.startswith(("export_", "parity_", "predict_"))]
+
+
+def _members_used(path: Path, names: tuple[str, ...]) -> set[str]:
+    """Attributes read off a variable called one of ``names`` (``task.evaluate``, ``serving.reference``)."""
+    used = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in names:
+            used.add(node.attr)
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                and node.value.attr in names):  # self.task.X, run.task.serving.X
+            used.add(node.attr)
+    return used
+
+
+@pytest.mark.parametrize("cls, variables, files", [
+    (Task, ("task",), ("common/training.py", "export/exporter.py", "edgesuite/api.py", "edgesuite/cli.py")),
+    (Serving, ("serving",), ("export/exporter.py", "edgesuite/api.py", "edgesuite/predictor.py")),
+], ids=["Task", "Serving"])
+def test_the_base_classes_declare_every_member_the_suite_calls(cls, variables, files):
+    declared = {n for n, _ in inspect.getmembers(cls)} | set(getattr(cls, "__annotations__", {}))
+    for f in files:
+        missing = _members_used(ROOT / f, variables) - declared
+        assert not missing, f"{f} calls {sorted(missing)} on a {cls.__name__}, which {cls.__name__} does not declare"
+
+
+# ---- the tiny cycle ------------------------------------------------------------------------------------
+
+def _image_folder(root: Path) -> Path:
+    from PIL import Image
+
+    from edgesuite.common.datasets.fashion_mnist import CLASS_NAMES, load_subset
+
+    (x, y), _ = load_subset()
+    for c in (0, 1, 7):
+        (root / CLASS_NAMES[c].replace("/", "-")).mkdir(parents=True)
+        for i, idx in enumerate(np.flatnonzero(y == c)[:16]):
+            Image.fromarray(x[idx]).save(root / CLASS_NAMES[c].replace("/", "-") / f"{i}.png")
+    return root
+
+
+def _reviews(root: Path) -> Path:
+    from edgesuite.common.datasets import rotten_tomatoes as rt
+
+    root.mkdir(parents=True)
+    rows, seen = [], {}
+    with rt.open_text() as f:
+        for r in csv.DictReader(f):
+            if r["text"].strip() and seen.get(r["category"], 0) < 20:
+                seen[r["category"]] = seen.get(r["category"], 0) + 1
+                rows.append(r)
+    with open(root / "reviews.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["text", "label"])
+        w.writeheader()
+        w.writerows({"text": r["text"][:200], "label": r["category"]} for r in rows)
+    return root / "reviews.csv"
+
+
+def _verses(root: Path) -> Path:
+    from edgesuite.common.datasets import bible_en_es as bible
+
+    root.mkdir(parents=True)
+    with bible.open_text() as f:
+        rows = [line.rstrip("\n").split("\t") for line, _ in zip(f, range(120))]
+    (root / "pairs.tsv").write_text("".join(f"{en}\t{es}\n" for _, en, es in rows), encoding="utf-8")
+    return root / "pairs.tsv"
+
+
+COMMON = {"epochs": 1, "batch_size": 16, "seed": 1, "precision": "float32", "early_stopping": 0}
+TINY = {  # name: (data maker or None for the embedded canvases, knobs)
+    "image-classification": (_image_folder, {}),
+    "text-classification": (_reviews, {"model": "bow", "vocab_size": 300, "max_length": 16, "embed_dim": 8}),
+    "segmentation": (None, {"canvas_count": 24, "image_size": 32, "width": 0.25}),
+    "object-detection": (None, {"canvas_count": 24, "image_size": 32, "width": 0.25}),
+    "translation": (_verses, {"layers": 1, "d_model": 16, "heads": 2, "ffn": 32, "vocab_size": 200,
+                              "max_length": 16, "eval_samples": 8, "beam_size": 1, "xla": False}),
+}
+
+
+def test_every_registered_app_has_a_tiny_cycle():
+    assert set(TINY) == set(APPS)
+
+
+def _inputs(name: str, run):
+    """What a user holds: image files of the run's data, or texts."""
+    codec = get_codec(name)
+    if name in ("translation", "text-classification"):
+        return codec.example_input(run.task.serving.metadata(run.info)) + ["", "a second, longer line of words"]
+    return codec.example_input(run.task.serving.metadata(run.info)).repeat(2, axis=0)
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_train_evaluate_export_load(name, tmp_path):
+    import edgesuite
+
+    make, knobs = TINY[name]
+    data = {"data": str(make(tmp_path / "data"))} if make else {}
+    run = edgesuite.train(name, **COMMON, **knobs, **data, out=str(tmp_path / "runs"), name="tiny")
+    trained = run.metrics
+
+    again = run.evaluate()  # the saved model on the same test split gives the same figures
+    assert again["split"] == "test"
+    for key, value in trained.items():
+        if isinstance(value, float) and "ms" not in key:
+            assert again[key] == pytest.approx(value, abs=1e-4), key
+
+    report = run.export("keras,tflite", calibration_samples=8, eval_samples=16, log=lambda _: None)
+    rows = {r["format"]: r for r in report["formats"]}
+    assert report["ok"] and {rows["keras"]["status"], rows["tflite"]["status"]} == {"ok"}, rows
+
+    x = _inputs(name, run)
+    from_run = run.predictor()
+    for fmt in ("keras", "tflite"):
+        from_file = edgesuite.load(run.path / "export" / rows[fmt]["file"])
+        assert from_file.task == name
+        want, got = from_run.predict_raw(x), from_file.predict_raw(x)
+        assert got.shape == want.shape, fmt
+        if run.task.serving.parity_numeric:
+            np.testing.assert_allclose(got, want, atol=1e-3, err_msg=fmt)
+        else:  # decoded token ids: the same translations
+            assert np.mean([np.array_equal(a, b) for a, b in zip(got, want)]) >= 2 / 3, fmt
+        decoded = from_file.predict(x)
+        assert len(decoded) == len(x) and all(from_file.codec.describe(r) for r in decoded)
