@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+ITEMS = 3  # items per canvas at most, unless asked otherwise (segmentation's embedded canvases)
 SILHOUETTE_LEVEL = 24  # of 255, after resizing: what counts as the item rather than its black surround
 
 
@@ -79,7 +80,7 @@ def _paste_one(rng, item: np.ndarray, size: int, taken: np.ndarray, scale: tuple
     return None
 
 
-def make_canvases(count: int, size: int = 64, split: str = "train", seed: int = 0, max_items: int = 3,
+def make_canvases(count: int, size: int = 64, split: str = "train", seed: int = 0, max_items: int = ITEMS,
                   scale: tuple[float, float] = (0.4, 0.65)) -> Canvases:
     """``count`` canvases of ``size`` x ``size`` with 1 to ``max_items`` items each."""
     if count < 0 or size < 16 or max_items < 1 or not 0 < scale[0] <= scale[1] <= 1:
@@ -121,3 +122,39 @@ def source_images(split: str) -> tuple[np.ndarray, np.ndarray]:
     """The (N, 28, 28) uint8 images and (N,) labels that ``split``'s canvases take items from (``Canvases.items``)."""
     x, y, _ = _item_pool(split)
     return x, y
+
+
+def write_splits(out: str, count: int, size: int, seed: int, write_split, items: tuple[int, int]) -> dict:
+    """``edgesuite data make-canvas``: canvases as train/ val/ test/ (a sixth of ``count`` each for val and
+    test) under ``out``, each split written by ``write_split(folder, canvases)`` (an app's format).
+
+    ``items``: at most this many items per (validation and test, training) canvas. Written into a hidden
+    sibling folder and renamed when complete, so an interrupted run leaves nothing that looks like a data set.
+    """
+    import os
+    import shutil
+    from pathlib import Path
+
+    from edgesuite.common.errors import UserInputError
+    from edgesuite.common.runs import ensure_writable_dir
+
+    if count < 1:
+        raise UserInputError(f"--count: expected an integer >= 1, got {count}")
+    if min(items) < 1:
+        raise UserInputError(f"--max-items, --train-items: expected integers >= 1, got {items[0]}, {items[1]}")
+    root = Path(out)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise UserInputError(f"{root}: exists and is not an empty folder; choose a new --out")
+    ensure_writable_dir(root.parent if str(root.parent) else Path("."))
+    tmp = root.with_name(f".{root.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    written = {}
+    try:
+        for split, n in (("train", count), ("val", max(1, count // 6)), ("test", max(1, count // 6))):
+            c = make_canvases(n, size, split, seed=seed, max_items=items[1] if split == "train" else items[0])
+            write_split(tmp / split, c)
+            written[split] = n
+        os.replace(tmp, root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return written

@@ -147,6 +147,14 @@ class Augmented:
 
 
 @dataclasses.dataclass
+class Streamed:
+    """The knob of the apps that decode their images from files inside ``tf.data`` (segmentation, detection)."""
+
+    cache_memory_mb: int = knob(1024, "decoded, resized images (with masks) up to this many MB are cached in memory; "
+                                      "a larger set is cached to a file under OUT/.cache", bounds=">= 0")
+
+
+@dataclasses.dataclass
 class ClassWeighted:
     """The knob of the apps that classify whole inputs (per-pixel or per-box targets take no class weights)."""
 

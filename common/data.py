@@ -119,12 +119,13 @@ def decode_and_resize(path, channels: int, size: tuple[int, int]):
 
 
 def batch_pipeline(ds, batch_size: int, *, shuffle: bool, seed: int, augment: Callable | None = None,
-                   cache: bool = True, drop_remainder: bool = False):
-    """cache -> shuffle -> batch -> augment -> prefetch, on a dataset of single examples."""
+                   cache: bool | str = True, drop_remainder: bool = False):
+    """cache -> shuffle -> batch -> augment -> prefetch, on a dataset of single examples.
+    ``cache``: True in memory, a path: in files there (``common.stream.cache_target``), False: none."""
     import tensorflow as tf
 
     if cache:
-        ds = ds.cache()
+        ds = ds.cache(cache if isinstance(cache, str) else "")
     if shuffle:
         ds = ds.shuffle(min(ds.cardinality().numpy(), 20_000) if ds.cardinality() > 0 else 10_000,
                         seed=seed, reshuffle_each_iteration=True)

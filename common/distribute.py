@@ -9,7 +9,9 @@
 The Task never sees the strategy: the driver builds and compiles the model in
 its scope, gives ``fit`` the global batch (Keras splits it per replica) and sets
 the data sets' auto-shard policy to DATA, so with several workers each example
-is read by exactly one of them per epoch. Only the chief writes the run
+is used by exactly one of them per epoch. Pipelines that decode files
+(``common.stream``: segmentation, detection) shard the file list before reading
+instead, so each worker decodes only its share (the driver tells them which). Only the chief writes the run
 directory; the other workers write to a temporary folder that is removed.
 
 Fault tolerance (multi-worker, with ``--name``): a worker that loses a peer
@@ -130,12 +132,27 @@ def is_chief(strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
 
 
+def input_pipeline_of(strategy) -> tuple[int, int]:
+    """(workers, this worker's rank) of a multi-worker strategy, chief first; (1, 0) for any other."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None) or not is_multi_worker(strategy):
+        return 1, 0
+    cluster = resolver.cluster_spec().as_dict()
+    chiefs = len(cluster.get("chief", []))
+    count = chiefs + len(cluster.get("worker", []))
+    rank = 0 if resolver.task_type == "chief" else chiefs + int(resolver.task_id)
+    return count, rank
+
+
 def shard_by_data(ds):
-    """Each worker keeps every n-th example (there are no files to shard by in an in-memory pipeline)."""
+    """Each worker keeps every n-th example (there are no files to shard by in an in-memory pipeline); a
+    pipeline that reads only its worker's share of the files already (``common.stream``) is left as it is."""
     import tensorflow as tf
 
     if ds is None:
         return None
+    if ds.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.OFF:
+        return ds
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options)

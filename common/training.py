@@ -160,7 +160,7 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
     per-app script that shows them first); None loads them here."""
     import keras
 
-    from edgesuite.common import distribute
+    from edgesuite.common import distribute, stream
 
     started = time.monotonic()  # --time-budget counts data loading too
     # the strategy first: logical devices and the multi-worker runtime must exist before any other TF op
@@ -189,12 +189,13 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
             _check_workers_agree(strategy, resume)
         keras.utils.set_random_seed(cfg.seed)
         with precision.scope(cfg.precision, log=log) as policy:  # the caller's policy is back when the run ends
-            data = data if data is not None else task.load_data(cfg)  # validated before any run folder exists
-            data.train, data.val = distribute.shard_by_data(data.train), distribute.shard_by_data(data.val)
-            steps_per_epoch = max(1, math.ceil(data.train_size / cfg.batch_size))
-            log(f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}"
-                + (f" ({cfg.batch_size // replicas} per replica)" if replicas > 1 else ""))
-            return _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, started)
+            with stream.input_pipeline_scope(*distribute.input_pipeline_of(strategy)):  # streamed files: a share
+                data = data if data is not None else task.load_data(cfg)  # validated before any run folder exists
+                data.train, data.val = distribute.shard_by_data(data.train), distribute.shard_by_data(data.val)
+                steps_per_epoch = max(1, math.ceil(data.train_size / cfg.batch_size))
+                log(f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}"
+                    + (f" ({cfg.batch_size // replicas} per replica)" if replicas > 1 else ""))
+                return _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, started)
     except Exception as exc:
         if multi and cfg.name and distribute.peer_lost(exc):
             if not chief:

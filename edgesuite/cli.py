@@ -6,7 +6,7 @@
     edgesuite predict RUN_DIR|MODEL_FILE INPUT... [--save-dir DIR]
     edgesuite export RUN_DIR [--formats all|savedmodel,keras,h5,tflite,...] [--calibration-samples N] [--out DIR]
     edgesuite benchmark RUN_DIR [--formats ...] [--samples N]
-    edgesuite data make-canvas --out DIR --format coco|voc|yolo [--count N]
+    edgesuite data make-canvas --out DIR --format coco|voc|yolo|masks [--count N]
 
 TensorFlow is imported only by the commands that need it, so ``--help``
 answers at once. Bad input prints one ``error:`` line and exits with 2.
@@ -81,17 +81,22 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="write the embedded data sets to disk (see: edgesuite data make-canvas --help)")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     mc = dsub.add_parser("make-canvas", formatter_class=fmt,
-                         help="write the canvases (Fashion-MNIST items on textured backgrounds) with their boxes "
-                              "as train/ val/ test/ in a standard box format")
+                         help="write the canvases (Fashion-MNIST items on textured backgrounds) as train/ val/ "
+                              "test/ with their boxes in a standard box format, or their masks")
     mc.add_argument("--out", required=True, help="output folder (created; must be empty or new)")
-    mc.add_argument("--format", required=True, choices=("coco", "voc", "yolo"), help="box file format")
+    mc.add_argument("--format", required=True, choices=("coco", "voc", "yolo", "masks"),
+                    help="box file format (object detection), or masks: images/ + masks/ (segmentation)")
     mc.add_argument("--count", type=int, default=3000, help="training canvases (val and test get a sixth each)")
     mc.add_argument("--image-size", type=int, default=64, help="side of the square canvases in pixels")
+    from edgesuite.common.canvas import ITEMS as CANVAS_ITEMS
+
     det = get_config_class("object-detection")  # the app's own canvas defaults, so the files match what it trains on
-    mc.add_argument("--max-items", type=int, default=det.canvas_items,
-                    help="at most this many items per validation and test canvas")
-    mc.add_argument("--train-items", type=int, default=det.canvas_train_items,
-                    help="at most this many items per training canvas (about 2 fit on average at 8)")
+    mc.add_argument("--max-items", type=int, default=None,
+                    help=f"at most this many items per validation and test canvas (default: {det.canvas_items}; "
+                         f"masks: {CANVAS_ITEMS}, as segmentation's embedded canvases)")
+    mc.add_argument("--train-items", type=int, default=None,
+                    help=f"at most this many items per training canvas (default: {det.canvas_train_items}, about 2 "
+                         f"fit on average at 8; masks: {CANVAS_ITEMS})")
     mc.add_argument("--seed", type=int, default=0, help="the canvases are deterministic for a seed")
     return p
 
@@ -229,15 +234,27 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_data(args) -> int:
-    from edgesuite.apps.object_detection.data import write_canvas
-
     if args.image_size < 16:
         raise UserInputError(f"--image-size: expected an integer >= 16, got {args.image_size}")
-    written = write_canvas(args.out, args.format, args.count, args.image_size, args.seed, args.max_items,
-                           args.train_items)
+    from edgesuite.apps import get_config_class
+    from edgesuite.common.canvas import ITEMS as CANVAS_ITEMS
+
+    if args.format == "masks":
+        from edgesuite.apps.segmentation.data import write_canvas
+
+        written = write_canvas(args.out, args.count, args.image_size, args.seed, args.max_items or CANVAS_ITEMS,
+                               args.train_items or CANVAS_ITEMS)
+        task = "segmentation"
+    else:
+        from edgesuite.apps.object_detection.data import write_canvas
+
+        det = get_config_class("object-detection")
+        written = write_canvas(args.out, args.format, args.count, args.image_size, args.seed,
+                               args.max_items or det.canvas_items, args.train_items or det.canvas_train_items)
+        task = "object-detection"
     print(f"wrote {', '.join(f'{n} {split}' for split, n in written.items())} canvases in {args.format} format "
           f"to {args.out}")
-    print(f"next: edgesuite train object-detection --data {args.out}")
+    print(f"next: edgesuite train {task} --data {args.out}")
     return 0
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from edgesuite.common.config import Augmented, TrainConfig, knob
+from edgesuite.common.config import Augmented, Streamed, TrainConfig, knob
 from edgesuite.common.errors import UserInputError
 
 
 @dataclasses.dataclass
-class Config(TrainConfig, Augmented):
+class Config(TrainConfig, Augmented, Streamed):
     data: str = knob("canvas", "a COCO, Pascal VOC or YOLO folder (optionally train/ val/ test/ inside), or 'canvas': "
                                "Fashion-MNIST items pasted on textured backgrounds (embedded)")
     format: str = knob("auto", "box format of --data", ("auto", "coco", "voc", "yolo"))

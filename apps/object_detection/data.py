@@ -1,10 +1,12 @@
-"""Detection data: COCO / VOC / YOLO folders and the embedded canvases -> validated arrays.
+"""Detection data: COCO / VOC / YOLO folders and the embedded canvases -> validated splits.
 
-Every image is decoded once, resized (stretched) to the model's square input
-and kept in memory with its boxes scaled to match: ``xyxy`` floats in the
-pixels of the resized image, padded to a fixed count per image with class -1
-(what the Keras augmentation layers take). IoU is unchanged by a per-axis
-stretch, so metrics computed in this frame equal those in the original one.
+Every image is decoded once here, so a bad file is named up front; what is kept
+is its path and its boxes scaled to the model's square input (``xyxy`` floats in
+the pixels of the image stretched to S x S, padded to a fixed count per image
+with class -1, what the Keras augmentation layers take). ``tf.data`` decodes and
+resizes the images again while training (``common.stream``), so memory does not
+grow with the data; the embedded canvases are arrays. IoU is unchanged by a
+per-axis stretch, so metrics computed in this frame equal those in the original one.
 
 A data folder is one of the three formats (``--format auto`` tells them apart),
 or holds ``train/``, ``val/`` (or ``validation/``) and ``test/`` folders each in
@@ -23,11 +25,12 @@ from edgesuite.apps.object_detection import formats
 from edgesuite.common.data import SkipLog
 from edgesuite.common.decode import UNREADABLE, open_image
 from edgesuite.common.errors import UserInputError
+from edgesuite.common.stream import FileRows, columns_dataset, take
 
 
 @dataclass
 class DetectionSet:
-    images: np.ndarray     # (N, S, S, 3) uint8
+    images: np.ndarray | FileRows  # (N, S, S, 3) uint8: arrays (canvases) or decoded from files when read
     boxes: np.ndarray      # (N, M, 4) float32 xyxy pixels of the S x S image; padding rows are 0
     classes: np.ndarray    # (N, M) int32, -1 = padding
     difficult: np.ndarray  # (N, M) bool: ignored by training and by the metric
@@ -38,7 +41,7 @@ class DetectionSet:
 
     def subset(self, idx) -> "DetectionSet":
         idx = np.asarray(idx, dtype=np.int64)
-        return DetectionSet(self.images[idx], self.boxes[idx], self.classes[idx], self.difficult[idx],
+        return DetectionSet(take(self.images, idx), self.boxes[idx], self.classes[idx], self.difficult[idx],
                             [self.names[i] for i in idx])
 
     def ground_truth(self) -> list[dict]:
@@ -69,46 +72,61 @@ def pad(boxes: list[np.ndarray], classes: list[np.ndarray], difficult: list[np.n
     return out_b, out_c, out_d
 
 
-def _resize_item(item: formats.Annotated, size: int):
+def _stretched(im, size: int) -> np.ndarray:
     from PIL import Image
 
+    try:
+        return np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), np.uint8)
+    except UNREADABLE as exc:
+        raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
+
+
+def resized_image(path: Path, size: int) -> np.ndarray:
+    """An image file as (S, S, 3) uint8 RGB, stretched (bilinear) to the model's square input."""
+    with open_image(path) as im:
+        return _stretched(im, size)
+
+
+def _check_item(item: formats.Annotated, size: int) -> np.ndarray:
+    """Decodes the image (so an unreadable one is named now) and returns its boxes scaled to S x S."""
     with open_image(item.path) as im:
         w, h = im.size
-        try:
-            image = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), np.uint8)
-        except UNREADABLE as exc:
-            raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
-    if (w, h) != (item.width, item.height):
-        raise ValueError(f"the annotations say {item.width}x{item.height} pixels, the image is {w}x{h}")
-    scale = np.array([size / w, size / h, size / w, size / h], np.float32)
-    return image, item.boxes * scale
+        if (w, h) != (item.width, item.height):
+            raise ValueError(f"the annotations say {item.width}x{item.height} pixels, the image is {w}x{h}")
+        _stretched(im, size)
+    return item.boxes * np.array([size / w, size / h, size / w, size / h], np.float32)
 
 
 def to_arrays(boxset: formats.BoxSet, size: int, skips: SkipLog, max_boxes: int) -> DetectionSet:
+    """Checks every image of ``boxset``; keeps the paths (the pixels stay on disk) and the scaled boxes."""
+    from functools import partial
+
     from tqdm import tqdm
 
     def read(item):
         try:
-            return item, *_resize_item(item, size), None
+            return item, _check_item(item, size), None
         except ValueError as exc:
-            return item, None, None, str(exc)
+            return item, None, str(exc)
 
     good = []
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for item, image, boxes, err in tqdm(pool.map(read, boxset.items), total=len(boxset.items), desc="reading images",
-                                            unit="image", disable=len(boxset.items) < 500, leave=False):
+        for item, boxes, err in tqdm(pool.map(read, boxset.items), total=len(boxset.items), desc="checking images",
+                                     unit="image", disable=len(boxset.items) < 500, leave=False):
             if err:
                 skips.skip(str(item.path), err)
             else:
-                good.append((item, image, boxes))
+                good.append((item, boxes))
     if not good:
         raise UserInputError("no readable annotated image (see the warnings above)")
     most = max(len(g[0].classes) for g in good)
     if most > max_boxes:
         print(f"warning: an image holds {most} boxes; keeping the first {max_boxes} per image (--max-boxes)")
-    b, c, d = pad([g[2] for g in good], [g[0].classes for g in good], [g[0].difficult for g in good],
+    b, c, d = pad([g[1] for g in good], [g[0].classes for g in good], [g[0].difficult for g in good],
                   max(1, min(most, max_boxes)))
-    return DetectionSet(np.stack([g[1] for g in good]), b, c, d, [str(g[0].path) for g in good])
+    images = FileRows([g[0].path for g in good], partial(resized_image, size=size), (size, size, 3),
+                      f"detection {size}px image")
+    return DetectionSet(images, b, c, d, [str(g[0].path) for g in good])
 
 
 def _canvas(cfg) -> DetectionSplits:
@@ -175,43 +193,21 @@ def load_eval_set(data: str, cfg, info: dict) -> DetectionSet:
 
 
 def write_canvas(out: str, fmt: str, count: int, size: int, seed: int, max_items: int, train_items: int) -> dict:
-    """``edgesuite data make-canvas``: the default data set on disk as train/ val/ test/ in a standard format.
+    """``edgesuite data make-canvas --format coco|voc|yolo``: the default data set on disk as train/ val/ test/.
 
     ``train_items`` and ``max_items``: at most this many items per training canvas and per validation and
     test canvas, as the app's ``canvas_train_items`` and ``canvas_items``.
-
-    Written into a hidden sibling folder and renamed when complete, so an
-    interrupted run leaves nothing that looks like a data set.
     """
-    import os
-    import shutil
-
-    from edgesuite.common.canvas import make_canvases
-    from edgesuite.common.runs import ensure_writable_dir
+    from edgesuite.common.canvas import write_splits
 
     if fmt not in formats.FORMATS:
         raise UserInputError(f"--format: expected one of {', '.join(formats.FORMATS)}, got {fmt!r}")
-    if count < 1:
-        raise UserInputError(f"--count: expected an integer >= 1, got {count}")
-    if max_items < 1 or train_items < 1:
-        raise UserInputError(f"--max-items, --train-items: expected integers >= 1, got {max_items}, {train_items}")
-    root = Path(out)
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise UserInputError(f"{root}: exists and is not an empty folder; choose a new --out")
-    ensure_writable_dir(root.parent if str(root.parent) else Path("."))
-    tmp = root.with_name(f".{root.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    written = {}
-    try:
-        for split, n in (("train", count), ("val", max(1, count // 6)), ("test", max(1, count // 6))):
-            c = make_canvases(n, size, split, seed=seed, max_items=train_items if split == "train" else max_items)
-            images = [(f"{split}_{i:05d}.png", c.images[i]) for i in range(n)]
-            formats.WRITERS[fmt](tmp / split, images, c.boxes, c.classes, c.class_names)
-            written[split] = n
-        os.replace(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return written
+
+    def write(folder: Path, c) -> None:
+        images = [(f"{folder.name}_{i:05d}.png", c.images[i]) for i in range(len(c))]
+        formats.WRITERS[fmt](folder, images, c.boxes, c.classes, c.class_names)
+
+    return write_splits(out, count, size, seed, write, items=(max_items, train_items))
 
 
 def encode_truth(boxes: np.ndarray, classes: np.ndarray, difficult: np.ndarray) -> np.ndarray:
@@ -235,8 +231,11 @@ def decode_truth(rows: np.ndarray) -> list[dict]:
     return out
 
 
-def to_dataset(data: DetectionSet):
-    """Unbatched ``tf.data`` of (uint8 image (S, S, 3), truth rows (M, 5), see :func:`encode_truth`)."""
-    import tensorflow as tf
+def columns(data: DetectionSet) -> tuple:
+    """(images, truth rows (N, M, 5), see :func:`encode_truth`): what a split's ``tf.data`` rows are made of."""
+    return data.images, encode_truth(data.boxes, data.classes, data.difficult)
 
-    return tf.data.Dataset.from_tensor_slices((data.images, encode_truth(data.boxes, data.classes, data.difficult)))
+
+def to_dataset(data: DetectionSet):
+    """Unbatched ``tf.data`` of (uint8 image (S, S, 3), truth rows (M, 5)), decoded from the files if on disk."""
+    return columns_dataset(columns(data))

@@ -13,7 +13,8 @@ from edgesuite.apps.object_detection.postprocess import detections
 from edgesuite.apps.object_detection.serving import SERVING
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import build_augmenter
-from edgesuite.common.data import batch_pipeline, held_out_pipeline
+from edgesuite.common.data import held_out_pipeline
+from edgesuite.common.stream import split_pipeline
 from edgesuite.common.task import DataSplits, Task
 
 
@@ -37,11 +38,11 @@ class ObjectDetectionTask(Task):
             boxes = out["bounding_boxes"]
             return out["images"], tf.concat([boxes["boxes"], tf.cast(boxes["labels"], tf.float32)[..., None]], -1)
 
-        def pipe(part, train: bool):
+        def pipe(part, split: str):
             if part is None or len(part) == 0:
                 return None
-            return batch_pipeline(ddata.to_dataset(part), cfg.batch_size, shuffle=train and cfg.shuffle, seed=cfg.seed,
-                                  augment=augment if train and augmenter else None)
+            return split_pipeline(ddata.columns(part), cfg, self.name, split, train=split == "train",
+                                  augment=augment if augmenter else None)
 
         train = splits.train
         counts = np.bincount(train.classes[(train.classes >= 0) & ~train.difficult], minlength=len(splits.class_names))
@@ -58,7 +59,8 @@ class ObjectDetectionTask(Task):
             "postprocessing_params": {"max_detections": cfg.max_detections, "score_threshold": cfg.score_threshold,
                                       "iou_threshold": cfg.iou_threshold, "stride": dmodel.STRIDE},
         }
-        return DataSplits(train=pipe(splits.train, True), val=pipe(splits.val, False), test=pipe(splits.test, False),
+        return DataSplits(train=pipe(splits.train, "train"), val=pipe(splits.val, "val"),
+                          test=pipe(splits.test, "test"),
                           info=info, train_size=len(splits.train), class_counts=counts.tolist(),
                           extras={"val": splits.val})
 

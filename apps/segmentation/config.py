@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from edgesuite.common.config import Augmented, TrainConfig, knob
+from edgesuite.common.config import Augmented, Streamed, TrainConfig, knob
 from edgesuite.common.errors import UserInputError
 
 NAMED_SETS = ("canvas",)
@@ -12,7 +12,7 @@ LOSSES = ("ce", "ce+dice")
 
 
 @dataclasses.dataclass
-class Config(TrainConfig, Augmented):
+class Config(TrainConfig, Augmented, Streamed):
     data: str = knob("canvas", "a folder with images/ and masks/ (optionally inside train/ val/ test/), "
                                "or 'canvas': Fashion-MNIST items pasted on textured backgrounds (embedded)")
     epochs: int = knob(18, "number of training epochs")

@@ -1,4 +1,4 @@
-"""Segmentation data: image + mask folders and the embedded canvases -> validated arrays.
+"""Segmentation data: image + mask folders and the embedded canvases -> validated splits.
 
 A data folder holds ``images/`` and ``masks/`` (or ``train/ val/ test/`` each
 holding both), paired by file stem. Masks hold class indices: 8-bit grey or
@@ -12,7 +12,10 @@ it ``--num-classes`` or the largest mask value decides.
 Every pair is decoded once here, so a bad file is named up front: a mask whose
 size differs from its image, an image without a mask or a mask without an image,
 a mask value that is no class and not the ignore index, an unreadable file. Each
-is skipped with a counted warning, or fatal with ``--strict``.
+is skipped with a counted warning, or fatal with ``--strict``. What is kept of a
+folder is the paths and each mask's pixel count per value, not the pixels:
+``tf.data`` decodes and resizes the pairs again while training (``common.stream``),
+so memory does not grow with the data. The embedded canvases are arrays.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog
 from edgesuite.common.decode import UNREADABLE, open_image
 from edgesuite.common.errors import UserInputError
+from edgesuite.common.stream import FileRows, columns_dataset, take
 from edgesuite.common.text import read_text_file
 
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS | {".tif", ".tiff"}
@@ -34,16 +38,24 @@ MASK_SUFFIXES = {".png", ".tif", ".tiff", ".bmp", ".gif"}
 
 @dataclass
 class MaskedImages:
-    images: np.ndarray  # (N, S, S, 3) uint8
-    masks: np.ndarray   # (N, S, S) uint8 class ids (ignore index kept)
-    names: list[str]    # where each pair came from
+    images: np.ndarray | FileRows  # (N, S, S, 3) uint8: arrays (canvases) or decoded from files when read
+    masks: np.ndarray | FileRows   # (N, S, S) uint8 class ids (ignore index kept)
+    names: list[str]               # where each pair came from
+    counts: np.ndarray | None = None  # (N, 256) pixels of each value per resized mask; None: count the arrays
 
     def __len__(self) -> int:
         return len(self.images)
 
     def subset(self, idx) -> "MaskedImages":
         idx = np.asarray(idx, dtype=np.int64)
-        return MaskedImages(self.images[idx], self.masks[idx], [self.names[i] for i in idx])
+        return MaskedImages(take(self.images, idx), take(self.masks, idx), [self.names[i] for i in idx],
+                            self.counts[idx] if self.counts is not None else None)
+
+    def value_counts(self) -> np.ndarray:
+        """(N, 256) int64: how many pixels of each mask hold each value."""
+        if self.counts is not None:
+            return self.counts
+        return np.stack([np.bincount(m.ravel(), minlength=256) for m in self.masks]) if len(self) else np.zeros((0, 256), np.int64)
 
 
 @dataclass
@@ -135,14 +147,24 @@ def _load_image(path: Path) -> np.ndarray:
             raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
 
 
-def _resize(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Image bilinear, mask nearest-neighbour: no new class values appear."""
+def _resized_image(path: Path, size: int) -> np.ndarray:
+    """An image file as (S, S, 3) uint8, bilinear."""
     from PIL import Image
 
+    image = _load_image(path)
     if image.shape[:2] != (size, size):
         image = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    return image
+
+
+def _resized_mask(path: Path, size: int, classes: "ClassList | None") -> np.ndarray:
+    """A mask file as (S, S) uint8 class ids, nearest-neighbour: no new class values appear."""
+    from PIL import Image
+
+    mask = _load_mask(path, classes)
+    if mask.shape[:2] != (size, size):
         mask = np.asarray(Image.fromarray(mask).resize((size, size), Image.NEAREST), dtype=np.uint8)
-    return image, mask
+    return mask
 
 
 def _files(folder: Path, suffixes: set[str]) -> dict[str, Path]:
@@ -154,7 +176,10 @@ def _files(folder: Path, suffixes: set[str]) -> dict[str, Path]:
 
 
 def scan_pairs(root: Path, size: int, classes: ClassList | None, skips: SkipLog) -> MaskedImages:
-    """``root/images`` + ``root/masks`` matched by stem -> resized arrays; problems go to ``skips``."""
+    """``root/images`` + ``root/masks`` matched by stem, every pair decoded and checked (problems go to
+    ``skips``); kept: the paths and each resized mask's pixel counts, the pairs stay on disk."""
+    from functools import partial
+
     from tqdm import tqdm
 
     img_dir, mask_dir = root / "images", root / "masks"
@@ -172,38 +197,43 @@ def scan_pairs(root: Path, size: int, classes: ClassList | None, skips: SkipLog)
 
     def read(stem):
         try:
-            image, mask = _load_image(images[stem]), None
+            image = _load_image(images[stem])
         except ValueError as exc:
-            return stem, None, None, (str(images[stem]), str(exc))
+            return stem, None, (str(images[stem]), str(exc))
         try:
             mask = _load_mask(masks[stem], classes)
         except ValueError as exc:
-            return stem, None, None, (str(masks[stem]), str(exc))
+            return stem, None, (str(masks[stem]), str(exc))
         if image.shape[:2] != mask.shape[:2]:
-            return stem, None, None, (str(masks[stem]), f"mask is {mask.shape[1]}x{mask.shape[0]} pixels, its image "
-                                                        f"{images[stem].name} is {image.shape[1]}x{image.shape[0]}")
-        image, mask = _resize(image, mask, size)
-        return stem, image, mask, None
+            return stem, None, (str(masks[stem]), f"mask is {mask.shape[1]}x{mask.shape[0]} pixels, its image "
+                                                  f"{images[stem].name} is {image.shape[1]}x{image.shape[0]}")
+        resized = _resized_mask(masks[stem], size, classes) if mask.shape[:2] != (size, size) else mask
+        return stem, np.bincount(resized.ravel(), minlength=256), None
 
     good = []
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for stem, image, mask, err in tqdm(pool.map(read, stems), total=len(stems), desc="reading pairs", unit="pair",
-                                           disable=len(stems) < 500, leave=False):
+        for stem, counts, err in tqdm(pool.map(read, stems), total=len(stems), desc="checking pairs", unit="pair",
+                                      disable=len(stems) < 500, leave=False):
             if err:
                 skips.skip(*err)
             else:
-                good.append((stem, image, mask))
+                good.append((stem, counts))
     if not good:
         raise UserInputError(f"{root}: no readable image/mask pair (see the warnings above)")
-    return MaskedImages(np.stack([g[1] for g in good]), np.stack([g[2] for g in good]),
-                        [str(masks[g[0]]) for g in good])
+    tag = f"segmentation {size}px classes={classes.colours if classes else None}"
+    return MaskedImages(FileRows([images[g[0]] for g in good], partial(_resized_image, size=size), (size, size, 3),
+                                 f"{tag} image"),
+                        FileRows([masks[g[0]] for g in good], partial(_resized_mask, size=size, classes=classes),
+                                 (size, size), f"{tag} mask"),
+                        [str(masks[g[0]]) for g in good], np.stack([g[1] for g in good]))
 
 
 def check_values(data: MaskedImages, num_classes: int, ignore_index: int, skips: SkipLog) -> MaskedImages:
     """Drops (or, strict, fails on) masks holding a value that is neither a class nor the ignore index."""
     keep = []
-    for i, mask in enumerate(data.masks):
-        bad = np.unique(mask[(mask >= num_classes) & (mask != ignore_index)])
+    for i, counts in enumerate(data.value_counts()):
+        values = np.flatnonzero(counts)
+        bad = values[(values >= num_classes) & (values != ignore_index)]
         if len(bad):
             skips.skip(data.names[i], f"mask value {int(bad[0])} is not a class id (0..{num_classes - 1}) nor the "
                                       f"ignore index {ignore_index}" + (f" ({len(bad)} such values)" if len(bad) > 1 else ""))
@@ -215,8 +245,18 @@ def check_values(data: MaskedImages, num_classes: int, ignore_index: int, skips:
 def _binarize(data: MaskedImages | None, ignore_index: int) -> MaskedImages | None:
     if data is None:
         return None
-    m = data.masks
-    return MaskedImages(data.images, np.where(m == ignore_index, m, (m != 0).astype(np.uint8)), data.names)
+
+    def binary(m):
+        return np.where(m == ignore_index, m, (m != 0).astype(np.uint8)).astype(np.uint8)
+
+    counts = data.value_counts()
+    binary_counts = np.zeros_like(counts)
+    ignored = counts[:, ignore_index].copy()
+    binary_counts[:, 0] = counts[:, 0]
+    binary_counts[:, 1] = counts[:, 1:].sum(1) - (ignored if ignore_index >= 1 else 0)
+    binary_counts[:, ignore_index] += ignored if ignore_index >= 1 else 0
+    masks = data.masks.map(binary, f"binary ignore={ignore_index}") if isinstance(data.masks, FileRows) else binary(data.masks)
+    return MaskedImages(data.images, masks, data.names, binary_counts)
 
 
 def _canvas(cfg) -> SegmentationSplits:
@@ -294,13 +334,8 @@ def load_splits(cfg) -> SegmentationSplits:
 
 def _masks_holding(parts, ignore_index: int) -> dict[int, int]:
     """Class value -> how many masks hold it (the ignore index left out)."""
-    counts: dict[int, int] = {}
-    for part in parts:
-        for mask in part.masks:
-            for v in np.unique(mask):
-                if int(v) != ignore_index:
-                    counts[int(v)] = counts.get(int(v), 0) + 1
-    return counts
+    held = sum((p.value_counts() > 0).sum(0) for p in parts)
+    return {int(v): int(held[v]) for v in np.flatnonzero(held) if int(v) != ignore_index}
 
 
 def inferred_classes_warning(masks_with: dict[int, int], masks: int) -> str | None:
@@ -345,8 +380,29 @@ def load_eval_set(data: str, cfg, info: dict) -> MaskedImages:
     return pairs
 
 
-def to_dataset(data: MaskedImages):
-    """Unbatched ``tf.data`` of (uint8 image (S,S,3), uint8 mask (S,S))."""
-    import tensorflow as tf
+def write_canvas(out: str, count: int, size: int, seed: int, max_items: int, train_items: int) -> dict:
+    """``edgesuite data make-canvas --format masks``: the canvases as train/ val/ test/ folders of images/ and
+    masks/ (8-bit grey PNGs of class ids) with classes.txt, what ``--data`` of this app reads."""
+    from PIL import Image
 
-    return tf.data.Dataset.from_tensor_slices((data.images, data.masks))
+    from edgesuite.common.canvas import write_splits
+
+    def write(folder: Path, c) -> None:
+        for sub in ("images", "masks"):
+            (folder / sub).mkdir(parents=True)
+        for i in range(len(c)):
+            Image.fromarray(c.images[i]).save(folder / "images" / f"{folder.name}_{i:05d}.png")
+            Image.fromarray(c.masks[i]).save(folder / "masks" / f"{folder.name}_{i:05d}.png")
+        (folder.parent / "classes.txt").write_text("\n".join(c.mask_class_names) + "\n")
+
+    return write_splits(out, count, size, seed, write, items=(max_items, train_items))
+
+
+def columns(data: MaskedImages) -> tuple:
+    """(images, masks): what a split's ``tf.data`` rows are made of."""
+    return data.images, data.masks
+
+
+def to_dataset(data: MaskedImages):
+    """Unbatched ``tf.data`` of (uint8 image (S,S,3), uint8 mask (S,S)), decoded from the files if on disk."""
+    return columns_dataset(columns(data))

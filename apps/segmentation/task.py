@@ -13,7 +13,8 @@ from edgesuite.apps.segmentation.postprocess import palette
 from edgesuite.apps.segmentation.serving import SERVING
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import build_augmenter
-from edgesuite.common.data import batch_pipeline, held_out_pipeline
+from edgesuite.common.data import held_out_pipeline
+from edgesuite.common.stream import split_pipeline
 from edgesuite.common.task import DataSplits, Task
 
 
@@ -35,11 +36,11 @@ class SegmentationTask(Task):
             out = augmenter({"images": x, "segmentation_masks": tf.cast(y[..., None], tf.float32)})
             return out["images"], _mask_after_augment(out["segmentation_masks"])
 
-        def pipe(part, train: bool):
+        def pipe(part, split: str):
             if part is None or len(part) == 0:
                 return None
-            return batch_pipeline(sdata.to_dataset(part), cfg.batch_size, shuffle=train and cfg.shuffle, seed=cfg.seed,
-                                  augment=augment if train and augmenter else None)
+            return split_pipeline(sdata.columns(part), cfg, self.name, split, train=split == "train",
+                                  augment=augment if augmenter else None)
 
         k = len(splits.class_names)
         info = {
@@ -53,9 +54,10 @@ class SegmentationTask(Task):
             "split_sizes": {n: (len(s) if s is not None else 0) for n, s in
                             (("train", splits.train), ("val", splits.val), ("test", splits.test))},
         }
-        counts = np.bincount(splits.train.masks[splits.train.masks < k].ravel(), minlength=k)
+        counts = splits.train.value_counts().sum(0)[:k]
         info["train_pixel_share"] = {n: round(float(c / max(counts.sum(), 1)), 5) for n, c in zip(splits.class_names, counts)}
-        return DataSplits(train=pipe(splits.train, True), val=pipe(splits.val, False), test=pipe(splits.test, False),
+        return DataSplits(train=pipe(splits.train, "train"), val=pipe(splits.val, "val"),
+                          test=pipe(splits.test, "test"),
                           info=info, train_size=len(splits.train), extras={"val": splits.val})
 
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):

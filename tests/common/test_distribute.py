@@ -116,6 +116,33 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(reviews, tmp_path):
     assert re.findall(r"loss: ([0-9.]+)", single)[:2] == re.findall(r"loss: ([0-9.]+)", outs[0])[:2]
 
 
+def test_two_workers_stream_disjoint_shares_of_a_segmentation_folder(tmp_path):
+    """Each worker decodes its half of the files (and caches only that); both finish the same epochs in step."""
+    from edgesuite.cli import main
+
+    data = tmp_path / "canvas"
+    assert main(["data", "make-canvas", "--out", str(data), "--format", "masks", "--count", "27",
+                 "--image-size", "32"]) == 0
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    cmd = [sys.executable, "-m", "edgesuite", "train", "segmentation", "--data", str(data), "--image-size", "32",
+           "--width", "0.25", "--epochs", "2", "--batch-size", "8", "--precision", "float32",
+           "--strategy", "multi-worker", "--out", str(tmp_path / "out"), "--name", "seg"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **_cluster_env(workers, i)})
+             for i in range(2)]
+    try:
+        outs = [_finish(p, timeout=400) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for out in outs:
+        assert re.search(r"cache: train split decoded in memory \(.*this worker's share: 1/2\)", out), out[-2000:]
+    prints = [re.findall(r"final weights fingerprint: ([0-9.]+)", o) for o in outs]
+    assert prints[0] and prints[0] == prints[1], prints
+    assert json.loads((tmp_path / "out" / "segmentation" / "seg" / "status.json").read_text())["state"] == "completed"
+
+
 def _cluster_env(workers, i):
     return {"TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})}
 

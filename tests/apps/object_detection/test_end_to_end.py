@@ -108,3 +108,20 @@ def test_the_train_script_trains_evaluates_and_exports(canvas_folders, tmp_path,
     assert main_(["--data", str(canvas_folders["yolo"]), "--image-size", "32", "--width", "0.25", "--epochs", "1",
                   "--time-budget", "0", "--batch-size", "8", "--out", str(tmp_path), "--formats", "keras"]) == 0
     script_ran(tmp_path / "object-detection", capsys, "test mAP@0.5")
+
+
+def test_a_folder_streams_from_its_files_through_a_file_cache(canvas_folders, tmp_path, capsys):
+    from edgesuite.apps.object_detection.config import Config
+    from edgesuite.apps.object_detection.data import load_splits
+    from edgesuite.common.stream import FileRows
+
+    root = canvas_folders["coco"]
+    splits = load_splits(Config(data=str(root), image_size=32))
+    assert isinstance(splits.train.images, FileRows) and splits.train.images[:2].shape == (2, 32, 32, 3)
+    assert main(["train", "object-detection", "--data", str(root), "--image-size", "32", "--width", "0.25",
+                 "--epochs", "2", "--batch-size", "4", "--cache-memory-mb", "0", "--out", str(tmp_path / "runs"),
+                 "--name", "streamed", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "cache: train split" in out and "a file cache at" in out
+    assert (tmp_path / "runs" / "object-detection" / "streamed" / "plots" / "val_predictions.png").exists()
+    assert len(list((tmp_path / "runs" / ".cache" / "object-detection").rglob("*.index"))) == 2

@@ -149,3 +149,20 @@ def test_a_stray_mask_value_that_adds_classes_is_warned_about_with_its_count(pai
     Image.fromarray(mask).save(pairs / "masks" / "c007.png")
     _load(pairs)
     assert "classes inferred" not in capsys.readouterr().out
+
+
+def test_make_canvas_masks_writes_what_the_app_reads_back_exactly(tmp_path):
+    from edgesuite.apps.segmentation.config import Config
+    from edgesuite.apps.segmentation.data import load_splits
+    from edgesuite.cli import main
+    from edgesuite.common.canvas import make_canvases
+
+    root = tmp_path / "canvas"
+    assert main(["data", "make-canvas", "--out", str(root), "--format", "masks", "--count", "12",
+                 "--image-size", "32", "--seed", "3"]) == 0
+    splits = load_splits(Config(data=str(root), image_size=32))
+    expected = make_canvases(12, 32, "train", seed=3)  # as the embedded canvases: 3 items at most
+    assert splits.class_names == expected.mask_class_names
+    assert [len(s) for s in (splits.train, splits.val, splits.test)] == [12, 2, 2]
+    assert np.array_equal(np.asarray(splits.train.masks), expected.masks)
+    assert np.array_equal(np.asarray(splits.train.images), expected.images)

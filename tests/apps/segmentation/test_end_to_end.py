@@ -91,3 +91,27 @@ def test_the_train_script_trains_evaluates_and_exports(pairs, tmp_path, capsys):
     assert main_(["--data", str(pairs), "--image-size", "32", "--width", "0.25", "--epochs", "1",
                   "--batch-size", "8", "--out", str(tmp_path), "--formats", "keras"]) == 0
     script_ran(tmp_path / "segmentation", capsys, "test mIoU")
+
+
+def test_a_folder_streams_from_its_files_through_a_file_cache(make_pairs, tmp_path, capsys):
+    """Paths and pixel counts are kept, not pixels; over --cache-memory-mb the decoded set goes to a file cache,
+    which a second run on the same data and recipe reads instead of decoding again."""
+    from edgesuite.apps.segmentation.config import Config
+    from edgesuite.apps.segmentation.data import load_splits
+    from edgesuite.common.stream import FileRows
+
+    root = make_pairs(tmp_path / "data", count=30, size=40)
+    splits = load_splits(Config(data=str(root), image_size=32))
+    assert isinstance(splits.train.images, FileRows) and isinstance(splits.train.masks, FileRows)
+    assert splits.train.masks[0].shape == (32, 32) and splits.train.value_counts().sum(1).tolist() == [32 * 32] * len(splits.train)
+    args = ["train", "segmentation", "--data", str(root), "--image-size", "32", "--width", "0.25", "--epochs", "2",
+            "--batch-size", "8", "--cache-memory-mb", "0", "--out", str(tmp_path / "runs"), "--seed", "1"]
+    assert main([*args, "--name", "first"]) == 0
+    out = capsys.readouterr().out
+    assert "cache: train split" in out and "a file cache at" in out and "written during the first epoch" in out
+    assert len(list((tmp_path / "runs" / ".cache" / "segmentation").rglob("*.index"))) == 2  # train and val
+    assert main([*args, "--name", "second"]) == 0
+    assert capsys.readouterr().out.count("(reused)") == 2
+    first, second = (json.loads((tmp_path / "runs" / "segmentation" / n / "metrics.json").read_text())
+                     for n in ("first", "second"))
+    assert second["miou"] == first["miou"]  # the cached rows are the decoded ones
