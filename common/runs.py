@@ -104,7 +104,7 @@ class RunDir:
         except (OSError, ValueError):
             return {}
         if status.get("state") == "running" and status.get("host") == socket.gethostname() and \
-                not _process_alive(status.get("pid")):
+                not process_alive(status.get("pid")):
             status = {**status, "state": "abandoned",
                       "hint": f"its process {status.get('pid')} is gone; continue it with: edgesuite train "
                               f"{self.path.parent.name} --resume {self.path}"}  # <out>/<task>/<run>
@@ -145,7 +145,7 @@ class RunDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def _process_alive(pid) -> bool:
+def process_alive(pid) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return True  # not known: assume it lives rather than call a live run abandoned
     try:

@@ -20,6 +20,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from edgesuite.common.runs import process_alive
+
 # the input pipeline this process reads in a multi-worker run; the driver sets it (input_pipeline_scope)
 _PIPELINE = {"count": 1, "index": 0}
 
@@ -178,7 +180,7 @@ def claim_cache_dir(folder: Path) -> Path:
         pid = int(owner.read_text().strip())
     except (OSError, ValueError):
         pid = None
-    if pid and pid != os.getpid() and _alive(pid) and not any(folder.glob("*.index")):
+    if pid and pid != os.getpid() and process_alive(pid) and not any(folder.glob("*.index")):
         folder = folder.with_name(f"{folder.name}-{os.getpid()}")
         folder.mkdir(exist_ok=True)
         owner = folder / "owner.pid"
@@ -189,16 +191,6 @@ def claim_cache_dir(folder: Path) -> Path:
     tmp.write_text(str(os.getpid()))
     os.replace(tmp, owner)
     return folder
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def columns_dataset(columns: Sequence):
