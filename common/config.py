@@ -150,7 +150,7 @@ class Augmented:
 class Streamed:
     """The knob of the apps that decode their images from files inside ``tf.data`` (segmentation, detection)."""
 
-    cache_memory_mb: int = knob(1024, "decoded, resized images (with masks) up to this many MB are cached in memory; "
+    cache_memory_mb: int = knob(512, "decoded, resized images (with masks) up to this many MB are cached in memory; "
                                       "a larger set is cached to a file under OUT/.cache", bounds=">= 0")
 
 

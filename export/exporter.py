@@ -140,6 +140,11 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, servi
             else f"agreement {result['top1_agreement']:.3f}")
     log(f"{fmt.name}: {result['status']} ({row['size_mb']:.3f} MB, {diff}{', ' + details if details else ''})")
     note = "; ".join(n for n in (details, result.pop("why", "")) if n)
+    if fmt.runtime == "tflite":
+        from edgesuite.export import mediapipe
+
+        row["mediapipe"] = mediapipe.check(path, ctx.metadata, x, outputs, fmt.precision, runtime.output_step)
+        log(f"{fmt.name}: MediaPipe {row['mediapipe']}")
     return {**row, **result, "note": note}
 
 

@@ -4,7 +4,8 @@ Converted from the staging SavedModel (``TFLiteConverter.from_saved_model``,
 the route seen to work on this stack for float and int8). int8 calibrates on
 real training images (the Task's ``representative_data``); its input and
 output are uint8. The metadata JSON is stored in the flatbuffer's metadata
-table under ``edgesuite_metadata``. Every written file's op list is checked:
+table under ``edgesuite_metadata``; image classifiers and segmenters also get
+the standard TFLite Metadata that MediaPipe Tasks read (``mediapipe.py``). Every written file's op list is checked:
 a custom or Flex (Select TF) op is a failure, since a plain LiteRT runtime on
 a board has no kernel for it — except the ops the metadata lists under
 ``tflite_custom_ops`` (the tensorflow-text tokenizer ops, which have TFLite
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesuite.export import mediapipe
 from edgesuite.export.context import ExportContext, staging_path
 from edgesuite.export.files import METADATA_NAME, op_names
 
@@ -84,6 +86,8 @@ def write(ctx: ExportContext, fmt, path: Path) -> None:
     foreign = sorted({op for op in op_names(model_bytes) if op.startswith("custom:") and op[7:] not in allowed})
     if foreign:
         raise NonBuiltinOpsError(f"non-builtin ops {', '.join(foreign)}: a plain LiteRT runtime cannot run them")
+    if mediapipe.applicability(ctx.metadata) is None:  # standard TFLite Metadata for MediaPipe Tasks beside ours
+        model_bytes = mediapipe.with_metadata(model_bytes, ctx.metadata, mediapipe.output_names(model_bytes))
     tmp = staging_path(path)
     tmp.write_bytes(model_bytes)
     os.replace(tmp, path)

@@ -5,7 +5,7 @@ default 500 and 4000 training canvases, a sixth more each for validation and tes
 then one training process per row trains ``--epochs`` epochs from that folder:
 
     streamed   the default: files checked up front, decoded in tf.data, cached in memory when the decoded
-               set fits --cache-memory-mb (1024), else in a file cache
+               set fits --cache-memory-mb (512), else in a file cache
     in memory  the largest count with --cache-memory-mb 1000000: the decoded set held in memory, as the
                pipeline before streaming held it (one copy in TensorFlow's cache instead of two)
 

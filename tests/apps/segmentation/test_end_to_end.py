@@ -55,6 +55,36 @@ def test_export_all_formats_builtin_tflite_and_load_predicts_class_maps(seg_run,
     from_keras = load(seg_run / "export" / "model.keras").predict([str(image)])[0]
     assert from_tflite["class_map"].shape == (32, 32) and from_tflite["class_map"].dtype == np.uint8
     assert np.mean(from_tflite["class_map"] == from_keras["class_map"]) > 0.99
+    for f in ("tflite", "tflite-int8"):
+        assert rows[f]["mediapipe"].startswith("ok: ImageSegmenter, 11 labels"), rows[f]["mediapipe"]
+    assert rows["onnx"].get("mediapipe") is None
+
+
+def test_mediapipe_image_segmenter_takes_the_tflite_as_it_is(seg_run, make_pairs, tmp_path):
+    """MediaPipe's ImageSegmenter with nothing but the model path: the class names from the metadata and the
+    class map edgesuite.load gives, on the pixels of held-out canvases."""
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    from edgesuite import load
+
+    export = seg_run / "export"
+    if not (export / "model_int8.tflite").exists():
+        assert main(["export", str(seg_run), "--formats", "tflite,tflite-int8", "--calibration-samples", "32"]) in (0, 1)
+    images = sorted((make_pairs(tmp_path / "held", count=12, size=32, seed=5, split="test") / "images").iterdir())
+    for name, floor in (("model_float32.tflite", 0.99), ("model_int8.tflite", 0.98)):
+        ours = load(export / name)
+        options = vision.ImageSegmenterOptions(base_options=BaseOptions(model_asset_path=str(export / name)),
+                                               output_category_mask=True)
+        with vision.ImageSegmenter.create_from_options(options) as segmenter:
+            assert segmenter.labels[:2] == ["background", "t-shirt/top"]
+            agree = []
+            for path in images:
+                mask = segmenter.segment(mp.Image.create_from_file(str(path))).category_mask.numpy_view()[..., 0].copy()
+                probs = ours.predict_raw([str(path)])[0]
+                picked = np.take_along_axis(probs, mask[..., None].astype(np.int64), -1)[..., 0]
+                agree.append(np.mean(picked >= probs.max(-1) - ours.runtime.output_step - 1e-6))  # int8 ties alike
+        assert np.mean(agree) >= floor, (name, np.mean(agree))
 
 
 def test_serving_graphs_also_return_a_uint8_class_map(seg_run, make_pairs, tmp_path):

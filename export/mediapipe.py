@@ -1,0 +1,179 @@
+"""Standard TFLite Metadata in the ``.tflite`` files, so that MediaPipe Tasks take them as they are.
+
+MediaPipe's Tasks (the same runtime on Android, iOS, the web and Python), Android Studio's model
+binding and the TFLite Task Library read the TFLite Metadata schema: input normalisation, label
+files packed into the model, the output layout. edgesuite writes it with MediaPipe's own
+``metadata_writers`` (``pip install mediapipe``), beside its own ``edgesuite_metadata`` entry, which the
+writer leaves in place. What applies is decided from the export metadata alone (``kind``, input):
+
+    image classifier, RGB    ImageClassifier: labels, uint8 image input
+    image segmenter          ImageSegmenter: labels; the class map output described as a feature
+    greyscale classifier     not applicable: MediaPipe takes 3 or 4 channels
+    others                   not applicable yet, with the reason (``applicability``)
+
+The mediapipe 1.2.x wheels import a compiled module they no longer ship
+(``mediapipe.tasks.cc.metadata.python._pywrap_metadata_version``), used only to compute the minimum
+metadata parser version; :func:`min_parser_version` stands in for it with the rules of the schema's
+version history (``metadata_schema.fbs``).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+PARSER_MODULE = "mediapipe.tasks.cc.metadata.python._pywrap_metadata_version"
+
+
+def applicability(metadata: dict) -> str | None:
+    """None when a MediaPipe task takes this model's ``.tflite``; else why not, in words for the report."""
+    kind, spec = metadata.get("kind"), metadata.get("input", {})
+    if spec.get("dtype") == "string":
+        return ("not applicable: MediaPipe's TextClassifier tokenizes from a BERT or regex tokenizer in the "
+                "metadata, not from tensorflow-text ops")
+    if kind == "classifier":
+        channels = spec.get("shape", [0, 0, 3])[-1]
+        return None if channels in (3, 4) else (f"not applicable: {channels}-channel input; MediaPipe's "
+                                                 "ImageClassifier takes 3 or 4 channels")
+    if kind == "segmenter":
+        return None
+    if kind == "detector":
+        return ("not applicable yet: MediaPipe's ObjectDetector needs its detection output layout "
+                "(locations, classes, scores, count)")
+    return f"not applicable: no MediaPipe task for a {kind}"
+
+
+def min_parser_version(metadata_buf: bytes) -> str:
+    """The smallest metadata parser version that understands every populated field (the schema's history:
+    1.0.1 VOCABULARY files, 1.1.0 process units, 1.2.0 tensor groups, 1.2.1 regex tokenizer, 1.3.0 audio,
+    1.4.0 SCANN index files, 1.4.1 file versions, 1.5.0 subgraph custom metadata)."""
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as fb
+
+    md = fb.ModelMetadataT.InitFromObj(fb.ModelMetadata.GetRootAsModelMetadata(metadata_buf, 0))
+    found = [(1, 0, 0)]
+    files = list(md.associatedFiles or [])
+    units = []
+    for sg in md.subgraphMetadata or []:
+        files += list(sg.associatedFiles or [])
+        tensors = list(sg.inputTensorMetadata or []) + list(sg.outputTensorMetadata or [])
+        for t in tensors:
+            files += list(t.associatedFiles or [])
+            units += list(t.processUnits or [])
+            if t.content is not None and t.content.contentPropertiesType == fb.ContentProperties.AudioProperties:
+                found.append((1, 3, 0))
+        if sg.inputProcessUnits or sg.outputProcessUnits:
+            found.append((1, 1, 0))
+            units += list(sg.inputProcessUnits or []) + list(sg.outputProcessUnits or [])
+        if sg.inputTensorGroups or sg.outputTensorGroups:
+            found.append((1, 2, 0))
+        if sg.customMetadata:
+            found.append((1, 5, 0))
+    for f in files:
+        if f.type == fb.AssociatedFileType.VOCABULARY:
+            found.append((1, 0, 1))
+        if f.type == fb.AssociatedFileType.SCANN_INDEX_FILE:
+            found.append((1, 4, 0))
+        if f.version:
+            found.append((1, 4, 1))
+    for u in units:
+        if u.optionsType in (fb.ProcessUnitOptions.BertTokenizerOptions, fb.ProcessUnitOptions.SentencePieceTokenizerOptions):
+            found.append((1, 1, 0))
+        if u.optionsType == fb.ProcessUnitOptions.RegexTokenizerOptions:
+            found.append((1, 2, 1))
+    return ".".join(map(str, max(found)))
+
+
+def _metadata_writer():
+    """MediaPipe's ``metadata_writer`` module, with :func:`min_parser_version` standing in for the compiled
+    module the 1.2.x wheels lack."""
+    if PARSER_MODULE not in sys.modules:
+        try:
+            __import__(PARSER_MODULE)
+        except ImportError:
+            parts = PARSER_MODULE.split(".")
+            for i in range(3, len(parts) + 1):
+                name = ".".join(parts[:i])
+                sys.modules.setdefault(name, types.ModuleType(name))
+            sys.modules[PARSER_MODULE].GetMinimumMetadataParserVersion = min_parser_version
+    from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer
+
+    return metadata_writer
+
+
+def with_metadata(model_bytes: bytes, metadata: dict, output_names: list[str]) -> bytes:
+    """The ``.tflite`` with standard metadata for its MediaPipe task (see :func:`applicability`).
+
+    ``output_names``: the model's output tensors in file order, as their serving names (``class_map``,
+    ``probabilities``), so that each gets the right description."""
+    mw = _metadata_writer()
+    from mediapipe.tasks.python.metadata.metadata_writers import image_segmenter
+
+    writer = mw.MetadataWriter.create(bytearray(model_bytes))
+    labels = mw.Labels().add(list(metadata["class_names"]))
+    writer.add_general_info(f"edgesuite {metadata.get('task')}", metadata.get("preprocessing", ""))
+    # uint8 input: MediaPipe feeds the pixels as they are (normalisation is inside the model); the mean and
+    # std describe that identity for a runtime that reads them anyway
+    writer.add_image_input([0.0], [1.0])  # RGB
+    kind = metadata["kind"]
+    for name in output_names:
+        if name == "probabilities" and kind == "classifier":
+            writer.add_classification_output(labels)
+        elif name == "probabilities" and kind == "segmenter":
+            writer.add_segmentation_output(labels)
+        else:
+            writer.add_feature_output(name, (metadata.get("serving_outputs") or {}).get(name, name))
+    if kind == "segmenter":  # the probabilities are a softmax already
+        writer.add_custom_metadata(image_segmenter.ImageSegmenterOptionsMd(image_segmenter.Activation.NONE))
+    out, _ = writer.populate()
+    return bytes(out)
+
+
+def output_names(model_bytes: bytes) -> list[str]:
+    """The serving names of a ``.tflite``'s outputs, in the order of its subgraph's output tensors."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=model_bytes)
+    outputs = it._get_full_signature_list().get("serving_default", {}).get("outputs", {})
+    by_index = {index: name for name, index in outputs.items()}
+    return [by_index.get(d["index"], d["name"]) for d in it.get_output_details()]
+
+
+def check(path, metadata: dict, x, outputs, precision: str, step: float = 0.0, limit: int = 100) -> str:
+    """Runs the file through its MediaPipe Task with nothing but the model path, on the first ``limit`` parity
+    inputs, against what edgesuite's runtime made of the same file (``outputs``: its probabilities): the
+    report's MediaPipe cell (``ok: ...``, ``mismatch: ...``, ``not applicable: ...``). A class MediaPipe
+    picks counts as the same when its probability is within the output's quantization ``step`` of the top
+    one (an int8 file's ties)."""
+    import numpy as np
+
+    reason = applicability(metadata)
+    if reason:
+        return reason
+    try:
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+    except ImportError:
+        return "not checked: the mediapipe package is not installed"
+    n = min(limit, len(x))
+    images = [mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(im[..., :3])) for im in x[:n]]
+    base = BaseOptions(model_asset_path=str(path))
+    probs = np.asarray(outputs[:n], np.float32)
+    floor = 0.98 if precision == "int8" else 0.99
+    if metadata["kind"] == "classifier":
+        index = {name: i for i, name in enumerate(metadata["class_names"])}
+        with vision.ImageClassifier.create_from_options(vision.ImageClassifierOptions(base_options=base, max_results=1)) as task:
+            got = [index.get(task.classify(im).classifications[0].categories[0].category_name, -1) for im in images]
+        got = np.asarray(got)
+        what = "ImageClassifier, label names from the metadata; its top-1 is edgesuite's on {share:.1%} of {n} images"
+    else:
+        options = vision.ImageSegmenterOptions(base_options=base, output_category_mask=True, output_confidence_masks=False)
+        with vision.ImageSegmenter.create_from_options(options) as task:
+            # copied at once: the view is into a buffer the next call reuses
+            got = np.stack([task.segment(im).category_mask.numpy_view()[..., 0].copy() for im in images]).astype(np.int64)
+        what = "ImageSegmenter, {k} labels; its class map is edgesuite's on {share:.2%} of the pixels of {n} images"
+    valid = (got >= 0) & (got < probs.shape[-1])
+    picked = np.take_along_axis(probs, np.clip(got, 0, probs.shape[-1] - 1)[..., None], axis=-1)[..., 0]
+    same = valid & (picked >= probs.max(-1) - step - 1e-6)
+    share = float(np.mean(same))
+    text = what.format(share=share, n=n, k=len(metadata["class_names"]))
+    return ("ok: " if share >= floor else f"mismatch (< {floor:.0%}): ") + text

@@ -1,0 +1,84 @@
+"""The exported .tflite files in the real client: MediaPipe Tasks, given nothing but the model path."""
+
+from __future__ import annotations
+
+import json
+
+import mediapipe as mp  # a dependency of edgesuite: the exporter writes the metadata with it
+import numpy as np
+import pytest
+from edgesuite.export import mediapipe as emp
+from mediapipe.tasks.python import BaseOptions, vision
+
+import edgesuite
+from edgesuite.cli import main
+
+
+@pytest.fixture(scope="module")
+def rgb_run(tmp_path_factory):
+    """A classifier of RGB images (Fashion-MNIST items copied into three channels), exported as .tflite."""
+    from edgesuite.common.datasets.fashion_mnist import CLASS_NAMES, load_subset
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("rgb")
+    (x, y), _ = load_subset()
+    for c in (0, 1, 7):
+        d = root / "data" / CLASS_NAMES[c].replace("/", "-")
+        d.mkdir(parents=True)
+        for i, idx in enumerate(np.flatnonzero(y == c)[:40]):
+            Image.fromarray(np.stack([x[idx]] * 3, -1)).save(d / f"{i:03d}.png")
+    assert main(["train", "image-classification", "--data", str(root / "data"), "--channels", "3", "--epochs", "2",
+                 "--batch-size", "16", "--precision", "float32", "--out", str(root / "runs"), "--name", "rgb",
+                 "--seed", "1"]) == 0
+    run = root / "runs" / "image-classification" / "rgb"
+    assert main(["export", str(run), "--formats", "tflite,tflite-int8", "--calibration-samples", "32"]) == 0
+    return run, sorted((root / "data").rglob("*.png"))
+
+
+@pytest.mark.parametrize("name", ["model_float32.tflite", "model_int8.tflite"])
+def test_image_classifier_names_the_labels_edgesuite_gives(rgb_run, name):
+    run, files = rgb_run
+    path = run / "export" / name
+    expected = [r["label"] for r in edgesuite.load(path).predict([str(f) for f in files])]
+    options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=str(path)), max_results=1)
+    with vision.ImageClassifier.create_from_options(options) as classifier:
+        got = [classifier.classify(mp.Image.create_from_file(str(f))).classifications[0].categories[0].category_name
+               for f in files]
+    assert set(got) <= {"t-shirt-top", "trouser", "sneaker"}  # names (the folders'), not None: from the metadata
+    share = np.mean([a == b for a, b in zip(got, expected)])
+    assert share >= (0.98 if "int8" in name else 0.99), share
+
+
+def test_the_report_has_a_mediapipe_column(rgb_run):
+    run, _ = rgb_run
+    rows = {r["format"]: r for r in json.loads((run / "export" / "export_report.json").read_text())["formats"]}
+    assert rows["tflite"]["mediapipe"].startswith("ok: ImageClassifier")
+    assert rows["tflite-int8"]["mediapipe"].startswith("ok: ImageClassifier")
+    assert "| MediaPipe |" in (run / "export" / "export_report.md").read_text()
+
+
+def test_what_mediapipe_cannot_take_is_said_with_the_reason():
+    grey = {"kind": "classifier", "input": {"shape": [28, 28, 1], "dtype": "uint8"}}
+    assert "1-channel input" in emp.applicability(grey)
+    assert "tokenizer" in emp.applicability({"kind": "classifier", "input": {"shape": [], "dtype": "string"}})
+    assert emp.applicability({"kind": "detector", "input": {"shape": [32, 32, 3], "dtype": "uint8"}})
+    assert emp.applicability({"kind": "segmenter", "input": {"shape": [32, 32, 3], "dtype": "uint8"}}) is None
+
+
+def test_the_minimum_parser_version_follows_the_schema_history():
+    import flatbuffers
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as fb
+
+    def version(**subgraph):
+        sg = fb.SubGraphMetadataT()
+        for k, v in subgraph.items():
+            setattr(sg, k, v)
+        md = fb.ModelMetadataT()
+        md.subgraphMetadata = [sg]
+        b = flatbuffers.Builder(0)
+        b.Finish(md.Pack(b), fb.ModelMetadataIdentifier() if hasattr(fb, "ModelMetadataIdentifier") else None)
+        return emp.min_parser_version(bytes(b.Output()))
+
+    assert version() == "1.0.0"
+    assert version(customMetadata=[fb.CustomMetadataT()]) == "1.5.0"
+    assert version(inputTensorGroups=[fb.TensorGroupT()]) == "1.2.0"
