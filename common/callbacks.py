@@ -86,8 +86,8 @@ class TimeBudget(keras.callbacks.Callback):
     The clock is the driver's time on the run, ``clock() - started``: the driver moves ``started`` back by
     what earlier processes spent (``state["seconds"]``), so a resumed run does not get the budget anew.
     At each epoch's end the plan becomes as many epochs as fit at the mean length of the epochs after the
-    first (the first carries tracing), at most ``--epochs``; ``cosine`` and ``warmup_cosine`` are rebuilt
-    over the planned epochs and set before every step (the optimizer holds a plain rate for it), other
+    first (the first carries tracing), at most ``--epochs``; ``cosine``, ``warmup_cosine`` and ``step`` are
+    rebuilt over the planned epochs and set before every step (the optimizer holds a plain rate for it), other
     schedules keep their shape. The mean keeps the plan steady through a slow spell on the host (seen: epochs
     of 37-44 s and 76-85 s in one run; planning on the longer of the last and the mean swung the plan between
     14 and 19 epochs, and the rate with it). Whether the next epoch starts is judged on the longer of the
@@ -95,7 +95,7 @@ class TimeBudget(keras.callbacks.Callback):
     ``stopped_epoch`` is set like EarlyStopping's.
     """
 
-    STRETCHED = ("cosine", "warmup_cosine")
+    STRETCHED = ("cosine", "warmup_cosine", "step")  # shaped by the total steps; the per-epoch decays are not
 
     def __init__(self, cfg, state: dict, steps_per_epoch: int, started: float, lr_scale: float = 1.0, log=print,
                  clock=None):

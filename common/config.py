@@ -64,7 +64,7 @@ def check_encoding(name: str) -> None:
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
-SCHEDULES = ("constant", "exponential", "cosine", "warmup_cosine", "plateau")
+SCHEDULES = ("constant", "step", "exponential", "inverse_time", "cosine", "warmup_cosine", "plateau")
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker", "tpu")  # see common/distribute.py
 
 
@@ -88,7 +88,11 @@ class TrainConfig:
     lr: float = knob(1e-3, "peak learning rate", bounds="> 0")
     schedule: str = knob("warmup_cosine", "learning-rate schedule", SCHEDULES)
     warmup_epochs: float = knob(1.0, "linear warm-up length in epochs (warmup_cosine)", bounds=">= 0")
-    decay_rate: float = knob(0.9, "per-epoch factor of the exponential schedule", bounds="(0, 1]")
+    decay_rate: float = knob(0.9, "exponential: the rate's factor per epoch; inverse_time: the rate is "
+                                  "lr / (1 + decay_rate x epochs done)", bounds="(0, 1]")
+    step_at: str = knob("0.5,0.75", "step schedule: shares of the training at which the rate is multiplied by "
+                                    "--step-factor (of the planned epochs under --time-budget)")
+    step_factor: float = knob(0.1, "step schedule: the factor at each boundary", bounds="(0, 1]")
     momentum: float = knob(0.9, "momentum of sgd and rmsprop")
     weight_decay: float = knob(1e-4, "decoupled weight decay of the optimizer (0 = off)", bounds=">= 0")
     ema: float = knob(0.0, "keep an exponential moving average of the weights with this momentum (0.99: about the "
@@ -122,9 +126,22 @@ class TrainConfig:
                 kind = "an integer" if types[f.name] is int else "a number"
                 where = f"in {bounds}" if bounds[0] in "[(" else bounds
                 raise UserInputError(f"{f.name}: expected {kind} {where}, got {value!r}")
+        step_shares(self.step_at)
         if self.val_fraction + self.test_fraction >= 1:
             raise UserInputError(f"val_fraction, test_fraction: expected shares adding up to less than 1, got "
                                  f"{self.val_fraction} + {self.test_fraction}")
+
+
+def step_shares(text: str) -> list[float]:
+    """``--step-at`` as ascending shares in (0, 1); UserInputError naming the knob otherwise."""
+    try:
+        shares = [float(t) for t in str(text).split(",") if t.strip()]
+    except ValueError:
+        shares = None
+    if not shares or any(not 0 < v < 1 for v in shares) or shares != sorted(set(shares)):
+        raise UserInputError(f"step_at: expected ascending shares of the training in (0, 1), e.g. '0.5,0.75', "
+                             f"got {text!r}")
+    return shares
 
 
 def _declared(cls) -> dict[str, tuple]:

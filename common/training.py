@@ -39,6 +39,15 @@ def build_schedule(cfg, steps_per_epoch: int):
         return cfg.lr
     if s == "exponential":
         return keras.optimizers.schedules.ExponentialDecay(cfg.lr, decay_steps=steps_per_epoch, decay_rate=cfg.decay_rate)
+    if s == "inverse_time":
+        return keras.optimizers.schedules.InverseTimeDecay(cfg.lr, decay_steps=steps_per_epoch, decay_rate=cfg.decay_rate)
+    if s == "step":
+        from edgesuite.common.config import step_shares
+
+        shares = step_shares(cfg.step_at)
+        boundaries = sorted({max(1, int(round(v * total))) for v in shares})
+        return keras.optimizers.schedules.PiecewiseConstantDecay(
+            boundaries, [cfg.lr * cfg.step_factor ** k for k in range(len(boundaries) + 1)])
     if s == "cosine":
         return keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=total, alpha=0.01)
     if s == "warmup_cosine":

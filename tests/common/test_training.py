@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from edgesuite.apps.image_classification.config import Config
+from edgesuite.common.errors import UserInputError
 from edgesuite.common.training import apply_kernel_penalties, build_optimizer, build_schedule, class_weights
 
 
@@ -33,6 +34,31 @@ def test_schedules_follow_their_shape():
     exp = build_schedule(dataclasses.replace(cfg, schedule="exponential"), steps)
     assert float(exp(200)) == pytest.approx(0.1 * 0.25)        # decay_rate per epoch
     assert build_schedule(dataclasses.replace(cfg, schedule="plateau"), steps) == 0.1
+    inv = build_schedule(dataclasses.replace(cfg, schedule="inverse_time"), steps)
+    assert float(inv(0)) == pytest.approx(0.1) and float(inv(300)) == pytest.approx(0.1 / (1 + 0.5 * 3))
+    step = build_schedule(dataclasses.replace(cfg, schedule="step", step_at="0.5,0.75", step_factor=0.1), steps)
+    # boundaries at 500 and 750 of the 1,000 steps: 0.1, then 0.01, then 0.001
+    assert [float(step(s)) for s in (0, 499, 501, 749, 751, 999)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+
+
+@pytest.mark.parametrize("bad", ["", "0.5,x", "0.75,0.5", "1.0", "0"])
+def test_step_boundaries_are_checked_with_the_knob_named(bad):
+    with pytest.raises(UserInputError, match="step_at: expected ascending shares"):
+        dataclasses.replace(Config(), schedule="step", step_at=bad).validate()
+
+
+def test_the_step_schedule_is_stretched_over_the_epochs_a_time_budget_plans():
+    """Under --time-budget the step boundaries are shares of the planned training, as the cosine's end is:
+    7 epochs fit (as in the test below), so the rate drops at steps 28 and 42 of 56, not of 50 epochs."""
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    cfg = dataclasses.replace(Config(), schedule="step", lr=0.1, epochs=50, time_budget=1.0)
+    state, clock = {"epoch": 0}, [0.0]
+    _, budget, rates, _ = _budget_fit(cfg, x, y, state, lambda e: 12.0 if e == 0 else 8.0, clock)
+    assert state["epoch"] == 7
+    full = build_schedule(dataclasses.replace(cfg, epochs=7), 8)
+    assert rates[16:] == pytest.approx([float(full(s)) for s in range(16, 56)], rel=1e-5)
+    assert rates[-1] == pytest.approx(0.001) and rates[20] == pytest.approx(0.1)
 
 
 def test_kernel_penalties_add_to_the_loss():
