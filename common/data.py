@@ -119,16 +119,18 @@ def decode_and_resize(path, channels: int, size: tuple[int, int]):
 
 
 def batch_pipeline(ds, batch_size: int, *, shuffle: bool, seed: int, augment: Callable | None = None,
-                   cache: bool | str = True, drop_remainder: bool = False):
+                   cache: bool | str = True, drop_remainder: bool = False, shuffle_buffer: int | None = None):
     """cache -> shuffle -> batch -> augment -> prefetch, on a dataset of single examples.
-    ``cache``: True in memory, a path: in files there (``common.stream.cache_target``), False: none."""
+    ``cache``: True in memory, a path: in files there (``common.stream.cache_target``), False: none.
+    ``shuffle_buffer``: at most this many examples in the shuffle buffer (default: the whole set up to 20,000;
+    a set read from a file cache gives a bound, since every buffered example is a fresh copy)."""
     import tensorflow as tf
 
     if cache:
         ds = ds.cache(cache if isinstance(cache, str) else "")
     if shuffle:
-        ds = ds.shuffle(min(ds.cardinality().numpy(), 20_000) if ds.cardinality() > 0 else 10_000,
-                        seed=seed, reshuffle_each_iteration=True)
+        size = min(ds.cardinality().numpy(), 20_000) if ds.cardinality() > 0 else 10_000
+        ds = ds.shuffle(min(size, shuffle_buffer or size), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None:
         # One call at a time: Keras augmentation layers draw from a seed-generator

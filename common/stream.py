@@ -203,13 +203,28 @@ def columns_dataset(columns: Sequence):
 def split_pipeline(columns: Sequence, cfg, task: str, split: str, *, train: bool, augment=None, log=print):
     """A split's batches: decoded rows cached in memory or in a file (:func:`cache_target`, under
     ``OUT/.cache/<task>``), then shuffled and augmented (training) and batched. The test split, read once
-    after training, is not cached."""
+    after training, is not cached.
+
+    From a file cache every example the shuffle buffer holds is a fresh copy, so a whole-set buffer would
+    hold the whole set in memory again: the buffer is bounded by half of --cache-memory-mb, and the rows are put in
+    a seeded random order before they are cached, so that the bounded buffer mixes a shuffled file."""
     from edgesuite.common.data import batch_pipeline
 
+    buffer = None
     if split == "test":
         cache = not is_streamed(columns)
+    elif not is_streamed(columns):
+        cache = True
     else:
-        cache = (cache_target(columns, cfg.cache_memory_mb, Path(cfg.out) / ".cache" / task, split, log=log)
-                 if is_streamed(columns) else True)
+        if train:
+            order = np.random.default_rng(cfg.seed).permutation(len(columns[0]))
+            columns = [take(c, order) for c in columns]
+        cache = cache_target(columns, cfg.cache_memory_mb, Path(cfg.out) / ".cache" / task, split, log=log)
+        if isinstance(cache, str):
+            row = sum((c.nbytes if isinstance(c, FileRows) else np.asarray(c).nbytes) for c in columns) / len(columns[0])
+            buffer = max(256, int(cfg.cache_memory_mb * 2 ** 20 / 2 // max(row, 1)))  # half the budget
+            if train and buffer < len(columns[0]):
+                log(f"shuffle: a buffer of {buffer} of the {len(columns[0])} training examples (the rows are cached "
+                    "in a seeded random order)")
     return batch_pipeline(columns_dataset(columns), cfg.batch_size, shuffle=train and cfg.shuffle, seed=cfg.seed,
-                          augment=augment if train else None, cache=cache)
+                          augment=augment if train else None, cache=cache, shuffle_buffer=buffer)

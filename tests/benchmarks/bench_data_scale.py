@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--apps", nargs="+", default=list(APPS), choices=list(APPS))
+    ap.add_argument("--modes", nargs="+", default=["streamed", "in memory"], choices=["streamed", "in memory"],
+                    help="which rows to run (the in-memory one only at the largest count)")
     ap.add_argument("--work", default=None, help="folder for the data and runs (default: a temporary one)")
     args = ap.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-data-scale-"))
@@ -74,11 +77,12 @@ def main(argv=None) -> int:
                     print((work / "make.log").read_text()[-2000:])
                     return 1
                 print(f"{app}: wrote {count} canvases at {args.image_size} px in {secs:.0f}s")
-            modes = [("streamed", [])]
-            if count == max(args.counts):
+            modes = [("streamed", [])] if "streamed" in args.modes else []
+            if count == max(args.counts) and "in memory" in args.modes:
                 modes.append(("in memory", ["--cache-memory-mb", "1000000"]))
             for mode, extra in modes:
                 name = f"{app}-{count}-{mode.replace(' ', '-')}"
+                shutil.rmtree(work / "runs" / app / name, ignore_errors=True)
                 cmd = [*edgesuite, "train", app, "--data", str(data), "--image-size", str(args.image_size),
                        "--width", "0.25", "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
                        "--early-stopping", "0", "--time-budget", "100000", "--out", str(work / "runs"),
@@ -101,7 +105,7 @@ def main(argv=None) -> int:
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['app']} | {r['count']} | {r['mode']} | {r['rss_mb']:.0f} | {r['ms_per_step']:.0f} | "
-              f"{r['cache'].split(' (')[0] if 'memory' in r['cache'] else 'file'} |")
+              f"{'file' if 'file cache' in r['cache'] else 'memory'} |")
     lo, hi = min(args.counts), max(args.counts)
     for app in args.apps:
         by = {(r["count"], r["mode"]): r for r in rows if r["app"] == app}

@@ -21,7 +21,7 @@ def _png_rows(root, n: int = 10) -> FileRows:
     paths = []
     for i in range(n):
         paths.append(root / f"{i:02d}.png")
-        Image.fromarray(np.full((4, 4), i, np.uint8)).save(paths[-1])
+        Image.fromarray(np.full((4, 4), i % 256, np.uint8)).save(paths[-1])
     reads = []
 
     def load(path):
@@ -106,3 +106,23 @@ def test_a_dead_writers_lockfile_is_cleared_and_a_live_writers_folder_is_not_sha
 def test_rows_of_different_lengths_are_refused(tmp_path):
     with pytest.raises(ValueError, match="different lengths"):
         rows_dataset((_png_rows(tmp_path / "png", n=3), np.zeros(2)))
+
+
+def test_a_file_cached_training_split_shuffles_in_a_bounded_buffer_over_a_shuffled_file(tmp_path):
+    """From a file cache every buffered example is a fresh copy: the buffer is bounded (here the floor of
+    256 rows) and the rows are cached in a seeded random order, so each epoch still mixes the whole set."""
+    from types import SimpleNamespace
+
+    from edgesuite.common.stream import split_pipeline
+
+    rows = _png_rows(tmp_path / "png", n=300)
+    labels = np.arange(300, dtype=np.int32)
+    cfg = SimpleNamespace(cache_memory_mb=0, out=str(tmp_path / "out"), seed=3, shuffle=True, batch_size=300)
+    logged = []
+    ds = split_pipeline((rows, labels), cfg, "test-task", "train", train=True, log=logged.append)
+    assert any("shuffle: a buffer of 256 of the 300 training examples" in m for m in logged), logged
+    epochs = [np.concatenate([y.numpy() for _, y in ds]) for _ in range(2)]
+    for order in epochs:
+        assert sorted(order.tolist()) == list(range(300))  # every example once an epoch
+        assert np.corrcoef(order, np.arange(300))[0, 1] < 0.5  # not the file order
+    assert not np.array_equal(epochs[0], epochs[1])  # and another order the next epoch
