@@ -157,14 +157,18 @@ def _resized_image(path: Path, size: int) -> np.ndarray:
     return image
 
 
-def _resized_mask(path: Path, size: int, classes: "ClassList | None") -> np.ndarray:
-    """A mask file as (S, S) uint8 class ids, nearest-neighbour: no new class values appear."""
+def _fit_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """(S, S) uint8 class ids, nearest-neighbour: no new class values appear."""
     from PIL import Image
 
-    mask = _load_mask(path, classes)
     if mask.shape[:2] != (size, size):
         mask = np.asarray(Image.fromarray(mask).resize((size, size), Image.NEAREST), dtype=np.uint8)
     return mask
+
+
+def _resized_mask(path: Path, size: int, classes: "ClassList | None") -> np.ndarray:
+    """A mask file as (S, S) uint8 class ids."""
+    return _fit_mask(_load_mask(path, classes), size)
 
 
 def _files(folder: Path, suffixes: set[str]) -> dict[str, Path]:
@@ -207,8 +211,7 @@ def scan_pairs(root: Path, size: int, classes: ClassList | None, skips: SkipLog)
         if image.shape[:2] != mask.shape[:2]:
             return stem, None, (str(masks[stem]), f"mask is {mask.shape[1]}x{mask.shape[0]} pixels, its image "
                                                   f"{images[stem].name} is {image.shape[1]}x{image.shape[0]}")
-        resized = _resized_mask(masks[stem], size, classes) if mask.shape[:2] != (size, size) else mask
-        return stem, np.bincount(resized.ravel(), minlength=256), None
+        return stem, np.bincount(_fit_mask(mask, size).ravel(), minlength=256), None
 
     good = []
     with ThreadPoolExecutor(max_workers=4) as pool:
