@@ -17,8 +17,6 @@ import os
 from pathlib import Path
 from typing import Any, get_type_hints
 
-import yaml
-
 from edgesuite.common.errors import UserInputError
 
 
@@ -224,6 +222,8 @@ def from_dict(cls, values: dict, where: str = "config"):
 
 def load_yaml(cls, path: str | os.PathLike, overrides: dict | None = None):
     """Reads a YAML config for ``cls``; ``overrides`` (CLI flags) win over the file."""
+    import yaml  # here, not at the top: `edgesuite predict` on a board has no PyYAML
+
     path = Path(path)
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -242,6 +242,8 @@ def load_yaml(cls, path: str | os.PathLike, overrides: dict | None = None):
 
 def save_yaml(cfg, path: str | os.PathLike, task: str | None = None) -> None:
     """Writes the resolved config atomically (temporary file, then rename)."""
+    import yaml
+
     path = Path(path)
     values = dataclasses.asdict(cfg)
     if task:

@@ -214,6 +214,121 @@ def tokenizer_from_settings(settings: dict):
                          settings.get("bigram_buckets", 0))
 
 
+# Default_Ignorable_Code_Point (Unicode's DerivedCoreProperties): ICU's NFKC_Casefold maps these to nothing
+_IGNORABLE = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+              (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
+              (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+              (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
+# code points FastWordpieceTokenizer makes words of their own, besides Unicode punctuation (its
+# IsPunctuationOrChineseChar): CJK ideograph blocks and the ASCII symbols
+_CJK = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
+        (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F), (33, 47), (58, 64), (91, 96), (123, 126))
+
+
+def _in(cp: int, ranges) -> bool:
+    return any(lo <= cp <= hi for lo, hi in ranges)
+
+
+class WordPieceEncoder:
+    """The in-graph ``TextTokenizer`` in plain Python and numpy (no TensorFlow): the same ids for the same texts,
+    from the settings an exported file's metadata carries (``TextTokenizer.settings()``).
+
+    It follows tensorflow-text's kernels: ``FastBertNormalizer`` maps each code point on its own (with
+    ``lower``: ICU's NFKC_Casefold, then NFD, combining marks dropped; either way control and format
+    characters become spaces), ``FastWordpieceTokenizer`` splits words on White_Space and makes each
+    punctuation mark, ASCII symbol and CJK ideograph a word of its own, then matches the longest vocabulary
+    piece from the left (``##`` pieces inside a word); a word longer than ``max_bytes_per_word`` bytes, or one
+    with a part no piece matches, is one ``[UNK]``. ``tests/common/test_text.py`` holds it to the graph's ids
+    on real text, Chinese and accented included."""
+
+    def __init__(self, settings: dict):
+        self.vocab = {piece: i for i, piece in enumerate(settings["vocab"])}
+        self.size = len(settings["vocab"])
+        self.lower = settings["normalize"] == "lower"
+        self.max_length, self.buckets = int(settings["max_length"]), int(settings.get("bigram_buckets", 0))
+        self.max_bytes = int(settings.get("max_bytes_per_word", MAX_BYTES_PER_WORD))
+        self.unk = self.vocab[settings.get("unknown_token", UNK)]
+        self._chars: dict[str, str] = {}
+        self._words: dict[str, list[int]] = {}
+
+    def _normalize(self, ch: str) -> str:
+        import unicodedata as ud
+
+        out = self._chars.get(ch)
+        if out is None:
+            out = ch
+            if self.lower:
+                out = "" if _in(ord(ch), _IGNORABLE) else ud.normalize("NFKC", ud.normalize("NFKC", ch).casefold())
+                out = "".join(c for c in ud.normalize("NFD", out) if ud.category(c) != "Mn")
+            out = "".join(" " if ud.category(c) in ("Cc", "Cf") else c for c in out)
+            self._chars[ch] = out
+        return out
+
+    def words(self, text: str) -> list[str]:
+        """The words of one text, after normalization, before WordPiece."""
+        import unicodedata as ud
+
+        words, word = [], []
+        for ch in "".join(self._normalize(c) for c in text):
+            if ch.isspace():
+                if word:
+                    words.append("".join(word))
+                    word = []
+            elif _in(ord(ch), _CJK) or ud.category(ch).startswith("P"):
+                if word:
+                    words.append("".join(word))
+                    word = []
+                words.append(ch)
+            else:
+                word.append(ch)
+        if word:
+            words.append("".join(word))
+        return words
+
+    def _word_ids(self, word: str) -> list[int]:
+        ids = self._words.get(word)
+        if ids is None:
+            ids, start = ([self.unk], len(word)) if len(word.encode("utf-8")) > self.max_bytes else ([], 0)
+            while start < len(word):
+                for end in range(len(word), start, -1):
+                    piece = word[start:end] if start == 0 else "##" + word[start:end]
+                    if piece in self.vocab:
+                        ids.append(self.vocab[piece])
+                        start = end
+                        break
+                else:  # no piece matches here: the whole word is unknown
+                    ids, start = [self.unk], len(word)
+            self._words[word] = ids
+        return ids
+
+    def __call__(self, texts) -> np.ndarray:
+        """Texts -> (N, max_length) int32 ids (0-padded), with the hashed bigram ids appended as the graph does."""
+        ids = np.zeros((len(texts), self.max_length), np.int32)
+        for row, text in enumerate(texts):
+            found = [i for w in self.words(text) for i in self._word_ids(w)][:self.max_length]
+            found = found or [self.unk]  # a text with no token at all, as the graph does
+            ids[row, :len(found)] = found
+        if not self.buckets:
+            return ids
+        left, right = ids[:, :-1].astype(np.int64), ids[:, 1:].astype(np.int64)
+        # the graph computes left * V + right in int32 (it fits for V < 46,000) and takes floormod
+        pair = np.mod(left * self.size + right, self.buckets) + self.size
+        pair = np.where((left > 0) & (right > 0), pair, 0).astype(np.int32)
+        return np.concatenate([ids, pair], axis=1)
+
+
+_ENCODERS: dict = {}
+
+
+def encode(texts, settings: dict) -> np.ndarray:
+    """Texts -> token ids without TensorFlow, with :class:`WordPieceEncoder` (one kept per vocabulary)."""
+    key = (tuple(settings["vocab"]), settings["max_length"], settings["normalize"], settings.get("bigram_buckets", 0))
+    if key not in _ENCODERS:
+        _ENCODERS.clear()
+        _ENCODERS[key] = WordPieceEncoder(settings)
+    return _ENCODERS[key](as_texts(texts))
+
+
 def tokenize(texts: list[str], tokenizer, batch: int = 4096) -> np.ndarray:
     """Texts -> (N, max_length) int32 ids with ``tokenizer`` (a TextTokenizer), in chunks."""
     import tensorflow as tf

@@ -185,12 +185,13 @@ def _cmd_evaluate(args) -> int:
 def _cmd_predict(args) -> int:
     from pathlib import Path
 
-    from edgesuite.api import Run, quiet_tensorflow
     from edgesuite.predictor import load
 
-    quiet_tensorflow()
     target = Path(args.run)
     if target.is_dir() and (target / "config.yaml").exists():
+        from edgesuite.api import Run, quiet_tensorflow  # a run needs the training stack; a file does not
+
+        quiet_tensorflow()
         run = Run.open(args.run)
         _check_predict_flags(run.dir.task, args)  # before the model loads
         predictor = run.predictor()

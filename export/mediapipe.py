@@ -28,7 +28,7 @@ PARSER_MODULE = "mediapipe.tasks.cc.metadata.python._pywrap_metadata_version"
 def applicability(metadata: dict) -> str | None:
     """None when a MediaPipe task takes this model's ``.tflite``; else why not, in words for the report."""
     kind, spec = metadata.get("kind"), metadata.get("input", {})
-    if spec.get("dtype") == "string":
+    if kind == "classifier" and spec.get("dtype") == "string":
         return ("not applicable: MediaPipe's TextClassifier tokenizes from a BERT or regex tokenizer in the "
                 "metadata, not from tensorflow-text ops")
     if kind == "classifier":
@@ -100,6 +100,17 @@ def _metadata_writer():
     return metadata_writer
 
 
+def _writer(mw, model_bytes: bytes):
+    """MediaPipe's writer, its label-file folder removed by the caller: the writer's own ``__del__`` would do it
+    at interpreter exit, when ``os`` is gone ("Exception ignored in MetadataWriter.__del__")."""
+
+    class Writer(mw.MetadataWriter):
+        def __del__(self):
+            pass
+
+    return Writer.create(bytearray(model_bytes))
+
+
 def with_metadata(model_bytes: bytes, metadata: dict, output_names: list[str]) -> bytes:
     """The ``.tflite`` with standard metadata for its MediaPipe task (see :func:`applicability`).
 
@@ -108,7 +119,7 @@ def with_metadata(model_bytes: bytes, metadata: dict, output_names: list[str]) -
     mw = _metadata_writer()
     from mediapipe.tasks.python.metadata.metadata_writers import image_segmenter
 
-    writer = mw.MetadataWriter.create(bytearray(model_bytes))
+    writer = _writer(mw, model_bytes)
     labels = mw.Labels().add(list(metadata["class_names"]))
     writer.add_general_info(f"edgesuite {metadata.get('task')}", metadata.get("preprocessing", ""))
     # uint8 input: MediaPipe feeds the pixels as they are (normalisation is inside the model); the mean and
@@ -124,7 +135,10 @@ def with_metadata(model_bytes: bytes, metadata: dict, output_names: list[str]) -
             writer.add_feature_output(name, (metadata.get("serving_outputs") or {}).get(name, name))
     if kind == "segmenter":  # the probabilities are a softmax already
         writer.add_custom_metadata(image_segmenter.ImageSegmenterOptionsMd(image_segmenter.Activation.NONE))
-    out, _ = writer.populate()
+    try:
+        out, _ = writer.populate()
+    finally:
+        writer._temp_folder.cleanup()
     return bytes(out)
 
 

@@ -111,7 +111,14 @@ class TFLiteRuntime(Runtime):
                                  f"failed with {why})") from None
         try:
             if custom:  # the tokenizer ops of a string-input text model: kernels from tensorflow-text
-                import tensorflow_text
+                try:
+                    import tensorflow_text
+                except ImportError:
+                    raise UserInputError(
+                        f"{path}: tokenizes inside with tensorflow-text ops ({', '.join(custom)}), whose kernels "
+                        "come with `pip install tensorflow-text`; without TensorFlow use a file beside it that takes "
+                        "token ids (model_int8.tflite, model.onnx): edgesuite tokenizes for those in plain Python"
+                    ) from None
 
                 self.interpreter = InterpreterWithCustomOps(
                     custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS,

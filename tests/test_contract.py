@@ -134,7 +134,7 @@ def test_train_evaluate_export_load(name, tmp_path):
         if isinstance(value, float) and "ms" not in key:
             assert again[key] == pytest.approx(value, abs=1e-4), key
 
-    report = run.export("keras,tflite", calibration_samples=8, eval_samples=16, log=lambda _: None)
+    report = run.export("keras,tflite,tflite-int8,onnx", calibration_samples=8, eval_samples=16, log=lambda _: None)
     rows = {r["format"]: r for r in report["formats"]}
     assert report["ok"] and {rows["keras"]["status"], rows["tflite"]["status"]} == {"ok"}, rows
 
@@ -151,3 +151,46 @@ def test_train_evaluate_export_load(name, tmp_path):
             assert np.mean([np.array_equal(a, b) for a, b in zip(got, want)]) >= 2 / 3, fmt
         decoded = from_file.predict(x)
         assert len(decoded) == len(x) and all(from_file.codec.describe(r) for r in decoded)
+
+    _check_on_board(name, run, rows, x, tmp_path)
+
+
+def _check_on_board(name: str, run, rows: dict, x, tmp_path: Path) -> None:
+    """The ``.tflite`` and ``.onnx`` files through ``edgesuite.load`` and ``edgesuite predict`` with TensorFlow refused
+    at import (``tests/board_probe.py``), under ``$EDGESUITE_BOARD_PYTHON`` (CI: a venv of numpy, Pillow,
+    ai-edge-litert, onnxruntime and edgesuite ``--no-deps``) or this Python: the same outputs as here."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import edgesuite
+    from PIL import Image
+
+    inputs = list(x)
+    if not isinstance(inputs[0], str):  # images: the files a user holds
+        inputs = []
+        for i, im in enumerate(x):
+            Image.fromarray(np.asarray(im, np.uint8).squeeze(-1) if im.shape[-1] == 1 else np.asarray(im, np.uint8)).save(
+                tmp_path / f"in{i}.png")
+            inputs.append(str(tmp_path / f"in{i}.png"))
+    inputs = [t for t in inputs if t] or inputs  # an empty text is not a CLI argument
+    files = [str(run.path / "export" / rows[f]["file"]) for f in ("tflite-int8", "onnx", "tflite")]
+    out = tmp_path / "board"
+    out.mkdir()
+    (out / "request.json").write_text(json.dumps({"files": files, "inputs": inputs, "out": str(out)}))
+    python = os.environ.get("EDGESUITE_BOARD_PYTHON") or sys.executable
+    done = subprocess.run([python, str(ROOT / "tests" / "board_probe.py"), str(out / "request.json")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["refused_modules_loaded"] == [] and report["cli_rc"] == 0 and report["cli_output"].strip(), report
+    got = np.load(out / "outputs.npz")
+    string_input = run.task.serving.metadata(run.info)["input"]["dtype"] == "string"
+    for i, f in enumerate(files):
+        entry = report["files"][f]
+        if string_input and f.endswith("float32.tflite"):  # tokenizes in the graph with tensorflow-text ops
+            assert "tensorflow-text" in entry["error"] and "model_int8.tflite" in entry["error"], entry
+            continue
+        assert "error" not in entry, entry
+        np.testing.assert_allclose(got[str(i)], edgesuite.load(f).predict_raw(inputs), atol=1e-5, err_msg=f)

@@ -3,8 +3,8 @@
 ``postprocess`` and ``describe`` need numpy alone. ``preprocess`` hands raw
 strings to the formats that tokenize inside (SavedModel, float TFLite); for
 the formats that take token ids (.keras, .h5, ONNX, Core ML, int8 TFLite) it
-tokenizes with the vocabulary and settings the metadata carries, which needs
-tensorflow-text (the same WordPiece ops as training).
+tokenizes with the vocabulary and settings the metadata carries, in plain Python
+(``common.text.encode``: the same ids as the WordPiece ops of training, no TensorFlow).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgesuite.common.decode import top_k_labels
-from edgesuite.common.text import as_texts
+from edgesuite.common.text import as_texts, encode
 
 EXAMPLE_TEXT = "A quietly moving film, well acted, though the ending drags."
 
@@ -32,9 +32,6 @@ def example_input(metadata: dict) -> list[str]:
     return [EXAMPLE_TEXT]
 
 
-_TOKENIZERS: dict = {}
-
-
 def preprocess(inputs, metadata: dict, input_dtype: str | None = None) -> np.ndarray:
     """Texts -> what the runtime takes: an object array of strings, or (N, L) int32 token ids."""
     if isinstance(inputs, np.ndarray) and inputs.dtype.kind in "iu" and inputs.ndim == 2:
@@ -42,11 +39,4 @@ def preprocess(inputs, metadata: dict, input_dtype: str | None = None) -> np.nda
     texts = as_texts(inputs)
     if input_dtype in ("string", "object"):
         return np.array(texts, dtype=object)
-    from edgesuite.common import text as ctext
-
-    settings = metadata["tokenizer"]
-    key = (tuple(settings["vocab"]), settings["max_length"], settings["normalize"], settings.get("bigram_buckets", 0))
-    if key not in _TOKENIZERS:  # one tokenizer per metadata: building one copies the vocabulary into a table
-        _TOKENIZERS.clear()
-        _TOKENIZERS[key] = ctext.tokenizer_from_settings(settings)
-    return ctext.tokenize(texts, _TOKENIZERS[key])
+    return encode(texts, metadata["tokenizer"])

@@ -9,7 +9,7 @@
   teacher-forcing model ``[source_ids, target_ids] -> probabilities``; the
   decoding loop runs here, in numpy, one model call per output token
   (``beam_search``; greedy is beam size 1). Source texts are tokenized with
-  the vocabulary the metadata carries (tensorflow-text's WordPiece ops).
+  the vocabulary the metadata carries (``common.text.encode``, no TensorFlow).
 
 Detokenization joins ``##`` pieces to the piece before, words with a space,
 then removes the spaces the tokenizer put around punctuation (``Dios , y`` ->
@@ -23,7 +23,7 @@ import re
 
 import numpy as np
 
-from edgesuite.common.text import as_texts
+from edgesuite.common.text import as_texts, encode
 
 START_ID, END_ID = 2, 3
 EXAMPLE_TEXT = "And God said, Let there be light: and there was light."
@@ -128,19 +128,9 @@ def beam_search(next_log_probs, n: int, max_length: int, beam_size: int = 1, len
     return out
 
 
-_TOKENIZERS: dict = {}
-
-
 def tokenize_sources(texts: list[str], metadata: dict) -> np.ndarray:
-    """Texts -> (N, L) int32 source ids, with the vocabulary and settings in the metadata (needs tensorflow-text)."""
-    from edgesuite.common import text as ctext
-
-    settings = metadata["source_tokenizer"]
-    key = (len(settings["vocab"]), settings["vocab"][-1], settings["max_length"], settings["normalize"])
-    if key not in _TOKENIZERS:
-        _TOKENIZERS.clear()
-        _TOKENIZERS[key] = ctext.tokenizer_from_settings(settings)
-    return ctext.tokenize(texts, _TOKENIZERS[key])
+    """Texts -> (N, L) int32 source ids, with the vocabulary and settings in the metadata (no TensorFlow)."""
+    return encode(texts, metadata["source_tokenizer"])
 
 
 def preprocess(inputs, metadata: dict, input_dtype: str | None = None) -> np.ndarray:

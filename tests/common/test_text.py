@@ -92,3 +92,32 @@ def test_the_tokenizer_runs_inside_a_tflite_file_with_the_tftext_kernels(vocab, 
     texts = ["我喜欢这部电影", "หนังสนุกมาก", "a wonderful film", ""]
     got = open_runtime(path).run(np.array(texts, dtype=object))
     np.testing.assert_array_equal(got, ctext.tokenize(texts, tok))
+
+
+ODD_TEXTS = ["我喜欢这部电影，真的很好看！", "這部電影太無聊了。。。", "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "café naïve Ǆ ﬁ Straße İstanbul",
+             "emoji 😀👍🏽 ok", "tab\there\u200bzero\u00adsoft", "ΣΊΣΥΦΟΣ Ελληνικά", "Привет, мир!", "ภาษาไทยไม่มีช่องว่าง",
+             "日本語のテキストです。カタカナ", "x" * 1200, "", "   ", "a\x00b\x07c", "\ufeffbom", "١٢٣ العربية", "$5 <b>&amp;</b> ~`^|"]
+
+
+@pytest.mark.parametrize("normalize, buckets", [("lower", 0), ("lower", 500), ("none", 0)])
+def test_the_plain_python_encoder_gives_the_graph_tokenizers_ids(normalize, buckets):
+    """``encode`` (what ``edgesuite.load`` tokenizes with, no TensorFlow) against the tensorflow-text graph, on
+    real English and Spanish lines and on text of other scripts, widths, marks and control characters."""
+    import csv
+
+    from edgesuite.common.datasets import bible_en_es as bible
+    from edgesuite.common.datasets import rotten_tomatoes as rt
+
+    with rt.open_text() as f:
+        reviews = [r["text"] for r, _ in zip(csv.DictReader(f), range(600))]
+    with bible.open_text() as f:
+        verses = [part for line, _ in zip(f, range(300)) for part in line.rstrip("\n").split("\t")[1:]]
+    texts = reviews + verses + ODD_TEXTS
+    vocab = ctext.learn_vocabulary(reviews[:300] + verses[:300] + ODD_TEXTS * 2, 800, normalize=normalize)
+    tok = ctext.TextTokenizer(vocab, 40, normalize, buckets)
+    want = ctext.tokenize(texts, tok)
+    got = ctext.encode(texts, tok.settings())
+    differ = [texts[i] for i in np.flatnonzero((want != got).any(axis=1))]
+    assert not differ, differ[:3]
+    assert (got[:, 0] > 0).all()  # every text has a first token, an empty one [UNK]
+    assert len({tuple(r) for r in got}) > 0.9 * len(texts)  # not a constant
