@@ -66,6 +66,13 @@ class Serving(abc.ABC):
         uint8 class map or boxes after NMS; the model's own outputs, which parity compares, stay as they are."""
         return outputs
 
+    def coreml_outputs(self, outputs: dict, metadata: dict) -> dict:
+        """The Core ML file's outputs, from the model's named outputs for one image (batch 1), in the form
+        Xcode and Vision read: a segmenter's class map; a detector's ``confidence`` (boxes, classes) and
+        ``coordinates`` (boxes, 4: centre x, centre y, width, height as shares of the side), which the exporter
+        feeds to a Core ML NonMaximumSuppression model in a pipeline. Default: the outputs as they are."""
+        return outputs
+
     def serving_module(self, model, metadata: dict):
         """The graph the SavedModel and float TFLite serve when the model alone is not it (a tf.Module with
         ``with_text`` and ``token_ids``, e.g. a decoding loop); None: the model behind ``preprocessor``."""

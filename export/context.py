@@ -60,6 +60,7 @@ class ExportContext:
     preprocessor: object | None = None  # tf.Module from metadata["input"] to the model input (None: same)
     serving_outputs: object | None = None  # Serving.serving_outputs: adds outputs (a class map) to the serving graphs
     serving_module: object | None = None  # Serving.serving_module: a tf.Module the SavedModel / float TFLite serve instead
+    coreml_outputs: object | None = None  # Serving.coreml_outputs: the Core ML file's outputs for Xcode / Vision
     _savedmodel: Path | None = field(default=None, repr=False)
     _float_savedmodel: Path | None = field(default=None, repr=False)
     _tmp: Path | None = field(default=None, repr=False)

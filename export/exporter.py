@@ -59,7 +59,8 @@ def export_run(run, formats: str = "all", out: str | None = None, calibration_sa
     metric_name, reference_metric = serving.parity_metric(reference[:len(labels)], labels, metadata)
     ctx = ExportContext(model, metadata, out_dir, representative, preprocessor=serving.preprocessor(info),
                         serving_outputs=lambda outputs: serving.serving_outputs(outputs, metadata),
-                        serving_module=serving.serving_module(model, metadata))
+                        serving_module=serving.serving_module(model, metadata),
+                        coreml_outputs=lambda outputs: serving.coreml_outputs(outputs, metadata))
     rows = []
     unsupported = serving.unsupported_formats()
     try:
@@ -117,13 +118,15 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, servi
         return {**row, "status": "failed", "note": f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:300]}"}
     row["size_mb"] = verify.size_mb(path)
     row["seconds"] = round(time.time() - t0, 1)
-    if fmt.runtime == "coreml" and not _coreml_predicts():
+    if fmt.runtime == "coreml" and (not _coreml_predicts() or ctx.metadata.get("kind") == "detector"):
         from edgesuite.export.coreml import check_spec
 
         spec = check_spec(path, ctx.metadata)
         status = "ok" if not spec["problems"] else "exported-but-mismatch"
-        return {**row, "status": status, "note": "spec checked (Core ML predicts only on macOS): "
-                f"{spec['ops']} ops, {spec['labels']} labels" + ("; " + "; ".join(spec["problems"]) if spec["problems"] else "")}
+        why = "a Vision pipeline with NMS inside" if spec["nms"] else "Core ML predicts only on macOS"
+        image = "image input, " if "imageType" in spec["inputs"].values() else ""
+        return {**row, "status": status, "note": f"spec checked ({why}): {image}{spec['ops']} ops, {spec['labels']} labels"
+                + ("; " + "; ".join(spec["problems"]) if spec["problems"] else "")}
     try:
         runtime = open_runtime(path)
         outputs = run_inputs(serving.codec, runtime, x, ctx.metadata)  # the codec's decoding loop, if it has one

@@ -227,14 +227,24 @@ class CoreMLRuntime(Runtime):
             return np.asarray(rows, dtype=np.float32)
         spec = self.specs[0]
         name = spec["name"]
+        if self.metadata.get("kind") == "detector":
+            raise UserInputError(f"{self.path}: the detector's Core ML file is a Vision pipeline (NMS inside): run it "
+                                 "with VNCoreMLRequest; edgesuite runs the .tflite or .onnx beside it")
         rows = []
-        for image in x.astype(np.float32 if spec["dtype"] == "uint8" else spec["dtype"]):
-            out = self.model.predict({name: image[None]})
+        for image in x:
+            if spec["dtype"] == "uint8":  # an image input (ct.ImageType) takes a picture
+                from PIL import Image
+
+                image = np.asarray(image, np.uint8)
+                feed = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+            else:
+                feed = np.asarray(image, spec["dtype"])[None]
+            out = self.model.predict({name: feed})
             if self.metadata.get("kind") == "classifier":  # a dict of label -> probability
                 probs = next(v for v in out.values() if isinstance(v, dict))
                 rows.append([probs[c] for c in self.metadata["class_names"]])
             else:
-                rows.append(np.asarray(next(iter(out.values())))[0])
+                rows.append(np.asarray(out[main_output(out)])[0])
         return np.asarray(rows, dtype=np.float32)
 
 

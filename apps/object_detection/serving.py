@@ -44,6 +44,16 @@ class ObjectDetectionServing(Serving):
                                            len(metadata["class_names"]), post["max_detections"],
                                            post["score_threshold"], post["iou_threshold"])}
 
+    def coreml_outputs(self, outputs: dict, metadata: dict) -> dict:
+        """Per grid point the class scores (``sqrt(p_class x centre-ness)``, as in NMS here) and the box as Vision
+        reads it (centre x, centre y, width, height, shares of the side); the pipeline's NMS does the rest."""
+        import tensorflow as tf
+
+        p, k = outputs["predictions"][0], len(metadata["class_names"])
+        x0, y0, x1, y1 = tf.unstack(dmodel.decode_boxes(p[None], metadata["input"]["shape"][0])[0], axis=-1)
+        return {"confidence": tf.sqrt(p[:, 4:4 + k] * p[:, 4 + k:5 + k]),
+                "coordinates": tf.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], axis=-1)}
+
     def export_data(self, cfg, info: dict, calibration: int, samples: int):
         """Real training images for int8 calibration; held-out images and their boxes for parity."""
         splits = ddata.load_splits(cfg)

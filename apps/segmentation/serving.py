@@ -35,6 +35,12 @@ class SegmentationServing(Serving):
 
         return {**outputs, "class_map": tf.cast(tf.argmax(outputs["probabilities"], axis=-1), tf.uint8)}
 
+    def coreml_outputs(self, outputs: dict, metadata: dict) -> dict:
+        """The probabilities and the class map (int32: Core ML outputs hold no uint8)."""
+        import tensorflow as tf
+
+        return {**outputs, "class_map": tf.cast(tf.argmax(outputs["probabilities"], axis=-1), tf.int32)}
+
     def export_data(self, cfg, info: dict, calibration: int, samples: int):
         """Real training images for int8 calibration; held-out images and masks for parity."""
         splits = sdata.load_splits(cfg)

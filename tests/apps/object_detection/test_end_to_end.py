@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from edgesuite.cli import main
@@ -125,3 +126,32 @@ def test_a_folder_streams_from_its_files_through_a_file_cache(canvas_folders, tm
     assert "cache: train split" in out and "a file cache at" in out
     assert (tmp_path / "runs" / "object-detection" / "streamed" / "plots" / "val_predictions.png").exists()
     assert len(list((tmp_path / "runs" / ".cache" / "object-detection").rglob("*.index"))) == 2
+
+
+def test_the_core_ml_file_is_a_vision_pipeline_with_nms(det_run, tmp_path):
+    """What Xcode and Vision take: an image input, then Core ML's NonMaximumSuppression over per-box class
+    confidences and centre/size coordinates; those two are the same scores and boxes as the NMS here."""
+    import keras
+    import tensorflow as tf
+
+    from edgesuite.apps.object_detection.postprocess import detections
+    from edgesuite.apps.object_detection.serving import SERVING
+    from edgesuite.export.coreml import check_spec
+
+    export = det_run / "export"
+    if not (export / "model.mlpackage").exists():
+        main(["export", str(det_run), "--formats", "coreml", "--calibration-samples", "8"])
+    metadata = json.loads((export / "metadata.json").read_text())
+    spec = check_spec(export / "model.mlpackage", metadata)
+    assert spec["problems"] == [] and spec["nms"] and spec["outputs"] == ["confidence", "coordinates"], spec
+    assert spec["inputs"] == {"image": "imageType"} and spec["labels"] == len(metadata["class_names"])
+
+    images, _ = _canvas_images(tmp_path)
+    predictions = keras.models.load_model(det_run / "model.keras")(images[:1].astype(np.float32)).numpy()
+    out = SERVING.coreml_outputs({"predictions": tf.constant(predictions)}, metadata)
+    confidence, (cx, cy, w, h) = out["confidence"].numpy(), out["coordinates"].numpy().T
+    best = detections(predictions, metadata)[0]
+    point, cls = np.unravel_index(np.argmax(confidence), confidence.shape)
+    assert cls == best["classes"][0] and confidence[point, cls] == pytest.approx(best["scores"][0], abs=1e-5)
+    box = [cx[point] - w[point] / 2, cy[point] - h[point] / 2, cx[point] + w[point] / 2, cy[point] + h[point] / 2]
+    np.testing.assert_allclose(box, best["boxes"][0], atol=1e-5)

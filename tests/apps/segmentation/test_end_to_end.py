@@ -58,6 +58,7 @@ def test_export_all_formats_builtin_tflite_and_load_predicts_class_maps(seg_run,
     for f in ("tflite", "tflite-int8"):
         assert rows[f]["mediapipe"].startswith("ok: ImageSegmenter, 11 labels"), rows[f]["mediapipe"]
     assert rows["onnx"].get("mediapipe") is None
+    assert "image input" in rows["coreml"]["note"], rows["coreml"]  # Xcode and Vision feed it a picture
 
 
 def test_mediapipe_image_segmenter_takes_the_tflite_as_it_is(seg_run, make_pairs, tmp_path):
