@@ -73,6 +73,14 @@ class Serving(abc.ABC):
         feeds to a Core ML NonMaximumSuppression model in a pipeline. Default: the outputs as they are."""
         return outputs
 
+    def mediapipe_graph(self, model, metadata: dict):
+        """For an app whose plain ``.tflite`` a MediaPipe Task cannot take as it is (other outputs or inputs than
+        the Task reads), the graph of ``model_mediapipe*.tflite``: an object with ``signature`` (tf.TensorSpecs),
+        ``fn`` (those inputs -> the Task's outputs, a tuple in its order) and ``representative(samples)`` (the
+        int8 calibration samples in those inputs). ``model`` is the model to wrap (float or numeric input).
+        None: no such file (the plain ``.tflite`` runs in MediaPipe, or no Task covers the app)."""
+        return None
+
     def serving_module(self, model, metadata: dict):
         """The graph the SavedModel and float TFLite serve when the model alone is not it (a tf.Module with
         ``with_text`` and ``token_ids``, e.g. a decoding loop); None: the model behind ``preprocessor``."""

@@ -61,6 +61,7 @@ class ExportContext:
     serving_outputs: object | None = None  # Serving.serving_outputs: adds outputs (a class map) to the serving graphs
     serving_module: object | None = None  # Serving.serving_module: a tf.Module the SavedModel / float TFLite serve instead
     coreml_outputs: object | None = None  # Serving.coreml_outputs: the Core ML file's outputs for Xcode / Vision
+    mediapipe_graph: object | None = None  # Serving.mediapipe_graph: model -> the graph of model_mediapipe*.tflite
     _savedmodel: Path | None = field(default=None, repr=False)
     _float_savedmodel: Path | None = field(default=None, repr=False)
     _tmp: Path | None = field(default=None, repr=False)

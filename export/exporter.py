@@ -60,11 +60,18 @@ def export_run(run, formats: str = "all", out: str | None = None, calibration_sa
     ctx = ExportContext(model, metadata, out_dir, representative, preprocessor=serving.preprocessor(info),
                         serving_outputs=lambda outputs: serving.serving_outputs(outputs, metadata),
                         serving_module=serving.serving_module(model, metadata),
-                        coreml_outputs=lambda outputs: serving.coreml_outputs(outputs, metadata))
+                        coreml_outputs=lambda outputs: serving.coreml_outputs(outputs, metadata),
+                        mediapipe_graph=lambda m: serving.mediapipe_graph(m, metadata))
     rows = []
     unsupported = serving.unsupported_formats()
     try:
         for fmt in fmts:
+            if fmt.writer == "mediapipe" and fmt.name not in unsupported:
+                from edgesuite.export import mediapipe
+
+                why = mediapipe.applicability(metadata, layout="task")
+                if why:
+                    unsupported = {**unsupported, fmt.name: why}
             if fmt.name in unsupported:
                 log(f"{fmt.name}: skipped ({unsupported[fmt.name]})")
                 rows.append({"format": fmt.name, "status": "skipped", "note": unsupported[fmt.name]})
@@ -118,6 +125,12 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, servi
         return {**row, "status": "failed", "note": f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:300]}"}
     row["size_mb"] = verify.size_mb(path)
     row["seconds"] = round(time.time() - t0, 1)
+    if fmt.writer == "mediapipe":  # the Task's own layout: checked through the Task against the Keras model
+        from edgesuite.export import mediapipe
+
+        result = mediapipe.verify(path, ctx.metadata, x, reference, fmt.precision, serving.codec)
+        log(f"{fmt.name}: {result['status']} ({row['size_mb']:.3f} MB; MediaPipe {result['mediapipe']})")
+        return {**row, **result}
     if fmt.runtime == "coreml" and (not _coreml_predicts() or ctx.metadata.get("kind") == "detector"):
         from edgesuite.export.coreml import check_spec
 

@@ -25,21 +25,24 @@ import types
 PARSER_MODULE = "mediapipe.tasks.cc.metadata.python._pywrap_metadata_version"
 
 
-def applicability(metadata: dict) -> str | None:
-    """None when a MediaPipe task takes this model's ``.tflite``; else why not, in words for the report."""
+def applicability(metadata: dict, layout: str = "plain") -> str | None:
+    """None when a MediaPipe Task takes the file as it is; else why not, in words for the report.
+
+    ``layout``: ``plain`` for the ``model_*.tflite`` files (edgesuite's own inputs and outputs), ``task`` for
+    ``model_mediapipe*.tflite`` (the Task's layout, for the apps whose plain file a Task cannot read)."""
     kind, spec = metadata.get("kind"), metadata.get("input", {})
     if kind == "classifier" and spec.get("dtype") == "string":
         return ("not applicable: MediaPipe's TextClassifier tokenizes from a BERT or regex tokenizer in the "
                 "metadata, not from tensorflow-text ops")
     if kind == "classifier":
         channels = spec.get("shape", [0, 0, 3])[-1]
-        return None if channels in (3, 4) else (f"not applicable: {channels}-channel input; MediaPipe's "
-                                                 "ImageClassifier takes 3 or 4 channels")
-    if kind == "segmenter":
-        return None
+        if channels not in (3, 4):
+            return f"not applicable: {channels}-channel input; MediaPipe's ImageClassifier takes 3 or 4 channels"
+    if kind in ("classifier", "segmenter"):
+        return None if layout == "plain" else "not needed: the model_*.tflite files run in MediaPipe as they are"
     if kind == "detector":
-        return ("not applicable yet: MediaPipe's ObjectDetector needs its detection output layout "
-                "(locations, classes, scores, count)")
+        return None if layout == "task" else ("not applicable: ObjectDetector reads four detection outputs; "
+                                              "model_mediapipe*.tflite carry them")
     return f"not applicable: no MediaPipe task for a {kind}"
 
 
@@ -121,12 +124,21 @@ def with_metadata(model_bytes: bytes, metadata: dict, output_names: list[str]) -
 
     writer = _writer(mw, model_bytes)
     labels = mw.Labels().add(list(metadata["class_names"]))
-    writer.add_general_info(f"edgesuite {metadata.get('task')}", metadata.get("preprocessing", ""))
+    kind = metadata["kind"]
+    writer.add_general_info("ObjectDetector" if kind == "detector" else f"edgesuite {metadata.get('task')}",
+                            metadata.get("preprocessing", ""))
     # uint8 input: MediaPipe feeds the pixels as they are (normalisation is inside the model); the mean and
     # std describe that identity for a runtime that reads them anyway
     writer.add_image_input([0.0], [1.0])  # RGB
-    kind = metadata["kind"]
-    for name in output_names:
+    if kind == "detector":  # location, category, score, number of detections: the file's outputs in that order
+        from mediapipe.tasks.python.metadata.metadata_writers import writer_utils
+
+        writer.add_detection_output(labels)
+        # the writer pairs these with the outputs by ascending tensor index, which the converter does not keep in
+        # output order; populate() then places each by its tensor's name: name them by position instead
+        for md, name in zip(writer._output_mds[-4:], writer_utils.get_output_tensor_names(bytearray(model_bytes))):
+            md.tensor_name = name
+    for name in output_names if kind != "detector" else []:
         if name == "probabilities" and kind == "classifier":
             writer.add_classification_output(labels)
         elif name == "probabilities" and kind == "segmenter":
@@ -191,3 +203,103 @@ def check(path, metadata: dict, x, outputs, precision: str, step: float = 0.0, l
     share = float(np.mean(same))
     text = what.format(share=share, n=n, k=len(metadata["class_names"]))
     return ("ok: " if share >= floor else f"mismatch (< {floor:.0%}): ") + text
+
+
+def write(ctx, fmt, path) -> None:
+    """``model_mediapipe*.tflite``: the app's ``Serving.mediapipe_graph`` (the Task's own inputs and outputs)
+    converted with builtin ops and given the Task's metadata, for the apps whose plain ``.tflite`` a Task
+    cannot take as it is (the detector: MediaPipe's four detection outputs)."""
+    import os
+
+    import tensorflow as tf
+
+    from edgesuite.export.context import staging_path
+    from edgesuite.export.tflite import embed_metadata
+
+    int8 = fmt.precision == "int8"
+    model = ctx.numeric_input_model() if int8 else ctx.model
+    graph = ctx.mediapipe_graph(model)
+    if int8 and ctx.numeric_input_dtype:  # images: float 0..255 in the graph, uint8 in the file (scale 1)
+        graph.signature = [tf.TensorSpec(s.shape, ctx.numeric_input_dtype, name=s.name) for s in graph.signature]
+    # through a SavedModel of ExportArchive, whose variables convert (a concrete function keeps READ_VARIABLE
+    # ops); its signature names the outputs output_0.. in the tuple's order, which the file keeps
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(name="serving_default", fn=graph.fn, input_signature=graph.signature)
+    source = ctx._staging(f"savedmodel-{fmt.name}")
+    archive.write_out(str(source), verbose=False)
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(source))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if int8:
+        samples = graph.representative(ctx.representative)
+
+        def representative():
+            for i in range(len(samples[0])):
+                yield [a[i:i + 1].astype(s.dtype.as_numpy_dtype) for a, s in zip(samples, graph.signature)]
+
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = representative
+        if ctx.numeric_input_dtype:
+            conv.inference_input_type = tf.uint8
+    model_bytes = embed_metadata(_outputs_in_signature_order(conv.convert()), {**ctx.metadata, "format": fmt.name})
+    model_bytes = with_metadata(model_bytes, ctx.metadata, output_names(model_bytes))
+    tmp = staging_path(path)
+    tmp.write_bytes(model_bytes)
+    os.replace(tmp, path)
+
+
+def _outputs_in_signature_order(model_bytes: bytes) -> bytes:
+    """The subgraph's outputs reordered to output_0, output_1, ... (the graph's tuple): a Task pairs its output
+    metadata with the outputs by position, and the converter orders them as it likes."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
+    signature = model.signatureDefs[0]
+    by_name = {m.name.decode() if isinstance(m.name, bytes) else m.name: m.tensorIndex for m in signature.outputs}
+    model.subgraphs[0].outputs = [by_name[f"output_{i}"] for i in range(len(by_name))]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def verify(path, metadata: dict, x, reference, precision: str, codec, limit: int = 100) -> dict:
+    """A ``model_mediapipe*.tflite`` through its MediaPipe Task, with nothing but the model path, against the
+    Keras model on the parity inputs: the export report's status, MediaPipe cell and note for the file.
+
+    Detector: each Keras detection (after the same NMS, in numpy) is found by ObjectDetector under the same
+    label with a box of IoU >= 0.9, the Keras box truncated to whole pixels as MediaPipe's are; the float file
+    on every detection the graph emits, the int8 one on those scoring >= 0.3 (int8 moves the faint ones)."""
+    import numpy as np
+
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    n = min(limit, len(x))
+    base = BaseOptions(model_asset_path=str(path))
+    floor, least = (0.98, 0.3) if precision == "int8" else (0.99, 0.0)
+    want = codec.detections(np.asarray(reference[:n]), metadata)
+    size = metadata["input"]["shape"][0]
+    found = total = 0
+    with vision.ObjectDetector.create_from_options(vision.ObjectDetectorOptions(base_options=base)) as task:
+        for im, ref in zip(x[:n], want):
+            got = task.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(im[..., :3])))
+            boxes = np.array([[d.bounding_box.origin_x, d.bounding_box.origin_y,
+                               d.bounding_box.origin_x + d.bounding_box.width,
+                               d.bounding_box.origin_y + d.bounding_box.height] for d in got.detections], np.float64)
+            # a box the graph reports under several classes is one MediaPipe detection with several categories
+            names = [{c.category_name for c in d.categories} for d in got.detections]
+            for box, cls, score in zip(ref["boxes"], ref["classes"], ref["scores"]):
+                if score < least:
+                    continue
+                total += 1
+                x0, y0 = np.trunc(box[0] * size), np.trunc(box[1] * size)
+                px = np.array([x0, y0, x0 + np.trunc((box[2] - box[0]) * size), y0 + np.trunc((box[3] - box[1]) * size)])
+                same = [i for i, labels in enumerate(names) if metadata["class_names"][cls] in labels]
+                if same and codec.iou_matrix(px[None], boxes[same]).max() >= 0.9:
+                    found += 1
+    share = found / total if total else 1.0
+    text = (f"ObjectDetector finds {found} of {total} Keras detections{' scoring >= 0.3' if least else ''} "
+            f"(same label, IoU >= 0.9) on {n} images")
+    ok = share >= floor
+    return {"status": "ok" if ok else "exported-but-mismatch", "top1_agreement": share,
+            "mediapipe": ("ok: " if ok else f"mismatch (< {floor:.0%}): ") + text, "note": "for MediaPipe Tasks"}

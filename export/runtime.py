@@ -101,14 +101,19 @@ class TFLiteRuntime(Runtime):
         super().__init__(path)
         from ai_edge_litert.interpreter import Interpreter, InterpreterWithCustomOps
 
-        from edgesuite.export.files import op_names
+        from edgesuite.export.files import op_names, read_tflite_metadata
 
         try:
-            custom = [op for op in op_names(self.path.read_bytes()) if op.startswith("custom:")]
+            data = self.path.read_bytes()
+            custom = [op for op in op_names(data) if op.startswith("custom:")]
+            made_for = (read_tflite_metadata(data) or {}).get("format", "")
         except Exception as exc:  # not a flatbuffer at all: struct.error, IndexError...
             why = f"{type(exc).__module__}.{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise UserInputError(f"{path}: not a loadable .tflite model (not a TFLite flatbuffer; reading it "
                                  f"failed with {why})") from None
+        if made_for.startswith("mediapipe"):
+            raise UserInputError(f"{path}: made for MediaPipe Tasks (their inputs and outputs, not edgesuite's): open "
+                                 "it with mediapipe.tasks; edgesuite.load takes the model_*.tflite beside it")
         try:
             if custom:  # the tokenizer ops of a string-input text model: kernels from tensorflow-text
                 try:

@@ -31,7 +31,7 @@ class NonBuiltinOpsError(RuntimeError):
     pass
 
 
-def _embed_metadata(model_bytes: bytes, metadata: dict) -> bytes:
+def embed_metadata(model_bytes: bytes, metadata: dict) -> bytes:
     from tensorflow.lite.python import schema_py_generated as tfschema
     from tensorflow.lite.tools import flatbuffer_utils
 
@@ -81,7 +81,7 @@ def convert(ctx: ExportContext, precision: str) -> bytes:
 
 
 def write(ctx: ExportContext, fmt, path: Path) -> None:
-    model_bytes = _embed_metadata(convert(ctx, fmt.precision), {**ctx.metadata, "format": fmt.name})
+    model_bytes = embed_metadata(convert(ctx, fmt.precision), {**ctx.metadata, "format": fmt.name})
     allowed = set(ctx.metadata.get("tflite_custom_ops", [])) if fmt.precision != "int8" else set()
     foreign = sorted({op for op in op_names(model_bytes) if op.startswith("custom:") and op[7:] not in allowed})
     if foreign:

@@ -54,6 +54,24 @@ class ObjectDetectionServing(Serving):
         return {"confidence": tf.sqrt(p[:, 4:4 + k] * p[:, 4 + k:5 + k]),
                 "coordinates": tf.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], axis=-1)}
 
+    def mediapipe_graph(self, model, metadata: dict):
+        """MediaPipe's ObjectDetector reads a detector with NMS inside as four float32 outputs, in this order:
+        location (1, D, 4) as [ymin, xmin, ymax, xmax] shares of the side, category (1, D) class ids, score
+        (1, D), number of detections (1,); one image per call."""
+        import tensorflow as tf
+        from types import SimpleNamespace
+
+        size, post = metadata["input"]["shape"][0], metadata["postprocessing_params"]
+        spec = tf.TensorSpec([1, size, size, 3], model.inputs[0].dtype, name=metadata["input"]["name"])
+
+        def fn(image):
+            found = dmodel.detect(model(image, training=False), size, len(metadata["class_names"]),
+                                  post["max_detections"], post["score_threshold"], post["iou_threshold"])
+            return (tf.gather(found["boxes"], [1, 0, 3, 2], axis=-1), tf.cast(found["classes"], tf.float32),
+                    found["scores"], tf.cast(found["num_detections"], tf.float32))
+
+        return SimpleNamespace(signature=[spec], fn=fn, representative=lambda images: [np.asarray(images)])
+
     def export_data(self, cfg, info: dict, calibration: int, samples: int):
         """Real training images for int8 calibration; held-out images and their boxes for parity."""
         splits = ddata.load_splits(cfg)

@@ -61,8 +61,12 @@ def test_what_mediapipe_cannot_take_is_said_with_the_reason():
     grey = {"kind": "classifier", "input": {"shape": [28, 28, 1], "dtype": "uint8"}}
     assert "1-channel input" in emp.applicability(grey)
     assert "tokenizer" in emp.applicability({"kind": "classifier", "input": {"shape": [], "dtype": "string"}})
-    assert emp.applicability({"kind": "detector", "input": {"shape": [32, 32, 3], "dtype": "uint8"}})
-    assert emp.applicability({"kind": "segmenter", "input": {"shape": [32, 32, 3], "dtype": "uint8"}}) is None
+    detector = {"kind": "detector", "input": {"shape": [32, 32, 3], "dtype": "uint8"}}
+    assert "model_mediapipe" in emp.applicability(detector)  # the plain file: edgesuite's outputs
+    assert emp.applicability(detector, layout="task") is None  # model_mediapipe*.tflite: ObjectDetector's
+    segmenter = {"kind": "segmenter", "input": {"shape": [32, 32, 3], "dtype": "uint8"}}
+    assert emp.applicability(segmenter) is None and "as they are" in emp.applicability(segmenter, layout="task")
+    assert "no MediaPipe task" in emp.applicability({"kind": "translator", "input": {"dtype": "string"}}, layout="task")
 
 
 def test_the_minimum_parser_version_follows_the_schema_history():

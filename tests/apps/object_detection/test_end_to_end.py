@@ -61,7 +61,13 @@ def test_export_all_formats_nms_inside_and_load_agrees(det_run, tmp_path):
     export = det_run / "export"
     report = json.loads((export / "export_report.json").read_text())
     rows = {r["format"]: r for r in report["formats"]}
-    assert report["metric_name"] == "map50" and len(rows) == 9
+    assert report["metric_name"] == "map50" and len(rows) == 11
+    # MediaPipe's ObjectDetector, given only the path, finds the Keras model's detections in model_mediapipe.tflite
+    assert rows["mediapipe"]["status"] == "ok" and rows["mediapipe"]["mediapipe"].startswith("ok: ObjectDetector finds")
+    assert " 0 of 0 " not in rows["mediapipe"]["mediapipe"], rows["mediapipe"]
+    assert rows["tflite"]["mediapipe"].startswith("not applicable") and "model_mediapipe" in rows["tflite"]["mediapipe"]
+    with pytest.raises(Exception, match="made for MediaPipe Tasks"):
+        load(export / "model_mediapipe.tflite")
     assert all(r["status"] == "ok" for name, r in rows.items() if name != "tflite-int8"), rows
     assert code == (0 if rows["tflite-int8"]["status"] == "ok" else 1)
     metadata = json.loads((export / "metadata.json").read_text())
