@@ -185,15 +185,7 @@ def _tokenizer_class():
             empty = tf.reduce_all(tf.equal(ids, 0), axis=1, keepdims=True)
             first = tf.where(empty, tf.ones_like(ids[:, :1]), ids[:, :1])
             ids = tf.concat([first, ids[:, 1:]], axis=1)
-            if not self.bigram_buckets:
-                return ids
-            # fastText bigrams: each adjacent pair hashed into ids len(vocab) .. len(vocab)+buckets-1,
-            # appended after the word pieces (0 where either side is padding); a*V+b fits int32 for V < 46,000
-            v, b = len(self.vocab), self.bigram_buckets
-            left, right = ids[:, :-1], ids[:, 1:]
-            pair = tf.math.floormod(left * v + right, b) + v
-            pair = tf.where(tf.logical_and(left > 0, right > 0), pair, tf.zeros_like(pair))
-            return tf.concat([ids, pair], axis=1)
+            return with_bigrams(ids, len(self.vocab), self.bigram_buckets)
 
         def settings(self) -> dict:
             """What the metadata carries so a runtime without this module can tokenize the same way."""
@@ -202,6 +194,20 @@ def _tokenizer_class():
                     "max_bytes_per_word": MAX_BYTES_PER_WORD, "vocab": self.vocab}
 
     return TextTokenizer
+
+
+def with_bigrams(ids, vocab_size: int, buckets: int):
+    """fastText bigrams in the graph (builtin TFLite ops): each adjacent pair of ids hashed into ids
+    ``vocab_size`` .. ``vocab_size + buckets - 1``, appended after the word pieces (0 where either side is
+    padding); ``a * V + b`` fits int32 for V < 46,000. ``buckets`` 0: the ids as they are."""
+    import tensorflow as tf
+
+    if not buckets:
+        return ids
+    left, right = ids[:, :-1], ids[:, 1:]
+    pair = tf.math.floormod(left * vocab_size + right, buckets) + vocab_size
+    pair = tf.where(tf.logical_and(left > 0, right > 0), pair, tf.zeros_like(pair))
+    return tf.concat([ids, pair], axis=1)
 
 
 def TextTokenizer(vocab: list[str], max_length: int, normalize: str = "lower", bigram_buckets: int = 0):

@@ -6,10 +6,16 @@ files packed into the model, the output layout. edgesuite writes it with MediaPi
 ``metadata_writers`` (``pip install mediapipe``), beside its own ``edgesuite_metadata`` entry, which the
 writer leaves in place. What applies is decided from the export metadata alone (``kind``, input):
 
-    image classifier, RGB    ImageClassifier: labels, uint8 image input
-    image segmenter          ImageSegmenter: labels; the class map output described as a feature
+    image classifier, RGB    ImageClassifier on model_*.tflite: labels, uint8 image input
+    image segmenter          ImageSegmenter on model_*.tflite: labels; the class map described as a feature
+    object detector          ObjectDetector on model_mediapipe*.tflite (``write``): its four NMS outputs
+    text classifier          TextClassifier on model_mediapipe*.tflite: BERT tokenizer, three int32 inputs
     greyscale classifier     not applicable: MediaPipe takes 3 or 4 channels
-    others                   not applicable yet, with the reason (``applicability``)
+    translator               not applicable: no MediaPipe task
+
+The ``model_mediapipe*.tflite`` files (formats ``mediapipe``, ``mediapipe-int8``) hold the app's
+``Serving.mediapipe_graph``, for the apps whose plain file has other inputs or outputs than the Task
+reads; ``verify`` checks them through the Task itself against the Keras model.
 
 The mediapipe 1.2.x wheels import a compiled module they no longer ship
 (``mediapipe.tasks.cc.metadata.python._pywrap_metadata_version``), used only to compute the minimum
@@ -32,8 +38,8 @@ def applicability(metadata: dict, layout: str = "plain") -> str | None:
     ``model_mediapipe*.tflite`` (the Task's layout, for the apps whose plain file a Task cannot read)."""
     kind, spec = metadata.get("kind"), metadata.get("input", {})
     if kind == "classifier" and spec.get("dtype") == "string":
-        return ("not applicable: MediaPipe's TextClassifier tokenizes from a BERT or regex tokenizer in the "
-                "metadata, not from tensorflow-text ops")
+        return None if layout == "task" else ("not applicable: TextClassifier tokenizes from a BERT tokenizer in the "
+                                              "metadata, not tensorflow-text ops; model_mediapipe*.tflite carry it")
     if kind == "classifier":
         channels = spec.get("shape", [0, 0, 3])[-1]
         if channels not in (3, 4):
@@ -154,6 +160,27 @@ def with_metadata(model_bytes: bytes, metadata: dict, output_names: list[str]) -
     return bytes(out)
 
 
+def with_text_metadata(model_bytes: bytes, metadata: dict, vocab: list[str], input_names) -> bytes:
+    """TextClassifier's metadata: a BERT tokenizer over ``vocab`` (packed into the file as vocab.txt) feeding the
+    three inputs named ``input_names`` (ids, mask, segment ids), and the labelled probabilities."""
+    import tempfile
+    from pathlib import Path
+
+    mw = _metadata_writer()
+    writer = _writer(mw, model_bytes)
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab_file = Path(tmp) / "vocab.txt"
+        vocab_file.write_text("".join(v + "\n" for v in vocab), encoding="utf-8")
+        writer.add_general_info("TextClassifier", metadata.get("preprocessing", ""))
+        writer.add_bert_text_input(mw.BertTokenizer(str(vocab_file)), *[f"serving_default_{n}:0" for n in input_names])
+        writer.add_classification_output(mw.Labels().add(list(metadata["class_names"])))
+        try:
+            out, _ = writer.populate()
+        finally:
+            writer._temp_folder.cleanup()
+    return bytes(out)
+
+
 def output_names(model_bytes: bytes) -> list[str]:
     """The serving names of a ``.tflite``'s outputs, in the order of its subgraph's output tensors."""
     from ai_edge_litert.interpreter import Interpreter
@@ -244,7 +271,10 @@ def write(ctx, fmt, path) -> None:
         if ctx.numeric_input_dtype:
             conv.inference_input_type = tf.uint8
     model_bytes = embed_metadata(_outputs_in_signature_order(conv.convert()), {**ctx.metadata, "format": fmt.name})
-    model_bytes = with_metadata(model_bytes, ctx.metadata, output_names(model_bytes))
+    if getattr(graph, "vocab", None):  # a text model: the BERT tokenizer's vocabulary file goes in the metadata
+        model_bytes = with_text_metadata(model_bytes, ctx.metadata, graph.vocab, graph.input_names)
+    else:
+        model_bytes = with_metadata(model_bytes, ctx.metadata, output_names(model_bytes))
     tmp = staging_path(path)
     tmp.write_bytes(model_bytes)
     os.replace(tmp, path)
@@ -266,6 +296,9 @@ def verify(path, metadata: dict, x, reference, precision: str, codec, limit: int
     """A ``model_mediapipe*.tflite`` through its MediaPipe Task, with nothing but the model path, against the
     Keras model on the parity inputs: the export report's status, MediaPipe cell and note for the file.
 
+    Text classifier: TextClassifier's top label is the Keras model's on >= 98 % of the texts (its BERT
+    tokenizer lower-cases ASCII only and keeps accents, where edgesuite's strips them).
+
     Detector: each Keras detection (after the same NMS, in numpy) is found by ObjectDetector under the same
     label with a box of IoU >= 0.9, the Keras box truncated to whole pixels as MediaPipe's are; the float file
     on every detection the graph emits, the int8 one on those scoring >= 0.3 (int8 moves the faint ones)."""
@@ -276,6 +309,8 @@ def verify(path, metadata: dict, x, reference, precision: str, codec, limit: int
 
     n = min(limit, len(x))
     base = BaseOptions(model_asset_path=str(path))
+    if metadata["input"].get("dtype") == "string":
+        return _verify_text(base, metadata, x[:n], np.asarray(reference[:n]), 0.01 if precision == "int8" else 0.0)
     floor, least = (0.98, 0.3) if precision == "int8" else (0.99, 0.0)
     want = codec.detections(np.asarray(reference[:n]), metadata)
     size = metadata["input"]["shape"][0]
@@ -303,3 +338,25 @@ def verify(path, metadata: dict, x, reference, precision: str, codec, limit: int
     ok = share >= floor
     return {"status": "ok" if ok else "exported-but-mismatch", "top1_agreement": share,
             "mediapipe": ("ok: " if ok else f"mismatch (< {floor:.0%}): ") + text, "note": "for MediaPipe Tasks"}
+
+
+def _verify_text(base, metadata: dict, texts, reference, tie: float) -> dict:
+    """``tie``: a label whose Keras probability is within this of the top one counts as the same (int8's ties)."""
+    import numpy as np
+
+    from mediapipe.tasks.python import text
+
+    index = {name: i for i, name in enumerate(metadata["class_names"])}
+    with text.TextClassifier.create_from_options(text.TextClassifierOptions(base_options=base, max_results=1)) as task:
+        got = np.array([index.get(task.classify(str(t)).classifications[0].categories[0].category_name, -1)
+                        for t in texts])
+    valid = got >= 0
+    picked = np.take_along_axis(reference, np.clip(got, 0, None)[:, None], axis=-1)[:, 0]
+    same = valid & (picked >= reference.max(-1) - tie - 1e-6)
+    share = float(same.mean()) if len(texts) else 1.0
+    ties = int((same & (got != reference.argmax(-1))).sum())
+    ok = share >= 0.98
+    what = (f"TextClassifier, BERT tokenizer from the metadata; its label is the Keras model's on {share:.1%} of "
+            f"{len(texts)} texts" + (f" ({ties} within {tie} of the top probability)" if ties else ""))
+    return {"status": "ok" if ok else "exported-but-mismatch", "top1_agreement": share,
+            "mediapipe": ("ok: " if ok else "mismatch (< 98%): ") + what, "note": "for MediaPipe Tasks"}

@@ -10,6 +10,10 @@ from edgesuite.common.data import parity_draw
 from edgesuite.common.task import Serving
 
 
+# the BERT input names MediaPipe's metadata writer looks for (serving_default_<name>:0 in the file)
+MEDIAPIPE_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
+
+
 class TextClassificationServing(Serving):
     name = "text-classification"
     codec = codec
@@ -33,6 +37,36 @@ class TextClassificationServing(Serving):
 
     def preprocessor(self, info: dict):
         return ctext.tokenizer_from_settings(info["tokenizer"])
+
+    def mediapipe_graph(self, model, metadata: dict):
+        """MediaPipe's TextClassifier tokenizes with the BERT WordPiece tokenizer in the metadata (this vocabulary,
+        with [CLS] and [SEP] after it) and feeds three int32 (1, L + 2) inputs: [CLS] ids [SEP] 0..., a mask and
+        segment ids. The graph drops [CLS] and [SEP] (ids >= V become padding), gives an empty text its [UNK]
+        and appends the hashed bigrams as the tokenizer here does, then runs the model."""
+        import tensorflow as tf
+        from types import SimpleNamespace
+
+        tok = metadata["tokenizer"]
+        v, length = len(tok["vocab"]), tok["max_length"]
+        signature = [tf.TensorSpec([1, length + 2], tf.int32, name=n) for n in MEDIAPIPE_INPUTS]
+
+        def fn(ids, mask, segment_ids):
+            ids = ids[:, 1:length + 1]
+            ids = tf.where(ids >= v, tf.zeros_like(ids), ids)
+            empty = tf.reduce_all(tf.equal(ids, 0), axis=1, keepdims=True)
+            ids = tf.concat([tf.where(empty, tf.ones_like(ids[:, :1]), ids[:, :1]), ids[:, 1:]], axis=1)
+            return (model(ctext.with_bigrams(ids, v, tok.get("bigram_buckets", 0)), training=False),)
+
+        def representative(token_ids):
+            pieces = np.asarray(token_ids)[:, :length]
+            ids = np.zeros((len(pieces), length + 2), np.int32)
+            ids[:, 0], ids[:, 1:length + 1] = v, pieces
+            count = (pieces > 0).sum(1)
+            ids[np.arange(len(ids)), np.minimum(count + 1, length + 1)] = v + 1
+            return [ids, (ids > 0).astype(np.int32), np.zeros_like(ids)]
+
+        return SimpleNamespace(signature=signature, fn=fn, representative=representative,
+                               vocab=[*tok["vocab"], "[CLS]", "[SEP]"], input_names=MEDIAPIPE_INPUTS)
 
     def export_data(self, cfg, info: dict, calibration: int, samples: int):
         """Token ids of training texts (int8 calibration) and the parity texts (``common.data.parity_draw``)."""

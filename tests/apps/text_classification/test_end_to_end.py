@@ -51,7 +51,34 @@ def test_every_format_exports_and_matches_keras(text_export):
     report = json.loads((text_export / "export_report.json").read_text())
     assert {r["format"]: r["status"] for r in report["formats"]} == {
         f: "ok" for f in ("savedmodel", "keras", "h5", "tflite", "tflite-fp16", "tflite-dynamic", "tflite-int8",
-                          "coreml", "onnx")}
+                          "mediapipe", "mediapipe-int8", "coreml", "onnx")}
+    rows = {r["format"]: r for r in report["formats"]}
+    assert rows["mediapipe"]["mediapipe"].startswith("ok: TextClassifier"), rows["mediapipe"]
+    assert rows["tflite"]["mediapipe"].startswith("not applicable") and "model_mediapipe" in rows["tflite"]["mediapipe"]
+
+
+@pytest.mark.parametrize("name", ["model_mediapipe.tflite", "model_mediapipe_int8.tflite"])
+def test_mediapipe_text_classifier_tokenizes_from_the_metadata(text_export, text_csv, name):
+    """MediaPipe's TextClassifier, given only the path (its BERT tokenizer and labels come from the metadata),
+    names the label edgesuite gives on >= 98 % of the texts; a quantized tie (within 0.01) counts as the same."""
+    import csv
+
+    import edgesuite
+    from mediapipe.tasks.python import BaseOptions, text
+
+    with open(text_csv, encoding="utf-8") as f:
+        texts = [r["text"] for r, _ in zip(csv.DictReader(f), range(200))] + TEXTS
+    keras_file = edgesuite.load(text_export / "model.keras")
+    probs = keras_file.predict_raw(texts)
+    names = keras_file.metadata["class_names"]
+    options = text.TextClassifierOptions(base_options=BaseOptions(model_asset_path=str(text_export / name)))
+    with text.TextClassifier.create_from_options(options) as classifier:
+        got = [classifier.classify(t).classifications[0].categories[0].category_name for t in texts]
+    assert set(got) <= set(names)
+    picked = probs[np.arange(len(texts)), [names.index(g) for g in got]]
+    assert np.mean(picked >= probs.max(-1) - (0.01 if "int8" in name else 1e-6)) >= 0.98
+    with pytest.raises(Exception, match="made for MediaPipe Tasks"):
+        edgesuite.load(text_export / name)
 
 
 def test_string_tflite_holds_only_the_tftext_ops_and_int8_takes_token_ids(text_export):
