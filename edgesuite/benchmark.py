@@ -92,6 +92,9 @@ def benchmark_run(run_path: str, formats: str = "all", samples: int = 50, log=pr
         if path.suffix == ".mlpackage" and sys.platform != "darwin":
             row["status"] = "not timed: Core ML predicts only on macOS"
             continue
+        if row["format"].startswith("mediapipe"):
+            row["status"] = "not timed: the MediaPipe Task's own inputs and outputs (edgesuite does not run it)"
+            continue
         try:
             one = _worker(str(path), 1, samples)
             allt = _worker(str(path), cpu, samples)
