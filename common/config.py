@@ -102,6 +102,11 @@ class TrainConfig:
     grad_accum_steps: int = knob(1, "accumulate gradients over N batches before each update", bounds=">= 1")
     early_stopping: int = knob(0, "stop after N epochs without improvement of the monitored metric (0 = off)",
                                bounds=">= 0")
+    min_steps: int = knob(1000, "a small data set trains at least this many optimizer steps: more epochs, with "
+                                "early-stopping patience and warm-up stretched alike (off when --epochs is given; "
+                                "0 = the recipe's epochs as they are)", bounds=">= 0")
+    min_epoch_steps: int = knob(4, "a small data set gets a smaller batch (8 at the least) so that an epoch has "
+                                   "this many steps (off when --batch-size is given; 0 = off)", bounds=">= 0")
     time_budget: float = knob(0.0, "train for at most this many minutes (0 = off): after the first epoch, no epoch "
                                    "starts that would not end within them, and a cosine schedule decays over the "
                                    "epochs that fit (--epochs is then the most there may be)", bounds=">= 0")
@@ -206,8 +211,14 @@ def _coerce(key: str, value: Any, typ: type, where: str) -> Any:
     return typ(value) if typ in (float, str) else value
 
 
+# a knob given on purpose switches off the rule that would fit it to the data (common/training.fit_to_data)
+FITTED_BY = {"epochs": "min_steps", "batch_size": "min_epoch_steps"}
+
+
 def from_dict(cls, values: dict, where: str = "config"):
-    """Builds ``cls`` from a dict; an unknown key is an error that names it."""
+    """Builds ``cls`` from a dict; an unknown key is an error that names it. ``epochs`` or ``batch_size`` given
+    without the rule that fits it to the data keeps its value (the rule is set to 0)."""
+    values = {**values, **{rule: 0 for knob_, rule in FITTED_BY.items() if knob_ in values and rule not in values}}
     types = _field_types(cls)
     values = {k: v for k, v in values.items() if k in types or k not in RETIRED or v != RETIRED[k]}
     unknown = [k for k in values if k not in types]

@@ -200,6 +200,10 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
         with precision.scope(cfg.precision, log=log) as policy:  # the caller's policy is back when the run ends
             with stream.input_pipeline_scope(*distribute.input_pipeline_of(strategy)):  # streamed files: a share
                 data = data if data is not None else task.load_data(cfg)  # validated before any run folder exists
+                # knobs left to the data (0) take what it gave, so that config.yaml holds the run's real shapes
+                cfg = dataclasses.replace(cfg, **{k: data.info[k] for k in FROM_DATA
+                                                  if getattr(cfg, k, None) == 0 and data.info.get(k)})
+                cfg, data.train = fit_to_data(cfg, data.train, data.train_size, replicas, log)
                 data.train, data.val = distribute.shard_by_data(data.train), distribute.shard_by_data(data.val)
                 steps_per_epoch = max(1, math.ceil(data.train_size / cfg.batch_size))
                 log(f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}"
@@ -216,6 +220,45 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
     finally:
         if not chief:
             shutil.rmtree(cfg.out, ignore_errors=True)
+
+
+SMALLEST_FITTED_BATCH = 8
+FROM_DATA = ("image_size", "max_length")  # knobs whose 0 means "from the data" (the value is in the run's info)
+
+
+def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=print):
+    """The recipe fitted to a small training set: ``(cfg, train)``, both as they are for a large one.
+
+    - batch: when an epoch would have fewer than ``min_epoch_steps`` steps, the largest power of two (8 at the
+      least, a multiple of the replicas) that gives them; the batched training set is rebatched to it;
+    - length: when the epochs would hold fewer than ``min_steps`` optimizer steps, as many epochs as hold them;
+      early-stopping patience (in epochs: the same share of the training, so the same steps), warm-up and
+      ``fine_tune_after`` stretch by the same factor, and a recipe without early stopping (or a patience as long
+      as its epochs) gets a fifth of the epochs, so that a small set stops once validation stops improving.
+    ``--epochs`` / ``--batch-size`` given on purpose set these rules to 0 (``config.FITTED_BY``). Resolving the
+    fitted config again changes nothing, so a resumed run keeps its plan."""
+    changes: dict = {}
+    batch = cfg.batch_size
+    if cfg.min_epoch_steps and train_size and math.ceil(train_size / batch) < cfg.min_epoch_steps:
+        fitted = max(SMALLEST_FITTED_BATCH, 2 ** int(math.log2(max(1, train_size // cfg.min_epoch_steps))))
+        fitted = max(replicas, fitted - fitted % replicas)
+        if fitted < batch:
+            batch = changes["batch_size"] = fitted
+            train = train.rebatch(fitted)
+    steps = max(1, math.ceil(train_size / batch))
+    if cfg.min_steps and steps * cfg.epochs < cfg.min_steps:
+        epochs = math.ceil(cfg.min_steps / steps)
+        factor = epochs / cfg.epochs
+        changes.update(epochs=epochs, warmup_epochs=round(cfg.warmup_epochs * factor, 3),
+                       early_stopping=math.ceil(cfg.early_stopping * factor)
+                       if 0 < cfg.early_stopping < cfg.epochs else max(3, epochs // 5))
+        if getattr(cfg, "fine_tune_after", 0):
+            changes["fine_tune_after"] = math.ceil(cfg.fine_tune_after * factor)
+    if changes:
+        cfg = dataclasses.replace(cfg, **changes)
+        log(f"small data ({train_size} training examples): " + ", ".join(f"{k} {v}" for k, v in changes.items())
+            + f" ({steps * cfg.epochs} optimizer steps at most; --epochs / --batch-size keep the recipe's)")
+    return cfg, train
 
 
 def _unfinished_run(task, cfg, log) -> Path | None:
@@ -334,6 +377,13 @@ def finish(task, run: RunDir, model, data, cfg, log=print) -> dict:
     eval_ds = data.test if data.test is not None else data.val
     metrics = task.evaluate(model, eval_ds, data.info) if eval_ds is not None else {}
     metrics["split"] = "test" if data.test is not None else "validation"
+    baseline = (data.extras or {}).get("baseline")  # a classic model fitted on the same split (text: TF-IDF + LR)
+    if baseline:
+        metrics["baseline"] = baseline
+        key = task.monitor[0].removeprefix("val_")
+        if key in metrics and key in baseline and metrics[key] < baseline[key]:
+            log(f"warning: the network's {key} {metrics[key]:.4f} is below the {baseline['name']} baseline's "
+                f"{baseline[key]:.4f} on the same split")
     run.write_metrics(metrics)
     plots = task.plots(run, model, data, metrics)
     run.set_status("completed", epochs=len(load_state(run)["history"]))

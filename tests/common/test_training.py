@@ -283,3 +283,37 @@ def test_label_mixing_trains_under_mixed_bfloat16_and_the_callers_policy_comes_b
     assert keras.mixed_precision.global_policy().name == before
     assert json.loads((run.path / "info.json").read_text())["precision"] == "mixed_bfloat16"
     assert run.dir.status()["state"] == "completed" and 0 <= run.metrics["accuracy"] <= 1
+
+
+# the embedded demos' training sets: their recipes must stay as they are
+EMBEDDED_TRAIN_SIZE = {"image-classification": 9000, "segmentation": 3000, "object-detection": 16000,
+                       "text-classification": 11115, "translation": 27000}
+
+
+@pytest.mark.parametrize("name", sorted(EMBEDDED_TRAIN_SIZE))
+def test_a_small_set_gets_enough_steps_and_the_embedded_demo_keeps_its_recipe(name):
+    """40 examples (a few dozen tiles, a small folder of images) with no flag but --data: a batch that gives an
+    epoch several steps and as many epochs as the app's least number of optimizer steps, patience and
+    warm-up stretched alike; the embedded data set's recipe unchanged; --epochs / --batch-size as given."""
+    import tensorflow as tf
+
+    from edgesuite.apps import get_config_class
+    from edgesuite.common.config import from_dict
+    from edgesuite.common.training import fit_to_data
+
+    cls = get_config_class(name)
+    recipe = from_dict(cls, {})
+    ds = tf.data.Dataset.range(40).batch(recipe.batch_size)
+    cfg, train = fit_to_data(recipe, ds, 40, log=lambda _: None)
+    steps = -(-40 // cfg.batch_size)
+    assert 8 <= cfg.batch_size <= 10 and steps >= recipe.min_epoch_steps
+    assert [len(b) for b in train.as_numpy_iterator()] == [cfg.batch_size] * (40 // cfg.batch_size) + [40 % cfg.batch_size] * (40 % cfg.batch_size > 0)
+    assert recipe.min_steps <= steps * cfg.epochs < recipe.min_steps + steps
+    assert 3 <= cfg.early_stopping < cfg.epochs and cfg.early_stopping >= min(recipe.early_stopping, cfg.epochs // 5)
+    assert cfg.warmup_epochs == pytest.approx(recipe.warmup_epochs * cfg.epochs / recipe.epochs, abs=1e-3)
+    assert fit_to_data(cfg, train, 40, log=lambda _: None)[0] == cfg  # a resumed run keeps its plan
+
+    embedded, _ = fit_to_data(recipe, ds, EMBEDDED_TRAIN_SIZE[name], log=lambda _: None)
+    assert embedded == recipe
+    given = from_dict(cls, {"epochs": 2, "batch_size": 32})
+    assert fit_to_data(given, ds, 40, log=lambda _: None)[0] == given
