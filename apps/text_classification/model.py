@@ -1,4 +1,4 @@
-"""Text classifiers over token ids (int32, 0 = padding): bow, cnn, bilstm, transformer.
+"""Text classifiers over token ids (int32, 0 = padding): linear, bow, cnn, bilstm, transformer.
 
 All four are functional models of Keras core layers (no custom classes), so
 ``.keras`` loads with plain ``keras.models.load_model`` and TFLite, ONNX and
@@ -9,6 +9,9 @@ it (``edgesuite.load`` passes it for you). The tokenizer is not
 in this model: training feeds ids from the tf.data pipeline, and export puts
 the tokenizer in front of it for the formats that take strings.
 
+- ``linear``: TF-IDF-weighted n-grams into one softmax layer, the neural twin of the TF-IDF + logistic
+  regression baseline: per id a learned vector of class scores times its fixed inverse document frequency
+  (from the training split), masked mean over the text, then the softmax layer.
 - ``bow``: fastText-style: one table for word pieces and hashed bigrams (the
   tokenizer appends the bigram ids, see ``common/text.py``), masked mean.
 - ``cnn``: parallel 1-D convolutions (widths 3 and 5), max-pooled over time.
@@ -23,17 +26,27 @@ the tokenizer in front of it for the formats that take strings.
 from __future__ import annotations
 
 
-def input_length(cfg) -> int:
-    """Ids per text the model takes: word pieces, plus their bigrams for bow."""
-    return 2 * cfg.max_length - 1 if cfg.model == "bow" else cfg.max_length
-
-
-def build(cfg, num_classes: int, vocab_size: int):
+def build(cfg, num_classes: int, vocab_size: int, input_length: int, idf=None):
+    """``input_length``: ids per text the model takes (the tokenizer's ``output_length``: word pieces, and for
+    the bag models their hashed bigrams after them); ``idf``: the linear model's fixed input weights, one per
+    id (None: ones)."""
     import keras
     from keras import layers
 
     d = cfg.embed_dim
-    ids = keras.Input(shape=(input_length(cfg),), dtype="int32", name="token_ids")
+    ids = keras.Input(shape=(input_length,), dtype="int32", name="token_ids")
+    if cfg.model == "linear":
+        n = vocab_size + cfg.bigram_buckets
+        scores = layers.Embedding(n, num_classes, mask_zero=True, name="ngram_weights")(ids)
+        weight = layers.Embedding(n, 1, mask_zero=True, trainable=False, embeddings_initializer="ones", name="idf")(ids)
+        h = layers.GlobalAveragePooling1D(name="mean")(layers.Multiply(name="tfidf")([scores, weight]))
+        out = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(h)
+        model = keras.Model(ids, out, name="text_linear")
+        if idf is not None:
+            import numpy as np
+
+            model.get_layer("idf").set_weights([np.asarray(idf, np.float32).reshape(n, 1)])
+        return model
     if cfg.model == "bow":
         x = layers.Embedding(vocab_size + cfg.bigram_buckets, d, mask_zero=True, name="token_embedding")(ids)
         h = layers.GlobalAveragePooling1D(name="mean")(x)

@@ -7,15 +7,20 @@ import os
 from pathlib import Path
 
 import numpy as np
+from edgesuite.apps.text_classification import baseline
 from edgesuite.apps.text_classification import data as tcdata
 from edgesuite.apps.text_classification import model as tcmodel
-from edgesuite.apps.text_classification.config import Config
+from edgesuite.apps.text_classification.config import BAG_MODELS, Config
 from edgesuite.apps.text_classification.serving import SERVING
 from edgesuite.common import metrics as cmetrics
 from edgesuite.common import plots as cplots
 from edgesuite.common import text as ctext
 from edgesuite.common.data import batch_pipeline
 from edgesuite.common.task import DataSplits, Task
+
+
+# the range --max-length 0 picks from: a bag of n-grams costs linear time in the length, the others more
+FITTED_LENGTH = {"bag": (16, 2048), "other": (16, 512)}
 
 
 class TextClassificationTask(Task):
@@ -28,7 +33,8 @@ class TextClassificationTask(Task):
     def load_data(self, cfg: Config) -> DataSplits:
         splits = tcdata.load_splits(cfg)
         vocab = ctext.learn_vocabulary(splits.train.texts, cfg.vocab_size, cfg.normalize, log=print)
-        tokenizer = self._tokenizer(cfg, vocab)
+        length = cfg.max_length or self._fitted_length(splits.train.texts, vocab, cfg)
+        tokenizer = self._tokenizer(cfg, vocab, length)
         k = len(splits.class_names)
         info = {
             "task": self.name,
@@ -36,6 +42,7 @@ class TextClassificationTask(Task):
             "model": cfg.model,
             "tokenizer": tokenizer.settings(),
             "input_length": tokenizer.output_length,
+            "max_length": length,
             "data_name": splits.data_name,
             "split_sizes": {n: (len(s) if s is not None else 0) for n, s in
                             (("train", splits.train), ("val", splits.val), ("test", splits.test))},
@@ -47,18 +54,51 @@ class TextClassificationTask(Task):
             return batch_pipeline(self._dataset(texts, tokenizer, k), cfg.batch_size, shuffle=train and cfg.shuffle,
                                   seed=cfg.seed)
 
+        if cfg.model == "linear":  # the n-grams' inverse document frequencies weight the linear model's inputs
+            info["idf"] = self._idf(ctext.tokenize(splits.train.texts, tokenizer), len(vocab) + cfg.bigram_buckets)
         counts = np.bincount(splits.train.labels, minlength=k).tolist()
-        truncated = self._truncated_share(splits.train.texts[:2000], tokenizer)
+        pick = np.random.default_rng(cfg.seed).permutation(len(splits.train))[:2000]  # files are often sorted by class
+        truncated = self._truncated_share([splits.train.texts[i] for i in pick], tokenizer)
         print(f"vocabulary: {len(vocab)} word pieces; {truncated:.0%} of training texts are longer than "
-              f"--max-length {cfg.max_length} tokens and are truncated")
+              f"{length} tokens and are truncated")
+        held = splits.test if splits.test is not None else splits.val
+        base = baseline.fit_and_score(splits.train, splits.val if splits.test is not None else None, held, k) \
+            if held is not None and len(held.texts) else None
+        if base:
+            print(f"baseline ({base['features']} TF-IDF + logistic regression, C {base['C']}): accuracy "
+                  f"{base['accuracy']:.4f}, macro_f1 {base['macro_f1']:.4f} on the held-out split")
         return DataSplits(train=pipe(splits.train, True), val=pipe(splits.val, False), test=pipe(splits.test, False),
                           info=info, train_size=len(splits.train), class_counts=counts,
-                          extras={"val_texts": splits.val, "misclassified": cfg.misclassified})
+                          extras={"val_texts": splits.val, "misclassified": cfg.misclassified, "baseline": base})
 
     @staticmethod
-    def _tokenizer(cfg, vocab):
-        return ctext.TextTokenizer(vocab, cfg.max_length, cfg.normalize,
-                                   cfg.bigram_buckets if cfg.model == "bow" else 0)
+    def _tokenizer(cfg, vocab, length: int):
+        return ctext.TextTokenizer(vocab, length, cfg.normalize, cfg.bigram_buckets if cfg.model in BAG_MODELS else 0)
+
+    @staticmethod
+    def _fitted_length(texts: list[str], vocab: list[str], cfg) -> int:
+        """``--max-length 0``: the token count that covers 95 % of the training texts (of 5,000 drawn), rounded up
+        to a multiple of 8, in 16..512 (16..2048 for the bag models, whose cost grows linearly)."""
+        import tensorflow as tf
+
+        tok = ctext.TextTokenizer(vocab, 8, cfg.normalize)
+        pick = np.random.default_rng(cfg.seed).permutation(len(texts))[:5000]
+        lengths = tok.tokenizer.tokenize(tf.constant([texts[i] for i in pick])).row_lengths().numpy()
+        p95 = int(np.percentile(lengths, 95)) if len(lengths) else 16
+        low, high = FITTED_LENGTH["bag" if cfg.model in BAG_MODELS else "other"]
+        length = int(min(high, max(low, -(-p95 // 8) * 8)))
+        print(f"max-length from the data: {length} tokens (95 % of the training texts have at most {p95}; "
+              "--max-length N sets it)")
+        return length
+
+    @staticmethod
+    def _idf(ids: np.ndarray, size: int) -> list[float]:
+        """Smoothed inverse document frequency of every id over the training texts, as scikit-learn's
+        TfidfVectorizer: ln((1 + n) / (1 + df)) + 1 (rounded: info.json keeps it)."""
+        df = np.zeros(size, np.int64)
+        for row in ids:
+            df[np.unique(row[row > 0])] += 1
+        return np.round(np.log((1 + len(ids)) / (1 + df)) + 1, 3).tolist()
 
     @staticmethod
     def _truncated_share(texts: list[str], tokenizer) -> float:
@@ -89,7 +129,8 @@ class TextClassificationTask(Task):
 
     # ---- model ------------------------------------------------------------
     def build_model(self, cfg: Config, info: dict):
-        return tcmodel.build(cfg, len(info["class_names"]), len(info["tokenizer"]["vocab"]))
+        return tcmodel.build(cfg, len(info["class_names"]), len(info["tokenizer"]["vocab"]), info["input_length"],
+                             idf=info.get("idf"))
 
     def loss_and_metrics(self, cfg: Config, info: dict):
         import keras

@@ -21,6 +21,9 @@ def test_run_directory_metrics_plots_and_misclassified_texts(text_run):
     for key in ("accuracy", "macro_f1", "macro_precision", "macro_recall", "per_class", "confusion_matrix"):
         assert key in metrics
     assert set(metrics["per_class"]) == {"fresh", "plot", "rotten"}
+    # the classic baseline on the same split, beside the network
+    assert metrics["baseline"]["name"] == "tfidf_logreg" and metrics["baseline"]["features"] == "word 1-2-grams"
+    assert 1 / 3 < metrics["baseline"]["accuracy"] <= 1 and 0 < metrics["baseline"]["macro_f1"] <= 1
     # 480 training texts of 3 balanced classes, 6 epochs: it fits them and beats chance (1/3) on held-out texts
     assert metrics["accuracy"] > 0.45, metrics["per_class"]
     rows = (text_run / "history.csv").read_text().splitlines()
@@ -149,3 +152,48 @@ def test_the_train_script_trains_evaluates_and_exports(text_csv, tmp_path, capsy
     assert main_(["--data", str(text_csv), "--model", "bow", "--epochs", "1", "--vocab-size", "600",
                   "--max-length", "32", "--embed-dim", "16", "--out", str(tmp_path), "--formats", "keras"]) == 0
     script_ran(tmp_path / "text-classification", capsys, "word pieces")
+
+
+def test_the_baseline_reads_text_without_spaces_by_characters():
+    """Chinese reviews have no spaces: word n-grams would see each clause as one word; character n-grams
+    separate them."""
+    from types import SimpleNamespace
+
+    from edgesuite.apps.text_classification import baseline
+
+    good, bad = ["这部电影很好看", "演员非常好", "我很喜欢这个故事"], ["这部电影很无聊", "演员非常差", "我不喜欢这个故事"]
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        labels = rng.integers(0, 2, n)
+        return SimpleNamespace(texts=[(good if y == 0 else bad)[rng.integers(3)] + "。" for y in labels], labels=labels)
+
+    assert baseline.spaceless(split(10).texts) and not baseline.spaceless(["a fine film", "a dull one"])
+    scored = baseline.fit_and_score(split(60), split(20), split(40), 2)
+    assert scored["features"] == "word 1-2-grams + character 1-3-grams" and scored["accuracy"] == 1.0
+
+
+def test_the_linear_model_weights_ngrams_by_idf_and_exports(text_csv, tmp_path):
+    """--model linear: the TF-IDF-weighted n-gram model (core layers: it exports like the others); its fixed
+    input weights are the training split's inverse document frequencies; --max-length 0 may reach past 512."""
+    import keras
+
+    import edgesuite
+
+    out = tmp_path / "runs"
+    assert main(["train", "text-classification", "--data", str(text_csv), "--model", "linear", "--epochs", "3",
+                 "--vocab-size", "600", "--bigram-buckets", "500", "--lr", "0.05", "--precision", "float32", "--out", str(out),
+                 "--name", "lin", "--seed", "1"]) == 0
+    run = out / "text-classification" / "lin"
+    info = json.loads((run / "info.json").read_text())
+    n = len(info["tokenizer"]["vocab"]) + 500
+    model = keras.models.load_model(run / "model.keras")
+    idf = model.get_layer("idf")
+    assert not idf.trainable and len(info["idf"]) == n
+    np.testing.assert_allclose(idf.get_weights()[0][:, 0], info["idf"], atol=1e-6)
+    assert min(info["idf"][2:]) >= 1.0  # ln((1 + n) / (1 + df)) + 1
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.45
+    assert main(["export", str(run), "--formats", "keras,tflite-int8,onnx", "--calibration-samples", "16"]) == 0
+    got = edgesuite.load(run / "export" / "model.onnx").predict(TEXTS)
+    assert [r["label"] for r in got] == [r["label"] for r in edgesuite.open_run(run).predict(TEXTS)]
