@@ -44,6 +44,33 @@ class SkipLog:
         log(f"warning: skipped {len(self.items)} {self.what}: {first}{more}. Use --strict to fail instead.")
 
 
+CANVAS_SIZE = 64  # the side the embedded canvases are drawn at when --image-size is left to the data
+FITTED_SIDES = (32, 256, 16)  # --image-size 0: the images' median side, a multiple of 16 in 32..256
+
+
+def with_image_size(cfg, log=print):
+    """``cfg`` with ``image_size`` from the data when it is 0: the images' median shorter side (native
+    resolution) as a multiple of 16 in 32..256, the canvases' 64 px for the embedded set; a set of other sizes
+    is resized to it. Segmentation and detection call it first in ``load_data``; the driver keeps the result
+    (``info["image_size"]``) in the run's config."""
+    import dataclasses
+
+    from edgesuite.common.decode import native_side
+
+    if cfg.image_size:
+        return cfg
+    low, high, multiple = FITTED_SIDES
+    found = native_side(cfg.data) if cfg.data not in ("", "canvas") and Path(cfg.data).is_dir() else None
+    if found is None:
+        size = CANVAS_SIZE
+    else:
+        side, n = found
+        size = int(min(high, max(low, round(side / multiple) * multiple)))
+        log(f"image-size from the data: {size} px (median shorter side {side} px of {n} images; {low} to {high}; "
+            "--image-size N sets it)")
+    return dataclasses.replace(cfg, image_size=size)
+
+
 def check_image(path: Path, min_size: int = 1) -> tuple[int, int]:
     """Fully decodes an image file with PIL and returns (width, height).
 

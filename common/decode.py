@@ -123,3 +123,26 @@ def save_png(image, path) -> str:
     image.save(tmp)
     tmp.replace(path)
     return str(path)
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def native_side(root, sample: int = 200) -> tuple[int, int] | None:
+    """``(median shorter side, images read)`` of up to ``sample`` images under ``root`` (spread evenly over the
+    sorted file list; masks/ and labels/ folders left out), from their headers alone; None when there are none."""
+    from pathlib import Path
+
+    files = sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                   and not {"masks", "labels"} & {part.lower() for part in p.parts})
+    if not files:
+        return None
+    picked = [files[i] for i in np.linspace(0, len(files) - 1, min(sample, len(files))).astype(int)]
+    sides = []
+    for f in picked:
+        try:
+            with open_image(f, load=False) as im:
+                sides.append(min(im.size))
+        except Exception:  # an unreadable file is named by the data loader, with its line and reason
+            continue
+    return (int(np.median(sides)), len(sides)) if sides else None

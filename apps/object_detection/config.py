@@ -24,7 +24,8 @@ class Config(TrainConfig, Augmented, Streamed):
     # AdamW shrinks each weight by lr x weight_decay a step: the suite's 1e-4 is next to nothing at this rate, and
     # the detector's errors are the classes of items it learnt from ~9,000 images (RESULTS.md: the sweep)
     weight_decay: float = knob(0.5, "decoupled weight decay of the optimizer (0 = off)", bounds=">= 0")
-    image_size: int = knob(64, "side of the square uint8 image the model takes (images are stretched to it, boxes too)")
+    image_size: int = knob(0, "side of the square uint8 image the model takes (images are stretched to it, boxes too); "
+                              "0 = from the data: the images' median side, a multiple of 16 in 32..256 (canvases: 64)")
     width: float = knob(1.0, "width multiplier of the backbone and head filters", bounds="> 0")
     max_boxes: int = knob(100, "boxes kept per image (the rest are dropped with a warning)", bounds=">= 1")
     max_detections: int = knob(50, "boxes the serving model returns per image (fixed size, with a valid count)",
@@ -46,7 +47,7 @@ class Config(TrainConfig, Augmented, Streamed):
 
     def validate(self) -> None:
         super().validate()
-        if self.image_size < 32 or self.image_size % 16:
+        if self.image_size and (self.image_size < 32 or self.image_size % 16):
             raise UserInputError(f"image_size: expected a multiple of 16 >= 32, got {self.image_size}")
         if any(op in self.augment for op in ("rotate", "randaugment", "mixup", "cutmix")):
             raise UserInputError(f"augment: '{self.augment}' holds an op that cannot move boxes exactly "

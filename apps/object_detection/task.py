@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ from edgesuite.apps.object_detection.postprocess import detections
 from edgesuite.apps.object_detection.serving import SERVING
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import build_augmenter
-from edgesuite.common.data import held_out_pipeline
+from edgesuite.common.data import held_out_pipeline, with_image_size
 from edgesuite.common.stream import split_pipeline
 from edgesuite.common.task import DataSplits, Task
 
@@ -26,6 +28,7 @@ class ObjectDetectionTask(Task):
 
     # ---- data -------------------------------------------------------------
     def load_data(self, cfg: Config) -> DataSplits:
+        cfg = with_image_size(cfg)  # --image-size 0: from the images
         splits = ddata.load_splits(cfg)
         augmenter = build_augmenter(cfg.augment, "detection", (cfg.image_size, cfg.image_size), seed=cfg.seed,
                                     min_box_visibility=cfg.min_visible)
@@ -69,10 +72,11 @@ class ObjectDetectionTask(Task):
 
     # ---- model ------------------------------------------------------------
     def build_model(self, cfg: Config, info: dict):
-        return dmodel.build(cfg, len(info["class_names"]))
+        # the side the data gave (--image-size 0) is in info; the config may still hold the 0
+        return dmodel.build(dataclasses.replace(cfg, image_size=info["image_size"]), len(info["class_names"]))
 
     def loss_and_metrics(self, cfg: Config, info: dict):
-        return dmodel.DetectionLoss(len(info["class_names"]), cfg.image_size), []
+        return dmodel.DetectionLoss(len(info["class_names"]), info["image_size"]), []
 
     # ---- evaluation -------------------------------------------------------
     def _detect(self, model, ds, info: dict):

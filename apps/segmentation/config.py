@@ -19,7 +19,8 @@ class Config(TrainConfig, Augmented, Streamed):
     batch_size: int = knob(32, "global batch size")
     lr: float = knob(3e-3, "peak learning rate")
     early_stopping: int = knob(6, "stop after N epochs without a better val_miou (0 = off)")
-    image_size: int = knob(64, "side of the square uint8 image the model takes (images and masks are resized to it)")
+    image_size: int = knob(0, "side of the square uint8 image the model takes (images and masks are resized to it); "
+                              "0 = from the data: the images' median side, a multiple of 16 in 32..256 (canvases: 64)")
     num_classes: int = knob(0, "number of classes including background; 0 = from classes.txt, else the largest "
                                "mask value + 1", bounds=">= 0")
     ignore_index: int = knob(255, "mask value that marks pixels no loss or metric looks at (VOC borders)",
@@ -37,9 +38,9 @@ class Config(TrainConfig, Augmented, Streamed):
 
     def validate(self) -> None:
         super().validate()
-        if self.image_size < 16 or self.image_size % 16:
+        if self.image_size and (self.image_size < 16 or self.image_size % 16):
             raise UserInputError(f"image_size: expected a multiple of 16 >= 16, got {self.image_size}")
-        if self.model == "deeplabv3plus" and self.image_size < 32:
+        if self.model == "deeplabv3plus" and 0 < self.image_size < 32:
             raise UserInputError(f"image_size: deeplabv3plus needs at least 32, got {self.image_size}")
         if self.num_classes == 1:
             raise UserInputError(f"num_classes: expected 0 (from the data) or an integer >= 2, got {self.num_classes}")

@@ -38,3 +38,34 @@ def test_check_image(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     with pytest.raises(ValueError, match="not a readable image"):
         check_image(tmp_path / "bad.png")
+
+
+def test_image_size_left_to_the_data_keeps_the_native_side_up_to_a_cap(tmp_path):
+    """Segmentation and detection, --image-size 0 (the default): 128 px tiles train at 128 (not 64), 400 px
+    aerial tiles at the 256 cap, the canvases at 64; masks do not count; a size given stays."""
+    import dataclasses
+
+    from PIL import Image
+
+    from edgesuite.apps import get_config_class
+    from edgesuite.common.data import with_image_size
+
+    def folder(name, side, count=5):
+        root = tmp_path / name
+        for sub in ("images", "masks"):
+            (root / sub).mkdir(parents=True)
+        for i in range(count):
+            Image.new("RGB", (side + i, side)).save(root / "images" / f"{i}.png")
+            Image.new("L", (16, 16)).save(root / "masks" / f"{i}.png")
+        return str(root)
+
+    for app in ("segmentation", "object-detection"):
+        cfg = get_config_class(app)()
+        assert cfg.image_size == 0
+        logged = []
+        assert with_image_size(dataclasses.replace(cfg, data=folder(f"{app}-128", 128)), logged.append).image_size == 128
+        assert "median shorter side 128 px of 5 images" in logged[0]
+        assert with_image_size(dataclasses.replace(cfg, data=folder(f"{app}-400", 400)), logged.append).image_size == 256
+        assert with_image_size(dataclasses.replace(cfg, data=folder(f"{app}-20", 20)), logged.append).image_size == 32
+        assert with_image_size(cfg, logged.append).image_size == 64  # the embedded canvases
+        assert with_image_size(dataclasses.replace(cfg, image_size=96), logged.append).image_size == 96
