@@ -100,6 +100,9 @@ class TranslationTask(Task):
             metrics["chrf" + suffix] = float(sacrebleu.corpus_chrf(hyps, [pairs.targets]).score)
             metrics["decode_ms_per_sentence" + suffix] = round(1000 * seconds / max(len(pairs), 1), 2)
             hypotheses[beam_name(b)] = hyps
+        # the floor a translator must clear: the source copied as it is (names, numbers, shared words score)
+        metrics["copy_bleu"] = float(sacrebleu.corpus_bleu(list(pairs.sources), [pairs.targets]).score)
+        metrics["copy_chrf"] = float(sacrebleu.corpus_chrf(list(pairs.sources), [pairs.targets]).score)
         if ds.val is not None:
             metrics["val_token_accuracy"] = self._token_accuracy(model, ds.val)
         best = list(hypotheses)[-1]

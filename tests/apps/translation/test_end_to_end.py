@@ -10,9 +10,10 @@ from edgesuite.apps.translation import postprocess as codec
 
 def test_run_writes_bleu_chrf_samples_and_plots(translation_run):
     metrics = json.loads((translation_run / "metrics.json").read_text())
-    for key in ("bleu", "chrf", "bleu_beam2", "chrf_beam2", "val_token_accuracy"):
+    for key in ("bleu", "chrf", "bleu_beam2", "chrf_beam2", "val_token_accuracy", "copy_bleu", "copy_chrf"):
         assert isinstance(metrics[key], float) and np.isfinite(metrics[key])
     assert 0 <= metrics["bleu"] <= 100 and metrics["chrf"] > 0
+    assert 0 <= metrics["copy_bleu"] < 20 and metrics["copy_chrf"] > 0  # English copied as Spanish: a low floor
     assert metrics["val_token_accuracy"] > 0.05  # well above chance over a 600-piece vocabulary
     assert len(metrics["examples"]) == 5 and set(metrics["examples"][0]) == {"source", "reference", "hypothesis"}
     lines = (translation_run / "samples.tsv").read_text(encoding="utf-8").splitlines()
