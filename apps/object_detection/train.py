@@ -15,7 +15,7 @@ from edgesuite import api
 
 # Setup: the recipe, as `edgesuite train object-detection` has it by default.
 RECIPE = {
-    "image_size": 64, "width": 1.0,                       # an anchor-free one-stage detector at 64 px
+    "image_size": 0, "width": 1.0,                        # anchor-free one-stage detector; 0: the images' side (canvases: 64)
     "augment": "default",                                 # flip, zoom, shift, colour: boxes move too
     "epochs": 40, "time_budget": 20.0,                    # as many epochs as fit in 20 minutes, up to 40
     "batch_size": 32, "optimizer": "adamw", "lr": 3e-3, "weight_decay": 0.5, "schedule": "warmup_cosine",

@@ -16,7 +16,7 @@ from edgesuite import api
 
 # Setup: the recipe, as `edgesuite train segmentation` has it by default.
 RECIPE = {
-    "model": "unet", "width": 1.0, "image_size": 64,          # a light LinkNet-style U-Net at 64 px
+    "model": "unet", "width": 1.0, "image_size": 0,           # a light LinkNet-style U-Net; 0: the images' side (canvases: 64 px)
     "loss": "ce",                                              # cross-entropy; "ce+dice" lifts thin classes
     "augment": "default",                                      # flip, zoom, shift, colour: masks move too
     "epochs": 18, "early_stopping": 6, "batch_size": 32,
