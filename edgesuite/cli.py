@@ -164,8 +164,10 @@ def _cmd_quickstart(args) -> int:
     print(f"  run directory    {run.path}")
     print(f"  model            {run.dir.model_path}")
     print(f"  plots            {run.dir.plots_dir}")
-    print(f"  exports          {run.path / 'export'} ({sum(r['status'] == 'ok' for r in export['formats'])}"
-          f"/{len(export['formats'])} formats ok; export_report.md)")
+    ok = sum(r["status"] == "ok" for r in export["formats"])
+    skipped = sum(r["status"] == "skipped" for r in export["formats"])
+    print(f"  exports          {run.path / 'export'} ({ok}/{len(export['formats']) - skipped} formats ok"
+          + (f", {skipped} not applicable" if skipped else "") + "; export_report.md)")
     print(f"next: edgesuite predict {run.path}/export/model_int8.tflite IMAGE.png | edgesuite benchmark {run.path}")
     return 0 if export["ok"] else 1
 
