@@ -168,8 +168,14 @@ class Augmenter:
         probe = "bounding_boxes" in batch and self.min_box_visibility > 0
         if probe:
             batch["bounding_boxes"], areas = self._add_probe(batch["bounding_boxes"])
+        grey = batch["images"].shape[-1] == 1
         for layer in self.layers:
-            batch = layer(batch, training=True)
+            if grey and isinstance(layer, RGB_ONLY()):  # their HSV ops need 3 channels: grey as RGB and back
+                batch["images"] = tf.tile(batch["images"], [1, 1, 1, 3])
+                batch = layer(batch, training=True)
+                batch["images"] = batch["images"][..., :1]  # saturation and hue leave grey grey: any channel
+            else:
+                batch = layer(batch, training=True)
         if probe:
             batch["bounding_boxes"] = self._drop_hidden(batch["bounding_boxes"], areas)
         batch["images"] = tf.clip_by_value(batch["images"], 0.0, 255.0)
@@ -227,6 +233,13 @@ def _box_area(boxes):
     import tensorflow as tf
 
     return tf.maximum(boxes[..., 2] - boxes[..., 0], 0.0) * tf.maximum(boxes[..., 3] - boxes[..., 1], 0.0)
+
+
+def RGB_ONLY() -> tuple:
+    """The Keras layers that convert to HSV (3 channels only): a grey batch goes through them as RGB."""
+    import keras
+
+    return (keras.layers.RandomColorJitter, keras.layers.RandAugment)
 
 
 def build_augmenter(spec: str, task: str, image_size: tuple[int, int], seed: int = 0,

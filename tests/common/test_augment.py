@@ -55,6 +55,17 @@ def test_colour_transforms_leave_boxes_and_masks_alone(spec, policy):
     assert not np.allclose(out["images"].numpy(), scene["images"])
 
 
+@pytest.mark.parametrize("spec", ["color=0.4", "randaugment=2"])
+def test_colour_transforms_take_grey_images(spec):
+    """RandomColorJitter and RandAugment convert to HSV, which needs 3 channels: grey goes through as RGB."""
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (8, SIZE, SIZE, 1)).astype(np.uint8)
+    out = build_augmenter(spec, "classification", (SIZE, SIZE), seed=3)(
+        {"images": grey, "labels": np.eye(2, dtype=np.float32)[[0, 1] * 4]})["images"].numpy()
+    assert out.shape == grey.shape and 0 <= out.min() and out.max() <= 255
+    assert not np.allclose(out, grey)
+
+
 @pytest.mark.parametrize("spec", ["mixup=0.4", "cutmix"])
 def test_label_mixing_mixes_labels_of_a_classification_batch(spec, policy):
     images = np.stack([np.full((SIZE, SIZE, 1), v, np.uint8) for v in (0, 255, 0, 255)])
