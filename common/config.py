@@ -20,13 +20,18 @@ from typing import Any, get_type_hints
 from edgesuite.common.errors import UserInputError
 
 
-def knob(default: Any, help: str, choices: tuple | None = None, bounds: str | None = None) -> Any:
+def knob(default: Any, help: str, choices: tuple | None = None, bounds: str | None = None, many: bool = False,
+         search: Any = None) -> Any:
     """A config field: its default, the help the CLI shows, and what values it takes: ``choices``, or
     ``bounds`` as an interval (``"[0, 1)"``, ``"(0, 1]"``) or a one-sided bound (``">= 1"``, ``"> 0"``),
-    which :meth:`TrainConfig.validate` checks for every knob of every task."""
+    which :meth:`TrainConfig.validate` checks for every knob of every task. ``many``: a comma-separated list
+    that the CLI takes as several values (``--teacher A B``). ``search``: how ``edgesuite tune`` may search it
+    (see ``common/tune.py``: ``"log"``, ``"pow2"``, ``"uniform:a,b"``, ``"choices"`` or a tuple of values);
+    None: it is not searched."""
     if bounds is not None:
         _parse_bounds(bounds)  # a malformed bound fails where it is declared
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "bounds": bounds})
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "bounds": bounds,
+                                                        "many": many, "search": search})
 
 
 def _parse_bounds(text: str) -> tuple[float, bool, float, bool]:
@@ -72,7 +77,7 @@ class TrainConfig:
 
     data: str = knob("", "data set: a path or a named set")
     epochs: int = knob(10, "number of training epochs", bounds=">= 1")
-    batch_size: int = knob(64, "global batch size", bounds=">= 1")
+    batch_size: int = knob(64, "global batch size", bounds=">= 1", search="pow2")
     precision: str = knob("auto", "mixed-precision policy; auto picks by hardware", PRECISIONS)
     strategy: str = knob("auto", "tf.distribute strategy: auto (mirrored over 2+ GPUs, else default), default, "
                          "mirrored, multi-worker (cluster from TF_CONFIG), tpu", STRATEGIES)
@@ -82,17 +87,19 @@ class TrainConfig:
     restarts: int = knob(3, "multi-worker: times a worker restarts itself after losing a peer, to resume with the "
                             "cluster once the peer is back (needs --name)", bounds=">= 0")
     shuffle: bool = knob(True, "reshuffle the training set every epoch (seeded)")
-    optimizer: str = knob("adamw", "optimizer", OPTIMIZERS)
-    lr: float = knob(1e-3, "peak learning rate", bounds="> 0")
-    schedule: str = knob("warmup_cosine", "learning-rate schedule", SCHEDULES)
-    warmup_epochs: float = knob(1.0, "linear warm-up length in epochs (warmup_cosine)", bounds=">= 0")
+    optimizer: str = knob("adamw", "optimizer", OPTIMIZERS, search="choices")
+    lr: float = knob(1e-3, "peak learning rate", bounds="> 0", search="log")
+    schedule: str = knob("warmup_cosine", "learning-rate schedule", SCHEDULES, search="choices")
+    warmup_epochs: float = knob(1.0, "linear warm-up length in epochs (warmup_cosine)", bounds=">= 0",
+                                search="uniform:0,3")
     decay_rate: float = knob(0.9, "exponential: the rate's factor per epoch; inverse_time: the rate is "
                                   "lr / (1 + decay_rate x epochs done)", bounds="(0, 1]")
     step_at: str = knob("0.5,0.75", "step schedule: shares of the training at which the rate is multiplied by "
                                     "--step-factor (of the planned epochs under --time-budget)")
     step_factor: float = knob(0.1, "step schedule: the factor at each boundary", bounds="(0, 1]")
     momentum: float = knob(0.9, "momentum of sgd and rmsprop")
-    weight_decay: float = knob(1e-4, "decoupled weight decay of the optimizer (0 = off)", bounds=">= 0")
+    weight_decay: float = knob(1e-4, "decoupled weight decay of the optimizer (0 = off)", bounds=">= 0",
+                               search="log")
     ema: float = knob(0.0, "keep an exponential moving average of the weights with this momentum (0.99: about the "
                            "last 100 steps) and validate, keep and export the averaged weights (0 = off)",
                  bounds="[0, 1)")
@@ -163,7 +170,9 @@ def _declared(cls) -> dict[str, tuple]:
 class Augmented:
     """The knob of the apps whose inputs are augmented (the vision apps)."""
 
-    augment: str = knob("default", "augmentations, e.g. 'flip,translate=0.1,contrast=0.2,mixup=0.2' ('none' = off)")
+    augment: str = knob("default", "augmentations, e.g. 'flip,translate=0.1,contrast=0.2,mixup=0.2' ('none' = off)",
+                        search=("none", "default", "flip,translate=0.1", "translate=0.1,rotate=0.03",
+                                "flip,zoom=0.1,translate=0.1,color=0.2"))
 
 
 @dataclasses.dataclass
@@ -181,11 +190,38 @@ class ClassWeighted:
     class_weight: str = knob("none", "weight classes by inverse frequency", ("none", "balanced"))
 
 
+WEIGHTS_HELP = ("MobileNetV2 backbone weights: none, imagenet (downloads), a weights file, or a finished run folder "
+                "whose model holds a MobileNetV2 of the same width (e.g. an image classifier trained on your images)")
+
+
+@dataclasses.dataclass
+class Pretrained:
+    """The transfer-learning knobs of the apps with a MobileNetV2 backbone that can be frozen (classification,
+    detection)."""
+
+    weights: str = knob("none", WEIGHTS_HELP)
+    freeze_backbone: bool = knob(False, "train only the head over a frozen backbone")
+    fine_tune_after: int = knob(0, "with --freeze-backbone: unfreeze after N epochs at a tenth of the rate (0 = never)",
+                                bounds=">= 0")
+
+
+@dataclasses.dataclass
+class Distilled:
+    """The knobs of the apps that can learn from teacher runs' softened class probabilities (the classifiers)."""
+
+    teacher: str = knob("", "distil from these finished runs of the same task and splits: the student learns from "
+                            "the labels and the teachers' averaged softened probabilities (empty = off)", many=True)
+    distill_alpha: float = knob(0.5, "share of the distillation term in the loss (the labels' cross-entropy has "
+                                     "the rest)", bounds="[0, 1]")
+    temperature: float = knob(2.0, "softmax temperature of the teachers' and the student's probabilities in the "
+                                   "distillation term", bounds="> 0")
+
+
 @dataclasses.dataclass
 class LabelSmoothed:
     """The knob of the apps whose loss is a cross-entropy over one-hot (or token) targets."""
 
-    label_smoothing: float = knob(0.0, "label smoothing of the cross-entropy", bounds="[0, 1)")
+    label_smoothing: float = knob(0.0, "label smoothing of the cross-entropy", bounds="[0, 1)", search="uniform:0,0.2")
 
 
 # Knobs earlier versions gave every task and a task now lacks, with the value that meant "off": a
@@ -206,6 +242,8 @@ def _coerce(key: str, value: Any, typ: type, where: str) -> Any:
         float: isinstance(value, (int, float)) and not isinstance(value, bool),
         str: isinstance(value, (str, int, float)) and not isinstance(value, bool),
     }.get(typ, True)
+    if typ is str and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return ",".join(value)  # a ``many`` knob given as a list (the CLI's nargs, the Python API, YAML)
     if not ok:
         raise UserInputError(f"{where}: key '{key}' expects {typ.__name__}, got {value!r}")
     return typ(value) if typ in (float, str) else value
@@ -278,6 +316,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         if types[f.name] is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
+        elif f.metadata.get("many"):
+            kwargs.update(nargs="+", metavar=f.name.upper())
         else:
             kwargs["type"] = types[f.name]
             kwargs["metavar"] = f.name.upper() if not f.metadata.get("choices") else None

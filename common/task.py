@@ -155,3 +155,17 @@ class Task(abc.ABC):
 
     def unfreeze(self, model) -> None:
         pass
+
+    def teacher_problem(self, teacher_info: dict, info: dict) -> str | None:
+        """Distillation (``--teacher``, classifiers): why a teacher run's model cannot read the student's
+        inputs through :meth:`teacher_input`, or None. Classes and splits are checked before this."""
+        return None
+
+    def teacher_input(self, x, teacher_info: dict, info: dict):
+        """A batch of the student's training inputs as the teacher's model takes them (graph ops)."""
+        return x
+
+    def epoch_callbacks(self, cfg, data: DataSplits) -> list:
+        """Keras callbacks that add the task's own validation metrics to each epoch's logs (e.g. a detector's
+        mAP), run before early stopping and the best-checkpoint recorder so that ``monitor`` may name them."""
+        return []

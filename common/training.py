@@ -156,17 +156,23 @@ def _ema_callbacks(cfg, resumed: bool) -> list:
     return [swap]
 
 
-def _compile(model, task, cfg, info, steps_per_epoch: int, lr_scale: float = 1.0) -> None:
+def _compile(model, task, cfg, info, steps_per_epoch: int, lr_scale: float = 1.0, distilled: bool = True) -> None:
     loss, metrics = task.loss_and_metrics(cfg, info)
+    if distilled and getattr(cfg, "teacher", ""):  # targets are [labels | teacher probabilities]
+        from edgesuite.common import distill
+
+        loss, metrics = distill.wrap_loss_and_metrics(loss, metrics, cfg, len(info["class_names"]))
     model.compile(optimizer=build_optimizer(cfg, steps_per_epoch, lr_scale), loss=loss, metrics=metrics,
                   **task.compile_options(cfg))
 
 
-def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=None) -> RunDir:
+def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=None,
+          extra_callbacks: list | None = None) -> RunDir:
     """Trains ``task`` under ``cfg`` and returns the completed run directory.
 
     ``data``: the ``DataSplits`` of ``task.load_data(cfg)`` when the caller has loaded them already (a
-    per-app script that shows them first); None loads them here."""
+    per-app script that shows them first); None loads them here. ``extra_callbacks``: Keras callbacks run
+    after the driver's (``edgesuite tune``'s pruning)."""
     import keras
 
     from edgesuite.common import distribute, stream
@@ -204,11 +210,19 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
                 cfg = dataclasses.replace(cfg, **{k: data.info[k] for k in FROM_DATA
                                                   if getattr(cfg, k, None) == 0 and data.info.get(k)})
                 cfg, data.train = fit_to_data(cfg, data.train, data.train_size, replicas, log)
+                if getattr(cfg, "teacher", ""):
+                    from edgesuite.common import distill
+
+                    teachers = distill.load_teachers(task, cfg, data.info, log)
+                    cfg = dataclasses.replace(cfg, teacher=",".join(str(t.path) for t in teachers))  # absolute
+                    data.train = distill.with_teacher_targets(task, data.train, teachers, data.info, cfg.temperature)
+                    data.extras = {**(data.extras or {}), "teachers": teachers}
                 data.train, data.val = distribute.shard_by_data(data.train), distribute.shard_by_data(data.val)
                 steps_per_epoch = max(1, math.ceil(data.train_size / cfg.batch_size))
                 log(f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}"
                     + (f" ({cfg.batch_size // replicas} per replica)" if replicas > 1 else ""))
-                return _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, started)
+                return _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, started,
+                              extra_callbacks or [])
     except Exception as exc:
         if multi and cfg.name and distribute.peer_lost(exc):
             if not chief:
@@ -288,7 +302,8 @@ def _check_workers_agree(strategy, resume) -> None:
                              "run folder to resume, so --out must be storage that all of them see")
 
 
-def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, started: float) -> RunDir:
+def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, started: float,
+           extra_callbacks: list) -> RunDir:
     import keras
 
     from edgesuite.common import distribute
@@ -320,7 +335,8 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
                 if warning := ema_warning(cfg, steps_per_epoch):
                     log(warning)
             apply_kernel_penalties(model, cfg.l1, cfg.l2)
-        callbacks = _callbacks(task, cfg, run, state, steps_per_epoch)
+        callbacks = task.epoch_callbacks(cfg, data) + _callbacks(task, cfg, run, state, steps_per_epoch) \
+            + extra_callbacks
         weights = class_weights(data.class_counts, getattr(cfg, "class_weight", "none"))  # classifiers only
         verbose = 1 if sys.stdout.isatty() else 2
         clock_start = started - state.get("seconds", 0.0)  # --time-budget: earlier processes' time counts too
@@ -363,6 +379,8 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
     if best.exists():
         model.load_weights(best)
         log(f"restored the best weights ({task.monitor[0]} = {state['best']:.4f})")
+    if getattr(cfg, "teacher", ""):  # the student's file carries the plain loss, so it loads without edgesuite
+        _compile(model, task, cfg, data.info, steps_per_epoch, distilled=False)
     _save_model_atomic(model, run.model_path)
     if strategy.num_replicas_in_sync > 1:  # workers compare this to see they ended in step
         import numpy as np
@@ -384,6 +402,13 @@ def finish(task, run: RunDir, model, data, cfg, log=print) -> dict:
         if key in metrics and key in baseline and metrics[key] < baseline[key]:
             log(f"warning: the network's {key} {metrics[key]:.4f} is below the {baseline['name']} baseline's "
                 f"{baseline[key]:.4f} on the same split")
+    if teachers := (data.extras or {}).get("teachers"):
+        from edgesuite.common import distill
+
+        ensemble = metrics["teacher_ensemble"] = distill.ensemble_metrics(task, teachers, eval_ds, data.info)
+        log(f"teachers ({len(teachers)} run(s), averaged) on the {metrics['split']} split: accuracy "
+            f"{ensemble['accuracy']:.4f}, macro_f1 {ensemble['macro_f1']:.4f}; the student: accuracy "
+            f"{metrics.get('accuracy', float('nan')):.4f}, macro_f1 {metrics.get('macro_f1', float('nan')):.4f}")
     run.write_metrics(metrics)
     plots = task.plots(run, model, data, metrics)
     run.set_status("completed", epochs=len(load_state(run)["history"]))

@@ -4,6 +4,7 @@ The Python face mirrors the CLI::
 
     import edgesuite
     run = edgesuite.train("image-classification", epochs=5)
+    best = edgesuite.tune("image-classification", trials=10, time_budget=20)   # best.best_config
     run.evaluate()
     run.predict(["shirt.png"])
     run.export()
@@ -24,6 +25,17 @@ def train(task: str, resume: str | None = None, config: str | None = None, **kno
     from edgesuite.api import train as _train
 
     return _train(task, resume=resume, config=config, **knobs)
+
+
+def tune(task: str, trials: int = 20, space=None, storage: str | None = None, study: str = "study",
+         config: str | None = None, **knobs):
+    """Searches ``task``'s knobs (``space``: ``"lr,batch_size"`` or a list; default lr, weight_decay,
+    batch_size) over ``trials`` runs on the validation split; ``knobs`` as for :func:`train` hold the rest
+    (``time_budget`` is the whole search's). Returns a ``TuneResult`` (``best_config`` reproduces the best
+    trial: ``train(task, config=result.best_config)``)."""
+    from edgesuite.api import tune as _tune
+
+    return _tune(task, trials=trials, space=space, storage=storage, study=study, config=config, **knobs)
 
 
 def load(path: str, threads: int | None = None, safe_mode: bool = True):

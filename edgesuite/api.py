@@ -44,6 +44,17 @@ def train(task: str, resume: str | None = None, config: str | None = None, log=p
     return Run(run.path)
 
 
+def tune(task: str, trials: int = 20, space=None, storage: str | None = None, study: str = "study",
+         config: str | None = None, log=print, **knobs):
+    """``edgesuite tune``: see :func:`edgesuite.common.tune.tune`."""
+    quiet_tensorflow()
+    from edgesuite.apps import get_task
+    from edgesuite.common import tune as ctune
+
+    base = resolve_config(task, knobs, config)
+    return ctune.tune(get_task(task), base, trials, space=space, storage=storage, study_name=study, log=log)
+
+
 def prepare(task: str, config: str | None = None, **knobs):
     """``(task object, validated config)`` for a script that walks through the steps itself:
     ``data = task.load_data(cfg)``, ``task.build_model(cfg, data.info)``, then :func:`fit`."""

@@ -2,6 +2,7 @@
 
     edgesuite quickstart
     edgesuite train <task> [flags]      (flags: edgesuite train <task> --help)
+    edgesuite tune <task> [train flags] --trials N [--space lr,batch_size,...] [--time-budget MIN]
     edgesuite evaluate RUN_DIR [--data PATH]
     edgesuite predict RUN_DIR|MODEL_FILE INPUT... [--save-dir DIR]
     edgesuite export RUN_DIR [--formats all|savedmodel,keras,h5,tflite,...] [--calibration-samples N] [--out DIR]
@@ -48,6 +49,27 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
         tp.add_argument("--resume", default=None, metavar="RUN_DIR",
                         help="continue an interrupted run from its last completed epoch")
         add_arguments(tp, get_config_class(name))
+
+    from edgesuite.common.tune import DEFAULT_SPACE, searchable
+
+    tu = sub.add_parser("tune", help="search a task's knobs over trials on the validation split (Optuna; see: "
+                                     "edgesuite tune TASK --help)")
+    tusub = tu.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name in TASKS:
+        cls = get_config_class(name)
+        tp = tusub.add_parser(name, help=f"tune {name}", formatter_class=fmt,
+                              description=f"Search the knobs of {name} with Optuna. Train flags fix the knobs that "
+                                          "are not searched; --time-budget is the whole search's, shared by its "
+                                          "trials. Started again with the same --study, it continues the study.")
+        tp.add_argument("--trials", type=int, default=20, help="finished trials (complete or pruned) to reach")
+        tp.add_argument("--space", default=",".join(DEFAULT_SPACE),
+                        help=f"comma-separated knobs to search; searchable: {', '.join(sorted(searchable(cls)))}")
+        tp.add_argument("--study", default="study", help="study name: OUT/<task>/tune-<study>/")
+        tp.add_argument("--storage", default=None,
+                        help="Optuna storage URL for a study shared by several machines (e.g. "
+                             "postgresql://user@host/db); default: sqlite in the tune folder")
+        tp.add_argument("--config", default=None, help="YAML file of settings (flags override it)")
+        add_arguments(tp, cls)
 
     e = sub.add_parser("evaluate", formatter_class=fmt, help="metrics of a run on its test split or on --data")
     e.add_argument("run", metavar="RUN_DIR")
@@ -143,6 +165,17 @@ def _cmd_train(args) -> int:
     run = train(args.task, resume=args.resume, config=args.config, **knobs)
     print(f"done: {run.path}")
     return 0
+
+
+def _cmd_tune(args) -> int:
+    from edgesuite.api import tune
+
+    knobs = {k: v for k, v in vars(args).items()
+             if k not in ("command", "task", "config", "trials", "space", "study", "storage")}
+    result = tune(args.task, trials=args.trials, space=args.space, storage=args.storage, study=args.study,
+                  config=args.config, **knobs)
+    print(f"done: {result.path}")
+    return 0 if result.best_config else 1
 
 
 def _cmd_quickstart(args) -> int:
@@ -276,7 +309,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if extra:  # argparse alone says only "unrecognized arguments": name the flag that was probably meant
         chosen = _chosen_parser(parser, args)
         chosen.error(f"unrecognized arguments: {' '.join(extra)}{_flag_hint(extra, chosen)}")
-    handler = {"train": _cmd_train, "quickstart": _cmd_quickstart, "evaluate": _cmd_evaluate,
+    handler = {"train": _cmd_train, "tune": _cmd_tune, "quickstart": _cmd_quickstart, "evaluate": _cmd_evaluate,
                "predict": _cmd_predict, "export": _cmd_export, "benchmark": _cmd_benchmark,
                "data": _cmd_data}[args.command]
     try:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from edgesuite.common.config import Augmented, ClassWeighted, LabelSmoothed, TrainConfig, knob
+from edgesuite.common.config import Augmented, ClassWeighted, Distilled, LabelSmoothed, Pretrained, TrainConfig, knob
 from edgesuite.common.errors import UserInputError
 
 NAMED_SETS = ("fashion-mnist-subset", "fashion-mnist")
 
 
 @dataclasses.dataclass
-class Config(TrainConfig, Augmented, ClassWeighted, LabelSmoothed):
+class Config(TrainConfig, Augmented, ClassWeighted, LabelSmoothed, Distilled, Pretrained):
     data: str = knob("fashion-mnist-subset",
                      "a folder of class sub-folders (optionally train/ val/ test/ inside), a CSV of path,label, "
                      f"or a named set: {', '.join(NAMED_SETS)}")
@@ -22,16 +22,15 @@ class Config(TrainConfig, Augmented, ClassWeighted, LabelSmoothed):
     image_size: int = knob(28, "side of the square uint8 image the model takes (inputs are resized to it)",
                            bounds=">= 8")
     channels: int = knob(0, "1 (grey) or 3 (RGB); 0 = from the data", (0, 1, 3))
-    model: str = knob("cnn", "architecture: a compact CNN or a MobileNetV2 backbone", ("cnn", "mobilenetv2"))
-    width: float = knob(1.0, "width multiplier of the filters (MobileNetV2 alpha)", bounds="> 0")
-    dropout: float = knob(0.2, "dropout before the classifier", bounds="[0, 1)")
-    weights: str = knob("none", "backbone weights for mobilenetv2: none, imagenet (downloads) or a local .h5 path")
-    freeze_backbone: bool = knob(False, "train only the head over a frozen backbone")
+    model: str = knob("cnn", "architecture: a compact CNN or a MobileNetV2 backbone", ("cnn", "mobilenetv2"),
+                      search="choices")
+    width: float = knob(1.0, "width multiplier of the filters (MobileNetV2 alpha)", bounds="> 0",
+                        search=(0.5, 0.75, 1.0, 1.5))
+    dropout: float = knob(0.2, "dropout before the classifier", bounds="[0, 1)", search="uniform:0,0.5")
     # the embedded subset's 10 epochs of 71 steps stay as they are; 4,000 digits get 21 epochs instead of 10
     min_steps: int = knob(600, "a small data set trains at least this many optimizer steps: more epochs, with "
                                "early-stopping patience and warm-up stretched alike (off when --epochs is given; "
                                "0 = the recipe's epochs as they are)")
-    fine_tune_after: int = knob(0, "with --freeze-backbone: unfreeze after N epochs at a tenth of the rate (0 = never)")
     val_fraction: float = knob(0.1, "validation share when the data has no val/ split", bounds="[0, 1)")
     test_fraction: float = knob(0.1, "test share when the data has no test/ split (named sets ship a test split)",
                                 bounds="[0, 1)")

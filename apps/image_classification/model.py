@@ -20,8 +20,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from edgesuite.common.blocks import conv_bn
-from edgesuite.common.errors import UserInputError
+from edgesuite.common.blocks import conv_bn, mobilenetv2
 
 
 def _inputs(image_size: int, channels: int):
@@ -61,29 +60,14 @@ def build_mobilenetv2(num_classes: int, image_size: int, channels: int, width: f
                       weights: str = "none", freeze_backbone: bool = False) -> keras.Model:
     """keras.applications.MobileNetV2 without its top, as a nested ``backbone`` model.
 
-    ``weights``: ``none``, ``imagenet`` (downloads; needs width in 0.35..1.4 and
-    3 channels, which grey input gets by repeating), or a local weights file.
+    ``weights``: see :func:`edgesuite.common.blocks.mobilenetv2` (grey input is repeated to 3 channels).
     """
     inputs, x = _inputs(image_size, channels)
     if channels == 1:
         x = layers.Concatenate(name="grey_to_rgb")([x, x, x])
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(x)
-    imagenet = weights == "imagenet"
-    try:
-        backbone = keras.applications.MobileNetV2(
-            input_shape=(image_size, image_size, 3), alpha=width, include_top=False,
-            weights="imagenet" if imagenet else None)
-    except Exception as exc:  # no network, or a size/width with no published weights
-        if not imagenet:
-            raise
-        raise UserInputError(f"weights: could not get ImageNet weights for MobileNetV2 ({exc}); "
-                             "pass a local weights file with --weights PATH") from None
+    backbone = mobilenetv2(image_size, width, weights)
     backbone.name = "backbone"
-    if weights not in ("none", "imagenet"):
-        try:
-            backbone.load_weights(weights)
-        except (OSError, ValueError) as exc:
-            raise UserInputError(f"{weights}: cannot load backbone weights ({exc})") from None
     backbone.trainable = not freeze_backbone
     # a frozen backbone keeps its BatchNorm statistics (inference mode), as in Keras' transfer-learning guide
     x = backbone(x, training=False if freeze_backbone else None)

@@ -81,6 +81,21 @@ class ImageClassificationTask(Task):
     def unfreeze(self, model) -> None:
         model.get_layer("backbone").trainable = True
 
+    def teacher_problem(self, teacher_info: dict, info: dict) -> str | None:
+        if teacher_info["channels"] != info["channels"]:
+            return f"takes {teacher_info['channels']}-channel images, the student {info['channels']}"
+        return None
+
+    def teacher_input(self, x, teacher_info: dict, info: dict):
+        """The student's (augmented) batch at the teacher's image size."""
+        import tensorflow as tf
+
+        size = teacher_info["image_size"]
+        if size == info["image_size"]:
+            return x
+        resized = tf.image.resize(tf.cast(x, tf.float32), (size, size))
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), x.dtype)
+
     # ---- evaluation -------------------------------------------------------
     def evaluate(self, model, ds, info: dict) -> dict:
         return cmetrics.classification_metrics(*cmetrics.predict_dataset(model, ds), info["class_names"])

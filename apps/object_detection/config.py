@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from edgesuite.common.config import Augmented, Streamed, TrainConfig, knob
+from edgesuite.common.config import Augmented, Pretrained, Streamed, TrainConfig, knob
 from edgesuite.common.errors import UserInputError
 
 
 @dataclasses.dataclass
-class Config(TrainConfig, Augmented, Streamed):
+class Config(TrainConfig, Augmented, Streamed, Pretrained):
     data: str = knob("canvas", "a COCO, Pascal VOC or YOLO folder (optionally train/ val/ test/ inside), or 'canvas': "
                                "Fashion-MNIST items pasted on textured backgrounds (embedded)")
     format: str = knob("auto", "box format of --data", ("auto", "coco", "voc", "yolo"))
@@ -26,7 +26,10 @@ class Config(TrainConfig, Augmented, Streamed):
     weight_decay: float = knob(0.5, "decoupled weight decay of the optimizer (0 = off)", bounds=">= 0")
     image_size: int = knob(0, "side of the square uint8 image the model takes (images are stretched to it, boxes too); "
                               "0 = from the data: the images' median side, a multiple of 16 in 32..256 (canvases: 64)")
-    width: float = knob(1.0, "width multiplier of the backbone and head filters", bounds="> 0")
+    backbone: str = knob("vgg", "vgg: a small conv-BN-ReLU stack trained from scratch; mobilenetv2: "
+                                "keras.applications.MobileNetV2, which --weights can start from pretrained weights",
+                         ("vgg", "mobilenetv2"), search="choices")
+    width: float = knob(1.0, "width multiplier of the backbone and head filters (MobileNetV2 alpha)", bounds="> 0")
     max_boxes: int = knob(100, "boxes kept per image (the rest are dropped with a warning)", bounds=">= 1")
     max_detections: int = knob(50, "boxes the serving model returns per image (fixed size, with a valid count)",
                                bounds=">= 1")
@@ -47,6 +50,9 @@ class Config(TrainConfig, Augmented, Streamed):
 
     def validate(self) -> None:
         super().validate()
+        if self.backbone == "vgg" and (self.weights != "none" or self.freeze_backbone):
+            raise UserInputError("weights, freeze_backbone: the vgg backbone trains from scratch; use --backbone "
+                                 "mobilenetv2 to start from pretrained weights")
         if self.image_size and (self.image_size < 32 or self.image_size % 16):
             raise UserInputError(f"image_size: expected a multiple of 16 >= 32, got {self.image_size}")
         if any(op in self.augment for op in ("rotate", "randaugment", "mixup", "cutmix")):

@@ -26,16 +26,17 @@ import math
 import keras
 from keras import layers, ops
 
-from edgesuite.common.blocks import conv_bn
+from edgesuite.common.blocks import conv_bn, mobilenetv2
 
 STRIDE = 4
 CENTRE_RADIUS = 1.5  # FCOS centre sampling: positives lie within 1.5 strides of the box centre
 
 
-def build(cfg, num_classes: int) -> keras.Model:
-    f = lambda n: max(8, int(round(n * cfg.width)))  # noqa: E731
-    size = cfg.image_size
-    inputs = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
+# MobileNetV2's feature maps at strides 4, 8 and 16 (the expansions, as DeepLabV3+ and SSDLite tap them)
+MOBILENET_TAPS = ("block_3_expand_relu", "block_6_expand_relu", "block_13_expand_relu")
+
+
+def _vgg_features(inputs, f):
     x = layers.Rescaling(1 / 255.0, name="normalize")(inputs)
     x = conv_bn(x, f(16), "stem")
     x = layers.MaxPooling2D(name="pool2")(x)
@@ -45,7 +46,25 @@ def build(cfg, num_classes: int) -> keras.Model:
     x = layers.MaxPooling2D(name="pool8")(c4)
     c8 = conv_bn(conv_bn(x, f(96), "c8a"), f(96), "c8b")
     x = layers.MaxPooling2D(name="pool16")(c8)
-    c16 = conv_bn(conv_bn(x, f(192), "c16a"), f(192), "c16b")
+    return c4, c8, conv_bn(conv_bn(x, f(192), "c16a"), f(192), "c16b")
+
+
+def _mobilenet_features(inputs, cfg):
+    """MobileNetV2 (``--weights``: pretrained) as a nested ``backbone`` model of three outputs."""
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(inputs)
+    net = mobilenetv2(cfg.image_size, cfg.width, cfg.weights)
+    backbone = keras.Model(net.input, [net.get_layer(n).output for n in MOBILENET_TAPS], name="backbone")
+    backbone.trainable = not cfg.freeze_backbone
+    # a frozen backbone keeps its BatchNorm statistics (inference mode), as in Keras' transfer-learning guide
+    return backbone(x, training=False if cfg.freeze_backbone else None)
+
+
+def build(cfg, num_classes: int) -> keras.Model:
+    f = lambda n: max(8, int(round(n * cfg.width)))  # noqa: E731
+    size = cfg.image_size
+    inputs = keras.Input(shape=(size, size, 3), dtype="uint8", name="image")
+    mobilenet = getattr(cfg, "backbone", "vgg") == "mobilenetv2"
+    c4, c8, c16 = _mobilenet_features(inputs, cfg) if mobilenet else _vgg_features(inputs, f)
     p = layers.Conv2D(f(64), 1, name="lat16")(c16)
     p = layers.Add(name="top_down8")([layers.UpSampling2D(name="up8")(p), layers.Conv2D(f(64), 1, name="lat8")(c8)])
     p = conv_bn(p, f(64), "p8")
@@ -66,7 +85,7 @@ def build(cfg, num_classes: int) -> keras.Model:
     flat = [layers.Reshape((cells, n), dtype="float32", name=f"{name}_flat")(t)
             for t, n, name in ((reg, 4, "box"), (cls, num_classes, "class"), (ctr, 1, "centreness"))]
     out = layers.Concatenate(axis=-1, dtype="float32", name="predictions")(flat)
-    return keras.Model(inputs, out, name="fcos_lite")
+    return keras.Model(inputs, out, name="fcos_lite_mobilenetv2" if mobilenet else "fcos_lite")
 
 
 def grid_centres(image_size: int):

@@ -24,7 +24,9 @@ class ObjectDetectionTask(Task):
     name = "object-detection"
     Config = Config
     serving = SERVING
-    monitor = ("val_loss", "min")
+    # the best epoch, early stopping and --time-budget's checks follow the metric users judge, not the loss
+    monitor = ("val_map50", "max")
+    VAL_MAP_IMAGES = 1000  # each epoch's mAP is over at most this many validation images
 
     # ---- data -------------------------------------------------------------
     def load_data(self, cfg: Config) -> DataSplits:
@@ -77,6 +79,33 @@ class ObjectDetectionTask(Task):
 
     def loss_and_metrics(self, cfg: Config, info: dict):
         return dmodel.DetectionLoss(len(info["class_names"]), info["image_size"]), []
+
+    def fine_tune_epoch(self, cfg: Config) -> int | None:
+        return cfg.fine_tune_after if (cfg.backbone == "mobilenetv2" and cfg.freeze_backbone and
+                                       cfg.fine_tune_after) else None
+
+    def unfreeze(self, model) -> None:
+        model.get_layer("backbone").trainable = True
+
+    def epoch_callbacks(self, cfg: Config, data: DataSplits) -> list:
+        """``val_map50`` in each epoch's logs: mAP@0.5 on the validation split (its first 1,000 images)."""
+        import math
+
+        import keras
+
+        if data.val is None:
+            return []
+        task, batches = self, math.ceil(self.VAL_MAP_IMAGES / cfg.batch_size)
+
+        class ValidationMAP(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                preds, truths = task._detect(self.model, data.val.take(batches), data.info)
+                value = detection_metrics(preds, truths, data.info["class_names"])["map50"]
+                if logs is not None:
+                    logs["val_map50"] = value
+                print(f"epoch {epoch + 1}: val_map50 {value:.4f} ({len(truths)} validation images)")
+
+        return [ValidationMAP()]
 
     # ---- evaluation -------------------------------------------------------
     def _detect(self, model, ds, info: dict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from edgesuite.common.config import Augmented, Streamed, TrainConfig, knob
+from edgesuite.common.config import WEIGHTS_HELP, Augmented, Streamed, TrainConfig, knob
 from edgesuite.common.errors import UserInputError
 
 NAMED_SETS = ("canvas",)
@@ -29,7 +29,7 @@ class Config(TrainConfig, Augmented, Streamed):
     model: str = knob("unet", "architecture: a compact U-Net or DeepLabV3+ on a MobileNetV2 backbone",
                       ("unet", "deeplabv3plus"))
     width: float = knob(1.0, "width multiplier of the filters (MobileNetV2 alpha for deeplabv3plus)", bounds="> 0")
-    weights: str = knob("none", "deeplabv3plus backbone weights: none, imagenet (downloads) or a local .h5 path")
+    weights: str = knob("none", "deeplabv3plus: " + WEIGHTS_HELP)
     loss: str = knob("ce", "cross-entropy (ignore index honoured), optionally plus soft Dice", LOSSES)
     canvas_count: int = knob(3000, "canvas: number of training canvases (validation and test get a sixth of it each, "
                                    "50 to 500)", bounds=">= 1")

@@ -14,8 +14,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from edgesuite.common.blocks import conv_bn
-from edgesuite.common.errors import UserInputError
+from edgesuite.common.blocks import conv_bn, mobilenetv2
 
 
 def _classifier(x, num_classes: int):
@@ -63,20 +62,7 @@ def build_deeplabv3plus(num_classes: int, image_size: int, width: float = 1.0, w
     """
     inputs = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(inputs)
-    imagenet = weights == "imagenet"
-    try:
-        mobilenet = keras.applications.MobileNetV2(input_shape=(image_size, image_size, 3), alpha=width,
-                                                   include_top=False, weights="imagenet" if imagenet else None)
-    except Exception as exc:  # no network, or a size/width with no published weights
-        if not imagenet:
-            raise
-        raise UserInputError(f"weights: could not get ImageNet weights for MobileNetV2 ({exc}); "
-                             "pass a local weights file with --weights PATH") from None
-    if weights not in ("none", "imagenet"):
-        try:
-            mobilenet.load_weights(weights)
-        except (OSError, ValueError) as exc:
-            raise UserInputError(f"{weights}: cannot load backbone weights ({exc})") from None
+    mobilenet = mobilenetv2(image_size, width, weights)
     backbone = keras.Model(mobilenet.input, [mobilenet.get_layer("block_3_expand_relu").output,
                                              mobilenet.get_layer("block_13_expand_relu").output], name="backbone")
     low, high = backbone(x)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from edgesuite.common.config import ClassWeighted, LabelSmoothed, TrainConfig, check_encoding, knob
+from edgesuite.common.config import ClassWeighted, Distilled, LabelSmoothed, TrainConfig, check_encoding, knob
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.text import NORMALIZATIONS
 
@@ -14,7 +14,7 @@ BAG_MODELS = ("linear", "bow")  # word pieces and their hashed bigrams, any orde
 
 
 @dataclasses.dataclass
-class Config(TrainConfig, ClassWeighted, LabelSmoothed):
+class Config(TrainConfig, ClassWeighted, LabelSmoothed, Distilled):
     data: str = knob("rotten-tomatoes",
                      "a CSV/TSV/JSON Lines file, a folder of class sub-folders of .txt files, a folder with "
                      f"train/val/test files or sub-folders, or a named set: {', '.join(NAMED_SETS)}")
@@ -24,20 +24,22 @@ class Config(TrainConfig, ClassWeighted, LabelSmoothed):
     quotechar: str = knob('"', "CSV quote character")
     encoding: str = knob("utf-8", "text encoding of the data files, e.g. latin-1")
     model: str = knob("cnn", "architecture: linear (TF-IDF-weighted word pieces and bigrams into one softmax "
-                      "layer), fastText-style bag of words+bigrams, 1-D CNN, BiLSTM or a Transformer encoder", MODELS)
+                      "layer), fastText-style bag of words+bigrams, 1-D CNN, BiLSTM or a Transformer encoder", MODELS,
+                      search="choices")
     vocab_size: int = knob(30000, "target WordPiece vocabulary size, learned from the training split (pieces seen "
                            "at least twice; the embedded corpus gives 12,800)", bounds=">= 100")
     max_length: int = knob(0, "tokens per text, longer texts are truncated; 0 = from the data: the length that "
                               "covers 95 %% of the training texts (16 to 512, to 2048 for linear and bow; the run logs it)", bounds="[0, 4096]")
     normalize: str = knob("lower", "lower: NFD, lower case, marks stripped (BERT uncased); none: keep case and "
                           "marks (Thai, Devanagari)", NORMALIZATIONS)
-    embed_dim: int = knob(64, "token embedding width", bounds=">= 4")
-    hidden: int = knob(64, "filters / LSTM units / Transformer feed-forward half-width", bounds=">= 4")
+    embed_dim: int = knob(64, "token embedding width", bounds=">= 4", search=(16, 32, 64, 128))
+    hidden: int = knob(64, "filters / LSTM units / Transformer feed-forward half-width", bounds=">= 4",
+                       search=(16, 32, 64, 128))
     layers: int = knob(1, "Transformer encoder blocks (transformer only)", bounds=">= 1")
     heads: int = knob(4, "attention heads (transformer only; a divisor of embed_dim)", bounds=">= 1")
     # 20k x 64 floats = 5 MB of bigram table: the size of the edge file, traded against collisions
     bigram_buckets: int = knob(20_000, "hash buckets of the bigram embeddings (linear and bow)", bounds=">= 1")
-    dropout: float = knob(0.3, "dropout before the classifier", bounds="[0, 1)")
+    dropout: float = knob(0.3, "dropout before the classifier", bounds="[0, 1)", search="uniform:0,0.5")
     epochs: int = knob(20, "maximum number of training epochs (early stopping on validation macro F1)")
     batch_size: int = knob(64, "global batch size")
     lr: float = knob(2e-3, "peak learning rate")

@@ -139,6 +139,25 @@ class TextClassificationTask(Task):
                 [keras.metrics.CategoricalAccuracy(name="accuracy"),
                  keras.metrics.F1Score(average="macro", name="macro_f1")])
 
+    def teacher_problem(self, teacher_info: dict, info: dict) -> str | None:
+        mine, theirs = info["tokenizer"], teacher_info["tokenizer"]
+        if theirs["vocab"] != mine["vocab"] or theirs["normalize"] != mine["normalize"]:
+            return ("tokenizes with another vocabulary (a teacher needs the student's --vocab-size and "
+                    "--normalize, on the same training split)")
+        return None
+
+    def teacher_input(self, x, teacher_info: dict, info: dict):
+        """The student's word pieces at the teacher's length, with the teacher's hashed bigrams if it takes them
+        (the student's own bigrams, if any, are dropped first)."""
+        import tensorflow as tf
+
+        mine, theirs = info["tokenizer"], teacher_info["tokenizer"]
+        if mine["max_length"] == theirs["max_length"] and mine["bigram_buckets"] == theirs["bigram_buckets"]:
+            return x
+        ids, length = x[:, :mine["max_length"]], theirs["max_length"]
+        ids = ids[:, :length] if length <= mine["max_length"] else tf.pad(ids, [[0, 0], [0, length - mine["max_length"]]])
+        return ctext.with_bigrams(ids, len(theirs["vocab"]), theirs["bigram_buckets"])
+
     # ---- evaluation -------------------------------------------------------
     def evaluate(self, model, ds, info: dict) -> dict:
         return cmetrics.classification_metrics(*cmetrics.predict_dataset(model, ds), info["class_names"])

@@ -30,11 +30,11 @@ class Config(TrainConfig, LabelSmoothed):
                            bounds="[4, 1024]")
     # The default recipe is tuned to a 30-minute budget on 2 CPU cores, where the step count is what is short
     # (the one-epoch comparisons that chose it: tests/benchmarks/RESULTS.md)
-    layers: int = knob(1, "encoder blocks and decoder blocks (each)", bounds=">= 1")
-    d_model: int = knob(256, "model width", bounds=">= 8")
+    layers: int = knob(1, "encoder blocks and decoder blocks (each)", bounds=">= 1", search=(1, 2, 3))
+    d_model: int = knob(256, "model width", bounds=">= 8", search=(128, 256, 384))
     heads: int = knob(4, "attention heads (a divisor of d_model)", bounds=">= 1")
-    ffn: int = knob(1024, "feed-forward width", bounds=">= 4")
-    dropout: float = knob(0.0, "dropout in every block", bounds="[0, 1)")
+    ffn: int = knob(1024, "feed-forward width", bounds=">= 4", search=(512, 1024, 2048))
+    dropout: float = knob(0.0, "dropout in every block", bounds="[0, 1)", search="uniform:0,0.3")
     epochs: int = knob(3, "training epochs (early stopping on validation token accuracy); with more time than "
                           "30 CPU minutes, 10-20 epochs and --layers 2 translate better")
     xla: bool = knob(True, "compile the training step with XLA: 2.3x the throughput of graph mode here, for "
