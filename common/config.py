@@ -213,7 +213,8 @@ class Distilled:
                             "the labels and the teachers' averaged softened probabilities (empty = off)", many=True)
     distill_alpha: float = knob(0.5, "share of the distillation term in the loss (the labels' cross-entropy has "
                                      "the rest)", bounds="[0, 1]")
-    temperature: float = knob(2.0, "softmax temperature of the teachers' and the student's probabilities in the "
+    # 1, not Hinton's 2-4: on the embedded images every T > 1 tried left the student lower (RESULTS.md)
+    temperature: float = knob(1.0, "softmax temperature of the teachers' and the student's probabilities in the "
                                    "distillation term", bounds="> 0")
 
 
