@@ -166,6 +166,21 @@ def _declared(cls) -> dict[str, tuple]:
     return out
 
 
+DEFAULT_SPACE = ("lr", "weight_decay", "batch_size")  # what edgesuite tune searches when --space is not given
+
+
+def searchable(cls) -> dict[str, object]:
+    """Knob name -> its search declaration, the most derived one that gives it (a task that redefines a
+    driver knob's default keeps the driver's declaration)."""
+    out: dict[str, object] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            for f in dataclasses.fields(klass):
+                if f.metadata.get("search") is not None:
+                    out[f.name] = f.metadata["search"]
+    return out
+
+
 @dataclasses.dataclass
 class Augmented:
     """The knob of the apps whose inputs are augmented (the vision apps)."""

@@ -37,11 +37,10 @@ import warnings
 import time
 from pathlib import Path
 
-from edgesuite.common.config import FITTED_BY, load_yaml
+from edgesuite.common.config import DEFAULT_SPACE, FITTED_BY, load_yaml, searchable
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.runs import RunDir, process_alive, write_json
 
-DEFAULT_SPACE = ("lr", "weight_decay", "batch_size")
 MIN_TRIAL_MINUTES = 0.25  # under --time-budget, no trial starts with less than this left to it
 
 
@@ -58,18 +57,6 @@ class TuneResult:
     best_config: Path | None
     trials_csv: Path
     plots: list
-
-
-def searchable(cls) -> dict[str, object]:
-    """Knob name -> its search declaration, the most derived one that gives it (a task that redefines a
-    driver knob's default keeps the driver's declaration)."""
-    out: dict[str, object] = {}
-    for klass in reversed(cls.__mro__):
-        if dataclasses.is_dataclass(klass):
-            for f in dataclasses.fields(klass):
-                if f.metadata.get("search") is not None:
-                    out[f.name] = f.metadata["search"]
-    return out
 
 
 def parse_space(cls, space: str | list[str] | None) -> list[str]:

@@ -50,7 +50,7 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="continue an interrupted run from its last completed epoch")
         add_arguments(tp, get_config_class(name))
 
-    from edgesuite.common.tune import DEFAULT_SPACE, searchable
+    from edgesuite.common.config import DEFAULT_SPACE, searchable
 
     tu = sub.add_parser("tune", help="search a task's knobs over trials on the validation split (Optuna; see: "
                                      "edgesuite tune TASK --help)")
