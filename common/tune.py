@@ -98,31 +98,29 @@ def suggest(trial, cls, base, name: str):
     raise ValueError(f"knob {name}: unknown search declaration {spec!r}")
 
 
-class PruningCallback:
-    """Reports the monitored value each epoch to the trial and ends the run when the pruner says so (the run
-    still finishes from its best epoch, so its folder is complete)."""
+def pruning_callback(trial, monitor: str, history: list[dict]):
+    """A Keras callback that reports the monitored value each epoch to the trial and ends the run when the
+    pruner says so (``.pruned``; the run still finishes from its best epoch, so its folder is complete)."""
+    import keras
 
-    def __new__(cls, trial, monitor: str, history: list[dict]):
-        import keras
+    class Pruning(keras.callbacks.Callback):
+        pruned = False
 
-        class _Pruning(keras.callbacks.Callback):
-            pruned = False
+        def on_train_begin(self, logs=None):
+            for row in history:  # a resumed trial: the epochs its first process reported
+                if monitor in row:
+                    trial.report(float(row[monitor]), int(row["epoch"]))
 
-            def on_train_begin(self, logs=None):
-                for row in history:  # a resumed trial: the epochs its first process reported
-                    if monitor in row:
-                        trial.report(float(row[monitor]), int(row["epoch"]))
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(monitor)
+            if value is None or math.isnan(float(value)):
+                return
+            trial.report(float(value), epoch + 1)
+            if trial.should_prune():
+                self.pruned = True
+                self.model.stop_training = True
 
-            def on_epoch_end(self, epoch, logs=None):
-                value = (logs or {}).get(monitor)
-                if value is None or math.isnan(float(value)):
-                    return
-                trial.report(float(value), epoch + 1)
-                if trial.should_prune():
-                    self.pruned = True
-                    self.model.stop_training = True
-
-        return _Pruning()
+    return Pruning()
 
 
 def storage_for(url: str | None, tune_dir: Path):
@@ -208,7 +206,7 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
         history = training.load_state(RunDir(resume))["history"] if resume else []
         if resume:  # the run's own resolved config, as --resume reads it
             cfg = load_yaml(type(base), RunDir(resume).config_path)
-        pruning = PruningCallback(trial, monitor, history)
+        pruning = pruning_callback(trial, monitor, history)
         shown = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in knobs.items())
         log(f"\n=== trial {trial.number} ({done + 1} of {trials}): {shown}"
             + (f", {cfg.time_budget:g} min" if budget else "") + (f" (resuming {resume})" if resume else ""))
@@ -271,7 +269,7 @@ def write_report(study, tune_dir: Path, names: list[str], monitor: str, log=prin
             import yaml
 
             values = yaml.safe_load(run.config_path.read_text(encoding="utf-8"))
-            values.update(name="", out=str(Path(study_dir_out(tune_dir))))
+            values.update(name="", out=str(tune_dir.parent.parent))  # OUT of OUT/<task>/tune-<study>
             best_config = tune_dir / "best_config.yaml"
             tmpc = best_config.with_name(best_config.name + ".tmp")
             tmpc.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
@@ -290,11 +288,6 @@ def write_report(study, tune_dir: Path, names: list[str], monitor: str, log=prin
                 f"reproduce: edgesuite train {study.user_attrs.get('task', '')} --config {best_config}")
         log(f"plots: {', '.join(str(p) for p in plots)}")
     return result
-
-
-def study_dir_out(tune_dir: Path) -> Path:
-    """The output root of the tune folder (``OUT`` of ``OUT/<task>/tune-<study>``)."""
-    return tune_dir.parent.parent
 
 
 def importances(study, complete: list, params: list[str]) -> dict[str, float]:
