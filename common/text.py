@@ -235,6 +235,36 @@ def _in(cp: int, ranges) -> bool:
     return any(lo <= cp <= hi for lo, hi in ranges)
 
 
+def split_words(text: str) -> list[tuple[str, bool]]:
+    """FastWordpieceTokenizer's words of an (already normalized) text: split on White_Space, each punctuation
+    mark, ASCII symbol and CJK ideograph a word of its own; with each word, whether a space came before it."""
+    import unicodedata as ud
+
+    words: list[tuple[str, bool]] = []
+    word: list[str] = []
+    space = False
+
+    def close():
+        nonlocal space
+        if word:
+            words.append(("".join(word), space))
+            word.clear()
+            space = False
+
+    for ch in text:
+        if ch.isspace() or ud.category(ch) in ("Cc", "Cf"):
+            close()
+            space = bool(words)
+        elif _in(ord(ch), _CJK) or ud.category(ch).startswith("P"):
+            close()
+            words.append((ch, space))
+            space = False
+        else:
+            word.append(ch)
+    close()
+    return words
+
+
 class WordPieceEncoder:
     """The in-graph ``TextTokenizer`` in plain Python and numpy (no TensorFlow): the same ids for the same texts,
     from the settings an exported file's metadata carries (``TextTokenizer.settings()``).
@@ -272,24 +302,7 @@ class WordPieceEncoder:
 
     def words(self, text: str) -> list[str]:
         """The words of one text, after normalization, before WordPiece."""
-        import unicodedata as ud
-
-        words, word = [], []
-        for ch in "".join(self._normalize(c) for c in text):
-            if ch.isspace():
-                if word:
-                    words.append("".join(word))
-                    word = []
-            elif _in(ord(ch), _CJK) or ud.category(ch).startswith("P"):
-                if word:
-                    words.append("".join(word))
-                    word = []
-                words.append(ch)
-            else:
-                word.append(ch)
-        if word:
-            words.append("".join(word))
-        return words
+        return [w for w, _ in split_words("".join(self._normalize(c) for c in text))]
 
     def _word_ids(self, word: str) -> list[int]:
         ids = self._words.get(word)

@@ -194,19 +194,20 @@ def arrays(pairs: Pairs, src_tok, tgt_tok, warn: str | None = None):
     ``warn``: the split's name, to say how many pairs were truncated (and which first)."""
     import tensorflow as tf
 
-    from edgesuite.apps.translation.postprocess import END_ID, START_ID
+    from edgesuite.apps.translation.postprocess import END_ID, START_ID, mark_spacing
     from edgesuite.common import text as ctext
 
+    targets = [mark_spacing(t) for t in pairs.targets]  # with the spacing marks the decoder learns to write
     if warn:
         long_src = np.asarray(src_tok.tokenizer.tokenize(tf.constant(pairs.sources)).row_lengths()) > src_tok.max_length
-        long_tgt = np.asarray(tgt_tok.tokenizer.tokenize(tf.constant(pairs.targets)).row_lengths()) > tgt_tok.max_length
+        long_tgt = np.asarray(tgt_tok.tokenizer.tokenize(tf.constant(targets)).row_lengths()) > tgt_tok.max_length
         n = int(np.sum(long_src | long_tgt))
         if n:
             first = pairs.where[int(np.flatnonzero(long_src | long_tgt)[0])]
             print(f"warning: {n} of {len(pairs)} {warn} pairs are longer than --max-length {src_tok.max_length} "
                   f"tokens and were truncated (first: {first})")
     src = ctext.tokenize(pairs.sources, src_tok)
-    tgt = ctext.tokenize(pairs.targets, tgt_tok)
+    tgt = ctext.tokenize(targets, tgt_tok)
     n, length = len(pairs), src_tok.max_length
     lengths = (tgt > 0).sum(axis=1)
     dec_in = np.zeros((n, length), np.int32)

@@ -25,10 +25,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from edgesuite.apps.translation.postprocess import END_ID, START_ID
+from edgesuite.apps.translation.postprocess import END_ID, GLUE, SPACE, START_ID
 
 START, END = "[START]", "[END]"
-TARGET_RESERVED = (START, END)  # after [PAD], [UNK]: ids 2 and 3
+TARGET_RESERVED = (START, END, GLUE, SPACE)  # after [PAD], [UNK]: ids 2 to 5 (the spacing marks: postprocess.py)
 
 
 def _embed(ids, vocab_size: int, cfg, name: str):

@@ -77,8 +77,8 @@ class TranslationServing(Serving):
                 ids = out["token_ids"]
                 keep = tf.logical_and(tf.cumsum(tf.cast(tf.equal(ids, codec.END_ID), tf.int32), axis=1) == 0, ids > 3)
                 text = self.detokenizer.detokenize(tf.ragged.boolean_mask(ids, keep))
-                text = tf.strings.regex_replace(text, codec.NO_SPACE_BEFORE.pattern, r"\1")
-                text = tf.strings.regex_replace(text, codec.NO_SPACE_AFTER.pattern, r"\1")
+                for pattern, rewrite in codec.GRAPH_STEPS:  # codec.spell's spacing, as regular expressions
+                    text = tf.strings.regex_replace(text, pattern, rewrite)
                 return {**out, "translation": tf.strings.strip(text)}
 
         return Translator()
