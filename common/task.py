@@ -165,6 +165,11 @@ class Task(abc.ABC):
         """A batch of the student's training inputs as the teacher's model takes them (graph ops)."""
         return x
 
+    def model_candidates(self, cfg) -> tuple[str, ...]:
+        """``--model auto``: the architectures to train, cheapest first; the best by ``monitor`` on the
+        validation split is kept (``common/select.py``). Empty: the task has no ``auto``."""
+        return ()
+
     def epoch_callbacks(self, cfg, data: DataSplits) -> list:
         """Keras callbacks that add the task's own validation metrics to each epoch's logs (e.g. a detector's
         mAP), run before early stopping and the best-checkpoint recorder so that ``monitor`` may name them."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -175,8 +176,11 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
     after the driver's (``edgesuite tune``'s pruning)."""
     import keras
 
-    from edgesuite.common import distribute, stream
+    from edgesuite.common import distribute, select, stream
 
+    if select.is_auto(cfg):  # one run per candidate architecture, the best kept
+        return select.train_candidates(task, cfg, functools.partial(train, extra_callbacks=extra_callbacks),
+                                       resume=resume, log=log, data=data)
     started = time.monotonic()  # --time-budget counts data loading too
     # the strategy first: logical devices and the multi-worker runtime must exist before any other TF op
     distribute.configure_devices(cfg.strategy, cfg.devices, log=log)

@@ -73,10 +73,13 @@ def parse_space(cls, space: str | list[str] | None) -> list[str]:
     return names
 
 
-def suggest(trial, cls, base, name: str):
-    """The trial's value of one knob, from the knob's declaration and the base config's value."""
+def suggest(trial, cls, base, name: str, candidates: tuple = ()):
+    """The trial's value of one knob, from the knob's declaration and the base config's value (``--model auto``:
+    one of the task's candidates)."""
     spec = searchable(cls)[name]
     default = getattr(base, name)
+    if name == "model" and candidates:
+        return trial.suggest_categorical(name, list(candidates))
     if isinstance(spec, tuple):
         return trial.suggest_categorical(name, list(spec))
     if spec == "choices":
@@ -158,11 +161,15 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
     searched knobs set, trained by the shared driver into the tune folder."""
     import optuna
 
-    from edgesuite.common import training
+    from edgesuite.common import select, training
 
     started = time.monotonic()
     budget = (budget_minutes if budget_minutes is not None else base.time_budget) * 60
     names = parse_space(type(base), space)
+    candidates = tuple(task.model_candidates(base)) if select.is_auto(base) else ()
+    if candidates and "model" not in names:  # each trial one model, so that pruning reads one learning curve
+        names.append("model")
+        log(f"model auto: each trial trains one of {', '.join(candidates)} (searched with the rest)")
     if trials < 1:
         raise UserInputError(f"trials: expected an integer >= 1, got {trials}")
     tune_dir = Path(base.out) / task.name / f"tune-{study_name}"
@@ -186,7 +193,7 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
 
     def objective(trial):
         done = len(study.get_trials(deepcopy=False, states=finished))
-        knobs = {name: suggest(trial, type(base), base, name) for name in names}
+        knobs = {name: suggest(trial, type(base), base, name, candidates) for name in names}
         # a searched batch size is the trial's, not refitted to the data (as --batch-size given on purpose)
         fixed = {rule: 0 for knob_, rule in FITTED_BY.items() if knob_ in knobs}
         trial.set_user_attr("host", socket.gethostname())

@@ -9,7 +9,10 @@ from edgesuite.common.errors import UserInputError
 from edgesuite.common.text import NORMALIZATIONS
 
 NAMED_SETS = ("rotten-tomatoes",)
-MODELS = ("linear", "bow", "cnn", "bilstm", "transformer")
+MODELS = ("auto", "linear", "bow", "cnn", "bilstm", "transformer")
+# --model auto trains these and keeps the best validation macro F1: each costs time linear in the text length
+# on a CPU; bilstm and transformer cost several times more and are for a named --model
+AUTO_CANDIDATES = ("linear", "bow", "cnn")
 BAG_MODELS = ("linear", "bow")  # word pieces and their hashed bigrams, any order
 
 
@@ -23,9 +26,9 @@ class Config(TrainConfig, ClassWeighted, LabelSmoothed, Distilled):
     delimiter: str = knob("", "CSV field delimiter (default: ',' for .csv, tab for .tsv/.txt)")
     quotechar: str = knob('"', "CSV quote character")
     encoding: str = knob("utf-8", "text encoding of the data files, e.g. latin-1")
-    model: str = knob("cnn", "architecture: linear (TF-IDF-weighted word pieces and bigrams into one softmax "
-                      "layer), fastText-style bag of words+bigrams, 1-D CNN, BiLSTM or a Transformer encoder", MODELS,
-                      search="choices")
+    model: str = knob("auto", "architecture: auto (train linear, bow and cnn, keep the best validation macro F1), "
+                      "linear (TF-IDF-weighted word pieces and bigrams into one softmax layer), fastText-style bag "
+                      "of words+bigrams, 1-D CNN, BiLSTM or a Transformer encoder", MODELS, search=MODELS[1:])
     vocab_size: int = knob(30000, "target WordPiece vocabulary size, learned from the training split (pieces seen "
                            "at least twice; the embedded corpus gives 12,800)", bounds=">= 100")
     max_length: int = knob(0, "tokens per text, longer texts are truncated; 0 = from the data: the length that "

@@ -10,7 +10,7 @@ import numpy as np
 from edgesuite.apps.text_classification import baseline
 from edgesuite.apps.text_classification import data as tcdata
 from edgesuite.apps.text_classification import model as tcmodel
-from edgesuite.apps.text_classification.config import BAG_MODELS, Config
+from edgesuite.apps.text_classification.config import AUTO_CANDIDATES, BAG_MODELS, Config
 from edgesuite.apps.text_classification.serving import SERVING
 from edgesuite.common import metrics as cmetrics
 from edgesuite.common import plots as cplots
@@ -128,6 +128,9 @@ class TextClassificationTask(Task):
                               shuffle=False, seed=cfg.seed, cache=False)
 
     # ---- model ------------------------------------------------------------
+    def model_candidates(self, cfg: Config) -> tuple[str, ...]:
+        return AUTO_CANDIDATES
+
     def build_model(self, cfg: Config, info: dict):
         return tcmodel.build(cfg, len(info["class_names"]), len(info["tokenizer"]["vocab"]), info["input_length"],
                              idf=info.get("idf"))

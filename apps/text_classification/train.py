@@ -15,7 +15,7 @@ from edgesuite import api
 
 # Setup: the recipe, as `edgesuite train text-classification` has it by default.
 RECIPE = {
-    "model": "cnn", "vocab_size": 30000, "normalize": "lower",  # WordPiece, BERT uncased
+    "model": "auto", "vocab_size": 30000, "normalize": "lower",  # WordPiece, BERT uncased
     "max_length": 0,  # from the data: covers 95 % of the training texts
     "embed_dim": 64, "hidden": 64, "dropout": 0.3,
     "epochs": 20, "early_stopping": 3, "batch_size": 64,        # stops when validation macro F1 stalls
@@ -29,21 +29,25 @@ EXAMPLES = ["A wonderful, moving film with superb acting.", "A tedious mess; I w
 def main(argv=None) -> int:
     knobs, formats = api.script_arguments("text-classification", __doc__, RECIPE, argv)  # any other knob as a flag too
     task, cfg = api.prepare("text-classification", **knobs)
+    if cfg.model == "auto":
+        # Model selection: linear, bow and cnn each train as a run of their own (each fits its text length to
+        # the data) and the best validation macro F1 is kept; --model NAME walks through one model below.
+        run = api.fit(task, cfg)
+    else:
+        # Data: rows read and checked (a bad row is named by file and line), a WordPiece vocabulary learned
+        # from the training split only, every text tokenized to max_length ids.
+        data = task.load_data(cfg)
+        vocab = data.info["tokenizer"]["vocab"]
+        print(f"{data.train_size} training texts, classes {', '.join(data.info['class_names'])}; "
+              f"{len(vocab)} word pieces, {data.info['input_length']} tokens a text")
 
-    # Data: rows read and checked (a bad row is named by file and line), a WordPiece vocabulary learned
-    # from the training split only, every text tokenized to max_length ids.
-    data = task.load_data(cfg)
-    vocab = data.info["tokenizer"]["vocab"]
-    print(f"{data.train_size} training texts, classes {', '.join(data.info['class_names'])}; "
-          f"{len(vocab)} word pieces, {data.info['input_length']} tokens a text")
+        # Model: token ids in, probabilities out; export puts the tokenizer in front of it, so the SavedModel
+        # and float TFLite files take raw strings.
+        model = task.build_model(cfg, data.info)
+        print(f"model: {cfg.model}, {model.count_params():,} parameters")
 
-    # Model: token ids in, probabilities out; export puts the tokenizer in front of it, so the SavedModel
-    # and float TFLite files take raw strings.
-    model = task.build_model(cfg, data.info)
-    print(f"model: {cfg.model}, {model.count_params():,} parameters")
-
-    # Train: the shared driver, classes weighted by inverse frequency, the best epoch by val macro F1.
-    run = api.fit(task, cfg, data)
+        # Train: the shared driver, classes weighted by inverse frequency, the best epoch by val macro F1.
+        run = api.fit(task, cfg, data)
 
     # Evaluate: the held-out split; misclassified.csv lists the most confident validation mistakes.
     print(f"test accuracy {run.metrics['accuracy']:.4f}, macro F1 {run.metrics['macro_f1']:.4f} -> {run.path}")
