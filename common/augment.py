@@ -44,9 +44,11 @@ DEFAULT_VALUES = {
     "contrast": 0.2, "brightness": 0.2, "color": 0.2, "noise": 0.03,
     "randaugment": 2, "mixup": 0.2, "cutmix": 1.0,
 }
+# image classification's 'default', by whether the classes keep their class mirrored (apps/image_classification/
+# data.py mirror_keeps_class): tests/benchmarks/RESULTS.md (image classification, data fitting) has the figures
+CLASSIFICATION_DEFAULTS = {True: "flip", False: "translate=0.1"}
 TASK_DEFAULTS = {
-    # flip only for classification: tests/benchmarks/RESULTS.md (image classification) has the figures
-    "classification": "flip",
+    "classification": CLASSIFICATION_DEFAULTS[True],
     "detection": "flip,zoom=0.1,translate=0.1,color=0.2",
     "segmentation": "flip,zoom=0.1,translate=0.1,color=0.2",
 }

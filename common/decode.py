@@ -135,7 +135,13 @@ def native_side(root, sample: int = 200) -> tuple[int, int] | None:
 
     files = sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
                    and not {"masks", "labels"} & {part.lower() for part in p.parts})
-    if not files:
+    return median_side(files, sample)
+
+
+def median_side(files: list, sample: int = 200) -> tuple[int, int] | None:
+    """``(median shorter side, images read)`` of up to ``sample`` of ``files`` spread evenly over the list,
+    from their headers alone; None when none could be read."""
+    if not len(files):
         return None
     picked = [files[i] for i in np.linspace(0, len(files) - 1, min(sample, len(files))).astype(int)]
     sides = []

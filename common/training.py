@@ -210,9 +210,9 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
         with precision.scope(cfg.precision, log=log) as policy:  # the caller's policy is back when the run ends
             with stream.input_pipeline_scope(*distribute.input_pipeline_of(strategy)):  # streamed files: a share
                 data = data if data is not None else task.load_data(cfg)  # validated before any run folder exists
-                # knobs left to the data (0) take what it gave, so that config.yaml holds the run's real shapes
+                # knobs left to the data (0, 'default') take what it gave: config.yaml holds the run's real recipe
                 cfg = dataclasses.replace(cfg, **{k: data.info[k] for k in FROM_DATA
-                                                  if getattr(cfg, k, None) == 0 and data.info.get(k)})
+                                                  if getattr(cfg, k, None) in (0, "default") and data.info.get(k)})
                 cfg, data.train = fit_to_data(cfg, data.train, data.train_size, replicas, log)
                 if getattr(cfg, "teacher", ""):
                     from edgesuite.common import distill
@@ -241,7 +241,9 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
 
 
 SMALLEST_FITTED_BATCH = 8
-FROM_DATA = ("image_size", "max_length")  # knobs whose 0 means "from the data" (the value is in the run's info)
+# knobs whose 0 (or 'default') means "from the data", the value in the run's info: image classification's
+# augment is chosen from the images, the other vision apps' 'default' stays their fixed recipe
+FROM_DATA = ("image_size", "max_length", "augment")
 
 
 def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=print):

@@ -19,8 +19,9 @@ class Config(TrainConfig, Augmented, ClassWeighted, LabelSmoothed, Distilled, Pr
     epochs: int = knob(10, "number of training epochs")
     batch_size: int = knob(128, "global batch size")
     lr: float = knob(3e-3, "peak learning rate")
-    image_size: int = knob(28, "side of the square uint8 image the model takes (inputs are resized to it)",
-                           bounds=">= 8")
+    image_size: int = knob(0, "side of the square uint8 image the model takes (inputs are resized to it); 0 = from "
+                              "the data: the images' median shorter side, a multiple of 4 in 16..128 (Fashion-MNIST: "
+                              "28; 32 at the least for mobilenetv2)", bounds="[0, 1024]")
     channels: int = knob(0, "1 (grey) or 3 (RGB); 0 = from the data", (0, 1, 3))
     model: str = knob("cnn", "architecture: a compact CNN or a MobileNetV2 backbone", ("cnn", "mobilenetv2"),
                       search="choices")
@@ -38,5 +39,7 @@ class Config(TrainConfig, Augmented, ClassWeighted, LabelSmoothed, Distilled, Pr
 
     def validate(self) -> None:
         super().validate()
-        if self.model == "mobilenetv2" and self.image_size < 32:
+        if 0 < self.image_size < 8:
+            raise UserInputError(f"image_size: expected 0 (from the data) or at least 8, got {self.image_size}")
+        if self.model == "mobilenetv2" and 0 < self.image_size < 32:
             raise UserInputError(f"image_size: mobilenetv2 needs at least 32, got {self.image_size}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from edgesuite.apps.image_classification.config import Config
 from edgesuite.apps.image_classification.serving import SERVING
 from edgesuite.common import metrics as cmetrics
 from edgesuite.common import plots as cplots
+from edgesuite.common.augment import CLASSIFICATION_DEFAULTS as DEFAULT_AUGMENT
 from edgesuite.common.augment import build_augmenter
 from edgesuite.common.data import batch_pipeline
 from edgesuite.common.task import DataSplits, Task
@@ -27,6 +29,7 @@ class ImageClassificationTask(Task):
         splits = icdata.load_splits(cfg)
         channels = cfg.channels or (1 if splits.train.grey else 3)
         k = len(splits.class_names)
+        cfg = self._fitted(cfg, splits.train, k)
         augmenter = build_augmenter(cfg.augment, "classification", (cfg.image_size, cfg.image_size), seed=cfg.seed)
 
         def augment(x, y):
@@ -44,6 +47,7 @@ class ImageClassificationTask(Task):
             "task": self.name,
             "class_names": splits.class_names,
             "image_size": cfg.image_size,
+            "augment": cfg.augment,
             "channels": channels,
             "input_dtype": "uint8",
             "normalization": "inside the model" ,
@@ -56,6 +60,25 @@ class ImageClassificationTask(Task):
                           info=info, train_size=len(splits.train), class_counts=counts,
                           extras={"val_images": splits.val})
 
+    @staticmethod
+    def _fitted(cfg: Config, train, num_classes: int) -> Config:
+        """``--image-size 0``: the images' native size; ``--augment default``: flips only when the classes keep
+        their class mirrored (clothes and photos do, digits and letters do not), small shifts either way."""
+        changes = {}
+        if not cfg.image_size:
+            size, side, n = icdata.fitted_image_size(train, cfg.model)
+            low, high, _ = icdata.FITTED_SIDES
+            changes["image_size"] = size
+            print(f"image-size from the data: {size} px (median shorter side {side} px of {n} images; {low} to "
+                  f"{high}; --image-size N sets it)")
+        if cfg.augment == "default":
+            share = icdata.mirror_keeps_class(train, num_classes, cfg.seed)
+            mirrored = share >= icdata.MIRROR_KEEPS
+            changes["augment"] = DEFAULT_AUGMENT[mirrored]
+            print(f"augment from the data: {changes['augment']} ({share:.0%} of the classes' mirrored mean images are "
+                  f"nearest their own class{'' if mirrored else ': mirroring would change labels'}; --augment sets it)")
+        return dataclasses.replace(cfg, **changes) if changes else cfg
+
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):
         if data is None:
             splits = icdata.load_splits(cfg)
@@ -67,6 +90,7 @@ class ImageClassificationTask(Task):
 
     # ---- model ------------------------------------------------------------
     def build_model(self, cfg: Config, info: dict):
+        cfg = dataclasses.replace(cfg, image_size=info["image_size"])  # 0 in cfg: from the data
         return icmodel.build(cfg, len(info["class_names"]), info["channels"])
 
     def loss_and_metrics(self, cfg: Config, info: dict):

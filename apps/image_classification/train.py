@@ -15,8 +15,8 @@ from edgesuite import api
 
 # Setup: the recipe, as `edgesuite train image-classification` has it by default. Change a number, run.
 RECIPE = {
-    "model": "cnn", "image_size": 28, "width": 1.0, "dropout": 0.2,    # a compact CNN on 28 px images
-    "augment": "default",                                   # horizontal flips (common/augment.py TASK_DEFAULTS)
+    "model": "cnn", "image_size": 0, "width": 1.0, "dropout": 0.2,     # a compact CNN at the images' own size
+    "augment": "default",               # flips if the classes keep their class mirrored, else shifts (from the data)
     "epochs": 10, "batch_size": 128,
     "optimizer": "adamw", "lr": 3e-3, "schedule": "warmup_cosine", "weight_decay": 1e-4,
 }
