@@ -210,9 +210,9 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
         with precision.scope(cfg.precision, log=log) as policy:  # the caller's policy is back when the run ends
             with stream.input_pipeline_scope(*distribute.input_pipeline_of(strategy)):  # streamed files: a share
                 data = data if data is not None else task.load_data(cfg)  # validated before any run folder exists
-                # knobs left to the data (0, 'default') take what it gave: config.yaml holds the run's real recipe
-                cfg = dataclasses.replace(cfg, **{k: data.info[k] for k in FROM_DATA
-                                                  if getattr(cfg, k, None) in (0, "default") and data.info.get(k)})
+                # knobs left to the data take what it gave: config.yaml holds the run's real recipe
+                cfg = dataclasses.replace(cfg, **{k: data.info[k] for k, unset in FROM_DATA.items()
+                                                  if hasattr(cfg, k) and getattr(cfg, k) == unset and k in data.info})
                 cfg, data.train = fit_to_data(cfg, data.train, data.train_size, replicas, log)
                 if getattr(cfg, "teacher", ""):
                     from edgesuite.common import distill
@@ -241,9 +241,10 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
 
 
 SMALLEST_FITTED_BATCH = 8
-# knobs whose 0 (or 'default') means "from the data", the value in the run's info: image classification's
-# augment is chosen from the images, the other vision apps' 'default' stays their fixed recipe
-FROM_DATA = ("image_size", "max_length", "augment")
+BUDGET_EPOCHS = 200  # the most epochs a --time-budget may plan when --epochs is not given
+# knob -> the value that means "from the data" (the value chosen is in the run's info): image classification's
+# augment is chosen from the images (the other vision apps' 'default' is their fixed recipe, not in their info)
+FROM_DATA = {"image_size": 0, "max_length": 0, "augment": "default", "dropout": -1.0}
 
 
 def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=print):
@@ -255,6 +256,8 @@ def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=print):
       early-stopping patience (in epochs: the same share of the training, so the same steps), warm-up and
       ``fine_tune_after`` stretch by the same factor, and a recipe without early stopping (or a patience as long
       as its epochs) gets a fifth of the epochs, so that a small set stops once validation stops improving.
+    - budget: a set large enough for the recipe's steps, under ``--time-budget``, may train up to
+      ``BUDGET_EPOCHS`` epochs: as many as the budget holds (``TimeBudget`` plans them), not the recipe's count.
     ``--epochs`` / ``--batch-size`` given on purpose set these rules to 0 (``config.FITTED_BY``). Resolving the
     fitted config again changes nothing, so a resumed run keeps its plan."""
     changes: dict = {}
@@ -274,6 +277,11 @@ def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=print):
                        if 0 < cfg.early_stopping < cfg.epochs else max(3, epochs // 5))
         if getattr(cfg, "fine_tune_after", 0):
             changes["fine_tune_after"] = math.ceil(cfg.fine_tune_after * factor)
+    elif cfg.time_budget and cfg.min_steps and cfg.epochs < BUDGET_EPOCHS:
+        # a large set under --time-budget: as many epochs as the budget holds (TimeBudget plans them after the
+        # first, and stretches the schedule over them), not the recipe's count
+        cfg = dataclasses.replace(cfg, epochs=BUDGET_EPOCHS)
+        log(f"time budget: up to {BUDGET_EPOCHS} epochs, as many as {cfg.time_budget:g} min hold (--epochs N keeps N)")
     if changes:
         cfg = dataclasses.replace(cfg, **changes)
         log(f"small data ({train_size} training examples): " + ", ".join(f"{k} {v}" for k, v in changes.items())

@@ -34,7 +34,9 @@ class Config(TrainConfig, LabelSmoothed):
     d_model: int = knob(256, "model width", bounds=">= 8", search=(128, 256, 384))
     heads: int = knob(4, "attention heads (a divisor of d_model)", bounds=">= 1")
     ffn: int = knob(1024, "feed-forward width", bounds=">= 4", search=(512, 1024, 2048))
-    dropout: float = knob(0.0, "dropout in every block", bounds="[0, 1)", search="uniform:0,0.3")
+    dropout: float = knob(-1.0, "dropout in every block; -1 = from the data: 0.1 when the training set is small "
+                                 "enough that the driver stretches the epochs (the model would see each pair many "
+                                 "times), else 0", bounds="[-1, 1)", search="uniform:0,0.3")
     epochs: int = knob(3, "training epochs (early stopping on validation token accuracy); with more time than "
                           "30 CPU minutes, 10-20 epochs and --layers 2 translate better")
     xla: bool = knob(True, "compile the training step with XLA: 2.3x the throughput of graph mode here, for "

@@ -4,6 +4,7 @@ in ``decoding.py``, what an exported file carries in ``serving.py``."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -44,11 +45,13 @@ class TranslationTask(Task):
         tgt_vocab = ctext.learn_vocabulary(splits.train.targets, cfg.vocab_size, cfg.target_normalize, log=print,
                                            extra_reserved=tmodel.TARGET_RESERVED)
         src_tok, tgt_tok = tdata.tokenizers(cfg, src_vocab, tgt_vocab)
+        dropout = cfg.dropout if cfg.dropout >= 0 else self._fitted_dropout(cfg, len(splits.train))
         info = {
             "task": self.name,
             "source_tokenizer": src_tok.settings(),
             "target_tokenizer": tgt_tok.settings(),
             "max_length": cfg.max_length,
+            "dropout": dropout,
             "beam_size": cfg.beam_size,
             "length_penalty": cfg.length_penalty,
             "eval_samples": cfg.eval_samples,
@@ -64,6 +67,19 @@ class TranslationTask(Task):
         return DataSplits(train=tdata.batches(train, cfg.batch_size, cfg.seed, shuffle=cfg.shuffle), val=val_ds,
                           test=tdata.EvalSet(splits.test, val_ds), info=info, train_size=len(splits.train),
                           extras={"train_tokens": int((train[2] > 0).sum()), "val_pairs": splits.val})
+
+    SMALL_DATA_DROPOUT = 0.1
+
+    def _fitted_dropout(self, cfg: Config, pairs: int) -> float:
+        """``--dropout -1``: 0.1 when the driver will stretch the recipe's epochs to reach ``--min-steps`` (the
+        same pairs seen many times: 2,000 verse pairs memorised by epoch 5), else 0 (the embedded 28,749 pairs:
+        three epochs, where the number of updates is what is short)."""
+        steps = -(-pairs // cfg.batch_size) * cfg.epochs
+        small = bool(cfg.min_steps) and steps < cfg.min_steps
+        dropout = self.SMALL_DATA_DROPOUT if small else 0.0
+        print(f"dropout from the data: {dropout} ({pairs} training pairs, {steps} optimizer steps in the recipe's "
+              f"{cfg.epochs} epochs{' < --min-steps ' + str(cfg.min_steps) if small else ''}; --dropout sets it)")
+        return dropout
 
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):
         return tdata.eval_set(cfg, info, data)
@@ -97,6 +113,7 @@ class TranslationTask(Task):
 
     # ---- model ------------------------------------------------------------
     def build_model(self, cfg: Config, info: dict):
+        cfg = dataclasses.replace(cfg, dropout=info["dropout"])  # -1 in cfg: from the data
         return tmodel.build(cfg, len(info["source_tokenizer"]["vocab"]), len(info["target_tokenizer"]["vocab"]))
 
     def loss_and_metrics(self, cfg: Config, info: dict):

@@ -17,7 +17,7 @@ from edgesuite import api
 # Setup: the recipe, as `edgesuite train translation` has it by default.
 RECIPE = {
     "vocab_size": 4000, "max_length": 96,                  # WordPiece per language, learned on training pairs
-    "layers": 1, "d_model": 256, "heads": 4, "ffn": 1024, "dropout": 0.0,  # a small Transformer
+    "layers": 1, "d_model": 256, "heads": 4, "ffn": 1024, "dropout": -1.0,  # a small Transformer
     "epochs": 3, "batch_size": 32, "optimizer": "adam", "lr": 1e-3, "warmup_epochs": 0.25,
     "label_smoothing": 0.1, "clipnorm": 1.0,
     "beam_size": 4,                                        # the test BLEU is also reported with a beam of 4

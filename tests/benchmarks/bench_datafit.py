@@ -119,10 +119,11 @@ def one(name: str, work: Path) -> dict:
     metrics = json.loads((run / "metrics.json").read_text())
     state = json.loads((run / "checkpoints" / "state.json").read_text())
     history = state["history"]
-    monitor = next((k for k in history[0] if k.startswith("val_") and METRIC[task] in k), None) if history else None
-    monitor = monitor or next((k for k in history[0] if k == "val_loss"), None) if history else None
-    values = [h.get(monitor) for h in history] if monitor else []
-    best = int(np.nanargmax(values) if "loss" not in (monitor or "") else np.nanargmin(values)) + 1 if values else 0
+    from edgesuite.apps import get_task
+
+    monitor, mode = get_task(task).monitor  # what the driver kept the epoch by
+    values = [h.get(monitor, np.nan) for h in history]
+    best = int(np.nanargmax(values) if mode == "max" else np.nanargmin(values)) + 1 if values else 0
     info = json.loads((run / "info.json").read_text())
     steps_per_epoch = -(-info.get("split_sizes", {}).get("train", 0) // cfg["batch_size"]) if "split_sizes" in info else None
     recipe = f"batch {cfg['batch_size']}, {len(history)}/{cfg['epochs']} epochs, patience {cfg['early_stopping']}"

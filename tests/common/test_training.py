@@ -299,7 +299,7 @@ def test_a_small_set_gets_enough_steps_and_the_embedded_demo_keeps_its_recipe(na
 
     from edgesuite.apps import get_config_class
     from edgesuite.common.config import from_dict
-    from edgesuite.common.training import fit_to_data
+    from edgesuite.common.training import BUDGET_EPOCHS, fit_to_data
 
     cls = get_config_class(name)
     recipe = from_dict(cls, {})
@@ -314,6 +314,11 @@ def test_a_small_set_gets_enough_steps_and_the_embedded_demo_keeps_its_recipe(na
     assert fit_to_data(cfg, train, 40, log=lambda _: None)[0] == cfg  # a resumed run keeps its plan
 
     embedded, _ = fit_to_data(recipe, ds, EMBEDDED_TRAIN_SIZE[name], log=lambda _: None)
-    assert embedded == recipe
+    # the embedded set keeps its recipe; under a time budget (the detector's 20 min) up to BUDGET_EPOCHS epochs
+    assert embedded == dataclasses.replace(recipe, epochs=BUDGET_EPOCHS if recipe.time_budget else recipe.epochs)
+    budgeted = dataclasses.replace(recipe, time_budget=15.0)
+    assert fit_to_data(budgeted, ds, EMBEDDED_TRAIN_SIZE[name], log=lambda _: None)[0].epochs == BUDGET_EPOCHS
     given = from_dict(cls, {"epochs": 2, "batch_size": 32})
     assert fit_to_data(given, ds, 40, log=lambda _: None)[0] == given
+    given = from_dict(cls, {"epochs": 2, "time_budget": 15.0})  # --epochs given: the budget does not add any
+    assert fit_to_data(given, ds, EMBEDDED_TRAIN_SIZE[name], log=lambda _: None)[0].epochs == 2
