@@ -116,7 +116,8 @@ class TrainConfig:
                                    "this many steps (off when --batch-size is given; 0 = off)", bounds=">= 0")
     time_budget: float = knob(0.0, "train for at most this many minutes (0 = off): after the first epoch, no epoch "
                                    "starts that would not end within them, and a cosine schedule decays over the "
-                                   "epochs that fit (--epochs is then the most there may be)", bounds=">= 0")
+                                   "epochs that fit: as many as the budget holds on a large set (up to 200), at most "
+                                   "--epochs when it is given", bounds=">= 0")
     val_fraction: float = knob(0.1, "validation share when the data has no validation split", bounds="[0, 1)")
     test_fraction: float = knob(0.1, "test share when the data has no test split", bounds="[0, 1)")
     seed: int = knob(42, "random seed for splits, shuffling, augmentation and weights")

@@ -37,7 +37,7 @@ class Config(TrainConfig, LabelSmoothed):
     dropout: float = knob(-1.0, "dropout in every block; -1 = from the data: 0.1 when the training set is small "
                                  "enough that the driver stretches the epochs (the model would see each pair many "
                                  "times), else 0", bounds="[-1, 1)", search="uniform:0,0.3")
-    epochs: int = knob(3, "training epochs (early stopping on validation token accuracy); with more time than "
+    epochs: int = knob(3, "training epochs (early stopping on validation chrF); with more time than "
                           "30 CPU minutes, 10-20 epochs and --layers 2 translate better")
     xla: bool = knob(True, "compile the training step with XLA: 2.3x the throughput of graph mode here, for "
                            "~25 s of compiling per batch shape (--no-xla for tiny runs, where compiling dominates)")
@@ -48,7 +48,7 @@ class Config(TrainConfig, LabelSmoothed):
     weight_decay: float = knob(0.0, "decoupled weight decay (adamw only)")
     clipnorm: float = knob(1.0, "clip gradients to this global norm (0 = off)")
     label_smoothing: float = knob(0.1, "label smoothing of the token cross-entropy")
-    early_stopping: int = knob(3, "stop after N epochs without a better validation token accuracy (0 = off)")
+    early_stopping: int = knob(3, "stop after N epochs without a better validation chrF (0 = off)")
     beam_size: int = knob(4, "beam width for the test BLEU reported beside greedy (1 = greedy only)", bounds="[1, 32]")
     length_penalty: float = knob(0.6, "beam search length penalty alpha (GNMT); 0 = plain log-probability",
                                  bounds=">= 0")
