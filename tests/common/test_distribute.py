@@ -225,8 +225,8 @@ def test_workers_that_disagree_on_the_resume_epoch_stop_with_a_clear_message(rev
 
 def test_multi_worker_without_tf_config(reviews, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    code = main(["train", "text-classification", "--data", str(reviews), "--strategy", "multi-worker",
-                 "--out", str(tmp_path)])
+    code = main(["train", "text-classification", "--data", str(reviews), "--model", "bow", "--strategy",
+                 "multi-worker", "--out", str(tmp_path)])
     assert code == 2
     assert "strategy multi-worker: TF_CONFIG is not set" in capsys.readouterr().err
 
