@@ -165,6 +165,10 @@ class Task(abc.ABC):
         """A batch of the student's training inputs as the teacher's model takes them (graph ops)."""
         return x
 
+    def initial_weights(self, model, data: DataSplits) -> None:
+        """Sets weights fitted before training starts (e.g. a convex solver's optimum for a linear model); the
+        default leaves the layers' initializers. Called once for a new run, not on resume."""
+
     def model_candidates(self, cfg) -> tuple[str, ...]:
         """``--model auto``: the architectures to train, cheapest first; the best by ``monitor`` on the
         validation split is kept (``common/select.py``). Empty: the task has no ``auto``."""

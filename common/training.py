@@ -244,7 +244,7 @@ SMALLEST_FITTED_BATCH = 8
 BUDGET_EPOCHS = 200  # the most epochs a --time-budget may plan when --epochs is not given
 # knob -> the value that means "from the data" (the value chosen is in the run's info): image classification's
 # augment is chosen from the images (the other vision apps' 'default' is their fixed recipe, not in their info)
-FROM_DATA = {"image_size": 0, "max_length": 0, "augment": "default", "dropout": -1.0}
+FROM_DATA = {"image_size": 0, "max_length": 0, "augment": "default", "dropout": -1.0, "bigram_buckets": 0}
 
 
 def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=print):
@@ -345,6 +345,7 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
                 model = keras.models.load_model(run.checkpoint_dir / state["checkpoint"])
             else:
                 model = task.build_model(cfg, data.info)
+                task.initial_weights(model, data)
                 _compile(model, task, cfg, data.info, steps_per_epoch)
                 if warning := ema_warning(cfg, steps_per_epoch):
                     log(warning)

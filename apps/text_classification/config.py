@@ -40,8 +40,10 @@ class Config(TrainConfig, ClassWeighted, LabelSmoothed, Distilled):
                        search=(16, 32, 64, 128))
     layers: int = knob(1, "Transformer encoder blocks (transformer only)", bounds=">= 1")
     heads: int = knob(4, "attention heads (transformer only; a divisor of embed_dim)", bounds=">= 1")
-    # 20k x 64 floats = 5 MB of bigram table: the size of the edge file, traded against collisions
-    bigram_buckets: int = knob(20_000, "hash buckets of the bigram embeddings (linear and bow)", bounds=">= 1")
+    bigram_buckets: int = knob(0, "hash buckets of the bigram ids (linear and bow); 0 = from the data: the power "
+                               "of two at or above the training split's distinct bigrams, at most 20,000 for bow "
+                               "(its 64-wide table) and 2^21 table numbers for linear (the run logs it)",
+                               bounds=">= 0")
     dropout: float = knob(0.3, "dropout before the classifier", bounds="[0, 1)", search="uniform:0,0.5")
     epochs: int = knob(20, "maximum number of training epochs (early stopping on validation macro F1)")
     batch_size: int = knob(64, "global batch size")

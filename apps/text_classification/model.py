@@ -9,9 +9,14 @@ it (``edgesuite.load`` passes it for you). The tokenizer is not
 in this model: training feeds ids from the tf.data pipeline, and export puts
 the tokenizer in front of it for the formats that take strings.
 
-- ``linear``: TF-IDF-weighted n-grams into one softmax layer, the neural twin of the TF-IDF + logistic
-  regression baseline: per id a learned vector of class scores times its fixed inverse document frequency
-  (from the training split), masked mean over the text, then the softmax layer.
+- ``linear``: the TF-IDF + logistic regression baseline's features, in the graph, into one softmax layer:
+  each distinct id of the text (word pieces, and their hashed bigrams) weighs ``(1 + ln tf) * idf`` (the
+  sublinear term frequency and the training split's inverse document frequency, as scikit-learn's
+  ``TfidfVectorizer(sublinear_tf=True)``), the weights scaled to unit L2 norm over the text; the class
+  scores are the weighted sum of each id's learned score vector. The term counts come from comparing every
+  position with every other (``Equal`` and an int32 sum: builtin ops in every format, quadratic in the length
+  but a few million comparisons at 2,048 tokens); ``(1 + ln c) / c`` per position is a lookup in a fixed
+  table, so a full-integer ``.tflite`` never quantizes a count.
 - ``bow``: fastText-style: one table for word pieces and hashed bigrams (the
   tokenizer appends the bigram ids, see ``common/text.py``), masked mean.
 - ``cnn``: parallel 1-D convolutions (widths 3 and 5), max-pooled over time.
@@ -36,17 +41,7 @@ def build(cfg, num_classes: int, vocab_size: int, input_length: int, idf=None):
     d = cfg.embed_dim
     ids = keras.Input(shape=(input_length,), dtype="int32", name="token_ids")
     if cfg.model == "linear":
-        n = vocab_size + cfg.bigram_buckets
-        scores = layers.Embedding(n, num_classes, mask_zero=True, name="ngram_weights")(ids)
-        weight = layers.Embedding(n, 1, mask_zero=True, trainable=False, embeddings_initializer="ones", name="idf")(ids)
-        h = layers.GlobalAveragePooling1D(name="mean")(layers.Multiply(name="tfidf")([scores, weight]))
-        out = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(h)
-        model = keras.Model(ids, out, name="text_linear")
-        if idf is not None:
-            import numpy as np
-
-            model.get_layer("idf").set_weights([np.asarray(idf, np.float32).reshape(n, 1)])
-        return model
+        return _linear(cfg, ids, num_classes, vocab_size, input_length, idf)
     if cfg.model == "bow":
         x = layers.Embedding(vocab_size + cfg.bigram_buckets, d, mask_zero=True, name="token_embedding")(ids)
         h = layers.GlobalAveragePooling1D(name="mean")(x)
@@ -82,3 +77,59 @@ def build(cfg, num_classes: int, vocab_size: int, input_length: int, idf=None):
     # softmax in float32 under mixed precision
     out = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(h)
     return keras.Model(ids, out, name=f"text_{cfg.model}")
+
+
+def term_counts(ids, halves: int):
+    """(B, N) int32 ids -> (B, N): how often each position's id occurs in its text (its half: the word pieces
+    and the bigrams after them never share an id, so each half is compared with itself only)."""
+    from keras import ops
+
+    width = ids.shape[1] // halves + (ids.shape[1] % halves)
+    parts = [ids[:, :width], ids[:, width:]] if halves == 2 else [ids]
+    counts = [ops.sum(ops.cast(ops.equal(ops.expand_dims(p, 2), ops.expand_dims(p, 1)), "int32"), axis=-1)
+              for p in parts]
+    return ops.concatenate(counts, axis=1) if len(counts) > 1 else counts[0]
+
+
+def sublinear_tables(length: int):
+    """Per-position factors of a term seen ``c`` times, for c = 0 .. length: ``(1 + ln c) / c`` (summed over
+    its c positions: the sublinear term frequency) and ``(1 + ln c)^2 / c`` (summed: its square, for the
+    norm); 0 at c = 0."""
+    import numpy as np
+
+    c = np.arange(length + 1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tf = np.where(c > 0, (1 + np.log(np.maximum(c, 1))) / np.maximum(c, 1), 0.0)
+    return tf.astype(np.float32).reshape(-1, 1), (tf * tf * c).astype(np.float32).reshape(-1, 1)
+
+
+def _linear(cfg, ids, num_classes: int, vocab_size: int, input_length: int, idf):
+    import keras
+    import numpy as np
+    from keras import layers, ops
+
+    n = vocab_size + cfg.bigram_buckets
+    counts = term_counts(ids, 2 if cfg.bigram_buckets and input_length > 1 else 1)
+    tf_table, tf2_table = sublinear_tables(input_length)
+    f32 = {"dtype": "float32"}  # a tiny graph: float32 throughout, so sums over thousands of ids stay exact
+    fixed = {"trainable": False, "embeddings_initializer": "zeros", **f32}
+    idf_p = layers.Embedding(n, 1, **fixed, name="idf")(ids)  # (B, N, 1); padding (id 0) weighs 0
+    tf_p = layers.Embedding(input_length + 1, 1, **fixed, name="sublinear_tf")(counts)
+    tf2_p = layers.Embedding(input_length + 1, 1, **fixed, name="sublinear_tf_squared")(counts)
+    weight = layers.Multiply(**f32, name="tfidf")([idf_p, tf_p])
+    scores = layers.Embedding(n, num_classes, **f32, name="ngram_weights")(ids)
+    summed = ops.sum(layers.Multiply(**f32, name="weighted_scores")([scores, weight]), axis=1)
+    norm2 = ops.sum(layers.Multiply(**f32, name="tfidf_squared")([layers.Multiply(**f32)([idf_p, idf_p]), tf2_p]),
+                    axis=1)
+    # + 1e-12 as a layer: an empty text's norm is 0 (and a keras.ops call with a number argument does not load
+    # from .h5)
+    norm2 = layers.Rescaling(1.0, offset=1e-12, **f32, name="norm_epsilon")(norm2)
+    h = layers.Multiply(**f32, name="l2_normalized")([summed, ops.rsqrt(norm2)])
+    out = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(h)
+    model = keras.Model(ids, out, name="text_linear")
+    weights = np.ones((n, 1), np.float32) if idf is None else np.asarray(idf, np.float32).reshape(n, 1).copy()
+    weights[0] = 0.0
+    model.get_layer("idf").set_weights([weights])
+    model.get_layer("sublinear_tf").set_weights([tf_table])
+    model.get_layer("sublinear_tf_squared").set_weights([tf2_table])
+    return model

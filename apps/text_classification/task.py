@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import math
 import os
 from pathlib import Path
 
@@ -21,6 +23,9 @@ from edgesuite.common.task import DataSplits, Task
 
 # the range --max-length 0 picks from: a bag of n-grams costs linear time in the length, the others more
 FITTED_LENGTH = {"bag": (16, 2048), "other": (16, 512)}
+# --bigram-buckets 0: the linear model's table (vocabulary + buckets rows of class scores and an idf) holds at
+# most this many numbers (8 MB of float32, 2 MB in an int8 file); the bag of words' rows are 64-wide embeddings
+TABLE_NUMBERS, BOW_BUCKETS = 2 ** 21, 20_000
 
 
 class TextClassificationTask(Task):
@@ -34,8 +39,11 @@ class TextClassificationTask(Task):
         splits = tcdata.load_splits(cfg)
         vocab = ctext.learn_vocabulary(splits.train.texts, cfg.vocab_size, cfg.normalize, log=print)
         length = cfg.max_length or self._fitted_length(splits.train.texts, vocab, cfg)
-        tokenizer = self._tokenizer(cfg, vocab, length)
         k = len(splits.class_names)
+        buckets = 0
+        if cfg.model in BAG_MODELS:
+            buckets = cfg.bigram_buckets or self._fitted_buckets(splits.train.texts, vocab, length, cfg, k)
+        tokenizer = ctext.TextTokenizer(vocab, length, cfg.normalize, buckets)
         info = {
             "task": self.name,
             "class_names": splits.class_names,
@@ -43,19 +51,28 @@ class TextClassificationTask(Task):
             "tokenizer": tokenizer.settings(),
             "input_length": tokenizer.output_length,
             "max_length": length,
+            **({"bigram_buckets": buckets} if buckets else {}),
             "data_name": splits.data_name,
             "split_sizes": {n: (len(s) if s is not None else 0) for n, s in
                             (("train", splits.train), ("val", splits.val), ("test", splits.test))},
         }
 
-        def pipe(texts: tcdata.LabelledTexts | None, train: bool):
-            if texts is None or len(texts) == 0:
-                return None
-            return batch_pipeline(self._dataset(texts, tokenizer, k), cfg.batch_size, shuffle=train and cfg.shuffle,
-                                  seed=cfg.seed)
+        ids = {name: ctext.tokenize(part.texts, tokenizer) for name, part in
+               (("train", splits.train), ("val", splits.val), ("test", splits.test)) if part is not None and len(part)}
 
+        def pipe(name: str, train: bool):
+            if name not in ids:
+                return None
+            return batch_pipeline(self._dataset_of(ids[name], getattr(splits, name).labels, k), cfg.batch_size,
+                                  shuffle=train and cfg.shuffle, seed=cfg.seed)
+
+        start = None
         if cfg.model == "linear":  # the n-grams' inverse document frequencies weight the linear model's inputs
-            info["idf"] = self._idf(ctext.tokenize(splits.train.texts, tokenizer), len(vocab) + cfg.bigram_buckets)
+            info["idf"] = self._idf(ids["train"], len(vocab) + buckets)
+            start = baseline.fit_linear_start(ids, splits, info["idf"], k, cfg.class_weight)
+            print(f"linear model's start: logistic regression on its TF-IDF inputs, C {start['C']} (validation "
+                  f"macro_f1 {start['val_macro_f1']:.4f})" if "val_macro_f1" in start else
+                  f"linear model's start: logistic regression on its TF-IDF inputs, C {start['C']}")
         counts = np.bincount(splits.train.labels, minlength=k).tolist()
         pick = np.random.default_rng(cfg.seed).permutation(len(splits.train))[:2000]  # files are often sorted by class
         truncated = self._truncated_share([splits.train.texts[i] for i in pick], tokenizer)
@@ -67,13 +84,26 @@ class TextClassificationTask(Task):
         if base:
             print(f"baseline ({base['features']} TF-IDF + logistic regression, C {base['C']}): accuracy "
                   f"{base['accuracy']:.4f}, macro_f1 {base['macro_f1']:.4f} on the held-out split")
-        return DataSplits(train=pipe(splits.train, True), val=pipe(splits.val, False), test=pipe(splits.test, False),
+        return DataSplits(train=pipe("train", True), val=pipe("val", False), test=pipe("test", False),
                           info=info, train_size=len(splits.train), class_counts=counts,
-                          extras={"val_texts": splits.val, "misclassified": cfg.misclassified, "baseline": base})
+                          extras={"val_texts": splits.val, "misclassified": cfg.misclassified, "baseline": base,
+                                  "linear_start": start})
 
     @staticmethod
-    def _tokenizer(cfg, vocab, length: int):
-        return ctext.TextTokenizer(vocab, length, cfg.normalize, cfg.bigram_buckets if cfg.model in BAG_MODELS else 0)
+    def _fitted_buckets(texts: list[str], vocab: list[str], length: int, cfg, classes: int) -> int:
+        """``--bigram-buckets 0``: hash buckets enough for the training split's distinct bigrams (the power of two
+        at or above their count, so that few of them share a bucket), as many as the model's table allows: the
+        linear model keeps one score per class a row (at most ``TABLE_NUMBERS`` numbers in all), the bag of
+        words an embedding (at most ``BOW_BUCKETS`` buckets, the old fixed count: 5 MB of float32 table)."""
+        ids = ctext.tokenize(texts, ctext.TextTokenizer(vocab, length, cfg.normalize)).astype(np.int64)
+        left, right = ids[:, :-1], ids[:, 1:]
+        distinct = len(np.unique((left * len(vocab) + right)[(left > 0) & (right > 0)]))
+        wanted = 2 ** max(10, math.ceil(math.log2(max(distinct, 1))))
+        cap = TABLE_NUMBERS // (classes + 1) - len(vocab) if cfg.model == "linear" else BOW_BUCKETS
+        buckets = int(max(1024, min(wanted, cap)))
+        print(f"bigram buckets from the data: {buckets} ({distinct} distinct word-piece bigrams in the training "
+              "split; --bigram-buckets N sets it)")
+        return buckets
 
     @staticmethod
     def _fitted_length(texts: list[str], vocab: list[str], cfg) -> int:
@@ -94,11 +124,13 @@ class TextClassificationTask(Task):
     @staticmethod
     def _idf(ids: np.ndarray, size: int) -> list[float]:
         """Smoothed inverse document frequency of every id over the training texts, as scikit-learn's
-        TfidfVectorizer: ln((1 + n) / (1 + df)) + 1 (rounded: info.json keeps it)."""
+        TfidfVectorizer: ln((1 + n) / (1 + df)) + 1 (rounded: info.json keeps it); 0 for the padding id."""
         df = np.zeros(size, np.int64)
         for row in ids:
             df[np.unique(row[row > 0])] += 1
-        return np.round(np.log((1 + len(ids)) / (1 + df)) + 1, 3).tolist()
+        idf = np.round(np.log((1 + len(ids)) / (1 + df)) + 1, 3)
+        idf[0] = 0.0
+        return idf.tolist()
 
     @staticmethod
     def _truncated_share(texts: list[str], tokenizer) -> float:
@@ -112,10 +144,13 @@ class TextClassificationTask(Task):
 
     @staticmethod
     def _dataset(texts: tcdata.LabelledTexts, tokenizer, k: int):
+        return TextClassificationTask._dataset_of(ctext.tokenize(texts.texts, tokenizer), texts.labels, k)
+
+    @staticmethod
+    def _dataset_of(ids: np.ndarray, labels: np.ndarray, k: int):
         import tensorflow as tf
 
-        ids = ctext.tokenize(texts.texts, tokenizer)
-        return tf.data.Dataset.from_tensor_slices((ids, np.eye(k, dtype=np.float32)[texts.labels]))
+        return tf.data.Dataset.from_tensor_slices((ids, np.eye(k, dtype=np.float32)[labels]))
 
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):
         if data is None:
@@ -132,8 +167,19 @@ class TextClassificationTask(Task):
         return AUTO_CANDIDATES
 
     def build_model(self, cfg: Config, info: dict):
+        cfg = dataclasses.replace(cfg, bigram_buckets=info["tokenizer"]["bigram_buckets"])  # 0: from the data
         return tcmodel.build(cfg, len(info["class_names"]), len(info["tokenizer"]["vocab"]), info["input_length"],
                              idf=info.get("idf"))
+
+    def initial_weights(self, model, data: DataSplits) -> None:
+        """The linear model starts where logistic regression on its own inputs ends (``baseline.py``): each id's
+        class scores are the regression's coefficients, the softmax layer passes them on with its intercepts."""
+        start = (data.extras or {}).get("linear_start")
+        if start is None:
+            return
+        k = start["intercept"].shape[0]
+        model.get_layer("ngram_weights").set_weights([start["coef"].T.astype(np.float32)])
+        model.get_layer("probabilities").set_weights([np.eye(k, dtype=np.float32), start["intercept"].astype(np.float32)])
 
     def loss_and_metrics(self, cfg: Config, info: dict):
         import keras
