@@ -5,7 +5,8 @@ same student trained alone, and the int8 ``.tflite`` of each beside the teacher'
         [--seeds 1 2] [--ensemble] [--work DIR] [--extra --epochs 30 ...]
 
 Per task: the teacher is the default recipe; the student is the same recipe at a quarter of the width
-(image: ``--width 0.25``; text: ``--embed-dim 16 --hidden 16``), trained alone and with ``--teacher``
+(image: ``--width 0.25``; text: the CNN at ``--embed-dim 16 --hidden 16``, the default being ``--model auto``),
+trained alone and with ``--teacher``
 (``--ensemble``: a second teacher of another width, averaged with the first). Every run trains on the same
 splits (one ``--seed`` per row: the splits and the initial weights both follow it, so teachers share the
 student's seed). Printed: test accuracy and macro F1 per run, the ensemble's, training seconds, and the int8
@@ -27,7 +28,8 @@ from benchlib import cpu_summary, edgesuite  # noqa: E402
 
 RECIPES = {
     "image-classification": {"student": ["--width", "0.25"], "second": ["--width", "1.5"]},
-    "text-classification": {"student": ["--embed-dim", "16", "--hidden", "16"], "second": ["--model", "bow"]},
+    "text-classification": {"student": ["--model", "cnn", "--embed-dim", "16", "--hidden", "16"],
+                            "second": ["--model", "bow"]},
 }
 
 
