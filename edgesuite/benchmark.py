@@ -86,7 +86,8 @@ def benchmark_run(run_path: str, formats: str = "all", samples: int = 50, log=pr
     for row in rows:
         path = Path(row["path"])
         if not path.exists():
-            row["status"] = "failed: " + ("not exported" if row["format"] != "keras (reference)" else "no model.keras")
+            row["status"] = ("failed: not exported" if row["format"] != "keras (reference)" else
+                             "not timed: the export has no model.keras (add keras to --formats for the reference)")
             continue
         row["size_mb"] = size_mb(path)
         if path.suffix == ".mlpackage" and sys.platform != "darwin":

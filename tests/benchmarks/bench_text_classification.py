@@ -70,7 +70,7 @@ def main() -> None:
     args = p.parse_args()
 
     import edgesuite
-    from edgesuite.export.bench import benchmark_run
+    from edgesuite.benchmark import benchmark_run
 
     work = Path(tempfile.mkdtemp(prefix="bench-text-"))
     train, test = split_corpus(work)

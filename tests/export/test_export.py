@@ -173,6 +173,16 @@ def test_benchmark_prints_a_row_per_format_with_the_keras_reference(exported, ca
     assert "x keras" in capsys.readouterr().out
 
 
+def test_benchmark_without_the_exported_keras_file_says_why_the_reference_is_not_timed(exported, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(exported, run)
+    (run / "export" / "model.keras").unlink()  # as after `edgesuite export RUN --formats tflite-int8`
+    assert main(["benchmark", str(run), "--formats", "tflite", "--samples", "3"]) == 0
+    reference, tflite = json.loads((run / "export" / "benchmark.json").read_text())["rows"]
+    assert reference["status"].startswith("not timed: the export has no model.keras") and "median_ms" not in reference
+    assert tflite["status"] == "ok" and tflite["median_ms"] > 0 and "latency_vs_keras" not in tflite
+
+
 # ---- bad input ---------------------------------------------------------------------------
 
 def _fails(code, capsys, fragment):
