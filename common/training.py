@@ -191,8 +191,14 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
                              f"{replicas} replicas")
     chief, multi = distribute.is_chief(strategy), distribute.is_multi_worker(strategy)
     if multi and cfg.time_budget:
-        raise UserInputError("time_budget: not available for multi-worker training (each worker would read its "
-                             "own clock and they could stop at different epochs); use --epochs")
+        recipes = next(f.default for f in dataclasses.fields(cfg) if f.name == "time_budget")
+        if cfg.time_budget != recipes:
+            raise UserInputError("time_budget: not available for multi-worker training (each worker would read "
+                                 "its own clock and they could stop at different epochs); use --epochs")
+        # the recipe's own budget (detection, segmentation) gives way: the recipe's epochs
+        log(f"time budget: the recipe's {recipes:g} min is off for multi-worker training (each worker would read "
+            f"its own clock); {cfg.epochs} epochs (--epochs N sets them)")
+        cfg = dataclasses.replace(cfg, time_budget=0.0)
     if multi and not resume:
         resume = _unfinished_run(task, cfg, log)
     if not chief:  # a non-chief worker runs the same steps (saving is collective) into a folder that goes away

@@ -15,7 +15,13 @@ LOSSES = ("ce", "ce+dice")
 class Config(TrainConfig, Augmented, Streamed):
     data: str = knob("canvas", "a folder with images/ and masks/ (optionally inside train/ val/ test/), "
                                "or 'canvas': Fashion-MNIST items pasted on textured backgrounds (embedded)")
-    epochs: int = knob(18, "number of training epochs")
+    # the default recipe is as many epochs as 20 minutes hold on the machine at hand (the budget rule of
+    # common/training.fit_to_data); --time-budget 0 --epochs N: as long on any machine
+    epochs: int = knob(18, "number of training epochs (under --time-budget: as many as fit, up to 200; --epochs N "
+                           "keeps N)")
+    time_budget: float = knob(20.0, "train for at most this many minutes (0 = off): after the first epoch, no epoch "
+                                    "starts that would not end within them, and the cosine schedule decays over "
+                                    "the epochs that fit", bounds=">= 0")
     batch_size: int = knob(32, "global batch size")
     lr: float = knob(3e-3, "peak learning rate")
     early_stopping: int = knob(6, "stop after N epochs without a better val_miou (0 = off)")

@@ -19,7 +19,8 @@ RECIPE = {
     "model": "unet", "width": 1.0, "image_size": 0,           # a light LinkNet-style U-Net; 0: the images' side (canvases: 64 px)
     "loss": "ce",                                              # cross-entropy; "ce+dice" lifts thin classes
     "augment": "default",                                      # flip, zoom, shift, colour: masks move too
-    "epochs": 18, "early_stopping": 6, "batch_size": 32,
+    "epochs": 18, "time_budget": 20.0,                         # as many epochs as fit in 20 minutes (18 without a budget)
+    "early_stopping": 6, "batch_size": 32,
     "optimizer": "adamw", "lr": 3e-3, "schedule": "warmup_cosine",
 }
 

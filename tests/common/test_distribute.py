@@ -138,6 +138,8 @@ def test_two_workers_stream_disjoint_shares_of_a_segmentation_folder(tmp_path):
                 p.kill()
     for out in outs:
         assert re.search(r"cache: train split decoded in memory \(.*this worker's share: 1/2\)", out), out[-2000:]
+        # the recipe's 20-minute budget gives way to its epochs (a budget given on purpose is refused)
+        assert "time budget: the recipe's 20 min is off for multi-worker training" in out, out[-2000:]
     prints = [re.findall(r"final weights fingerprint: ([0-9.]+)", o) for o in outs]
     assert prints[0] and prints[0] == prints[1], prints
     assert json.loads((tmp_path / "out" / "segmentation" / "seg" / "status.json").read_text())["state"] == "completed"
