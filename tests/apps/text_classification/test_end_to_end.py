@@ -173,6 +173,30 @@ def test_the_baseline_reads_text_without_spaces_by_characters():
     assert scored["features"] == "word 1-2-grams + character 1-3-grams" and scored["accuracy"] == 1.0
 
 
+def test_the_baseline_is_fitted_once_per_data_set(monkeypatch):
+    """``--model auto`` candidates (and tune trials) load the same splits: the second asks, nothing is fitted."""
+    from types import SimpleNamespace
+
+    from edgesuite.apps.text_classification import baseline
+
+    fits = []
+    real = baseline._fit_and_score
+    monkeypatch.setattr(baseline, "_fit_and_score", lambda *a: fits.append(1) or real(*a))
+    rng = np.random.default_rng(1)
+
+    def split(n):
+        labels = rng.integers(0, 2, n)
+        return SimpleNamespace(texts=[("a fine warm film" if y else "a dull cold film") + f" {i}" for i, y in
+                                      enumerate(labels)], labels=labels)
+
+    train, val, held = split(40), split(10), split(20)
+    first = baseline.fit_and_score(train, val, held, 2)
+    first["accuracy"] = -1.0  # a caller's change does not reach the next caller
+    assert baseline.fit_and_score(train, val, held, 2)["accuracy"] == 1.0 and len(fits) == 1
+    held.labels = 1 - held.labels  # other labels: another data set, fitted again
+    assert baseline.fit_and_score(train, val, held, 2)["accuracy"] == 0.0 and len(fits) == 2
+
+
 def test_the_linear_model_weights_ngrams_by_idf_and_exports(text_csv, tmp_path):
     """--model linear: the TF-IDF-weighted n-gram model (core layers: it exports like the others); its fixed
     input weights are the training split's inverse document frequencies; --max-length 0 may reach past 512."""
