@@ -26,6 +26,8 @@ noise      GaussianNoise on pixels                     std-dev as a fraction of 
 randaugment RandAugment                                number of ops
 mixup      MixUp (classification only)                 alpha
 cutmix     CutMix (classification only)                factor
+erase      RandomErasing: a rectangle of 2-25 % of the    probability an image gets one (<= 1)
+           image set to noise (classification only)
 ========== =========================================== ===========
 """
 
@@ -39,10 +41,11 @@ from edgesuite.common.errors import UserInputError
 GEOMETRIC = {"flip", "rotate", "zoom", "translate", "crop"}
 COLOUR = {"contrast", "brightness", "color", "noise", "randaugment"}
 LABEL_MIXING = {"mixup", "cutmix"}
+CLASSIFICATION_ONLY = LABEL_MIXING | {"erase"}  # erasing would hide boxes and mask pixels the targets still show
 DEFAULT_VALUES = {
     "flip": "horizontal", "rotate": 0.05, "zoom": 0.1, "translate": 0.1, "crop": 0.9,
     "contrast": 0.2, "brightness": 0.2, "color": 0.2, "noise": 0.03,
-    "randaugment": 2, "mixup": 0.2, "cutmix": 1.0,
+    "randaugment": 2, "mixup": 0.2, "cutmix": 1.0, "erase": 0.5,
 }
 # image classification's 'default', by whether the classes keep their class mirrored (apps/image_classification/
 # data.py mirror_keeps_class): tests/benchmarks/RESULTS.md (image classification, data fitting) has the figures
@@ -74,8 +77,9 @@ def parse_spec(spec: str, task: str = "classification") -> list[AugmentOp]:
         name = name.strip().lower()
         if name not in DEFAULT_VALUES:
             raise UserInputError(f"augment: unknown augmentation '{name}' in '{spec}'; known: {', '.join(DEFAULT_VALUES)}")
-        if name in LABEL_MIXING and task != "classification":
-            raise UserInputError(f"augment: '{name}' mixes labels and only applies to classification, not {task}")
+        if name in CLASSIFICATION_ONLY and task != "classification":
+            raise UserInputError(f"augment: '{name}' {'mixes labels' if name in LABEL_MIXING else 'hides pixels'} "
+                                 f"and only applies to classification, not {task}")
         default = DEFAULT_VALUES[name]
         if not raw:
             value = default
@@ -159,6 +163,10 @@ class Augmenter:
                 layers = [keras.layers.MixUp(alpha=v, seed=s)]
             elif op.name == "cutmix":
                 layers = [keras.layers.CutMix(factor=v, seed=s)]
+            elif op.name == "erase":
+                if v > 1:
+                    raise UserInputError(f"augment: erase={v} expects a probability in (0, 1]")
+                layers = [keras.layers.RandomErasing(factor=v, scale=(0.02, 0.25), value_range=(0, 255), seed=s)]
             out.extend(layers)
         return out
 

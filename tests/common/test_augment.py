@@ -76,6 +76,21 @@ def test_label_mixing_mixes_labels_of_a_classification_batch(spec, policy):
     assert ((out["labels"].numpy() > 0.01) & (out["labels"].numpy() < 0.99)).any()
 
 
+def test_erase_hides_a_rectangle_of_some_images_and_keeps_their_labels(policy):
+    images = np.full((64, SIZE, SIZE, 1), 100, np.uint8)
+    labels = np.eye(2, dtype=np.float32)[[0, 1] * 32]
+    out = build_augmenter("erase=0.5", "classification", (SIZE, SIZE), seed=3)({"images": images, "labels": labels})
+    changed = (out["images"].numpy() != 100).reshape(64, -1)
+    erased = changed.any(1)
+    assert 0 < erased.sum() < 64  # some images, not all
+    assert (changed[erased].mean(1) <= 0.3).all()  # a rectangle of at most a quarter (and rounding), not the image
+    np.testing.assert_array_equal(out["labels"].numpy(), labels)
+    with pytest.raises(UserInputError, match="'erase' hides pixels and only applies to classification"):
+        parse_spec("erase", task="segmentation")
+    with pytest.raises(UserInputError, match=r"erase=2.0 expects a probability"):
+        build_augmenter("erase=2", "classification", (SIZE, SIZE))
+
+
 @pytest.mark.parametrize("spec", ["rotate=0.08", "zoom=0.3", "color", "randaugment"])
 def test_augmentation_computes_in_float32_under_any_policy(spec, policy):
     """Input processing: the same pixels under mixed_bfloat16 as under float32 (bf16 would round 0..255
