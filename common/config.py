@@ -121,9 +121,17 @@ class TrainConfig:
     val_fraction: float = knob(0.1, "validation share when the data has no validation split", bounds="[0, 1)")
     test_fraction: float = knob(0.1, "test share when the data has no test split", bounds="[0, 1)")
     seed: int = knob(42, "random seed for splits, shuffling, augmentation and weights")
+    split_seed: int = knob(-1, "seed of the train/validation/test split and of generated data alone (-1: --seed): "
+                               "runs that differ in --seed but share this are trained on the same splits, e.g. the "
+                               "teachers of one ensemble", bounds=">= -1")
     strict: bool = knob(False, "fail on a corrupt or skippable input instead of skipping it with a warning")
     out: str = knob("saved_models", "output root; runs go to OUT/<task>/<name>")
     name: str = knob("", "run name (default: a timestamp)")
+
+    @property
+    def data_seed(self) -> int:
+        """The seed of the splits and of generated data: ``--split-seed``, else ``--seed``."""
+        return self.split_seed if self.split_seed >= 0 else self.seed
 
     def validate(self) -> None:
         """Raises UserInputError naming the first knob outside its choices or bounds; a task's own

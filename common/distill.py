@@ -23,8 +23,9 @@ import keras
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.runs import resolve_run
 
-# the knobs that make the splits: a teacher trained on other splits has seen the student's held-out examples
-SPLIT_KNOBS = ("data", "seed", "val_fraction", "test_fraction")
+# the knobs that make the splits (with the data seed): a teacher trained on other splits has seen the student's
+# held-out examples
+SPLIT_KNOBS = ("data", "val_fraction", "test_fraction")
 EPS = 1e-7
 
 
@@ -57,6 +58,11 @@ def load_teachers(task, cfg, info: dict, log=print) -> list[Teacher]:
                 raise UserInputError(f"{where}: was trained with {knob} {saved[knob]!r}, the student has "
                                      f"{getattr(cfg, knob)!r}; a teacher must be trained on the same splits, or it "
                                      "has seen the student's validation and test examples")
+        if saved and _data_seed(saved) != cfg.data_seed:
+            raise UserInputError(f"{where}: its splits come from seed {_data_seed(saved)}, the student's from seed "
+                                 f"{cfg.data_seed}; a teacher must be trained on the same splits, or it has seen the "
+                                 "student's validation and test examples (runs that differ in --seed share the "
+                                 "splits with --split-seed)")
         if theirs.get("class_names") != info.get("class_names"):
             raise UserInputError(f"{where}: its classes {theirs.get('class_names')} are not the student's "
                                  f"{info.get('class_names')}")
@@ -65,6 +71,12 @@ def load_teachers(task, cfg, info: dict, log=print) -> list[Teacher]:
         teachers.append(Teacher(run.path, keras.models.load_model(run.model_path, compile=False), theirs))
     log(f"distilling from {len(teachers)} teacher run(s): {', '.join(str(t.path) for t in teachers)}")
     return teachers
+
+
+def _data_seed(saved: dict) -> int:
+    """The split seed of a run's saved config (runs from before ``--split-seed`` have their ``seed``)."""
+    split = saved.get("split_seed", -1)
+    return split if split is not None and split >= 0 else saved.get("seed")
 
 
 def soften(probs, temperature: float):

@@ -168,7 +168,7 @@ def _named(name: str) -> tuple[LabelledImages, LabelledImages, list[str]]:
 
 
 def load_splits(cfg) -> ImageSplits:
-    """Resolves ``cfg.data`` to train/val/test, deterministic for ``cfg.seed``."""
+    """Resolves ``cfg.data`` to train/val/test, deterministic for ``cfg.data_seed``."""
     from edgesuite.apps.image_classification.config import NAMED_SETS
 
     skips = SkipLog("unreadable images", strict=cfg.strict)
@@ -187,7 +187,7 @@ def load_splits(cfg) -> ImageSplits:
             val = scan_class_folders(val_dir, skips, cfg.min_image_size, known=names) if val_dir else None
             test = scan_class_folders(path / "test", skips, cfg.min_image_size, known=names) if (path / "test").is_dir() else None
             if val is None:
-                rest, v = stratified_split(train.labels, (cfg.val_fraction,), cfg.seed)
+                rest, v = stratified_split(train.labels, (cfg.val_fraction,), cfg.data_seed)
                 train, val = train.subset(rest), train.subset(v)
             skips.report()
             return ImageSplits(train, val, test, names, path.name)
@@ -203,7 +203,7 @@ def load_splits(cfg) -> ImageSplits:
     if len(names) < 2:
         raise UserInputError(f"{data}: found only one class ({names[0]}); classification needs at least two")
     fractions = (cfg.val_fraction,) if explicit_test is not None else (cfg.val_fraction, cfg.test_fraction)
-    parts = stratified_split(pool.labels, fractions, cfg.seed)
+    parts = stratified_split(pool.labels, fractions, cfg.data_seed)
     train = pool.subset(parts[0])
     val = pool.subset(parts[1]) if len(parts[1]) else None
     test = explicit_test if explicit_test is not None else (pool.subset(parts[2]) if len(parts[2]) else None)

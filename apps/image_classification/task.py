@@ -72,7 +72,7 @@ class ImageClassificationTask(Task):
             print(f"image-size from the data: {size} px (median shorter side {side} px of {n} images; {low} to "
                   f"{high}; --image-size N sets it)")
         if cfg.augment == "default":
-            share = icdata.mirror_keeps_class(train, num_classes, cfg.seed)
+            share = icdata.mirror_keeps_class(train, num_classes, cfg.data_seed)
             mirrored = share >= icdata.MIRROR_KEEPS
             changes["augment"] = DEFAULT_AUGMENT[mirrored]
             print(f"augment from the data: {changes['augment']} ({share:.0%} of the classes' mirrored mean images are "

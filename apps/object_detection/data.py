@@ -137,7 +137,7 @@ def _canvas(cfg) -> DetectionSplits:
     width = max(cfg.canvas_items, cfg.canvas_train_items)  # one truth width for every split
     for split, count, items in (("train", cfg.canvas_count, cfg.canvas_train_items),
                                 ("val", held_out, cfg.canvas_items), ("test", held_out, cfg.canvas_items)):
-        c = make_canvases(count, cfg.image_size, split, seed=cfg.seed, max_items=items)
+        c = make_canvases(count, cfg.image_size, split, seed=cfg.data_seed, max_items=items)
         b, k, d = pad(c.boxes, c.classes, max_boxes=width)
         parts[split] = DetectionSet(c.images, b, k, d, [f"canvas {split} #{i}" for i in range(count)])
     return DetectionSplits(parts["train"], parts["val"], parts["test"], c.class_names, "canvas")
@@ -151,7 +151,7 @@ def _read_folder(root: Path, cfg, skips: SkipLog, clips: SkipLog, class_names: l
 
 
 def load_splits(cfg) -> DetectionSplits:
-    """Resolves ``cfg.data`` to validated train/val/test arrays, deterministic for ``cfg.seed``."""
+    """Resolves ``cfg.data`` to validated train/val/test arrays, deterministic for ``cfg.data_seed``."""
     if cfg.data == "canvas":
         return _canvas(cfg)
     root = Path(cfg.data)
@@ -169,7 +169,7 @@ def load_splits(cfg) -> DetectionSplits:
     clips.report(lambda m: print(m.replace("skipped", "clipped").replace(" Use --strict to fail instead.", "")))
     train, val, test = parts["train"], parts.get("val"), parts.get("test")
     if val is None:
-        idx = np.random.default_rng(cfg.seed).permutation(len(train))
+        idx = np.random.default_rng(cfg.data_seed).permutation(len(train))
         n_val = max(1, int(round(len(train) * cfg.val_fraction))) if len(train) > 2 else 0
         n_test = int(round(len(train) * cfg.test_fraction)) if test is None else 0
         val_i, test_i, train_i = idx[:n_val], idx[n_val:n_val + n_test], idx[n_val + n_test:]

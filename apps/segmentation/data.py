@@ -268,7 +268,7 @@ def _canvas(cfg) -> SegmentationSplits:
     parts = {}
     held_out = max(50, min(500, cfg.canvas_count // 6))
     for split, count in (("train", cfg.canvas_count), ("val", held_out), ("test", held_out)):
-        c = make_canvases(count, cfg.image_size, split, seed=cfg.seed)
+        c = make_canvases(count, cfg.image_size, split, seed=cfg.data_seed)
         parts[split] = MaskedImages(c.images, c.masks, [f"canvas {split} #{i}" for i in range(count)])
         names = c.mask_class_names
     return SegmentationSplits(parts["train"], parts["val"], parts["test"], names, "canvas")
@@ -285,7 +285,7 @@ def _random_split(data: MaskedImages, fractions: tuple[float, float], seed: int)
 
 
 def load_splits(cfg) -> SegmentationSplits:
-    """Resolves ``cfg.data`` to validated train/val/test arrays, deterministic for ``cfg.seed``."""
+    """Resolves ``cfg.data`` to validated train/val/test arrays, deterministic for ``cfg.data_seed``."""
     from edgesuite.apps.segmentation.config import NAMED_SETS
 
     if cfg.data in NAMED_SETS:
@@ -329,7 +329,7 @@ def load_splits(cfg) -> SegmentationSplits:
         raise UserInputError(f"{root}: no training pair left after the checks above")
     if val is None:
         train, val, held = _random_split(train, (cfg.val_fraction, 0.0 if test is not None else cfg.test_fraction),
-                                         cfg.seed)
+                                         cfg.data_seed)
         test = test if test is not None else held
     return SegmentationSplits(train, val if val is not None and len(val) else None,
                               test if test is not None and len(test) else None, names, root.name)

@@ -186,7 +186,7 @@ def to_labelled(rows: Rows, names: list[str], skips: SkipLog, split: str) -> Lab
 
 
 def load_splits(cfg) -> TextSplits:
-    """Resolves ``cfg.data`` to train/val/test, deterministic for ``cfg.seed``."""
+    """Resolves ``cfg.data`` to train/val/test, deterministic for ``cfg.data_seed``."""
     from edgesuite.apps.text_classification.config import NAMED_SETS
 
     skips = SkipLog("text rows", strict=cfg.strict)
@@ -213,7 +213,7 @@ def load_splits(cfg) -> TextSplits:
         test = to_labelled(read_any(sources["test"], cfg, skips), names, skips, "test") if "test" in sources else None
     fractions = tuple(f for f, have in ((cfg.val_fraction, val is not None), (cfg.test_fraction, test is not None))
                       if not have)
-    parts = stratified_split(train_all.labels, fractions, cfg.seed) if fractions else [np.arange(len(train_all))]
+    parts = stratified_split(train_all.labels, fractions, cfg.data_seed) if fractions else [np.arange(len(train_all))]
     train = train_all.subset(parts[0])
     taken = iter(parts[1:])
     if val is None:

@@ -112,7 +112,7 @@ class TextClassificationTask(Task):
         import tensorflow as tf
 
         tok = ctext.TextTokenizer(vocab, 8, cfg.normalize)
-        pick = np.random.default_rng(cfg.seed).permutation(len(texts))[:5000]
+        pick = np.random.default_rng(cfg.data_seed).permutation(len(texts))[:5000]
         lengths = tok.tokenizer.tokenize(tf.constant([texts[i] for i in pick])).row_lengths().numpy()
         p95 = int(np.percentile(lengths, 95)) if len(lengths) else 16
         low, high = FITTED_LENGTH["bag" if cfg.model in BAG_MODELS else "other"]

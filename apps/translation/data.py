@@ -159,7 +159,7 @@ def load_splits(cfg) -> TranslationSplits:
     skips.report()
     if len(pairs) < 10:
         raise UserInputError(f"{cfg.source_file or cfg.data}: {len(pairs)} usable sentence pairs; at least 10 are needed")
-    train, val, test = split_by_group(pairs.groups, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    train, val, test = split_by_group(pairs.groups, cfg.val_fraction, cfg.test_fraction, cfg.data_seed)
     return TranslationSplits(pairs.subset(train), pairs.subset(val) if len(val) else None, pairs.subset(test), name)
 
 

@@ -2,6 +2,7 @@ import argparse
 import dataclasses
 import re
 
+import numpy as np
 import pytest
 
 from edgesuite.apps.image_classification.config import Config
@@ -48,6 +49,20 @@ def test_wrong_type_and_bad_yaml_are_named(tmp_path):
 def test_validate_names_the_knob(key, value, expected):
     with pytest.raises(UserInputError, match=re.escape(expected)):
         dataclasses.replace(Config(), **{key: value}).validate()
+
+
+def test_the_split_seed_is_the_seed_unless_given_and_splits_follow_it_alone():
+    from edgesuite.apps.image_classification import data as icdata
+
+    assert Config(seed=5).data_seed == 5 and Config(seed=5, split_seed=0).data_seed == 0
+    with pytest.raises(UserInputError, match="split_seed: expected an integer >= -1"):
+        Config(split_seed=-2).validate()
+    a, b, c = (icdata.load_splits(Config(data="fashion-mnist-subset", seed=s, split_seed=k))
+               for s, k in ((1, 42), (2, 42), (42, -1)))
+    assert np.array_equal(a.val.arrays, b.val.arrays) and np.array_equal(a.val.arrays, c.val.arrays)
+    assert np.array_equal(a.train.arrays, b.train.arrays) and np.array_equal(a.train.arrays, c.train.arrays)
+    other = icdata.load_splits(Config(data="fashion-mnist-subset", seed=1))
+    assert not np.array_equal(other.val.arrays, a.val.arrays)
 
 
 def test_every_field_has_help():
