@@ -120,7 +120,8 @@ class TrainConfig:
                                    "--epochs when it is given", bounds=">= 0")
     val_fraction: float = knob(0.1, "validation share when the data has no validation split", bounds="[0, 1)")
     test_fraction: float = knob(0.1, "test share when the data has no test split", bounds="[0, 1)")
-    seed: int = knob(42, "random seed for splits, shuffling, augmentation and weights")
+    seed: int = knob(42, "random seed for shuffling, augmentation and weights, and for the splits unless "
+                         "--split-seed is given")
     split_seed: int = knob(-1, "seed of the train/validation/test split and of generated data alone (-1: --seed): "
                                "runs that differ in --seed but share this are trained on the same splits, e.g. the "
                                "teachers of one ensemble", bounds=">= -1")
