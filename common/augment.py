@@ -49,7 +49,7 @@ DEFAULT_VALUES = {
 }
 # image classification's 'default', by whether the classes keep their class mirrored (apps/image_classification/
 # data.py mirror_keeps_class): tests/benchmarks/RESULTS.md (image classification, data fitting) has the figures
-CLASSIFICATION_DEFAULTS = {True: "flip", False: "translate=0.1"}
+CLASSIFICATION_DEFAULTS = {True: "flip,erase", False: "translate=0.1"}
 TASK_DEFAULTS = {
     "classification": CLASSIFICATION_DEFAULTS[True],
     "detection": "flip,zoom=0.1,translate=0.1,color=0.2",

@@ -9,7 +9,7 @@ from keras import layers
 from edgesuite.common.errors import UserInputError
 
 
-def conv_bn(x, filters: int, name: str, kernel: int = 3, dilation: int = 1):
+def conv_bn(x, filters: int, name: str, kernel: int = 3, dilation: int = 1, strides: int = 1):
     """Conv (no bias) -> BatchNormalization -> ReLU, 'same' padding, named ``{name}_conv/_bn/_relu``.
 
     Momentum 0.9, not Keras' 0.99: with ~150 steps an epoch the moving variance
@@ -19,7 +19,8 @@ def conv_bn(x, filters: int, name: str, kernel: int = 3, dilation: int = 1):
     under several replicas the statistics are those of the global batch, so a
     mirrored run computes what a single-device run does (no effect on one device).
     """
-    x = layers.Conv2D(filters, kernel, padding="same", dilation_rate=dilation, use_bias=False, name=f"{name}_conv")(x)
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", dilation_rate=dilation, use_bias=False,
+                      name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 

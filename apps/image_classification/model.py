@@ -37,18 +37,20 @@ def _head(x, num_classes: int, dropout: float):
 
 
 def build_cnn(num_classes: int, image_size: int, channels: int, width: float = 1.0, dropout: float = 0.2) -> keras.Model:
-    """Four 3x3 conv + BN + ReLU layers in three stages, global pooling, softmax.
+    """A 4x4 conv stem, four 3x3 conv + BN + ReLU layers in three stages, global pooling, softmax.
 
-    Sized for small images (Fashion-MNIST's 28x28): ~240k parameters at width 1.
-    One conv per stage at the two finer resolutions and two at the coarsest:
-    on 2 CPU cores the full-resolution layers are bound by memory traffic, not
-    FLOPs, so this shape trains at ~520 img/s where (32x2, 64x2, 128x1) managed
-    ~310 with fewer parameters.
+    Sized for small images (Fashion-MNIST's 28x28): ~540k parameters at width 1. The stem has stride 2 on
+    images of 24 px and more, so the stages (64x1, 128x2, 256x1 filters) run at half the input's resolution
+    and below: on 2 CPU cores the full-resolution layers are bound by memory traffic, not FLOPs, and this
+    shape trains at the speed of the earlier 240k-parameter (32x1, 64x1, 128x2) CNN at full resolution,
+    with more accuracy (tests/benchmarks/RESULTS.md, eighth and ninth sessions). Smaller images
+    (load_digits' 8 px are read at 16) keep their resolution: stride 1.
     """
     f = lambda n: max(8, int(round(n * width)))  # noqa: E731
     inputs, x = _inputs(image_size, channels)
     x = layers.Rescaling(1 / 255.0, name="normalize")(x)
-    for stage, (filters, repeats) in enumerate([(32, 1), (64, 1), (128, 2)]):
+    x = conv_bn(x, f(32), "stem", kernel=4, strides=2 if image_size >= 24 else 1)
+    for stage, (filters, repeats) in enumerate([(64, 1), (128, 2), (256, 1)]):
         if stage:
             x = layers.MaxPooling2D(name=f"pool{stage}")(x)
         for r in range(repeats):

@@ -62,8 +62,8 @@ class ImageClassificationTask(Task):
 
     @staticmethod
     def _fitted(cfg: Config, train, num_classes: int) -> Config:
-        """``--image-size 0``: the images' native size; ``--augment default``: flips only when the classes keep
-        their class mirrored (clothes and photos do, digits and letters do not), small shifts either way."""
+        """``--image-size 0``: the images' native size; ``--augment default``: flips and random erasing when the
+        classes keep their class mirrored (clothes and photos do), small shifts when not (digits, letters)."""
         changes = {}
         if not cfg.image_size:
             size, side, n = icdata.fitted_image_size(train, cfg.model)

@@ -16,9 +16,10 @@ from edgesuite import api
 # Setup: the recipe, as `edgesuite train image-classification` has it by default. Change a number, run.
 RECIPE = {
     "model": "cnn", "image_size": 0, "width": 1.0, "dropout": 0.2,     # a compact CNN at the images' own size
-    "augment": "default",               # flips if the classes keep their class mirrored, else shifts (from the data)
+    "augment": "default",               # flips + erasing if the classes keep their class mirrored, else shifts
     "epochs": 10, "batch_size": 128,
-    "optimizer": "adamw", "lr": 3e-3, "schedule": "warmup_cosine", "weight_decay": 1e-4,
+    "optimizer": "adamw", "lr": 3e-3, "schedule": "warmup_cosine", "weight_decay": 0.05,
+    "label_smoothing": 0.1,
 }
 
 

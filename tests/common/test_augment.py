@@ -112,4 +112,4 @@ def test_spec_errors_name_the_item():
         parse_spec("zoom=big")
     with pytest.raises(UserInputError, match="only applies to classification"):
         parse_spec("mixup", task="detection")
-    assert parse_spec("none") == [] and [o.name for o in parse_spec("default")] == ["flip"]
+    assert parse_spec("none") == [] and [o.name for o in parse_spec("default")] == ["flip", "erase"]
