@@ -47,12 +47,14 @@ def test_three_trials_then_the_best_config_reproduces_its_trial(tiny_folder, tmp
     folder = tmp_path / "image-classification" / "tune-study"
     assert (folder / "study.db").exists()
     rows = list(csv.DictReader(open(folder / "trials.csv")))
-    assert [r["state"] for r in rows] == ["complete"] * 3
+    states = [r["state"] for r in rows]  # the median pruner may stop the third (seeded, recipe-dependent)
+    assert len(rows) == 3 and states[:2] == ["complete"] * 2 and set(states) <= {"complete", "pruned"}
     assert {r["batch_size"] for r in rows} <= {"32", "64", "128", "256"}
     for name in ("tune_history.png", "tune_knobs.png"):
         assert (folder / "plots" / name).stat().st_size > 5000
     best = json.loads((folder / "best.json").read_text())
-    assert best["val_accuracy"] == pytest.approx(max(float(r["val_accuracy"]) for r in rows), abs=1e-5)
+    assert best["val_accuracy"] == pytest.approx(max(float(r["val_accuracy"]) for r in rows
+                                                       if r["state"] == "complete"), abs=1e-5)
     trial_cfg = yaml.safe_load(open(os.path.join(best["run"], "config.yaml")))
     assert trial_cfg["batch_size"] == best["params"]["batch_size"]  # the searched batch, not refitted to the data
     assert main(["train", "image-classification", "--config", str(folder / "best_config.yaml"), "--name", "again"]) == 0
