@@ -2,11 +2,13 @@
 same student trained alone, and the int8 ``.tflite`` of each beside the teacher's.
 
     python tests/benchmarks/bench_distill.py [--task image-classification|text-classification]
-        [--seeds 1 2 3] [--teachers 3] [--student='--width 0.25 ...'] [--work DIR] [--extra --precision float32 ...]
+        [--seeds 1 2 3] [--teachers 3] [--teacher-flags='--epochs 30'] [--student='--width 0.25 ...']
+        [--work DIR] [--extra --precision float32 ...]
 
 Every run trains on the same splits (``--split-seed``, default 42), so the teachers are trained once and
 teach every student. The teachers are the default recipe at ``--teachers`` seeds of their own (1001, 1002,
-...; several = an ensemble over seeds, their probabilities averaged); per student seed the student (image:
+...; several = an ensemble over seeds, their probabilities averaged; ``--teacher-flags`` adds flags to their
+runs, e.g. ``--epochs 30`` so that they train as long as the students); per student seed the student (image:
 the default CNN at ``--width 0.5``, a quarter of its parameters, for 30 epochs; text: the CNN at
 ``--embed-dim 16 --hidden 16``, the default being ``--model auto``; ``--student`` replaces it) trains alone
 and with ``--teacher``, at the same seed, so each seed is a paired comparison. Printed: test accuracy and
@@ -59,18 +61,22 @@ def main() -> None:
     ap.add_argument("--split-seed", type=int, default=42)
     ap.add_argument("--student", default=None, help="the student's flags as one string, e.g. "
                     "--student='--width 0.25 --epochs 30' (default: see above)")
+    ap.add_argument("--teacher-flags", default="", help="flags of the teachers' runs beside the default recipe as one "
+                    "string, e.g. --teacher-flags='--epochs 30' (a teacher trained as long as its students)")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags for every run (e.g. --precision)")
     ap.add_argument("--work", default=None)
     args = ap.parse_args()
     out = Path(args.work or tempfile.mkdtemp(prefix="bench-distill-"))
     student = shlex.split(args.student) if args.student else STUDENTS[args.task]
     split = ["--split-seed", str(args.split_seed), *args.extra]
-    print(f"host: {cpu_summary()}\ntask: {args.task}, {args.teachers} teacher(s), student {' '.join(student)}, "
+    print(f"host: {cpu_summary()}\ntask: {args.task}, {args.teachers} teacher(s) "
+          f"({args.teacher_flags or 'the default recipe'}), student {' '.join(student)}, "
           f"seeds {args.seeds}, split seed {args.split_seed}, runs in {out}")
     rows, gains = [], []
     teachers = []
     for i in range(args.teachers):
-        run, m, secs = train(args.task, out, f"teacher-{i + 1}", ["--seed", str(1001 + i), *split])
+        run, m, secs = train(args.task, out, f"teacher-{i + 1}",
+                             ["--seed", str(1001 + i), *split, *shlex.split(args.teacher_flags)])
         teachers.append(str(run))
         rows.append(("teacher", 1001 + i, m, secs, run))
     for seed in args.seeds:
