@@ -49,6 +49,10 @@ class Config(TrainConfig, LabelSmoothed):
     clipnorm: float = knob(1.0, "clip gradients to this global norm (0 = off)")
     label_smoothing: float = knob(0.1, "label smoothing of the token cross-entropy")
     early_stopping: int = knob(3, "stop after N epochs without a better validation chrF (0 = off)")
+    min_steps: int = knob(2000, "a small data set trains at least this many optimizer steps: more epochs, with "
+                                "early-stopping patience and warm-up stretched alike (off when --epochs is given; "
+                                "0 = the recipe's epochs as they are); a translation model needs more updates than "
+                                "a classifier to level off", bounds=">= 0")
     beam_size: int = knob(4, "beam width for the test BLEU reported beside greedy (1 = greedy only)", bounds="[1, 32]")
     length_penalty: float = knob(0.6, "beam search length penalty alpha (GNMT); 0 = plain log-probability",
                                  bounds=">= 0")
