@@ -132,6 +132,13 @@ class Task(abc.ABC):
     def build_model(self, cfg, info: dict):
         """A ``keras.Model`` whose serving input is what a user holds (uint8 images, token ids)."""
 
+    def final_model(self, model, cfg, info: dict):
+        """The model a run saves, evaluates and exports, made from the trained ``model`` with the same weights
+        (and any frozen constants after them): e.g. a test-time average in the graph. Training, checkpoints
+        and validation use ``model``; anything rebuilding a saved run from its weights builds
+        ``final_model(build_model(...))``."""
+        return model
+
     @abc.abstractmethod
     def loss_and_metrics(self, cfg, info: dict) -> tuple[Any, list]:
         """What ``compile`` gets."""

@@ -250,7 +250,8 @@ SMALLEST_FITTED_BATCH = 8
 BUDGET_EPOCHS = 200  # the most epochs a --time-budget may plan when --epochs is not given
 # knob -> the value that means "from the data" (the value chosen is in the run's info): image classification's
 # augment is chosen from the images (the other vision apps' 'default' is their fixed recipe, not in their info)
-FROM_DATA = {"image_size": 0, "max_length": 0, "augment": "default", "dropout": -1.0, "bigram_buckets": 0}
+FROM_DATA = {"image_size": 0, "max_length": 0, "augment": "default", "dropout": -1.0, "bigram_buckets": 0,
+             "tta": "auto"}
 
 
 def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=print):
@@ -402,6 +403,12 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
         log(f"restored the best weights ({task.monitor[0]} = {state['best']:.4f})")
     if getattr(cfg, "teacher", ""):  # the student's file carries the plain loss, so it loads without edgesuite
         _compile(model, task, cfg, data.info, steps_per_epoch, distilled=False)
+    with strategy.scope():
+        final = task.final_model(model, cfg, data.info)
+        if final is not model:  # compiled with the plain loss as the trained one is, so that fit() works on it
+            _compile(final, task, cfg, data.info, steps_per_epoch, distilled=False)
+            log(f"saved model: {final.name} ({final.count_params():,} parameters, the same weights)")
+            model = final
     _save_model_atomic(model, run.model_path)
     if strategy.num_replicas_in_sync > 1:  # workers compare this to see they ended in step
         import numpy as np

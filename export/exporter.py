@@ -24,7 +24,7 @@ from edgesuite.export.formats import parse_formats
 
 def rebuild_float32(task, cfg, info, trained):
     with precision.scope("float32", log=lambda _: None):
-        model = task.build_model(cfg, info)
+        model = task.final_model(task.build_model(cfg, info), cfg, info)
     model.set_weights(trained.get_weights())
     return model
 

@@ -18,6 +18,7 @@ layer and the softmax run in float32 under mixed precision.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 from edgesuite.common.blocks import conv_bn, mobilenetv2
@@ -74,6 +75,28 @@ def build_mobilenetv2(num_classes: int, image_size: int, channels: int, width: f
     # a frozen backbone keeps its BatchNorm statistics (inference mode), as in Keras' transfer-learning guide
     x = backbone(x, training=False if freeze_backbone else None)
     return keras.Model(inputs, _head(x, num_classes, dropout), name="mobilenetv2_classifier")
+
+
+def with_mirror_average(model: keras.Model) -> keras.Model:
+    """``model`` as one graph that averages its class probabilities on the image and on its mirror image
+    (test-time augmentation: twice the inference work, no training; the layers and weights are shared).
+
+    The mirror is taken after the ``normalize`` layer by a frozen ``Dense`` whose kernel is the reversal
+    permutation over the width axis (exact in float32): a core layer, so the files still load with plain
+    Keras, and one every converter maps to a matrix product. The output keeps the name ``probabilities``.
+    """
+    normalized = model.get_layer("normalize").output
+    side = normalized.shape[2]
+    mirror = layers.Dense(side, use_bias=False, trainable=False, dtype="float32", name="mirror",
+                          kernel_initializer=keras.initializers.Constant(np.eye(side, dtype="float32")[::-1]))
+    x = layers.Permute((1, 3, 2), name="mirror_to_rows")(normalized)  # (H, C, W): the width last
+    x = layers.Permute((1, 3, 2), name="mirror_back")(mirror(x))
+    names = [layer.name for layer in model.layers]
+    for layer in model.layers[names.index("normalize") + 1:names.index("logits") + 1]:
+        x = layer(x)
+    softmax = layers.Activation("softmax", dtype="float32", name="softmax")
+    probs = layers.Average(dtype="float32", name="probabilities")([softmax(model.get_layer("logits").output), softmax(x)])
+    return keras.Model(model.input, probs, name=f"{model.name}_mirror_averaged")
 
 
 def build(cfg, num_classes: int, channels: int) -> keras.Model:

@@ -13,7 +13,7 @@ from edgesuite.apps.image_classification.serving import SERVING
 from edgesuite.common import metrics as cmetrics
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import CLASSIFICATION_DEFAULTS as DEFAULT_AUGMENT
-from edgesuite.common.augment import build_augmenter
+from edgesuite.common.augment import build_augmenter, parse_spec
 from edgesuite.common.data import batch_pipeline
 from edgesuite.common.task import DataSplits, Task
 
@@ -48,6 +48,7 @@ class ImageClassificationTask(Task):
             "class_names": splits.class_names,
             "image_size": cfg.image_size,
             "augment": cfg.augment,
+            "tta": self._tta(cfg),
             "channels": channels,
             "input_dtype": "uint8",
             "normalization": "inside the model" ,
@@ -79,6 +80,17 @@ class ImageClassificationTask(Task):
                   f"nearest their own class{'' if mirrored else ': mirroring would change labels'}; --augment sets it)")
         return dataclasses.replace(cfg, **changes) if changes else cfg
 
+    @staticmethod
+    def _tta(cfg: Config) -> str:
+        """``--tta auto``: the mirror average for the compact CNN when training flips images horizontally (so
+        the classes keep their class mirrored), none otherwise."""
+        if cfg.tta != "auto":
+            return cfg.tta
+        flips = any(op.name == "flip" and "horizontal" in str(op.value) for op in parse_spec(cfg.augment))
+        tta = "flip" if flips and cfg.model == "cnn" else "none"
+        print(f"tta from the augmentation: {tta} (--tta sets it)")
+        return tta
+
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):
         if data is None:
             splits = icdata.load_splits(cfg)
@@ -92,6 +104,11 @@ class ImageClassificationTask(Task):
     def build_model(self, cfg: Config, info: dict):
         cfg = dataclasses.replace(cfg, image_size=info["image_size"])  # 0 in cfg: from the data
         return icmodel.build(cfg, len(info["class_names"]), info["channels"])
+
+    def final_model(self, model, cfg: Config, info: dict):
+        """The trained CNN as one graph averaging its probabilities on the image and its mirror (``--tta``);
+        runs from before the knob (no ``tta`` in info.json) saved the plain model."""
+        return icmodel.with_mirror_average(model) if info.get("tta") == "flip" else model
 
     def loss_and_metrics(self, cfg: Config, info: dict):
         import keras

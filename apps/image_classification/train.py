@@ -17,6 +17,7 @@ from edgesuite import api
 RECIPE = {
     "model": "cnn", "image_size": 0, "width": 1.0, "dropout": 0.2,     # a compact CNN at the images' own size
     "augment": "default",               # flips + erasing if the classes keep their class mirrored, else shifts
+    "tta": "auto",                      # then the saved CNN averages the image and its mirror image
     "epochs": 10, "batch_size": 128,
     "optimizer": "adamw", "lr": 3e-3, "schedule": "warmup_cosine", "weight_decay": 0.05,
     "label_smoothing": 0.1,

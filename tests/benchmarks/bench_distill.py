@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from benchlib import cpu_summary, edgesuite  # noqa: E402
+from benchlib import cpu_summary, edgesuite, int8_row  # noqa: E402
 
 STUDENTS = {
     "image-classification": ["--width", "0.5", "--epochs", "30"],
@@ -43,14 +43,6 @@ def train(task: str, out: Path, name: str, args: list[str]) -> tuple[Path, dict,
         raise SystemExit(f"{name}: training failed (exit {proc.returncode})")
     run = out / task / name
     return run, json.loads((run / "metrics.json").read_text()), time.time() - t0
-
-
-def int8_row(run: Path) -> dict:
-    edgesuite("export", str(run), "--formats", "tflite-int8")
-    edgesuite("benchmark", str(run), "--formats", "tflite-int8", "--samples", "50")
-    rows = json.loads((run / "export" / "benchmark.json").read_text())["rows"]
-    row = next(r for r in rows if r["format"] == "tflite-int8")
-    return {"size_mb": row.get("size_mb"), "ms": row.get("median_ms_1t"), "int8_metric": row.get("metric")}
 
 
 def main() -> None:

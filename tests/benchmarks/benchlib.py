@@ -48,6 +48,7 @@ def train_within(task: str, out: Path, budget_s: float, extra: list[str]) -> tup
         r = Run.open(run)
         model = r.task.build_model(r.config, r.info)
         model.load_weights(run / "checkpoints" / "best.weights.h5")
+        model = r.task.final_model(model, r.config, r.info)
         model.save(run / "model.keras")
         r.evaluate()
     state = json.loads((run / "checkpoints" / "state.json").read_text())
@@ -61,6 +62,17 @@ def export_and_time(run: Path, samples: int) -> tuple[dict, dict]:
     edgesuite("benchmark", str(run), "--samples", str(samples))
     bench = json.loads((run / "export" / "benchmark.json").read_text())
     return report, {r["format"].replace(" (reference)", ""): r for r in bench["rows"]}  # "keras (reference)"
+
+
+def int8_row(run: Path, export: bool = True) -> dict:
+    """``edgesuite export --formats tflite-int8`` (unless ``export`` is False: the file is there) then
+    ``edgesuite benchmark`` of that file: its size, batch-1 latency on one thread (median of 50) and metric."""
+    if export:
+        edgesuite("export", str(run), "--formats", "tflite-int8")
+    edgesuite("benchmark", str(run), "--formats", "tflite-int8", "--samples", "50")
+    rows = json.loads((run / "export" / "benchmark.json").read_text())["rows"]
+    row = next(r for r in rows if r["format"] == "tflite-int8")
+    return {"size_mb": row.get("size_mb"), "ms": row.get("median_ms_1t"), "int8_metric": row.get("metric")}
 
 
 def set_process_policy(requested: str) -> str:
