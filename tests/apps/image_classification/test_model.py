@@ -56,8 +56,10 @@ def test_the_mirror_average_is_the_mean_of_the_image_and_its_mirror_and_loads_wi
     ("mobilenetv2", "none", "flip", "flip"),
     ("cnn", "flip", "none", "none"),
 ])
-def test_tta_auto_follows_the_training_flips_and_the_model(model, augment, tta, expected):
+def test_tta_auto_follows_the_training_flips_and_the_model(model, augment, tta, expected, capsys):
     from edgesuite.apps.image_classification.config import Config
     from edgesuite.apps.image_classification.task import TASK
 
     assert TASK._tta(Config(model=model, augment=augment, tta=tta)) == expected
+    # asked for on a model that never sees a mirror image while training: said, not refused
+    assert ("warning: --tta flip" in capsys.readouterr().out) == (tta == "flip" and "flip" not in augment)
