@@ -401,14 +401,15 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
     if best.exists():
         model.load_weights(best)
         log(f"restored the best weights ({task.monitor[0]} = {state['best']:.4f})")
-    if getattr(cfg, "teacher", ""):  # the student's file carries the plain loss, so it loads without edgesuite
-        _compile(model, task, cfg, data.info, steps_per_epoch, distilled=False)
     with strategy.scope():
         final = task.final_model(model, cfg, data.info)
-        if final is not model:  # compiled with the plain loss as the trained one is, so that fit() works on it
+        # the saved file carries the plain loss: a student's distillation loss would need edgesuite to load it, and
+        # a model made after training is compiled as the trained one was, so that fit() works on it
+        if final is not model or getattr(cfg, "teacher", ""):
             _compile(final, task, cfg, data.info, steps_per_epoch, distilled=False)
-            log(f"saved model: {final.name} ({final.count_params():,} parameters, the same weights)")
-            model = final
+    if final is not model:
+        log(f"saved model: {final.name} ({final.count_params():,} parameters, the same weights)")
+    model = final
     _save_model_atomic(model, run.model_path)
     if strategy.num_replicas_in_sync > 1:  # workers compare this to see they ended in step
         import numpy as np
