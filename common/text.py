@@ -16,7 +16,8 @@ so a word never falls back to ``[UNK]`` as a whole for lack of a character.
     vocab = learn_vocabulary(texts, vocab_size=30000)
     tok = TextTokenizer(vocab, max_length=64)
     ids = tok(tf.constant(["a fine film", "我喜欢这部电影"]))   # (2, 64) int32, 0 = padding
-    # with bigram_buckets=B: (2, 127), the hashed bigram ids appended (fastText features)
+    # with bigram_buckets=B: (2, 127), the hashed bigram ids appended (fastText features); with trigram_buckets
+    # too: (2, 189), the hashed trigram ids after those
 """
 
 from __future__ import annotations
@@ -166,17 +167,20 @@ def _tokenizer_class():
         in a SavedModel signature and in a TFLite conversion.
         """
 
-        def __init__(self, vocab: list[str], max_length: int, normalize: str = "lower", bigram_buckets: int = 0):
+        def __init__(self, vocab: list[str], max_length: int, normalize: str = "lower", bigram_buckets: int = 0,
+                     trigram_buckets: int = 0):
             super().__init__(name="text_tokenizer")
             self.vocab, self.max_length, self.normalize = list(vocab), int(max_length), normalize
-            self.bigram_buckets = int(bigram_buckets)
+            self.bigram_buckets, self.trigram_buckets = int(bigram_buckets), int(trigram_buckets)
+            if self.trigram_buckets and not self.bigram_buckets:
+                raise ValueError("trigram_buckets needs bigram_buckets (the trigram ids come after the bigram ids)")
             self.tokenizer = tft.FastBertTokenizer(
                 self.vocab, lower_case_nfd_strip_accents=normalize == "lower", token_out_type=tf.int32,
                 unknown_token=UNK, max_bytes_per_word=MAX_BYTES_PER_WORD)
 
         @property
         def output_length(self) -> int:
-            return 2 * self.max_length - 1 if self.bigram_buckets else self.max_length
+            return sum(ngram_widths(self.max_length, self.bigram_buckets, self.trigram_buckets))
 
         def __call__(self, texts):
             texts = tf.reshape(texts, [-1])
@@ -185,39 +189,71 @@ def _tokenizer_class():
             empty = tf.reduce_all(tf.equal(ids, 0), axis=1, keepdims=True)
             first = tf.where(empty, tf.ones_like(ids[:, :1]), ids[:, :1])
             ids = tf.concat([first, ids[:, 1:]], axis=1)
-            return with_bigrams(ids, len(self.vocab), self.bigram_buckets)
+            return with_ngrams(ids, len(self.vocab), self.bigram_buckets, self.trigram_buckets)
 
         def settings(self) -> dict:
             """What the metadata carries so a runtime without this module can tokenize the same way."""
             return {"kind": "wordpiece", "normalize": self.normalize, "max_length": self.max_length,
-                    "bigram_buckets": self.bigram_buckets, "unknown_token": UNK, "padding_id": 0,
+                    "bigram_buckets": self.bigram_buckets, "trigram_buckets": self.trigram_buckets,
+                    "unknown_token": UNK, "padding_id": 0,
                     "max_bytes_per_word": MAX_BYTES_PER_WORD, "vocab": self.vocab}
 
     return TextTokenizer
 
 
-def with_bigrams(ids, vocab_size: int, buckets: int):
-    """fastText bigrams in the graph (builtin TFLite ops): each adjacent pair of ids hashed into ids
-    ``vocab_size`` .. ``vocab_size + buckets - 1``, appended after the word pieces (0 where either side is
-    padding); ``a * V + b`` fits int32 for V < 46,000. ``buckets`` 0: the ids as they are."""
+def ngram_widths(max_length: int, bigram_buckets: int, trigram_buckets: int = 0) -> list[int]:
+    """The parts of a tokenizer's output row: ``max_length`` word pieces, then ``max_length - 1`` hashed bigram
+    ids (with bigram buckets), then ``max_length - 2`` hashed trigram ids (with trigram buckets)."""
+    return [max_length] + [max_length - 1] * bool(bigram_buckets) + [max_length - 2] * bool(trigram_buckets)
+
+
+def split_ngram_widths(input_length: int, bigram_buckets: int, trigram_buckets: int = 0) -> list[int]:
+    """:func:`ngram_widths` from the row's total length (what a model's input shape says)."""
+    parts = 1 + bool(bigram_buckets) + bool(trigram_buckets)
+    return ngram_widths((input_length + parts * (parts - 1) // 2) // parts, bigram_buckets, trigram_buckets)
+
+
+def trigram_modulus(vocab_size: int) -> int:
+    """The pair code's modulus in a trigram hash: ``(a * V + b) mod P`` then ``* V + c`` stays in int32."""
+    return (2 ** 31 - 1 - vocab_size) // vocab_size
+
+
+def with_ngrams(ids, vocab_size: int, bigram_buckets: int, trigram_buckets: int = 0):
+    """fastText n-grams in the graph (builtin TFLite ops), appended after the word pieces (0 where any of their
+    ids is padding):
+
+    - bigrams: each adjacent pair ``a b`` hashed into ids ``V .. V + B2 - 1`` as ``(a * V + b) mod B2 + V``;
+      ``a * V + b`` fits int32 for V < 46,000;
+    - trigrams (``trigram_buckets`` B3 > 0): each ``a b c`` into ``V + B2 .. V + B2 + B3 - 1`` as
+      ``(((a * V + b) mod P) * V + c) mod B3 + V + B2``, with P = :func:`trigram_modulus` so that every step
+      stays in int32 (two trigrams share a code only if their pairs agree mod P and their third ids agree).
+
+    ``bigram_buckets`` 0: the ids as they are."""
     import tensorflow as tf
 
-    if not buckets:
+    if not bigram_buckets:
         return ids
-    left, right = ids[:, :-1], ids[:, 1:]
-    pair = tf.math.floormod(left * vocab_size + right, buckets) + vocab_size
-    pair = tf.where(tf.logical_and(left > 0, right > 0), pair, tf.zeros_like(pair))
-    return tf.concat([ids, pair], axis=1)
+    left, mid = ids[:, :-1], ids[:, 1:]
+    code = left * vocab_size + mid
+    live = tf.logical_and(left > 0, mid > 0)
+    parts = [ids, tf.where(live, tf.math.floormod(code, bigram_buckets) + vocab_size, tf.zeros_like(code))]
+    if trigram_buckets:
+        right = ids[:, 2:]
+        code3 = tf.math.floormod(code[:, :-1], trigram_modulus(vocab_size)) * vocab_size + right
+        code3 = tf.math.floormod(code3, trigram_buckets) + (vocab_size + bigram_buckets)
+        parts.append(tf.where(tf.logical_and(live[:, :-1], right > 0), code3, tf.zeros_like(code3)))
+    return tf.concat(parts, axis=1)
 
 
-def TextTokenizer(vocab: list[str], max_length: int, normalize: str = "lower", bigram_buckets: int = 0):
+def TextTokenizer(vocab: list[str], max_length: int, normalize: str = "lower", bigram_buckets: int = 0,
+                  trigram_buckets: int = 0):
     """See the class docstring; built on first use so importing this module does not load TensorFlow."""
-    return _tokenizer_class()(vocab, max_length, normalize, bigram_buckets)
+    return _tokenizer_class()(vocab, max_length, normalize, bigram_buckets, trigram_buckets)
 
 
 def tokenizer_from_settings(settings: dict):
     return TextTokenizer(settings["vocab"], settings["max_length"], settings["normalize"],
-                         settings.get("bigram_buckets", 0))
+                         settings.get("bigram_buckets", 0), settings.get("trigram_buckets", 0))
 
 
 # Default_Ignorable_Code_Point (Unicode's DerivedCoreProperties): ICU's NFKC_Casefold maps these to nothing
@@ -282,6 +318,7 @@ class WordPieceEncoder:
         self.size = len(settings["vocab"])
         self.lower = settings["normalize"] == "lower"
         self.max_length, self.buckets = int(settings["max_length"]), int(settings.get("bigram_buckets", 0))
+        self.buckets3 = int(settings.get("trigram_buckets", 0))
         self.max_bytes = int(settings.get("max_bytes_per_word", MAX_BYTES_PER_WORD))
         self.unk = self.vocab[settings.get("unknown_token", UNK)]
         self._chars: dict[str, str] = {}
@@ -321,7 +358,7 @@ class WordPieceEncoder:
         return ids
 
     def __call__(self, texts) -> np.ndarray:
-        """Texts -> (N, max_length) int32 ids (0-padded), with the hashed bigram ids appended as the graph does."""
+        """Texts -> (N, max_length) int32 ids (0-padded), with the hashed n-gram ids appended as the graph does."""
         ids = np.zeros((len(texts), self.max_length), np.int32)
         for row, text in enumerate(texts):
             found = [i for w in self.words(text) for i in self._word_ids(w)][:self.max_length]
@@ -329,11 +366,16 @@ class WordPieceEncoder:
             ids[row, :len(found)] = found
         if not self.buckets:
             return ids
-        left, right = ids[:, :-1].astype(np.int64), ids[:, 1:].astype(np.int64)
-        # the graph computes left * V + right in int32 (it fits for V < 46,000) and takes floormod
-        pair = np.mod(left * self.size + right, self.buckets) + self.size
-        pair = np.where((left > 0) & (right > 0), pair, 0).astype(np.int32)
-        return np.concatenate([ids, pair], axis=1)
+        # the graph's int32 arithmetic (see with_ngrams: no step overflows), here in int64
+        left, mid = ids[:, :-1].astype(np.int64), ids[:, 1:].astype(np.int64)
+        code, live = left * self.size + mid, (left > 0) & (mid > 0)
+        parts = [ids, np.where(live, np.mod(code, self.buckets) + self.size, 0).astype(np.int32)]
+        if self.buckets3:
+            right = ids[:, 2:].astype(np.int64)
+            code3 = np.mod(code[:, :-1], trigram_modulus(self.size)) * self.size + right
+            code3 = np.mod(code3, self.buckets3) + self.size + self.buckets
+            parts.append(np.where(live[:, :-1] & (right > 0), code3, 0).astype(np.int32))
+        return np.concatenate(parts, axis=1)
 
 
 _ENCODERS: dict = {}
@@ -341,7 +383,8 @@ _ENCODERS: dict = {}
 
 def encode(texts, settings: dict) -> np.ndarray:
     """Texts -> token ids without TensorFlow, with :class:`WordPieceEncoder` (one kept per vocabulary)."""
-    key = (tuple(settings["vocab"]), settings["max_length"], settings["normalize"], settings.get("bigram_buckets", 0))
+    key = (tuple(settings["vocab"]), settings["max_length"], settings["normalize"], settings.get("bigram_buckets", 0),
+           settings.get("trigram_buckets", 0))
     if key not in _ENCODERS:
         _ENCODERS.clear()
         _ENCODERS[key] = WordPieceEncoder(settings)

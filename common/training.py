@@ -251,7 +251,7 @@ BUDGET_EPOCHS = 200  # the most epochs a --time-budget may plan when --epochs is
 # knob -> the value that means "from the data" (the value chosen is in the run's info): image classification's
 # augment is chosen from the images (the other vision apps' 'default' is their fixed recipe, not in their info)
 FROM_DATA = {"image_size": 0, "max_length": 0, "augment": "default", "dropout": -1.0, "bigram_buckets": 0,
-             "tta": "auto"}
+             "trigram_buckets": -1, "tta": "auto"}
 
 
 def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=print):

@@ -13,7 +13,7 @@ MODELS = ("auto", "linear", "bow", "cnn", "bilstm", "transformer")
 # --model auto trains these and keeps the best validation macro F1: each costs time linear in the text length
 # on a CPU; bilstm and transformer cost several times more and are for a named --model
 AUTO_CANDIDATES = ("linear", "bow", "cnn")
-BAG_MODELS = ("linear", "bow")  # word pieces and their hashed bigrams, any order
+BAG_MODELS = ("linear", "bow")  # word pieces and their hashed bigrams (and trigrams), any order
 
 
 @dataclasses.dataclass
@@ -44,6 +44,10 @@ class Config(TrainConfig, ClassWeighted, LabelSmoothed, Distilled):
                                "of two at or above the training split's distinct bigrams, at most 20,000 for bow "
                                "(its 64-wide table) and 2^21 table numbers for linear (the run logs it)",
                                bounds=">= 0")
+    trigram_buckets: int = knob(-1, "hash buckets of the trigram ids (linear and bow); -1 = from the data: for "
+                                "text written without spaces (Chinese, Japanese, Thai: the baseline's character "
+                                "trigrams), linear gets the power of two at or above the training split's distinct "
+                                "trigrams that its table has room for; 0 = none", bounds=">= -1")
     dropout: float = knob(0.3, "dropout before the classifier", bounds="[0, 1)", search="uniform:0,0.5")
     epochs: int = knob(20, "maximum number of training epochs (early stopping on validation macro F1)")
     batch_size: int = knob(64, "global batch size")

@@ -10,13 +10,13 @@ in this model: training feeds ids from the tf.data pipeline, and export puts
 the tokenizer in front of it for the formats that take strings.
 
 - ``linear``: the TF-IDF + logistic regression baseline's features, in the graph, into one softmax layer:
-  each distinct id of the text (word pieces, and their hashed bigrams) weighs ``(1 + ln tf) * idf`` (the
-  sublinear term frequency and the training split's inverse document frequency, as scikit-learn's
-  ``TfidfVectorizer(sublinear_tf=True)``), the weights scaled to unit L2 norm over the text; the class
-  scores are the weighted sum of each id's learned score vector. The term counts come from comparing every
-  position with every other (``Equal`` and an int32 sum: builtin ops in every format, quadratic in the length
-  but a few million comparisons at 2,048 tokens); ``(1 + ln c) / c`` per position is a lookup in a fixed
-  table, so a full-integer ``.tflite`` never quantizes a count.
+  each distinct id of the text (word pieces, their hashed bigrams and, for text without spaces, trigrams)
+  weighs ``(1 + ln tf) * idf`` (the sublinear term frequency and the training split's inverse document
+  frequency, as scikit-learn's ``TfidfVectorizer(sublinear_tf=True)``), the weights scaled to unit L2 norm
+  over the text; the class scores are the weighted sum of each id's learned score vector. The term counts
+  come from comparing every position with every other of its part (``Equal`` and an int32 sum: builtin ops
+  in every format, quadratic in the length but a few million comparisons at 2,048 tokens); ``(1 + ln c) / c``
+  per position is a lookup in a fixed table, so a full-integer ``.tflite`` never quantizes a count.
 - ``bow``: fastText-style: one table for word pieces and hashed bigrams (the
   tokenizer appends the bigram ids, see ``common/text.py``), masked mean.
 - ``cnn``: parallel 1-D convolutions (widths 3 and 5), max-pooled over time.
@@ -30,20 +30,27 @@ the tokenizer in front of it for the formats that take strings.
 
 from __future__ import annotations
 
+import numpy as np
+from edgesuite.common import text as ctext
+
 
 def build(cfg, num_classes: int, vocab_size: int, input_length: int, idf=None):
     """``input_length``: ids per text the model takes (the tokenizer's ``output_length``: word pieces, and for
     the bag models their hashed bigrams after them); ``idf``: the linear model's fixed input weights, one per
     id (None: ones)."""
+    import dataclasses
+
     import keras
     from keras import layers
 
+    cfg = dataclasses.replace(cfg, trigram_buckets=max(cfg.trigram_buckets, 0))  # -1 (from the data) makes none
     d = cfg.embed_dim
     ids = keras.Input(shape=(input_length,), dtype="int32", name="token_ids")
     if cfg.model == "linear":
         return _linear(cfg, ids, num_classes, vocab_size, input_length, idf)
     if cfg.model == "bow":
-        x = layers.Embedding(vocab_size + cfg.bigram_buckets, d, mask_zero=True, name="token_embedding")(ids)
+        x = layers.Embedding(vocab_size + cfg.bigram_buckets + cfg.trigram_buckets, d, mask_zero=True,
+                             name="token_embedding")(ids)
         h = layers.GlobalAveragePooling1D(name="mean")(x)
     elif cfg.model == "cnn":
         x = layers.Embedding(vocab_size, d, name="token_embedding")(ids)
@@ -79,13 +86,14 @@ def build(cfg, num_classes: int, vocab_size: int, input_length: int, idf=None):
     return keras.Model(ids, out, name=f"text_{cfg.model}")
 
 
-def term_counts(ids, halves: int):
-    """(B, N) int32 ids -> (B, N): how often each position's id occurs in its text (its half: the word pieces
-    and the bigrams after them never share an id, so each half is compared with itself only)."""
+def term_counts(ids, widths: list[int]):
+    """(B, N) int32 ids -> (B, N): how often each position's id occurs in its text (in its part: the word
+    pieces, the bigrams and the trigrams after them, ``widths`` long, never share an id, so each part is
+    compared with itself only)."""
     from keras import ops
 
-    width = ids.shape[1] // halves + (ids.shape[1] % halves)
-    parts = [ids[:, :width], ids[:, width:]] if halves == 2 else [ids]
+    ends = np.cumsum([0, *widths]).tolist()
+    parts = [ids[:, a:b] for a, b in zip(ends[:-1], ends[1:])]
     counts = [ops.sum(ops.cast(ops.equal(ops.expand_dims(p, 2), ops.expand_dims(p, 1)), "int32"), axis=-1)
               for p in parts]
     return ops.concatenate(counts, axis=1) if len(counts) > 1 else counts[0]
@@ -95,8 +103,6 @@ def sublinear_tables(length: int):
     """Per-position factors of a term seen ``c`` times, for c = 0 .. length: ``(1 + ln c) / c`` (summed over
     its c positions: the sublinear term frequency) and ``(1 + ln c)^2 / c`` (summed: its square, for the
     norm); 0 at c = 0."""
-    import numpy as np
-
     c = np.arange(length + 1, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         tf = np.where(c > 0, (1 + np.log(np.maximum(c, 1))) / np.maximum(c, 1), 0.0)
@@ -105,11 +111,10 @@ def sublinear_tables(length: int):
 
 def _linear(cfg, ids, num_classes: int, vocab_size: int, input_length: int, idf):
     import keras
-    import numpy as np
     from keras import layers, ops
 
-    n = vocab_size + cfg.bigram_buckets
-    counts = term_counts(ids, 2 if cfg.bigram_buckets and input_length > 1 else 1)
+    n = vocab_size + cfg.bigram_buckets + cfg.trigram_buckets
+    counts = term_counts(ids, ctext.split_ngram_widths(input_length, cfg.bigram_buckets, cfg.trigram_buckets))
     tf_table, tf2_table = sublinear_tables(input_length)
     f32 = {"dtype": "float32"}  # a tiny graph: float32 throughout, so sums over thousands of ids stay exact
     fixed = {"trainable": False, "embeddings_initializer": "zeros", **f32}

@@ -27,7 +27,10 @@ class TextClassificationServing(Serving):
             "outputs": ["probabilities"],
             "preprocessing": (f"WordPiece ({len(tok['vocab'])} pieces, normalize={tok['normalize']}), "
                               f"{tok['max_length']} tokens, 0-padded"
-                              + (f", {tok['bigram_buckets']} hashed bigram ids appended" if tok["bigram_buckets"] else "")),
+                              + (f", {tok['bigram_buckets']} hashed bigram ids appended" if tok["bigram_buckets"]
+                                 else "")
+                              + (f", then {tok['trigram_buckets']} hashed trigram ids" if tok.get("trigram_buckets")
+                                 else "")),
             "normalization": "tokenizer inside the SavedModel and float TFLite; token ids for the other formats",
             "tokenizer": tok,
             "tflite_custom_ops": list(ctext.TFLITE_TEXT_OPS),
@@ -42,7 +45,7 @@ class TextClassificationServing(Serving):
         """MediaPipe's TextClassifier tokenizes with the BERT WordPiece tokenizer in the metadata (this vocabulary,
         with [CLS] and [SEP] after it) and feeds three int32 (1, L + 2) inputs: [CLS] ids [SEP] 0..., a mask and
         segment ids. The graph drops [CLS] and [SEP] (ids >= V become padding), gives an empty text its [UNK]
-        and appends the hashed bigrams as the tokenizer here does, then runs the model."""
+        and appends the hashed n-grams as the tokenizer here does, then runs the model."""
         import tensorflow as tf
         from types import SimpleNamespace
 
@@ -55,7 +58,8 @@ class TextClassificationServing(Serving):
             ids = tf.where(ids >= v, tf.zeros_like(ids), ids)
             empty = tf.reduce_all(tf.equal(ids, 0), axis=1, keepdims=True)
             ids = tf.concat([tf.where(empty, tf.ones_like(ids[:, :1]), ids[:, :1]), ids[:, 1:]], axis=1)
-            return (model(ctext.with_bigrams(ids, v, tok.get("bigram_buckets", 0)), training=False),)
+            grams = ctext.with_ngrams(ids, v, tok.get("bigram_buckets", 0), tok.get("trigram_buckets", 0))
+            return (model(grams, training=False),)
 
         def representative(token_ids):
             pieces = np.asarray(token_ids)[:, :length]

@@ -40,10 +40,10 @@ class TextClassificationTask(Task):
         vocab = ctext.learn_vocabulary(splits.train.texts, cfg.vocab_size, cfg.normalize, log=print)
         length = cfg.max_length or self._fitted_length(splits.train.texts, vocab, cfg)
         k = len(splits.class_names)
-        buckets = 0
+        buckets = trigrams = 0
         if cfg.model in BAG_MODELS:
-            buckets = cfg.bigram_buckets or self._fitted_buckets(splits.train.texts, vocab, length, cfg, k)
-        tokenizer = ctext.TextTokenizer(vocab, length, cfg.normalize, buckets)
+            buckets, trigrams = self._fitted_buckets(splits.train.texts, vocab, length, cfg, k)
+        tokenizer = ctext.TextTokenizer(vocab, length, cfg.normalize, buckets, trigrams)
         info = {
             "task": self.name,
             "class_names": splits.class_names,
@@ -51,7 +51,7 @@ class TextClassificationTask(Task):
             "tokenizer": tokenizer.settings(),
             "input_length": tokenizer.output_length,
             "max_length": length,
-            **({"bigram_buckets": buckets} if buckets else {}),
+            **({"bigram_buckets": buckets, "trigram_buckets": trigrams} if cfg.model in BAG_MODELS else {}),
             "data_name": splits.data_name,
             "split_sizes": {n: (len(s) if s is not None else 0) for n, s in
                             (("train", splits.train), ("val", splits.val), ("test", splits.test))},
@@ -68,7 +68,7 @@ class TextClassificationTask(Task):
 
         start = None
         if cfg.model == "linear":  # the n-grams' inverse document frequencies weight the linear model's inputs
-            info["idf"] = self._idf(ids["train"], len(vocab) + buckets)
+            info["idf"] = self._idf(ids["train"], len(vocab) + buckets + trigrams)
             start = baseline.fit_linear_start(ids, splits, info["idf"], k, cfg.class_weight)
             print(f"linear model's start: logistic regression on its TF-IDF inputs, C {start['C']} (validation "
                   f"macro_f1 {start['val_macro_f1']:.4f})" if "val_macro_f1" in start else
@@ -90,20 +90,40 @@ class TextClassificationTask(Task):
                                   "linear_start": start})
 
     @staticmethod
-    def _fitted_buckets(texts: list[str], vocab: list[str], length: int, cfg, classes: int) -> int:
-        """``--bigram-buckets 0``: hash buckets enough for the training split's distinct bigrams (the power of two
-        at or above their count, so that few of them share a bucket), as many as the model's table allows: the
-        linear model keeps one score per class a row (at most ``TABLE_NUMBERS`` numbers in all), the bag of
-        words an embedding (at most ``BOW_BUCKETS`` buckets, the old fixed count: 5 MB of float32 table)."""
+    def _fitted_buckets(texts: list[str], vocab: list[str], length: int, cfg, classes: int) -> tuple[int, int]:
+        """The hash buckets of the bigram and trigram ids (``--bigram-buckets`` / ``--trigram-buckets`` when
+        given). From the data: enough for the training split's distinct n-grams (the power of two at or above
+        their count, so that few of them share a bucket), as many as the model's table allows. The linear model
+        keeps one score per class a row (at most ``TABLE_NUMBERS`` numbers in all), the bag of words an embedding
+        (at most ``BOW_BUCKETS`` buckets, the old fixed count: 5 MB of float32 table). Trigrams come from the
+        data for the linear model on text written without spaces, as the baseline's character trigrams do (on
+        word pieces of spaced text they cost the regression a point: RESULTS.md, thirteenth session), in the
+        room the bigrams leave."""
+        v = len(vocab)
         ids = ctext.tokenize(texts, ctext.TextTokenizer(vocab, length, cfg.normalize)).astype(np.int64)
-        left, right = ids[:, :-1], ids[:, 1:]
-        distinct = len(np.unique((left * len(vocab) + right)[(left > 0) & (right > 0)]))
-        wanted = 2 ** max(10, math.ceil(math.log2(max(distinct, 1))))
-        cap = TABLE_NUMBERS // (classes + 1) - len(vocab) if cfg.model == "linear" else BOW_BUCKETS
-        buckets = int(max(1024, min(wanted, cap)))
-        print(f"bigram buckets from the data: {buckets} ({distinct} distinct word-piece bigrams in the training "
-              "split; --bigram-buckets N sets it)")
-        return buckets
+        a, b, c = ids[:, :-2], ids[:, 1:-1], ids[:, 2:]
+        code = ids[:, :-1] * v + ids[:, 1:]
+        distinct = len(np.unique(code[(ids[:, :-1] > 0) & (ids[:, 1:] > 0)]))
+        cap = TABLE_NUMBERS // (classes + 1) - v if cfg.model == "linear" else BOW_BUCKETS
+
+        def fitted(count: int, room: int) -> int:
+            return int(min(2 ** max(10, math.ceil(math.log2(max(count, 1)))), room))
+
+        buckets = cfg.bigram_buckets or max(1024, fitted(distinct, cap))
+        if not cfg.bigram_buckets:
+            print(f"bigram buckets from the data: {buckets} ({distinct} distinct word-piece bigrams in the training "
+                  "split; --bigram-buckets N sets it)")
+        trigrams = max(cfg.trigram_buckets, 0)
+        if cfg.trigram_buckets < 0 and cfg.model == "linear" and baseline.spaceless(texts):
+            code3 = np.mod(a * v + b, ctext.trigram_modulus(v)) * v + c
+            distinct3 = len(np.unique(code3[(a > 0) & (b > 0) & (c > 0)]))
+            room = cap - buckets
+            room = 2 ** int(math.log2(room)) if room >= 1024 else 0
+            trigrams = fitted(distinct3, room)
+            print(f"trigram buckets from the data (text without spaces): {trigrams} ({distinct3} distinct word-piece "
+                  f"trigrams in the training split{'' if trigrams else '; no room left in the table'}; "
+                  "--trigram-buckets N sets it, 0 drops them)")
+        return int(buckets), int(trigrams)
 
     @staticmethod
     def _fitted_length(texts: list[str], vocab: list[str], cfg) -> int:
@@ -167,7 +187,9 @@ class TextClassificationTask(Task):
         return AUTO_CANDIDATES
 
     def build_model(self, cfg: Config, info: dict):
-        cfg = dataclasses.replace(cfg, bigram_buckets=info["tokenizer"]["bigram_buckets"])  # 0: from the data
+        tok = info["tokenizer"]  # the n-gram buckets the data gave (the knobs may say "from the data")
+        cfg = dataclasses.replace(cfg, bigram_buckets=tok["bigram_buckets"],
+                                  trigram_buckets=tok.get("trigram_buckets", 0))
         return tcmodel.build(cfg, len(info["class_names"]), len(info["tokenizer"]["vocab"]), info["input_length"],
                              idf=info.get("idf"))
 
@@ -196,16 +218,17 @@ class TextClassificationTask(Task):
         return None
 
     def teacher_input(self, x, teacher_info: dict, info: dict):
-        """The student's word pieces at the teacher's length, with the teacher's hashed bigrams if it takes them
-        (the student's own bigrams, if any, are dropped first)."""
+        """The student's word pieces at the teacher's length, with the teacher's hashed n-grams if it takes them
+        (the student's own n-grams, if any, are dropped first)."""
         import tensorflow as tf
 
         mine, theirs = info["tokenizer"], teacher_info["tokenizer"]
-        if mine["max_length"] == theirs["max_length"] and mine["bigram_buckets"] == theirs["bigram_buckets"]:
+        ngrams = ("max_length", "bigram_buckets", "trigram_buckets")
+        if all(mine.get(key, 0) == theirs.get(key, 0) for key in ngrams):
             return x
         ids, length = x[:, :mine["max_length"]], theirs["max_length"]
         ids = ids[:, :length] if length <= mine["max_length"] else tf.pad(ids, [[0, 0], [0, length - mine["max_length"]]])
-        return ctext.with_bigrams(ids, len(theirs["vocab"]), theirs["bigram_buckets"])
+        return ctext.with_ngrams(ids, len(theirs["vocab"]), theirs["bigram_buckets"], theirs.get("trigram_buckets", 0))
 
     # ---- evaluation -------------------------------------------------------
     def evaluate(self, model, ds, info: dict) -> dict:

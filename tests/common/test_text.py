@@ -57,6 +57,32 @@ def test_padding_truncation_empty_text_and_bigrams(vocab):
         assert (pairs[n - 1:] == 0).all()  # no pair reaches into padding
 
 
+def test_trigram_ids_follow_the_bigrams_in_their_own_range_and_hash_as_documented(vocab):
+    """trigram_buckets: the (max_length - 2) hashed trigram ids after the bigrams, in V + B2 .. V + B2 + B3 - 1,
+    0 where a trigram reaches into padding; the id is the documented int32-safe hash of the three ids."""
+    v, length = len(vocab), 8
+    tok = ctext.TextTokenizer(vocab, max_length=length, normalize="none", bigram_buckets=50, trigram_buckets=30)
+    texts = ["我喜欢这部电影", "film", "a wonderful film with a moving story and more"]
+    ids = ctext.tokenize(texts, tok)
+    assert tok.output_length == 3 * length - 3 == ids.shape[1]
+    assert ctext.split_ngram_widths(ids.shape[1], 50, 30) == [length, length - 1, length - 2]
+    bigrams_only = ctext.tokenize(texts, ctext.TextTokenizer(vocab, length, "none", bigram_buckets=50))
+    np.testing.assert_array_equal(ids[:, :2 * length - 1], bigrams_only)  # trigrams change nothing before them
+    for row in ids:
+        pieces, n = row[:length].astype(np.int64), int((row[:length] != 0).sum())
+        tri = row[2 * length - 1:]
+        assert ((tri[:max(n - 2, 0)] >= v + 50) & (tri[:max(n - 2, 0)] < v + 80)).all()
+        assert (tri[max(n - 2, 0):] == 0).all()
+        for i in range(max(n - 2, 0)):
+            a, b, c = pieces[i:i + 3]
+            code = ((a * v + b) % ctext.trigram_modulus(v)) * v + c
+            assert tri[i] == code % 30 + v + 50
+            assert code < 2 ** 31  # every step of the graph's int32 arithmetic fits
+    assert len(set(ids[0, 2 * length - 1:2 * length + 3].tolist())) > 1  # not a constant
+    with pytest.raises(ValueError, match="needs bigram_buckets"):
+        ctext.TextTokenizer(vocab, max_length=8, trigram_buckets=30)
+
+
 def test_vocabulary_file_round_trip_and_a_foreign_file(vocab, tmp_path):
     path = tmp_path / "vocab.txt"
     ctext.write_vocabulary(vocab, path)
@@ -75,7 +101,7 @@ def test_the_tokenizer_runs_inside_a_tflite_file_with_the_tftext_kernels(vocab, 
     from edgesuite.export.runtime import open_runtime
     from edgesuite.export.tflite import op_names
 
-    tok = ctext.TextTokenizer(vocab, max_length=12, normalize="none", bigram_buckets=40)
+    tok = ctext.TextTokenizer(vocab, max_length=12, normalize="none", bigram_buckets=40, trigram_buckets=60)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(x):
@@ -99,8 +125,9 @@ ODD_TEXTS = ["我喜欢这部电影，真的很好看！", "這部電影太無�
              "日本語のテキストです。カタカナ", "x" * 1200, "", "   ", "a\x00b\x07c", "\ufeffbom", "١٢٣ العربية", "$5 <b>&amp;</b> ~`^|"]
 
 
-@pytest.mark.parametrize("normalize, buckets", [("lower", 0), ("lower", 500), ("none", 0)])
-def test_the_plain_python_encoder_gives_the_graph_tokenizers_ids(normalize, buckets):
+@pytest.mark.parametrize("normalize, buckets, trigrams", [("lower", 0, 0), ("lower", 500, 0), ("none", 0, 0),
+                                                          ("lower", 500, 700)])
+def test_the_plain_python_encoder_gives_the_graph_tokenizers_ids(normalize, buckets, trigrams):
     """``encode`` (what ``edgesuite.load`` tokenizes with, no TensorFlow) against the tensorflow-text graph, on
     real English and Spanish lines and on text of other scripts, widths, marks and control characters."""
     import csv
@@ -114,7 +141,7 @@ def test_the_plain_python_encoder_gives_the_graph_tokenizers_ids(normalize, buck
         verses = [part for line, _ in zip(f, range(300)) for part in line.rstrip("\n").split("\t")[1:]]
     texts = reviews + verses + ODD_TEXTS
     vocab = ctext.learn_vocabulary(reviews[:300] + verses[:300] + ODD_TEXTS * 2, 800, normalize=normalize)
-    tok = ctext.TextTokenizer(vocab, 40, normalize, buckets)
+    tok = ctext.TextTokenizer(vocab, 40, normalize, buckets, trigrams)
     want = ctext.tokenize(texts, tok)
     got = ctext.encode(texts, tok.settings())
     differ = [texts[i] for i in np.flatnonzero((want != got).any(axis=1))]

@@ -9,6 +9,8 @@ import pytest
 
 from edgesuite.cli import main
 
+from .conftest import write_csv
+
 TEXTS = ["A wonderful, moving film with superb acting.", "A tedious mess; I was bored throughout.",
          "我喜欢这部电影", ""]
 
@@ -221,3 +223,59 @@ def test_the_linear_model_weights_ngrams_by_idf_and_exports(text_csv, tmp_path):
     assert main(["export", str(run), "--formats", "keras,tflite-int8,onnx", "--calibration-samples", "16"]) == 0
     got = edgesuite.load(run / "export" / "model.onnx").predict(TEXTS)
     assert [r["label"] for r in got] == [r["label"] for r in edgesuite.open_run(run).predict(TEXTS)]
+
+
+def chinese_reviews(n: int, seed: int) -> list[dict]:
+    """Short Chinese reviews without spaces, their sentiment carried by two-to-three-character phrases."""
+    rng = np.random.default_rng(seed)
+    things = ["这部电影", "这本书", "这家餐厅", "这个手机", "服务", "质量", "价格", "味道"]
+    good = ["很好看", "非常好", "真不错", "很满意", "值得推荐", "物美价廉"]
+    bad = ["很无聊", "非常差", "太失望", "不满意", "不值得买", "质量太差"]
+    rows = []
+    for _ in range(n):
+        label = int(rng.integers(2))
+        phrases = [rng.choice(things) + rng.choice(good if label else bad) for _ in range(int(rng.integers(1, 4)))]
+        rows.append({"text": "，".join(phrases) + "。", "label": "pos" if label else "neg"})
+    return rows
+
+
+def test_a_linear_model_on_chinese_text_gets_trigrams_and_exports_with_them(tmp_path):
+    """Text without spaces: the linear model reads hashed character trigrams too (their buckets from the data,
+    in config.yaml and the tokenizer); the string-input .tflite, the int8 file, ONNX and MediaPipe's file carry
+    them, and the TF-free tokenizer gives the graph's ids."""
+    import keras
+    import yaml
+
+    import edgesuite
+    from edgesuite.common import text as ctext
+
+    data = write_csv(tmp_path / "zh.csv", chinese_reviews(300, 0))
+    out = tmp_path / "runs"
+    assert main(["train", "text-classification", "--data", str(data), "--model", "linear", "--epochs", "2",
+                 "--precision", "float32", "--out", str(out), "--name", "zh", "--seed", "1"]) == 0
+    run = out / "text-classification" / "zh"
+    info = json.loads((run / "info.json").read_text())
+    tok = info["tokenizer"]
+    b2, b3, length = tok["bigram_buckets"], tok["trigram_buckets"], tok["max_length"]
+    assert b3 >= 1024 and b3 & (b3 - 1) == 0 and yaml.safe_load((run / "config.yaml").read_text())["trigram_buckets"] == b3
+    assert info["input_length"] == 3 * length - 3 and len(info["idf"]) == len(tok["vocab"]) + b2 + b3
+    assert keras.models.load_model(run / "model.keras").input_shape == (None, 3 * length - 3)
+    texts = [r["text"] for r in chinese_reviews(40, 1)]
+    np.testing.assert_array_equal(ctext.encode(texts, tok), ctext.tokenize(texts, ctext.tokenizer_from_settings(tok)))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.9, metrics["accuracy"]
+    assert main(["export", str(run), "--formats", "tflite,tflite-int8,onnx,mediapipe",
+                 "--calibration-samples", "16"]) == 0
+    report = json.loads((run / "export" / "export_report.json").read_text())
+    assert {r["format"]: r["status"] for r in report["formats"]} == {
+        f: "ok" for f in ("tflite", "tflite-int8", "onnx", "mediapipe")}
+    reference = [r["label"] for r in edgesuite.open_run(run).predict(texts)]
+    for name in ("model_float32.tflite", "model_int8.tflite", "model.onnx"):
+        assert [r["label"] for r in edgesuite.load(run / "export" / name).predict(texts)] == reference, name
+    from mediapipe.tasks.python import BaseOptions, text
+
+    options = text.TextClassifierOptions(base_options=BaseOptions(
+        model_asset_path=str(run / "export" / "model_mediapipe.tflite")))
+    with text.TextClassifier.create_from_options(options) as classifier:
+        got = [classifier.classify(t).classifications[0].categories[0].category_name for t in texts]
+    assert got == reference
