@@ -264,13 +264,13 @@ def test_a_linear_model_on_chinese_text_gets_trigrams_and_exports_with_them(tmp_
     np.testing.assert_array_equal(ctext.encode(texts, tok), ctext.tokenize(texts, ctext.tokenizer_from_settings(tok)))
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["accuracy"] > 0.9, metrics["accuracy"]
-    assert main(["export", str(run), "--formats", "tflite,tflite-int8,onnx,mediapipe",
+    assert main(["export", str(run), "--formats", "h5,tflite,tflite-int8,onnx,mediapipe,coreml",
                  "--calibration-samples", "16"]) == 0
     report = json.loads((run / "export" / "export_report.json").read_text())
     assert {r["format"]: r["status"] for r in report["formats"]} == {
-        f: "ok" for f in ("tflite", "tflite-int8", "onnx", "mediapipe")}
+        f: "ok" for f in ("h5", "tflite", "tflite-int8", "onnx", "mediapipe", "coreml")}
     reference = [r["label"] for r in edgesuite.open_run(run).predict(texts)]
-    for name in ("model_float32.tflite", "model_int8.tflite", "model.onnx"):
+    for name in ("model.h5", "model_float32.tflite", "model_int8.tflite", "model.onnx"):
         assert [r["label"] for r in edgesuite.load(run / "export" / name).predict(texts)] == reference, name
     from mediapipe.tasks.python import BaseOptions, text
 
