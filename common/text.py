@@ -218,6 +218,20 @@ def trigram_modulus(vocab_size: int) -> int:
     return (2 ** 31 - 1 - vocab_size) // vocab_size
 
 
+def ngram_codes(ids: np.ndarray, vocab_size: int, trigrams: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(N, L) token ids -> ``[(bigram codes, live)]`` (and ``(trigram codes, live)`` after it): the codes
+    :func:`with_ngrams` takes modulo the bucket counts, in numpy (int64; the graph's int32 steps never
+    overflow), and where each n-gram holds no padding."""
+    ids = np.asarray(ids, np.int64)
+    left, mid = ids[:, :-1], ids[:, 1:]
+    code, live = left * vocab_size + mid, (left > 0) & (mid > 0)
+    out = [(code, live)]
+    if trigrams:
+        right = ids[:, 2:]
+        out.append((np.mod(code[:, :-1], trigram_modulus(vocab_size)) * vocab_size + right, live[:, :-1] & (right > 0)))
+    return out
+
+
 def with_ngrams(ids, vocab_size: int, bigram_buckets: int, trigram_buckets: int = 0):
     """fastText n-grams in the graph (builtin TFLite ops), appended after the word pieces (0 where any of their
     ids is padding):
@@ -366,15 +380,11 @@ class WordPieceEncoder:
             ids[row, :len(found)] = found
         if not self.buckets:
             return ids
-        # the graph's int32 arithmetic (see with_ngrams: no step overflows), here in int64
-        left, mid = ids[:, :-1].astype(np.int64), ids[:, 1:].astype(np.int64)
-        code, live = left * self.size + mid, (left > 0) & (mid > 0)
+        (code, live), *third = ngram_codes(ids, self.size, bool(self.buckets3))
         parts = [ids, np.where(live, np.mod(code, self.buckets) + self.size, 0).astype(np.int32)]
-        if self.buckets3:
-            right = ids[:, 2:].astype(np.int64)
-            code3 = np.mod(code[:, :-1], trigram_modulus(self.size)) * self.size + right
+        for code3, live3 in third:
             code3 = np.mod(code3, self.buckets3) + self.size + self.buckets
-            parts.append(np.where(live[:, :-1] & (right > 0), code3, 0).astype(np.int32))
+            parts.append(np.where(live3, code3, 0).astype(np.int32))
         return np.concatenate(parts, axis=1)
 
 

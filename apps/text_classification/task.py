@@ -100,10 +100,10 @@ class TextClassificationTask(Task):
         word pieces of spaced text they cost the regression a point: RESULTS.md, thirteenth session), in the
         room the bigrams leave."""
         v = len(vocab)
-        ids = ctext.tokenize(texts, ctext.TextTokenizer(vocab, length, cfg.normalize)).astype(np.int64)
-        a, b, c = ids[:, :-2], ids[:, 1:-1], ids[:, 2:]
-        code = ids[:, :-1] * v + ids[:, 1:]
-        distinct = len(np.unique(code[(ids[:, :-1] > 0) & (ids[:, 1:] > 0)]))
+        want_trigrams = cfg.trigram_buckets < 0 and cfg.model == "linear" and baseline.spaceless(texts)
+        ids = ctext.tokenize(texts, ctext.TextTokenizer(vocab, length, cfg.normalize))
+        counts = [len(np.unique(code[live])) for code, live in ctext.ngram_codes(ids, v, want_trigrams)]
+        distinct = counts[0]  # distinct bigrams (and trigrams after them)
         cap = TABLE_NUMBERS // (classes + 1) - v if cfg.model == "linear" else BOW_BUCKETS
 
         def fitted(count: int, room: int) -> int:
@@ -114,9 +114,8 @@ class TextClassificationTask(Task):
             print(f"bigram buckets from the data: {buckets} ({distinct} distinct word-piece bigrams in the training "
                   "split; --bigram-buckets N sets it)")
         trigrams = max(cfg.trigram_buckets, 0)
-        if cfg.trigram_buckets < 0 and cfg.model == "linear" and baseline.spaceless(texts):
-            code3 = np.mod(a * v + b, ctext.trigram_modulus(v)) * v + c
-            distinct3 = len(np.unique(code3[(a > 0) & (b > 0) & (c > 0)]))
+        if want_trigrams:
+            distinct3 = counts[1]
             room = cap - buckets
             room = 2 ** int(math.log2(room)) if room >= 1024 else 0
             trigrams = fitted(distinct3, room)
