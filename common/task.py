@@ -77,7 +77,9 @@ class Serving(abc.ABC):
         """For an app whose plain ``.tflite`` a MediaPipe Task cannot take as it is (other outputs or inputs than
         the Task reads), the graph of ``model_mediapipe*.tflite``: an object with ``signature`` (tf.TensorSpecs),
         ``fn`` (those inputs -> the Task's outputs, a tuple in its order) and ``representative(samples)`` (the
-        int8 calibration samples in those inputs). ``model`` is the model to wrap (float or numeric input).
+        int8 calibration samples in those inputs), and optionally ``float_scope``: the TF name scope of the ops a
+        full-integer file keeps in float (a detector's box decoding and NMS). ``model`` is the model to wrap
+        (float or numeric input).
         None: no such file (the plain ``.tflite`` runs in MediaPipe, or no Task covers the app)."""
         return None
 

@@ -227,12 +227,16 @@ def detect(predictions, image_size: int, num_classes: int, max_detections: int, 
     centre-ness)``, as in FCOS and RetinaNet, so an item the model hesitates on
     (shirt or T-shirt) is reported under both classes, the likelier first. Per
     image the best :func:`candidate_count` pairs go into one
-    ``NonMaxSuppressionV4`` over the whole batch: each box is shifted by
-    2 x (image x K + class), so boxes of different images or classes never
-    overlap and one call does per-image, per-class NMS. The selection comes back
-    in score order; a box's rank within its image (a running count, no dynamic
-    one-hot, which tf2onnx cannot convert) places it in the fixed
-    (N, max_detections) outputs. ``postprocess.py`` does the same in numpy.
+    ``NonMaxSuppressionV4`` per class over the whole batch, each box shifted by
+    2 x its image index, so boxes of different images never overlap: per-image,
+    per-class NMS. The shift is by image only, never by class: in a full-integer
+    graph the shifted boxes share one int8 scale, and a shift of 2 x (image x K +
+    class) spread them over 2K sides, so NMS saw boxes on a grid of 2K/255 of the
+    side (5 px of 64 with 3 classes) and kept other boxes than the float graph.
+    The classes' selections are merged in score order; a box's rank within its
+    image (a running count, no dynamic one-hot, which tf2onnx cannot convert)
+    places it in the fixed (N, max_detections) outputs. ``postprocess.py`` does
+    the same in numpy.
     """
     import tensorflow as tf
 
@@ -248,12 +252,20 @@ def detect(predictions, image_size: int, num_classes: int, max_detections: int, 
     label = tf.reshape(index % k, [-1])
     score = tf.reshape(best, [-1])
     box = tf.gather(boxes, point)
-    offset = tf.cast(image * k + label, tf.float32)[:, None] * 2.0
-    yx = tf.gather(box, [1, 0, 3, 2], axis=1) + offset
+    yx = tf.gather(box, [1, 0, 3, 2], axis=1) + tf.cast(image, tf.float32)[:, None] * 2.0
     total = b * per_image
-    selected, valid = tf.raw_ops.NonMaxSuppressionV4(
-        boxes=yx, scores=score, max_output_size=total, iou_threshold=iou_threshold, score_threshold=score_threshold,
-        pad_to_max_output_size=True)
+    picks, live = [], []
+    for c in range(k):  # score 0 elsewhere: NMS keeps only the scores above score_threshold (>= 0)
+        chosen_c, valid_c = tf.raw_ops.NonMaxSuppressionV4(
+            boxes=yx, scores=tf.where(tf.equal(label, c), score, tf.zeros_like(score)), max_output_size=total,
+            iou_threshold=iou_threshold, score_threshold=score_threshold, pad_to_max_output_size=True)
+        picks.append(chosen_c)
+        live.append(tf.range(total) < valid_c)
+    picks, live = tf.concat(picks, 0), tf.concat(live, 0)
+    # the classes' selections in one score order (each class's is already), padding last
+    order = tf.math.top_k(tf.where(live, tf.gather(score, picks), -1.0), k=total).indices
+    selected = tf.gather(picks, order)
+    valid = tf.minimum(tf.reduce_sum(tf.cast(live, tf.int32)), total)
     real = tf.range(total) < valid
     sel_image = tf.where(real, tf.gather(image, selected), -1)
     same = tf.cast(tf.equal(sel_image[:, None], tf.range(b)[None, :]), tf.int32)  # (total, b)

@@ -8,7 +8,11 @@ from edgesuite.apps.object_detection import model as dmodel
 from edgesuite.apps.object_detection import postprocess as codec
 from edgesuite.apps.object_detection.metrics import detection_metrics
 from edgesuite.apps.object_detection.postprocess import detections, iou_matrix
+from edgesuite.common.data import parity_draw
 from edgesuite.common.task import Serving
+
+
+POSTPROCESS_SCOPE = "edgesuite_postprocess"  # the ops a full-integer file keeps in float
 
 
 class ObjectDetectionServing(Serving):
@@ -65,20 +69,25 @@ class ObjectDetectionServing(Serving):
         spec = tf.TensorSpec([1, size, size, 3], model.inputs[0].dtype, name=metadata["input"]["name"])
 
         def fn(image):
-            found = dmodel.detect(model(image, training=False), size, len(metadata["class_names"]),
-                                  post["max_detections"], post["score_threshold"], post["iou_threshold"])
-            return (tf.gather(found["boxes"], [1, 0, 3, 2], axis=-1), tf.cast(found["classes"], tf.float32),
-                    found["scores"], tf.cast(found["num_detections"], tf.float32))
+            predictions = model(image, training=False)
+            with tf.name_scope(POSTPROCESS_SCOPE):
+                found = dmodel.detect(predictions, size, len(metadata["class_names"]),
+                                      post["max_detections"], post["score_threshold"], post["iou_threshold"])
+                return (tf.gather(found["boxes"], [1, 0, 3, 2], axis=-1), tf.cast(found["classes"], tf.float32),
+                        found["scores"], tf.cast(found["num_detections"], tf.float32))
 
-        return SimpleNamespace(signature=[spec], fn=fn, representative=lambda images: [np.asarray(images)])
+        # the decoding and NMS stay float in the int8 file: quantized, they moved boxes by pixels
+        return SimpleNamespace(signature=[spec], fn=fn, representative=lambda images: [np.asarray(images)],
+                               float_scope=POSTPROCESS_SCOPE)
 
     def export_data(self, cfg, info: dict, calibration: int, samples: int):
-        """Real training images for int8 calibration; held-out images and their boxes for parity."""
+        """Real training images for int8 calibration; the parity images (``common.data.parity_draw``: the held-out
+        images and their boxes first, topped up from the other splits)."""
         splits = ddata.load_splits(cfg)
         pick = np.random.default_rng(cfg.seed).permutation(len(splits.train))[:calibration]
-        held = splits.test if splits.test is not None else splits.val
-        n = min(samples, len(held))
-        return splits.train.images[np.sort(pick)], (held.images[:n], held.subset(range(n)).ground_truth())
+        held, extra = parity_draw(splits, samples, cfg.seed)
+        images = [part.images[:] for part in (held, *extra) if len(part)]  # decoded, if streamed from files
+        return splits.train.images[np.sort(pick)], (np.concatenate(images), held.ground_truth())
 
     def parity_metric(self, outputs: np.ndarray, labels: list[dict], metadata: dict) -> tuple[str, float]:
         size = metadata["input"]["shape"][0]

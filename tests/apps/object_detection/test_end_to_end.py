@@ -66,6 +66,10 @@ def test_export_all_formats_nms_inside_and_load_agrees(det_run, tmp_path):
     assert rows["mediapipe"]["status"] == "ok" and rows["mediapipe"]["mediapipe"].startswith("ok: ObjectDetector finds")
     assert " 0 of 0 " not in rows["mediapipe"]["mediapipe"], rows["mediapipe"]
     assert rows["tflite"]["mediapipe"].startswith("not applicable") and "model_mediapipe" in rows["tflite"]["mediapipe"]
+    # the int8 file by the plain int8 file's rule (IoU >= 0.5), its decoding and NMS in float after the int8 network
+    assert rows["mediapipe-int8"]["mediapipe"].startswith("ok: ObjectDetector finds"), rows["mediapipe-int8"]
+    assert "IoU >= 0.5" in rows["mediapipe-int8"]["mediapipe"] and "IoU >= 0.9" in rows["mediapipe"]["mediapipe"]
+    _assert_postprocess_in_float(export / "model_mediapipe_int8.tflite")
     with pytest.raises(Exception, match="made for MediaPipe Tasks"):
         load(export / "model_mediapipe.tflite")
     assert all(r["status"] == "ok" for name, r in rows.items() if name != "tflite-int8"), rows
@@ -161,3 +165,19 @@ def test_the_core_ml_file_is_a_vision_pipeline_with_nms(det_run, tmp_path):
     assert cls == best["classes"][0] and confidence[point, cls] == pytest.approx(best["scores"][0], abs=1e-5)
     box = [cx[point] - w[point] / 2, cy[point] - h[point] / 2, cx[point] + w[point] / 2, cy[point] + h[point] / 2]
     np.testing.assert_allclose(box, best["boxes"][0], atol=1e-5)
+
+
+def _assert_postprocess_in_float(path):
+    """Every op under the serving graph's post-processing name scope computes in float (or int32 / bool): none
+    but the quantize ops the converter leaves for scores holds int8."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgesuite.apps.object_detection.serving import POSTPROCESS_SCOPE
+
+    it = Interpreter(model_path=str(path))
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+    ops = [(op["op_name"], tensors[i]) for op in it._get_ops_details() for i in op["outputs"] if i in tensors]
+    scoped = [(name, t) for name, t in ops if f"{POSTPROCESS_SCOPE}/" in t["name"]]
+    assert any(name == "NON_MAX_SUPPRESSION_V4" for name, _ in scoped) and len(scoped) > 20, scoped
+    int8 = [(name, t["name"]) for name, t in scoped if t["dtype"] == np.int8 and name != "QUANTIZE"]
+    assert not int8, int8
