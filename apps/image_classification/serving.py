@@ -24,6 +24,28 @@ class ImageClassificationServing(Serving):
             "data_name": info.get("data_name"),
         }
 
+    def mediapipe_graph(self, model, metadata: dict):
+        """A greyscale classifier for MediaPipe's ImageClassifier, which feeds 3 channels: RGB uint8 in, made grey
+        inside the graph as edgesuite's prediction makes it (PIL's 'L': ITU-R 601-2 luma in 16-bit fixed point,
+        rounded, so a grey pixel repeated in R, G and B stays itself), then the model. None for RGB classifiers,
+        whose plain ``.tflite`` the Task takes as it is."""
+        from types import SimpleNamespace
+
+        import tensorflow as tf
+
+        size, channels = metadata["input"]["shape"][0], metadata["input"]["shape"][2]
+        if channels != 1:
+            return None
+        spec = tf.TensorSpec([1, size, size, 3], model.inputs[0].dtype, name=metadata["input"]["name"])
+
+        def fn(image):
+            r, g, b = tf.unstack(tf.cast(image, tf.int32), axis=-1)
+            grey = (r * 19595 + g * 38470 + b * 7471 + 32768) // 65536
+            return (model(tf.cast(grey[..., None], model.inputs[0].dtype), training=False),)
+
+        return SimpleNamespace(signature=[spec], fn=fn,
+                               representative=lambda images: [np.repeat(np.asarray(images), 3, axis=-1)])
+
     @staticmethod
     def _decode(images, info: dict) -> np.ndarray:
         ds = icdata.to_dataset(images, len(info["class_names"]), info["image_size"], info["channels"])

@@ -57,9 +57,45 @@ def test_the_report_has_a_mediapipe_column(rgb_run):
     assert "| MediaPipe |" in (run / "export" / "export_report.md").read_text()
 
 
+def test_a_greyscale_classifier_runs_in_image_classifier_from_rgb(trained_run, tmp_path):
+    """The quickstart's kind of model (28 px grey): model_mediapipe*.tflite take RGB and make it grey inside as
+    edgesuite's prediction does (PIL's 'L'), so ImageClassifier runs them by path with the label names, and the
+    file's scores on a colour picture are the plain file's on that picture made grey."""
+    from ai_edge_litert.interpreter import Interpreter
+    from PIL import Image
+
+    out = tmp_path / "export"
+    code = main(["export", str(trained_run), "--formats", "tflite,mediapipe,mediapipe-int8", "--out", str(out),
+                 "--calibration-samples", "32"])
+    rows = {r["format"]: r for r in json.loads((out / "export_report.json").read_text())["formats"]}
+    assert code == 0, rows
+    for name in ("mediapipe", "mediapipe-int8"):
+        assert rows[name]["status"] == "ok" and rows[name]["mediapipe"].startswith("ok: ImageClassifier"), rows[name]
+    assert "1-channel input" in rows["tflite"]["mediapipe"] and "model_mediapipe" in rows["tflite"]["mediapipe"]
+    size = json.loads((out / "metadata.json").read_text())["input"]["shape"][0]
+    colour = np.random.default_rng(3).integers(0, 256, (4, size, size, 3), dtype=np.uint8)
+    grey = np.stack([np.asarray(Image.fromarray(c).convert("L"))[..., None] for c in colour])
+    task_file = Interpreter(model_path=str(out / "model_mediapipe.tflite"))
+    plain = edgesuite.load(out / "model_float32.tflite")
+    task_file.allocate_tensors()
+    detail = task_file.get_input_details()[0]
+    assert list(detail["shape"]) == [1, size, size, 3]
+    for c, want in zip(colour, plain.predict_raw(grey)):
+        task_file.set_tensor(detail["index"], c[None])
+        task_file.invoke()
+        np.testing.assert_allclose(task_file.get_tensor(task_file.get_output_details()[0]["index"])[0], want, atol=1e-5)
+    names = json.loads((out / "metadata.json").read_text())["class_names"]
+    with vision.ImageClassifier.create_from_options(vision.ImageClassifierOptions(
+            base_options=BaseOptions(model_asset_path=str(out / "model_mediapipe.tflite")), max_results=1)) as task:
+        top = task.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(colour[0])))
+    category = top.classifications[0].categories[0]
+    assert category.category_name in names and category.display_name == category.category_name
+
+
 def test_what_mediapipe_cannot_take_is_said_with_the_reason():
     grey = {"kind": "classifier", "input": {"shape": [28, 28, 1], "dtype": "uint8"}}
     assert "1-channel input" in emp.applicability(grey)
+    assert emp.applicability(grey, layout="task") is None  # model_mediapipe*.tflite: RGB in, grey inside
     assert "tokenizer" in emp.applicability({"kind": "classifier", "input": {"shape": [], "dtype": "string"}})
     detector = {"kind": "detector", "input": {"shape": [32, 32, 3], "dtype": "uint8"}}
     assert "model_mediapipe" in emp.applicability(detector)  # the plain file: edgesuite's outputs
