@@ -75,6 +75,7 @@ STRATEGIES = ("auto", "default", "mirrored", "multi-worker", "tpu")  # see commo
 class TrainConfig:
     """Knobs of the shared training driver; every task config extends it."""
 
+    named_sets = ()  # --data values that name an embedded set, not a path (each app's config gives its own)
     data: str = knob("", "data set: a path or a named set")
     epochs: int = knob(10, "number of training epochs", bounds=">= 1")
     batch_size: int = knob(64, "global batch size", bounds=">= 1", search="pow2")
@@ -278,6 +279,27 @@ def _coerce(key: str, value: Any, typ: type, where: str) -> Any:
 # a knob given on purpose switches off the rule that would fit it to the data (common/training.fit_to_data)
 FITTED_BY = {"epochs": "min_steps", "batch_size": "min_epoch_steps"}
 
+# what ``--resume`` may change: how long it trains and on what hardware, and where the same data now lies (the
+# driver refuses data that changed); every other knob shapes the model or the recipe the checkpoints were
+# trained under, and a resume that changed it silently would leave config.yaml describing another run
+RESUMABLE = ("epochs", "time_budget", "early_stopping", "precision", "strategy", "devices", "tpu", "restarts",
+             "strict", "cache_memory_mb", "data", "source_file", "target_file")
+PATH_KNOBS = ("data", "source_file", "target_file", "weights")
+WEIGHT_KEYWORDS = ("none", "imagenet")
+
+
+def with_absolute_paths(cfg):
+    """``cfg`` with each path knob (``PATH_KNOBS``) that names an existing file or folder made absolute, so
+    that the run's config.yaml is read alike from any working folder (``export``, ``evaluate``, ``--resume``,
+    ``--config``); named sets and keywords stay as they are."""
+    keep = set(type(cfg).named_sets) | set(WEIGHT_KEYWORDS)
+    changes = {}
+    for name in PATH_KNOBS:
+        value = getattr(cfg, name, "")
+        if value and value not in keep and not os.path.isabs(value) and os.path.exists(value):
+            changes[name] = os.path.abspath(value)
+    return dataclasses.replace(cfg, **changes) if changes else cfg
+
 
 def from_dict(cls, values: dict, where: str = "config"):
     """Builds ``cls`` from a dict; an unknown key is an error that names it. ``epochs`` or ``batch_size`` given
@@ -315,8 +337,9 @@ def load_yaml(cls, path: str | os.PathLike, overrides: dict | None = None):
     return from_dict(cls, values, where=str(path))
 
 
-def save_yaml(cfg, path: str | os.PathLike, task: str | None = None) -> None:
-    """Writes the resolved config atomically (temporary file, then rename)."""
+def save_yaml(cfg, path: str | os.PathLike, task: str | None = None, comments: list[str] = ()) -> None:
+    """Writes the resolved config atomically (temporary file, then rename); ``comments``: '#' lines on top
+    (what a resume changed)."""
     import yaml
 
     path = Path(path)
@@ -324,7 +347,8 @@ def save_yaml(cfg, path: str | os.PathLike, task: str | None = None) -> None:
     if task:
         values = {"task": task, **values}
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
+    head = "".join(c if c.endswith("\n") else c + "\n" for c in comments)
+    tmp.write_text(head + yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -32,7 +32,19 @@ def is_auto(cfg) -> bool:
 
 def train_candidates(task, cfg, train_one, resume=None, log=print, data=None) -> RunDir:
     """Trains every candidate with ``train_one(task, cfg, resume=..., log=...)`` (the driver's ``train``) and
-    returns the parent run holding the winner."""
+    returns the parent run holding the winner. A resumed parent is claimed first (``RunDir.claim``): another
+    process training it is refused; a new one is this process's from its creation (status.json names it)."""
+    parent = RunDir(Path(resume)) if resume else None
+    if parent is not None:
+        parent.claim()
+    try:
+        return _train_candidates(task, cfg, train_one, resume, log, data)
+    finally:
+        if parent is not None:
+            parent.release()
+
+
+def _train_candidates(task, cfg, train_one, resume, log, data) -> RunDir:
     if data is not None:
         raise UserInputError("model: 'auto' trains one run per candidate, each loading the data for its own "
                              "model; pass data=None, or name one --model")

@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 
 from edgesuite.common import precision
-from edgesuite.common.config import save_yaml
+from edgesuite.common.config import save_yaml, with_absolute_paths
 from edgesuite.common.errors import UserInputError
-from edgesuite.common.runs import RunDir, write_json
+from edgesuite.common.runs import (INFO_REMEDY, INFO_TYPES, RunDir, check_types, keras_archive_problem,
+                                   read_json_dict, write_json)
 
 
 def build_schedule(cfg, steps_per_epoch: int):
@@ -178,6 +179,7 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
 
     from edgesuite.common import distribute, select, stream
 
+    cfg = with_absolute_paths(cfg)  # config.yaml names the data alike from any working folder
     if select.is_auto(cfg):  # one run per candidate architecture, the best kept
         return select.train_candidates(task, cfg, functools.partial(train, extra_callbacks=extra_callbacks),
                                        resume=resume, log=log, data=data)
@@ -209,6 +211,8 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
             copy = Path(scratch) / task.name / Path(resume).name
             shutil.copytree(resume, copy, ignore=shutil.ignore_patterns("tensorboard", "*.tmp*"))
             resume = copy
+    if resume:  # refused now, before the data is read, when another process trains this run
+        RunDir(Path(resume)).claim()
     try:
         if multi:
             _check_workers_agree(strategy, resume)
@@ -242,6 +246,8 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
             log("lost a peer worker; give every worker --name NAME so that a restarted cluster resumes the run")
         raise
     finally:
+        if resume:
+            RunDir(Path(resume)).release()
         if not chief:
             shutil.rmtree(cfg.out, ignore_errors=True)
 
@@ -333,15 +339,22 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
     state: dict = {"epoch": 0, "history": [], "best": None, "wait": 0, "checkpoint": None}
     if resume:
         run = RunDir(Path(resume))
+        run.claim()  # held until this function returns; train() took it before the data, this is the same claim
         _check_same_data(run, data.info)
         if (run.checkpoint_dir / "state.json").exists():
             state = load_state(run)
+            check_checkpoint(run, state)  # before the run is marked running again
+            if state["epoch"] > cfg.epochs:
+                raise UserInputError(f"epochs: {run.path} has trained {state['epoch']} epochs already, more than "
+                                     f"--epochs {cfg.epochs}")
             log(f"resuming {run.path} after epoch {state['epoch']} of {cfg.epochs}")
         else:  # stopped before its first epoch ended: nothing was kept, so it starts again in the same folder
             log(f"{run.path}: stopped before its first epoch ended; training it again from the start")
-        run.set_status("running", resumed_from_epoch=state["epoch"])
+        changed = _record_resume(run, cfg, task.name, state["epoch"], log)
+        run.set_status("running", resumed_from_epoch=state["epoch"], **({"changed": changed} if changed else {}))
     else:
         run = RunDir.create(cfg.out, task.name, cfg.name)
+        run.claim()
         save_yaml(cfg, run.config_path, task=task.name)
         run.write_info({**data.info, "precision": policy})
         log(f"run directory: {run.path}")
@@ -349,7 +362,7 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
     try:
         with strategy.scope():
             if state["checkpoint"]:
-                model = keras.models.load_model(run.checkpoint_dir / state["checkpoint"])
+                model = _load_checkpoint(run, state)
             else:
                 model = task.build_model(cfg, data.info)
                 task.initial_weights(model, data)
@@ -386,6 +399,26 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
             log(f"trained epochs {first}-{state['epoch']} in {time.time() - t0:.0f}s")
             if any(getattr(cb, "stopped_epoch", 0) for cb in budget + callbacks):
                 break
+        # saving, evaluating and plotting are part of the run: a crash there marks it failed, not 'running'
+        best = run.checkpoint_dir / "best.weights.h5"
+        if best.exists():
+            model.load_weights(best)
+            log(f"restored the best weights ({task.monitor[0]} = {state['best']:.4f})")
+        with strategy.scope():
+            final = task.final_model(model, cfg, data.info)
+            # the saved file carries the plain loss: a student's distillation loss would need edgesuite to load
+            # it, and a model made after training is compiled as the trained one was, so that fit() works on it
+            if final is not model or getattr(cfg, "teacher", ""):
+                _compile(final, task, cfg, data.info, steps_per_epoch, distilled=False)
+        if final is not model:
+            log(f"saved model: {final.name} ({final.count_params():,} parameters, the same weights)")
+        model = final
+        _save_model_atomic(model, run.model_path)
+        if strategy.num_replicas_in_sync > 1:  # workers compare this to see they ended in step
+            import numpy as np
+
+            log(f"final weights fingerprint: {sum(float(np.abs(w).sum()) for w in model.get_weights()):.6f}")
+        finish(task, run, model, data, cfg, log)
     except KeyboardInterrupt:
         run.set_status("interrupted", epoch=state["epoch"])
         log(f"\ninterrupted after epoch {state['epoch']}; continue with: edgesuite train {task.name} --resume {run.path}")
@@ -396,26 +429,8 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
         else:
             run.set_status("failed", epoch=state["epoch"], error=f"{exc.__class__.__name__}: {exc}")
         raise
-
-    best = run.checkpoint_dir / "best.weights.h5"
-    if best.exists():
-        model.load_weights(best)
-        log(f"restored the best weights ({task.monitor[0]} = {state['best']:.4f})")
-    with strategy.scope():
-        final = task.final_model(model, cfg, data.info)
-        # the saved file carries the plain loss: a student's distillation loss would need edgesuite to load it, and
-        # a model made after training is compiled as the trained one was, so that fit() works on it
-        if final is not model or getattr(cfg, "teacher", ""):
-            _compile(final, task, cfg, data.info, steps_per_epoch, distilled=False)
-    if final is not model:
-        log(f"saved model: {final.name} ({final.count_params():,} parameters, the same weights)")
-    model = final
-    _save_model_atomic(model, run.model_path)
-    if strategy.num_replicas_in_sync > 1:  # workers compare this to see they ended in step
-        import numpy as np
-
-        log(f"final weights fingerprint: {sum(float(np.abs(w).sum()) for w in model.get_weights()):.6f}")
-    finish(task, run, model, data, cfg, log)
+    finally:
+        run.release()
     return run
 
 
@@ -454,13 +469,49 @@ def _save_model_atomic(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _record_resume(run: RunDir, cfg, task_name: str, epoch: int, log) -> dict:
+    """Writes the knobs a resume changed (``--epochs``, ``--time-budget``, ``--precision``, ...: the ones
+    ``config.RESUMABLE`` lets it change) into ``config.yaml``, with a comment line saying after which epoch,
+    so that the file still describes the run; returns ``{knob: [before, after]}`` for status.json."""
+    import yaml
+
+    text = run.config_path.read_text(encoding="utf-8")
+    saved = yaml.safe_load(text) or {}
+    now = dataclasses.asdict(cfg)
+    changed = {k: [saved[k], v] for k, v in now.items() if k in saved and saved[k] != v}
+    if not changed:
+        return {}
+    said = ", ".join(f"{k} {before!r} -> {after!r}" for k, (before, after) in changed.items())
+    notes = [ln for ln in text.splitlines() if ln.startswith("#")]
+    notes.append(f"# resumed after epoch {epoch} on {time.strftime('%Y-%m-%d %H:%M')} with {said}")
+    save_yaml(cfg, run.config_path, task=task_name, comments=notes)
+    log(f"resume changes {said} (recorded in {run.config_path.name})")
+    return changed
+
+
+def _load_checkpoint(run: RunDir, state: dict):
+    import keras
+
+    path = run.checkpoint_dir / state["checkpoint"]
+    try:
+        return keras.models.load_model(path)
+    except Exception as exc:  # a whole zip whose insides are damaged: Keras says "File not found" or worse
+        why = f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}" if str(exc) else exc.__class__.__name__
+        raise UserInputError(f"{path}: cannot be loaded ({why}); {_state_remedy(run)}") from None
+
+
 def _check_same_data(run: RunDir, info: dict) -> None:
     """Resuming on data that changed since the run started would feed the saved weights other class ids or
     token ids (a vocabulary is learned from the training split) without a word: refuse, naming what changed."""
-    try:
-        saved = run.read_info()
-    except (OSError, ValueError):
+    if not run.info_path.exists():
         return  # an old run without info.json: nothing to compare
+    saved = run.read_info()  # a damaged one is refused: export and evaluate need it later
+    if saved.get("task", info.get("task")) != info.get("task"):
+        raise UserInputError(f"{run.info_path}: records a {saved['task']} run, this is a {info.get('task')} run; "
+                             f"{INFO_REMEDY}")
+    lost = [k for k in INFO_TYPES if k in info and k not in saved]
+    if lost:
+        raise UserInputError(f"{run.info_path}: has no '{lost[0]}', which this run's data gives; {INFO_REMEDY}")
     fresh = json.loads(json.dumps(info))  # as info.json holds it (tuples -> lists)
     changed = sorted(k for k in fresh if k in saved and saved[k] != fresh[k])
     if changed:
@@ -468,12 +519,46 @@ def _check_same_data(run: RunDir, info: dict) -> None:
                              f"from {run.info_path.name}); resume on the same data, or start a new run")
 
 
+STATE_TYPES = {"epoch": (int, "a whole number of epochs"), "history": (list, "a list of epoch rows", dict),
+               "best": ((int, float, type(None)), "a number or null"), "wait": (int, "a whole number"),
+               "checkpoint": ((str, type(None)), "a checkpoint file name or null"),
+               "seconds": ((int, float), "a number")}
+
+
 def load_state(run: RunDir) -> dict:
-    """The resume state of a run: last completed epoch, history, early-stopping counters."""
+    """The resume state of a run: last completed epoch, history, early-stopping counters. A damaged
+    ``state.json`` is a UserInputError naming it (the RunRecorder writes it whole, so damage came from outside)."""
     path = run.checkpoint_dir / "state.json"
     if not path.exists():
         raise UserInputError(f"{run.path}: nothing to resume (no completed epoch in {path.parent})")
-    return json.loads(path.read_text())
+    remedy = _state_remedy(run)
+    state = read_json_dict(path, remedy)
+    problems = check_types(state, STATE_TYPES, required=("epoch", "history"))
+    checkpoint = state.get("checkpoint")
+    if not problems and state["epoch"] < 0:
+        problems = [f"'epoch' should be 0 or more, found {state['epoch']}"]
+    if not problems and isinstance(checkpoint, str) and Path(checkpoint).name != checkpoint:
+        problems = [f"'checkpoint' should name a file in {path.parent.name}/, found {checkpoint!r}"]
+    if problems:
+        raise UserInputError(f"{path}: {problems[0]}; {remedy}")
+    return {"best": None, "wait": 0, "checkpoint": None, **state}
+
+
+def _state_remedy(run: RunDir) -> str:
+    """What a user can do about a damaged resume point: start again; a finished model is not lost."""
+    done = " (the run's model.keras, if any, still exports and evaluates)" if run.model_path.exists() else ""
+    return f"the run cannot be resumed from it: restore it from a copy, or train again without --resume{done}"
+
+
+def check_checkpoint(run: RunDir, state: dict) -> None:
+    """The checkpoint ``state.json`` names is there and whole, before a resume marks the run running again."""
+    if not state["checkpoint"]:
+        return
+    path = run.checkpoint_dir / state["checkpoint"]
+    problem = keras_archive_problem(path)
+    if problem:
+        raise UserInputError(f"{path}: {problem} (state.json names it as the checkpoint of epoch {state['epoch']}); "
+                             f"{_state_remedy(run)}")
 
 
 def write_history_csv(path: Path, rows: list[dict]) -> None:

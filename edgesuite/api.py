@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgesuite.common.config import from_dict, load_yaml
-from edgesuite.common.runs import RunDir, resolve_run
+from edgesuite.common.runs import RunDir, keras_archive_problem, resolve_run
 
 
 def quiet_tensorflow() -> None:
@@ -22,15 +22,62 @@ def resolve_config(task_name: str, knobs: dict, config: str | None = None, resum
 
     cls = get_config_class(task_name)
     if resume:
-        run = resolve_run(resume)
-        if run.task != task_name:
-            from edgesuite.common.errors import UserInputError
-
-            raise UserInputError(f"{run.path}: is a {run.task} run, not {task_name}")
-        config = str(run.config_path)
+        return _resumed_config(cls, task_name, knobs, config, resume)
     cfg = load_yaml(cls, config, knobs) if config else from_dict(cls, knobs, where="arguments")
     cfg.validate()
     return cfg
+
+
+def _resumed_config(cls, task_name: str, knobs: dict, config: str | None, resume: str):
+    """The run's config.yaml with the knobs a resume may change (``config.RESUMABLE``: --epochs,
+    --time-budget, --precision, ...); a knob that would change the model or the recipe is refused, listed, as
+    is ``--config`` (the run's config.yaml is its config). The driver records what changed in config.yaml."""
+    import dataclasses
+
+    from edgesuite.common.config import FITTED_BY, RESUMABLE
+    from edgesuite.common.errors import UserInputError
+
+    run = resolve_run(resume)
+    if run_task_name(run) != task_name:
+        raise UserInputError(f"{run.path}: is a {run.task} run, not {task_name}")
+    resumable = [k for k in RESUMABLE if k in {f.name for f in dataclasses.fields(cls)}]
+    if config:
+        raise UserInputError(f"--config: not taken with --resume, whose config is {run.config_path}; a resume may "
+                             f"change only {_flags(resumable)}")
+    saved = load_yaml(cls, run.config_path)
+    cfg = load_yaml(cls, run.config_path, knobs)
+
+    def same(k):
+        a, b = getattr(saved, k), getattr(cfg, k)
+        return a == b or (k == "out" and os.path.abspath(a) == os.path.abspath(b))
+
+    refused = [k for k in knobs if k not in RESUMABLE and not same(k)]
+    if refused:
+        had = ", ".join(f"{k} {getattr(saved, k)!r}" for k in refused)
+        raise UserInputError(f"{_flags(refused)}: a resumed run keeps the model and recipe it was trained with "
+                             f"({run.config_path.name}: {had}); start a new run to change them, or resume with "
+                             f"only {_flags(resumable)}")
+    # an --epochs given on purpose is kept, not stretched again to the data's minimum steps (config.FITTED_BY)
+    cfg = dataclasses.replace(cfg, **{rule: 0 for k, rule in FITTED_BY.items() if k in knobs and not same(k)})
+    cfg.validate()
+    return cfg
+
+
+def _flags(knobs) -> str:
+    return ", ".join("--" + k.replace("_", "-") for k in knobs)
+
+
+def run_task_name(run: RunDir) -> str:
+    """The task a run's ``config.yaml`` names, which must be one this edgesuite knows."""
+    from edgesuite.apps import TASKS
+    from edgesuite.common.errors import UserInputError
+    from edgesuite.common.runs import CONFIG_REMEDY
+
+    name = run.task
+    if name not in TASKS:
+        raise UserInputError(f"{run.config_path}: names task {name!r}, which this edgesuite does not know "
+                             f"(known: {', '.join(TASKS)}); {CONFIG_REMEDY}")
+    return name
 
 
 def train(task: str, resume: str | None = None, config: str | None = None, log=print, **knobs) -> "Run":
@@ -97,7 +144,9 @@ class Run:
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "Run":
-        return cls(resolve_run(path).path)
+        run = resolve_run(path)
+        run_task_name(run)  # a damaged config.yaml is named now, not as a traceback later
+        return cls(run.path)
 
     @property
     def dir(self) -> RunDir:
@@ -115,13 +164,26 @@ class Run:
 
     @property
     def info(self) -> dict:
-        return self.dir.read_info()
+        """``info.json``, checked as the task's serving reads it: a damaged file is named, not a KeyError later."""
+        from edgesuite.common.errors import UserInputError
+        from edgesuite.common.runs import INFO_REMEDY
+
+        info, name, path = self.dir.read_info(), self.dir.task, self.dir.info_path
+        if info.get("task", name) != name:
+            raise UserInputError(f"{path}: records a {info['task']} run, config.yaml a {name} run; {INFO_REMEDY}")
+        try:
+            self.task.serving.metadata(info)
+        except KeyError as exc:
+            raise UserInputError(f"{path}: has no {exc.args[0]!r}, which a {name} run records; {INFO_REMEDY}") from None
+        except (TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise UserInputError(f"{path}: a value of the wrong kind ({exc}); {INFO_REMEDY}") from None
+        return info
 
     @property
     def metrics(self) -> dict:
-        import json
+        from edgesuite.common.runs import read_json_dict
 
-        return json.loads(self.dir.metrics_path.read_text())
+        return read_json_dict(self.dir.metrics_path, f"edgesuite evaluate {self.path} writes it again")
 
     def load_model(self):
         quiet_tensorflow()
@@ -133,7 +195,29 @@ class Run:
             raise UserInputError(f"{self.path}: the run has no model.keras (status: "
                                  f"{self.dir.describe_status()})")
         self.task  # imports the app, which registers its custom loss (the compiled model names it)
-        return keras.models.load_model(self.dir.model_path)
+        path = self.dir.model_path
+        problem = keras_archive_problem(path)
+        try:
+            if not problem:
+                return keras.models.load_model(path)
+        except Exception as exc:  # a whole zip with damaged insides
+            problem = f"cannot be loaded ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+        raise UserInputError(f"{path}: {problem}; {self._model_remedy()}")
+
+    def _model_remedy(self) -> str:
+        """A lost model.keras comes back from the last checkpoint, when the run still has one."""
+        from edgesuite.common.errors import UserInputError
+        from edgesuite.common.training import check_checkpoint, load_state
+
+        try:
+            state = load_state(self.dir)
+            check_checkpoint(self.dir, state)
+            if state["checkpoint"]:
+                return (f"`edgesuite train {self.dir.task} --resume {self.path}` writes it again from the run's "
+                        f"last checkpoint (epoch {state['epoch']})")
+        except UserInputError:
+            pass
+        return "restore it from a copy, or train the run again"
 
     def evaluate(self, data: str | None = None, **options) -> dict:
         """Metrics on the run's held-out split, or on ``data`` (labels mapped to the run's classes).
@@ -142,6 +226,12 @@ class Run:
         """
         import time
 
+        from edgesuite.common.errors import UserInputError
+        from edgesuite.common.runs import is_writable
+
+        if not is_writable(self.path):  # found before the model loads and the data is read, not after
+            raise UserInputError(f"{self.path}: the run folder is read-only; evaluate writes its metrics there "
+                                 "(copy the run to a writable folder and evaluate the copy)")
         task, cfg, info = self.task, self.config, {**self.info, **options}
         model = self.load_model()
         metrics = task.evaluate(model, task.load_eval_data(cfg, info, data), info)
@@ -169,7 +259,8 @@ class Run:
         from edgesuite.export.runtime import ModelRuntime
         from edgesuite.predictor import Predictor
 
-        return Predictor(ModelRuntime(self.load_model()), self.task.serving.metadata(self.info), str(self.path))
+        metadata = self.task.serving.metadata(self.info)  # a damaged info.json is named before the model loads
+        return Predictor(ModelRuntime(self.load_model()), metadata, str(self.path))
 
     def predict(self, inputs, save_dir: str | None = None, **options) -> list[dict]:
         """Decoded results per input; ``save_dir`` (tasks with per-input files: masks, drawn boxes) writes them;

@@ -12,6 +12,7 @@ NAMED_SETS = ("fashion-mnist-subset", "fashion-mnist")
 
 @dataclasses.dataclass
 class Config(TrainConfig, Augmented, ClassWeighted, LabelSmoothed, Distilled, Pretrained):
+    named_sets = NAMED_SETS  # --data values that name an embedded set, not a path
     data: str = knob("fashion-mnist-subset",
                      "a folder of class sub-folders (optionally train/ val/ test/ inside), a CSV of path,label, "
                      f"or a named set: {', '.join(NAMED_SETS)}")

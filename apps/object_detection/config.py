@@ -10,6 +10,7 @@ from edgesuite.common.errors import UserInputError
 
 @dataclasses.dataclass
 class Config(TrainConfig, Augmented, Streamed, Pretrained):
+    named_sets = ("canvas",)  # --data values that name an embedded set, not a path
     data: str = knob("canvas", "a COCO, Pascal VOC or YOLO folder (optionally train/ val/ test/ inside), or 'canvas': "
                                "Fashion-MNIST items pasted on textured backgrounds (embedded)")
     format: str = knob("auto", "box format of --data", ("auto", "coco", "voc", "yolo"))

@@ -13,6 +13,7 @@ LOSSES = ("ce", "ce+dice")
 
 @dataclasses.dataclass
 class Config(TrainConfig, Augmented, Streamed):
+    named_sets = NAMED_SETS  # --data values that name an embedded set, not a path
     data: str = knob("canvas", "a folder with images/ and masks/ (optionally inside train/ val/ test/), "
                                "or 'canvas': Fashion-MNIST items pasted on textured backgrounds (embedded)")
     # the default recipe is as many epochs as 20 minutes hold on the machine at hand (the budget rule of
@@ -28,7 +29,8 @@ class Config(TrainConfig, Augmented, Streamed):
     image_size: int = knob(0, "side of the square uint8 image the model takes (images and masks are resized to it); "
                               "0 = from the data: the images' median side, a multiple of 16 in 32..256 (canvases: 64)")
     num_classes: int = knob(0, "number of classes including background; 0 = from classes.txt, else the largest "
-                               "mask value + 1", bounds=">= 0")
+                               "mask value + 1 (refused when most ids up to it are in no mask: a stray value)",
+                            bounds=">= 0")
     ignore_index: int = knob(255, "mask value that marks pixels no loss or metric looks at (VOC borders)",
                              bounds="[0, 255]")
     binary: bool = knob(False, "reduce masks to background (0) / foreground (any other value but the ignore index)")

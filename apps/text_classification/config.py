@@ -18,6 +18,7 @@ BAG_MODELS = ("linear", "bow")  # word pieces and their hashed bigrams (and trig
 
 @dataclasses.dataclass
 class Config(TrainConfig, ClassWeighted, LabelSmoothed, Distilled):
+    named_sets = NAMED_SETS  # --data values that name an embedded set, not a path
     data: str = knob("rotten-tomatoes",
                      "a CSV/TSV/JSON Lines file, a folder of class sub-folders of .txt files, a folder with "
                      f"train/val/test files or sub-folders, or a named set: {', '.join(NAMED_SETS)}")

@@ -13,6 +13,7 @@ NAMED_SETS = ("bible-en-es",)
 
 @dataclasses.dataclass
 class Config(TrainConfig, LabelSmoothed):
+    named_sets = NAMED_SETS  # --data values that name an embedded set, not a path
     data: str = knob("bible-en-es", "a TSV of source and target columns (the Tatoeba/Anki eng<TAB>spa<TAB>attribution "
                      f"layout works as is), or a named set: {', '.join(NAMED_SETS)} (31,080 KJV/RV1909 verse pairs); "
                      "ignored when --source-file and --target-file are given")
