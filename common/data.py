@@ -44,6 +44,39 @@ class SkipLog:
         log(f"warning: skipped {len(self.items)} {self.what}: {first}{more}. Use --strict to fail instead.")
 
 
+def check_label(name: str, where: str) -> str:
+    """A class name as it goes into label files one per line (TFLite metadata, MediaPipe, Core ML, the sidecar
+    JSON); one holding a control character (a newline, a tab, NUL) or a line separator is a UserInputError
+    naming ``where`` (the folder, file and line, or key it came from), so it is refused before training, not
+    by the exporter after it."""
+    import unicodedata
+
+    def control(ch: str) -> bool:
+        return unicodedata.category(ch) in ("Cc", "Zl", "Zp")
+
+    bad = next((ch for ch in str(name) if control(ch)), None)
+    if bad is not None:
+        where = "".join(repr(ch)[1:-1] if control(ch) else ch for ch in str(where))  # the message stays one line
+        raise UserInputError(f"{where}: class name {str(name)!r} holds the control character {bad!r}; class names go "
+                             "into label files one per line: rename it without control characters")
+    return name
+
+
+def check_labels(names, where: str) -> list[str]:
+    """:func:`check_label` for each of ``names`` (the classes listed by one file: ``where``), which must be
+    strings or numbers and differ from each other: two classes of one name could not be told apart by it."""
+    out = []
+    for n in names:
+        if not isinstance(n, (str, int, float)) or isinstance(n, bool):
+            raise UserInputError(f"{where}: class name {n!r} is a {type(n).__name__ if n is not None else 'null'}, "
+                                 "expected a string")
+        out.append(check_label(str(n), where))
+    twice = next((n for i, n in enumerate(out) if n in out[:i]), None)
+    if twice is not None:
+        raise UserInputError(f"{where}: class name {twice!r} is listed twice; each class needs a name of its own")
+    return out
+
+
 CANVAS_SIZE = 64  # the side the embedded canvases are drawn at when --image-size is left to the data
 FITTED_SIDES = (32, 256, 16)  # --image-size 0: the images' median side, a multiple of 16 in 32..256
 
@@ -135,12 +168,33 @@ def parity_draw(splits, n: int, seed: int) -> tuple:
     return held, extra
 
 
-def decode_and_resize(path, channels: int, size: tuple[int, int]):
-    """Reads an image file in-graph: jpg/png/bmp/gif (first frame), uint8, resized."""
+def decode_image_file(path, channels: int):
+    """Decodes an image file in-graph as uint8 with ``channels`` (1 or 3; 0: as stored): jpg/png/bmp/gif (first
+    frame); 16-bit PNGs keep their high byte, as ``decode.eight_bit`` reads them for prediction.
+
+    It decodes as stored and converts after: ``decode_image`` itself refuses ``channels=1`` for a GIF, a BMP or a
+    CMYK JPEG, so a file that decodes here decodes for any ``channels`` (the image check calls this too). An
+    alpha channel is dropped; colour becomes grey by ``tf.image.rgb_to_grayscale`` (Rec. 601, as Pillow's ``L``)."""
     import tensorflow as tf
 
-    image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+    image = tf.io.decode_image(tf.io.read_file(path), channels=0, expand_animations=False)
+    if not channels:
+        return image
+    stored = tf.shape(image)[-1]
+    image = image[..., :tf.where(stored % 2 == 0, stored - 1, stored)]  # LA -> L, RGBA -> RGB
+    if channels == 1:
+        image = tf.cond(tf.shape(image)[-1] == 3, lambda: tf.image.rgb_to_grayscale(image), lambda: image[..., :1])
+    else:
+        image = tf.cond(tf.shape(image)[-1] == 1, lambda: tf.tile(image, [1, 1, 3]), lambda: image[..., :3])
     image.set_shape([None, None, channels])
+    return image
+
+
+def decode_and_resize(path, channels: int, size: tuple[int, int]):
+    """Reads an image file in-graph (:func:`decode_image_file`), uint8, resized."""
+    import tensorflow as tf
+
+    image = decode_image_file(path, channels)
     image = tf.image.resize(image, size, method="bilinear", antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 

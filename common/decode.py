@@ -64,10 +64,31 @@ def open_image(path, load: bool = True):
     return im
 
 
+def eight_bit(im):
+    """A PIL image whose pixels are not 8-bit (16-bit grey ``I;16*``, 32-bit ``I``, float ``F``) as 8-bit grey
+    ``L``; other images as they are.
+
+    One convention for every reader, training and prediction alike: a 16-bit value keeps its high byte
+    (``v >> 8``), which is what TensorFlow's decoder (the image classifier's training pipeline) and Pillow's
+    own 16-bit RGB reader do. ``I`` is clipped to 0..65535 first; ``F`` is read as 0..1 when no value exceeds
+    1, else as 0..255, and clipped."""
+    from PIL import Image
+
+    if im.mode.startswith("I;16") or im.mode == "I":
+        a = np.clip(np.asarray(im, dtype=np.int64), 0, 65535) >> 8
+        return Image.fromarray(a.astype(np.uint8))
+    if im.mode == "F":
+        a = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0)
+        a = a * 255 if a.size and a.max() <= 1.0 else a
+        return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8))
+    return im
+
+
 def read_images(inputs, size: int, channels: int) -> np.ndarray:
     """Image files or arrays -> (N, size, size, channels) uint8 (PIL, no TensorFlow).
 
-    What training did: grey ('L') or RGB, bilinear resize to the model's input size.
+    What training did: 16-bit pixels by their high byte (:func:`eight_bit`), grey ('L') or RGB, bilinear
+    resize to the model's input size.
     A missing or unreadable file raises ValueError naming it.
     """
     from pathlib import Path
@@ -90,10 +111,26 @@ def read_images(inputs, size: int, channels: int) -> np.ndarray:
                 im = open_image(path)
             except ValueError as exc:
                 raise ValueError(f"{item}: {exc}") from None
-        im = im.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+        im = eight_bit(im).convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
         arr = np.asarray(im, dtype=np.uint8)
         batch.append(arr[..., None] if channels == 1 else arr)
     return np.stack(batch)
+
+
+def source_size(source) -> tuple[int, int]:
+    """(width, height) of an input: an image file, an (H, W, C) array or a PIL image."""
+    from pathlib import Path
+
+    if hasattr(source, "size") and isinstance(source.size, tuple):  # a PIL image
+        return source.size
+    if isinstance(source, (str, Path)):
+        try:
+            with open_image(source, load=False) as im:
+                return im.size
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+    shape = np.asarray(source).shape
+    return shape[-2], shape[-3]
 
 
 def open_source(source, index: int = 0):
@@ -108,10 +145,45 @@ def open_source(source, index: int = 0):
     if isinstance(source, (str, Path)):
         try:
             with open_image(source) as im:
-                return Path(source).stem, im.convert("RGB")
+                return Path(source).stem, eight_bit(im).convert("RGB")
         except ValueError as exc:
             raise ValueError(f"{source}: {exc}") from None
     return f"input{index}", Image.fromarray(np.asarray(source, np.uint8).squeeze()).convert("RGB")
+
+
+def output_stems(sources) -> list[str]:
+    """The stem that names each input's saved files (``<stem>_mask.png``), one per input and no two alike: a
+    file's stem, ``input<i>`` for an array; files whose stems collide (``a/000.png`` and ``b/000.png``) take the
+    fewest of their folders' names in front that tell them apart (``a_000``, ``b_000``), and a number where
+    even those agree (the same file twice, ``000.png`` beside ``000.jpg``): ``000-2``."""
+    from collections import defaultdict
+    from pathlib import Path
+
+    paths = [Path(s).absolute() if isinstance(s, (str, Path)) else None for s in sources]
+    stems = [p.stem if p is not None else f"input{i}" for i, p in enumerate(paths)]
+    groups = defaultdict(list)
+    for i, p in enumerate(paths):
+        if p is not None:
+            groups[p.stem].append(i)
+
+    def with_folders(i: int, k: int) -> str:
+        folders = [q.name for q in list(paths[i].parents)[:k] if q.name]
+        return "_".join([*reversed(folders), paths[i].stem])
+
+    for members in (m for m in groups.values() if len(m) > 1):
+        depth = max(len(paths[i].parents) for i in members)
+        k = max(range(depth + 1), key=lambda k: (len({with_folders(i, k) for i in members}), -k))
+        for i in members:
+            stems[i] = with_folders(i, k)
+    taken, out = set(), []
+    for stem in stems:
+        candidate, n = stem, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{stem}-{n}"
+        taken.add(candidate)
+        out.append(candidate)
+    return out
 
 
 def save_png(image, path) -> str:

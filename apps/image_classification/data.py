@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog, stratified_split
+from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog, check_label, stratified_split
 from edgesuite.common.errors import UserInputError
 
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
@@ -49,17 +49,20 @@ class ImageSplits:
     data_name: str
 
 
-def _check_files(items: list[tuple[str, str]], skips: SkipLog, min_size: int) -> list[tuple[str, str, bool]]:
+def _check_files(items: list[tuple[str, str]], skips: SkipLog, min_size: int,
+                 channels: int = 0) -> list[tuple[str, str, bool]]:
     """Checks each (path, where) in a thread pool; returns (path, where, is_grey) of the good ones.
 
-    A file is decoded here by the op the training pipeline decodes it with (``tf.io.decode_image``), so
-    what passes will not fail mid-epoch: Pillow opens more than TensorFlow decodes (a TIFF named .png,
-    a 1-bit BMP, a PNG cut before its end). Pillow reads the header first, for the pixel limit, the
-    mode and, when TensorFlow refuses a file, what the file really is.
+    A file is decoded here by the function the training pipeline decodes it with
+    (``common.data.decode_image_file``, with ``--channels``), so what passes will not fail mid-epoch: Pillow
+    opens more than TensorFlow decodes (a TIFF named .png, a 1-bit BMP, a PNG cut before its end). Pillow
+    reads the header first, for the pixel limit, the mode and, when TensorFlow refuses a file, what the file
+    really is.
     """
     import tensorflow as tf
     from tqdm import tqdm
 
+    from edgesuite.common.data import decode_image_file
     from edgesuite.common.decode import open_image
 
     def check(item):
@@ -68,7 +71,7 @@ def _check_files(items: list[tuple[str, str]], skips: SkipLog, min_size: int) ->
             with open_image(path, load=False) as im:
                 mode, kind, (w, h) = im.mode, im.format, im.size
             try:
-                tf.io.decode_image(tf.io.read_file(path), channels=0, expand_animations=False)
+                decode_image_file(path, channels)
             except tf.errors.InvalidArgumentError as exc:
                 why = str(exc.message).split("}}")[-1].split("[Op:")[0].strip().rstrip(".")
                 raise ValueError(f"TensorFlow cannot decode it ({why}); Pillow reads it as {kind} {mode}: re-save "
@@ -92,12 +95,14 @@ def _check_files(items: list[tuple[str, str]], skips: SkipLog, min_size: int) ->
     return good
 
 
-def scan_class_folders(root: Path, skips: SkipLog, min_size: int, known: list[str] | None = None) -> LabelledImages:
-    """``root/<class>/<image>``; ``known`` maps names to the training label ids."""
+def scan_class_folders(root: Path, skips: SkipLog, min_size: int, known: list[str] | None = None,
+                       channels: int = 0) -> LabelledImages:
+    """``root/<class>/<image>``; ``known`` maps names to the training label ids; ``channels``: what the
+    images are decoded to (0: as stored)."""
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
         raise UserInputError(f"{root}: expected one sub-folder per class holding images, found none")
-    names = [d.name for d in class_dirs]
+    names = [check_label(d.name, str(root)) for d in class_dirs]
     if known is not None:
         unseen = [n for n in names if n not in known]
         if unseen:
@@ -115,7 +120,7 @@ def scan_class_folders(root: Path, skips: SkipLog, min_size: int, known: list[st
             raise UserInputError(f"{d}: class folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
         items += [(str(p), d.name) for p in images]
     others.report()
-    good = _check_files([(p, p) for p, _ in items], skips, min_size)
+    good = _check_files([(p, p) for p, _ in items], skips, min_size, channels)
     class_of = dict(items)
     counts = {n: 0 for n in names}
     for p, _, _ in good:
@@ -127,7 +132,8 @@ def scan_class_folders(root: Path, skips: SkipLog, min_size: int, known: list[st
                           paths=[p for p, _, _ in good], grey=all(g for _, _, g in good))
 
 
-def read_label_csv(path: Path, skips: SkipLog, min_size: int, known: list[str] | None = None) -> tuple[LabelledImages, list[str]]:
+def read_label_csv(path: Path, skips: SkipLog, min_size: int, known: list[str] | None = None,
+                   channels: int = 0) -> tuple[LabelledImages, list[str]]:
     """A CSV of ``path,label`` rows (header optional); relative paths are relative to the CSV."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -141,7 +147,7 @@ def read_label_csv(path: Path, skips: SkipLog, min_size: int, known: list[str] |
             continue
         if len(row) < 2:
             raise UserInputError(f"{path}:{line}: expected 'path,label', got {','.join(row)!r}")
-        file, label = row[0].strip(), row[1].strip()
+        file, label = row[0].strip(), check_label(row[1].strip(), f"{path}:{line}")
         full = (path.parent / file) if not Path(file).is_absolute() else Path(file)
         if not full.exists():
             raise UserInputError(f"{path}:{line}: image file {file!r} does not exist (looked at {full})")
@@ -152,7 +158,8 @@ def read_label_csv(path: Path, skips: SkipLog, min_size: int, known: list[str] |
     for full, label, line in entries:
         if label not in names:
             raise UserInputError(f"{path}:{line}: label '{label}' was not seen in training; training labels: {', '.join(names)}")
-    good = _check_files([(full, f"{path}:{line} ({full})") for full, _, line in entries], skips, min_size)
+    good = _check_files([(full, f"{path}:{line} ({full})") for full, _, line in entries], skips, min_size,
+                        channels)
     label_of = {full: label for full, label, _ in entries}
     return LabelledImages(labels=np.array([names.index(label_of[p]) for p, _, _ in good], dtype=np.int64),
                           paths=[p for p, _, _ in good], grey=all(g for _, _, g in good)), names
@@ -181,21 +188,26 @@ def load_splits(cfg) -> ImageSplits:
         if not path.exists():
             raise UserInputError(f"{data}: no such file or folder, and not a named set ({', '.join(NAMED_SETS)})")
         if path.is_dir() and (path / "train").is_dir():
-            train = scan_class_folders(path / "train", skips, cfg.min_image_size)
             names = sorted(d.name for d in (path / "train").iterdir() if d.is_dir() and not d.name.startswith("."))
+            if len(names) == 1:  # as the flat layout: one class would train to 'accuracy 1.0' and learn nothing
+                raise UserInputError(f"{path / 'train'}: found only one class ({names[0]}); classification needs "
+                                     "at least two")
+            train = scan_class_folders(path / "train", skips, cfg.min_image_size, channels=cfg.channels)
             val_dir = next((path / n for n in ("val", "validation") if (path / n).is_dir()), None)
-            val = scan_class_folders(val_dir, skips, cfg.min_image_size, known=names) if val_dir else None
-            test = scan_class_folders(path / "test", skips, cfg.min_image_size, known=names) if (path / "test").is_dir() else None
+            val = scan_class_folders(val_dir, skips, cfg.min_image_size, known=names,
+                                     channels=cfg.channels) if val_dir else None
+            test = scan_class_folders(path / "test", skips, cfg.min_image_size, known=names,
+                                      channels=cfg.channels) if (path / "test").is_dir() else None
             if val is None:
                 rest, v = stratified_split(train.labels, (cfg.val_fraction,), cfg.data_seed)
                 train, val = train.subset(rest), train.subset(v)
             skips.report()
             return ImageSplits(train, val, test, names, path.name)
         if path.is_dir():
-            pool = scan_class_folders(path, skips, cfg.min_image_size)
+            pool = scan_class_folders(path, skips, cfg.min_image_size, channels=cfg.channels)
             names = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
         elif path.suffix.lower() == ".csv":
-            pool, names = read_label_csv(path, skips, cfg.min_image_size)
+            pool, names = read_label_csv(path, skips, cfg.min_image_size, channels=cfg.channels)
         else:
             raise UserInputError(f"{data}: expected a folder of class sub-folders, a .csv of path,label, "
                                  f"or a named set ({', '.join(NAMED_SETS)})")
@@ -210,16 +222,17 @@ def load_splits(cfg) -> ImageSplits:
     return ImageSplits(train, val, test, names, data if data in NAMED_SETS else Path(data).name)
 
 
-def load_eval_set(data: str, class_names: list[str], strict: bool, min_size: int) -> LabelledImages:
-    """A user-given evaluation set, its labels mapped onto the training classes."""
+def load_eval_set(data: str, class_names: list[str], strict: bool, min_size: int, channels: int = 0) -> LabelledImages:
+    """A user-given evaluation set, its labels mapped onto the training classes, its images decoded to the
+    model's ``channels``."""
     skips = SkipLog("unreadable images", strict=strict)
     path = Path(data)
     if not path.exists():
         raise UserInputError(f"{data}: no such file or folder")
     if path.is_dir():
-        images = scan_class_folders(path, skips, min_size, known=class_names)
+        images = scan_class_folders(path, skips, min_size, known=class_names, channels=channels)
     elif path.suffix.lower() == ".csv":
-        images, _ = read_label_csv(path, skips, min_size, known=class_names)
+        images, _ = read_label_csv(path, skips, min_size, known=class_names, channels=channels)
     else:
         raise UserInputError(f"{data}: expected a folder of class sub-folders or a .csv of path,label")
     skips.report()
@@ -248,7 +261,7 @@ def fitted_image_size(images: LabelledImages, model: str = "cnn") -> tuple[int, 
 def _small_grey(images: LabelledImages, idx: np.ndarray) -> np.ndarray:
     from PIL import Image
 
-    from edgesuite.common.decode import open_image
+    from edgesuite.common.decode import eight_bit, open_image
 
     out = np.zeros((len(idx), MIRROR_SIDE, MIRROR_SIDE), np.float32)
     for row, i in enumerate(idx):
@@ -256,7 +269,7 @@ def _small_grey(images: LabelledImages, idx: np.ndarray) -> np.ndarray:
             im = Image.fromarray(images.arrays[i].mean(-1).astype(np.uint8))
         else:
             with open_image(images.paths[i]) as opened:
-                im = opened.convert("L")
+                im = eight_bit(opened).convert("L")
         out[row] = np.asarray(im.resize((MIRROR_SIDE, MIRROR_SIDE), Image.BILINEAR), np.float32) / 255
     return out
 

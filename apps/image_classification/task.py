@@ -100,7 +100,8 @@ class ImageClassificationTask(Task):
             splits = icdata.load_splits(cfg)
             images = splits.test if splits.test is not None else splits.val
         else:
-            images = icdata.load_eval_set(data, info["class_names"], cfg.strict, cfg.min_image_size)
+            images = icdata.load_eval_set(data, info["class_names"], cfg.strict, cfg.min_image_size,
+                                          info["channels"])
         ds = icdata.to_dataset(images, len(info["class_names"]), info["image_size"], info["channels"])
         return batch_pipeline(ds, cfg.batch_size, shuffle=False, seed=cfg.seed, cache=False)
 

@@ -7,7 +7,8 @@ palette PNGs (the palette index is the class, as in Pascal VOC
 TIFFs. Colour (RGB) masks are converted only when ``classes.txt`` gives a colour
 per class (``name R G B`` lines); otherwise they are an error that says so.
 ``classes.txt`` (one class per line, background first) names the classes; without
-it ``--num-classes`` or the largest mask value decides.
+it ``--num-classes`` or the largest mask value decides, unless most ids up to that
+value are in no mask (a stray 200 among 0..9): that is refused, naming the masks.
 
 Every pair is decoded once here, so a bad file is named up front: a mask whose
 size differs from its image, an image without a mask or a mask without an image,
@@ -26,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog
-from edgesuite.common.decode import UNREADABLE, open_image
+from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog, check_label, check_labels
+from edgesuite.common.decode import UNREADABLE, eight_bit, open_image
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.stream import FileRows, columns_dataset, take
 from edgesuite.common.text import read_text_file
@@ -86,11 +87,12 @@ def read_classes(path: Path) -> ClassList:
             if max(rgb) > 255:
                 raise UserInputError(f"{path}:{line_no}: colour values must be 0..255, got {' '.join(parts[-3:])}")
             colours[rgb] = len(names)
-            names.append(" ".join(parts[:-3]))
+            names.append(check_label(" ".join(parts[:-3]), f"{path}:{line_no}"))
         else:
-            names.append(line)
+            names.append(check_label(line, f"{path}:{line_no}"))
     if colours and len(colours) != len(names):
         raise UserInputError(f"{path}: give a colour (name R G B) on every line or on none")
+    check_labels(names, str(path))  # no name twice
     if len(names) < 2:
         raise UserInputError(f"{path}: expected at least two classes (background first), found {len(names)}")
     return ClassList(names, colours or None)
@@ -134,15 +136,9 @@ def _load_mask(path: Path, classes: ClassList | None) -> np.ndarray:
 
 
 def _load_image(path: Path) -> np.ndarray:
-    from PIL import Image
-
     with open_image(path) as im:
-        try:
-            if im.mode in ("I;16", "I", "F"):  # 16-bit / float microscopy: stretch to 8 bits
-                a = np.asarray(im, dtype=np.float32)
-                lo, hi = float(a.min()), float(a.max())
-                im = Image.fromarray(np.uint8(np.round((a - lo) / (hi - lo or 1) * 255)))
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+        try:  # 16-bit pixels keep their high byte, as predict reads them (decode.eight_bit)
+            return np.asarray(eight_bit(im).convert("RGB"), dtype=np.uint8)
         except UNREADABLE as exc:
             raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
 
@@ -318,6 +314,7 @@ def load_splits(cfg) -> SegmentationSplits:
         names = classes.names
     else:
         masks_with = _masks_holding(parts.values(), cfg.ignore_index)
+        _refuse_gaps(root, parts.values(), masks_with)
         top = max(masks_with, default=0)
         names = [f"class_{i}" for i in range(max(top + 1, 2))]
         if warning := inferred_classes_warning(masks_with, sum(len(p) for p in parts.values())):
@@ -339,6 +336,33 @@ def _masks_holding(parts, ignore_index: int) -> dict[int, int]:
     """Class value -> how many masks hold it (the ignore index left out)."""
     held = sum((p.value_counts() > 0).sum(0) for p in parts)
     return {int(v): int(held[v]) for v in np.flatnonzero(held) if int(v) != ignore_index}
+
+
+def _refuse_gaps(root: Path, parts, masks_with: dict[int, int]) -> None:
+    """Without --num-classes or classes.txt the class count is the largest mask value + 1. When that would leave
+    more of the ids 0..largest in no mask than in some (0..9 and a stray 200 in 3 of 12 masks: 190 empty
+    classes of 201), the values are not class ids as they stand: refused, naming the values above the widest
+    gap and the masks holding them, for the user to say which it is (--num-classes N skips those masks, a
+    larger N keeps them). One or two classes absent from a small set (0..8 and 10) train as before."""
+    values = sorted(masks_with)
+    if not values:
+        return
+    top = values[-1]
+    empty = top + 1 - len(values)
+    if empty <= len(values):
+        return
+    steps = list(zip([-1, *values], values))  # the widest jump between present ids; -1: ids below the first
+    low, high = max(steps, key=lambda st: st[1] - st[0])
+    above = [v for v in values if v >= high]
+    holding = [name for p in parts for name, counts in zip(p.names, p.value_counts()) if counts[above].any()]
+    total = sum(len(p) for p in parts)
+    shown = ", ".join(holding[:3]) + (f" and {len(holding) - 3} more" if len(holding) > 3 else "")
+    skip = f"--num-classes {max(low + 1, 2)} to skip the masks holding them, " if low >= 0 else ""
+    binary = " or --binary (any non-zero value is foreground)" if len(values) == 2 and values[0] == 0 else ""
+    raise UserInputError(
+        f"{root}: mask values {_ranges(values)} would make {top + 1} classes, {empty} of them in no mask; "
+        f"{_ranges(above)} in {len(holding)} of {total} masks ({shown}) are no class ids as they stand: give "
+        f"{skip}--num-classes {top + 1} if every id up to {top} is a class{binary}, or a classes.txt")
 
 
 def inferred_classes_warning(masks_with: dict[int, int], masks: int) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesuite.common.data import SkipLog, stratified_split
+from edgesuite.common.data import SkipLog, check_label, stratified_split
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.text import read_text_file
 
@@ -76,7 +76,7 @@ def _check_row(rows: Rows, skips: SkipLog, text, label, where: str) -> None:
     elif not label:
         skips.skip(where, "empty or missing label")
     else:
-        rows.add(text, label, where)
+        rows.add(text, check_label(label, where), where)  # a newline in a label would break the label files
 
 
 def read_table(path: Path, cfg, text_column: str, label_column: str, skips: SkipLog, stream=None) -> Rows:
@@ -132,6 +132,7 @@ def read_class_folders(root: Path, cfg, skips: SkipLog) -> Rows:
         raise UserInputError(f"{root}: expected one sub-folder per class holding .txt files, found none")
     rows = Rows()
     for d in class_dirs:
+        check_label(d.name, str(root))  # named by the folder above, before its files
         files = sorted(p for p in d.rglob("*.txt") if p.is_file() and not p.name.startswith("."))
         if not files:
             raise UserInputError(f"{d}: class folder holds no .txt files")
