@@ -15,6 +15,7 @@ that format, as ``edgesuite data make-canvas`` writes them.
 
 from __future__ import annotations
 
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np
 
 from edgesuite.apps.object_detection import formats
 from edgesuite.common.data import SkipLog
-from edgesuite.common.decode import UNREADABLE, open_image
+from edgesuite.common.decode import UNREADABLE, eight_bit, open_image
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.stream import FileRows, columns_dataset, take
 
@@ -76,7 +77,8 @@ def _stretched(im, size: int) -> np.ndarray:
     from PIL import Image
 
     try:
-        return np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), np.uint8)
+        # 16-bit pixels keep their high byte, as predict reads them (decode.eight_bit)
+        return np.asarray(eight_bit(im).convert("RGB").resize((size, size), Image.BILINEAR), np.uint8)
     except UNREADABLE as exc:
         raise ValueError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
 
@@ -87,12 +89,19 @@ def resized_image(path: Path, size: int) -> np.ndarray:
         return _stretched(im, size)
 
 
+class SizeMismatch(ValueError):
+    """The annotations give an image another size than its file has: its boxes are in a frame not known."""
+
+
+SIZE_WARNINGS = 50  # size mismatches named one line each, then counted
+
+
 def _check_item(item: formats.Annotated, size: int) -> np.ndarray:
     """Decodes the image (so an unreadable one is named now) and returns its boxes scaled to S x S."""
     with open_image(item.path) as im:
         w, h = im.size
         if (w, h) != (item.width, item.height):
-            raise ValueError(f"the annotations say {item.width}x{item.height} pixels, the image is {w}x{h}")
+            raise SizeMismatch(f"the annotations say {item.width}x{item.height} pixels, the image is {w}x{h}")
         _stretched(im, size)
     return item.boxes * np.array([size / w, size / h, size / w, size / h], np.float32)
 
@@ -107,18 +116,30 @@ def to_arrays(boxset: formats.BoxSet, size: int, skips: SkipLog, max_boxes: int)
         try:
             return item, _check_item(item, size), None
         except ValueError as exc:
-            return item, None, str(exc)
+            return item, None, exc
 
-    good = []
+    good, sizes = [], []
     with ThreadPoolExecutor(max_workers=4) as pool:
         for item, boxes, err in tqdm(pool.map(read, boxset.items), total=len(boxset.items), desc="checking images",
                                      unit="image", disable=len(boxset.items) < 500, leave=False):
-            if err:
-                skips.skip(str(item.path), err)
+            if isinstance(err, SizeMismatch) and not skips.strict:
+                sizes.append(f"{item.path}: {err}")
+            elif err:
+                skips.skip(str(item.path), str(err))
             else:
                 good.append((item, boxes))
+    for line in sizes[:SIZE_WARNINGS]:  # one line each: a wrong size is a fault of that file's annotation
+        print(f"warning: {line}; skipped (its boxes are in a frame of another size)", file=sys.stderr)
+    if len(sizes) > SIZE_WARNINGS:
+        print(f"warning: and {len(sizes) - SIZE_WARNINGS} more images whose annotated size differs from the file; "
+              "skipped", file=sys.stderr)
     if not good:
-        raise UserInputError("no readable annotated image (see the warnings above)")
+        first = sizes[0] if sizes else ": ".join(skips.items[0]) if skips.items else None
+        skips.report()
+        skips.items.clear()  # said now; the caller's report would repeat it
+        n = len(boxset.items)
+        what = f"none of the {n} annotated images is usable" if n else "no image entry of the annotations is usable"
+        raise UserInputError(f"{what}" + (f"; the first: {first} (each is named above)" if first else ""))
     most = max(len(g[0].classes) for g in good)
     if most > max_boxes:
         print(f"warning: an image holds {most} boxes; keeping the first {max_boxes} per image (--max-boxes)")

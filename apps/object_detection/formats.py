@@ -21,19 +21,23 @@ Readers (each names the file and line of a problem):
 Problems a reader meets go to a :class:`SkipLog`: a box partly outside the image
 is clipped (counted), a box with no area left is skipped, an unknown class id, a
 label file for a missing image, an unreadable file or a malformed line are
-skipped; ``--strict`` makes each an error. Malformed JSON or XML names the line.
+skipped; ``--strict`` makes each an error. Malformed JSON or XML names the line. The
+class list itself is never skipped from: a name holding a control character, a name
+listed twice, YOLO ``names:`` keys that are not the ids 0..K-1 or a COCO category id
+listed twice is an error naming the file.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog
+from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog, check_labels
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.text import read_text_file
 
@@ -98,12 +102,41 @@ def _finish(path: Path, size, boxes, classes, difficult) -> Annotated:
                      np.asarray(classes, np.int64), np.asarray(difficult, bool))
 
 
+def _is_int(value) -> bool:
+    """An integer as JSON and YAML give one (``True`` is a bool there, not the id 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+MAX_SIDE = 1 << 28  # no side above edgesuite's pixel limit (decode.MAX_IMAGE_PIXELS) is a real image's
+
+
+def _voc_size(size) -> tuple[int, int] | None:
+    """``(width, height)`` of a VOC ``<size>``; None when it is missing, empty or 0 (the image's own size is read
+    then, as some tools write 0 for a size they did not know); ValueError saying what is wrong for any other
+    value that is not whole pixels (inf, nan, -48, 1e30, 47.5)."""
+    if size is None:
+        return None
+    texts = [(size.findtext(t) or "").strip() for t in ("width", "height")]
+    if not all(texts):
+        return None
+    values = []
+    for tag, text in zip(("width", "height"), texts):
+        try:
+            v = float(text)
+        except ValueError:
+            v = float("nan")
+        if not (math.isfinite(v) and v == int(v) and 0 <= v <= MAX_SIDE):
+            raise ValueError(f"<size><{tag}>{text}</{tag}>: expected a whole number of pixels (1 to {MAX_SIDE:,})")
+        values.append(int(v))
+    return None if 0 in values else (values[0], values[1])
+
+
 def read_class_list(path: Path) -> list[str]:
     names = [ln.split("#", 1)[0].strip() for ln in read_text_file(path, flag=None).splitlines()]
     names = [n for n in names if n]
     if not names:
         raise UserInputError(f"{path}: no class names in it (one per line expected)")
-    return names
+    return check_labels(names, str(path))
 
 
 # ---------------------------------------------------------------- COCO
@@ -128,17 +161,24 @@ def read_coco(root: Path, skips: SkipLog, clips: SkipLog) -> BoxSet:
     for key in ("images", "annotations", "categories"):
         if not isinstance(doc.get(key), list):
             raise UserInputError(f"{path}: a COCO file needs a list '{key}' at the top level")
-    if not all(isinstance(c, dict) and isinstance(c.get("id"), int) for c in doc["categories"]):
+    if not all(isinstance(c, dict) and _is_int(c.get("id")) for c in doc["categories"]):
         raise UserInputError(f"{path}: every entry of 'categories' needs an integer 'id' (and a 'name')")
     cats = sorted(doc["categories"], key=lambda c: c["id"])
+    twice = next((c["id"] for a, c in zip(cats, cats[1:]) if a["id"] == c["id"]), None)
+    if twice is not None:
+        raise UserInputError(f"{path}: category id {twice} is listed twice in 'categories'; each id names one class")
     cat_index = {c["id"]: i for i, c in enumerate(cats)}
-    names = [str(c.get("name", c["id"])) for c in cats]
+    names = check_labels([c.get("name", c["id"]) for c in cats], f"{path} 'categories'")
     files = _images(root / "images") or _images(root)
     by_id, per_image = {}, {}
     for n, entry in enumerate(doc["images"]):
-        if not (isinstance(entry, dict) and all(isinstance(entry.get(key), int) for key in ("id", "width", "height"))
+        if not (isinstance(entry, dict) and all(_is_int(entry.get(key)) for key in ("id", "width", "height"))
                 and isinstance(entry.get("file_name"), str)):
             skips.skip(f"{path} images[{n}]", "expected an object with integer id, width, height and a file_name")
+            continue
+        if entry["width"] <= 0 or entry["height"] <= 0:
+            skips.skip(f"{path} images[{n}]", f"width {entry['width']} and height {entry['height']}: expected "
+                                              "positive numbers of pixels")
             continue
         stem = Path(entry["file_name"]).stem
         if stem not in files:
@@ -151,15 +191,16 @@ def read_coco(root: Path, skips: SkipLog, clips: SkipLog) -> BoxSet:
             skips.skip(f"{path} annotation #{n}", f"expected an object, found {type(ann).__name__}")
             continue
         where = f"{path} annotation #{n} (id {ann.get('id')})"
-        image = by_id.get(ann.get("image_id"))
+        image = by_id.get(ann.get("image_id")) if _is_int(ann.get("image_id")) else None
         if image is None:
-            skips.skip(where, f"refers to image id {ann.get('image_id')}, which is not in 'images' or has no file")
+            skips.skip(where, f"refers to image id {ann.get('image_id')!r}, which is not in 'images' or has no file")
             continue
-        if ann.get("category_id") not in cat_index:
+        if not _is_int(ann.get("category_id")) or ann["category_id"] not in cat_index:
             skips.skip(where, f"unknown category_id {ann.get('category_id')} (categories: {sorted(cat_index)})")
             continue
         bbox = ann.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
+        if not (isinstance(bbox, list) and len(bbox) == 4
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
             skips.skip(where, f"bbox {bbox!r} is not [x, y, width, height]")
             continue
         x, y, w, h = bbox
@@ -216,15 +257,19 @@ def read_voc(root: Path, skips: SkipLog, clips: SkipLog) -> BoxSet:
         names = read_class_list(classes_txt)
     else:
         names = sorted({(o.findtext("name") or "").strip() for _, _, t in parsed for o in t.iter("object")} - {""})
+        for name in names:  # each from some file: the first that names it
+            where = next(str(x) for x, _, t in parsed if any((o.findtext("name") or "").strip() == name
+                                                            for o in t.iter("object")))
+            check_labels([name], f"{where} <name>")
     index = {n: i for i, n in enumerate(names)}
     items = []
     for xml, image_path, tree in parsed:
-        size = tree.find("size")
         try:
-            wh = (int(float(size.findtext("width"))), int(float(size.findtext("height"))))
-        except (AttributeError, TypeError, ValueError):
-            wh = None
-        if wh is None or min(wh) <= 0:
+            wh = _voc_size(tree.find("size"))
+        except ValueError as exc:
+            skips.skip(str(xml), str(exc))
+            continue
+        if wh is None:  # no <size>, or 0 x 0 as some tools write it: the image's own
             try:
                 wh = _image_size(image_path)
             except ValueError as exc:
@@ -276,16 +321,34 @@ def _yolo_names(root: Path) -> list[str]:
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 raise UserInputError(f"{place / 'data.yaml'}:{mark.line + 1 if mark else '?'}: malformed YAML") from None
-            names = doc.get("names") if isinstance(doc, dict) else None
-            if isinstance(names, dict):
-                names = [names[k] for k in sorted(names)]
-            if not isinstance(names, list) or not names:
-                raise UserInputError(f"{place / 'data.yaml'}: expected 'names:' as a list or an id -> name mapping")
-            return [str(n) for n in names]
+            return _yolo_yaml_names(place / "data.yaml", doc)
     for listing in (root / "classes.txt", root / "labels" / "classes.txt", root.parent / "classes.txt"):
         if listing.is_file():
             return read_class_list(listing)
     raise UserInputError(f"{root}: a YOLO data set needs its class names in data.yaml (names:) or classes.txt")
+
+
+def _yolo_yaml_names(path: Path, doc) -> list[str]:
+    """``names:`` of an Ultralytics data.yaml: a list, or a mapping whose keys are the class ids 0..K-1 (the ids
+    the label files hold); ``nc:``, when given, must agree with it."""
+    names = doc.get("names") if isinstance(doc, dict) else None
+    if isinstance(names, dict):
+        keys = list(names)
+        bad = next((k for k in keys if not _is_int(k)), None)
+        if bad is not None:
+            raise UserInputError(f"{path}: names key {bad!r} is not a class id; expected the integer ids 0..K-1 as "
+                                 "keys (or 'names:' as a list)")
+        if sorted(keys) != list(range(len(keys))):
+            missing = sorted(set(range(max(max(keys) + 1, len(keys)))) - set(keys))
+            raise UserInputError(f"{path}: names keys {sorted(keys)} are not the class ids 0..{len(keys) - 1} that "
+                                 f"label files hold" + (f" (missing {missing[:5]})" if missing else ""))
+        names = [names[k] for k in range(len(keys))]
+    if not isinstance(names, list) or not names:
+        raise UserInputError(f"{path}: expected 'names:' as a list or an id -> name mapping")
+    nc = doc.get("nc")
+    if nc is not None and (not _is_int(nc) or nc != len(names)):
+        raise UserInputError(f"{path}: nc: {nc!r} disagrees with the {len(names)} classes under 'names:'")
+    return check_labels(names, f"{path} names")
 
 
 def read_yolo(root: Path, skips: SkipLog, clips: SkipLog) -> BoxSet:
