@@ -168,6 +168,11 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_tune(args) -> int:
+    from edgesuite.apps import get_config_class
+    from edgesuite.common.runs import check_output_dir
+
+    # the study folder is made under --out before the first trial: a file or a read-only folder is named now
+    check_output_dir(getattr(args, "out", None) or get_config_class(args.task).out, "--out")
     from edgesuite.api import tune
 
     knobs = {k: v for k, v in vars(args).items()
@@ -248,9 +253,18 @@ def _check_predict_flags(task: str, args) -> None:
 
 def _check_save_dir(task: str, save_dir: str | None) -> None:
     from edgesuite.apps import get_codec
+    from edgesuite.common.runs import check_output_dir
 
     if save_dir and not hasattr(get_codec(task), "save"):
         raise UserInputError(f"--save-dir: {task} writes no per-input files; use --json for machine-readable output")
+    if save_dir:
+        check_output_dir(save_dir, "--save-dir")
+
+
+def _check_at_least_one(flag: str, value: int) -> None:
+    """A count flag (--samples, --calibration-samples) checked before anything loads."""
+    if value < 1:
+        raise UserInputError(f"{flag}: expected an integer >= 1, got {value}")
 
 
 def _check_beam_size(task: str, beam_size: int | None) -> None:
@@ -261,6 +275,13 @@ def _check_beam_size(task: str, beam_size: int | None) -> None:
 
 
 def _cmd_export(args) -> int:
+    from edgesuite.common.runs import check_output_dir
+    from edgesuite.export.formats import parse_formats
+
+    parse_formats(args.formats)  # an empty or unknown name is refused before TensorFlow loads
+    _check_at_least_one("--calibration-samples", args.calibration_samples)
+    if args.out:
+        check_output_dir(args.out, "--out")
     from edgesuite.api import Run
 
     ok = Run.open(args.run).export(args.formats, args.out, args.calibration_samples)["ok"]
@@ -272,6 +293,9 @@ def _cmd_export(args) -> int:
 def _cmd_data(args) -> int:
     if args.image_size < 16:
         raise UserInputError(f"--image-size: expected an integer >= 16, got {args.image_size}")
+    for flag, value in (("--max-items", args.max_items), ("--train-items", args.train_items)):
+        if value is not None:  # 0 would otherwise read as "not given" and take the default
+            _check_at_least_one(flag, value)
     from edgesuite.apps import get_config_class
     from edgesuite.common.canvas import ITEMS as CANVAS_ITEMS
 
@@ -295,6 +319,16 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_benchmark(args) -> int:
+    from pathlib import Path
+
+    from edgesuite.common.runs import is_writable
+    from edgesuite.export.formats import parse_formats
+
+    parse_formats(args.formats)
+    _check_at_least_one("--samples", args.samples)
+    export = Path(args.run) / "export"
+    if export.is_dir() and not is_writable(export):  # the report is written there after minutes of timing
+        raise UserInputError(f"{export}: the folder is read-only; benchmark writes benchmark.json and .md there")
     from edgesuite.benchmark import benchmark_run
 
     benchmark_run(args.run, args.formats, args.samples)

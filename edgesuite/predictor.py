@@ -52,6 +52,7 @@ class Predictor:
             raise UserInputError(f"save_dir: {self.task} writes no per-input files")
         results = self.codec.postprocess(self.predict_raw(inputs, **options), self.metadata)
         items = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+        stems = _saved_stems(items) if save_dir else None
         for i, (item, r) in enumerate(zip(items, results)):
             if isinstance(item, (str, Path)):
                 r["input"] = str(item)
@@ -59,14 +60,58 @@ class Predictor:
                 r["input"], r["index"] = f"input{i}", i
             try:
                 if save_dir:
-                    r.update(self.codec.save(r, item, save_dir, self.metadata))
+                    r.update(self.codec.save(r, item, save_dir, self.metadata, stem=stems[i]))
                 elif hasattr(self.codec, "annotate"):
-                    self.codec.annotate(r, item)
+                    self.codec.annotate(r, item, self.metadata)
             except ValueError as exc:
                 raise UserInputError(str(exc)) from None
+            except OSError as exc:  # save_dir a file, read-only, full (the CLI checks the first two up front)
+                raise UserInputError(f"{exc.filename or save_dir}: cannot write the outputs there "
+                                     f"({exc.strerror or exc})") from None
         return results
 
 
+def _saved_stems(items) -> list[str]:
+    """``decode.output_stems`` of the inputs, saying on stderr when two inputs shared a name: their files are
+    told apart (``a/000.png``, ``b/000.png`` -> ``a_000_mask.png``, ``b_000_mask.png``), none overwrites another."""
+    import sys
+
+    from edgesuite.common.decode import output_stems
+
+    stems = output_stems(items)
+    renamed = [(item, stem) for item, stem in zip(items, stems)
+               if isinstance(item, (str, Path)) and stem != Path(item).stem]
+    if renamed:
+        shown = ", ".join(f"{item} -> {stem}" for item, stem in renamed[:4])
+        more = f" (and {len(renamed) - 4} more)" if len(renamed) > 4 else ""
+        print(f"note: {len(renamed)} inputs share a file name with another input; their saved files are named by "
+              f"folder or number instead, so that none overwrites another: {shown}{more}", file=sys.stderr)
+    return stems
+
+
 def load(path, threads: int | None = None, safe_mode: bool = True) -> Predictor:
-    """Opens any exported model file; ``safe_mode=False`` allows Lambda layers in .keras/.h5 (trusted files only)."""
-    return Predictor.open(path, threads=threads, safe_mode=safe_mode)
+    """Opens any exported model file, a run folder (its best model) or a Keras file inside one (``model.keras``);
+    ``safe_mode=False`` allows Lambda layers in .keras/.h5 (trusted files only)."""
+    path = Path(path)
+    run = run_folder_of(path)
+    if run is None:
+        return Predictor.open(path, threads=threads, safe_mode=safe_mode)
+    from edgesuite.api import Run  # a run folder means a training machine: TensorFlow is there
+    from edgesuite.export.runtime import open_runtime
+
+    opened = Run.open(run)
+    if path.is_dir():
+        return opened.predictor()
+    # the run's own Keras files carry no metadata: the run's info says what an export of it would
+    return Predictor(open_runtime(path, threads=threads, safe_mode=safe_mode),
+                     opened.task.serving.metadata(opened.info), str(path))
+
+
+def run_folder_of(path: Path) -> Path | None:
+    """The run folder ``path`` is, or whose Keras file it is (``RUN/model.keras``, ``RUN/checkpoints/*.keras``);
+    None for anything else, e.g. an exported file with its metadata beside it."""
+    if path.is_dir():
+        return path if (path / "config.yaml").is_file() and not (path / "saved_model.pb").exists() else None
+    if path.suffix.lower() not in (".keras", ".h5") or (path.parent / "metadata.json").exists():
+        return None
+    return next((d for d in (path.parent, path.parent.parent) if (d / "config.yaml").is_file()), None)

@@ -48,7 +48,10 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
 def parse_formats(spec: str | list[str]) -> list[Format]:
     """``all`` or a comma-separated list of names; an unknown name lists the known ones."""
     names = spec if isinstance(spec, list) else [s.strip() for s in spec.split(",") if s.strip()]
-    if names == ["all"] or not names:
+    if not names:  # an empty --formats "" is a slip (an unset shell variable), not a request for every format
+        raise UserInputError(f"--formats: expected 'all' or a comma-separated list of formats ({', '.join(FORMATS)}), "
+                             f"got {spec!r}")
+    if names == ["all"]:
         return list(FORMATS.values())
     unknown = [n for n in names if n not in FORMATS]
     if unknown:

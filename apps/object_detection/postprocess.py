@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesuite.common.decode import open_image, open_source, read_images, save_png
+from edgesuite.common.decode import open_source, read_images, save_png, source_size
 
 STRIDE = 4  # the head's stride (model.STRIDE); kept here so this module needs no Keras
 
@@ -111,18 +111,6 @@ def with_pixels(result: dict, width: int, height: int) -> dict:
     return result
 
 
-def source_size(source) -> tuple[int, int]:
-    """(width, height) of an input: an image file or an (H, W, C) array."""
-    if isinstance(source, (str, Path)):
-        try:
-            with open_image(source, load=False) as im:
-                return im.size
-        except ValueError as exc:
-            raise ValueError(f"{source}: {exc}") from None
-    shape = np.asarray(source).shape
-    return shape[-2], shape[-3]
-
-
 def describe(result: dict, min_score: float = 0.3) -> str:
     shown = [o for o in result["objects"] if o["score"] >= min_score]
     key = "box_px" if shown and "box_px" in shown[0] else "box"
@@ -161,15 +149,17 @@ def draw(image, objects: list[dict], class_names: list[str], min_score: float = 
     return image
 
 
-def save(result: dict, source, save_dir, metadata: dict) -> dict:
-    """Writes ``<stem>_boxes.png``: the input image at its own size with the detections drawn."""
+def save(result: dict, source, save_dir, metadata: dict, stem: str | None = None) -> dict:
+    """Writes ``<stem>_boxes.png``: the input image at its own size with the detections drawn; ``stem``: the
+    name the caller gave this input (``decode.output_stems``: unique among the inputs), else the file's own."""
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
-    stem, image = open_source(source, result.get("index", 0))
+    own, image = open_source(source, result.get("index", 0))
+    stem = stem or own
     with_pixels(result, *image.size)
     return {"image_file": save_png(draw(image, result["objects"], metadata["class_names"]), save_dir / f"{stem}_boxes.png")}
 
 
-def annotate(result: dict, source) -> dict:
+def annotate(result: dict, source, metadata: dict | None = None) -> dict:
     """What ``predict`` adds without --save-dir: ``box_px`` in the input image's own pixels."""
     return with_pixels(result, *source_size(source))
