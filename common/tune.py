@@ -126,18 +126,83 @@ def pruning_callback(trial, monitor: str, history: list[dict]):
     return Pruning()
 
 
-def storage_for(url: str | None, tune_dir: Path):
-    import optuna
+STORAGE_KINDS = "sqlite:///PATH, postgresql://USER:PASSWORD@HOST[:PORT]/DB or mysql://USER:PASSWORD@HOST/DB"
+_DRIVER_PACKAGES = {"mysqldb": "mysqlclient", "pymysql": "PyMySQL", "psycopg2": "psycopg2-binary"}
+CONNECT_TIMEOUT_S = 15  # a database host that drops packets: refused after this, not after the OS's minutes
 
-    url = url or f"sqlite:///{tune_dir / 'study.db'}"
+
+def shown_url(url: str) -> str:
+    """The storage URL as messages show it: the password masked."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: mask what looks like user:password@
+        import re
+
+        return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def _why(exc: BaseException) -> str:
+    """The driver's own words for a failed connection, on one line (SQLAlchemy's wrapper, its SQL and its
+    'Background on this error' link left out)."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).split("(Background on this error")[0].split("[SQL:")[0]
+    text = " ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+    return text or inner.__class__.__name__
+
+
+def storage_for(url: str | None, tune_dir: Path):
+    """The study's Optuna storage: ``url`` (SQLAlchemy form) or a SQLite file in ``tune_dir``. Opening it
+    connects (and creates the tables), so a URL that is malformed, of an unknown kind, without its driver,
+    unreachable or refused is a UserInputError naming the storage, here, before anything is written."""
+    import optuna
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    if url is not None and not url.strip():
+        raise UserInputError(f"storage: expected a database URL ({STORAGE_KINDS}), got an empty string")
+    url = url.strip() if url else f"sqlite:///{tune_dir / 'study.db'}"
+    shown = shown_url(url)
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise UserInputError(f"storage {shown}: not a database URL; expected {STORAGE_KINDS}") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgres":
+        raise UserInputError(f"storage {shown}: write postgresql://, not postgres:// (SQLAlchemy's name)")
+    engine_kwargs = {}
+    if backend == "postgresql":
+        # `pip install "edgesuite[postgres]"` brings psycopg (3), SQLAlchemy 2.1's default PostgreSQL driver;
+        # SQLAlchemy 2.0 reads a plain postgresql:// as psycopg2: take the driver that is there
+        if parsed.drivername == "postgresql" and _importable("psycopg") and not _importable("psycopg2"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        if "connect_timeout" not in parsed.query:
+            engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     try:
         with warnings.catch_warnings():  # the retry callback is marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
-                url, heartbeat_interval=60, grace_period=180,
+                parsed.render_as_string(hide_password=False), engine_kwargs=engine_kwargs,
+                heartbeat_interval=60, grace_period=180,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
-    except Exception as exc:  # a malformed URL, an unknown driver, a database that is not there
-        raise UserInputError(f"storage: cannot open {url!r} ({exc.__class__.__name__}: {exc})") from None
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise UserInputError(f"storage {shown}: unknown database kind '{parsed.drivername}'; expected "
+                             f"{STORAGE_KINDS}") from None
+    except ImportError:  # Optuna words it "Failed to import DB access module": name the module
+        driver = parsed.get_driver_name()
+        fix = ('pip install "edgesuite[postgres]" (psycopg), and write postgresql://' if backend == "postgresql"
+               else f"pip install {_DRIVER_PACKAGES.get(driver, driver)}")
+        raise UserInputError(f"storage {shown}: its database driver '{driver}' is not installed: {fix}") from None
+    except Exception as exc:  # refused, unreachable, wrong password, no such database, a file that cannot open
+        where = " (does its folder exist, and may it be written?)" if backend == "sqlite" else ""
+        raise UserInputError(f"storage {shown}: cannot open it: {_why(exc)}{where}") from None
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def _recover_dead_trials(study, log) -> None:
@@ -173,18 +238,22 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
     if trials < 1:
         raise UserInputError(f"trials: expected an integer >= 1, got {trials}")
     tune_dir = Path(base.out) / task.name / f"tune-{study_name}"
-    tune_dir.mkdir(parents=True, exist_ok=True)
     monitor, mode = task.monitor
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=study_name, storage=storage_for(storage, tune_dir), load_if_exists=True,
-        direction="maximize" if mode == "max" else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=base.seed, n_startup_trials=max(2, min(10, trials // 3))),
-        # no trial is judged on its first two epochs (seen: 1-epoch verdicts pruned trials at 0.70 that the
-        # schedule would have carried on), nor before two trials have finished
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
-    if study.user_attrs.get("task", task.name) != task.name:
-        raise UserInputError(f"study '{study_name}': holds {study.user_attrs['task']} trials, not {task.name}")
+    made = _make_dirs(tune_dir)  # the folders this call creates: removed again if the study cannot be opened
+    try:
+        study = optuna.create_study(
+            study_name=study_name, storage=storage_for(storage, tune_dir), load_if_exists=True,
+            direction="maximize" if mode == "max" else "minimize",
+            sampler=optuna.samplers.TPESampler(seed=base.seed, n_startup_trials=max(2, min(10, trials // 3))),
+            # no trial is judged on its first two epochs (seen: 1-epoch verdicts pruned trials at 0.70 that the
+            # schedule would have carried on), nor before two trials have finished
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
+        if study.user_attrs.get("task", task.name) != task.name:
+            raise UserInputError(f"study '{study_name}': holds {study.user_attrs['task']} trials, not {task.name}")
+    except BaseException:
+        _remove_empty(made)
+        raise
     study.set_user_attr("task", task.name)
     study.set_user_attr("space", names)
     _recover_dead_trials(study, log)
@@ -246,6 +315,29 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
         study.optimize(objective, callbacks=[optuna.study.MaxTrialsCallback(trials, states=finished), after_trial],
                        catch=(InvalidTrial,), gc_after_trial=True)
     return write_report(study, tune_dir, names, monitor, log=log)
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """``mkdir -p path``; returns the folders it created, deepest first."""
+    made = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        made.append(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    return made
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Removes what :func:`_make_dirs` created, where nothing but an empty ``study.db`` is in it."""
+    for folder in folders:
+        try:
+            db = folder / "study.db"
+            if db.is_file() and db.stat().st_size == 0:
+                db.unlink()
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def write_report(study, tune_dir: Path, names: list[str], monitor: str, log=print) -> TuneResult:
