@@ -209,7 +209,9 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
         cfg = dataclasses.replace(cfg, out=scratch)
         if resume:  # resume from a private copy of the chief's run: only the chief writes there
             copy = Path(scratch) / task.name / Path(resume).name
-            shutil.copytree(resume, copy, ignore=shutil.ignore_patterns("tensorboard", "*.tmp*"))
+            # without the chief's claim (its status and lock): the copy is this worker's alone
+            shutil.copytree(resume, copy, ignore=shutil.ignore_patterns("tensorboard", "*.tmp*", "status.json",
+                                                                        RunDir.LOCK_NAME))
             resume = copy
     if resume:  # refused now, before the data is read, when another process trains this run
         RunDir(Path(resume)).claim()
