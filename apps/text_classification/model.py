@@ -4,8 +4,7 @@ All four are functional models of Keras core layers (no custom classes), so
 ``.keras`` loads with plain ``keras.models.load_model`` and TFLite, ONNX and
 Core ML convert them with builtin ops. Padding (id 0) is masked. Keras 3
 records the padding mask as a ``NotEqual`` op node, which the legacy ``.h5``
-loader does not know by itself: ``export/keras_files.h5_custom_objects`` names
-it (``edgesuite.load`` passes it for you). The tokenizer is not
+loader finds by the module ``export/keras_files.py`` writes on it. The tokenizer is not
 in this model: training feeds ids from the tf.data pipeline, and export puts
 the tokenizer in front of it for the formats that take strings.
 
