@@ -134,12 +134,19 @@ def test_train_evaluate_export_load(name, tmp_path):
         if isinstance(value, float) and "ms" not in key:
             assert again[key] == pytest.approx(value, abs=1e-4), key
 
-    report = run.export("keras,tflite,tflite-int8,onnx", calibration_samples=8, eval_samples=16, log=lambda _: None)
+    report = run.export("keras,h5,tflite,tflite-int8,onnx", calibration_samples=8, eval_samples=16, log=lambda _: None)
     rows = {r["format"]: r for r in report["formats"]}
     assert report["ok"] and {rows["keras"]["status"], rows["tflite"]["status"]} == {"ok"}, rows
+    # parity on the count asked for, the small held-out split topped up from the others, for every app
+    assert report["samples"] == 16, report["samples"]
 
     x = _inputs(name, run)
     from_run = run.predictor()
+    want = from_run.predict_raw(x)
+    for where in (run.path, run.path / "model.keras"):  # a user's first try after training
+        opened = edgesuite.load(where)
+        assert opened.task == name and opened.metadata == from_run.metadata, where
+        np.testing.assert_array_equal(opened.predict_raw(x), want, err_msg=str(where))
     for fmt in ("keras", "tflite"):
         from_file = edgesuite.load(run.path / "export" / rows[fmt]["file"])
         assert from_file.task == name
@@ -153,6 +160,18 @@ def test_train_evaluate_export_load(name, tmp_path):
         assert len(decoded) == len(x) and all(from_file.codec.describe(r) for r in decoded)
 
     _check_on_board(name, run, rows, x, tmp_path)
+    _check_in_plain_keras(run.path / "export")
+
+
+def _check_in_plain_keras(export: Path) -> None:
+    """The README's promise: ``.h5`` and ``.keras`` of every app load with plain ``keras.models.load_model`` in a
+    process that never imports edgesuite (no custom objects), and give the same outputs."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "keras_probe.py"), str(export)], capture_output=True,
+                          text=True, timeout=300, cwd=export)
+    assert done.returncode == 0, (done.stdout[-1000:], done.stderr[-3000:])
 
 
 def _check_on_board(name: str, run, rows: dict, x, tmp_path: Path) -> None:

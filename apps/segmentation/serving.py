@@ -6,6 +6,7 @@ import numpy as np
 from edgesuite.apps.segmentation import data as sdata
 from edgesuite.apps.segmentation import postprocess as codec
 from edgesuite.apps.segmentation.metrics import segmentation_metrics
+from edgesuite.common.data import parity_draw
 from edgesuite.common.task import Serving
 
 
@@ -42,12 +43,13 @@ class SegmentationServing(Serving):
         return {**outputs, "class_map": tf.cast(tf.argmax(outputs["probabilities"], axis=-1), tf.int32)}
 
     def export_data(self, cfg, info: dict, calibration: int, samples: int):
-        """Real training images for int8 calibration; held-out images and masks for parity."""
+        """Real training images for int8 calibration; the parity images (``common.data.parity_draw``: the held-out
+        images and their masks first, topped up from the other splits)."""
         splits = sdata.load_splits(cfg)
         pick = np.random.default_rng(cfg.seed).permutation(len(splits.train))[:calibration]
-        held = splits.test if splits.test is not None else splits.val
-        n = min(samples, len(held))
-        return splits.train.images[np.sort(pick)], (held.images[:n], held.masks[:n])
+        held, extra = parity_draw(splits, samples, cfg.seed)
+        images = [part.images[:] for part in (held, *extra) if len(part)]  # decoded, if streamed from files
+        return splits.train.images[np.sort(pick)], (np.concatenate(images), held.masks[:])
 
     def parity_metric(self, outputs: np.ndarray, labels: np.ndarray, metadata: dict) -> tuple[str, float]:
         names = [str(i) for i in range(outputs.shape[-1])]

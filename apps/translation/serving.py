@@ -10,7 +10,10 @@ from edgesuite.apps.translation import model as tmodel
 from edgesuite.apps.translation import postprocess as codec
 from edgesuite.apps.translation.decoding import Decoder
 from edgesuite.common import text as ctext
+from edgesuite.common.data import parity_draw
 from edgesuite.common.task import Serving
+
+PARITY_SENTENCES = 200  # at most, topped up from the other splits as every app's parity inputs are
 
 
 class TranslationServing(Serving):
@@ -89,10 +92,10 @@ class TranslationServing(Serving):
         src_tok, tgt_tok = tdata.tokenizers_from_info(info)
         order = np.random.default_rng(cfg.seed).permutation(len(splits.train))[:calibration]
         src, dec_in, _ = tdata.arrays(splits.train.subset(order), src_tok, tgt_tok)
-        # parity decodes every sentence once per format, token by token: 200 verses keep an export to minutes
-        n = min(samples, len(splits.test), 200)
-        held = splits.test.subset(np.sort(np.random.default_rng(0).permutation(len(splits.test))[:n]))
-        return (src, dec_in), (np.array(held.sources, dtype=object), held.targets)
+        # parity decodes every sentence once per format, token by token: 200 keep an export to minutes
+        held, extra = parity_draw(splits, min(samples, PARITY_SENTENCES), cfg.seed)
+        sources = held.sources + [s for part in extra for s in part.sources]
+        return (src, dec_in), (np.array(sources, dtype=object), held.targets)
 
     def reference(self, model, x, metadata: dict):
         """Greedy translations (target ids) of the float32 Keras model, decoded in the graph's loop."""
