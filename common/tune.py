@@ -17,6 +17,11 @@ Layout, ``OUT/<task>/tune-<study>/``:
 
 A killed ``tune`` started again with the same flags continues the study: trials that finished stay, and the
 trial in flight (its process gone) is marked failed and tried again from its run's last completed epoch.
+Several workers on one study (the same command on several machines with one --storage, or twice on one
+machine) stop at --trials finished or running between them; a trial asked for beyond that (two workers
+asking at once) is not run ("skipped" in trials.csv); a dead worker's trial is retried once by whichever
+worker fails it first: Optuna's heartbeat (stale after 3 minutes) or a worker on the same host seeing the
+process gone, at its start or after each of its trials.
 Each knob says how it may be searched (``knob(..., search=...)`` in the configs):
 
     "log"          log-uniform over [default / 10, default x 10]
@@ -28,8 +33,10 @@ Each knob says how it may be searched (``knob(..., search=...)`` in the configs)
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import logging
 import math
 import os
 import socket
@@ -207,16 +214,56 @@ def _importable(module: str) -> bool:
 
 def _recover_dead_trials(study, log) -> None:
     """Trials this host left RUNNING with their process gone (a kill): failed, and queued again with their
-    knobs so that the next trial resumes the run folder from its last completed epoch."""
+    knobs so that the next trial resumes the run folder from its last completed epoch. Of two processes that
+    see the same dead trial, the one whose FAIL lands queues the retry; the other leaves it."""
     import optuna
 
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         attrs = t.user_attrs
         if attrs.get("host") == socket.gethostname() and not process_alive(attrs.get("pid")):
-            study._storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL)
+            try:
+                failed = study._storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL)
+            except Exception:  # another process failed it first (UpdateFinishedTrialError, a busy SQLite)
+                failed = False
+            if not failed:
+                continue
             study.enqueue_trial(t.params, user_attrs={"resume_run": attrs.get("run", ""), "retry_of": t.number})
-            log(f"trial {t.number} was cut off (process {attrs.get('pid')} is gone): trying it again"
-                + (f", resuming {attrs['run']}" if attrs.get("run") else ""))
+            run = Path(attrs["run"]) if attrs.get("run") else None
+            log(f"trial {t.number} was cut off (process {attrs.get('pid')} is gone): trying it again, "
+                + (f"resuming {run}" if run and (run / "checkpoints" / "state.json").exists()
+                   else "from the start (no epoch of it had finished)"))
+
+
+class _Surplus(Exception):
+    """A trial asked for when the study already held enough (two workers asking at once): not run."""
+
+
+def _counts(study) -> tuple[int, int]:
+    """(finished, running) trials of the study; finished is complete or pruned."""
+    import optuna
+
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    finished = sum(s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for s in states)
+    return finished, states.count(optuna.trial.TrialState.RUNNING)
+
+
+class _QuietFailures(logging.Filter):
+    """Optuna logs a failed trial with its traceback, then its value: an invalid combination of knobs is one
+    line instead, and a surplus trial (never run) nothing; edgesuite says what happened in its own words."""
+
+    def __init__(self):
+        super().__init__()
+        self.quiet = set()
+
+    def filter(self, record) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        message = record.getMessage()
+        number = message.split()[1] if message.startswith("Trial ") else None
+        if isinstance(exc, (_Surplus, InvalidTrial)):
+            self.quiet.add(number)
+            record.exc_info = record.exc_text = None
+            return not isinstance(exc, _Surplus)
+        return not (number in self.quiet and message.endswith("failed with value None."))
 
 
 def tune(task, base, trials: int, space=None, storage: str | None = None, study_name: str = "study",
@@ -245,7 +292,7 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
         study = optuna.create_study(
             study_name=study_name, storage=storage_for(storage, tune_dir), load_if_exists=True,
             direction="maximize" if mode == "max" else "minimize",
-            sampler=optuna.samplers.TPESampler(seed=base.seed, n_startup_trials=max(2, min(10, trials // 3))),
+            sampler=_trial_seeded_tpe(base.seed, n_startup_trials=max(2, min(10, trials // 3))),
             # no trial is judged on its first two epochs (seen: 1-epoch verdicts pruned trials at 0.70 that the
             # schedule would have carried on), nor before two trials have finished
             pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
@@ -256,19 +303,32 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
         raise
     study.set_user_attr("task", task.name)
     study.set_user_attr("space", names)
-    _recover_dead_trials(study, log)
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    with warnings.catch_warnings():  # heartbeats: a dead worker's trial (on any host) failed and queued again
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    _recover_dead_trials(study, log)
     runs_root = tune_dir / "runs"
 
     def objective(trial):
-        done = len(study.get_trials(deepcopy=False, states=finished))
+        # several workers on one study: a trial asked for when the study already held enough finished or
+        # running ones (two workers asking at once) is not run; the trial with the lower number goes first
+        ahead = [t for t in study.get_trials(deepcopy=False, states=(*finished, optuna.trial.TrialState.RUNNING))
+                 if t.number < trial.number]
+        if len(ahead) >= trials:
+            trial.set_user_attr("surplus", True)
+            study.stop()
+            raise _Surplus(f"the study already holds {trials} finished or running trials")
+        done = sum(t.state in finished for t in ahead)
         knobs = {name: suggest(trial, type(base), base, name, candidates) for name in names}
         # a searched batch size is the trial's, not refitted to the data (as --batch-size given on purpose)
         fixed = {rule: 0 for knob_, rule in FITTED_BY.items() if knob_ in knobs}
+        # a trial queued again after its process died: "resume_run" (this host saw the process gone) or, from
+        # Optuna's heartbeat retry, the user attributes of the trial it retries, "run" among them
+        resume = trial.user_attrs.get("resume_run") or trial.user_attrs.get("run")
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
         run_name = f"trial-{trial.number:04d}"
-        resume = trial.user_attrs.get("resume_run")
         resume = Path(resume) if resume and (Path(resume) / "checkpoints" / "state.json").exists() else None
         cfg = dataclasses.replace(base, **knobs, **fixed, out=str(runs_root), name=resume.name if resume else run_name)
         if budget:
@@ -300,21 +360,36 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
         return value
 
     def after_trial(study_, frozen):
-        write_report(study, tune_dir, names, monitor, log=None)
+        if frozen.user_attrs.get("surplus"):
+            log(f"trial {frozen.number}: not run, the study already holds {trials} finished or running trials")
+        with _report_lock(tune_dir):
+            write_report(study, tune_dir, names, monitor, log=None)
         if budget and time.monotonic() - started > budget - MIN_TRIAL_MINUTES * 60:
             study_.stop()
+        _recover_dead_trials(study_, log)  # a worker beside this one killed: its trial queued again here
+        if sum(_counts(study_)) >= trials:  # finished here, or finishing in other workers
+            study_.stop()
 
-    left = trials - len(study.get_trials(deepcopy=False, states=finished))
-    if left <= 0:
+    finished_n, running_n = _counts(study)
+    if finished_n >= trials:
         log(f"study '{study_name}' already holds {trials} finished trials; ask for more with --trials N")
+    elif finished_n + running_n >= trials:
+        log(f"study '{study_name}' holds {finished_n} finished trial(s) and {running_n} running in other "
+            f"processes, of {trials}: none left to start here")
     elif budget and budget < MIN_TRIAL_MINUTES * 60:
         raise UserInputError(f"time_budget: {budget / 60:g} min is too short for a trial")
     else:
-        log(f"tune: {task.name}, {left} trial(s) to run over {', '.join(names)}; {monitor} ({mode}) on the "
-            f"validation split; study '{study_name}' in {tune_dir}")
-        study.optimize(objective, callbacks=[optuna.study.MaxTrialsCallback(trials, states=finished), after_trial],
-                       catch=(InvalidTrial,), gc_after_trial=True)
-    return write_report(study, tune_dir, names, monitor, log=log)
+        log(f"tune: {task.name}, {trials - finished_n - running_n} trial(s) to run over {', '.join(names)}; "
+            f"{monitor} ({mode}) on the validation split; study '{study_name}' in {tune_dir}")
+        quiet = _QuietFailures()
+        optuna_log = logging.getLogger("optuna.study._optimize")
+        optuna_log.addFilter(quiet)
+        try:
+            study.optimize(objective, callbacks=[after_trial], catch=(InvalidTrial, _Surplus), gc_after_trial=True)
+        finally:
+            optuna_log.removeFilter(quiet)
+    with _report_lock(tune_dir):
+        return write_report(study, tune_dir, names, monitor, log=log)
 
 
 def _make_dirs(path: Path) -> list[Path]:
@@ -340,6 +415,61 @@ def _remove_empty(folders: list[Path]) -> None:
             return
 
 
+@contextlib.contextmanager
+def _report_lock(tune_dir: Path):
+    """Several workers on one machine share the tune folder and the temporary names its report files are
+    written under before their rename: one worker writes the report at a time."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock, as before
+        yield
+        return
+    with open(tune_dir / ".report.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _trial_seeded_tpe(seed: int, **kwargs):
+    """Optuna's TPE sampler with its random draws seeded by ``seed`` and the trial's number: the search is
+    reproducible, and workers started with the same flags on one study do not draw the same knobs (one sampler
+    seeded alike in each draws one sequence: trials 0 and 1 of two workers had the same knobs).
+    ``constant_liar``: a running trial counts as a poor one, so that a worker does not sample beside it."""
+    import optuna
+
+    def make(s):
+        with warnings.catch_warnings():  # constant_liar is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=s, constant_liar=True, **kwargs)
+
+    class TrialSeededTPE(optuna.samplers.BaseSampler):
+        def __init__(self):
+            self.tpe = make(seed)
+
+        def before_trial(self, study, trial):
+            self.tpe = make(None if seed is None else (seed * 1_000_003 + trial.number) % 2 ** 32)
+            self.tpe.before_trial(study, trial)
+
+        def infer_relative_search_space(self, study, trial):
+            return self.tpe.infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study, trial, search_space):
+            return self.tpe.sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            return self.tpe.sample_independent(study, trial, param_name, param_distribution)
+
+        def after_trial(self, study, trial, state, values):
+            self.tpe.after_trial(study, trial, state, values)
+
+        def reseed_rng(self):
+            self.tpe.reseed_rng()
+
+    return TrialSeededTPE()
+
+
 def write_report(study, tune_dir: Path, names: list[str], monitor: str, log=print) -> TuneResult:
     """trials.csv, the two plots and best_config.yaml, each written whole (temporary name, then rename)."""
     import optuna
@@ -354,7 +484,7 @@ def write_report(study, tune_dir: Path, names: list[str], monitor: str, log=prin
         for t in trials:
             secs = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and \
                 t.datetime_start else ""
-            w.writerow([t.number, t.state.name.lower(), "" if t.value is None else f"{t.value:.6g}",
+            w.writerow([t.number, _state(t), "" if t.value is None else f"{t.value:.6g}",
                         f"{secs:.1f}" if secs != "" else "", *(t.params.get(p, "") for p in params),
                         t.user_attrs.get("run", "")])
     os.replace(tmp, path)
@@ -379,7 +509,7 @@ def write_report(study, tune_dir: Path, names: list[str], monitor: str, log=prin
     result = TuneResult(tune_dir, best.value if best else None, best.params if best else {},
                         Path(best.user_attrs["run"]) if best else None, best_config, path, plots)
     if log:
-        counts = {s: sum(t.state.name.lower() == s for t in trials) for s in ("complete", "pruned", "fail", "running")}
+        counts = {s: sum(_state(t) == s for t in trials) for s in ("complete", "pruned", "fail", "running", "waiting", "skipped")}
         log(f"\ntrials: {', '.join(f'{n} {s}' for s, n in counts.items() if n)}; table: {path}")
         if best:
             shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in best.params.items())
@@ -387,6 +517,11 @@ def write_report(study, tune_dir: Path, names: list[str], monitor: str, log=prin
                 f"reproduce: edgesuite train {study.user_attrs.get('task', '')} --config {best_config}")
         log(f"plots: {', '.join(str(p) for p in plots)}")
     return result
+
+
+def _state(trial) -> str:
+    """A trial's state as trials.csv writes it; "skipped": asked for when the study held enough, never run."""
+    return "skipped" if trial.user_attrs.get("surplus") else trial.state.name.lower()
 
 
 def importances(study, complete: list, params: list[str]) -> dict[str, float]:
@@ -427,7 +562,8 @@ def _plots(study, trials, complete, out: Path, params: list[str], monitor: str) 
     ax.set_xlabel("trial")
     ax.set_ylabel(monitor)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:  # no trial with a value yet: no legend (matplotlib would warn)
+        ax.legend()
     ax.set_title("tune: the validation metric of each trial")
     paths = [_save(fig, out / "tune_history.png")]
     ranked = sorted(importances(study, complete, params).items(), key=lambda kv: -kv[1])[:3]
