@@ -46,7 +46,8 @@ class Decoder:
                     return codec.log_softmax_rows(probs)
 
                 out[i:i + batch] = codec.beam_search(next_log_probs, len(src), self.max_length, beam_size,
-                                                     self.info.get("length_penalty", 0.6))
+                                                     self.info.get("length_penalty", 0.6),
+                                                     codec.decoding_rules(self.info), codec.length_limits(src, self.info))
         out[np.array([not t.strip() for t in texts], bool)] = 0
         return out
 
@@ -59,5 +60,7 @@ class Decoder:
 
         if self._greedy is None:
             spec = tf.TensorSpec([None, None], tf.int32)
-            self._greedy = tf.function(tmodel.greedy_decoder(self.model, self.max_length), input_signature=[spec])
+            self._greedy = tf.function(tmodel.greedy_decoder(self.model, self.max_length,
+                                                             rules=codec.decoding_rules(self.info)),
+                                       input_signature=[spec])
         return self._greedy

@@ -113,7 +113,7 @@ def parts(model):
     return model.get_layer("encoder"), model.get_layer("decoder"), model.get_layer("probabilities")
 
 
-def greedy_decoder(model, max_length: int, fixed_buffer: bool = False):
+def greedy_decoder(model, max_length: int, fixed_buffer: bool = False, rules: dict | None = None):
     """A function ``source_ids (N, S) int32 -> target ids (N, max_length) int32`` (0 after ``[END]``).
 
     Runs in graph mode (``tf.while_loop``): the encoder once, then the decoder
@@ -122,10 +122,15 @@ def greedy_decoder(model, max_length: int, fixed_buffer: bool = False):
     ``max_length`` buffer every step instead (positions past the prefix are
     padding, which the causal mask hides), so every tensor in the loop has a
     static shape: what TFLite's WHILE needs. Both give the same ids.
+    ``rules`` (``postprocess.DECODING_RULES``): the repeats banned and the length
+    bound, computed as ``postprocess.banned_next`` / ``length_limits`` do.
     """
     import tensorflow as tf
 
+    from edgesuite.apps.translation.postprocess import DECODING_RULES
+
     encoder, decoder, head = parts(model)
+    rules = {**DECODING_RULES, **(rules or {})}
 
     def decode(source_ids):
         source_ids = tf.cast(source_ids, tf.int32)
@@ -135,6 +140,7 @@ def greedy_decoder(model, max_length: int, fixed_buffer: bool = False):
         done = tf.reduce_all(tf.equal(source_ids, 0), axis=1)  # an empty text translates to nothing
         start = tf.fill([n, 1], START_ID)
         positions = tf.range(max_length)[None, :]
+        limit = _length_limits(source_ids, max_length, rules)
 
         def step(t, out, done):
             prefix = tf.concat([start, out[:, :max_length - 1]], axis=1)  # [START] + tokens so far
@@ -144,7 +150,10 @@ def greedy_decoder(model, max_length: int, fixed_buffer: bool = False):
                 prefix = tf.where(positions <= t, prefix, tf.zeros_like(prefix))
             hidden = decoder([prefix, memory, source_ids], training=False)
             last = tf.gather(hidden, t, axis=1) if fixed_buffer else hidden[:, -1]
-            token = tf.cast(tf.argmax(head(last), axis=-1), tf.int32)
+            probs = head(last)
+            probs = tf.where(_banned(out, t, tf.shape(probs)[-1], rules), -1.0, probs)
+            token = tf.cast(tf.argmax(probs, axis=-1), tf.int32)
+            token = tf.where(t >= limit, tf.fill([n], END_ID), token)
             token = tf.where(done, tf.zeros_like(token), token)
             out = tf.where(tf.equal(positions, t), token[:, None], out)
             return t + 1, out, tf.logical_or(done, tf.equal(token, END_ID))
@@ -156,6 +165,47 @@ def greedy_decoder(model, max_length: int, fixed_buffer: bool = False):
         return out
 
     return decode
+
+
+def _length_limits(source_ids, max_length: int, rules: dict):
+    """``postprocess.length_limits`` in the graph: (N,) int32, integer arithmetic as there."""
+    import tensorflow as tf
+
+    n = tf.reduce_sum(tf.cast(source_ids > 0, tf.int32), axis=1)
+    if not rules["length_ratio_pct"]:
+        return tf.fill(tf.shape(n), max_length)
+    return tf.minimum(max_length - 1, (rules["length_ratio_pct"] * n + 99) // 100 + rules["length_extra"])
+
+
+def _banned(out, t, vocab, rules: dict):
+    """``postprocess.banned_next`` for every row at step ``t`` (``out[:, :t]`` written): (N, V) bool. Static shapes
+    (one SCATTER_ND over every window of the buffer, its matches as the updates): what TFLite's WHILE holds."""
+    import tensorflow as tf
+
+    rows, length = tf.shape(out)[0], out.shape[1]
+    run, k = rules["max_run"], rules["no_repeat_ngram"] - 1  # k: the tokens a repeat is judged by
+    row_ids = tf.range(rows)[:, None]
+    parts = []  # (row, token) pairs to ban, each with a 0/1 update
+    if run:
+        tail = tf.stack([tf.gather(out, tf.maximum(t - 1 - i, 0), axis=1) for i in range(run)], axis=1)  # (N, run)
+        same = tf.logical_and(t >= run, tf.reduce_all(tf.equal(tail, tail[:, :1]), axis=1))
+        parts.append((tf.stack([row_ids[:, 0], tail[:, 0]], -1)[:, None], tf.cast(same, tf.float32)[:, None]))
+    if k > 0 and length > k:
+        last = [tf.gather(out, tf.maximum(t - k + i, 0), axis=1)[:, None] for i in range(k)]  # the last k tokens
+        windows = length - k
+        match = tf.range(windows)[None, :] + k < t  # the follower out[:, j + k] is written
+        for i in range(k):
+            match = tf.logical_and(match, tf.equal(out[:, i:i + windows], last[i]))
+        match = tf.logical_and(match, t >= k)
+        follower = out[:, k:]
+        index = tf.stack([tf.broadcast_to(row_ids, tf.shape(follower)), follower], -1)  # (N, windows, 2)
+        parts.append((index, tf.cast(match, tf.float32)))
+    # never padding, never a second [START] (as beam_search)
+    for never in (0, START_ID):
+        parts.append((tf.stack([row_ids[:, 0], tf.fill([rows], never)], -1)[:, None], tf.ones([rows, 1], tf.float32)))
+    index = tf.concat([tf.reshape(i, [-1, 2]) for i, _ in parts], 0)
+    update = tf.concat([tf.reshape(u, [-1]) for _, u in parts], 0)
+    return tf.scatter_nd(index, update, tf.stack([rows, vocab])) > 0
 
 
 @keras.saving.register_keras_serializable(package="edgesuite")

@@ -133,12 +133,47 @@ def example_input(metadata: dict) -> list[str]:
     return [EXAMPLE_TEXT]
 
 
+# What decoding may write, in every format alike (the graph's loop and beam_search here): a token at most
+# ``max_run`` times in a row, no ``no_repeat_ngram`` pieces twice (fairseq's no_repeat_ngram_size), and at most
+# ceil(length_ratio_pct / 100 x source pieces) + length_extra pieces before [END] is written (a run's info sets the
+# ratio from its training pairs; without one the only bound is max_length).
+DECODING_RULES = {"max_run": 3, "no_repeat_ngram": 4, "length_ratio_pct": 0, "length_extra": 4}
+
+
+def decoding_rules(metadata: dict) -> dict:
+    return {**DECODING_RULES, **(metadata.get("decoding") or {})}
+
+
+def length_limits(source_ids: np.ndarray, metadata: dict) -> np.ndarray:
+    """(N,) the most target pieces each sentence may get before [END] is forced: integer arithmetic, so the graph's
+    loop (:func:`edgesuite.apps.translation.model.greedy_decoder`) computes the same numbers."""
+    rules, max_length = decoding_rules(metadata), metadata["max_length"]
+    n = (np.asarray(source_ids) > 0).sum(axis=1).astype(np.int64)
+    if not rules["length_ratio_pct"]:
+        return np.full(len(n), max_length, np.int64)
+    return np.minimum(max_length - 1, (rules["length_ratio_pct"] * n + 99) // 100 + rules["length_extra"])
+
+
+def banned_next(tokens: list[int], rules: dict) -> set[int]:
+    """The tokens that may not follow ``tokens``: the last one when it already ran ``max_run`` times, and every
+    token that followed an earlier occurrence of the last ``no_repeat_ngram - 1`` tokens."""
+    out = set()
+    run, n = rules["max_run"], rules["no_repeat_ngram"]
+    if run and len(tokens) >= run and len(set(tokens[-run:])) == 1:
+        out.add(tokens[-1])
+    if n and len(tokens) >= n - 1:
+        last = tokens[len(tokens) - (n - 1):]
+        out.update(tokens[j + n - 1] for j in range(len(tokens) - (n - 1)) if tokens[j:j + n - 1] == last)
+    return out
+
+
 def _length_penalty(length: int, alpha: float) -> float:
     """GNMT's ((5 + length) / 6) ** alpha: alpha 0 compares summed log-probabilities, larger favours longer."""
     return ((5.0 + length) / 6.0) ** alpha
 
 
-def beam_search(next_log_probs, n: int, max_length: int, beam_size: int = 1, length_penalty: float = 0.6) -> np.ndarray:
+def beam_search(next_log_probs, n: int, max_length: int, beam_size: int = 1, length_penalty: float = 0.6,
+                rules: dict | None = None, limits=None) -> np.ndarray:
     """Decodes ``n`` sentences; returns (n, max_length) int32 ids, ``[END]`` then zeros after each.
 
     ``next_log_probs(rows, prefix)``: for hypotheses of the sentences ``rows``
@@ -147,9 +182,11 @@ def beam_search(next_log_probs, n: int, max_length: int, beam_size: int = 1, len
     or at ``max_length`` tokens; each sentence keeps its ``beam_size`` best live
     hypotheses and stops once a finished one beats what any live one could
     still reach. Scores are summed log-probabilities divided by GNMT's length
-    penalty. ``beam_size=1`` is greedy decoding, token for token the graph's loop.
+    penalty. ``beam_size=1`` is greedy decoding, token for token the graph's loop. ``rules``
+    (:data:`DECODING_RULES`) bans repeats; ``limits`` (:func:`length_limits`) forces ``[END]`` after that many tokens.
     """
     b = int(beam_size)
+    rules = rules or {**DECODING_RULES}
     live = [[([], 0.0)] for _ in range(n)]  # per sentence: (tokens, summed log-probability)
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]  # (normalized score, tokens)
     for t in range(max_length):
@@ -158,10 +195,14 @@ def beam_search(next_log_probs, n: int, max_length: int, beam_size: int = 1, len
             break
         prefixes = np.array([[START_ID, *live[s][h][0]] for s, h in owners], np.int32)
         logp = np.asarray(next_log_probs(np.array([s for s, _ in owners]), prefixes), np.float64)
-        logp[:, 0] = -np.inf  # never padding
+        logp[:, [0, START_ID]] = -np.inf  # never padding, never a second [START]
         cands: dict[int, list[tuple[float, list[int]]]] = {}
         for r, (s, h) in enumerate(owners):
             tokens, score = live[s][h]
+            if limits is not None and len(tokens) >= limits[s]:
+                logp[r] = np.where(np.arange(logp.shape[1]) == END_ID, 0.0, -np.inf)
+            else:
+                logp[r, list(banned_next(tokens, rules))] = -np.inf
             top = np.argsort(-logp[r], kind="stable")[:2 * b] if b > 1 else [int(np.argmax(logp[r]))]
             cands.setdefault(s, []).extend((score + float(logp[r, k]), tokens + [int(k)]) for k in top)
         for s, options in cands.items():
@@ -231,7 +272,8 @@ def run(runtime, inputs, metadata: dict, beam_size: int = 1, batch: int = 32) ->
             probs = runtime.run([chunk[rows], target])
             return log_softmax_rows(probs[:, t - 1])
 
-        out.append(beam_search(next_log_probs, len(chunk), max_length, beam_size, metadata.get("length_penalty", 0.6)))
+        out.append(beam_search(next_log_probs, len(chunk), max_length, beam_size, metadata.get("length_penalty", 0.6),
+                               decoding_rules(metadata), length_limits(chunk, metadata)))
     ids = np.concatenate(out) if out else np.zeros((0, max_length), np.int32)
     if not isinstance(inputs, np.ndarray) or inputs.dtype.kind not in "iu":
         ids[[not t.strip() for t in as_texts(inputs)]] = 0  # an empty text translates to an empty text

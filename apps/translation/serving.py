@@ -31,6 +31,7 @@ class TranslationServing(Serving):
                             {"name": "target_ids", "shape": [None], "dtype": "int32"}],
             "outputs": ["probabilities"],
             "max_length": length, "length_penalty": info.get("length_penalty", 0.6),
+            "decoding": codec.decoding_rules(info),  # repeats banned, the length bound: every format's loop alike
             "start_id": codec.START_ID, "end_id": codec.END_ID,
             "preprocessing": (f"source: WordPiece ({len(src['vocab'])} pieces, normalize={src['normalize']}), "
                               f"{length} tokens, 0-padded; target: WordPiece ({len(tgt['vocab'])} pieces, "
@@ -59,7 +60,7 @@ class TranslationServing(Serving):
 
         length = metadata["max_length"]
         tokenizer = ctext.tokenizer_from_settings(metadata["source_tokenizer"])
-        decode = tmodel.greedy_decoder(model, length, fixed_buffer=True)
+        decode = tmodel.greedy_decoder(model, length, fixed_buffer=True, rules=codec.decoding_rules(metadata))
 
         class Translator(tf.Module):
             def __init__(self):

@@ -13,6 +13,7 @@ import numpy as np
 
 from edgesuite.apps.translation import data as tdata
 from edgesuite.apps.translation import model as tmodel
+from edgesuite.apps.translation import postprocess as codec
 from edgesuite.apps.translation.config import Config
 from edgesuite.apps.translation.decoding import Decoder
 from edgesuite.apps.translation.serving import SERVING
@@ -62,11 +63,28 @@ class TranslationTask(Task):
         }
         print(f"vocabularies: {len(src_vocab)} source and {len(tgt_vocab)} target word pieces")
         train = tdata.arrays(splits.train, src_tok, tgt_tok, warn="training")
+        info["decoding"] = self._fitted_decoding(train[0], train[2])
         val = tdata.arrays(splits.val, src_tok, tgt_tok, warn="validation") if splits.val else None
         val_ds = tdata.batches(val, cfg.batch_size, cfg.seed, shuffle=False) if val else None
         return DataSplits(train=tdata.batches(train, cfg.batch_size, cfg.seed, shuffle=cfg.shuffle), val=val_ds,
                           test=tdata.EvalSet(splits.test, val_ds), info=info, train_size=len(splits.train),
                           extras={"train_tokens": int((train[2] > 0).sum()), "val_pairs": splits.val})
+
+    LENGTH_QUANTILE = 0.99  # of the training pairs' target / source piece ratios: the decoding length bound
+
+    def _fitted_decoding(self, source, labels) -> dict:
+        """The decoding rules (``postprocess.DECODING_RULES``) with the length bound from the training pairs: at
+        most ceil(r x source pieces) + extra target pieces, r the 99th percentile of their target / source ratios,
+        so a translation cannot run on to max_length when the model loses its way."""
+        src = (source > 0).sum(axis=1)
+        tgt = (labels > 0).sum(axis=1) - 1  # without [END]
+        real = src > 0
+        ratio = np.quantile(tgt[real] / src[real], self.LENGTH_QUANTILE) if real.any() else 0.0
+        rules = {**codec.DECODING_RULES, "length_ratio_pct": int(np.ceil(100 * ratio))}
+        print(f"decoding from the data: at most ceil({rules['length_ratio_pct'] / 100:.2f} x source pieces) + "
+              f"{rules['length_extra']} target pieces ({self.LENGTH_QUANTILE:.0%} of the training pairs' ratio), no "
+              f"token more than {rules['max_run']} times in a row, no {rules['no_repeat_ngram']} pieces twice")
+        return rules
 
     SMALL_DATA_DROPOUT = 0.1
 

@@ -1,5 +1,7 @@
 """Numpy decoding: beam search, detokenization, punctuation spacing (no TensorFlow needed)."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -51,6 +53,38 @@ def test_length_penalty_favours_longer_hypotheses():
 def test_a_sentence_that_never_ends_stops_at_max_length():
     ids = codec.beam_search(table_model({(): {4: 1.0}, (4,): {4: 1.0}, (4, 4): {4: 1.0}}), 2, 3, beam_size=2)
     assert ids.shape == (2, 3) and (ids == 4).all()
+
+
+def test_the_repeats_a_loop_may_not_write():
+    rules = {**codec.DECODING_RULES, "max_run": 3, "no_repeat_ngram": 4}
+    assert codec.banned_next([5, 4, 4, 4], rules) == {4}  # a fourth 4 in a row
+    assert codec.banned_next([4, 4], rules) == set()
+    assert codec.banned_next([1, 2, 3, 9, 1, 2, 3], rules) == {9}  # 1 2 3 9 again
+    assert codec.banned_next([1, 2, 3, 9, 1, 2, 3], {**rules, "no_repeat_ngram": 0}) == set()
+
+
+def test_greedy_and_beam_stop_at_the_length_limit_and_never_babble():
+    def wants_4_or_5(rows, prefix):
+        out = np.full((len(prefix), 8), np.log(1e-6))
+        out[:, 4], out[:, 5] = np.log(0.7), np.log(0.29)
+        return out
+
+    for beam in (1, 3):
+        ids = codec.beam_search(wants_4_or_5, 2, 30, beam_size=beam, limits=np.array([6, 30]))
+        short, long = codec.strip_ids(ids[0]), codec.strip_ids(ids[1])
+        assert len(short) == 6 and ids[0].tolist()[6] == END
+        for tokens in (short, long):
+            assert max(len(list(g)) for _, g in itertools.groupby(tokens)) <= 3
+            grams = [tuple(tokens[i:i + 4]) for i in range(len(tokens) - 3)]
+            assert len(grams) == len(set(grams)), tokens
+
+
+def test_length_limits_follow_the_source_in_integer_arithmetic():
+    md = {"max_length": 20, "decoding": {"length_ratio_pct": 150, "length_extra": 4}}
+    source = np.array([[5, 6, 0, 0], [5, 6, 7, 8], [0, 0, 0, 0]])
+    assert codec.length_limits(source, md).tolist() == [7, 10, 4]  # ceil(1.5 x n) + 4
+    assert codec.length_limits(source, {"max_length": 20}).tolist() == [20, 20, 20]  # no ratio: max_length
+    assert codec.length_limits(np.ones((1, 40), int), md).tolist() == [19]  # [END] still fits
 
 
 def test_detokenize_joins_pieces_and_spaces_punctuation():

@@ -35,11 +35,62 @@ def test_graph_greedy_matches_numpy_greedy_and_the_fixed_buffer(translation_run)
     model, info = run.load_model(), run.info
     texts = ["And God said, Let there be light.", "Jesus wept.", "And the LORD spake unto Moses, saying,"]
     source = codec.tokenize_sources(texts, info)
-    dynamic = tf.function(tmodel.greedy_decoder(model, info["max_length"]))(tf.constant(source)).numpy()
-    fixed = tf.function(tmodel.greedy_decoder(model, info["max_length"], fixed_buffer=True))(tf.constant(source)).numpy()
+    rules = codec.decoding_rules(info)
+    dynamic = tf.function(tmodel.greedy_decoder(model, info["max_length"], rules=rules))(tf.constant(source)).numpy()
+    fixed = tf.function(tmodel.greedy_decoder(model, info["max_length"], fixed_buffer=True, rules=rules))(
+        tf.constant(source)).numpy()
     numpy_loop = codec.run(ModelRuntime(model), texts, info)
     assert (dynamic == fixed).all() and (dynamic == numpy_loop).all()
     assert any(codec.strip_ids(r) for r in dynamic)  # it says something
+
+
+def _longest_run(tokens) -> int:
+    best = run = 0
+    for i, t in enumerate(tokens):
+        run = run + 1 if i and t == tokens[i - 1] else 1
+        best = max(best, run)
+    return best
+
+
+@pytest.mark.parametrize("favourites", [[7], [7, 8]], ids=["one token", "two tokens"])
+def test_a_model_made_to_repeat_cannot_babble_in_any_loop(translation_run, favourites):
+    """The trained translator with its softmax rigged to prefer the same token(s) at every step: the graph's loop
+    (both variants, as the SavedModel and the .tflite hold it) and the numpy loop (every step-model format, greedy
+    and beam) write no token more than 3 times in a row, no 4 pieces twice, and stop within the length bound."""
+    import tensorflow as tf
+
+    from edgesuite.api import Run
+    from edgesuite.apps.translation import model as tmodel
+    from edgesuite.export.runtime import ModelRuntime
+
+    run = Run.open(str(translation_run))
+    model, info = run.load_model(), run.info
+    head = model.get_layer("probabilities")
+    kernel, bias = head.get_weights()
+    bias = np.zeros_like(bias)
+    bias[favourites] = [20.0 - i for i in range(len(favourites))]  # the first always, then the next
+    head.set_weights([kernel * 0.0, bias])
+    texts = ["And God said, Let there be light.", "Jesus wept.", "And the LORD spake unto Moses, saying, Speak"]
+    rules = codec.decoding_rules(info)
+    source = codec.tokenize_sources(texts, info)
+    limits = codec.length_limits(source, info)
+    assert rules["length_ratio_pct"] > 0 and (limits < info["max_length"]).all()  # fitted to the training pairs
+    unruled = codec.run(ModelRuntime(model), texts, {**info, "decoding": {"max_run": 0, "no_repeat_ngram": 0}})
+    assert _longest_run(codec.strip_ids(unruled[0])) > 3  # without the rules it babbles
+    loops = {"graph": tf.function(tmodel.greedy_decoder(model, info["max_length"], rules=rules))(tf.constant(source)),
+             "graph, fixed buffer": tf.function(tmodel.greedy_decoder(model, info["max_length"], fixed_buffer=True,
+                                                                      rules=rules))(tf.constant(source)),
+             "numpy greedy": codec.run(ModelRuntime(model), texts, info),
+             "numpy beam 3": codec.run(ModelRuntime(model), texts, info, beam_size=3)}
+    for name, ids in loops.items():
+        for row, limit in zip(np.asarray(ids), limits):
+            tokens = codec.strip_ids(row)
+            assert _longest_run(tokens) <= 3, (name, tokens)
+            grams = [tuple(tokens[i:i + 4]) for i in range(len(tokens) - 3)]
+            assert len(grams) == len(set(grams)), (name, tokens)
+            assert len(tokens) <= limit and codec.END_ID in row.tolist(), (name, tokens, limit)
+    assert (np.asarray(loops["graph"]) == loops["numpy greedy"]).all()
+    assert (np.asarray(loops["graph, fixed buffer"]) == loops["numpy greedy"]).all()
 
 
 def test_predict_cli_greedy_beam_and_empty_text(translation_run, capsys):
