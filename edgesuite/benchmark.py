@@ -64,8 +64,24 @@ def _worker(path: str, threads: int, samples: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _read_report(path: Path, run_path) -> dict:
+    """export_report.json with the keys the benchmark reads; a damaged one names the file."""
+    from edgesuite.common.runs import read_json_dict
+
+    remedy = f"export the run again (edgesuite export {run_path}) to write it"
+    report = read_json_dict(path, remedy)
+    rows = report.get("formats")
+    if not (isinstance(rows, list) and all(isinstance(r, dict) and isinstance(r.get("format"), str) for r in rows)):
+        raise UserInputError(f"{path}: no list of format rows under 'formats'; {remedy}")
+    for key, kind in (("task", str), ("metric_name", str), ("reference_metric", (int, float))):
+        if not isinstance(report.get(key), kind) or isinstance(report.get(key), bool):
+            raise UserInputError(f"{path}: no valid '{key}'; {remedy}")
+    return report
+
+
 def benchmark_run(run_path: str, formats: str = "all", samples: int = 50, log=print) -> dict:
     from edgesuite.api import Run
+    from edgesuite.export.runtime import read_metadata
     from edgesuite.export.verify import size_mb, table
 
     run = Run.open(run_path)
@@ -73,7 +89,7 @@ def benchmark_run(run_path: str, formats: str = "all", samples: int = 50, log=pr
     report_path = export_dir / "export_report.json"
     if not report_path.exists():
         raise UserInputError(f"{run.path}: nothing exported yet; run `edgesuite export {run.path}` first")
-    report = json.loads(report_path.read_text())
+    report = _read_report(report_path, run.path)
     by_name = {r["format"]: r for r in report["formats"]}
     rows = [{"format": "keras (reference)", "path": str(export_dir / "model.keras"), "metric": report["reference_metric"]}]
     for fmt in parse_formats(formats):
@@ -96,6 +112,7 @@ def benchmark_run(run_path: str, formats: str = "all", samples: int = 50, log=pr
         if row["format"].startswith("mediapipe"):
             row["status"] = "not timed: the MediaPipe Task's own inputs and outputs (edgesuite does not run it)"
             continue
+        read_metadata(path)  # a damaged or foreign metadata.json is the user's to fix: one error line, not a row
         try:
             one = _worker(str(path), 1, samples)
             allt = _worker(str(path), cpu, samples)

@@ -111,7 +111,8 @@ def run_folder_of(path: Path) -> Path | None:
     """The run folder ``path`` is, or whose Keras file it is (``RUN/model.keras``, ``RUN/checkpoints/*.keras``);
     None for anything else, e.g. an exported file with its metadata beside it."""
     if path.is_dir():
-        return path if (path / "config.yaml").is_file() and not (path / "saved_model.pb").exists() else None
+        # exists(), not is_file(): a damaged run (config.yaml made a folder) is named as such by Run.open
+        return path if (path / "config.yaml").exists() and not (path / "saved_model.pb").exists() else None
     if path.suffix.lower() not in (".keras", ".h5") or (path.parent / "metadata.json").exists():
         return None
     return next((d for d in (path.parent, path.parent.parent) if (d / "config.yaml").is_file()), None)

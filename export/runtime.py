@@ -10,6 +10,7 @@ handed is untrusted input).
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,11 @@ class KerasRuntime(Runtime):
 
         from edgesuite.export.keras_files import h5_custom_objects
 
+        if self.path.suffix == ".keras" and not zipfile.is_zipfile(self.path):  # Keras says only "File not found"
+            what = "a folder" if self.path.is_dir() else f"{self.path.stat().st_size:,} bytes"
+            raise UserInputError(f"{path}: not a whole .keras archive ({what}; cut short or damaged); copy it again "
+                                 "from where it came, or write it again (an export: edgesuite export RUN; a run's "
+                                 "model.keras: edgesuite train TASK --resume RUN)")
         try:
             objects = h5_custom_objects(self.path) if self.path.suffix == ".h5" else None
             self.model = keras.models.load_model(self.path, compile=False, safe_mode=safe_mode, custom_objects=objects)
@@ -283,39 +289,133 @@ def open_runtime(path, threads: int | None = None, safe_mode: bool = True) -> Ru
     return RUNTIMES[runtime_for(path)](path, threads=threads, safe_mode=safe_mode)
 
 
+METADATA_REMEDY = ("export the run again (edgesuite export RUN) to write it, or put back the metadata.json that "
+                   "came with this file")
+IDENTITY_KEYS = ("task", "kind", "class_names", "input", "model_input", "outputs")  # what says which model it is
+
+
 def read_metadata(path) -> dict:
-    """The sidecar ``metadata.json`` beside the file, else what the file itself carries."""
+    """The sidecar ``metadata.json`` beside the file, else what the file itself carries. Either is checked
+    for the keys every model's metadata holds (and those of its kind); a sidecar that disagrees with the
+    metadata inside the file (another task's, another run's) is refused: the file's own is right."""
     path = Path(path)
     sidecar = path.parent / "metadata.json"
-    if sidecar.exists():
-        return json.loads(sidecar.read_text())
     kind = runtime_for(path)
-    found = None
+    if sidecar.exists():
+        found = _read_sidecar(sidecar)
+        try:
+            inside = _embedded_metadata(path, kind) if kind in ("tflite", "onnx", "keras", "savedmodel") else None
+        except Exception:  # an unreadable model file: its runtime says so
+            inside = None
+        differ = [k for k in IDENTITY_KEYS if isinstance(inside, dict) and inside.get(k) != found.get(k)]
+        if differ:
+            said = ", ".join(f"{k} {_short(found.get(k))} here, {_short(inside.get(k))} in the file" for k in differ[:2])
+            raise UserInputError(f"{sidecar}: describes another model than {path.name} ({said}); it belongs to "
+                                 f"another export: {METADATA_REMEDY}")
+        return found
     try:
-        if kind == "tflite":
-            from edgesuite.export.files import read_tflite_metadata
-
-            found = read_tflite_metadata(path.read_bytes())
-        elif kind == "onnx":
-            from edgesuite.export.files import read_onnx_metadata
-
-            found = read_onnx_metadata(path)
-        elif kind == "keras":
-            from edgesuite.export.keras_files import read_metadata as ker
-
-            found = ker(path)
-        elif kind == "savedmodel":
-            asset = path / "assets" / "edgesuite_metadata.json"
-            found = json.loads(asset.read_text()) if asset.exists() else None
-        elif kind == "coreml":
-            import coremltools as ct
-
-            raw = ct.models.MLModel(str(path), skip_model_load=True).user_defined_metadata.get("edgesuite_metadata")
-            found = json.loads(raw) if raw else None
+        found = _embedded_metadata(path, kind)
     except UserInputError:
         raise
     except Exception as exc:
         raise UserInputError(f"{path}: cannot read the model's metadata ({exc.__class__.__name__}: {exc})") from None
     if found is None:
         raise UserInputError(f"{path}: carries no edgesuite metadata and has no metadata.json beside it")
+    problems = metadata_problems(found)
+    if problems:
+        raise UserInputError(f"{path}: the edgesuite metadata inside {problems[0]}; {METADATA_REMEDY}")
     return found
+
+
+def _read_sidecar(sidecar: Path) -> dict:
+    """metadata.json as a checked dict; cut short, random bytes, a list or missing keys name the file."""
+    try:
+        text = sidecar.read_text(encoding="utf-8")
+        value = json.loads(text) if text.strip() else None
+    except UnicodeDecodeError as exc:
+        raise UserInputError(f"{sidecar}: not a text file (byte {exc.start} is not UTF-8; damaged?); "
+                             f"{METADATA_REMEDY}") from None
+    except ValueError as exc:
+        where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
+        raise UserInputError(f"{sidecar}: not valid JSON ({getattr(exc, 'msg', exc)}{where}; cut short?); "
+                             f"{METADATA_REMEDY}") from None
+    except OSError as exc:
+        raise UserInputError(f"{sidecar}: cannot be read ({exc.strerror or exc}); {METADATA_REMEDY}") from None
+    if not isinstance(value, dict):
+        got = "nothing (empty)" if value is None else f"a {type(value).__name__}"
+        raise UserInputError(f"{sidecar}: expected a JSON object of the model's metadata, got {got}; "
+                             f"{METADATA_REMEDY}")
+    problems = metadata_problems(value)
+    if problems:
+        raise UserInputError(f"{sidecar}: {problems[0]}; {METADATA_REMEDY}")
+    return value
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_spec(spec) -> bool:
+    return (isinstance(spec, dict) and isinstance(spec.get("name"), str) and isinstance(spec.get("shape"), list)
+            and isinstance(spec.get("dtype"), str))
+
+
+# what a model of each kind decodes its outputs with (export/ writes these; the apps' codecs read them)
+KIND_KEYS = {"classifier": {"class_names": "a list of class names"},
+             "detector": {"class_names": "a list of class names", "postprocessing_params": "a mapping"},
+             "segmenter": {"class_names": "a list of class names"},
+             "translator": {"max_length": "an integer", "source_tokenizer": "a mapping",
+                            "target_tokenizer": "a mapping"}}
+_CHECKS = {"a list of class names": lambda v: isinstance(v, list) and v and all(isinstance(c, str) for c in v),
+           "a mapping": lambda v: isinstance(v, dict),
+           "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0}
+
+
+def metadata_problems(meta: dict) -> list[str]:
+    """What is missing or malformed in an edgesuite metadata dict; empty when it can be served."""
+    if not isinstance(meta.get("task"), str) or not meta.get("task"):
+        return ["has no 'task' (the task the model was trained for)"]
+    if not _is_spec(meta.get("input")):
+        return ["has no valid 'input' (name, shape and dtype of what the model takes)"]
+    model_input = meta.get("model_input")
+    if model_input is not None and not (_is_spec(model_input) or (isinstance(model_input, list) and model_input
+                                                                  and all(_is_spec(s) for s in model_input))):
+        return ["has an invalid 'model_input' (name, shape and dtype of each model input)"]
+    outputs = meta.get("outputs")
+    if not (isinstance(outputs, list) and outputs and all(isinstance(o, str) for o in outputs)):
+        return ["has no valid 'outputs' (the list of output names)"]
+    needed = dict(KIND_KEYS.get(meta.get("kind"), {}))
+    if meta.get("kind") == "classifier" and meta["input"]["dtype"] == "string":
+        needed["tokenizer"] = "a mapping"  # a text classifier tokenizes in the codec
+    for key, words in needed.items():
+        if key not in meta:
+            return [f"has no '{key}' ({words}), which a {meta['kind']} needs"]
+        if not _CHECKS[words](meta[key]):
+            return [f"'{key}' should be {words}, found {_short(meta[key])}"]
+    return []
+
+
+def _embedded_metadata(path: Path, kind: str) -> dict | None:
+    """The edgesuite metadata a model file carries itself, or None."""
+    if kind == "tflite":
+        from edgesuite.export.files import read_tflite_metadata
+
+        return read_tflite_metadata(path.read_bytes())
+    if kind == "onnx":
+        from edgesuite.export.files import read_onnx_metadata
+
+        return read_onnx_metadata(path)
+    if kind == "keras":
+        from edgesuite.export.keras_files import read_metadata as ker
+
+        return ker(path)
+    if kind == "savedmodel":
+        asset = path / "assets" / "edgesuite_metadata.json"
+        return json.loads(asset.read_text()) if asset.exists() else None
+    if kind == "coreml":
+        import coremltools as ct
+
+        raw = ct.models.MLModel(str(path), skip_model_load=True).user_defined_metadata.get("edgesuite_metadata")
+        return json.loads(raw) if raw else None
+    return None
