@@ -11,6 +11,8 @@ model input, the preprocessing travelling in the metadata.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -111,8 +113,11 @@ class ExportContext:
         return serve
 
     def _staging(self, name: str) -> Path:
+        """A hidden folder in the export folder, not the system temp folder: ``close`` removes it on any exit
+        (the exporter turns SIGTERM into KeyboardInterrupt), and one a SIGKILL left behind is where the next
+        export into that folder finds and removes it (``remove_stale_staging``)."""
         if self._tmp is None:
-            self._tmp = Path(tempfile.mkdtemp(prefix="edgesuite-savedmodel-"))
+            self._tmp = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=self.out_dir))
         return self._tmp / name
 
     def savedmodel_dir(self) -> Path:
@@ -175,6 +180,20 @@ class ExportContext:
     def close(self) -> None:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+STAGING_PREFIX = ".edgesuite-staging-"  # + pid + "-": the staging SavedModels of one export process
+
+
+def remove_stale_staging(out_dir: Path) -> None:
+    """Removes the staging folders of exports into ``out_dir`` whose process is gone (killed outright)."""
+    from edgesuite.common.runs import process_alive
+
+    for path in Path(out_dir).glob(f"{STAGING_PREFIX}*"):
+        m = re.match(rf"{re.escape(STAGING_PREFIX)}(\d+)-", path.name)
+        if m and not process_alive(int(m.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def named_outputs(model, names: list[str], x, serving_outputs=None) -> dict:

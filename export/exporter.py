@@ -9,6 +9,7 @@ the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import time
@@ -18,8 +19,8 @@ from edgesuite.common import precision
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.runs import ensure_writable_dir, write_json
 from edgesuite.export import verify
-from edgesuite.export.context import ExportContext
-from edgesuite.export.formats import parse_formats
+from edgesuite.export.context import ExportContext, remove_stale_staging
+from edgesuite.export.formats import FORMATS, parse_formats
 
 
 def rebuild_float32(task, cfg, info, trained):
@@ -31,24 +32,41 @@ def rebuild_float32(task, cfg, info, trained):
 
 def export_run(run, formats: str = "all", out: str | None = None, calibration_samples: int = 200,
                eval_samples: int = 500, log=print, provenance: dict | None = None) -> tuple[dict, bool]:
-    """Writes the formats, verifies them, writes the report; returns (report, all ok).
+    """Writes the formats, verifies them, writes the report; returns (report, this export's formats all ok).
 
     ``run``: an opened run (``edgesuite.api.Run``: ``path``, ``dir``, ``task``, ``config``, ``info``,
     ``load_model()``), handed in by the caller so that export needs nothing above ``common``; what the
     files carry and how they are checked is the app's ``Serving`` (``run.task.serving``);
     ``provenance``: what the metadata says about who exported it (the edgesuite version).
+
+    An export that stops before writing a format leaves nothing: no folder it made, no ``metadata.json``,
+    the earlier report as it was. Once a file is written the report says what is verified, after each
+    format and when interrupted (Ctrl-C, SIGTERM), the formats not reached marked ``interrupted``.
     """
     fmts = parse_formats(formats)
     if not run.dir.model_path.exists():
         raise UserInputError(f"{run.path}: the run has no model.keras to export "
                              f"(status: {run.dir.describe_status()})")
-    out_dir = ensure_writable_dir(Path(out) if out else run.path / "export")
-    task, cfg, info = run.task, run.config, run.info
+    task, cfg, info = run.task, run.config, run.info  # a damaged run file is named before anything is written
+    out_dir = Path(out) if out else run.path / "export"
+    made = _missing_folders(out_dir)
+    ensure_writable_dir(out_dir)
+    try:
+        with _terminate_as_interrupt():
+            return _export(run, fmts, out_dir, task, cfg, info, calibration_samples, eval_samples, log, provenance)
+    finally:
+        for folder in made:  # deepest first; one that holds anything stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+
+def _export(run, fmts, out_dir: Path, task, cfg, info, calibration_samples, eval_samples, log, provenance):
     serving = task.serving
     model = rebuild_float32(task, cfg, info, run.load_model())
     metadata = {**serving.metadata(info), **(provenance or {}), "source_run": str(run.path),
                 "exported": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    write_json(out_dir / "metadata.json", metadata)
     representative, (x, labels) = serving.export_data(cfg, info, calibration_samples, eval_samples)
     calibrated = len(representative[0] if isinstance(representative, tuple) else representative)
     if calibrated < calibration_samples:
@@ -57,12 +75,26 @@ def export_run(run, formats: str = "all", out: str | None = None, calibration_sa
     # the task metric is judged on the labelled held-out inputs, which come first; agreement on all of them
     reference = serving.reference(model, x, metadata)
     metric_name, reference_metric = serving.parity_metric(reference[:len(labels)], labels, metadata)
+    remove_stale_staging(out_dir)
     ctx = ExportContext(model, metadata, out_dir, representative, preprocessor=serving.preprocessor(info),
                         serving_outputs=lambda outputs: serving.serving_outputs(outputs, metadata),
                         serving_module=serving.serving_module(model, metadata),
                         coreml_outputs=lambda outputs: serving.coreml_outputs(outputs, metadata),
                         mediapipe_graph=lambda m: serving.mediapipe_graph(m, metadata))
-    rows = []
+    header = {"task": task.name, "source_run": str(run.path), "samples": int(len(x)),
+              "labelled_samples": int(len(labels)), "metric_name": metric_name,
+              "reference_metric": reference_metric, "calibration_samples": int(calibrated)}
+    metadata_path = out_dir / "metadata.json"
+    had_metadata = metadata_path.exists()
+    earlier_report = _snapshot(out_dir)
+
+    def report_of(done: list[dict]) -> dict:  # the formats not reached yet read as interrupted
+        left = [{"format": f.name, "file": f.filename, "status": "interrupted",
+                 "note": "the export stopped before this format was written and checked"} for f in fmts[len(done):]]
+        return {**header, "formats": _merge_with_previous(out_dir, run, done + left)}
+
+    rows: list[dict] = []
+    wrote = False  # a file of this export is on disk: from now on the report always describes it
     unsupported = serving.unsupported_formats()
     try:
         for fmt in fmts:
@@ -72,42 +104,110 @@ def export_run(run, formats: str = "all", out: str | None = None, calibration_sa
                 why = mediapipe.applicability(metadata, layout="task")
                 if why:
                     unsupported = {**unsupported, fmt.name: why}
+            writer = importlib.import_module(f"edgesuite.export.{fmt.writer}")
+            if fmt.name not in unsupported and hasattr(writer, "skip_reason"):  # needs what a machine may lack (npm)
+                why = writer.skip_reason(metadata, log)
+                if why:
+                    unsupported = {**unsupported, fmt.name: why}
             if fmt.name in unsupported:
                 log(f"{fmt.name}: skipped ({unsupported[fmt.name]})")
                 rows.append({"format": fmt.name, "status": "skipped", "note": unsupported[fmt.name]})
                 continue
-            rows.append(_export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, serving, log))
+            write_json(metadata_path, metadata)  # beside the files, before the first is written
+            if wrote or earlier_report:  # a kill from here on leaves a report that says this format is unchecked
+                verify.write_report(out_dir, report_of(rows))
+            row = _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, serving, log)
+            rows.append(row)
+            wrote = wrote or (row["status"] != "failed" and (out_dir / fmt.filename).exists())
+            if wrote:
+                verify.write_report(out_dir, report_of(rows))
+    except BaseException:
+        if wrote:
+            verify.write_report(out_dir, report_of(rows))
+        else:  # nothing of this export is on disk: leave the folder as it was
+            _restore(out_dir, earlier_report)
+            if not had_metadata:
+                metadata_path.unlink(missing_ok=True)
+        raise
     finally:
         ctx.close()
-    rows = _merge_with_previous(out_dir, run, rows)
-    report = {"task": task.name, "source_run": str(run.path), "samples": int(len(x)),
-              "labelled_samples": int(len(labels)), "metric_name": metric_name,
-              "reference_metric": reference_metric, "calibration_samples": int(calibrated),
-              "formats": rows}
+    report = report_of(rows)
+    if not had_metadata and not any((out_dir / FORMATS[r["format"]].filename).exists() for r in report["formats"]
+                                    if r["status"] not in ("skipped", "failed")):
+        metadata_path.unlink(missing_ok=True)  # no model file to describe
     js, md = verify.write_report(out_dir, report)
-    log(verify.table(rows, metric_name))
+    log(verify.table(report["formats"], metric_name))
     log(f"report: {md}")
     return report, all(r["status"] in ("ok", "skipped") for r in rows)
 
 
+def _missing_folders(path: Path) -> list[Path]:
+    """The folders ``ensure_writable_dir(path)`` will make, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+REPORT_FILES = ("export_report.json", "export_report.md")
+
+
+def _snapshot(out_dir: Path) -> dict[str, bytes]:
+    return {n: (out_dir / n).read_bytes() for n in REPORT_FILES if (out_dir / n).is_file()}
+
+
+def _restore(out_dir: Path, snapshot: dict[str, bytes]) -> None:
+    """Puts the report files back as they were before this export (or removes the ones it wrote)."""
+    import os
+
+    for name in REPORT_FILES:
+        path = out_dir / name
+        if name in snapshot:
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(snapshot[name])
+            os.replace(tmp, path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (``kill``, a job scheduler's time limit) ends an export as Ctrl-C does, so that its staging
+    folder is removed and its report written; Python's default would end the process where it stands."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def _merge_with_previous(out_dir: Path, run, rows: list[dict]) -> list[dict]:
-    """Keeps the rows of formats exported earlier from the same run whose files are still there."""
+    """This export's rows and, marked ``earlier``, the rows of formats an earlier export of the same run wrote
+    whose files are still there (they do not count in this export's exit status)."""
     import json
 
-    from edgesuite.export.formats import FORMATS
-
     previous = out_dir / "export_report.json"
-    if not previous.exists():
-        return rows
     try:
-        old = json.loads(previous.read_text())
-    except ValueError:
-        return rows
-    if old.get("source_run") != str(run.path):
+        old = json.loads(previous.read_text(encoding="utf-8")) if previous.is_file() else {}
+    except (OSError, ValueError):
+        return rows  # an unreadable earlier report: this one replaces it
+    if not isinstance(old, dict) or old.get("source_run") != str(run.path) or not isinstance(old.get("formats"), list):
         return rows
     fresh = {r["format"] for r in rows}
-    kept = [r for r in old.get("formats", []) if r["format"] not in fresh and r["format"] in FORMATS
-            and (out_dir / FORMATS[r["format"]].filename).exists()]
+    kept = [{**r, "earlier": True} for r in old["formats"]
+            if isinstance(r, dict) and r.get("format") in FORMATS and r["format"] not in fresh
+            and r.get("status") != "skipped" and (out_dir / FORMATS[r["format"]].filename).exists()]
     order = list(FORMATS)
     return sorted(kept + rows, key=lambda r: order.index(r["format"]) if r["format"] in order else len(order))
 

@@ -109,6 +109,8 @@ def table(rows: list[dict], metric_name: str, columns=None) -> str:
         cells = []
         for key, _, fmt in columns:
             v = r.get(key)
+            if key == "status" and r.get("earlier"):  # a row kept from an earlier export of the same run
+                v = f"{v} (earlier export)"
             cells.append("" if v is None else (fmt.format(v) if not isinstance(v, str) else v.replace("|", "/")))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -123,7 +125,10 @@ def write_report(out_dir: Path, report: dict) -> tuple[Path, Path]:
             f"Parity on {report['samples']} inputs against the float32 Keras model; "
             f"{report['metric_name']} on the {report.get('labelled_samples', report['samples'])} labelled held-out "
             f"ones ({report['reference_metric']:.4f} for Keras).\n\n"
-            + table(report["formats"], report["metric_name"]) + "\n")
+            + table(report["formats"], report["metric_name"]) + "\n"
+            + ("\nRows marked (earlier export) are files an earlier export of this run wrote and checked; this "
+               "export did not touch them and its exit status does not count them.\n"
+               if any(r.get("earlier") for r in report["formats"]) else ""))
     tmp = md.with_name(md.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, md)
