@@ -64,6 +64,13 @@ def _worker(path: str, threads: int, samples: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _missing(row: dict, note, run_path) -> str:
+    """The status of a format whose file is not there: failed in the export, or never asked for."""
+    if row.get("status") == "failed":
+        return f"failed in the export: {note}" if note else "failed in the export"
+    return f"not exported (edgesuite export {run_path} --formats {row['format']})"
+
+
 def _read_report(path: Path, run_path) -> dict:
     """export_report.json with the keys the benchmark reads; a damaged one names the file."""
     from edgesuite.common.runs import read_json_dict
@@ -97,12 +104,16 @@ def benchmark_run(run_path: str, formats: str = "all", samples: int = 50, log=pr
             continue
         r = by_name.get(fmt.name, {})
         rows.append({"format": fmt.name, "path": str(export_dir / fmt.filename), "metric": r.get("metric"),
-                     "status": r.get("status", "not exported")})
+                     "status": r.get("status", "not exported"), "note": r.get("note")})
     cpu = os.cpu_count() or 1
     for row in rows:
         path = Path(row["path"])
+        note = row.pop("note", None)
+        if row.get("status") == "skipped":  # left out on purpose by the export, which said why
+            row["status"] = f"skipped: {note}" if note else "skipped"
+            continue
         if not path.exists():
-            row["status"] = ("failed: not exported" if row["format"] != "keras (reference)" else
+            row["status"] = (_missing(row, note, run.path) if row["format"] != "keras (reference)" else
                              "not timed: the export has no model.keras (add keras to --formats for the reference)")
             continue
         row["size_mb"] = size_mb(path)
