@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesuite.apps.translation import baseline
 from edgesuite.apps.translation import data as tdata
 from edgesuite.apps.translation import model as tmodel
 from edgesuite.apps.translation import postprocess as codec
@@ -66,9 +67,15 @@ class TranslationTask(Task):
         info["decoding"] = self._fitted_decoding(train[0], train[2])
         val = tdata.arrays(splits.val, src_tok, tgt_tok, warn="validation") if splits.val else None
         val_ds = tdata.batches(val, cfg.batch_size, cfg.seed, shuffle=False) if val else None
+        base = baseline.fit_and_score(splits.train, self.evaluated_pairs(splits.test, info)) if len(splits.test) else None
+        if base:
+            print(f"baselines on the test pairs: word for word (a lexicon of {base['lexicon_words']} words from the "
+                  f"training pairs) BLEU {base['bleu']:.2f}, chrF {base['chrf']:.2f}; the source copied BLEU "
+                  f"{base['copy_bleu']:.2f}, chrF {base['copy_chrf']:.2f}")
         return DataSplits(train=tdata.batches(train, cfg.batch_size, cfg.seed, shuffle=cfg.shuffle), val=val_ds,
                           test=tdata.EvalSet(splits.test, val_ds), info=info, train_size=len(splits.train),
-                          extras={"train_tokens": int((train[2] > 0).sum()), "val_pairs": splits.val})
+                          extras={"train_tokens": int((train[2] > 0).sum()), "val_pairs": splits.val,
+                                  "baseline": base})
 
     LENGTH_QUANTILE = 0.99  # of the training pairs' target / source piece ratios: the decoding length bound
 
@@ -149,10 +156,7 @@ class TranslationTask(Task):
         ``plots`` draws and writes)."""
         import sacrebleu
 
-        pairs = ds.pairs
-        n = info.get("eval_samples", 0) or len(pairs)
-        if n < len(pairs):  # a fixed, seeded subset: the same sentences every time
-            pairs = pairs.subset(np.sort(np.random.default_rng(0).permutation(len(pairs))[:n]))
+        pairs = self.evaluated_pairs(ds.pairs, info)
         metrics: dict = {"test_pairs": len(pairs)}
         decoder = Decoder(model, info)
         hypotheses = {}
@@ -178,6 +182,14 @@ class TranslationTask(Task):
                                **{k: h[i] for k, h in hypotheses.items()}}
                               for i in range(min(info.get("samples", 50), len(pairs)))]
         return metrics
+
+    @staticmethod
+    def evaluated_pairs(pairs: tdata.Pairs, info: dict) -> tdata.Pairs:
+        """The pairs evaluation scores: ``eval_samples`` of them, a fixed seeded subset (the same every time)."""
+        n = info.get("eval_samples", 0) or len(pairs)
+        if n < len(pairs):
+            pairs = pairs.subset(np.sort(np.random.default_rng(0).permutation(len(pairs))[:n]))
+        return pairs
 
     @staticmethod
     def _token_accuracy(model, batches) -> float:

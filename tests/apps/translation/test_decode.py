@@ -113,3 +113,20 @@ def test_token_accuracy_counts_real_tokens_only():
     metric = TokenAccuracy()
     metric.update_state(labels, probs)
     assert float(metric.result()) == pytest.approx(0.8)
+
+
+def test_the_word_for_word_baseline_learns_a_lexicon_and_copies_what_it_does_not_know():
+    from edgesuite.apps.translation import baseline
+
+    sources = ["the cat sleeps.", "the dog sleeps.", "a cat eats.", "a dog eats.", "the cat eats."] * 2
+    targets = ["el gato duerme.", "el perro duerme.", "un gato come.", "un perro come.", "el gato come."] * 2
+    table = baseline.lexicon(sources, targets)
+    assert {table["cat"], table["dog"], table["sleeps"], table["eats"]} == {"gato", "perro", "duerme", "come"}
+    assert table["cat"] == "gato" and table["dog"] == "perro"
+    assert baseline.translate("The cat of Zorro eats 42 fish.", table) == "el gato of Zorro come 42 fish."
+
+    from edgesuite.apps.translation.data import Pairs
+
+    pairs = Pairs(sources, targets, [str(i) for i in range(10)], [str(i) for i in range(10)])
+    scores = baseline.fit_and_score(pairs, pairs)
+    assert scores["chrf"] > scores["copy_chrf"] and scores["name"].startswith("word-for-word")

@@ -22,6 +22,9 @@ def test_run_writes_bleu_chrf_samples_and_plots(translation_run):
         assert (translation_run / "plots" / name).stat().st_size > 5000
     info = json.loads((translation_run / "info.json").read_text())
     assert info["target_tokenizer"]["vocab"][:4] == ["[PAD]", "[UNK]", "[START]", "[END]"]
+    base = json.loads((translation_run / "metrics.json").read_text())["baseline"]  # what the model must beat
+    assert base["name"].startswith("word-for-word") and 0 < base["chrf"] < 100 and base["lexicon_words"] > 50
+    assert base["pairs"] == json.loads((translation_run / "metrics.json").read_text())["test_pairs"]
 
 
 def test_graph_greedy_matches_numpy_greedy_and_the_fixed_buffer(translation_run):
