@@ -219,7 +219,8 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, servi
     row = {"format": fmt.name, "file": fmt.filename, "precision": fmt.precision}
     t0 = time.time()
     try:
-        importlib.import_module(f"edgesuite.export.{fmt.writer}").write(ctx, fmt, path)
+        writer = importlib.import_module(f"edgesuite.export.{fmt.writer}")
+        writer.write(ctx, fmt, path)
     except Exception as exc:
         log(f"{fmt.name}: failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:300]})")
         return {**row, "status": "failed", "note": f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:300]}"}
@@ -261,6 +262,12 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, servi
 
         row["mediapipe"] = mediapipe.check(path, ctx.metadata, x, outputs, fmt.precision, runtime.output_step)
         log(f"{fmt.name}: MediaPipe {row['mediapipe']}")
+    if hasattr(writer, "check_in_client"):  # the file's own client beside edgesuite's runtime: a page in Chromium
+        cells = writer.check_in_client(path, ctx.metadata, x, outputs, fmt.precision, serving.codec, log)
+        mismatch = cells.pop("status", None)
+        if mismatch and result["status"] == "ok":
+            result["status"], note = mismatch, "; ".join(n for n in (note, "the browser disagrees") if n)
+        row.update(cells)
     return {**row, **result, "note": note}
 
 

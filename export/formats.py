@@ -42,6 +42,9 @@ FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("coreml", "model.mlpackage", "coreml", "coreml", "float32",
            "uint8 input (Core ML takes float32 0..255 instead); runs only on macOS"),
     Format("onnx", "model.onnx", "onnx_format", "onnx", "float32", "Keras layer objects (graph only)"),
+    # a folder: the page around its model.onnx (ONNX Runtime Web), checked in headless Chromium (export/web.py)
+    Format("web", "web/model.onnx", "web", "onnx", "float32",
+           "threads and GPU in the page (one wasm thread: a static server sends no COOP/COEP headers)"),
 ]}
 
 

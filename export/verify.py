@@ -103,7 +103,8 @@ def table(rows: list[dict], metric_name: str, columns=None) -> str:
     """Markdown table of report rows (also what the CLI prints)."""
     columns = columns or [("format", "format", "{}"), ("status", "status", "{}"), ("size_mb", "size MB", "{:.3f}"),
                           ("max_abs_diff", "max |diff|", "{:.2e}"), ("top1_agreement", "agreement", "{:.3f}"),
-                          ("metric", metric_name, "{:.4f}"), ("mediapipe", "MediaPipe", "{}"), ("note", "note", "{}")]
+                          ("metric", metric_name, "{:.4f}"), ("mediapipe", "MediaPipe", "{}"),
+                          ("browser", "browser", "{}"), ("note", "note", "{}")]
     lines = ["| " + " | ".join(c[1] for c in columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
         cells = []
