@@ -8,6 +8,7 @@
     edgesuite export RUN_DIR [--formats all|savedmodel,keras,h5,tflite,...] [--calibration-samples N] [--out DIR]
     edgesuite benchmark RUN_DIR [--formats ...] [--samples N]
     edgesuite data make-canvas --out DIR --format coco|voc|yolo|masks [--count N]
+    edgesuite serve RUN_DIR|EXPORT_DIR [--port N]
     edgesuite pretrained check efficientnet-lite0 IMAGE... [--top K] [--weights SOURCE]
 
 TensorFlow is imported only by the commands that need it, so ``--help``
@@ -100,6 +101,11 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     b.add_argument("run", metavar="RUN_DIR")
     b.add_argument("--formats", default="all", help=f"comma-separated formats: {names}")
     b.add_argument("--samples", type=int, default=50, help="timed batch-1 runs per format (after warm-up)")
+
+    sv = sub.add_parser("serve", formatter_class=fmt, help="serve a run's web page (edgesuite export RUN --formats "
+                                                          "web) on 127.0.0.1, to open in a browser")
+    sv.add_argument("dir", metavar="RUN_DIR|EXPORT_DIR", help="a run folder, its export folder or the web folder itself")
+    sv.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free one)")
 
     d = sub.add_parser("data", help="write the embedded data sets to disk (see: edgesuite data make-canvas --help)")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
@@ -368,6 +374,15 @@ def _cmd_pretrained(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    if not 0 <= args.port <= 65535:
+        raise UserInputError(f"--port: expected a port number in [0, 65535], got {args.port}")
+    from edgesuite.export.browser import serve  # the standard library's http.server: no TensorFlow
+
+    serve(args.dir, args.port)
+    return 0
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # progress shows up at once when piped to a file or tee
@@ -377,7 +392,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         chosen = _chosen_parser(parser, args)
         chosen.error(f"unrecognized arguments: {' '.join(extra)}{_flag_hint(extra, chosen)}")
     handler = {"train": _cmd_train, "tune": _cmd_tune, "quickstart": _cmd_quickstart, "evaluate": _cmd_evaluate,
-               "predict": _cmd_predict, "export": _cmd_export, "benchmark": _cmd_benchmark,
+               "predict": _cmd_predict, "export": _cmd_export, "benchmark": _cmd_benchmark, "serve": _cmd_serve,
                "data": _cmd_data, "pretrained": _cmd_pretrained}[args.command]
     try:
         return handler(args)
