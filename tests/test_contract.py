@@ -134,7 +134,8 @@ def test_train_evaluate_export_load(name, tmp_path):
         if isinstance(value, float) and "ms" not in key:
             assert again[key] == pytest.approx(value, abs=1e-4), key
 
-    report = run.export("keras,h5,tflite,tflite-int8,onnx", calibration_samples=8, eval_samples=16, log=lambda _: None)
+    report = run.export("keras,h5,tflite,tflite-int8,onnx,web", calibration_samples=8, eval_samples=16,
+                        log=lambda _: None)
     rows = {r["format"]: r for r in report["formats"]}
     assert report["ok"] and {rows["keras"]["status"], rows["tflite"]["status"]} == {"ok"}, rows
     # parity on the count asked for, the small held-out split topped up from the others, for every app
@@ -161,6 +162,20 @@ def test_train_evaluate_export_load(name, tmp_path):
 
     _check_on_board(name, run, rows, x, tmp_path)
     _check_in_plain_keras(run.path / "export")
+    _check_in_the_browser(rows["web"], run.path / "export" / "web")
+
+
+def _check_in_the_browser(row: dict, page: Path) -> None:
+    """The web page ran the parity inputs in headless Chromium and decoded them as edgesuite does
+    (``export/web.py``). Where Chromium or npm is missing the report says why and this passes, unless
+    ``$EDGESUITE_REQUIRE_BROWSER`` (CI) says the browser must run; tests/export/test_web.py skips visibly then."""
+    import os
+
+    if not os.environ.get("EDGESUITE_REQUIRE_BROWSER") and (
+            row["status"] == "skipped" or row.get("browser", "").startswith("not run")):
+        return
+    assert row["status"] == "ok" and row.get("browser", "").startswith("ok: "), row
+    assert (page / "screenshot.png").stat().st_size > 1000, "no screenshot of the page"
 
 
 def _check_in_plain_keras(export: Path) -> None:
