@@ -109,14 +109,17 @@ class BrowserUnavailable(RuntimeError):
 
 
 @contextlib.contextmanager
-def headless_chromium(paths: tuple[str, str]):
-    """A selenium driver of a fresh headless Chromium with an empty profile, quit and removed afterwards."""
+def headless_chromium(paths: tuple[str, str], under: Path | None = None):
+    """A selenium driver of a fresh headless Chromium with an empty profile, quit and removed afterwards;
+    ``under``: the folder the profile goes in (an export's own, so that no other process sees it in the system
+    temp folder), else the system temp folder."""
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service
 
     browser, driver_path = paths
-    profile = tempfile.mkdtemp(prefix="edgesuite-chromium-")
+    profile = tempfile.mkdtemp(prefix=".edgesuite-chromium-" if under else "edgesuite-chromium-",
+                               dir=str(under) if under else None)
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):

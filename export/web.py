@@ -228,7 +228,7 @@ def check_in_client(path: Path, metadata: dict, x, outputs, precision: str, code
     show = _shown(outputs, metadata, codec)
     try:
         with browser.serving(folder, {CHECK_PATH: _inputs_json(x[:n], metadata, show)}) as url, \
-                browser.headless_chromium(paths) as driver:
+                browser.headless_chromium(paths, under=folder.parent) as driver:
             found = browser.run_page(driver, f"{url}index.html?check={CHECK_PATH}")
             picture = browser.screenshot(driver) if "error" not in found else None
     except browser.BrowserUnavailable as exc:
