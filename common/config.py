@@ -285,7 +285,7 @@ FITTED_BY = {"epochs": "min_steps", "batch_size": "min_epoch_steps"}
 RESUMABLE = ("epochs", "time_budget", "early_stopping", "precision", "strategy", "devices", "tpu", "restarts",
              "strict", "cache_memory_mb", "data", "source_file", "target_file")
 PATH_KNOBS = ("data", "source_file", "target_file", "weights")
-WEIGHT_KEYWORDS = ("none", "imagenet")
+WEIGHT_KEYWORDS = ("none", "imagenet", "auto")
 
 
 def with_absolute_paths(cfg):

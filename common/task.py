@@ -180,7 +180,8 @@ class Task(abc.ABC):
 
     def model_candidates(self, cfg) -> tuple[str, ...]:
         """``--model auto``: the architectures to train, cheapest first; the best by ``monitor`` on the
-        validation split is kept (``common/select.py``). Empty: the task has no ``auto``."""
+        validation split is kept (``common/select.py``). Empty: no candidates (a task whose ``--model auto``
+        picks from the data resolves it in ``load_data``)."""
         return ()
 
     def epoch_callbacks(self, cfg, data: DataSplits) -> list:

