@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 from edgesuite.common.errors import UserInputError
 
@@ -205,6 +204,8 @@ class RunDir:
             raise UserInputError(f"{self.path}: not a run directory (no config.yaml)")
         remedy = CONFIG_REMEDY
         text = read_text(path, remedy)
+        import yaml  # here, not at the top: `edgesuite predict` on a board has no PyYAML
+
         try:
             values = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -18,7 +18,7 @@ import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
-REFUSED = ("tensorflow", "keras", "tensorflow_text", "tf_keras")
+REFUSED = ("tensorflow", "keras", "tensorflow_text", "tf_keras", "yaml")  # a board venv has no PyYAML either
 
 
 class Refuse(importlib.abc.MetaPathFinder):
