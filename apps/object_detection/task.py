@@ -81,8 +81,7 @@ class ObjectDetectionTask(Task):
         return dmodel.DetectionLoss(len(info["class_names"]), info["image_size"]), []
 
     def fine_tune_epoch(self, cfg: Config) -> int | None:
-        return cfg.fine_tune_after if (cfg.backbone == "mobilenetv2" and cfg.freeze_backbone and
-                                       cfg.fine_tune_after) else None
+        return cfg.fine_tune_after if (cfg.backbone != "vgg" and cfg.freeze_backbone and cfg.fine_tune_after) else None
 
     def unfreeze(self, model) -> None:
         model.get_layer("backbone").trainable = True
