@@ -80,6 +80,13 @@ class SegmentationTask(Task):
                                      sparse_y_pred=False, name="miou")
         return loss, [miou]
 
+    def fine_tune_epoch(self, cfg: Config) -> int | None:
+        return cfg.fine_tune_after if (cfg.encoder != "compact" and cfg.freeze_backbone and cfg.fine_tune_after) \
+            else None
+
+    def unfreeze(self, model) -> None:
+        model.get_layer("backbone").trainable = True
+
     # ---- evaluation -------------------------------------------------------
     def evaluate(self, model, ds, info: dict) -> dict:
         k = len(info["class_names"])
