@@ -244,6 +244,13 @@ class Distilled:
                                    "distillation term", bounds="> 0")
 
 
+def teacher_runs(cfg) -> list[str]:
+    """The teacher runs ``--teacher`` names; none for an app whose config has no distillation knobs."""
+    if not isinstance(cfg, Distilled):
+        return []
+    return [p for p in str(cfg.teacher or "").split(",") if p.strip()]
+
+
 @dataclasses.dataclass
 class LabelSmoothed:
     """The knob of the apps whose loss is a cross-entropy over one-hot (or token) targets."""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import keras
 
+from edgesuite.common.config import teacher_runs
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.runs import resolve_run
 
@@ -36,15 +37,12 @@ class Teacher:
     info: dict
 
 
-def teacher_paths(cfg) -> list[str]:
-    return [p for p in str(getattr(cfg, "teacher", "") or "").split(",") if p.strip()]
-
 
 def load_teachers(task, cfg, info: dict, log=print) -> list[Teacher]:
     """The finished runs ``cfg.teacher`` names, each checked against the student's task, classes and splits;
     a problem is a UserInputError naming the run and what differs."""
     teachers = []
-    for given in teacher_paths(cfg):
+    for given in teacher_runs(cfg):
         run = resolve_run(given.strip())
         where = f"teacher {run.path}"
         if run.task != task.name:
@@ -178,5 +176,5 @@ def wrap_loss_and_metrics(loss, metrics: list, cfg, classes: int):
             [OnLabels(m, classes) for m in metrics])
 
 
-__all__ = ["Teacher", "load_teachers", "teacher_paths", "with_teacher_targets", "ensemble_metrics",
+__all__ = ["Teacher", "load_teachers", "with_teacher_targets", "ensemble_metrics",
            "DistillationLoss", "OnLabels", "wrap_loss_and_metrics"]

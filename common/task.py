@@ -3,7 +3,7 @@
 ``common/training.py`` drives any ``Task`` the same way (data, model, loss and metrics,
 evaluate, plots). What export and ``edgesuite.load`` need of an app (the metadata every file
 carries, the serving graph, the parity rules, the numpy codec) is the app's ``Serving``,
-reached as ``task.serving``. ``apps/__init__.py`` maps a task name to both. See ``DESIGN.md``.
+reached as ``task.serving``. ``apps/__init__.py`` maps a task name to both. See ``docs/architecture.md``.
 """
 
 from __future__ import annotations
@@ -121,6 +121,10 @@ class Task(abc.ABC):
     Config: ClassVar[type] = object
     serving: ClassVar[Serving]  # the app's export and prediction side
     monitor: ClassVar[tuple[str, str]] = ("val_loss", "min")  # what early stopping and best-checkpoint watch
+    # the knobs this app lets the data decide: knob -> the value that means "from the data". ``load_data`` puts
+    # what it chose in ``info`` under the knob's name, and the driver writes it into the run's config, so that
+    # config.yaml holds the recipe the run really had
+    from_data: ClassVar[dict[str, Any]] = {}
 
     @abc.abstractmethod
     def load_data(self, cfg) -> DataSplits:

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from edgesuite.common import precision
-from edgesuite.common.config import save_yaml, with_absolute_paths
+from edgesuite.common.config import ClassWeighted, Pretrained, save_yaml, teacher_runs, with_absolute_paths
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.runs import (INFO_REMEDY, INFO_TYPES, RunDir, check_types, keras_archive_problem,
                                    read_json_dict, write_json)
@@ -160,7 +160,7 @@ def _ema_callbacks(cfg, resumed: bool) -> list:
 
 def _compile(model, task, cfg, info, steps_per_epoch: int, lr_scale: float = 1.0, distilled: bool = True) -> None:
     loss, metrics = task.loss_and_metrics(cfg, info)
-    if distilled and getattr(cfg, "teacher", ""):  # targets are [labels | teacher probabilities]
+    if distilled and teacher_runs(cfg):  # targets are [labels | teacher probabilities]
         from edgesuite.common import distill
 
         loss, metrics = distill.wrap_loss_and_metrics(loss, metrics, cfg, len(info["class_names"]))
@@ -223,10 +223,10 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
             with stream.input_pipeline_scope(*distribute.input_pipeline_of(strategy)):  # streamed files: a share
                 data = data if data is not None else task.load_data(cfg)  # validated before any run folder exists
                 # knobs left to the data take what it gave: config.yaml holds the run's real recipe
-                cfg = dataclasses.replace(cfg, **{k: data.info[k] for k, unset in FROM_DATA.items()
-                                                  if hasattr(cfg, k) and getattr(cfg, k) == unset and k in data.info})
+                cfg = dataclasses.replace(cfg, **{k: data.info[k] for k, unset in task.from_data.items()
+                                                  if getattr(cfg, k) == unset and k in data.info})
                 cfg, data.train = fit_to_data(cfg, data.train, data.train_size, replicas, log)
-                if getattr(cfg, "teacher", ""):
+                if teacher_runs(cfg):
                     from edgesuite.common import distill
 
                     teachers = distill.load_teachers(task, cfg, data.info, log)
@@ -256,11 +256,6 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=No
 
 SMALLEST_FITTED_BATCH = 8
 BUDGET_EPOCHS = 200  # the most epochs a --time-budget may plan when --epochs is not given
-# knob -> the value that means "from the data" (the value chosen is in the run's info): image classification's
-# augment is chosen from the images (the other vision apps' 'default' is their fixed recipe, not in their info)
-FROM_DATA = {"image_size": 0, "max_length": 0, "augment": "default", "dropout": -1.0, "bigram_buckets": 0,
-             "trigram_buckets": -1, "tta": "auto", "model": "auto", "weights": "auto", "freeze_backbone": False,
-             "fine_tune_after": 0}
 
 
 def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=print):
@@ -291,7 +286,7 @@ def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=print):
         changes.update(epochs=epochs, warmup_epochs=round(cfg.warmup_epochs * factor, 3),
                        early_stopping=math.ceil(cfg.early_stopping * factor)
                        if 0 < cfg.early_stopping < cfg.epochs else max(3, epochs // 5))
-        if getattr(cfg, "fine_tune_after", 0):
+        if isinstance(cfg, Pretrained) and cfg.fine_tune_after:
             changes["fine_tune_after"] = math.ceil(cfg.fine_tune_after * factor)
     elif cfg.time_budget and cfg.min_steps and cfg.epochs < BUDGET_EPOCHS:
         # a large set under --time-budget: as many epochs as the budget holds (TimeBudget plans them after the
@@ -375,7 +370,7 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
             apply_kernel_penalties(model, cfg.l1, cfg.l2)
         callbacks = task.epoch_callbacks(cfg, data) + _callbacks(task, cfg, run, state, steps_per_epoch) \
             + extra_callbacks
-        weights = class_weights(data.class_counts, getattr(cfg, "class_weight", "none"))  # classifiers only
+        weights = class_weights(data.class_counts, cfg.class_weight if isinstance(cfg, ClassWeighted) else "none")
         verbose = 1 if sys.stdout.isatty() else 2
         clock_start = started - state.get("seconds", 0.0)  # --time-budget: earlier processes' time counts too
         fine_tune_at = task.fine_tune_epoch(cfg)
@@ -411,7 +406,7 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
             final = task.final_model(model, cfg, data.info)
             # the saved file carries the plain loss: a student's distillation loss would need edgesuite to load
             # it, and a model made after training is compiled as the trained one was, so that fit() works on it
-            if final is not model or getattr(cfg, "teacher", ""):
+            if final is not model or teacher_runs(cfg):
                 _compile(final, task, cfg, data.info, steps_per_epoch, distilled=False)
         if final is not model:
             log(f"saved model: {final.name} ({final.count_params():,} parameters, the same weights)")

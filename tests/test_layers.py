@@ -1,4 +1,4 @@
-"""Imports point one way (DESIGN.md, Layout): apps/<app> -> common; export -> common; the root package
+"""Imports point one way (docs/architecture.md, The layer rule): apps/<app> -> common; export -> common; the root package
 (edgesuite: cli, api, load, benchmark) -> anything; never app -> app, common -> anything above it, or
 export -> apps / the root. Every import counts, top-level and inside functions alike; an app's
 ``train.py`` is an entry point and may use the public API, but not the CLI."""

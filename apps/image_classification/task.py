@@ -24,6 +24,8 @@ class ImageClassificationTask(Task):
     Config = Config
     serving = SERVING
     monitor = ("val_accuracy", "max")
+    from_data = {"image_size": 0, "augment": "default", "tta": "auto", "model": "auto", "weights": "auto",
+                 "freeze_backbone": False, "fine_tune_after": 0}  # see Task.from_data
 
     # ---- data -------------------------------------------------------------
     def load_data(self, cfg: Config) -> DataSplits:

@@ -26,6 +26,7 @@ class ObjectDetectionTask(Task):
     serving = SERVING
     # the best epoch, early stopping and --time-budget's checks follow the metric users judge, not the loss
     monitor = ("val_map50", "max")
+    from_data = {"image_size": 0}  # see Task.from_data
     VAL_MAP_IMAGES = 1000  # each epoch's mAP is over at most this many validation images
 
     # ---- data -------------------------------------------------------------

@@ -25,6 +25,7 @@ class SegmentationTask(Task):
     Config = Config
     serving = SERVING
     monitor = ("val_miou", "max")
+    from_data = {"image_size": 0}  # see Task.from_data
 
     # ---- data -------------------------------------------------------------
     def load_data(self, cfg: Config) -> DataSplits:

@@ -33,6 +33,7 @@ class TextClassificationTask(Task):
     Config = Config
     serving = SERVING
     monitor = ("val_macro_f1", "max")
+    from_data = {"model": "auto", "max_length": 0, "bigram_buckets": 0, "trigram_buckets": -1}  # see Task.from_data
 
     # ---- data -------------------------------------------------------------
     def load_data(self, cfg: Config) -> DataSplits:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import logging
 import os
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from edgesuite.apps.translation import baseline
 from edgesuite.apps.translation import data as tdata
 from edgesuite.apps.translation import model as tmodel
 from edgesuite.apps.translation import postprocess as codec
+from edgesuite.apps.translation import vocab
 from edgesuite.apps.translation.config import Config
 from edgesuite.apps.translation.decoding import Decoder
 from edgesuite.apps.translation.serving import SERVING
@@ -23,6 +25,7 @@ from edgesuite.common import text as ctext
 from edgesuite.common.task import DataSplits, Task
 
 LENGTH_EDGES = (0, 10, 20, 30, 40, 60)  # source words: the groups of the BLEU-by-length plot
+log = logging.getLogger("edgesuite")
 
 
 def beam_name(beam: int) -> str:
@@ -36,6 +39,7 @@ class TranslationTask(Task):
     # the kept epoch, early stopping and tune: chrF of greedy translations of a validation sample (token
     # accuracy under teacher forcing kept rising while BLEU fell on a small set the model memorised)
     monitor = ("val_chrf", "max")
+    from_data = {"max_length": 0, "dropout": -1.0}  # see Task.from_data
     VAL_CHRF_PAIRS = 200
 
     # ---- data -------------------------------------------------------------
@@ -43,17 +47,27 @@ class TranslationTask(Task):
         splits = tdata.load_splits(cfg)
         print(f"data: {len(splits.train)} training, {len(splits.val) if splits.val else 0} validation, "
               f"{len(splits.test)} test pairs ({splits.data_name})")
-        src_vocab = ctext.learn_vocabulary(splits.train.sources, cfg.vocab_size, cfg.source_normalize, log=print)
-        tgt_vocab = ctext.learn_vocabulary(splits.train.targets, cfg.vocab_size, cfg.target_normalize, log=print,
-                                           extra_reserved=tmodel.TARGET_RESERVED)
+        recipe = self._fitted_recipe(cfg, splits.train)
+        cfg = dataclasses.replace(cfg, source_normalize=recipe["source_normalize"])
+        if recipe["shared_vocab"]:  # one vocabulary, learned from both sides: a piece copied is the same id
+            src_vocab = tgt_vocab = vocab.joint(splits.train.sources, splits.train.targets, 2 * recipe["vocab_size"],
+                                                cfg.target_normalize, tmodel.TARGET_RESERVED)
+        else:
+            src_vocab = ctext.learn_vocabulary(splits.train.sources, recipe["vocab_size"], cfg.source_normalize,
+                                               log=print)
+            tgt_vocab = ctext.learn_vocabulary(splits.train.targets, recipe["vocab_size"], cfg.target_normalize,
+                                               log=print, extra_reserved=tmodel.TARGET_RESERVED)
         src_tok, tgt_tok = tdata.tokenizers(cfg, src_vocab, tgt_vocab)
-        dropout = cfg.dropout if cfg.dropout >= 0 else self._fitted_dropout(cfg, len(splits.train))
+        dropout = cfg.dropout if cfg.dropout >= 0 else self._fitted_dropout(cfg, len(splits.train), recipe["words"])
         info = {
             "task": self.name,
             "source_tokenizer": src_tok.settings(),
             "target_tokenizer": tgt_tok.settings(),
             "max_length": cfg.max_length,
             "dropout": dropout,
+            "token_dropout": recipe["token_dropout"],
+            "label_smoothing": recipe["label_smoothing"],
+            "shared_vocab": recipe["shared_vocab"],
             "beam_size": cfg.beam_size,
             "length_penalty": cfg.length_penalty,
             "eval_samples": cfg.eval_samples,
@@ -72,7 +86,8 @@ class TranslationTask(Task):
             print(f"baselines on the test pairs: word for word (a lexicon of {base['lexicon_words']} words from the "
                   f"training pairs) BLEU {base['bleu']:.2f}, chrF {base['chrf']:.2f}; the source copied BLEU "
                   f"{base['copy_bleu']:.2f}, chrF {base['copy_chrf']:.2f}")
-        return DataSplits(train=tdata.batches(train, cfg.batch_size, cfg.seed, shuffle=cfg.shuffle), val=val_ds,
+        return DataSplits(train=tdata.batches(train, cfg.batch_size, cfg.seed, shuffle=cfg.shuffle,
+                                              token_dropout=recipe["token_dropout"]), val=val_ds,
                           test=tdata.EvalSet(splits.test, val_ds), info=info, train_size=len(splits.train),
                           extras={"train_tokens": int((train[2] > 0).sum()), "val_pairs": splits.val,
                                   "baseline": base})
@@ -94,16 +109,50 @@ class TranslationTask(Task):
         return rules
 
     SMALL_DATA_DROPOUT = 0.1
+    # Sennrich & Zhang (ACL 2019) on German-English sets of 100k to 3.2M words: below a few hundred thousand words
+    # a side, NMT needs a much smaller subword vocabulary, aggressive dropout with word dropout and more label
+    # smoothing; the recipe switches to those settings below LOW_RESOURCE_WORDS running words a side
+    LOW_RESOURCE_WORDS = 300_000
+    LOW_RESOURCE_DROPOUT, TOKEN_DROPOUT, LOW_RESOURCE_SMOOTHING, SMOOTHING = 0.3, 0.1, 0.2, 0.1
+    WORDS_PER_PIECE, VOCAB_RANGE = 100, (500, 4000)  # per side: one piece per 100 running words, within this range
 
-    def _fitted_dropout(self, cfg: Config, pairs: int) -> float:
-        """``--dropout -1``: 0.1 when the driver will stretch the recipe's epochs to reach ``--min-steps`` (the
-        same pairs seen many times: 2,000 verse pairs memorised by epoch 5), else 0 (the embedded 28,749 pairs:
-        three epochs, where the number of updates is what is short)."""
+    def _fitted_recipe(self, cfg: Config, train: tdata.Pairs) -> dict:
+        """The knobs at their from-the-data value, chosen from the training pairs (said in the log): the
+        vocabulary (size, joint where the sides share an alphabet), and for a low-resource set word dropout and
+        more label smoothing."""
+        words = max(sum(len(t.split()) for t in train.sources), sum(len(t.split()) for t in train.targets))
+        low = words < self.LOW_RESOURCE_WORDS
+        lo, hi = self.VOCAB_RANGE
+        size = cfg.vocab_size or int(min(hi, max(lo, round(words / self.WORDS_PER_PIECE, -2))))
+        overlap = vocab.alphabet_overlap(train.sources, train.targets)
+        shared = cfg.shared_vocab == "yes" or (cfg.shared_vocab == "auto" and overlap >= vocab.SHARED_ALPHABET)
+        normalize = cfg.source_normalize if cfg.source_normalize != "auto" else (
+            cfg.target_normalize if shared else "lower")
+        recipe = {"words": words, "vocab_size": size, "shared_vocab": shared, "source_normalize": normalize,
+                  "token_dropout": cfg.token_dropout if cfg.token_dropout >= 0 else self.TOKEN_DROPOUT * low,
+                  "label_smoothing": cfg.label_smoothing if cfg.label_smoothing >= 0 else (
+                      self.LOW_RESOURCE_SMOOTHING if low else self.SMOOTHING)}
+        log.info(f"recipe from the data: {len(train)} training pairs, {words:,} running words on the longer side"
+                 f"{' (low-resource: < ' + format(self.LOW_RESOURCE_WORDS, ',') + ')' if low else ''}; "
+                 f"vocabulary {size} pieces a side{'' if cfg.vocab_size else ' (1 per ' + str(self.WORDS_PER_PIECE) + ' words)'}, "
+                 f"{'joint' if shared else 'one per side'} ({overlap:.0%} of the target's letters are in the source's "
+                 f"alphabet), source normalize {normalize}; token dropout {recipe['token_dropout']}, label smoothing "
+                 f"{recipe['label_smoothing']} (--vocab-size, --shared-vocab, --token-dropout, --label-smoothing set them)")
+        return recipe
+
+    def _fitted_dropout(self, cfg: Config, pairs: int, words: int | None = None) -> float:
+        """``--dropout -1``: 0.3 for a low-resource set (fewer than ``LOW_RESOURCE_WORDS`` running words a side),
+        0.1 when the driver will stretch the recipe's epochs to reach ``--min-steps`` (the same pairs seen many
+        times: 2,000 verse pairs memorised by epoch 5), else 0 (the embedded 28,749 pairs: where the number of
+        updates is what is short)."""
         steps = -(-pairs // cfg.batch_size) * cfg.epochs
         small = bool(cfg.min_steps) and steps < cfg.min_steps
-        dropout = self.SMALL_DATA_DROPOUT if small else 0.0
-        print(f"dropout from the data: {dropout} ({pairs} training pairs, {steps} optimizer steps in the recipe's "
-              f"{cfg.epochs} epochs{' < --min-steps ' + str(cfg.min_steps) if small else ''}; --dropout sets it)")
+        low = words is not None and words < self.LOW_RESOURCE_WORDS
+        dropout = self.LOW_RESOURCE_DROPOUT if low else self.SMALL_DATA_DROPOUT if small else 0.0
+        why = f"{words:,} running words < {self.LOW_RESOURCE_WORDS:,}" if low else (
+            f"{steps} optimizer steps in the recipe's {cfg.epochs} epochs"
+            f"{' < --min-steps ' + str(cfg.min_steps) if small else ''}")
+        log.info(f"dropout from the data: {dropout} ({pairs} training pairs, {why}; --dropout sets it)")
         return dropout
 
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):
@@ -142,7 +191,8 @@ class TranslationTask(Task):
         return tmodel.build(cfg, len(info["source_tokenizer"]["vocab"]), len(info["target_tokenizer"]["vocab"]))
 
     def loss_and_metrics(self, cfg: Config, info: dict):
-        return tmodel.SmoothedTokenCrossentropy(cfg.label_smoothing), [tmodel.TokenAccuracy()]
+        smoothing = info.get("label_smoothing", cfg.label_smoothing)  # -1 in cfg: from the data
+        return tmodel.SmoothedTokenCrossentropy(smoothing if smoothing >= 0 else self.SMOOTHING), [tmodel.TokenAccuracy()]
 
     def compile_options(self, cfg: Config) -> dict:
         # XLA fuses the softmax, the smoothed cross-entropy over the vocabulary and the attention masks
