@@ -44,6 +44,12 @@ def get_config_class(name: str):
     return _module(name, "config").Config
 
 
+def get_inspector(name: str):
+    """The task's data check and explanations (``apps/<package>/inspect.py``: ``inspect_data``, ``write_fixed``,
+    ``explain``), what ``edgesuite data check`` and ``edgesuite explain`` call."""
+    return _module(name, "inspect")
+
+
 def get_codec(name: str):
     """The task's numpy-only codec (preprocess, postprocess, describe, ...), without TensorFlow."""
     return _module(name, "postprocess")

@@ -8,6 +8,8 @@
     edgesuite export RUN_DIR [--formats all|savedmodel,keras,h5,tflite,...] [--calibration-samples N] [--out DIR]
     edgesuite benchmark RUN_DIR [--formats ...] [--samples N]
     edgesuite data make-canvas --out DIR --format coco|voc|yolo|masks [--count N]
+    edgesuite data check <task> [train's data flags] [--report DIR] [--fix [DIR]]
+    edgesuite explain RUN_DIR|MODEL_FILE INPUT... [--save-dir DIR] [--target CLASS] [--box N]
     edgesuite serve RUN_DIR|EXPORT_DIR [--port N]
     edgesuite pretrained check efficientnet-lite0 IMAGE... [--top K] [--weights SOURCE]
 
@@ -127,6 +129,33 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
                     help=f"at most this many items per training canvas (default: {det.canvas_train_items}, about 2 "
                          f"fit on average at 8; masks: {CANVAS_ITEMS})")
     mc.add_argument("--seed", type=int, default=0, help="the canvases are deterministic for a seed")
+    dc = dsub.add_parser("check", help="duplicates, leakage, label errors and balance of a task's data (see: "
+                                       "edgesuite data check TASK --help)")
+    dcsub = dc.add_subparsers(dest="check_task", required=True, metavar="TASK")
+    for name in TASKS:
+        cp = dcsub.add_parser(name, help=f"check {name} data", formatter_class=fmt,
+                              description=f"Check the data of {name} as a run would split it (the train flags "
+                                          "pick and split the data); write a report folder and, with --fix, a "
+                                          "cleaned copy to train on.")
+        cp.add_argument("--config", default=None, help="YAML file of settings (flags override it)")
+        cp.add_argument("--report", default=None, metavar="DIR",
+                        help="report folder (default: OUT/<task>/data-check-<data>)")
+        cp.add_argument("--fix", nargs="?", const=True, default=None, metavar="DIR",
+                        help="write a cleaned copy (duplicates and leaking items dropped) to DIR (default: the "
+                             "report folder's name + -cleaned); your folder is not touched")
+        cp.add_argument("--no-label-errors", action="store_true",
+                        help="skip the quick model and confident learning (faster)")
+        add_arguments(cp, get_config_class(name))
+
+    xp = sub.add_parser("explain", formatter_class=fmt,
+                        help="why a model decided: heat maps (images), token attributions (text), attention "
+                             "(translation)")
+    xp.add_argument("run", metavar="RUN_DIR|MODEL_FILE")
+    xp.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (or texts, for text tasks)")
+    xp.add_argument("--save-dir", default=None, metavar="DIR", help="write the pictures (PNG, HTML) there")
+    xp.add_argument("--target", default=None, metavar="CLASS",
+                    help="also explain this class (classification, segmentation)")
+    xp.add_argument("--box", type=int, default=None, metavar="N", help="detection: explain the N-th detected box")
 
     from edgesuite.common.pretrained import PACKAGED
 
@@ -145,7 +174,7 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def _chosen_parser(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
     """The (sub-)parser of the command line given: ``train image-classification`` -> that task's parser."""
-    for dest in ("command", "task", "data_command", "pretrained_command"):
+    for dest in ("command", "task", "data_command", "check_task", "pretrained_command"):
         name = getattr(args, dest, None)
         if not name:  # a dest of another command's branch (``data`` has no ``task``)
             continue
@@ -313,6 +342,8 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_data(args) -> int:
+    if args.data_command == "check":
+        return _cmd_data_check(args)
     if args.image_size < 16:
         raise UserInputError(f"--image-size: expected an integer >= 16, got {args.image_size}")
     for flag, value in (("--max-items", args.max_items), ("--train-items", args.train_items)):
@@ -337,6 +368,37 @@ def _cmd_data(args) -> int:
     print(f"wrote {', '.join(f'{n} {split}' for split, n in written.items())} canvases in {args.format} format "
           f"to {args.out}")
     print(f"next: edgesuite train {task} --data {args.out}")
+    return 0
+
+
+def _cmd_data_check(args) -> int:
+    from edgesuite.common.datacheck import summary_lines
+    from edgesuite.inspection import check_data
+
+    knobs = {k: v for k, v in vars(args).items()
+             if k not in ("command", "data_command", "check_task", "config", "report", "fix", "no_label_errors")}
+    result = check_data(args.check_task, out=args.report, fix=args.fix, label_errors=not args.no_label_errors,
+                        config=args.config, **knobs)
+    for line in summary_lines(result):
+        print(line)
+    for f in result.findings[:8]:
+        print(f"  {f.kind:<16} {' | '.join(f.keys[:3])}{' ...' if len(f.keys) > 3 else ''}"
+              + (f"  (given {f.given}, suggested {f.suggested})" if f.suggested else f"  ({f.detail})"))
+    print(f"report: {result.path / 'report.html'}")
+    if result.fixed:
+        print(f"cleaned copy: {result.fixed}\nnext: edgesuite train {args.check_task} --data {result.fixed}")
+    return 0
+
+
+def _cmd_explain(args) -> int:
+    from edgesuite.inspection import explain
+
+    if args.save_dir:
+        from edgesuite.common.runs import check_output_dir
+
+        check_output_dir(args.save_dir, "--save-dir")
+    for shown in explain(args.run, args.inputs, save_dir=args.save_dir, target=args.target, box=args.box):
+        print(shown["text"])
     return 0
 
 
@@ -393,7 +455,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         chosen.error(f"unrecognized arguments: {' '.join(extra)}{_flag_hint(extra, chosen)}")
     handler = {"train": _cmd_train, "tune": _cmd_tune, "quickstart": _cmd_quickstart, "evaluate": _cmd_evaluate,
                "predict": _cmd_predict, "export": _cmd_export, "benchmark": _cmd_benchmark, "serve": _cmd_serve,
-               "data": _cmd_data, "pretrained": _cmd_pretrained}[args.command]
+               "data": _cmd_data, "pretrained": _cmd_pretrained, "explain": _cmd_explain}[args.command]
     try:
         return handler(args)
     except UserInputError as exc:
