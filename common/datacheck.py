@@ -30,8 +30,11 @@ import numpy as np
 log = logging.getLogger("edgesuite")
 
 SPLITS = ("train", "val", "test")
-NEAR_BITS = 4  # pHash distance (of 64 bits) up to which two images are near-duplicates: a resized or re-saved copy
-#                moves 0-2 bits; two different Fashion-MNIST shirts differ by 10 or more
+NEAR_BITS = 4  # pHash distance (of 64 bits) up to which two images may be near-duplicates: a resized or re-saved
+#                copy moves 0-2 bits; two different Fashion-MNIST shirts differ by 10 or more
+NEAR_PIXELS = 6.0  # ... confirmed when their 16 x 16 grey pictures differ by at most this mean (of 255): two
+#                    canvases with like backgrounds agree within 4 bits (seen: 9 and 46 levels apart), a resized copy
+#                    is within 2 levels
 HASH_SIDE = 32  # pHash: the image at 32 x 32 grey, the 8 x 8 lowest DCT frequencies against their median
 FOLDS = 5  # out-of-fold probabilities for confident learning
 THUMB = 64  # report thumbnails: the longer side in pixels
@@ -49,6 +52,7 @@ class Item:
     near: Any = None         # near-duplicate key: a pHash (int) or normalised text
     thumb: Any = None        # what the report shows: an image path, a uint8 array or a text
     index: int = -1          # position in its split (what --fix uses)
+    small: Any = None        # images: the 16 x 16 grey picture that confirms a pHash match (see image_keys)
 
 
 @dataclass
@@ -127,10 +131,10 @@ def _dct_matrix(n: int) -> np.ndarray:
 _DCT = _dct_matrix(HASH_SIDE)
 
 
-def phash(image) -> int:
-    """64-bit perceptual hash (pHash) of a uint8 array (H, W[, C]) or an image file: the image at 32 x 32 grey,
-    its 2-D DCT, the 8 x 8 lowest frequencies each above or below their median. Resizing, re-saving and small
-    brightness changes keep it within a few bits."""
+def image_keys(image) -> tuple[int, np.ndarray]:
+    """``(pHash, 16 x 16 grey picture)`` of a uint8 array (H, W[, C]) or an image file. The pHash (64 bits): the
+    image at 32 x 32 grey, its 2-D DCT, the 8 x 8 lowest frequencies each above or below their median; resizing,
+    re-saving and small brightness changes keep it within a few bits."""
     from PIL import Image
 
     if isinstance(image, (str, Path)):
@@ -145,7 +149,20 @@ def phash(image) -> int:
     small = np.asarray(im.resize((HASH_SIDE, HASH_SIDE), Image.BILINEAR), np.float64)
     freq = (_DCT @ small @ _DCT.T)[:8, :8].ravel()
     bits = freq > np.median(freq[1:])
-    return int(sum(1 << i for i, b in enumerate(bits) if b))
+    picture = np.asarray(im.resize((16, 16), Image.BILINEAR), np.uint8)
+    return int(sum(1 << i for i, b in enumerate(bits) if b)), picture
+
+
+def phash(image) -> int:
+    """The 64-bit pHash of :func:`image_keys`."""
+    return image_keys(image)[0]
+
+
+def image_item(key: str, split: str, label: str | None, source, index: int) -> Item:
+    """The item of an image file (``source`` a path: its bytes hashed) or array (its pixels hashed)."""
+    digest = digest_file(source) if isinstance(source, (str, Path)) else digest_array(source)
+    near, small = image_keys(source)
+    return Item(key, split, label, digest, near, source, index, small)
 
 
 def normalise_text(text: str) -> str:
@@ -164,8 +181,9 @@ def _groups_by(keys: list) -> list[list[int]]:
     return [g for g in where.values() if len(g) > 1]
 
 
-def _near_image_groups(hashes: list[int | None], bits: int) -> list[list[int]]:
-    """Union of items whose pHashes differ by ``bits`` or fewer (all pairs, in blocks: 12,000 items in ~2 s)."""
+def _near_image_groups(hashes: list[int | None], bits: int, smalls: list | None = None) -> list[list[int]]:
+    """Union of items whose pHashes differ by ``bits`` or fewer (all pairs, in blocks: 12,000 items in ~2 s) and,
+    where ``smalls`` are given, whose 16 x 16 pictures differ by at most :data:`NEAR_PIXELS` on average."""
     idx = np.array([i for i, h in enumerate(hashes) if h is not None], np.int64)
     if len(idx) < 2:
         return []
@@ -184,6 +202,9 @@ def _near_image_groups(hashes: list[int | None], bits: int) -> list[list[int]]:
         rows, cols = np.nonzero(d <= bits)
         for r, c in zip(rows + s, cols):
             if c > r:
+                if smalls is not None and smalls[idx[r]] is not None and smalls[idx[c]] is not None and np.abs(
+                        smalls[idx[r]].astype(np.float32) - smalls[idx[c]]).mean() > NEAR_PIXELS:
+                    continue
                 ra, rb = find(r), find(c)
                 if ra != rb:
                     parent[rb] = ra
@@ -206,7 +227,8 @@ def duplicate_findings(items: list[Item], near_bits: int = NEAR_BITS) -> tuple[l
     in_exact = {i for g in exact for i in g}
     nears = [it.near for it in items]
     if any(isinstance(n, int) for n in nears):
-        near = _near_image_groups([n if isinstance(n, int) else None for n in nears], near_bits)
+        near = _near_image_groups([n if isinstance(n, int) else None for n in nears], near_bits,
+                                  [it.small for it in items])
     else:
         near = _groups_by(nears)
     # a near group adds something only where it is not one exact group

@@ -1,0 +1,94 @@
+"""Segmentation: its image/mask pairs for ``edgesuite data check``, their statistics and the cleaned copy.
+
+Duplicates are judged on the images (a content hash of the file, a pHash of the picture); the statistics are
+the classes' pixel shares in each split and the masks that hold no foreground or a single class over the whole
+image. A mask has no one label, so there are no label errors to rank (a wrong mask shows in the per-class IoU).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from edgesuite.apps.segmentation import data as sgdata
+from edgesuite.common import datacheck as dc
+from edgesuite.common.stream import FileRows
+
+
+def _parts(splits):
+    return [(name, part) for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+            if part is not None and len(part)]
+
+
+def inspect_data(cfg, plots: Path) -> dc.Inspection:
+    from edgesuite.common.data import with_image_size
+
+    splits = sgdata.load_splits(with_image_size(cfg))  # as the Task's load_data: the image size first
+    names = splits.class_names
+    k = len(names)
+    items, findings, shares = [], [], {}
+    total = sum(len(p) for _, p in _parts(splits))
+    with tqdm(total=total, desc="hashing images", unit="img", disable=total < 500, leave=False) as bar:
+        for split, part in _parts(splits):
+            counts = part.value_counts()
+            for i in range(len(part)):
+                if isinstance(part.images, FileRows):
+                    path = str(part.images.keys[i])
+                    item = dc.image_item(path, split, None, path, i)
+                else:
+                    a = part.images[i]
+                    item = dc.image_item(part.names[i], split, None, a, i)
+                items.append(item)
+                bar.update()
+                c = counts[i].copy()
+                c[cfg.ignore_index] = 0
+                present = np.flatnonzero(c[:k])
+                if not c[1:k].any():
+                    findings.append(dc.Finding("empty-mask", [part.names[i]], "no pixel of any foreground class",
+                                               [split], thumbs=[item.thumb]))
+                elif len(present) == 1:
+                    findings.append(dc.Finding("one-class-mask", [part.names[i]], f"every pixel is "
+                                               f"{names[present[0]]}", [split], thumbs=[item.thumb]))
+            pixels = counts[:, :k].sum(0).astype(np.float64)
+            shares[split] = (pixels / max(pixels.sum(), 1)).tolist()
+    lines = ["| class | " + " | ".join(shares) + " |", "| --- | " + " | ".join("---:" for _ in shares) + " |"]
+    lines += [f"| {n} | " + " | ".join(f"{shares[s][c]:.2%}" for s in shares) + " |" for c, n in enumerate(names)]
+    lines += ["", f"{sum(f.kind == 'empty-mask' for f in findings)} masks without foreground, "
+                  f"{sum(f.kind == 'one-class-mask' for f in findings)} masks of a single class."]
+    plot = dc.bar_plot(names, {s: [100 * v for v in shares[s]] for s in shares}, plots / "pixel_shares.png",
+                       "pixel share per class (%)")
+    return dc.Inspection(splits.data_name, items, None, [dc.Section("Class pixel shares", lines, [plot],
+                                                                    {"shares": shares})],
+                         findings, splits=splits, label_errors_skipped="Masks have no one label per item: no label "
+                                                                       "errors are ranked (see the per-class IoU).")
+
+
+def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
+    """``out/train|val|test/images`` and ``masks`` (files copied as they are, or the canvases as PNGs), and
+    ``classes.txt``: the layout ``--data out`` reads with its splits as they are."""
+    from PIL import Image
+
+    splits = found.splits
+    root = Path(cfg.data)
+    source_classes = next((p for p in (root / "classes.txt", root.parent / "classes.txt") if p.is_file()), None) \
+        if root.is_dir() else None
+    on_disk = False
+    for split, part in _parts(splits):
+        for sub in ("images", "masks"):
+            (out / split / sub).mkdir(parents=True, exist_ok=True)
+        for i in dc.kept(part, split, dropped):
+            if isinstance(part.images, FileRows):
+                on_disk = True
+                image, mask = Path(part.images.keys[i]), Path(part.masks.keys[i])
+                shutil.copy2(image, out / split / "images" / image.name)
+                shutil.copy2(mask, out / split / "masks" / mask.name)
+            else:
+                Image.fromarray(part.images[i]).save(out / split / "images" / f"{split}_{i:05d}.png")
+                Image.fromarray(part.masks[i]).save(out / split / "masks" / f"{split}_{i:05d}.png")
+    if source_classes is not None:
+        shutil.copy2(source_classes, out / "classes.txt")
+    elif not on_disk:
+        (out / "classes.txt").write_text("\n".join(splits.class_names) + "\n", encoding="utf-8")

@@ -1,0 +1,106 @@
+"""Text classification: its items for ``edgesuite data check``, its statistics and its cleaned copy.
+
+Near-duplicates are texts equal once normalised (NFKC, case-folded, punctuation and repeated spaces dropped).
+The quick model for label errors is the app's own baseline: TF-IDF n-grams (``baseline``'s features) and a
+logistic regression, its probabilities out of fold.
+"""
+
+from __future__ import annotations
+
+import csv
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from edgesuite.apps.text_classification import data as tcdata
+from edgesuite.common import datacheck as dc
+from edgesuite.common.data import SkipLog
+
+LENGTH_SHARE = 95  # the percentile of training lengths shown as what a fitted --max-length covers
+
+
+def _parts(splits):
+    return [(name, part) for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+            if part is not None and len(part)]
+
+
+def script_of(text: str) -> str:
+    """The writing system most of a text's letters belong to (the first word of their Unicode names)."""
+    names = Counter(unicodedata.name(ch, "UNKNOWN").split()[0] for ch in text[:2000] if ch.isalpha())
+    return names.most_common(1)[0][0] if names else "none"
+
+
+def _skipped_rows(cfg) -> list[tuple[str, str]]:
+    """The rows the loader skips (empty text, no label, wrong field count), read again without --strict."""
+    from edgesuite.apps.text_classification.config import NAMED_SETS
+
+    skips = SkipLog("text rows", strict=False)
+    if cfg.data in NAMED_SETS:
+        tcdata._named(cfg.data, cfg, skips)
+    else:
+        path = Path(cfg.data)
+        sources = tcdata._split_sources(path) if path.is_dir() else {}
+        for p in (sources.values() if sources else [path]):
+            tcdata.read_any(p, cfg, skips)
+    return skips.items
+
+
+def inspect_data(cfg, plots: Path) -> dc.Inspection:
+    splits = tcdata.load_splits(cfg)
+    names = splits.class_names
+    items, texts = [], []
+    for split, part in _parts(splits):
+        for i, (text, label, where) in enumerate(zip(part.texts, part.labels, part.where)):
+            items.append(dc.Item(where, split, names[int(label)], dc.digest_bytes(text.encode("utf-8", "replace")),
+                                 dc.normalise_text(text), text, i))
+            texts.append(text)
+    findings = [dc.Finding("empty-row" if "empty" in why else "skipped-row", [where], why)
+                for where, why in _skipped_rows(cfg)]
+    sections = [_lengths(splits, plots), _scripts(items)]
+    from edgesuite.apps.text_classification.baseline import _features
+
+    features = _features(texts).fit_transform(texts)
+    return dc.Inspection(splits.data_name, items, names, sections, findings, features=features, splits=splits,
+                         model="the text baseline (TF-IDF n-grams, logistic regression)")
+
+
+def _lengths(splits, plots: Path) -> dc.Section:
+    spaceless = sum(1 for t in splits.train.texts[:2000] if " " not in t.strip()) > len(splits.train.texts[:2000]) / 2
+    unit = "characters" if spaceless else "words"
+
+    def size(t):
+        return len(t) if spaceless else len(t.split())
+
+    lengths = {split: np.array([size(t) for t in part.texts]) for split, part in _parts(splits)}
+    train = lengths["train"]
+    fitted = int(np.percentile(train, LENGTH_SHARE))
+    lines = [f"Lengths in {unit}: " + "; ".join(f"{s} median {int(np.median(v))}, 95th percentile "
+                                                 f"{int(np.percentile(v, 95))}, longest {int(v.max())}"
+                                                 for s, v in lengths.items()),
+             f"The recipe's --max-length 0 fits the sequence length to the training texts (about their {LENGTH_SHARE}th "
+             f"percentile, here ~{fitted} {unit} before word pieces): {np.mean(train > fitted):.1%} of the training "
+             "texts would be cut."]
+    plot = dc.histogram_plot(lengths, plots / "text_lengths.png", "text lengths", unit, mark=fitted)
+    return dc.Section("Text lengths", lines, [plot], {"lengths": {s: v.tolist() for s, v in lengths.items()},
+                                                      "fitted": fitted})
+
+
+def _scripts(items) -> dc.Section:
+    counts = Counter(script_of(it.thumb) for it in items)
+    lines = ["| script | texts |", "| --- | ---: |"] + [f"| {s} | {n} |" for s, n in counts.most_common()]
+    return dc.Section("Scripts (writing systems)", lines, data={"scripts": dict(counts)})
+
+
+def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
+    """``out/train.csv``, ``val.csv``, ``test.csv`` with the columns ``--text-column`` and ``--label-column``
+    name, which ``--data out`` reads with its splits as they are."""
+    splits = found.splits
+    out.mkdir(parents=True, exist_ok=True)
+    for split, part in _parts(splits):
+        with open(out / f"{split}.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow([cfg.text_column, cfg.label_column])
+            for i in dc.kept(part, split, dropped):
+                writer.writerow([part.texts[i], splits.class_names[int(part.labels[i])]])
