@@ -22,9 +22,15 @@ class Config(TrainConfig, LabelSmoothed):
     source_column: int = knob(0, "TSV column (0-based) of the source text", bounds=">= 0")
     target_column: int = knob(1, "TSV column (0-based) of the target text", bounds=">= 0")
     encoding: str = knob("utf-8", "text encoding of the data files, e.g. latin-1")
-    vocab_size: int = knob(4000, "target WordPiece vocabulary size per language, learned from the training split",
-                           bounds=">= 100")
-    source_normalize: str = knob("lower", "source text: lower (NFD, lower case, marks stripped) or none", NORMALIZATIONS)
+    vocab_size: int = knob(0, "WordPiece vocabulary size per language, learned from the training split; 0 = from the "
+                              "data: one piece per 100 running words of a side, 500 to 4,000 (a joint vocabulary "
+                              "holds both sides' shares)", bounds=">= 0")
+    shared_vocab: str = knob("auto", "one WordPiece vocabulary for both sides, the source kept as cased as the target, so "
+                                     "names, numbers and words the model never learned pass through piece by piece: "
+                                     "auto = when the sides share an alphabet (90 %% of the target's letters are letters "
+                                     "the source uses)", ("auto", "yes", "no"))
+    source_normalize: str = knob("auto", "source text: lower (NFD, lower case, marks stripped) or none; auto = as the "
+                                         "target with a joint vocabulary, else lower", ("auto", *NORMALIZATIONS))
     target_normalize: str = knob("none", "target text: none keeps case and accents, as the output must have them",
                                  NORMALIZATIONS)
     max_length: int = knob(96, "tokens per sentence on either side; longer ones are truncated (counted warning)",
@@ -35,9 +41,11 @@ class Config(TrainConfig, LabelSmoothed):
     d_model: int = knob(256, "model width", bounds=">= 8", search=(128, 256, 384))
     heads: int = knob(4, "attention heads (a divisor of d_model)", bounds=">= 1")
     ffn: int = knob(1024, "feed-forward width", bounds=">= 4", search=(512, 1024, 2048))
-    dropout: float = knob(-1.0, "dropout in every block; -1 = from the data: 0.1 when the training set is small "
-                                 "enough that the driver stretches the epochs (the model would see each pair many "
-                                 "times), else 0", bounds="[-1, 1)", search="uniform:0,0.3")
+    dropout: float = knob(-1.0, "dropout in every block; -1 = from the data: 0.3 for a low-resource set (fewer than "
+                                 "300,000 running words a side), 0.1 up to 600,000, else 0", bounds="[-1, 1)", search="uniform:0,0.3")
+    token_dropout: float = knob(-1.0, "share of source and decoder-input pieces replaced by [UNK] in training (word "
+                                       "dropout); -1 = from the data: 0.1 for a low-resource set, else 0",
+                                bounds="[-1, 1)")
     epochs: int = knob(3, "training epochs (early stopping on validation chrF); with more time than "
                           "30 CPU minutes, 10-20 epochs and --layers 2 translate better")
     xla: bool = knob(True, "compile the training step with XLA: 2.3x the throughput of graph mode here, for "
@@ -48,9 +56,10 @@ class Config(TrainConfig, LabelSmoothed):
     warmup_epochs: float = knob(0.25, "linear warm-up length in epochs, then cosine decay")
     weight_decay: float = knob(0.0, "decoupled weight decay (adamw only)")
     clipnorm: float = knob(1.0, "clip gradients to this global norm (0 = off)")
-    label_smoothing: float = knob(0.1, "label smoothing of the token cross-entropy")
+    label_smoothing: float = knob(-1.0, "label smoothing of the token cross-entropy; -1 = from the data: 0.2 for a "
+                                         "low-resource set, else 0.1", bounds="[-1, 1)")
     early_stopping: int = knob(3, "stop after N epochs without a better validation chrF (0 = off)")
-    min_steps: int = knob(2000, "a small data set trains at least this many optimizer steps: more epochs, with "
+    min_steps: int = knob(5000, "a small data set trains at least this many optimizer steps: more epochs, with "
                                 "early-stopping patience and warm-up stretched alike (off when --epochs is given; "
                                 "0 = the recipe's epochs as they are); a translation model needs more updates than "
                                 "a classifier to level off", bounds=">= 0")
@@ -74,4 +83,6 @@ class Config(TrainConfig, LabelSmoothed):
             raise UserInputError("source_file, target_file: give both (line-aligned plain-text files) or neither")
         if self.test_fraction <= 0:
             raise UserInputError(f"test_fraction: expected a share > 0 (BLEU is measured on it), got {self.test_fraction}")
+        if 0 < self.vocab_size < 100:
+            raise UserInputError(f"vocab_size: expected 0 (from the data) or at least 100, got {self.vocab_size}")
         check_encoding(self.encoding)

@@ -18,6 +18,7 @@ import numpy as np
 from edgesuite.common.data import SkipLog
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.text import read_text_lines
+from edgesuite.common import log
 
 
 @dataclass
@@ -204,7 +205,7 @@ def arrays(pairs: Pairs, src_tok, tgt_tok, warn: str | None = None):
         n = int(np.sum(long_src | long_tgt))
         if n:
             first = pairs.where[int(np.flatnonzero(long_src | long_tgt)[0])]
-            print(f"warning: {n} of {len(pairs)} {warn} pairs are longer than --max-length {src_tok.max_length} "
+            log.warn(f"warning: {n} of {len(pairs)} {warn} pairs are longer than --max-length {src_tok.max_length} "
                   f"tokens and were truncated (first: {first})")
     src = ctext.tokenize(pairs.sources, src_tok)
     tgt = ctext.tokenize(targets, tgt_tok)
@@ -219,7 +220,7 @@ def arrays(pairs: Pairs, src_tok, tgt_tok, warn: str | None = None):
     return src, dec_in, labels
 
 
-def batches(tensors, batch_size: int, seed: int, shuffle: bool):
+def batches(tensors, batch_size: int, seed: int, shuffle: bool, token_dropout: float = 0.0):
     """Batches of pairs of similar length, each trimmed to its longest row (rounded up to 16 tokens).
 
     Each epoch sorts the pairs by length with a little noise (so batches differ
@@ -227,6 +228,9 @@ def batches(tensors, batch_size: int, seed: int, shuffle: bool):
     number of batches is the plain ``ceil(N / batch_size)``. Padding every batch
     to the longest pair of the set spends most of the compute on padding; the
     rounding to 16 keeps the shapes XLA compiles the step for to a few.
+    ``token_dropout`` (training batches only): that share of the source pieces and of the decoder's input
+    pieces (not ``[START]``) become ``[UNK]``, drawn anew each epoch (word dropout: the decoder cannot lean on
+    its own prefix alone, the encoder on any one piece); the labels stay whole.
     """
     import math
 
@@ -249,7 +253,14 @@ def batches(tensors, batch_size: int, seed: int, shuffle: bool):
         for idx in chunks:
             t = int(min(src.shape[1], 16 * math.ceil(length[idx].max() / 16)))
             y = labels[idx, :t]
-            yield (src[idx, :t], dec_in[idx, :t]), y, (y > 0).astype(np.float32)
+            x_src, x_dec = src[idx, :t], dec_in[idx, :t]
+            if token_dropout and shuffle:
+                unk = np.int32(1)  # [UNK] in every vocabulary (common.text.RESERVED)
+                x_src = np.where((x_src > 0) & (rng.random(x_src.shape) < token_dropout), unk, x_src)
+                drop = (x_dec > 0) & (rng.random(x_dec.shape) < token_dropout)
+                drop[:, 0] = False
+                x_dec = np.where(drop, unk, x_dec)
+            yield (x_src, x_dec), y, (y > 0).astype(np.float32)
 
     spec = tf.TensorSpec([None, None], tf.int32)
     ds = tf.data.Dataset.from_generator(

@@ -23,6 +23,7 @@ from edgesuite.apps.translation.serving import SERVING
 from edgesuite.common import plots as cplots
 from edgesuite.common import text as ctext
 from edgesuite.common.task import DataSplits, Task
+from edgesuite.common.log import say
 
 LENGTH_EDGES = (0, 10, 20, 30, 40, 60)  # source words: the groups of the BLEU-by-length plot
 log = logging.getLogger("edgesuite")
@@ -32,6 +33,28 @@ def beam_name(beam: int) -> str:
     return "greedy" if beam == 1 else f"beam{beam}"
 
 
+def longest_run(tokens: list) -> int:
+    """The most times one token follows itself in a row."""
+    best = run = 0
+    for i, t in enumerate(tokens):
+        run = run + 1 if i and t == tokens[i - 1] else 1
+        best = max(best, run)
+    return best
+
+
+def copy_recall(sources: list[str], references: list[str], hypotheses: list[str]) -> float | None:
+    """Of the source words a reference keeps as they are (names, numbers, placeholders: words of 2 or more
+    characters, with a capital or a digit, written alike on both sides), the share the translation keeps too."""
+    kept = found = 0
+    for s, r, h in zip(sources, references, hypotheses):
+        ref, hyp = set(baseline.words(r)), set(baseline.words(h))
+        for w in set(baseline.words(s)):
+            if w in ref and len(w) > 1 and (w[0].isupper() or any(c.isdigit() for c in w)):
+                kept += 1
+                found += w in hyp
+    return found / kept if kept else None
+
+
 class TranslationTask(Task):
     name = "translation"
     Config = Config
@@ -39,13 +62,14 @@ class TranslationTask(Task):
     # the kept epoch, early stopping and tune: chrF of greedy translations of a validation sample (token
     # accuracy under teacher forcing kept rising while BLEU fell on a small set the model memorised)
     monitor = ("val_chrf", "max")
-    from_data = {"max_length": 0, "dropout": -1.0}  # see Task.from_data
+    from_data = {"max_length": 0, "dropout": -1.0, "vocab_size": 0, "shared_vocab": "auto",  # see Task.from_data
+                 "source_normalize": "auto", "token_dropout": -1.0, "label_smoothing": -1.0}
     VAL_CHRF_PAIRS = 200
 
     # ---- data -------------------------------------------------------------
     def load_data(self, cfg: Config) -> DataSplits:
         splits = tdata.load_splits(cfg)
-        print(f"data: {len(splits.train)} training, {len(splits.val) if splits.val else 0} validation, "
+        say(f"data: {len(splits.train)} training, {len(splits.val) if splits.val else 0} validation, "
               f"{len(splits.test)} test pairs ({splits.data_name})")
         recipe = self._fitted_recipe(cfg, splits.train)
         cfg = dataclasses.replace(cfg, source_normalize=recipe["source_normalize"])
@@ -54,9 +78,9 @@ class TranslationTask(Task):
                                                 cfg.target_normalize, tmodel.TARGET_RESERVED)
         else:
             src_vocab = ctext.learn_vocabulary(splits.train.sources, recipe["vocab_size"], cfg.source_normalize,
-                                               log=print)
+                                               log=say)
             tgt_vocab = ctext.learn_vocabulary(splits.train.targets, recipe["vocab_size"], cfg.target_normalize,
-                                               log=print, extra_reserved=tmodel.TARGET_RESERVED)
+                                               log=say, extra_reserved=tmodel.TARGET_RESERVED)
         src_tok, tgt_tok = tdata.tokenizers(cfg, src_vocab, tgt_vocab)
         dropout = cfg.dropout if cfg.dropout >= 0 else self._fitted_dropout(cfg, len(splits.train), recipe["words"])
         info = {
@@ -67,7 +91,9 @@ class TranslationTask(Task):
             "dropout": dropout,
             "token_dropout": recipe["token_dropout"],
             "label_smoothing": recipe["label_smoothing"],
-            "shared_vocab": recipe["shared_vocab"],
+            "shared_vocab": "yes" if recipe["shared_vocab"] else "no",
+            "vocab_size": recipe["vocab_size"],
+            "source_normalize": recipe["source_normalize"],
             "beam_size": cfg.beam_size,
             "length_penalty": cfg.length_penalty,
             "eval_samples": cfg.eval_samples,
@@ -76,14 +102,14 @@ class TranslationTask(Task):
             "split_sizes": {"train": len(splits.train), "val": len(splits.val) if splits.val else 0,
                             "test": len(splits.test)},
         }
-        print(f"vocabularies: {len(src_vocab)} source and {len(tgt_vocab)} target word pieces")
+        say(f"vocabularies: {len(src_vocab)} source and {len(tgt_vocab)} target word pieces")
         train = tdata.arrays(splits.train, src_tok, tgt_tok, warn="training")
         info["decoding"] = self._fitted_decoding(train[0], train[2])
         val = tdata.arrays(splits.val, src_tok, tgt_tok, warn="validation") if splits.val else None
         val_ds = tdata.batches(val, cfg.batch_size, cfg.seed, shuffle=False) if val else None
         base = baseline.fit_and_score(splits.train, self.evaluated_pairs(splits.test, info)) if len(splits.test) else None
         if base:
-            print(f"baselines on the test pairs: word for word (a lexicon of {base['lexicon_words']} words from the "
+            say(f"baselines on the test pairs: word for word (a lexicon of {base['lexicon_words']} words from the "
                   f"training pairs) BLEU {base['bleu']:.2f}, chrF {base['chrf']:.2f}; the source copied BLEU "
                   f"{base['copy_bleu']:.2f}, chrF {base['copy_chrf']:.2f}")
         return DataSplits(train=tdata.batches(train, cfg.batch_size, cfg.seed, shuffle=cfg.shuffle,
@@ -103,7 +129,7 @@ class TranslationTask(Task):
         real = src > 0
         ratio = np.quantile(tgt[real] / src[real], self.LENGTH_QUANTILE) if real.any() else 0.0
         rules = {**codec.DECODING_RULES, "length_ratio_pct": int(np.ceil(100 * ratio))}
-        print(f"decoding from the data: at most ceil({rules['length_ratio_pct'] / 100:.2f} x source pieces) + "
+        say(f"decoding from the data: at most ceil({rules['length_ratio_pct'] / 100:.2f} x source pieces) + "
               f"{rules['length_extra']} target pieces ({self.LENGTH_QUANTILE:.0%} of the training pairs' ratio), no "
               f"token more than {rules['max_run']} times in a row, no {rules['no_repeat_ngram']} pieces twice")
         return rules
@@ -140,19 +166,14 @@ class TranslationTask(Task):
                  f"{recipe['label_smoothing']} (--vocab-size, --shared-vocab, --token-dropout, --label-smoothing set them)")
         return recipe
 
-    def _fitted_dropout(self, cfg: Config, pairs: int, words: int | None = None) -> float:
+    def _fitted_dropout(self, cfg: Config, pairs: int, words: int) -> float:
         """``--dropout -1``: 0.3 for a low-resource set (fewer than ``LOW_RESOURCE_WORDS`` running words a side),
-        0.1 when the driver will stretch the recipe's epochs to reach ``--min-steps`` (the same pairs seen many
-        times: 2,000 verse pairs memorised by epoch 5), else 0 (the embedded 28,749 pairs: where the number of
-        updates is what is short)."""
-        steps = -(-pairs // cfg.batch_size) * cfg.epochs
-        small = bool(cfg.min_steps) and steps < cfg.min_steps
-        low = words is not None and words < self.LOW_RESOURCE_WORDS
-        dropout = self.LOW_RESOURCE_DROPOUT if low else self.SMALL_DATA_DROPOUT if small else 0.0
-        why = f"{words:,} running words < {self.LOW_RESOURCE_WORDS:,}" if low else (
-            f"{steps} optimizer steps in the recipe's {cfg.epochs} epochs"
-            f"{' < --min-steps ' + str(cfg.min_steps) if small else ''}")
-        log.info(f"dropout from the data: {dropout} ({pairs} training pairs, {why}; --dropout sets it)")
+        0.1 up to twice that (2,000 verse pairs, 52,000 words, were memorised by epoch 5 without it), else 0 (the
+        embedded 28,749 verse pairs, 750,000 words: where the number of updates is what is short)."""
+        dropout = (self.LOW_RESOURCE_DROPOUT if words < self.LOW_RESOURCE_WORDS else
+                   self.SMALL_DATA_DROPOUT if words < 2 * self.LOW_RESOURCE_WORDS else 0.0)
+        log.info(f"dropout from the data: {dropout} ({pairs} training pairs, {words:,} running words on the longer "
+                 f"side; --dropout sets it)")
         return dropout
 
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):
@@ -181,7 +202,7 @@ class TranslationTask(Task):
                 value = float(sacrebleu.corpus_chrf(hyps, [pairs.targets]).score)
                 if logs is not None:
                     logs["val_chrf"] = value
-                print(f"epoch {epoch + 1}: val_chrf {value:.2f} ({len(pairs)} validation pairs, greedy)")
+                say(f"epoch {epoch + 1}: val_chrf {value:.2f} ({len(pairs)} validation pairs, greedy)")
 
         return [ValidationChrF()]
 
@@ -219,6 +240,9 @@ class TranslationTask(Task):
             metrics["chrf" + suffix] = float(sacrebleu.corpus_chrf(hyps, [pairs.targets]).score)
             metrics["decode_ms_per_sentence" + suffix] = round(1000 * seconds / max(len(pairs), 1), 2)
             hypotheses[beam_name(b)] = hyps
+        hyps = hypotheses[beam_name(1)]
+        metrics["repeat_share"] = float(np.mean([longest_run(h.split()) > 3 for h in hyps])) if hyps else 0.0
+        metrics["copy_recall"] = copy_recall(pairs.sources, pairs.targets, hyps)
         # the floor a translator must clear: the source copied as it is (names, numbers, shared words score)
         metrics["copy_bleu"] = float(sacrebleu.corpus_bleu(list(pairs.sources), [pairs.targets]).score)
         metrics["copy_chrf"] = float(sacrebleu.corpus_chrf(list(pairs.sources), [pairs.targets]).score)

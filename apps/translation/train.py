@@ -13,13 +13,14 @@ multi-worker training.
 import sys
 
 from edgesuite import api
+from edgesuite.common.log import say
 
 # Setup: the recipe, as `edgesuite train translation` has it by default.
 RECIPE = {
-    "vocab_size": 4000, "max_length": 96,                  # WordPiece per language, learned on training pairs
+    "vocab_size": 0, "shared_vocab": "auto", "max_length": 96,  # WordPiece sized from the words, joint if it can
     "layers": 1, "d_model": 256, "heads": 4, "ffn": 1024, "dropout": -1.0,  # a small Transformer
     "epochs": 3, "batch_size": 32, "optimizer": "adam", "lr": 1e-3, "warmup_epochs": 0.25,
-    "label_smoothing": 0.1, "clipnorm": 1.0,
+    "label_smoothing": -1.0, "token_dropout": -1.0, "clipnorm": 1.0,  # -1: from the data (more for fewer words)
     "beam_size": 4,                                        # the test BLEU is also reported with a beam of 4
 }
 
@@ -32,12 +33,12 @@ def main(argv=None) -> int:
     # (the embedded verses by chapter), one WordPiece vocabulary learned per language.
     data = task.load_data(cfg)
     src, tgt = (len(data.info[f"{side}_tokenizer"]["vocab"]) for side in ("source", "target"))
-    print(f"{data.train_size} training pairs; {src} source and {tgt} target word pieces")
+    say(f"{data.train_size} training pairs; {src} source and {tgt} target word pieces")
 
     # Model: an encoder-decoder Transformer on token ids; export puts the tokenizers and the decoding
     # loop around it, so the SavedModel and float TFLite files take and return text.
     model = task.build_model(cfg, data.info)
-    print(f"model: {model.count_params():,} parameters")
+    say(f"model: {model.count_params():,} parameters")
 
     # Train: the shared driver with teacher forcing; the best epoch by validation token accuracy.
     run = api.fit(task, cfg, data)
@@ -45,10 +46,10 @@ def main(argv=None) -> int:
     # Evaluate: BLEU and chrF (sacrebleu) on the test pairs, greedy and with a beam; samples.tsv.
     m = run.metrics
     beam = m.get(f"bleu_beam{cfg.beam_size}", m["bleu"])
-    print(f"test BLEU {m['bleu']:.2f} greedy, {beam:.2f} with a beam of {cfg.beam_size}; chrF {m['chrf']:.2f}")
+    say(f"test BLEU {m['bleu']:.2f} greedy, {beam:.2f} with a beam of {cfg.beam_size}; chrF {m['chrf']:.2f}")
     with open(run.path / "samples.tsv", encoding="utf-8") as samples:
         for line in list(samples)[1:4]:  # source, reference, hypothesis
-            print("  " + "\n    -> ".join(line.rstrip("\n").split("\t")))
+            say("  " + "\n    -> ".join(line.rstrip("\n").split("\t")))
 
     # Export: every format, checked by BLEU and exact match against the Keras model's translations.
     report = run.export(formats)
