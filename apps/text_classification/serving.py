@@ -26,7 +26,9 @@ class TextClassificationServing(Serving):
             "model_input": {"name": "token_ids", "shape": [info["input_length"]], "dtype": "int32"},
             "outputs": ["probabilities"],
             "preprocessing": (f"WordPiece ({len(tok['vocab'])} pieces, normalize={tok['normalize']}), "
-                              f"{tok['max_length']} tokens, 0-padded"
+                              + ("[CLS] " if tok.get("special_tokens") else "")
+                              + f"{tok['max_length']} tokens" + (" [SEP]" if tok.get("special_tokens") else "")
+                              + ", 0-padded"
                               + (f", {tok['bigram_buckets']} hashed bigram ids appended" if tok["bigram_buckets"]
                                  else "")
                               + (f", then {tok['trigram_buckets']} hashed trigram ids" if tok.get("trigram_buckets")
@@ -52,6 +54,8 @@ class TextClassificationServing(Serving):
         tok = metadata["tokenizer"]
         v, length = len(tok["vocab"]), tok["max_length"]
         signature = [tf.TensorSpec([1, length + 2], tf.int32, name=n) for n in MEDIAPIPE_INPUTS]
+        if tok.get("special_tokens"):
+            return self._encoder_mediapipe_graph(model, tok, signature)
 
         def fn(ids, mask, segment_ids):
             ids = ids[:, 1:length + 1]
@@ -71,6 +75,29 @@ class TextClassificationServing(Serving):
 
         return SimpleNamespace(signature=signature, fn=fn, representative=representative,
                                vocab=[*tok["vocab"], "[CLS]", "[SEP]"], input_names=MEDIAPIPE_INPUTS)
+
+    @staticmethod
+    def _encoder_mediapipe_graph(model, tok: dict, signature):
+        """A pretrained encoder takes MediaPipe's ``input_word_ids`` as they are (its vocabulary holds [CLS] and
+        [SEP]); an empty text, ``[CLS] [SEP]`` there, gets the ``[UNK]`` the tokenizer here gives it."""
+        import tensorflow as tf
+        from types import SimpleNamespace
+
+        vocab = tok["vocab"]
+        unk, sep = vocab.index(tok.get("unknown_token", ctext.UNK)), vocab.index(tok["special_tokens"][1])
+
+        def fn(ids, mask, segment_ids):
+            empty = tf.equal(ids[:, 1:2], sep)
+            ids = tf.concat([ids[:, :1], tf.where(empty, tf.fill(tf.shape(empty), unk), ids[:, 1:2]),
+                             tf.where(empty, tf.fill(tf.shape(empty), sep), ids[:, 2:3]), ids[:, 3:]], axis=1)
+            return (model(ids, training=False),)
+
+        def representative(token_ids):
+            ids = np.asarray(token_ids, np.int32)
+            return [ids, (ids > 0).astype(np.int32), np.zeros_like(ids)]
+
+        return SimpleNamespace(signature=signature, fn=fn, representative=representative, vocab=list(vocab),
+                               input_names=MEDIAPIPE_INPUTS)
 
     def export_data(self, cfg, info: dict, calibration: int, samples: int):
         """Token ids of training texts (int8 calibration) and the parity texts (``common.data.parity_draw``)."""

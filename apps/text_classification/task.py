@@ -12,17 +12,23 @@ import numpy as np
 from edgesuite.apps.text_classification import baseline
 from edgesuite.apps.text_classification import data as tcdata
 from edgesuite.apps.text_classification import model as tcmodel
-from edgesuite.apps.text_classification.config import AUTO_CANDIDATES, BAG_MODELS, Config
+from edgesuite.apps.text_classification import minilm
+from edgesuite.apps.text_classification.config import AUTO_CANDIDATES, BAG_MODELS, ENCODER_MODELS, Config
 from edgesuite.apps.text_classification.serving import SERVING
 from edgesuite.common import metrics as cmetrics
 from edgesuite.common import plots as cplots
+from edgesuite.common import pretrained
 from edgesuite.common import text as ctext
 from edgesuite.common.data import batch_pipeline
+from edgesuite.common.errors import UserInputError
 from edgesuite.common.task import DataSplits, Task
 
 
 # the range --max-length 0 picks from: a bag of n-grams costs linear time in the length, the others more
-FITTED_LENGTH = {"bag": (16, 2048), "other": (16, 512)}
+FITTED_LENGTH = {"bag": (16, 2048), "other": (16, 512), "encoder": (16, 254)}
+# --model minilm's recipe where the knobs are left at the app's defaults (Task.from_data): BERT fine-tuning's
+# small rate with a tenth of the steps as warm-up, a batch of 32, a few epochs (small sets: 300 steps at least)
+ENCODER_RECIPE = {"lr": 5e-5, "batch_size": 32, "epochs": 4, "min_steps": 300, "warmup_epochs": 0.4}
 # --bigram-buckets 0: the linear model's table (vocabulary + buckets rows of class scores and an idf) holds at
 # most this many numbers (8 MB of float32, 2 MB in an int8 file); the bag of words' rows are 64-wide embeddings
 TABLE_NUMBERS, BOW_BUCKETS = 2 ** 21, 20_000
@@ -33,18 +39,32 @@ class TextClassificationTask(Task):
     Config = Config
     serving = SERVING
     monitor = ("val_macro_f1", "max")
-    from_data = {"model": "auto", "max_length": 0, "bigram_buckets": 0, "trigram_buckets": -1}  # see Task.from_data
+    from_data = {"model": "auto", "max_length": 0, "bigram_buckets": 0, "trigram_buckets": -1,  # see Task.from_data
+                 "lr": 2e-3, "batch_size": 64, "epochs": 20, "min_steps": 1000, "warmup_epochs": 1.0}
 
     # ---- data -------------------------------------------------------------
     def load_data(self, cfg: Config) -> DataSplits:
         splits = tcdata.load_splits(cfg)
-        vocab = ctext.learn_vocabulary(splits.train.texts, cfg.vocab_size, cfg.normalize, log=print)
+        encoder = folder = None
+        if cfg.model in ENCODER_MODELS:  # the checkpoint's vocabulary and lower-casing
+            folder = pretrained.encoder_folder(minilm.ENCODER, cfg.weights, log=print)
+            encoder, vocab = minilm.read_config(folder), minilm.read_vocab(folder)
+            if cfg.normalize != "lower":
+                print("normalize: lower (the checkpoint's vocabulary is uncased), not " + cfg.normalize)
+            cfg = dataclasses.replace(cfg, normalize="lower")
+            print(f"pretrained encoder: {folder} ({encoder['num_hidden_layers']} layers, {encoder['hidden_size']} "
+                f"wide, {len(vocab)} word pieces; an English vocabulary)")
+        else:
+            vocab = ctext.learn_vocabulary(splits.train.texts, cfg.vocab_size, cfg.normalize, log=print)
         length = cfg.max_length or self._fitted_length(splits.train.texts, vocab, cfg)
+        if encoder and length + 2 > encoder["max_position_embeddings"]:
+            raise UserInputError(f"max_length: expected at most {encoder['max_position_embeddings'] - 2} for the "
+                                 f"encoder's {encoder['max_position_embeddings']} positions, got {length}")
         k = len(splits.class_names)
         buckets = trigrams = 0
         if cfg.model in BAG_MODELS:
             buckets, trigrams = self._fitted_buckets(splits.train.texts, vocab, length, cfg, k)
-        tokenizer = ctext.TextTokenizer(vocab, length, cfg.normalize, buckets, trigrams)
+        tokenizer = ctext.TextTokenizer(vocab, length, cfg.normalize, buckets, trigrams, special_tokens=bool(encoder))
         info = {
             "task": self.name,
             "class_names": splits.class_names,
@@ -53,6 +73,7 @@ class TextClassificationTask(Task):
             "input_length": tokenizer.output_length,
             "max_length": length,
             **({"bigram_buckets": buckets, "trigram_buckets": trigrams} if cfg.model in BAG_MODELS else {}),
+            **({"encoder": encoder, **ENCODER_RECIPE} if encoder else {}),
             "data_name": splits.data_name,
             "split_sizes": {n: (len(s) if s is not None else 0) for n, s in
                             (("train", splits.train), ("val", splits.val), ("test", splits.test))},
@@ -61,10 +82,14 @@ class TextClassificationTask(Task):
         ids = {name: ctext.tokenize(part.texts, tokenizer) for name, part in
                (("train", splits.train), ("val", splits.val), ("test", splits.test)) if part is not None and len(part)}
 
+        batch = cfg.batch_size  # the encoder's recipe batch where the knob is left at its default (from_data)
+        if encoder and cfg.batch_size == self.from_data["batch_size"]:
+            batch = ENCODER_RECIPE["batch_size"]
+
         def pipe(name: str, train: bool):
             if name not in ids:
                 return None
-            return batch_pipeline(self._dataset_of(ids[name], getattr(splits, name).labels, k), cfg.batch_size,
+            return batch_pipeline(self._dataset_of(ids[name], getattr(splits, name).labels, k), batch,
                                   shuffle=train and cfg.shuffle, seed=cfg.seed)
 
         start = None
@@ -88,7 +113,7 @@ class TextClassificationTask(Task):
         return DataSplits(train=pipe("train", True), val=pipe("val", False), test=pipe("test", False),
                           info=info, train_size=len(splits.train), class_counts=counts,
                           extras={"val_texts": splits.val, "misclassified": cfg.misclassified, "baseline": base,
-                                  "linear_start": start})
+                                  "linear_start": start, "encoder_folder": folder})
 
     @staticmethod
     def _fitted_buckets(texts: list[str], vocab: list[str], length: int, cfg, classes: int) -> tuple[int, int]:
@@ -135,7 +160,8 @@ class TextClassificationTask(Task):
         pick = np.random.default_rng(cfg.data_seed).permutation(len(texts))[:5000]
         lengths = tok.tokenizer.tokenize(tf.constant([texts[i] for i in pick])).row_lengths().numpy()
         p95 = int(np.percentile(lengths, 95)) if len(lengths) else 16
-        low, high = FITTED_LENGTH["bag" if cfg.model in BAG_MODELS else "other"]
+        low, high = FITTED_LENGTH["bag" if cfg.model in BAG_MODELS else
+                                  "encoder" if cfg.model in ENCODER_MODELS else "other"]
         length = int(min(high, max(low, -(-p95 // 8) * 8)))
         print(f"max-length from the data: {length} tokens (95 % of the training texts have at most {p95}; "
               "--max-length N sets it)")
@@ -187,6 +213,9 @@ class TextClassificationTask(Task):
         return AUTO_CANDIDATES
 
     def build_model(self, cfg: Config, info: dict):
+        if info.get("encoder"):
+            return minilm.build(len(info["class_names"]), len(info["tokenizer"]["vocab"]), info["input_length"],
+                                info["encoder"], cfg.dropout)
         tok = info["tokenizer"]  # the n-gram buckets the data gave (the knobs may say "from the data")
         cfg = dataclasses.replace(cfg, bigram_buckets=tok["bigram_buckets"],
                                   trigram_buckets=tok.get("trigram_buckets", 0))
@@ -196,6 +225,10 @@ class TextClassificationTask(Task):
     def initial_weights(self, model, data: DataSplits) -> None:
         """The linear model starts where logistic regression on its own inputs ends (``baseline.py``): each id's
         class scores are the regression's coefficients, the softmax layer passes them on with its intercepts."""
+        folder = (data.extras or {}).get("encoder_folder")
+        if folder is not None:
+            minilm.load_checkpoint(model, folder, data.info["encoder"])
+            return
         start = (data.extras or {}).get("linear_start")
         if start is None:
             return
