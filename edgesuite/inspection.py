@@ -55,16 +55,18 @@ def explain(run_or_file: str, inputs: list[str], save_dir: str | None = None, ta
     ``save_dir`` when given."""
     from edgesuite.apps import get_inspector
 
-    task, model, meta = _open(run_or_file)
+    task, model, predictor = _open(run_or_file)
     inspector = get_inspector(task)
     if save_dir:
         Path(save_dir).mkdir(parents=True, exist_ok=True)
-    return inspector.explain(model, meta, list(inputs), save_dir=Path(save_dir) if save_dir else None,
+    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    return inspector.explain(model, predictor, inputs, save_dir=Path(save_dir) if save_dir else None,
                              target=target, box=box)
 
 
 def _open(run_or_file: str):
-    """``(task, model, metadata)``: a run's Keras model (gradients) or a predictor of an exported file."""
+    """``(task, Keras model or None, predictor)``: a run's Keras model (gradients) and its predictor, or the
+    predictor of an exported file (no gradients: the app explains it by occlusion)."""
     from edgesuite.common.errors import UserInputError
 
     target = Path(run_or_file)
@@ -73,10 +75,10 @@ def _open(run_or_file: str):
 
         quiet_tensorflow()
         run = Run.open(run_or_file)
-        return run.dir.task, run.load_model(), {"info": run.info, "run": run}
+        return run.dir.task, run.load_model(), run.predictor()
     if not target.exists():
         raise UserInputError(f"{run_or_file}: no such run folder or model file")
     from edgesuite.predictor import load
 
     predictor = load(target)
-    return predictor.task, predictor, {"predictor": predictor}
+    return predictor.task, None, predictor

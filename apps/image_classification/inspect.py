@@ -52,11 +52,10 @@ def inspect_data(cfg, plots: Path) -> dc.Inspection:
                 label = names[int(part.labels[i])]
                 if part.arrays is not None:
                     a = part.arrays[i]
-                    item = dc.Item(f"{splits.data_name} {split} #{i}", split, label, dc.digest_array(a), dc.phash(a),
-                                   a, i)
+                    item = dc.image_item(f"{splits.data_name} {split} #{i}", split, label, a, i)
                 else:
                     p = part.paths[i]
-                    item = dc.Item(p, split, label, dc.digest_file(p), dc.phash(p), p, i)
+                    item = dc.image_item(p, split, label, p, i)
                 items.append(item)
                 features.append(_pixels(part, i, channels))
                 bar.update()
@@ -83,3 +82,47 @@ def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
                 Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).save(folder / f"{split}_{i:06d}.png")
             else:
                 shutil.copy2(part.paths[i], folder / dc.safe_name(i, part.paths[i]))
+
+
+def explain(model, predictor, inputs: list, save_dir: Path | None = None, target: str | None = None,
+            box: int | None = None) -> list[dict]:
+    """Grad-CAM on the last convolutional features of a run's Keras model (occlusion for an exported file) for
+    the top class and, with ``target``, that class: one dict per input (``maps``: class -> (S, S) heat in
+    [0, 1], ``peak``: its maximum's row and column) and, with ``save_dir``, ``<stem>_explain.png``."""
+    from edgesuite.common import explain as cx
+    from edgesuite.common.errors import UserInputError
+
+    meta = predictor.metadata
+    names = meta["class_names"]
+    if target is not None and target not in names:
+        raise UserInputError(f"--target: {target!r} is not one of the model's classes ({', '.join(names)})")
+    if box is not None:
+        raise UserInputError("--box: only object detection explains a chosen box")
+    x = predictor.codec.preprocess(inputs, meta)
+    probs = np.asarray(predictor.predict_raw(x), np.float64)
+    method = "Grad-CAM" if model is not None else "occlusion"
+    out = []
+    for i, item in enumerate(inputs):
+        top = int(probs[i].argmax())
+        classes = [top] + ([names.index(target)] if target is not None and names.index(target) != top else [])
+        maps = {}
+        for k in classes:
+            if model is not None:
+                heat = cx.grad_cam(model, x[i:i + 1], lambda p, k=k: p[:, k])[0]
+            else:
+                heat = cx.occlusion(lambda imgs: np.asarray(predictor.predict_raw(imgs)), x[i:i + 1],
+                                    lambda p, k=k: np.asarray(p)[:, k])[0]
+            maps[names[k]] = heat
+        name = str(item) if isinstance(item, (str, Path)) else f"input{i}"
+        shown = {"input": name, "label": names[top], "probability": float(probs[i, top]), "method": method,
+                 "image": x[i], "maps": maps, "peak": {c: cx.peak(h) for c, h in maps.items()}}
+        if save_dir is not None:
+            stem = Path(name).stem if isinstance(item, (str, Path)) else name
+            shown["file"] = str(cx.save_panels(save_dir / f"{stem}_explain.png", x[i],
+                                               {f"{c} ({probs[i, names.index(c)]:.2f})": h for c, h in maps.items()},
+                                               f"{method}: {name}"))
+        shown["text"] = (f"{name}: {names[top]} ({probs[i, top]:.3f}); {method} peaks at row, column "
+                         + "; ".join(f"{c} {shown['peak'][c]}" for c in maps)
+                         + (f"; wrote {shown['file']}" if "file" in shown else ""))
+        out.append(shown)
+    return out
