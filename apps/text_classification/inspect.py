@@ -104,3 +104,62 @@ def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
             writer.writerow([cfg.text_column, cfg.label_column])
             for i in dc.kept(part, split, dropped):
                 writer.writerow([part.texts[i], splits.class_names[int(part.labels[i])]])
+
+
+def explain(model, predictor, inputs: list, save_dir: Path | None = None, target: str | None = None,
+            box: int | None = None) -> list[dict]:
+    """Per-token attributions of each text to its top class (and to ``target``): word occlusion through any
+    model or file (the fall of the class's probability when the word is left out), and with a run's Keras model
+    integrated gradients on its word-piece embeddings as well (a model with an Embedding layer). One dict per
+    text (``tokens``: (word, score) rows, ``pieces``: (word piece, score) rows or None); with ``save_dir``,
+    ``explain.html`` colours the tokens."""
+    from edgesuite.common import explain as cx
+    from edgesuite.common.errors import UserInputError
+    from edgesuite.common.text import encode
+
+    meta = predictor.metadata
+    names = meta["class_names"]
+    if target is not None and target not in names:
+        raise UserInputError(f"--target: {target!r} is not one of the model's classes ({', '.join(names)})")
+    if box is not None:
+        raise UserInputError("--box: only object detection explains a chosen box")
+    texts = [str(t) for t in inputs]
+    if not all(t.strip() for t in texts):
+        raise UserInputError("explain: an empty text has no tokens to explain")
+
+    def predict(batch):
+        return np.asarray(predictor.predict_raw(list(batch)), np.float64)
+
+    probs = predict(texts)
+    out, page = [], []
+    for text, p in zip(texts, probs):
+        top = int(p.argmax())
+        k = names.index(target) if target is not None else top
+        tokens = cx.word_occlusion(predict, text, k)
+        pieces = None
+        if model is not None and "tokenizer" in meta:
+            ids = encode([text], meta["tokenizer"])[0]
+            scores = cx.integrated_gradients(model, ids, k)
+            vocab = meta["tokenizer"]["vocab"]
+            if scores is not None:
+                pieces = [(vocab[i], float(s)) for i, s in zip(ids[:len(scores)], scores) if 0 < i < len(vocab)]
+        shown = {"input": text, "label": names[top], "probability": float(p[top]), "explained": names[k],
+                 "tokens": tokens, "pieces": pieces, "method": "word occlusion"
+                 + (" and integrated gradients" if pieces else "")}
+        shown["text"] = (f"{text[:60]!r}: {names[top]} ({p[top]:.3f}); for {names[k]}: "
+                         f"{cx.tokens_terminal(tokens)}")
+        page.append((f"{names[top]} ({p[top]:.2f}) - words for {names[k]} (occlusion)", tokens,
+                     "fall of p(class) when the word is left out"))
+        if pieces:
+            page.append((f"word pieces for {names[k]} (integrated gradients)", pieces,
+                         "integrated gradients on the embeddings, 32 steps from zero"))
+        out.append(shown)
+    if save_dir is not None:
+        path = save_dir / "explain.html"
+        tmp = path.with_name(".explain.html.tmp")
+        tmp.write_text(cx.tokens_html(page), encoding="utf-8")
+        tmp.replace(path)
+        for shown in out:
+            shown["file"] = str(path)
+        out[-1]["text"] += f"\nwrote {path}"
+    return out

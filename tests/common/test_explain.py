@@ -81,3 +81,24 @@ def test_text_attributions_put_the_planted_keyword_first():
     assert max(tokens, key=lambda t: t[1])[0] == "splendid"
     assert "splendid" in cx.tokens_html([("t", tokens, "occlusion")])
     assert cx.tokens_terminal(tokens).startswith("splendid")
+
+
+def test_integrated_gradients_put_the_planted_token_first():
+    import keras
+
+    from edgesuite.common import explain as cx
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(6, 30, (300, 8))
+    y = np.arange(300) % 2
+    ids[y == 1, rng.integers(0, 8, int(y.sum()))] = 5  # token 5 makes the positive class
+    inputs = keras.Input((8,), dtype="int32")
+    h = keras.layers.Embedding(30, 8)(inputs)
+    h = keras.layers.GlobalAveragePooling1D()(h)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h))
+    model.compile(keras.optimizers.Adam(3e-2), "sparse_categorical_crossentropy")
+    model.fit(ids, y, epochs=15, batch_size=32, verbose=0)
+    probe = np.array([7, 9, 5, 11, 12, 20, 8, 6])
+    scores = cx.integrated_gradients(model, probe, 1)
+    assert int(np.argmax(scores)) == 2
