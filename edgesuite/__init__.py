@@ -38,6 +38,24 @@ def tune(task: str, trials: int = 20, space=None, storage: str | None = None, st
     return _tune(task, trials=trials, space=space, storage=storage, study=study, config=config, **knobs)
 
 
+def check_data(task: str, out: str | None = None, fix=None, label_errors: bool = True, config: str | None = None,
+               **knobs):
+    """``edgesuite data check``: duplicates, leaks across the run's splits, label conflicts and suspected label
+    errors, balance and the app's statistics of ``task``'s data (``knobs`` as for :func:`train`); writes the
+    report folder and, with ``fix``, a cleaned copy. Returns the findings as data (``result.rows()``)."""
+    from edgesuite.inspection import check_data as _check
+
+    return _check(task, out=out, fix=fix, label_errors=label_errors, config=config, **knobs)
+
+
+def explain(run_or_file: str, inputs, save_dir: str | None = None, target: str | None = None, box: int | None = None):
+    """``edgesuite explain``: heat maps (images), token attributions (text) or cross-attention (translation) for
+    each input, as arrays and rows; pictures in ``save_dir`` when given."""
+    from edgesuite.inspection import explain as _explain
+
+    return _explain(run_or_file, inputs, save_dir=save_dir, target=target, box=box)
+
+
 def load(path: str, threads: int | None = None, safe_mode: bool = True):
     """Opens an exported model (.tflite, .onnx, .keras, .h5, SavedModel, .mlpackage on macOS).
 
