@@ -20,21 +20,23 @@ log = logging.getLogger("edgesuite")
 
 
 # ---------------------------------------------------------------- images
-def last_feature_layer(model):
+def last_feature_layer(model, skip: tuple[str, ...] = ()):
     """``(model, layer)``: the last layer whose output is a spatial map (batch, H, W, C) with H, W > 1, searched
-    in a model wrapping another one (a test-time average) in the inner model that reads the same image."""
+    in a model wrapping another one (a test-time average) in the inner model that reads the same image.
+    ``skip``: layer names not to take (a segmenter's per-pixel ``logits`` and ``probabilities``)."""
     import keras
 
     for layer in model.layers:  # a wrapper: the inner model on the same input explains the same features
         if isinstance(layer, keras.Model) and len(layer.outputs) == 1 and len(layer.outputs[0].shape) == 2 \
                 and tuple(layer.inputs[0].shape[1:]) == tuple(model.inputs[0].shape[1:]):
-            return last_feature_layer(layer)
+            return last_feature_layer(layer, skip)
     for layer in reversed(model.layers):
         try:
             shape = layer.output.shape
         except (AttributeError, ValueError):
             continue
-        if len(shape) == 4 and (shape[1] or 2) > 1 and (shape[2] or 2) > 1 and layer is not model.layers[0]:
+        if len(shape) == 4 and (shape[1] or 2) > 1 and (shape[2] or 2) > 1 and layer is not model.layers[0] \
+                and layer.name not in skip:
             return model, layer
     raise ValueError(f"{model.name}: no layer with a spatial output (batch, H, W, C) to take Grad-CAM on")
 
@@ -42,15 +44,15 @@ def last_feature_layer(model):
 _PROBES: dict = {}  # the feature-and-output model of the last model explained, reused across its inputs
 
 
-def grad_cam(model, images: np.ndarray, score: Callable, output: str | int = 0) -> np.ndarray:
+def grad_cam(model, images: np.ndarray, score: Callable, output: str | int = 0, skip: tuple[str, ...] = ()) -> np.ndarray:
     """(N, H, W) heat maps in [0, 1] at the images' size. ``score(outputs)``: the (N,) quantity to explain,
     from the model's output named or numbered ``output`` (e.g. ``lambda p: p[:, k]``)."""
     import keras
     import tensorflow as tf
 
-    key = (id(model), output)
+    key = (id(model), output, skip)
     if key not in _PROBES:
-        inner, layer = last_feature_layer(model)
+        inner, layer = last_feature_layer(model, skip)
         outputs = inner.outputs[output] if isinstance(output, int) else inner.get_layer(output).output
         _PROBES.clear()  # one model at a time
         _PROBES[key] = keras.Model(inner.inputs, [layer.output, outputs])
@@ -185,3 +187,19 @@ def tokens_terminal(tokens: list[tuple[str, float]], shown: int = 5) -> str:
     """The strongest tokens as a person reads them in a terminal: ``great +0.41, awful -0.12``."""
     ranked = sorted(tokens, key=lambda t: -abs(t[1]))[:shown]
     return ", ".join(f"{tok} {s:+.3f}" for tok, s in ranked)
+
+
+def save_grid(path: Path, images: np.ndarray, maps: list[np.ndarray], titles: list[str], title: str) -> Path:
+    """A PNG of one overlay per image (what training adds to its plots for a few validation items)."""
+    from edgesuite.common.plots import _plt, _save
+
+    plt = _plt()
+    n = len(images)
+    fig, axes = plt.subplots(1, n, figsize=(2.3 * n, 2.7), squeeze=False)
+    for ax, image, heat, name in zip(axes[0], images, maps, titles):
+        ax.imshow(overlay(image, heat))
+        ax.set_title(name, fontsize=7)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)

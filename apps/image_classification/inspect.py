@@ -126,3 +126,20 @@ def explain(model, predictor, inputs: list, save_dir: Path | None = None, target
                          + (f"; wrote {shown['file']}" if "file" in shown else ""))
         out.append(shown)
     return out
+
+
+EXPLAINED_IN_PLOTS = 6  # validation images whose Grad-CAM training adds to its plots
+
+
+def explanation_plot(model, images: np.ndarray, labels: np.ndarray, class_names: list[str], out: Path) -> Path:
+    """Grad-CAM of the predicted class on a few validation images: ``plots/explanations.png`` of a run."""
+    from edgesuite.common import explain as cx
+
+    x = np.asarray(images[:EXPLAINED_IN_PLOTS])
+    probs = np.asarray(model(x, training=False))
+    maps, titles = [], []
+    for i in range(len(x)):
+        k = int(probs[i].argmax())
+        maps.append(cx.grad_cam(model, x[i:i + 1], lambda p, k=k: p[:, k])[0])
+        titles.append(f"{class_names[k]} {probs[i, k]:.2f} (true {class_names[int(labels[i])]})")
+    return cx.save_grid(out, x, maps, titles, "Grad-CAM of the predicted class")
