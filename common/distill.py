@@ -99,6 +99,9 @@ def with_teacher_targets(task, train, teachers: list[Teacher], info: dict, tempe
     """The training batches with targets ``[labels | averaged teacher probabilities at T]``."""
     import tensorflow as tf
 
+    if info.get("teacher_targets"):  # the app's load_data put them in once (a costly teacher runs once a text)
+        return train
+
     def pack(x, y):
         return x, tf.concat([tf.cast(y, tf.float32), teacher_probs(task, teachers, x, info, temperature)], axis=-1)
 

@@ -60,6 +60,8 @@ class Config(TrainConfig, ClassWeighted, LabelSmoothed, Distilled):
     lr: float = knob(2e-3, "peak learning rate")
     early_stopping: int = knob(3, "stop after N epochs without a better validation macro F1 (0 = off)")
     class_weight: str = knob("balanced", "weight classes by inverse frequency", ("none", "balanced"))
+    unlabelled: str = knob("", "with --teacher: a text file of unlabelled texts, one a line, that the teachers label "
+                                "for the student (more to learn from than the labelled split)")
     misclassified: int = knob(50, "misclassified validation texts written to misclassified.csv", bounds=">= 0")
 
     def validate(self) -> None:
@@ -71,5 +73,7 @@ class Config(TrainConfig, ClassWeighted, LabelSmoothed, Distilled):
         if len(self.delimiter) > 1 and self.delimiter != "\\t":
             raise UserInputError(f"delimiter: expected one character (or \\t), got {self.delimiter!r}")
         check_encoding(self.encoding)
+        if self.unlabelled and not self.teacher:
+            raise UserInputError("unlabelled: needs --teacher RUN (the teachers label those texts)")
         if 0 < self.max_length < 4:
             raise UserInputError(f"max_length: expected 0 (from the data) or an integer in [4, 4096], got {self.max_length}")

@@ -12,13 +12,14 @@ import numpy as np
 from edgesuite.apps.text_classification import baseline
 from edgesuite.apps.text_classification import data as tcdata
 from edgesuite.apps.text_classification import model as tcmodel
-from edgesuite.apps.text_classification import minilm
+from edgesuite.apps.text_classification import minilm, teachers
 from edgesuite.apps.text_classification.config import AUTO_CANDIDATES, BAG_MODELS, ENCODER_MODELS, Config
 from edgesuite.apps.text_classification.serving import SERVING
 from edgesuite.common import metrics as cmetrics
 from edgesuite.common import plots as cplots
 from edgesuite.common import pretrained
 from edgesuite.common import text as ctext
+from edgesuite.common.config import teacher_runs
 from edgesuite.common.data import batch_pipeline
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.task import DataSplits, Task
@@ -81,6 +82,16 @@ class TextClassificationTask(Task):
 
         ids = {name: ctext.tokenize(part.texts, tokenizer) for name, part in
                (("train", splits.train), ("val", splits.val), ("test", splits.test)) if part is not None and len(part)}
+        soft = None  # the teachers' probabilities for the training texts, then for the unlabelled ones
+        if teacher_runs(cfg):
+            extra = teachers.read_unlabelled(cfg.unlabelled, cfg.encoding) if cfg.unlabelled else []
+            soft = teachers.teacher_targets(teacher_runs(cfg), splits.train.texts + extra, splits.class_names,
+                                            cfg.temperature)
+            if soft is not None:
+                info["teacher_targets"] = True
+                if extra:
+                    ids["train"] = np.concatenate([ids["train"], ctext.tokenize(extra, tokenizer)])
+                    print(f"unlabelled: {len(extra)} texts from {cfg.unlabelled}, labelled by the teachers")
 
         batch = cfg.batch_size  # the encoder's recipe batch where the knob is left at its default (from_data)
         if encoder and cfg.batch_size == self.from_data["batch_size"]:
@@ -89,7 +100,8 @@ class TextClassificationTask(Task):
         def pipe(name: str, train: bool):
             if name not in ids:
                 return None
-            return batch_pipeline(self._dataset_of(ids[name], getattr(splits, name).labels, k), batch,
+            targets = None if name != "train" or soft is None else self._with_teacher(splits.train.labels, soft, k)
+            return batch_pipeline(self._dataset_of(ids[name], getattr(splits, name).labels, k, targets), batch,
                                   shuffle=train and cfg.shuffle, seed=cfg.seed)
 
         start = None
@@ -111,7 +123,7 @@ class TextClassificationTask(Task):
             print(f"baseline ({base['features']} TF-IDF + logistic regression, C {base['C']}): accuracy "
                   f"{base['accuracy']:.4f}, macro_f1 {base['macro_f1']:.4f} on the held-out split")
         return DataSplits(train=pipe("train", True), val=pipe("val", False), test=pipe("test", False),
-                          info=info, train_size=len(splits.train), class_counts=counts,
+                          info=info, train_size=len(ids["train"]), class_counts=counts,
                           extras={"val_texts": splits.val, "misclassified": cfg.misclassified, "baseline": base,
                                   "linear_start": start, "encoder_folder": folder})
 
@@ -193,10 +205,17 @@ class TextClassificationTask(Task):
         return TextClassificationTask._dataset_of(ctext.tokenize(texts.texts, tokenizer), texts.labels, k)
 
     @staticmethod
-    def _dataset_of(ids: np.ndarray, labels: np.ndarray, k: int):
+    def _dataset_of(ids: np.ndarray, labels: np.ndarray, k: int, targets: np.ndarray | None = None):
         import tensorflow as tf
 
-        return tf.data.Dataset.from_tensor_slices((ids, np.eye(k, dtype=np.float32)[labels]))
+        return tf.data.Dataset.from_tensor_slices((ids, np.eye(k, dtype=np.float32)[labels] if targets is None
+                                                   else targets))
+
+    @staticmethod
+    def _with_teacher(labels: np.ndarray, soft: np.ndarray, k: int) -> np.ndarray:
+        """``[labels | teacher probabilities]`` a row; an unlabelled text's label is its teachers' probabilities."""
+        onehot = np.concatenate([np.eye(k, dtype=np.float32)[labels], soft[len(labels):]])
+        return np.concatenate([onehot, soft], axis=1)
 
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):
         if data is None:
@@ -245,6 +264,8 @@ class TextClassificationTask(Task):
 
     def teacher_problem(self, teacher_info: dict, info: dict) -> str | None:
         mine, theirs = info["tokenizer"], teacher_info["tokenizer"]
+        if teacher_info.get("encoder") and not mine.get("special_tokens"):
+            return None  # a pretrained encoder reads the texts with its own vocabulary (teachers.py)
         if theirs["vocab"] != mine["vocab"] or theirs["normalize"] != mine["normalize"]:
             return ("tokenizes with another vocabulary (a teacher needs the student's --vocab-size and "
                     "--normalize, on the same training split)")
@@ -256,6 +277,8 @@ class TextClassificationTask(Task):
         import tensorflow as tf
 
         mine, theirs = info["tokenizer"], teacher_info["tokenizer"]
+        if theirs.get("special_tokens") and not mine.get("special_tokens"):
+            return teachers.retokenize(x, teacher_info, info)
         ngrams = ("max_length", "bigram_buckets", "trigram_buckets")
         if all(mine.get(key, 0) == theirs.get(key, 0) for key in ngrams):
             return x

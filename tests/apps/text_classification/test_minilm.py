@@ -130,17 +130,26 @@ def test_unavailable_weights_say_how_and_leave_no_cache(tmp_path, monkeypatch):
         pretrained.encoder_folder(minilm.ENCODER, fetch=False)
 
 
-def test_fine_tune_export_load_mediapipe(checkpoint, tmp_path):
-    """Train one epoch on 120 texts, export the float formats and the MediaPipe file, load them back."""
-    import edgesuite
+@pytest.fixture(scope="module")
+def minilm_run(checkpoint, tmp_path_factory) -> Path:
+    """One epoch on 120 texts of the embedded corpus."""
     from edgesuite.cli import main
 
-    data = write_csv(tmp_path / "reviews.csv", corpus_rows(40))
-    out = tmp_path / "runs"
+    tmp = tmp_path_factory.mktemp("minilm-run")
+    data = write_csv(tmp / "reviews.csv", corpus_rows(40))
+    out = tmp / "runs"
     assert main(["train", "text-classification", "--data", str(data), "--model", "minilm", "--weights",
                  str(checkpoint), "--epochs", "1", "--max-length", "16", "--lr", "0.001", "--precision",
                  "mixed_bfloat16", "--out", str(out), "--name", "tiny", "--seed", "1"]) == 0
-    run = out / "text-classification" / "tiny"
+    return out / "text-classification" / "tiny"
+
+
+def test_fine_tune_export_load_mediapipe(minilm_run):
+    """The float formats and the MediaPipe file of a fine-tuned encoder, verified and loaded back."""
+    import edgesuite
+    from edgesuite.cli import main
+
+    run = minilm_run
     info = json.loads((run / "info.json").read_text())
     assert info["input_length"] == 18 and info["tokenizer"]["special_tokens"] == ["[CLS]", "[SEP]"]
     assert main(["export", str(run), "--formats", "keras,h5,tflite,onnx,mediapipe"]) == 0
@@ -152,3 +161,34 @@ def test_fine_tune_export_load_mediapipe(checkpoint, tmp_path):
     for name in ("model_float32.tflite", "model.onnx", "model.h5"):
         got = edgesuite.load(run / "export" / name).predict(TEXTS)
         assert [r["label"] for r in got] == [r["label"] for r in ref], name
+
+
+def test_a_bow_student_learns_from_the_encoder_and_unlabelled_texts(minilm_run, tmp_path):
+    """The encoder (another vocabulary) teaches a bag of words on its labelled texts and on unlabelled ones."""
+    import yaml
+
+    from edgesuite.apps.text_classification import teachers
+    from edgesuite.apps.text_classification.config import Config
+    from edgesuite.cli import main
+
+    data = yaml.safe_load((minilm_run / "config.yaml").read_text())["data"]
+    unlabelled = tmp_path / "more.txt"
+    unlabelled.write_text("".join(r["text"].replace("\n", " ") + "\n" for r in corpus_rows(60)[-30:]), encoding="utf-8")
+    out = tmp_path / "runs"
+    flags = ["train", "text-classification", "--data", data, "--model", "bow", "--epochs", "1", "--vocab-size", "300",
+             "--max-length", "16", "--bigram-buckets", "256", "--embed-dim", "8", "--precision", "float32",
+             "--seed", "1", "--out", str(out), "--teacher", str(minilm_run)]
+    assert main([*flags, "--name", "student", "--unlabelled", str(unlabelled)]) == 0
+    run = out / "text-classification" / "student"
+    info = json.loads((run / "info.json").read_text())
+    assert info["teacher_targets"] is True and info["split_sizes"]["train"] < 120
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "teacher_ensemble" in metrics  # the teacher read the student's held-out ids through retokenize
+    with pytest.raises(UserInputError, match="unlabelled: needs --teacher"):
+        Config(unlabelled=str(unlabelled)).validate()
+    # the student's word pieces joined back into text give the teacher the ids its own tokenizer gives
+    teacher_info = json.loads((minilm_run / "info.json").read_text())
+    tok = ctext.tokenizer_from_settings(info["tokenizer"])
+    texts = ["a fine film , well acted", "dull"]
+    again = teachers.retokenize(ctext.tokenize(texts, tok), teacher_info, info).numpy()
+    np.testing.assert_array_equal(again, ctext.tokenize(texts, ctext.tokenizer_from_settings(teacher_info["tokenizer"])))
