@@ -20,16 +20,19 @@ log = logging.getLogger("edgesuite")
 
 
 # ---------------------------------------------------------------- images
-def last_feature_layer(model, skip: tuple[str, ...] = ()):
+def last_feature_layer(model, skip: tuple[str, ...] = (), deepest: bool = False):
     """``(model, layer)``: the last layer whose output is a spatial map (batch, H, W, C) with H, W > 1, searched
     in a model wrapping another one (a test-time average) in the inner model that reads the same image.
-    ``skip``: layer names not to take (a segmenter's per-pixel ``logits`` and ``probabilities``)."""
+    ``skip``: layer names not to take (a segmenter's per-pixel ``logits`` and ``probabilities``); ``deepest``:
+    the last of the coarsest maps instead (an encoder-decoder's bottleneck, where the features know what a thing
+    is; its last full-size maps know only where edges are)."""
     import keras
 
     for layer in model.layers:  # a wrapper: the inner model on the same input explains the same features
         if isinstance(layer, keras.Model) and len(layer.outputs) == 1 and len(layer.outputs[0].shape) == 2 \
                 and tuple(layer.inputs[0].shape[1:]) == tuple(model.inputs[0].shape[1:]):
-            return last_feature_layer(layer, skip)
+            return last_feature_layer(layer, skip, deepest)
+    found = []
     for layer in reversed(model.layers):
         try:
             shape = layer.output.shape
@@ -37,22 +40,28 @@ def last_feature_layer(model, skip: tuple[str, ...] = ()):
             continue
         if len(shape) == 4 and (shape[1] or 2) > 1 and (shape[2] or 2) > 1 and layer is not model.layers[0] \
                 and layer.name not in skip:
-            return model, layer
+            if not deepest:
+                return model, layer
+            found.append((shape[1] or 0, layer))
+    if found:
+        side = min(s for s, _ in found)
+        return model, next(layer for s, layer in found if s == side)
     raise ValueError(f"{model.name}: no layer with a spatial output (batch, H, W, C) to take Grad-CAM on")
 
 
 _PROBES: dict = {}  # the feature-and-output model of the last model explained, reused across its inputs
 
 
-def grad_cam(model, images: np.ndarray, score: Callable, output: str | int = 0, skip: tuple[str, ...] = ()) -> np.ndarray:
+def grad_cam(model, images: np.ndarray, score: Callable, output: str | int = 0, skip: tuple[str, ...] = (),
+             deepest: bool = False) -> np.ndarray:
     """(N, H, W) heat maps in [0, 1] at the images' size. ``score(outputs)``: the (N,) quantity to explain,
     from the model's output named or numbered ``output`` (e.g. ``lambda p: p[:, k]``)."""
     import keras
     import tensorflow as tf
 
-    key = (id(model), output, skip)
+    key = (id(model), output, skip, deepest)
     if key not in _PROBES:
-        inner, layer = last_feature_layer(model, skip)
+        inner, layer = last_feature_layer(model, skip, deepest)
         outputs = inner.outputs[output] if isinstance(output, int) else inner.get_layer(output).output
         _PROBES.clear()  # one model at a time
         _PROBES[key] = keras.Model(inner.inputs, [layer.output, outputs])

@@ -92,3 +92,59 @@ def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
         shutil.copy2(source_classes, out / "classes.txt")
     elif not on_disk:
         (out / "classes.txt").write_text("\n".join(splits.class_names) + "\n", encoding="utf-8")
+
+
+def explain(model, predictor, inputs: list, save_dir: Path | None = None, target: str | None = None,
+            box: int | None = None) -> list[dict]:
+    """For the class ``target`` (default: the largest class other than background in each prediction), what
+    made the model paint it: Grad-CAM of the class's mean probability over the pixels it predicted there, on
+    the encoder's deepest feature map (occlusion for an exported file). One dict per image
+    (``maps``, ``peak``, ``class_map``); with ``save_dir``, ``<stem>_explain.png``."""
+    from edgesuite.common import explain as cx
+    from edgesuite.common.errors import UserInputError
+
+    meta = predictor.metadata
+    names = meta["class_names"]
+    if target is not None and target not in names:
+        raise UserInputError(f"--target: {target!r} is not one of the model's classes ({', '.join(names)})")
+    if box is not None:
+        raise UserInputError("--box: only object detection explains a chosen box")
+    x = predictor.codec.preprocess(inputs, meta)
+    probs = np.asarray(predictor.predict_raw(x), np.float32)
+    out = []
+    for i, item in enumerate(inputs):
+        class_map = probs[i].argmax(-1)
+        counts = np.bincount(class_map.ravel(), minlength=len(names))
+        counts[0] = 0 if counts[1:].any() else counts[0]
+        k = names.index(target) if target is not None else int(counts.argmax())
+        region = (class_map == k).astype(np.float32)
+        region = region if region.any() else np.ones_like(region)
+        weight = region / region.sum()
+
+        def score(p, k=k, weight=weight):
+            import tensorflow as tf
+
+            if isinstance(p, np.ndarray):
+                return (p[..., k] * weight).sum((1, 2))
+            return tf.reduce_sum(tf.cast(p[..., k], tf.float32) * weight, axis=(1, 2))
+
+        if model is not None:
+            heat, method = cx.grad_cam(model, x[i:i + 1], score, skip=("logits", "probabilities"),
+                                       deepest=True)[0], "Grad-CAM"
+        else:
+            heat = cx.occlusion(lambda imgs: np.asarray(predictor.predict_raw(imgs), np.float32), x[i:i + 1],
+                                score)[0]
+            method = "occlusion"
+        name = str(item) if isinstance(item, (str, Path)) else f"input{i}"
+        shown = {"input": name, "explained": names[k], "method": method, "image": x[i], "maps": {names[k]: heat},
+                 "peak": {names[k]: cx.peak(heat)}, "class_map": class_map}
+        if save_dir is not None:
+            stem = Path(name).stem if isinstance(item, (str, Path)) else name
+            shown["file"] = str(cx.save_panels(save_dir / f"{stem}_explain.png", x[i],
+                                               {f"{names[k]} ({region.mean():.0%} of the image)": heat},
+                                               f"{method}: {name}"))
+        shown["text"] = (f"{name}: {names[k]} over {float((class_map == k).mean()):.0%} of the image; {method} "
+                         f"peaks at row, column {shown['peak'][names[k]]}"
+                         + (f"; wrote {shown['file']}" if "file" in shown else ""))
+        out.append(shown)
+    return out
