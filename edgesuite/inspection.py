@@ -43,6 +43,11 @@ def check_data(task: str, out: str | None = None, fix: str | bool | None = None,
             from edgesuite.common.errors import UserInputError
 
             raise UserInputError(f"--fix {fixed}: is the report folder; give the cleaned copy a folder of its own")
+    from edgesuite.common.runs import check_output_dir
+
+    check_output_dir(report, "--report")  # before the data is read: a file there is named now
+    if fixed is not None:
+        check_output_dir(fixed, "--fix")
     return datacheck.check(inspector, cfg, task, report, fixed, label_errors=label_errors)
 
 

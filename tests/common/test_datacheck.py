@@ -185,3 +185,8 @@ def test_cli_data_check_prints_a_summary_and_names_bad_data(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.tsv" in err[0]
     assert not (tmp_path / "r").with_name(".r.partial").exists()
+    (tmp_path / "afile").write_text("x")
+    assert main(["data", "check", "translation", "--data", str(tmp_path / "p.tsv"), "--report",
+                 str(tmp_path / "afile")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--report" in err[0] and "afile" in err[0]
