@@ -30,6 +30,11 @@ FITTED_LENGTH = {"bag": (16, 2048), "other": (16, 512), "encoder": (16, 254)}
 # --model minilm's recipe where the knobs are left at the app's defaults (Task.from_data): BERT fine-tuning's
 # small rate with a tenth of the steps as warm-up, a batch of 32, a few epochs (small sets: 300 steps at least)
 ENCODER_RECIPE = {"lr": 5e-5, "batch_size": 32, "epochs": 4, "min_steps": 300, "warmup_epochs": 0.4}
+# --model auto takes the encoder when its estimated fine-tuning fits: minutes without a --time-budget, and the
+# training speed the estimate assumes (token positions a second, measured on a 2-core AVX512_BF16/AMX CPU under
+# mixed_bfloat16: tests/benchmarks/RESULTS.md)
+AUTO_ENCODER_MINUTES, ENCODER_TOKENS_PER_SECOND = 40.0, 2500.0
+AUTO_ENCODER_MIN_TEXTS = 1000  # below it the validation split (~100 texts) has a standard error of ~4 points
 # --bigram-buckets 0: the linear model's table (vocabulary + buckets rows of class scores and an idf) holds at
 # most this many numbers (8 MB of float32, 2 MB in an int8 file); the bag of words' rows are 64-wide embeddings
 TABLE_NUMBERS, BOW_BUCKETS = 2 ** 21, 20_000
@@ -229,7 +234,42 @@ class TextClassificationTask(Task):
 
     # ---- model ------------------------------------------------------------
     def model_candidates(self, cfg: Config) -> tuple[str, ...]:
-        return AUTO_CANDIDATES
+        """linear, bow, cnn; then the pretrained encoder when its checkpoint is at hand (or fetched) and its
+        fine-tuning, estimated from the data, fits the budget. Its vocabulary is English; other languages are
+        judged as any candidate is, by validation macro F1."""
+        why = self._encoder_unfit(cfg)
+        print(f"model auto: minilm {'left out: ' + why if why else 'included'}")
+        return AUTO_CANDIDATES if why else (*AUTO_CANDIDATES, *ENCODER_MODELS)
+
+    @staticmethod
+    def _encoder_unfit(cfg: Config) -> str | None:
+        """Why ``--model auto`` leaves the encoder out, or None: ``--weights none``, fewer than
+        ``AUTO_ENCODER_MIN_TEXTS`` training texts, more estimated minutes than the budget (half the
+        ``--time-budget``; else ``AUTO_ENCODER_MINUTES``) at ``ENCODER_TOKENS_PER_SECOND``, or no checkpoint
+        (fetched when missing)."""
+        if cfg.weights == "none":
+            return "--weights none"
+        splits = tcdata.load_splits(cfg)
+        n = len(splits.train)
+        if n < AUTO_ENCODER_MIN_TEXTS:
+            return (f"{n} training texts, fewer than {AUTO_ENCODER_MIN_TEXTS}: a validation split that small cannot "
+                    "tell the candidates apart (--model minilm trains it by name)")
+        pick = splits.train.texts[:2000]
+        # word pieces per text: ~1.3 a word of English, one a CJK character; capped as --max-length 0 caps them
+        words = np.array([len(t.split()) + sum("\u3400" <= ch <= "\u9fff" for ch in t) / 1.3 for t in pick])
+        length = min(max(16.0, float(np.percentile(words, 95)) * 1.3), FITTED_LENGTH["encoder"][1]) + 2
+        epochs = max(ENCODER_RECIPE["epochs"], math.ceil(ENCODER_RECIPE["min_steps"] * ENCODER_RECIPE["batch_size"]
+                                                          / max(n, 1)))
+        minutes = n * epochs * length / ENCODER_TOKENS_PER_SECOND / 60
+        budget = cfg.time_budget / 2 if cfg.time_budget else AUTO_ENCODER_MINUTES
+        if minutes > budget:
+            return (f"its fine-tuning would take ~{minutes:.0f} min here ({n} texts, {epochs} epochs of ~{length:.0f} "
+                    f"tokens) where {budget:.0f} min are allowed (--time-budget N, or --model minilm)")
+        try:
+            pretrained.encoder_folder(minilm.ENCODER, cfg.weights, log=print)
+        except UserInputError as exc:
+            return str(exc)
+        return None
 
     def build_model(self, cfg: Config, info: dict):
         if info.get("encoder"):

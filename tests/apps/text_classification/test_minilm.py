@@ -192,3 +192,15 @@ def test_a_bow_student_learns_from_the_encoder_and_unlabelled_texts(minilm_run, 
     texts = ["a fine film , well acted", "dull"]
     again = teachers.retokenize(ctext.tokenize(texts, tok), teacher_info, info).numpy()
     np.testing.assert_array_equal(again, ctext.tokenize(texts, ctext.tokenizer_from_settings(teacher_info["tokenizer"])))
+
+
+def test_auto_takes_the_encoder_when_it_fits(checkpoint, tmp_path):
+    from edgesuite.apps.text_classification.config import Config
+    from edgesuite.apps.text_classification.task import TASK
+
+    data = str(write_csv(tmp_path / "reviews.csv", corpus_rows(500)))
+    assert TASK.model_candidates(Config(data=data, weights=str(checkpoint))) == ("linear", "bow", "cnn", "minilm")
+    assert "minilm" not in TASK.model_candidates(Config(data=data, weights="none"))
+    assert "minilm" not in TASK.model_candidates(Config(data=data, weights=str(checkpoint), time_budget=0.2))
+    small = str(write_csv(tmp_path / "small.csv", corpus_rows(100)))
+    assert "fewer than" in TASK._encoder_unfit(Config(data=small, weights=str(checkpoint)))
