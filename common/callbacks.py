@@ -9,6 +9,7 @@ import os
 import keras
 
 from edgesuite.common.runs import RunDir, write_json
+from edgesuite.common.log import say
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -97,7 +98,7 @@ class TimeBudget(keras.callbacks.Callback):
 
     STRETCHED = ("cosine", "warmup_cosine", "step")  # shaped by the total steps; the per-epoch decays are not
 
-    def __init__(self, cfg, state: dict, steps_per_epoch: int, started: float, lr_scale: float = 1.0, log=print,
+    def __init__(self, cfg, state: dict, steps_per_epoch: int, started: float, lr_scale: float = 1.0, log=say,
                  clock=None):
         super().__init__()
         import time

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from edgesuite.common.errors import UserInputError
+from edgesuite.common.log import say, warn
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
 
@@ -38,7 +39,7 @@ class SkipLog:
     def report(self, log=None) -> None:
         if not self.items:
             return
-        log = log or (lambda m: print(m, file=sys.stderr))
+        log = log or warn
         first = "; ".join(f"{i}: {r}" for i, r in self.items[:3])
         more = f" (and {len(self.items) - 3} more)" if len(self.items) > 3 else ""
         log(f"warning: skipped {len(self.items)} {self.what}: {first}{more}. Use --strict to fail instead.")
@@ -81,7 +82,7 @@ CANVAS_SIZE = 64  # the side the embedded canvases are drawn at when --image-siz
 FITTED_SIDES = (32, 256, 16)  # --image-size 0: the images' median side, a multiple of 16 in 32..256
 
 
-def with_image_size(cfg, log=print):
+def with_image_size(cfg, log=say):
     """``cfg`` with ``image_size`` from the data when it is 0: the images' median shorter side (native
     resolution) as a multiple of 16 in 32..256, the canvases' 64 px for the embedded set; a set of other sizes
     is resized to it. Segmentation and detection call it first in ``load_data``; the driver keeps the result

@@ -23,6 +23,7 @@ import keras
 from edgesuite.common.config import teacher_runs
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.runs import resolve_run
+from edgesuite.common.log import say
 
 # the knobs that make the splits (with the data seed): a teacher trained on other splits has seen the student's
 # held-out examples
@@ -38,7 +39,7 @@ class Teacher:
 
 
 
-def load_teachers(task, cfg, info: dict, log=print) -> list[Teacher]:
+def load_teachers(task, cfg, info: dict, log=say) -> list[Teacher]:
     """The finished runs ``cfg.teacher`` names, each checked against the student's task, classes and splits;
     a problem is a UserInputError naming the run and what differs."""
     teachers = []

@@ -31,9 +31,10 @@ import os
 
 from edgesuite.common.config import STRATEGIES
 from edgesuite.common.errors import UserInputError
+from edgesuite.common.log import say
 
 
-def configure_devices(name: str, devices: int, log=print) -> None:
+def configure_devices(name: str, devices: int, log=say) -> None:
     """Splits the CPU into ``devices`` logical devices for ``mirrored`` on a machine without GPUs.
 
     Must run before TensorFlow initialises its devices (before any tensor is made).
@@ -52,7 +53,7 @@ def configure_devices(name: str, devices: int, log=print) -> None:
                                  f"process; --devices {devices} must be set before anything else runs") from None
 
 
-def make_strategy(name: str, devices: int = 0, tpu: str = "", log=print):
+def make_strategy(name: str, devices: int = 0, tpu: str = "", log=say):
     """The strategy object for ``name``; prints the choice with its devices."""
     import tensorflow as tf
 
@@ -203,7 +204,7 @@ def remove_stale_scratch() -> None:
             pass
 
 
-def restart_worker(limit: int, exc: BaseException, log=print) -> None:
+def restart_worker(limit: int, exc: BaseException, log=say) -> None:
     """Replaces this process with the same command line; returns only when ``limit`` restarts are spent."""
     import sys
 

@@ -29,6 +29,7 @@ import os
 from pathlib import Path
 
 from edgesuite.common.errors import UserInputError
+from edgesuite.common.log import say
 
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -80,7 +81,7 @@ def choose(requested: str, flags: set[str] | None = None, gpu_caps: list[tuple[i
 
 
 @contextlib.contextmanager
-def scope(requested: str, log=print):
+def scope(requested: str, log=say):
     """Sets the global Keras dtype policy for the block, prints the choice, and restores the previous
     policy on the way out (also on an error or Ctrl-C). Yields the policy's name."""
     import keras

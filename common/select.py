@@ -21,6 +21,7 @@ from pathlib import Path
 from edgesuite.common.config import save_yaml
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.runs import RunDir, write_json
+from edgesuite.common.log import say
 
 AUTO = "auto"
 KEEP_IN_PARENT = ("candidates", "status.json")  # the parent's own; everything else comes from the winner
@@ -32,7 +33,7 @@ def is_auto(task, cfg) -> bool:
     return getattr(cfg, "model", None) == AUTO and bool(task.model_candidates(cfg))
 
 
-def train_candidates(task, cfg, train_one, resume=None, log=print, data=None) -> RunDir:
+def train_candidates(task, cfg, train_one, resume=None, log=say, data=None) -> RunDir:
     """Trains every candidate with ``train_one(task, cfg, resume=..., log=...)`` (the driver's ``train``) and
     returns the parent run holding the winner. A resumed parent is claimed first (``RunDir.claim``): another
     process training it is refused; a new one is this process's from its creation (status.json names it)."""

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from edgesuite.common.runs import process_alive
+from edgesuite.common.log import say
 
 # the input pipeline this process reads in a multi-worker run; the driver sets it (input_pipeline_scope)
 _PIPELINE = {"count": 1, "index": 0}
@@ -139,7 +140,7 @@ def rows_dataset(columns: Sequence) -> Any:
     return ds
 
 
-def cache_target(columns: Sequence, budget_mb: float, cache_root: Path, split: str, log=print) -> bool | str:
+def cache_target(columns: Sequence, budget_mb: float, cache_root: Path, split: str, log=say) -> bool | str:
     """Where the decoded rows of one split are cached: ``True`` (memory) when they fit in ``budget_mb``,
     else a file under ``cache_root`` named by what the rows are (their files, sizes, dates and ``tag``), so a
     later run on the same data and recipe reads it instead of decoding again. Says which in the log."""
@@ -200,7 +201,7 @@ def columns_dataset(columns: Sequence):
     return rows_dataset(columns) if is_streamed(columns) else tf.data.Dataset.from_tensor_slices(tuple(columns))
 
 
-def split_pipeline(columns: Sequence, cfg, task: str, split: str, *, train: bool, augment=None, log=print):
+def split_pipeline(columns: Sequence, cfg, task: str, split: str, *, train: bool, augment=None, log=say):
     """A split's batches: decoded rows cached in memory or in a file (:func:`cache_target`, under
     ``OUT/.cache/<task>``), then shuffled and augmented (training) and batched. The test split, read once
     after training, is not cached.

@@ -30,6 +30,7 @@ from edgesuite.common.config import ClassWeighted, Pretrained, save_yaml, teache
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.runs import (INFO_REMEDY, INFO_TYPES, RunDir, check_types, keras_archive_problem,
                                    read_json_dict, write_json)
+from edgesuite.common.log import say
 
 
 def build_schedule(cfg, steps_per_epoch: int):
@@ -168,7 +169,7 @@ def _compile(model, task, cfg, info, steps_per_epoch: int, lr_scale: float = 1.0
                   **task.compile_options(cfg))
 
 
-def train(task, cfg, resume: str | os.PathLike | None = None, log=print, data=None,
+def train(task, cfg, resume: str | os.PathLike | None = None, log=say, data=None,
           extra_callbacks: list | None = None) -> RunDir:
     """Trains ``task`` under ``cfg`` and returns the completed run directory.
 
@@ -258,7 +259,7 @@ SMALLEST_FITTED_BATCH = 8
 BUDGET_EPOCHS = 200  # the most epochs a --time-budget may plan when --epochs is not given
 
 
-def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=print):
+def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=say):
     """The recipe fitted to a small training set: ``(cfg, train)``, both as they are for a large one.
 
     - batch: when an epoch would have fewer than ``min_epoch_steps`` steps, the largest power of two (8 at the
@@ -432,7 +433,7 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
     return run
 
 
-def finish(task, run: RunDir, model, data, cfg, log=print) -> dict:
+def finish(task, run: RunDir, model, data, cfg, log=say) -> dict:
     """Evaluates on the held-out split, writes metrics and plots, marks the run completed."""
     eval_ds = data.test if data.test is not None else data.val
     metrics = task.evaluate(model, eval_ds, data.info) if eval_ds is not None else {}

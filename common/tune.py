@@ -47,6 +47,7 @@ from pathlib import Path
 from edgesuite.common.config import DEFAULT_SPACE, FITTED_BY, load_yaml, searchable
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.runs import RunDir, process_alive, write_json
+from edgesuite.common.log import say
 
 MIN_TRIAL_MINUTES = 0.25  # under --time-budget, no trial starts with less than this left to it
 
@@ -267,7 +268,7 @@ class _QuietFailures(logging.Filter):
 
 
 def tune(task, base, trials: int, space=None, storage: str | None = None, study_name: str = "study",
-         log=print, budget_minutes: float | None = None) -> TuneResult:
+         log=say, budget_minutes: float | None = None) -> TuneResult:
     """Runs trials of ``task`` until the study holds ``trials`` finished ones (complete or pruned) or the time
     budget (``base.time_budget`` minutes, for the whole search) is spent. Each trial is ``base`` with the
     searched knobs set, trained by the shared driver into the tune folder."""
@@ -470,7 +471,7 @@ def _trial_seeded_tpe(seed: int, **kwargs):
     return TrialSeededTPE()
 
 
-def write_report(study, tune_dir: Path, names: list[str], monitor: str, log=print) -> TuneResult:
+def write_report(study, tune_dir: Path, names: list[str], monitor: str, log=say) -> TuneResult:
     """trials.csv, the two plots and best_config.yaml, each written whole (temporary name, then rename)."""
     import optuna
 

@@ -13,7 +13,10 @@ The Python face mirrors the CLI::
 
 from __future__ import annotations
 
+from edgesuite.common.log import install_console
+
 __version__ = "0.1.0"
+install_console()  # INFO to stdout, warnings to stderr, the message alone (common/log.py says how to change it)
 
 
 def train(task: str, resume: str | None = None, config: str | None = None, **knobs):

@@ -7,8 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgesuite.common.config import from_dict, load_yaml
+from edgesuite.common.log import forwarded_to
 from edgesuite.common.runs import RunDir, keras_archive_problem, resolve_run
 
+
+
+def voice(log):
+    """Where a call's messages go: ``log(text)`` for each when given, else the ``edgesuite`` logger's handlers."""
+    import contextlib
+
+    return forwarded_to(log) if log is not None else contextlib.nullcontext()
 
 def quiet_tensorflow() -> None:
     """Keeps TensorFlow's C++ start-up chatter off the user's terminal."""
@@ -80,26 +88,30 @@ def run_task_name(run: RunDir) -> str:
     return name
 
 
-def train(task: str, resume: str | None = None, config: str | None = None, log=print, **knobs) -> "Run":
+def train(task: str, resume: str | None = None, config: str | None = None, log=None, **knobs) -> "Run":
+    """``log``: a callable that receives every message of the run instead of the console (None: the
+    ``edgesuite`` logger's handlers, the console by default)."""
     quiet_tensorflow()
     from edgesuite.apps import get_task
     from edgesuite.common import training
 
     cfg = resolve_config(task, knobs, config, resume)
     t = get_task(task)
-    run = training.train(t, cfg, resume=resolve_run(resume).path if resume else None, log=log)
+    with voice(log):
+        run = training.train(t, cfg, resume=resolve_run(resume).path if resume else None)
     return Run(run.path)
 
 
 def tune(task: str, trials: int = 20, space=None, storage: str | None = None, study: str = "study",
-         config: str | None = None, log=print, **knobs):
+         config: str | None = None, log=None, **knobs):
     """``edgesuite tune``: see :func:`edgesuite.common.tune.tune`."""
     quiet_tensorflow()
     from edgesuite.apps import get_task
     from edgesuite.common import tune as ctune
 
     base = resolve_config(task, knobs, config)
-    return ctune.tune(get_task(task), base, trials, space=space, storage=storage, study_name=study, log=log)
+    with voice(log):
+        return ctune.tune(get_task(task), base, trials, space=space, storage=storage, study_name=study)
 
 
 def prepare(task: str, config: str | None = None, **knobs):
@@ -111,29 +123,41 @@ def prepare(task: str, config: str | None = None, **knobs):
     return get_task(task), resolve_config(task, knobs, config)
 
 
-def fit(task, cfg, data=None, log=print) -> "Run":
+def fit(task, cfg, data=None, log=None) -> "Run":
     """Trains with the shared driver on ``data`` already loaded by ``task.load_data(cfg)`` (None: it
     loads them) and returns the finished :class:`Run`."""
     from edgesuite.common import training
 
-    return Run(training.train(task, cfg, log=log, data=data).path)
+    with voice(log):
+        return Run(training.train(task, cfg, data=data).path)
 
 
-def script_arguments(task: str, doc: str, recipe: dict, argv=None) -> tuple[dict, str]:
-    """The flags of a per-app ``train.py``: every knob of the task's config, as on the CLI (a flag given
-    wins over the script's ``recipe``), and ``--formats`` to export after training.
-    Returns (knobs: the recipe with the flags given, formats)."""
+def script_arguments(task: str, doc: str, recipe: tuple[str, ...], argv=None) -> tuple[dict, str]:
+    """The flags of a per-app ``train.py``: every knob of the task's config, as on the CLI, and ``--formats`` to
+    export after training. ``recipe``: the knobs the script keeps in view; their values are the Config's
+    defaults (a number lives once) with the flags given, and are said as the script starts.
+    Returns (the flags given, formats)."""
     import argparse
+    import dataclasses
 
     from edgesuite.apps import get_config_class
     from edgesuite.common.config import add_arguments
+    from edgesuite.common.log import say
 
+    config = get_config_class(task)
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+    unknown = [k for k in recipe if k not in defaults]
+    if unknown:  # a script naming a knob its Config lost: the script's bug, said before anything runs
+        raise ValueError(f"train.py of {task}: RECIPE names {', '.join(unknown)}, not knobs of {config.__name__}")
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--formats", default="all", help="formats to export after training (comma-separated)")
-    add_arguments(parser, get_config_class(task))
+    add_arguments(parser, config)
     given = vars(parser.parse_args(argv))
     formats = given.pop("formats")
-    return {**recipe, **given}, formats
+    shown = {k: given.get(k, defaults[k]) for k in recipe}
+    say("recipe: " + ", ".join(f"{k.replace('_', '-')} {v}" + (" (flag)" if k in given else "")
+                               for k, v in shown.items()))
+    return given, formats
 
 
 @dataclass
@@ -243,14 +267,16 @@ class Run:
         return metrics
 
     def export(self, formats: str | list[str] = "all", out: str | None = None, calibration_samples: int = 200,
-               eval_samples: int = 500, log=print) -> dict:
-        """Writes and verifies the export formats; the report dict (``ok`` says all passed)."""
+               eval_samples: int = 500, log=None) -> dict:
+        """Writes and verifies the export formats; the report dict (``ok`` says all passed). ``log``: as for
+        :func:`train`."""
         from edgesuite import __version__
         from edgesuite.export.exporter import export_run
 
         quiet_tensorflow()
-        report, ok = export_run(self, formats, out, calibration_samples, eval_samples, log=log,
-                                provenance={"edgesuite_version": __version__})
+        with voice(log):
+            report, ok = export_run(self, formats, out, calibration_samples, eval_samples,
+                                    provenance={"edgesuite_version": __version__})
         return {**report, "ok": ok}
 
     def predictor(self):

@@ -21,6 +21,7 @@ import numpy as np
 
 from edgesuite.common.errors import UserInputError
 from edgesuite.export.formats import parse_formats
+from edgesuite.common.log import say
 
 
 def time_file(path: str, threads: int | None, samples: int, warmup: int = 5) -> dict:
@@ -86,7 +87,7 @@ def _read_report(path: Path, run_path) -> dict:
     return report
 
 
-def benchmark_run(run_path: str, formats: str = "all", samples: int = 50, log=print) -> dict:
+def benchmark_run(run_path: str, formats: str = "all", samples: int = 50, log=say) -> dict:
     from edgesuite.api import Run
     from edgesuite.export.runtime import read_metadata
     from edgesuite.export.verify import size_mb, table

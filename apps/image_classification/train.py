@@ -12,29 +12,32 @@ the same recipe and adds --resume after a crash, --time-budget and multi-worker 
 import sys
 
 from edgesuite import api
+from edgesuite.common.log import say
 
-# Setup: the recipe, as `edgesuite train image-classification` has it by default. Change a number, run.
-RECIPE = {
-    "model": "auto", "weights": "auto",  # photos: EfficientNet-Lite0 from ImageNet; grey or small: a compact CNN
-    "image_size": 0, "width": 1.0, "dropout": 0.2,                     # at the images' own size
-    "augment": "default",               # flips + erasing if the classes keep their class mirrored, else shifts
-    "tta": "auto",                      # then the saved CNN averages the image and its mirror image
-    "epochs": 10, "batch_size": 128,
-    "optimizer": "adamw", "lr": 3e-3, "schedule": "warmup_cosine", "weight_decay": 0.05,
-    "label_smoothing": 0.1,
-}
+# Setup: the recipe's knobs, in view. Each number lives once, as the default in apps/image_classification/config.py
+# (what `edgesuite train image-classification` runs), and the script prints them as it starts; a flag changes one
+# (--lr 1e-3), and `--help` lists them all.
+RECIPE = (
+    "model", "weights",  # photos: EfficientNet-Lite0 from ImageNet; grey or small: a compact CNN
+    "image_size", "width", "dropout",  # 0: at the images' own size
+    "augment",  # from the data: flips + erasing if the classes keep their class mirrored, else shifts
+    "tta",  # then the saved CNN averages the image and its mirror image
+    "epochs", "batch_size",
+    "optimizer", "lr", "schedule", "weight_decay",
+    "label_smoothing",
+)
 
 
 def main(argv=None) -> int:
-    knobs, formats = api.script_arguments("image-classification", __doc__, RECIPE, argv)  # any other knob as a flag too
+    knobs, formats = api.script_arguments("image-classification", __doc__, RECIPE, argv)  # every knob as a flag
     task, cfg = api.prepare("image-classification", **knobs)
 
     # Data: every file is decoded once up front (a bad one is named, and skipped unless --strict), the
     # splits are stratified by the seed, and tf.data decodes, resizes and augments batches while training.
     data = task.load_data(cfg)
-    print(f"{data.train_size} training images, {data.info['channels']} channel(s) at {data.info['image_size']} px:")
+    say(f"{data.train_size} training images, {data.info['channels']} channel(s) at {data.info['image_size']} px:")
     for name, count in zip(data.info["class_names"], data.class_counts):
-        print(f"  {count:>6}  {name}")
+        say(f"  {count:>6}  {name}")
 
     # Model: uint8 images in, class probabilities out; resizing and the x / 255 scaling are layers inside,
     # so every exported file takes the same uint8 images. The driver builds it again under the run's
@@ -47,8 +50,8 @@ def main(argv=None) -> int:
     # Evaluate: the held-out test split; the confusion matrix and curves are in run.path / "plots".
     m = run.metrics
     hardest = sorted(m["per_class"].items(), key=lambda kv: kv[1]["f1"])[:3]
-    print(f"test accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f} -> {run.path}")
-    print("hardest classes: " + ", ".join(f"{name} (F1 {c['f1']:.3f})" for name, c in hardest))
+    say(f"test accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f} -> {run.path}")
+    say("hardest classes: " + ", ".join(f"{name} (F1 {c['f1']:.3f})" for name, c in hardest))
 
     # Export: SavedModel, .keras, .h5, TFLite (float, fp16, dynamic, int8), Core ML and ONNX, each file
     # loaded back and compared with the Keras model (export/export_report.md).

@@ -27,6 +27,7 @@ from edgesuite.common.data import SkipLog
 from edgesuite.common.decode import UNREADABLE, eight_bit, open_image
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.stream import FileRows, columns_dataset, take
+from edgesuite.common.log import say, warn
 
 
 @dataclass
@@ -129,10 +130,10 @@ def to_arrays(boxset: formats.BoxSet, size: int, skips: SkipLog, max_boxes: int)
             else:
                 good.append((item, boxes))
     for line in sizes[:SIZE_WARNINGS]:  # one line each: a wrong size is a fault of that file's annotation
-        print(f"warning: {line}; skipped (its boxes are in a frame of another size)", file=sys.stderr)
+        warn(f"warning: {line}; skipped (its boxes are in a frame of another size)")
     if len(sizes) > SIZE_WARNINGS:
-        print(f"warning: and {len(sizes) - SIZE_WARNINGS} more images whose annotated size differs from the file; "
-              "skipped", file=sys.stderr)
+        warn(f"warning: and {len(sizes) - SIZE_WARNINGS} more images whose annotated size differs from the file; "
+              "skipped")
     if not good:
         first = sizes[0] if sizes else ": ".join(skips.items[0]) if skips.items else None
         skips.report()
@@ -142,7 +143,7 @@ def to_arrays(boxset: formats.BoxSet, size: int, skips: SkipLog, max_boxes: int)
         raise UserInputError(f"{what}" + (f"; the first: {first} (each is named above)" if first else ""))
     most = max(len(g[0].classes) for g in good)
     if most > max_boxes:
-        print(f"warning: an image holds {most} boxes; keeping the first {max_boxes} per image (--max-boxes)")
+        warn(f"warning: an image holds {most} boxes; keeping the first {max_boxes} per image (--max-boxes)")
     b, c, d = pad([g[1] for g in good], [g[0].classes for g in good], [g[0].difficult for g in good],
                   max(1, min(most, max_boxes)))
     images = FileRows([g[0].path for g in good], partial(resized_image, size=size), (size, size, 3),
@@ -187,7 +188,7 @@ def load_splits(cfg) -> DetectionSplits:
     else:
         parts["train"], names = _read_folder(root, cfg, skips, clips)
     skips.report()
-    clips.report(lambda m: print(m.replace("skipped", "clipped").replace(" Use --strict to fail instead.", "")))
+    clips.report(lambda m: say(m.replace("skipped", "clipped").replace(" Use --strict to fail instead.", "")))
     train, val, test = parts["train"], parts.get("val"), parts.get("test")
     if val is None:
         idx = np.random.default_rng(cfg.data_seed).permutation(len(train))

@@ -13,11 +13,13 @@ from edgesuite.apps.object_detection.config import Config
 from edgesuite.apps.object_detection.metrics import RECALL_POINTS, detection_metrics
 from edgesuite.apps.object_detection.postprocess import detections
 from edgesuite.apps.object_detection.serving import SERVING
+from edgesuite.common import autobackbone
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import build_augmenter
 from edgesuite.common.data import held_out_pipeline, with_image_size
 from edgesuite.common.stream import split_pipeline
 from edgesuite.common.task import DataSplits, Task
+from edgesuite.common.log import say
 
 
 class ObjectDetectionTask(Task):
@@ -26,11 +28,12 @@ class ObjectDetectionTask(Task):
     serving = SERVING
     # the best epoch, early stopping and --time-budget's checks follow the metric users judge, not the loss
     monitor = ("val_map50", "max")
-    from_data = {"image_size": 0}  # see Task.from_data
+    from_data = {"image_size": 0, "backbone": "auto", "freeze_backbone": False}  # see Task.from_data
     VAL_MAP_IMAGES = 1000  # each epoch's mAP is over at most this many validation images
 
     # ---- data -------------------------------------------------------------
     def load_data(self, cfg: Config) -> DataSplits:
+        cfg = autobackbone.resolve(cfg, "vgg", "vgg")  # --backbone auto: pretrained for colour images of some size
         cfg = with_image_size(cfg)  # --image-size 0: from the images
         splits = ddata.load_splits(cfg)
         augmenter = build_augmenter(cfg.augment, "detection", (cfg.image_size, cfg.image_size), seed=cfg.seed,
@@ -56,6 +59,8 @@ class ObjectDetectionTask(Task):
             "task": self.name,
             "class_names": splits.class_names,
             "image_size": cfg.image_size,
+            "backbone": cfg.backbone,
+            "freeze_backbone": cfg.freeze_backbone,
             "channels": 3,
             "input_dtype": "uint8",
             "data_name": splits.data_name,
@@ -75,8 +80,13 @@ class ObjectDetectionTask(Task):
 
     # ---- model ------------------------------------------------------------
     def build_model(self, cfg: Config, info: dict):
-        # the side the data gave (--image-size 0) is in info; the config may still hold the 0
-        return dmodel.build(dataclasses.replace(cfg, image_size=info["image_size"]), len(info["class_names"]))
+        # what the data gave (--image-size 0, --backbone auto) is in info; the config may still hold the unset values
+        fitted = {k: info[k] for k in ("backbone", "freeze_backbone")
+                  if k in info and getattr(cfg, k) == self.from_data[k]}
+        cfg = dataclasses.replace(cfg, image_size=info["image_size"], **fitted)
+        if cfg.backbone == "auto":  # a run from before the knob had the vgg default
+            cfg = dataclasses.replace(cfg, backbone="vgg")
+        return dmodel.build(cfg, len(info["class_names"]))
 
     def loss_and_metrics(self, cfg: Config, info: dict):
         return dmodel.DetectionLoss(len(info["class_names"]), info["image_size"]), []
@@ -103,7 +113,7 @@ class ObjectDetectionTask(Task):
                 value = detection_metrics(preds, truths, data.info["class_names"])["map50"]
                 if logs is not None:
                     logs["val_map50"] = value
-                print(f"epoch {epoch + 1}: val_map50 {value:.4f} ({len(truths)} validation images)")
+                say(f"epoch {epoch + 1}: val_map50 {value:.4f} ({len(truths)} validation images)")
 
         return [ValidationMAP()]
 

@@ -12,32 +12,35 @@ object-detection` runs the same recipe and adds --resume and multi-worker traini
 import sys
 
 from edgesuite import api
+from edgesuite.common.log import say
 
-# Setup: the recipe, as `edgesuite train object-detection` has it by default.
-RECIPE = {
-    "image_size": 0, "width": 1.0,                        # anchor-free one-stage detector; 0: the images' side (canvases: 64)
-    "augment": "default",                                 # flip, zoom, shift, colour: boxes move too
-    "epochs": 40, "time_budget": 20.0,                    # as many epochs as fit in 20 minutes, up to 40
-    "batch_size": 32, "optimizer": "adamw", "lr": 3e-3, "weight_decay": 0.5, "schedule": "warmup_cosine",
-    "score_threshold": 0.05, "iou_threshold": 0.5, "max_detections": 50,   # NMS inside the exports
-}
+# Setup: the recipe's knobs, in view. Each number lives once, as the default in apps/object_detection/config.py
+# (what `edgesuite train object-detection` runs), and the script prints them as it starts; a flag changes one
+# (--lr 1e-3), and `--help` lists them all.
+RECIPE = (
+    "image_size", "width",  # an anchor-free one-stage detector; 0: the images' side
+    "augment",  # flip, zoom, shift, colour: boxes move too
+    "epochs", "time_budget",  # as many epochs as fit in the time budget (minutes), up to --epochs
+    "batch_size", "optimizer", "lr", "weight_decay", "schedule",
+    "score_threshold", "iou_threshold", "max_detections",  # NMS inside the exports
+)
 
 
 def main(argv=None) -> int:
-    knobs, formats = api.script_arguments("object-detection", __doc__, RECIPE, argv)  # any other knob as a flag too
+    knobs, formats = api.script_arguments("object-detection", __doc__, RECIPE, argv)  # every knob as a flag
     task, cfg = api.prepare("object-detection", **knobs)
 
     # Data: every box is checked against its image (clipped or skipped and counted, or fatal with
     # --strict), images are stretched to the square input and their boxes with them.
     data = task.load_data(cfg)
-    print(f"{data.train_size} training images at {data.info['image_size']} px, "
+    say(f"{data.train_size} training images at {data.info['image_size']} px, "
           f"classes: {', '.join(data.info['class_names'])}")
 
     # Model: uint8 images in, per-point class scores and box distances out; the serving graphs decode
     # them and run NMS, so an exported file returns boxes, classes, scores and a count.
     model = task.build_model(cfg, data.info)
     heads = ", ".join(f"{out.name} {tuple(out.shape)}" for out in model.outputs)
-    print(f"model: {model.count_params():,} parameters; raw outputs {heads}")
+    say(f"model: {model.count_params():,} parameters; raw outputs {heads}")
 
     # Train: the shared driver under the time budget (the cosine schedule stretched over the epochs
     # that fit), the best epoch by validation loss.
@@ -45,9 +48,9 @@ def main(argv=None) -> int:
 
     # Evaluate: COCO mAP@0.5 and mAP@[.5:.95] on the test split; precision-recall curves in plots/.
     m = run.metrics
-    print(f"test mAP@0.5 {m['map50']:.4f}, mAP@[.5:.95] {m['map50_95']:.4f}, AR@100 {m['recall']:.4f}")
+    say(f"test mAP@0.5 {m['map50']:.4f}, mAP@[.5:.95] {m['map50_95']:.4f}, AR@100 {m['recall']:.4f}")
     by_ap = sorted(m["per_class"].items(), key=lambda kv: kv[1]["ap50"])
-    print("AP@0.5 by class, lowest first: " + ", ".join(f"{n} {c['ap50']:.3f}" for n, c in by_ap))
+    say("AP@0.5 by class, lowest first: " + ", ".join(f"{n} {c['ap50']:.3f}" for n, c in by_ap))
 
     # Export: every format, each checked against the Keras model by the detections it finds again.
     report = run.export(formats)

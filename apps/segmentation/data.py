@@ -32,6 +32,7 @@ from edgesuite.common.decode import UNREADABLE, eight_bit, open_image
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.stream import FileRows, columns_dataset, take
 from edgesuite.common.text import read_text_file
+from edgesuite.common.log import warn
 
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS | {".tif", ".tiff"}
 MASK_SUFFIXES = {".png", ".tif", ".tiff", ".bmp", ".gif"}
@@ -318,7 +319,7 @@ def load_splits(cfg) -> SegmentationSplits:
         top = max(masks_with, default=0)
         names = [f"class_{i}" for i in range(max(top + 1, 2))]
         if warning := inferred_classes_warning(masks_with, sum(len(p) for p in parts.values())):
-            print(warning)
+            warn(warning)
     parts = {split: check_values(p, len(names), cfg.ignore_index, skips) for split, p in parts.items()}
     skips.report()
     train, val, test = parts["train"], parts.get("val"), parts.get("test")

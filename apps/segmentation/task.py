@@ -13,6 +13,7 @@ from edgesuite.apps.segmentation.config import Config
 from edgesuite.apps.segmentation.metrics import confusion, from_confusion
 from edgesuite.apps.segmentation.postprocess import palette
 from edgesuite.apps.segmentation.serving import SERVING
+from edgesuite.common import autobackbone
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import build_augmenter
 from edgesuite.common.data import held_out_pipeline, with_image_size
@@ -25,10 +26,12 @@ class SegmentationTask(Task):
     Config = Config
     serving = SERVING
     monitor = ("val_miou", "max")
-    from_data = {"image_size": 0}  # see Task.from_data
+    from_data = {"image_size": 0, "backbone": "auto", "freeze_backbone": False}  # see Task.from_data
 
     # ---- data -------------------------------------------------------------
     def load_data(self, cfg: Config) -> DataSplits:
+        # --backbone auto: a pretrained encoder for colour images of some size, else the model's own
+        cfg = autobackbone.resolve(cfg, "auto", "the compact U-Net" if cfg.model == "unet" else "MobileNetV2")
         cfg = with_image_size(cfg)  # --image-size 0: from the images
         splits = sdata.load_splits(cfg)
         augmenter = build_augmenter(cfg.augment, "segmentation", (cfg.image_size, cfg.image_size), seed=cfg.seed)
@@ -51,6 +54,8 @@ class SegmentationTask(Task):
             "task": self.name,
             "class_names": splits.class_names,
             "image_size": cfg.image_size,
+            "backbone": cfg.backbone,
+            "freeze_backbone": cfg.freeze_backbone,
             "channels": 3,
             "ignore_index": cfg.ignore_index,
             "input_dtype": "uint8",
@@ -69,8 +74,10 @@ class SegmentationTask(Task):
 
     # ---- model ------------------------------------------------------------
     def build_model(self, cfg: Config, info: dict):
-        # the side the data gave (--image-size 0) is in info; the config may still hold the 0
-        return smodel.build(dataclasses.replace(cfg, image_size=info["image_size"]), len(info["class_names"]))
+        # what the data gave (--image-size 0, --backbone auto) is in info; the config may still hold the unset values
+        fitted = {k: info[k] for k in ("backbone", "freeze_backbone")
+                  if k in info and getattr(cfg, k) == self.from_data[k]}
+        return smodel.build(dataclasses.replace(cfg, image_size=info["image_size"], **fitted), len(info["class_names"]))
 
     def loss_and_metrics(self, cfg: Config, info: dict):
         import keras

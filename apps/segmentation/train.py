@@ -13,41 +13,44 @@ the recipe below in one process; `edgesuite train segmentation` runs the same re
 import sys
 
 from edgesuite import api
+from edgesuite.common.log import say
 
-# Setup: the recipe, as `edgesuite train segmentation` has it by default.
-RECIPE = {
-    "model": "unet", "width": 1.0, "image_size": 0,           # a light LinkNet-style U-Net; 0: the images' side (canvases: 64 px)
-    "loss": "ce",                                              # cross-entropy; "ce+dice" lifts thin classes
-    "augment": "default",                                      # flip, zoom, shift, colour: masks move too
-    "epochs": 18, "time_budget": 20.0,                         # as many epochs as fit in 20 minutes (18 without a budget)
-    "early_stopping": 6, "batch_size": 32,
-    "optimizer": "adamw", "lr": 3e-3, "schedule": "warmup_cosine",
-}
+# Setup: the recipe's knobs, in view. Each number lives once, as the default in apps/segmentation/config.py
+# (what `edgesuite train segmentation` runs), and the script prints them as it starts; a flag changes one
+# (--lr 1e-3), and `--help` lists them all.
+RECIPE = (
+    "model", "width", "image_size",  # a light LinkNet-style U-Net; 0: the images' side
+    "loss",  # cross-entropy; "ce+dice" lifts thin classes
+    "augment",  # flip, zoom, shift, colour: masks move too
+    "epochs", "time_budget",  # as many epochs as fit in the time budget (minutes), up to --epochs
+    "early_stopping", "batch_size",
+    "optimizer", "lr", "schedule",
+)
 
 
 def main(argv=None) -> int:
-    knobs, formats = api.script_arguments("segmentation", __doc__, RECIPE, argv)  # any other knob as a flag too
+    knobs, formats = api.script_arguments("segmentation", __doc__, RECIPE, argv)  # every knob as a flag
     task, cfg = api.prepare("segmentation", **knobs)
 
     # Data: each image/mask pair is checked (sizes agree, values are class ids or the ignore index) and
     # resized, the image bilinear and the mask nearest-neighbour, so no new class value appears.
     data = task.load_data(cfg)
-    print(f"{data.train_size} training pairs at {data.info['image_size']} px; mask value -> class:")
-    print("  " + ", ".join(f"{value} {name}" for value, name in enumerate(data.info["class_names"])))
+    say(f"{data.train_size} training pairs at {data.info['image_size']} px; mask value -> class:")
+    say("  " + ", ".join(f"{value} {name}" for value, name in enumerate(data.info["class_names"])))
 
     # Model: uint8 images in, per-pixel class probabilities out (a uint8 class map beside them in the
     # serving graphs); normalisation is inside, so exports carry it.
     model = task.build_model(cfg, data.info)
-    print(f"model: {cfg.model}, {model.count_params():,} parameters, {model.input_shape} -> {model.output_shape}")
+    say(f"model: {cfg.model}, {model.count_params():,} parameters, {model.input_shape} -> {model.output_shape}")
 
     # Train: the shared driver; the best epoch by validation mIoU, early stopping after 6 without gain.
     run = api.fit(task, cfg, data)
 
     # Evaluate: mIoU, per-class IoU, pixel accuracy and Dice on the test split; overlays in plots/.
     m = run.metrics
-    print(f"test mIoU {m['miou']:.4f}, pixel accuracy {m['pixel_accuracy']:.4f}, Dice {m['dice']:.4f}")
+    say(f"test mIoU {m['miou']:.4f}, pixel accuracy {m['pixel_accuracy']:.4f}, Dice {m['dice']:.4f}")
     for name, iou in m["per_class_iou"].items():
-        print(f"  IoU {name:<20} {'absent' if iou is None else f'{iou:.3f}'}")
+        say(f"  IoU {name:<20} {'absent' if iou is None else f'{iou:.3f}'}")
 
     # Export: every format, each checked against the Keras model by pixel agreement and mIoU.
     report = run.export(formats)

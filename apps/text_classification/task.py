@@ -23,6 +23,7 @@ from edgesuite.common.config import teacher_runs
 from edgesuite.common.data import batch_pipeline
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.task import DataSplits, Task
+from edgesuite.common.log import say
 
 
 # the range --max-length 0 picks from: a bag of n-grams costs linear time in the length, the others more
@@ -53,15 +54,15 @@ class TextClassificationTask(Task):
         splits = tcdata.load_splits(cfg)
         encoder = folder = None
         if cfg.model in ENCODER_MODELS:  # the checkpoint's vocabulary and lower-casing
-            folder = pretrained.encoder_folder(minilm.ENCODER, cfg.weights, log=print)
+            folder = pretrained.encoder_folder(minilm.ENCODER, cfg.weights, log=say)
             encoder, vocab = minilm.read_config(folder), minilm.read_vocab(folder)
             if cfg.normalize != "lower":
-                print("normalize: lower (the checkpoint's vocabulary is uncased), not " + cfg.normalize)
+                say("normalize: lower (the checkpoint's vocabulary is uncased), not " + cfg.normalize)
             cfg = dataclasses.replace(cfg, normalize="lower")
-            print(f"pretrained encoder: {folder} ({encoder['num_hidden_layers']} layers, {encoder['hidden_size']} "
+            say(f"pretrained encoder: {folder} ({encoder['num_hidden_layers']} layers, {encoder['hidden_size']} "
                 f"wide, {len(vocab)} word pieces; an English vocabulary)")
         else:
-            vocab = ctext.learn_vocabulary(splits.train.texts, cfg.vocab_size, cfg.normalize, log=print)
+            vocab = ctext.learn_vocabulary(splits.train.texts, cfg.vocab_size, cfg.normalize, log=say)
         length = cfg.max_length or self._fitted_length(splits.train.texts, vocab, cfg)
         if encoder and length + 2 > encoder["max_position_embeddings"]:
             raise UserInputError(f"max_length: expected at most {encoder['max_position_embeddings'] - 2} for the "
@@ -96,7 +97,7 @@ class TextClassificationTask(Task):
                 info["teacher_targets"] = True
                 if extra:
                     ids["train"] = np.concatenate([ids["train"], ctext.tokenize(extra, tokenizer)])
-                    print(f"unlabelled: {len(extra)} texts from {cfg.unlabelled}, labelled by the teachers")
+                    say(f"unlabelled: {len(extra)} texts from {cfg.unlabelled}, labelled by the teachers")
 
         batch = cfg.batch_size  # the encoder's recipe batch where the knob is left at its default (from_data)
         if encoder and cfg.batch_size == self.from_data["batch_size"]:
@@ -113,19 +114,19 @@ class TextClassificationTask(Task):
         if cfg.model == "linear":  # the n-grams' inverse document frequencies weight the linear model's inputs
             info["idf"] = self._idf(ids["train"], len(vocab) + buckets + trigrams)
             start = baseline.fit_linear_start(ids, splits, info["idf"], k, cfg.class_weight)
-            print(f"linear model's start: logistic regression on its TF-IDF inputs, C {start['C']} (validation "
+            say(f"linear model's start: logistic regression on its TF-IDF inputs, C {start['C']} (validation "
                   f"macro_f1 {start['val_macro_f1']:.4f})" if "val_macro_f1" in start else
                   f"linear model's start: logistic regression on its TF-IDF inputs, C {start['C']}")
         counts = np.bincount(splits.train.labels, minlength=k).tolist()
         pick = np.random.default_rng(cfg.seed).permutation(len(splits.train))[:2000]  # files are often sorted by class
         truncated = self._truncated_share([splits.train.texts[i] for i in pick], tokenizer)
-        print(f"vocabulary: {len(vocab)} word pieces; {truncated:.0%} of training texts are longer than "
+        say(f"vocabulary: {len(vocab)} word pieces; {truncated:.0%} of training texts are longer than "
               f"{length} tokens and are truncated")
         held = splits.test if splits.test is not None else splits.val
         base = baseline.fit_and_score(splits.train, splits.val if splits.test is not None else None, held, k) \
             if held is not None and len(held.texts) else None
         if base:
-            print(f"baseline ({base['features']} TF-IDF + logistic regression, C {base['C']}): accuracy "
+            say(f"baseline ({base['features']} TF-IDF + logistic regression, C {base['C']}): accuracy "
                   f"{base['accuracy']:.4f}, macro_f1 {base['macro_f1']:.4f} on the held-out split")
         return DataSplits(train=pipe("train", True), val=pipe("val", False), test=pipe("test", False),
                           info=info, train_size=len(ids["train"]), class_counts=counts,
@@ -154,7 +155,7 @@ class TextClassificationTask(Task):
 
         buckets = cfg.bigram_buckets or max(1024, fitted(distinct, cap))
         if not cfg.bigram_buckets:
-            print(f"bigram buckets from the data: {buckets} ({distinct} distinct word-piece bigrams in the training "
+            say(f"bigram buckets from the data: {buckets} ({distinct} distinct word-piece bigrams in the training "
                   "split; --bigram-buckets N sets it)")
         trigrams = max(cfg.trigram_buckets, 0)
         if want_trigrams:
@@ -162,7 +163,7 @@ class TextClassificationTask(Task):
             room = cap - buckets
             room = 2 ** int(math.log2(room)) if room >= 1024 else 0
             trigrams = fitted(distinct3, room)
-            print(f"trigram buckets from the data (text without spaces): {trigrams} ({distinct3} distinct word-piece "
+            say(f"trigram buckets from the data (text without spaces): {trigrams} ({distinct3} distinct word-piece "
                   f"trigrams in the training split{'' if trigrams else '; no room left in the table'}; "
                   "--trigram-buckets N sets it, 0 drops them)")
         return int(buckets), int(trigrams)
@@ -180,7 +181,7 @@ class TextClassificationTask(Task):
         low, high = FITTED_LENGTH["bag" if cfg.model in BAG_MODELS else
                                   "encoder" if cfg.model in ENCODER_MODELS else "other"]
         length = int(min(high, max(low, -(-p95 // 8) * 8)))
-        print(f"max-length from the data: {length} tokens (95 % of the training texts have at most {p95}; "
+        say(f"max-length from the data: {length} tokens (95 % of the training texts have at most {p95}; "
               "--max-length N sets it)")
         return length
 
@@ -238,7 +239,7 @@ class TextClassificationTask(Task):
         fine-tuning, estimated from the data, fits the budget. Its vocabulary is English; other languages are
         judged as any candidate is, by validation macro F1."""
         why = self._encoder_unfit(cfg)
-        print(f"model auto: minilm {'left out: ' + why if why else 'included'}")
+        say(f"model auto: minilm {'left out: ' + why if why else 'included'}")
         return AUTO_CANDIDATES if why else (*AUTO_CANDIDATES, *ENCODER_MODELS)
 
     @staticmethod
@@ -266,7 +267,7 @@ class TextClassificationTask(Task):
             return (f"its fine-tuning would take ~{minutes:.0f} min here ({n} texts, {epochs} epochs of ~{length:.0f} "
                     f"tokens) where {budget:.0f} min are allowed (--time-budget N, or --model minilm)")
         try:
-            pretrained.encoder_folder(minilm.ENCODER, cfg.weights, log=print)
+            pretrained.encoder_folder(minilm.ENCODER, cfg.weights, log=say)
         except UserInputError as exc:
             return str(exc)
         return None

@@ -22,6 +22,7 @@ from edgesuite.apps.translation.decoding import Decoder
 from edgesuite.apps.translation.serving import SERVING
 from edgesuite.common import plots as cplots
 from edgesuite.common import text as ctext
+from edgesuite.common.errors import UserInputError
 from edgesuite.common.task import DataSplits, Task
 from edgesuite.common.log import say
 
@@ -62,7 +63,7 @@ class TranslationTask(Task):
     # the kept epoch, early stopping and tune: chrF of greedy translations of a validation sample (token
     # accuracy under teacher forcing kept rising while BLEU fell on a small set the model memorised)
     monitor = ("val_chrf", "max")
-    from_data = {"max_length": 0, "dropout": -1.0, "vocab_size": 0, "shared_vocab": "auto",  # see Task.from_data
+    from_data = {"max_length": 0, "dropout": -1.0, "vocab_size": 0, "shared_vocab": "auto", "copy_head": "auto",
                  "source_normalize": "auto", "token_dropout": -1.0, "label_smoothing": -1.0}
     VAL_CHRF_PAIRS = 200
 
@@ -92,6 +93,7 @@ class TranslationTask(Task):
             "token_dropout": recipe["token_dropout"],
             "label_smoothing": recipe["label_smoothing"],
             "shared_vocab": "yes" if recipe["shared_vocab"] else "no",
+            "copy_head": recipe["copy_head"],
             "vocab_size": recipe["vocab_size"],
             "source_normalize": recipe["source_normalize"],
             "beam_size": cfg.beam_size,
@@ -154,7 +156,11 @@ class TranslationTask(Task):
         shared = cfg.shared_vocab == "yes" or (cfg.shared_vocab == "auto" and overlap >= vocab.SHARED_ALPHABET)
         normalize = cfg.source_normalize if cfg.source_normalize != "auto" else (
             cfg.target_normalize if shared else "lower")
+        copy = cfg.copy_head if cfg.copy_head != "auto" else ("on" if shared and low else "off")
+        if copy == "on" and not shared:
+            raise UserInputError("copy_head: on needs one vocabulary for both sides (--shared-vocab yes or auto)")
         recipe = {"words": words, "vocab_size": size, "shared_vocab": shared, "source_normalize": normalize,
+                  "copy_head": copy,
                   "token_dropout": cfg.token_dropout if cfg.token_dropout >= 0 else self.TOKEN_DROPOUT * low,
                   "label_smoothing": cfg.label_smoothing if cfg.label_smoothing >= 0 else (
                       self.LOW_RESOURCE_SMOOTHING if low else self.SMOOTHING)}
@@ -162,7 +168,7 @@ class TranslationTask(Task):
                  f"{' (low-resource: < ' + format(self.LOW_RESOURCE_WORDS, ',') + ')' if low else ''}; "
                  f"vocabulary {size} pieces a side{'' if cfg.vocab_size else ' (1 per ' + str(self.WORDS_PER_PIECE) + ' words)'}, "
                  f"{'joint' if shared else 'one per side'} ({overlap:.0%} of the target's letters are in the source's "
-                 f"alphabet), source normalize {normalize}; token dropout {recipe['token_dropout']}, label smoothing "
+                 f"alphabet), source normalize {normalize}, copy head {copy}; token dropout {recipe['token_dropout']}, label smoothing "
                  f"{recipe['label_smoothing']} (--vocab-size, --shared-vocab, --token-dropout, --label-smoothing set them)")
         return recipe
 
@@ -209,7 +215,8 @@ class TranslationTask(Task):
     # ---- model ------------------------------------------------------------
     def build_model(self, cfg: Config, info: dict):
         cfg = dataclasses.replace(cfg, dropout=info["dropout"])  # -1 in cfg: from the data
-        return tmodel.build(cfg, len(info["source_tokenizer"]["vocab"]), len(info["target_tokenizer"]["vocab"]))
+        return tmodel.build(cfg, len(info["source_tokenizer"]["vocab"]), len(info["target_tokenizer"]["vocab"]),
+                            copy=info.get("copy_head") == "on")
 
     def loss_and_metrics(self, cfg: Config, info: dict):
         smoothing = info.get("label_smoothing", cfg.label_smoothing)  # -1 in cfg: from the data

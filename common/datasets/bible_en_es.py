@@ -20,6 +20,7 @@ in either Bible is left out, as is a pair where either side is longer than
 """
 
 from __future__ import annotations
+from edgesuite.common.log import say
 
 import argparse
 import lzma
@@ -100,7 +101,7 @@ def rebuild(out: Path = PATH, sword_dir: Path | None = None) -> None:
     with lzma.open(tmp_out, "wt", encoding="utf-8", preset=9) as f:
         f.writelines(rows)
     tmp_out.replace(out)
-    print(f"wrote {out}: {len(rows)} verse pairs ({long} over {MAX_WORDS} words left out), "
+    say(f"wrote {out}: {len(rows)} verse pairs ({long} over {MAX_WORDS} words left out), "
           f"{out.stat().st_size} bytes")
 
 

@@ -11,6 +11,7 @@ package; see ``FASHION_MNIST.md`` for provenance and licence.
 """
 
 from __future__ import annotations
+from edgesuite.common.log import say
 
 import argparse
 import gzip
@@ -119,4 +120,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.rebuild:
         path = build_subset(seed=args.seed)
-        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        say(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

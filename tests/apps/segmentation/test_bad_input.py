@@ -143,7 +143,7 @@ def test_a_stray_mask_value_that_adds_classes_is_warned_about_with_its_count(pai
     mask[0, 0] = 12
     Image.fromarray(mask).save(pairs / "masks" / "c007.png")
     splits = _load(pairs)
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert len(splits.class_names) == 13
     assert "warning: 13 classes inferred from the mask values (largest 12, in 1 of 24 masks; " in out
     assert "9, 11 in none); if 12 is a stray value, give --num-classes 11 or a classes.txt" in out
@@ -155,7 +155,7 @@ def test_a_stray_mask_value_that_adds_classes_is_warned_about_with_its_count(pai
     mask[0, 0] = 0
     Image.fromarray(mask).save(pairs / "masks" / "c007.png")
     _load(pairs)
-    assert "classes inferred" not in capsys.readouterr().out
+    assert "classes inferred" not in capsys.readouterr().err
 
 
 def test_make_canvas_masks_writes_what_the_app_reads_back_exactly(tmp_path):
