@@ -204,3 +204,47 @@ def test_auto_takes_the_encoder_when_it_fits(checkpoint, tmp_path):
     assert "minilm" not in TASK.model_candidates(Config(data=data, weights=str(checkpoint), time_budget=0.2))
     small = str(write_csv(tmp_path / "small.csv", corpus_rows(100)))
     assert "fewer than" in TASK._encoder_unfit(Config(data=small, weights=str(checkpoint)))
+
+
+def mediapipe_ids(vocab: list[str], texts: list[str], length: int, folder: Path) -> np.ndarray:
+    """The ids MediaPipe's TextClassifier feeds a model, read back through a probe model whose scores are its
+    ``input_word_ids`` (one class a position), BERT tokenizer metadata written by MediaPipe's own writers."""
+    import tensorflow as tf
+    from mediapipe.tasks.python import text
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+
+    from edgesuite.apps.text_classification.serving import MEDIAPIPE_INPUTS
+    from edgesuite.export.mediapipe import with_text_metadata
+
+    class Probe(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, length + 2], tf.int32, name=n) for n in MEDIAPIPE_INPUTS])
+        def serve(self, ids, mask, segments):
+            return {"scores": tf.cast(ids, tf.float32) + 0.0 * tf.cast(mask + segments, tf.float32)}
+
+    probe = Probe()
+    tf.saved_model.save(probe, str(folder / "probe"), signatures={"serving_default": probe.serve})
+    model = tf.lite.TFLiteConverter.from_saved_model(str(folder / "probe")).convert()
+    model = with_text_metadata(model, {"class_names": [str(i) for i in range(length + 2)]}, vocab, MEDIAPIPE_INPUTS)
+    (folder / "probe.tflite").write_bytes(model)
+    options = text.TextClassifierOptions(base_options=BaseOptions(model_asset_path=str(folder / "probe.tflite")),
+                                         max_results=-1)
+    out = np.zeros((len(texts), length + 2), np.int32)
+    with text.TextClassifier.create_from_options(options) as task:
+        for row, t in enumerate(texts):
+            for c in task.classify(t).classifications[0].categories:
+                out[row, c.index] = round(c.score)
+    return out
+
+
+def test_tokenizer_parity_with_mediapipe(checkpoint, tmp_path):
+    """MediaPipe's BERT tokenizer gives the graph's and numpy's ids on English, Chinese, emoji, control characters
+    and over-long texts, tabs and line breaks. Where it differs (seen with the real vocabulary;
+    tests/benchmarks/RESULTS.md): it lower-cases but neither strips accents nor folds full-width forms (``café``
+    is [UNK], ours ``cafe`` as BERT's), keeps other control and format characters inside words ([UNK]), does
+    not split on U+3000 (ideographic space) and stops at a NUL; an empty text is [CLS] [SEP] there, which the exported graph makes [CLS] [UNK] [SEP]."""
+    vocab = minilm.read_vocab(checkpoint)
+    tok = ctext.TextTokenizer(vocab, 24, "lower", special_tokens=True)
+    texts = [TEXTS[0], TEXTS[2], TEXTS[3], "tab\there\r\nnext\fline   spaced", TEXTS[7], TEXTS[8],
+             "Don't STOP — the film, 我喜欢 (2 hours) 😀!"]
+    ours = ctext.encode(texts, tok.settings())
+    np.testing.assert_array_equal(mediapipe_ids(vocab, texts, 24, tmp_path), ours)
