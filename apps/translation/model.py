@@ -55,14 +55,18 @@ def _ffn(x, cfg, name: str):
     return layers.Add()([x, layers.Dropout(cfg.dropout)(y)])
 
 
-def _attend(x, context, cfg, name: str, **masks):
-    """Pre-norm attention sub-layer: x + Dropout(MHA(LN(x), context)); ``context`` None: self-attention."""
+def _attend(x, context, cfg, name: str, scores: bool = False, **masks):
+    """Pre-norm attention sub-layer: x + Dropout(MHA(LN(x), context)); ``context`` None: self-attention.
+    ``scores``: also the attention weights, averaged over the heads (N, T, S)."""
     from keras import layers
 
     block, kind = name.rsplit("_", 1)  # enc0_att -> LayerNormalization enc0_ln_att
     y = layers.LayerNormalization(epsilon=1e-6, name=f"{block}_ln_{kind}")(x)
     y = layers.MultiHeadAttention(cfg.heads, cfg.d_model // cfg.heads, dropout=cfg.dropout, name=name)(
-        y, y if context is None else context, **masks)
+        y, y if context is None else context, return_attention_scores=scores, **masks)
+    if scores:
+        y, weights = y
+        return layers.Add()([x, layers.Dropout(cfg.dropout)(y)]), ops.mean(weights, axis=1)
     return layers.Add()([x, layers.Dropout(cfg.dropout)(y)])
 
 
@@ -79,7 +83,8 @@ def build_encoder(cfg, vocab_size: int):
     return keras.Model(ids, memory, name="encoder")
 
 
-def build_decoder(cfg, vocab_size: int):
+def build_decoder(cfg, vocab_size: int, copy: bool = False):
+    """``copy``: the decoder ends in the copy head (:class:`CopyMix`) and gives probabilities, not hidden states."""
     from keras import layers
 
     ids = keras.Input(shape=(None,), dtype="int32", name="target_ids")
@@ -89,22 +94,63 @@ def build_decoder(cfg, vocab_size: int):
     x = _embed(ids, vocab_size, cfg, "target")
     for i in range(cfg.layers):
         x = _attend(x, None, cfg, f"dec{i}_self", query_mask=pad, value_mask=pad, use_causal_mask=True)
-        x = _attend(x, memory, cfg, f"dec{i}_cross", query_mask=pad, value_mask=source_pad)
+        cross = _attend(x, memory, cfg, f"dec{i}_cross", scores=copy and i == cfg.layers - 1, query_mask=pad,
+                        value_mask=source_pad)
+        x, attention = cross if isinstance(cross, tuple) else (cross, None)
         x = _ffn(x, cfg, f"dec{i}")
     hidden = layers.LayerNormalization(epsilon=1e-6, name="dec_ln")(x)
+    if copy:
+        vocab = layers.Dense(vocab_size, activation="softmax", dtype="float32", name="vocab_probabilities")(hidden)
+        gate = layers.Dense(1, activation="sigmoid", dtype="float32", name="copy_gate")(hidden)
+        hidden = CopyMix(vocab_size, dtype="float32", name="copy_mix")([vocab, gate, attention, source])
     return keras.Model([ids, memory, source], hidden, name="decoder")
 
 
-def build(cfg, source_vocab: int, target_vocab: int):
-    """The teacher-forcing model: ``[source_ids (N, S), target_ids (N, T)]`` -> probabilities (N, T, V)."""
+@keras.saving.register_keras_serializable(package="edgesuite")
+class CopyMix(keras.layers.Layer):
+    """The copy head (pointer-generator, See et al. 2017) over a vocabulary both sides share:
+
+        p = gate * p_vocab + (1 - gate) * attention @ one_hot(source_ids)      # (N, T, V)
+
+    ``attention`` (N, T, S): the last cross-attention's weights over the source pieces, averaged over the heads;
+    a piece the softmax never learned to write (a name unseen in training) still gets the weight the decoder
+    gives its source position. Builtin ops only (ONE_HOT, BATCH_MATMUL), so every format carries it.
+
+        probs = CopyMix(8000)([p_vocab, gate, attention, source_ids])
+    """
+
+    def __init__(self, vocab_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = int(vocab_size)
+
+    def call(self, inputs):
+        vocab, gate, attention, source = inputs
+        copied = ops.matmul(ops.cast(attention, "float32"),
+                            ops.one_hot(ops.cast(source, "int32"), self.vocab_size, dtype="float32"))
+        gate = ops.cast(gate, "float32")
+        return gate * ops.cast(vocab, "float32") + (1.0 - gate) * copied
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size}
+
+
+def build(cfg, source_vocab: int, target_vocab: int, copy: bool = False):
+    """The teacher-forcing model: ``[source_ids (N, S), target_ids (N, T)]`` -> probabilities (N, T, V).
+    ``copy`` (one vocabulary for both sides): the decoder mixes in the copy head and gives the probabilities,
+    and ``probabilities`` passes them on."""
     from keras import layers
 
     source = keras.Input(shape=(None,), dtype="int32", name="source_ids")
     target = keras.Input(shape=(None,), dtype="int32", name="target_ids")
-    encoder, decoder = build_encoder(cfg, source_vocab), build_decoder(cfg, target_vocab)
+    encoder, decoder = build_encoder(cfg, source_vocab), build_decoder(cfg, target_vocab, copy)
     hidden = decoder([target, encoder(source), source])
-    # the softmax in float32 under mixed precision
-    probs = layers.Dense(target_vocab, activation="softmax", dtype="float32", name="probabilities")(hidden)
+    if copy:
+        probs = layers.Activation("linear", dtype="float32", name="probabilities")(hidden)
+    else:  # the softmax in float32 under mixed precision
+        probs = layers.Dense(target_vocab, activation="softmax", dtype="float32", name="probabilities")(hidden)
     return keras.Model([source, target], probs, name="translator")
 
 

@@ -152,8 +152,8 @@ def test_over_long_pairs_are_truncated_with_a_count(tmp_path, capsys):
     path = write_tsv(tmp_path / "long.tsv", rows)
     cfg = Config(data=str(path), max_length=8, vocab_size=100, test_fraction=0.1, val_fraction=0.1)
     data = TASK.load_data(cfg)
-    out = capsys.readouterr().out
-    assert "longer than --max-length 8 tokens and were truncated" in out
+    said = capsys.readouterr()
+    assert "longer than --max-length 8 tokens and were truncated" in said.out + said.err  # a warning: stderr
     (src, dec_in), labels, weights = next(iter(data.train))
     assert src.shape[1] <= 8 and labels.shape == dec_in.shape
     # every label row ends with [END] inside the window, truncated or not

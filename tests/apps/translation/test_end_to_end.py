@@ -68,11 +68,17 @@ def test_a_model_made_to_repeat_cannot_babble_in_any_loop(translation_run, favou
 
     run = Run.open(str(translation_run))
     model, info = run.load_model(), run.info
-    head = model.get_layer("probabilities")
+    decoder = model.get_layer("decoder")
+    layers = {layer.name: layer for layer in decoder.layers}
+    # the softmax over the vocabulary: the model's last layer, or the copy head's own (its gate then shut on copying)
+    head = layers.get("vocab_probabilities") or model.get_layer("probabilities")
     kernel, bias = head.get_weights()
     bias = np.zeros_like(bias)
     bias[favourites] = [20.0 - i for i in range(len(favourites))]  # the first always, then the next
     head.set_weights([kernel * 0.0, bias])
+    if "copy_gate" in layers:
+        gate_kernel, gate_bias = layers["copy_gate"].get_weights()
+        layers["copy_gate"].set_weights([gate_kernel * 0.0, gate_bias * 0.0 + 30.0])
     texts = ["And God said, Let there be light.", "Jesus wept.", "And the LORD spake unto Moses, saying, Speak"]
     rules = codec.decoding_rules(info)
     source = codec.tokenize_sources(texts, info)

@@ -1,0 +1,98 @@
+"""Names and numbers pass through: the default recipe's joint vocabulary and copy head on a tiny synthetic
+German-English set."""
+
+import json
+
+import numpy as np
+import pytest
+
+TEMPLATES = [("Ich heiße {n}.", "My name is {n}."), ("{n} wohnt in {m}.", "{n} lives in {m}."),
+             ("Das kostet {d} Euro.", "That costs {d} euros."), ("{n} kommt morgen.", "{n} is coming tomorrow."),
+             ("Wo ist {n}?", "Where is {n}?"), ("Ich sehe {n} und {m}.", "I see {n} and {m}.")]
+
+
+SYLLABLES = ["ka", "ro", "lin", "mar", "te", "no", "vel", "su", "dri", "po", "zan", "mi"]
+
+
+def names(rng, count: int) -> list[str]:
+    """Made-up names of two or three syllables: a name in the training pairs shows up several times, and a new
+    name is a new sequence of pieces the vocabulary holds."""
+    return ["".join(rng.choice(SYLLABLES, rng.integers(2, 4))).title() for _ in range(count)]
+
+
+def synthetic_pairs(count: int, seed: int, pool: int = 150) -> list[tuple[str, str]]:
+    rng = np.random.default_rng(seed)
+    people = sorted(set(names(rng, pool)))
+    out = []
+    for _ in range(count):
+        src, tgt = TEMPLATES[rng.integers(len(TEMPLATES))]
+        n, m = rng.choice(people, 2)
+        d = str(rng.integers(2, 999))
+        out.append((src.format(n=n, m=m, d=d), tgt.format(n=n, m=m, d=d)))
+    return out
+
+
+def test_the_recipe_picks_a_joint_vocabulary_for_a_shared_alphabet_and_not_across_scripts():
+    from edgesuite.apps.translation import vocab
+
+    german = ["Die alte Kirche spiegelt sich in der Glasfassade des Bürogebäudes.", "Wo ist das Postamt?"]
+    english = ["The old church is reflected in the glass front of the office building.", "Where is the post office?"]
+    assert vocab.alphabet_overlap(german, english) > vocab.SHARED_ALPHABET
+    assert vocab.alphabet_overlap(["The old church"], ["老教堂"]) == 0.0
+    pieces = vocab.joint(["Die alte Kirche"] * 3, ["The old church"] * 3, 200, "none", ("[START]", "[END]"))
+    assert pieces[:4] == ["[PAD]", "[UNK]", "[START]", "[END]"] and {"Q", "##Q", "7", "##7"} <= set(pieces)
+
+
+def test_the_copy_head_gives_a_source_piece_the_weight_its_position_gets():
+    from edgesuite.apps.translation.model import CopyMix
+
+    vocab = np.full((1, 1, 6), 1 / 6, np.float32)  # the softmax knows nothing
+    attention = np.array([[[0.1, 0.8, 0.1, 0.0]]], np.float32)  # on the second source piece (id 5); the last is padding
+    source = np.array([[4, 5, 4, 0]], np.int32)
+    mixed = np.asarray(CopyMix(6)([vocab, np.full((1, 1, 1), 0.25, np.float32), attention, source]))
+    np.testing.assert_allclose(mixed[0, 0], 0.25 / 6 + 0.75 * np.array([0, 0, 0, 0, 0.2, 0.8]), atol=1e-6)
+    assert abs(mixed.sum() - 1) < 1e-6
+
+
+@pytest.fixture(scope="module")
+def copy_run(tmp_path_factory):
+    from edgesuite.api import Run
+    from edgesuite.cli import main
+
+    out = tmp_path_factory.mktemp("copy")
+    rows = synthetic_pairs(600, seed=0)
+    data = out / "de-en.tsv"
+    data.write_text("".join(f"{s}\t{t}\n" for s, t in rows), encoding="utf-8")
+    # the default recipe (vocabulary, copy head, dropout, smoothing from the data), a model and a schedule small
+    # enough for a test
+    tiny = ["--layers", "1", "--d-model", "64", "--heads", "2", "--ffn", "128", "--epochs", "12", "--lr", "0.003",
+            "--batch-size", "32", "--beam-size", "1", "--eval-samples", "30", "--samples", "5", "--max-length", "16",
+            "--early-stopping", "0", "--seed", "1", "--no-xla"]
+    assert main(["train", "translation", "--data", str(data), *tiny, "--out", str(out), "--name", "copy"]) == 0
+    return Run.open(str(out / "translation" / "copy")), rows
+
+
+def test_names_and_numbers_in_new_sentences_are_copied_through(copy_run):
+    """Names (each in a few training pairs) in held-out sentences: the copy head carries them (0.92 of them in
+    12 epochs; 0 without it, in 30 epochs: tests/benchmarks/RESULTS.md)."""
+    run, _ = copy_run
+    info = json.loads((run.path / "info.json").read_text())
+    assert info["shared_vocab"] == "yes" and info["copy_head"] == "on"
+    assert info["source_tokenizer"]["vocab"] == info["target_tokenizer"]["vocab"]
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    assert metrics["copy_recall"] >= 0.7 and metrics["chrf"] > metrics["copy_chrf"] + 20, metrics
+
+
+@pytest.mark.xfail(reason="not yet: a name none of whose pieces the training targets held comes out cut after its "
+                          "first piece or two ('Velmi' -> 'Ve', 'Sumarmi' -> 'Sumarm'); see RESULTS.md, issue 48",
+                   strict=False)
+def test_a_name_never_seen_in_training_is_copied_through(copy_run):
+    from edgesuite.apps.translation.decoding import Decoder
+
+    run, rows = copy_run
+    seen = {w for s, _ in rows for w in s.replace(".", " ").replace("?", " ").split()}
+    new = [n for n in names(np.random.default_rng(99), 40) if n not in seen][:6]
+    out = Decoder(run.load_model(), run.info).translate([f"Wo ist {n}?" for n in new] + ["Das kostet 417 Euro."])
+    copied = [n in o for n, o in zip(new, out)]
+    assert sum(copied) >= 5, list(zip(new, out))
+    assert "417" in out[-1], out[-1]
