@@ -48,7 +48,7 @@ DEFAULT_VALUES = {
     "randaugment": 2, "mixup": 0.2, "cutmix": 1.0, "erase": 0.5,
 }
 # image classification's 'default', by whether the classes keep their class mirrored (apps/image_classification/
-# data.py mirror_keeps_class): tests/benchmarks/RESULTS.md (image classification, data fitting) has the figures
+# data.py flip_evidence): tests/benchmarks/RESULTS.md (image classification, data fitting) has the figures
 CLASSIFICATION_DEFAULTS = {True: "flip,erase", False: "translate=0.1"}
 TASK_DEFAULTS = {
     "classification": CLASSIFICATION_DEFAULTS[True],

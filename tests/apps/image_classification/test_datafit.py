@@ -28,8 +28,14 @@ def _fashion() -> icdata.LabelledImages:
 
 
 def test_mirrored_clothes_keep_their_class_and_mirrored_digits_do_not():
-    assert icdata.mirror_keeps_class(_fashion(), 10) >= icdata.MIRROR_KEEPS
-    assert icdata.mirror_keeps_class(_digits(), 10) < icdata.MIRROR_KEEPS
+    clothes, digits = icdata.flip_evidence(_fashion(), 10), icdata.flip_evidence(_digits(), 10)
+    assert clothes.keeps_labels, clothes.reason
+    assert not digits.keeps_labels, digits.reason
+    assert "mirroring changes labels" in digits.reason
+
+
+def test_a_set_too_small_to_show_anything_keeps_flips():
+    assert icdata.flip_evidence(_digits(per_class=1), 10).keeps_labels
 
 
 def test_the_image_size_is_the_native_one_within_bounds(tmp_path):
@@ -55,7 +61,7 @@ def test_a_folder_trains_at_its_own_size_with_the_augmentation_its_classes_allow
 
     root = tmp_path / "data"
     if kind == "digits":
-        images = _digits(per_class=12)
+        images = _digits()  # all 1,797: enough for the flip evidence to show that mirroring changes digits
         for i, (im, y) in enumerate(zip(images.arrays, images.labels)):
             (root / str(y)).mkdir(parents=True, exist_ok=True)
             Image.fromarray(im[..., 0]).resize((20, 20)).save(root / str(y) / f"{i}.png")
