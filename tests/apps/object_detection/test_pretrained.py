@@ -61,6 +61,8 @@ def test_the_backbone_knobs_are_checked_before_the_data():
     with pytest.raises(UserInputError, match="no such weights file"):
         Config(backbone="efficientnet-lite0", weights="/no/such/file.pth").validate()
     with pytest.raises(UserInputError, match="the vgg backbone trains from scratch"):
+        Config(backbone="vgg", weights="imagenet").validate()
+    with pytest.raises(UserInputError, match="name the backbone they are for"):  # --backbone auto picks its own
         Config(weights="imagenet").validate()
 
 
