@@ -256,15 +256,24 @@ def duplicate_findings(items: list[Item], near_bits: int = NEAR_BITS) -> tuple[l
 
 
 # ---------------------------------------------------------------- label errors
-def out_of_fold_probs(features: np.ndarray, labels: np.ndarray, seed: int = 0, folds: int = FOLDS) -> np.ndarray:
-    """(N, K) probabilities of a logistic regression for each item from the folds it was not trained on."""
+def out_of_fold_probs(features, labels: np.ndarray, seed: int = 0, folds: int = FOLDS, c: float = 1.0) -> np.ndarray:
+    """(N, K) probabilities of a logistic regression (inverse regularisation ``c``) for each item from the folds
+    it was not trained on. A fit that stops at its iteration limit is still a fair quick model: said once."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     folds = max(2, min(folds, int(np.bincount(labels).min())))
-    model = LogisticRegression(C=1.0, max_iter=300)
+    model = LogisticRegression(C=c, max_iter=300)
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return cross_val_predict(model, features, labels, cv=cv, method="predict_proba")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        probs = cross_val_predict(model, features, labels, cv=cv, method="predict_proba")
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        log.info("label errors: the quick model stopped at its 300 iterations before converging")
+    return probs
 
 
 def label_error_findings(items: list[Item], probs: np.ndarray, labels: np.ndarray, class_names: list[str],
@@ -458,6 +467,7 @@ class Inspection:
     features: np.ndarray | None = None
     probs: np.ndarray | None = None
     model: str = ""                 # the quick model's description
+    c: float = 1.0                  # its inverse regularisation (a logistic regression on ``features``)
     splits: Any = None              # the app's own splits object, for its write_fixed
     label_errors_skipped: str = ""  # why confident learning did not run
 
@@ -482,7 +492,7 @@ def check(inspector, cfg, task: str, out: Path, fix: Path | None = None, label_e
             probs = found.probs
             if probs is None:
                 log.info("label errors: out-of-fold probabilities of %s (%d folds)", found.model, FOLDS)
-                probs = out_of_fold_probs(found.features, labels, cfg.data_seed)
+                probs = out_of_fold_probs(found.features, labels, cfg.data_seed, c=found.c)
             errors = label_error_findings(items, probs, labels, found.class_names, found.model)
             findings += errors
             sections.append(Section("Label errors", [
