@@ -68,3 +68,74 @@ def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
                 row = [""] * width
                 row[cfg.source_column], row[cfg.target_column] = part.sources[i], part.targets[i]
                 f.write("\t".join(row) + "\n")
+
+
+def explain(model, predictor, inputs: list, save_dir: Path | None = None, target: str | None = None,
+            box: int | None = None) -> list[dict]:
+    """The decoder's cross-attention while it writes its translation: for each target word piece, how much of
+    its attention (the last decoder block's, averaged over heads) goes to each source word piece, as a
+    ``source x target`` grid. Needs a run's Keras model (an exported file hides its attention). One dict per
+    sentence (``grid``: (T, S), ``source_pieces``, ``target_pieces``); with ``save_dir``, ``<i>_attention.png``."""
+    from edgesuite.apps.translation import postprocess as codec
+    from edgesuite.common.errors import UserInputError
+
+    if target is not None or box is not None:
+        raise UserInputError("--target / --box: translation explains each sentence's attention as a whole")
+    if model is None:
+        raise UserInputError(f"{predictor.path}: an exported file does not expose the decoder's attention; "
+                             "explain the run folder it came from")
+    meta = predictor.metadata
+    texts = [str(t) for t in inputs]
+    written = np.asarray(predictor.predict_raw(texts))
+    decoder = model.get_layer("decoder")
+    cross = [layer for layer in decoder.layers if layer.name.endswith("_cross")]
+    last = cross[-1]
+    # the query the last cross-attention reads (its LayerNormalization's output) and the encoder's memory, so
+    # that the attention is called once more by itself, with its scores returned
+    import keras
+    from keras import ops
+
+    probe = keras.Model(decoder.inputs, decoder.get_layer(last.name.replace("_cross", "_ln_cross")).output)
+    encoder = model.get_layer("encoder")
+    src_vocab, tgt_vocab = meta["source_tokenizer"]["vocab"], meta["target_tokenizer"]["vocab"]
+    out = []
+    for i, text in enumerate(texts):
+        source = codec.tokenize_sources([text], meta)
+        pieces = codec.strip_ids(written[i])
+        dec_in = np.zeros((1, source.shape[1]), np.int32)
+        dec_in[0, 0] = codec.START_ID
+        dec_in[0, 1:1 + min(len(pieces), source.shape[1] - 1)] = pieces[:source.shape[1] - 1]
+        memory = encoder(source, training=False)
+        query = probe([ops.convert_to_tensor(dec_in), memory, ops.convert_to_tensor(source)], training=False)
+        _, scores = last(query, memory, query_mask=dec_in != 0, value_mask=source != 0,
+                         return_attention_scores=True, training=False)
+        s_len = int((source[0] > 0).sum())
+        t_len = min(len(pieces), source.shape[1] - 1)
+        grid = np.asarray(scores)[0].mean(0)[:t_len, :s_len]  # (T, S): query position t writes pieces[t]
+        src_pieces = [src_vocab[j] if j < len(src_vocab) else "[UNK]" for j in source[0, :s_len]]
+        tgt_pieces = [tgt_vocab[j] if j < len(tgt_vocab) else "[UNK]" for j in pieces[:t_len]]
+        shown = {"input": text, "translation": codec.detokenize(written[i], tgt_vocab), "grid": grid,
+                 "source_pieces": src_pieces, "target_pieces": tgt_pieces, "method": "cross-attention"}
+        if save_dir is not None:
+            shown["file"] = str(_attention_png(save_dir / f"{i:02d}_attention.png", grid, src_pieces, tgt_pieces,
+                                               text))
+        strongest = [f"{t}<-{src_pieces[int(grid[k].argmax())]}" for k, t in enumerate(tgt_pieces[:8])]
+        shown["text"] = (f"{text[:60]!r} -> {shown['translation'][:60]!r}; attends: {', '.join(strongest)}"
+                         + (f"; wrote {shown['file']}" if "file" in shown else ""))
+        out.append(shown)
+    return out
+
+
+def _attention_png(path: Path, grid: np.ndarray, source: list[str], target: list[str], title: str) -> Path:
+    from edgesuite.common.plots import _plt, _save
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(source) + 2), max(3, 0.3 * len(target) + 1.5)))
+    ax.imshow(grid, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(source)), source, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(target)), target, fontsize=7)
+    ax.set_xlabel("source")
+    ax.set_ylabel("target (written)")
+    ax.set_title(title[:70], fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
