@@ -109,10 +109,6 @@ class Serving(abc.ABC):
         """More words for a format's report row (e.g. BLEU against the Keras output)."""
         return ""
 
-    def unsupported_formats(self) -> dict[str, str]:
-        """Formats this app cannot be written to, with the reason (the exporter says so)."""
-        return {}
-
 
 class Task(abc.ABC):
     """Training: what ``common/training.py`` calls (see apps/image_classification/task.py)."""

@@ -205,3 +205,16 @@ def check_spec(path: Path, metadata: dict) -> dict:
         problems.append("no edgesuite_metadata in the user-defined metadata")
     return {"inputs": {n: t.WhichOneof("Type") for n, t in inputs.items()}, "outputs": outputs, "labels": len(labels),
             "ops": len(ops), "nms": nms is not None, "problems": problems}
+
+
+def verify(ctx, fmt, path: Path, x, reference, codec) -> dict | None:
+    """The exporter's hook: where Core ML cannot predict (off macOS) or the file is a Vision pipeline with NMS
+    inside, the spec is checked (inputs, ops, labels); None: the file runs through the runtime like the rest."""
+    if can_predict() and ctx.metadata.get("kind") != "detector":
+        return None
+    spec = check_spec(path, ctx.metadata)
+    status = "ok" if not spec["problems"] else "exported-but-mismatch"
+    why = "a Vision pipeline with NMS inside" if spec["nms"] else "Core ML predicts only on macOS"
+    image = "image input, " if "imageType" in spec["inputs"].values() else ""
+    return {"status": status, "note": f"spec checked ({why}): {image}{spec['ops']} ops, {spec['labels']} labels"
+            + ("; " + "; ".join(spec["problems"]) if spec["problems"] else "")}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
-import sys
 import time
 from pathlib import Path
 
@@ -103,23 +102,14 @@ def _export(run, fmts, out_dir: Path, task, cfg, info, calibration_samples, eval
 
     rows: list[dict] = []
     wrote = False  # a file of this export is on disk: from now on the report always describes it
-    unsupported = serving.unsupported_formats()
     try:
         for fmt in fmts:
-            if fmt.writer == "mediapipe" and fmt.name not in unsupported:
-                from edgesuite.export import mediapipe
-
-                why = mediapipe.applicability(metadata, layout="task")
-                if why:
-                    unsupported = {**unsupported, fmt.name: why}
             writer = importlib.import_module(f"edgesuite.export.{fmt.writer}")
-            if fmt.name not in unsupported and hasattr(writer, "skip_reason"):  # needs what a machine may lack (npm)
-                why = writer.skip_reason(metadata, log)
-                if why:
-                    unsupported = {**unsupported, fmt.name: why}
-            if fmt.name in unsupported:
-                log(f"{fmt.name}: skipped ({unsupported[fmt.name]})")
-                rows.append({"format": fmt.name, "status": "skipped", "note": unsupported[fmt.name]})
+            # the format's own reason not to write this model here (no MediaPipe Task for it, no npm)
+            why = writer.skip_reason(metadata, log) if hasattr(writer, "skip_reason") else None
+            if why:
+                log(f"{fmt.name}: skipped ({why})")
+                rows.append({"format": fmt.name, "status": "skipped", "note": why})
                 continue
             write_json(metadata_path, metadata)  # beside the files, before the first is written
             if wrote or earlier_report:  # a kill from here on leaves a report that says this format is unchecked
@@ -234,21 +224,12 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, servi
         return {**row, "status": "failed", "note": f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:300]}"}
     row["size_mb"] = verify.size_mb(path)
     row["seconds"] = round(time.time() - t0, 1)
-    if fmt.writer == "mediapipe":  # the Task's own layout: checked through the Task against the Keras model
-        from edgesuite.export import mediapipe
-
-        result = mediapipe.verify(path, ctx.metadata, x, reference, fmt.precision, serving.codec)
-        log(f"{fmt.name}: {result['status']} ({row['size_mb']:.3f} MB; MediaPipe {result['mediapipe']})")
-        return {**row, **result}
-    if fmt.runtime == "coreml" and (not _coreml_predicts() or ctx.metadata.get("kind") == "detector"):
-        from edgesuite.export.coreml import check_spec
-
-        spec = check_spec(path, ctx.metadata)
-        status = "ok" if not spec["problems"] else "exported-but-mismatch"
-        why = "a Vision pipeline with NMS inside" if spec["nms"] else "Core ML predicts only on macOS"
-        image = "image input, " if "imageType" in spec["inputs"].values() else ""
-        return {**row, "status": status, "note": f"spec checked ({why}): {image}{spec['ops']} ops, {spec['labels']} labels"
-                + ("; " + "; ".join(spec["problems"]) if spec["problems"] else "")}
+    if hasattr(writer, "verify"):  # a format checked its own way (a MediaPipe Task; a Core ML spec off macOS)
+        result = writer.verify(ctx, fmt, path, x, reference, serving.codec)
+        if result is not None:
+            said = f"MediaPipe {result['mediapipe']}" if "mediapipe" in result else result.get("note", "")
+            log(f"{fmt.name}: {result['status']} ({row['size_mb']:.3f} MB; {said})")
+            return {**row, **result}
     try:
         runtime = open_runtime(path)
         outputs = run_inputs(serving.codec, runtime, x, ctx.metadata)  # the codec's decoding loop, if it has one
@@ -265,19 +246,12 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, servi
             else f"agreement {result['top1_agreement']:.3f}")
     log(f"{fmt.name}: {result['status']} ({row['size_mb']:.3f} MB, {diff}{', ' + details if details else ''})")
     note = "; ".join(n for n in (details, result.pop("why", "")) if n)
-    if fmt.runtime == "tflite":
-        from edgesuite.export import mediapipe
-
-        row["mediapipe"] = mediapipe.check(path, ctx.metadata, x, outputs, fmt.precision, runtime.output_step)
-        log(f"{fmt.name}: MediaPipe {row['mediapipe']}")
-    if hasattr(writer, "check_in_client"):  # the file's own client beside edgesuite's runtime: a page in Chromium
-        cells = writer.check_in_client(path, ctx.metadata, x, outputs, fmt.precision, serving.codec, log)
+    if hasattr(writer, "check_in_client"):  # the file's own client beside edgesuite's runtime (MediaPipe, Chromium)
+        cells = writer.check_in_client(path, ctx.metadata, x, outputs, fmt.precision, serving.codec, log,
+                                       step=runtime.output_step)
         mismatch = cells.pop("status", None)
         if mismatch and result["status"] == "ok":
             result["status"], note = mismatch, "; ".join(n for n in (note, "the browser disagrees") if n)
         row.update(cells)
     return {**row, **result, "note": note}
 
-
-def _coreml_predicts() -> bool:
-    return sys.platform == "darwin"

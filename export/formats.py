@@ -4,6 +4,19 @@ Each row: the CLI name, the file it writes under ``export/``, the module whose
 ``write(ctx, fmt, path)`` makes it, the runtime that loads it back
 (``export/runtime.py``), its numeric precision (which sets the parity
 thresholds in ``verify.py``), and what the format cannot carry.
+
+A writer module may also define, and the exporter calls them without asking
+which format it is:
+
+- ``skip_reason(metadata, log) -> str | None``: why this model is not written
+  here (no MediaPipe Task takes it; no npm for the web page), before writing;
+- ``verify(ctx, fmt, path, x, reference, codec) -> dict | None``: the file's
+  own check in place of the runtime parity (a MediaPipe Task's layout; a Core ML
+  spec where Core ML cannot predict), None for the common check;
+- ``check_in_client(path, metadata, x, outputs, precision, codec, log, step)
+  -> dict``: the report cells of the file's own client after parity (MediaPipe
+  for a ``.tflite``, Chromium for the web page); a ``status`` in them marks a
+  mismatch.
 """
 
 from __future__ import annotations

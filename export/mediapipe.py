@@ -345,7 +345,7 @@ def _outputs_in_signature_order(model_bytes: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def verify(path, metadata: dict, x, reference, precision: str, codec, limit: int = 100) -> dict:
+def verify_task(path, metadata: dict, x, reference, precision: str, codec, limit: int = 100) -> dict:
     """A ``model_mediapipe*.tflite`` through its MediaPipe Task, with nothing but the model path, against the
     Keras model on the parity inputs: the export report's status, MediaPipe cell and note for the file.
 
@@ -428,3 +428,15 @@ def _verify_text(base, metadata: dict, texts, reference, tie: float) -> dict:
             f"{len(texts)} texts" + (f" ({ties} within {tie} of the top probability)" if ties else ""))
     return {"status": "ok" if ok else "exported-but-mismatch", "top1_agreement": share,
             "mediapipe": ("ok: " if ok else "mismatch (< 98%): ") + what, "note": "for MediaPipe Tasks"}
+
+
+# ---- the exporter's hooks for the mediapipe formats (export/formats.py, the writer protocol) ----
+def skip_reason(metadata: dict, log=None) -> str | None:
+    """Why no MediaPipe Task takes this model (the exporter skips the file and says so), or None."""
+    return applicability(metadata, layout="task")
+
+
+def verify(ctx, fmt, path, x, reference, codec) -> dict:
+    """The file checked through its MediaPipe Task against the Keras model (:func:`verify_task`), in place of
+    edgesuite's runtime parity: its layout is the Task's, not the model's."""
+    return verify_task(path, ctx.metadata, x, reference, fmt.precision, codec)

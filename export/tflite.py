@@ -91,3 +91,12 @@ def write(ctx: ExportContext, fmt, path: Path) -> None:
     tmp = staging_path(path)
     tmp.write_bytes(model_bytes)
     os.replace(tmp, path)
+
+
+def check_in_client(path: Path, metadata: dict, x, outputs, precision: str, codec, log=None, step: float = 0.0) -> dict:
+    """The exporter's hook after parity: the file run by its MediaPipe Task from the path alone, against
+    edgesuite's runtime on the same inputs (the report's ``mediapipe`` cell)."""
+    cell = mediapipe.check(path, metadata, x, outputs, precision, step)
+    if log:
+        log(f"{path.name}: MediaPipe {cell}")
+    return {"mediapipe": cell}

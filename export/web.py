@@ -215,7 +215,7 @@ COMPARE = {"classifier": _same_top1, "detector": _same_detections, "segmenter": 
 
 
 def check_in_client(path: Path, metadata: dict, x, outputs, precision: str, codec, log=say,
-                    limit: int = CHECK_INPUTS) -> dict:
+                    limit: int = CHECK_INPUTS, step: float = 0.0) -> dict:
     """The page in headless Chromium on the first ``limit`` parity inputs against ``outputs`` (edgesuite's
     runtime on the same ``model.onnx``): the report's ``browser`` cell, ``status`` when it mismatches, and the
     page's timings. Writes ``screenshot.png`` into the folder."""

@@ -158,14 +158,15 @@ def test_an_earlier_failed_row_is_marked_and_does_not_fail_a_good_export(run, ca
 
 
 def test_benchmark_shows_a_format_export_skipped_as_skipped_with_its_reason(run, capsys, monkeypatch):
-    """A format the app cannot be written to (``Serving.unsupported_formats``) is skipped by export, with a reason."""
-    from edgesuite.apps.image_classification.serving import SERVING
+    """A format whose writer cannot take this model (its ``skip_reason``, export/formats.py) is skipped by
+    export, with the reason, and the benchmark says so."""
+    from edgesuite.export import coreml
 
-    monkeypatch.setattr(type(SERVING), "unsupported_formats", lambda self: {"tflite-fp16": "not for this model"})
-    assert main(["export", str(run), "--formats", "keras,tflite,tflite-fp16", "--calibration-samples", "16"]) == 0
-    assert _report(run / "export")["tflite-fp16"]["status"] == "skipped"
-    assert main(["benchmark", str(run), "--formats", "tflite-fp16,onnx", "--samples", "1"]) == 0
+    monkeypatch.setattr(coreml, "skip_reason", lambda metadata, log=None: "not for this model", raising=False)
+    assert main(["export", str(run), "--formats", "keras,tflite,coreml", "--calibration-samples", "16"]) == 0
+    assert _report(run / "export")["coreml"]["status"] == "skipped"
+    assert main(["benchmark", str(run), "--formats", "coreml,onnx", "--samples", "1"]) == 0
     rows = {r["format"]: r for r in json.loads((run / "export" / "benchmark.json").read_text())["rows"]}
-    assert rows["tflite-fp16"]["status"] == "skipped: not for this model"
+    assert rows["coreml"]["status"] == "skipped: not for this model"
     assert rows["onnx"]["status"] == f"not exported (edgesuite export {run} --formats onnx)"
     assert "failed" not in capsys.readouterr().out
