@@ -50,6 +50,20 @@ def get_inspector(name: str):
     return _module(name, "inspect")
 
 
+def get_data(name: str):
+    """The task's loaders module (``apps/<package>/data.py``); its ``CANVAS_FORMATS`` and ``write_canvas`` are
+    what ``edgesuite data make-canvas`` writes."""
+    return _module(name, "data")
+
+
+def canvas_task(fmt: str) -> str:
+    """The task whose ``edgesuite data make-canvas --format`` is ``fmt`` (the embedded canvases on disk)."""
+    for name in TASKS:
+        if fmt in getattr(get_data(name), "CANVAS_FORMATS", ()):
+            return name
+    raise UserInputError(f"--format: no app writes canvases as {fmt!r}")
+
+
 def get_codec(name: str):
     """The task's numpy-only codec (preprocess, postprocess, describe, ...), without TensorFlow."""
     return _module(name, "postprocess")

@@ -324,8 +324,10 @@ def _check_at_least_one(flag: str, value: int) -> None:
 
 
 def _check_beam_size(task: str, beam_size: int | None) -> None:
-    if beam_size is not None and task != "translation":
-        raise UserInputError(f"--beam-size: only translation decodes with a beam ({task} does not)")
+    from edgesuite.apps import get_config_class
+
+    if beam_size is not None and not hasattr(get_config_class(task), "beam_size"):  # a decoder's knob
+        raise UserInputError(f"--beam-size: only a task that decodes with a beam takes it ({task} does not)")
     if beam_size is not None and not 1 <= beam_size <= 32:
         raise UserInputError(f"--beam-size: expected an integer in [1, 32], got {beam_size}")
 
@@ -354,22 +356,11 @@ def _cmd_data(args) -> int:
     for flag, value in (("--max-items", args.max_items), ("--train-items", args.train_items)):
         if value is not None:  # 0 would otherwise read as "not given" and take the default
             _check_at_least_one(flag, value)
-    from edgesuite.apps import get_config_class
-    from edgesuite.common.canvas import ITEMS as CANVAS_ITEMS
+    from edgesuite.apps import canvas_task, get_data
 
-    if args.format == "masks":
-        from edgesuite.apps.segmentation.data import write_canvas
-
-        written = write_canvas(args.out, args.count, args.image_size, args.seed, args.max_items or CANVAS_ITEMS,
-                               args.train_items or CANVAS_ITEMS)
-        task = "segmentation"
-    else:
-        from edgesuite.apps.object_detection.data import write_canvas
-
-        det = get_config_class("object-detection")
-        written = write_canvas(args.out, args.format, args.count, args.image_size, args.seed,
-                               args.max_items or det.canvas_items, args.train_items or det.canvas_train_items)
-        task = "object-detection"
+    task = canvas_task(args.format)
+    written = get_data(task).write_canvas(args.out, args.format, args.count, args.image_size, args.seed,
+                                          args.max_items, args.train_items)
     print(f"wrote {', '.join(f'{n} {split}' for split, n in written.items())} canvases in {args.format} format "
           f"to {args.out}")
     print(f"next: edgesuite train {task} --data {args.out}")

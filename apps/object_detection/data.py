@@ -214,16 +214,22 @@ def load_eval_set(data: str, cfg, info: dict) -> DetectionSet:
     return out
 
 
-def write_canvas(out: str, fmt: str, count: int, size: int, seed: int, max_items: int, train_items: int) -> dict:
+CANVAS_FORMATS = tuple(formats.FORMATS)  # what ``edgesuite data make-canvas --format`` writes for this app
+
+
+def write_canvas(out: str, fmt: str, count: int, size: int, seed: int, max_items: int | None = None,
+                 train_items: int | None = None) -> dict:
     """``edgesuite data make-canvas --format coco|voc|yolo``: the default data set on disk as train/ val/ test/.
 
     ``train_items`` and ``max_items``: at most this many items per training canvas and per validation and
-    test canvas, as the app's ``canvas_train_items`` and ``canvas_items``.
+    test canvas (None: the app's ``canvas_train_items`` and ``canvas_items``).
     """
+    from edgesuite.apps.object_detection.config import Config
     from edgesuite.common.canvas import write_splits
 
     if fmt not in formats.FORMATS:
         raise UserInputError(f"--format: expected one of {', '.join(formats.FORMATS)}, got {fmt!r}")
+    max_items, train_items = max_items or Config.canvas_items, train_items or Config.canvas_train_items
 
     def write(folder: Path, c) -> None:
         images = [(f"{folder.name}_{i:05d}.png", c.images[i]) for i in range(len(c))]

@@ -408,12 +408,21 @@ def load_eval_set(data: str, cfg, info: dict) -> MaskedImages:
     return pairs
 
 
-def write_canvas(out: str, count: int, size: int, seed: int, max_items: int, train_items: int) -> dict:
+CANVAS_FORMATS = ("masks",)  # what ``edgesuite data make-canvas --format`` writes for this app
+
+
+def write_canvas(out: str, fmt: str, count: int, size: int, seed: int, max_items: int | None = None,
+                 train_items: int | None = None) -> dict:
     """``edgesuite data make-canvas --format masks``: the canvases as train/ val/ test/ folders of images/ and
-    masks/ (8-bit grey PNGs of class ids) with classes.txt, what ``--data`` of this app reads."""
+    masks/ (8-bit grey PNGs of class ids) with classes.txt, what ``--data`` of this app reads; ``max_items`` and
+    ``train_items`` (None: the embedded canvases' count) as for the detector."""
     from PIL import Image
 
-    from edgesuite.common.canvas import write_splits
+    from edgesuite.common.canvas import ITEMS, write_splits
+
+    if fmt not in CANVAS_FORMATS:
+        raise UserInputError(f"--format: expected one of {', '.join(CANVAS_FORMATS)}, got {fmt!r}")
+    max_items, train_items = max_items or ITEMS, train_items or ITEMS
 
     def write(folder: Path, c) -> None:
         for sub in ("images", "masks"):
