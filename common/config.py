@@ -76,6 +76,8 @@ class TrainConfig:
     """Knobs of the shared training driver; every task config extends it."""
 
     named_sets = ()  # --data values that name an embedded set, not a path (each app's config gives its own)
+    # the app's own knobs by group (see GROUPS); an app knob named in none of them is a "model" knob
+    knob_groups = {}  # a class attribute, not a knob
     data: str = knob("", "data set: a path or a named set")
     epochs: int = knob(10, "number of training epochs", bounds=">= 1")
     batch_size: int = knob(64, "global batch size", bounds=">= 1", search="pow2")
@@ -351,12 +353,53 @@ def save_yaml(cfg, path: str | os.PathLike, task: str | None = None, comments: l
 
     path = Path(path)
     values = dataclasses.asdict(cfg)
-    if task:
-        values = {"task": task, **values}
+    parts = [yaml.safe_dump({"task": task}, sort_keys=False)] if task else []
+    for group, fields in grouped_fields(type(cfg)).items():
+        parts.append(f"# {group}: {GROUPS[group]}\n" + yaml.safe_dump({f.name: values[f.name] for f in fields},
+                                                                      sort_keys=False))
     tmp = path.with_name(path.name + ".tmp")
     head = "".join(c if c.endswith("\n") else c + "\n" for c in comments)
-    tmp.write_text(head + yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
+    tmp.write_text(head + "".join(parts), encoding="utf-8")
     os.replace(tmp, path)
+
+
+# The knobs in five groups, in this order, in `--help` and in config.yaml (a flat mapping still: old files and
+# every reader take it as before; the groups are comment lines). The shared knobs' groups are here; an app's
+# Config names its own in ``knob_groups``.
+GROUPS = {
+    "run": "where and how the run goes: output, precision, devices, seed",
+    "data": "what the examples are, how they are read, split, cached and augmented",
+    "model": "the architecture and its starting weights",
+    "optimisation": "how long and how it learns: epochs, batch, optimizer, schedule, regularisation",
+    "export": "what the evaluation and the exported files do at inference",
+}
+SHARED_GROUPS = {
+    "run": ("out", "name", "precision", "strategy", "devices", "tpu", "restarts", "seed", "time_budget",
+            "cache_memory_mb"),
+    "data": ("data", "shuffle", "val_fraction", "test_fraction", "split_seed", "strict", "augment", "class_weight"),
+    "model": ("weights", "freeze_backbone"),
+    "optimisation": ("epochs", "batch_size", "optimizer", "lr", "schedule", "warmup_epochs", "decay_rate", "step_at",
+                     "step_factor", "momentum", "weight_decay", "ema", "l1", "l2", "clipnorm", "grad_accum_steps",
+                     "early_stopping", "min_steps", "min_epoch_steps", "fine_tune_after", "label_smoothing",
+                     "teacher", "distill_alpha", "temperature"),
+}
+
+
+def knob_group(cls, name: str) -> str:
+    """The group (a key of ``GROUPS``) of knob ``name`` of config class ``cls``."""
+    for table in (getattr(cls, "knob_groups", {}), SHARED_GROUPS):
+        for group, names in table.items():
+            if name in names:
+                return group
+    return "model"
+
+
+def grouped_fields(cls) -> dict[str, list]:
+    """``cls``'s dataclass fields by group, in ``GROUPS`` order (fields in declaration order within a group)."""
+    groups: dict[str, list] = {g: [] for g in GROUPS}
+    for f in dataclasses.fields(cls):
+        groups[knob_group(cls, f.name)].append(f)
+    return {g: fs for g, fs in groups.items() if fs}
 
 
 def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
@@ -367,7 +410,12 @@ def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
     defaults.
     """
     types = _field_types(cls)
-    for f in dataclasses.fields(cls):
+    for group, fields in grouped_fields(cls).items():
+        _add_group(parser.add_argument_group(f"{group} knobs", GROUPS[group]), fields, types)
+
+
+def _add_group(parser, fields: list, types: dict) -> None:
+    for f in fields:
         flag = "--" + f.name.replace("_", "-")
         help_text = f"{f.metadata.get('help', '')} (default: {f.default!r})"
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}

@@ -481,7 +481,7 @@ def _record_resume(run: RunDir, cfg, task_name: str, epoch: int, log) -> dict:
     if not changed:
         return {}
     said = ", ".join(f"{k} {before!r} -> {after!r}" for k, (before, after) in changed.items())
-    notes = [ln for ln in text.splitlines() if ln.startswith("#")]
+    notes = [ln for ln in text.splitlines() if ln.startswith("# resumed ")]  # not the group headers
     notes.append(f"# resumed after epoch {epoch} on {time.strftime('%Y-%m-%d %H:%M')} with {said}")
     save_yaml(cfg, run.config_path, task=task_name, comments=notes)
     log(f"resume changes {said} (recorded in {run.config_path.name})")

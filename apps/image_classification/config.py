@@ -17,6 +17,8 @@ BACKBONES = ("mobilenetv2", *EFFICIENTNETS)  # the models with a nested ``backbo
 
 @dataclasses.dataclass
 class Config(TrainConfig, Augmented, ClassWeighted, LabelSmoothed, Distilled, Pretrained):
+    # the app's knobs by group (common/config.py GROUPS); the rest are model knobs
+    knob_groups = {"data": ("channels", "min_image_size"), "export": ("tta",)}
     named_sets = NAMED_SETS  # --data values that name an embedded set, not a path
     data: str = knob("fashion-mnist-subset",
                      "a folder of class sub-folders (optionally train/ val/ test/ inside), a CSV of path,label, "

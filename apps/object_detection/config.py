@@ -13,6 +13,9 @@ BACKBONES = ("vgg", "mobilenetv2", *EFFICIENTNETS)
 
 @dataclasses.dataclass
 class Config(TrainConfig, Augmented, Streamed, Pretrained):
+    # the app's knobs by group (common/config.py GROUPS); the rest are model knobs
+    knob_groups = {"data": ("format", "max_boxes", "min_visible", "canvas_count", "canvas_items", "canvas_train_items"),
+                   "export": ("max_detections", "score_threshold", "iou_threshold")}
     named_sets = ("canvas",)  # --data values that name an embedded set, not a path
     data: str = knob("canvas", "a COCO, Pascal VOC or YOLO folder (optionally train/ val/ test/ inside), or 'canvas': "
                                "Fashion-MNIST items pasted on textured backgrounds (embedded)")

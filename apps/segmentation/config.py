@@ -15,6 +15,8 @@ BACKBONES = ("auto", "mobilenetv2", *EFFICIENTNETS)
 
 @dataclasses.dataclass
 class Config(TrainConfig, Augmented, Streamed, Pretrained):
+    # the app's knobs by group (common/config.py GROUPS); the rest are model knobs
+    knob_groups = {"data": ("num_classes", "ignore_index", "binary", "canvas_count"), "optimisation": ("loss",)}
     named_sets = NAMED_SETS  # --data values that name an embedded set, not a path
     data: str = knob("canvas", "a folder with images/ and masks/ (optionally inside train/ val/ test/), "
                                "or 'canvas': Fashion-MNIST items pasted on textured backgrounds (embedded)")

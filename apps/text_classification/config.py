@@ -19,6 +19,9 @@ ENCODER_MODELS = ("minilm",)  # pretrained encoders: the checkpoint's vocabulary
 
 @dataclasses.dataclass
 class Config(TrainConfig, ClassWeighted, LabelSmoothed, Distilled):
+    # the app's knobs by group (common/config.py GROUPS); the rest are model knobs
+    knob_groups = {"data": ("text_column", "label_column", "delimiter", "quotechar", "encoding", "unlabelled"),
+                   "export": ("misclassified",)}
     named_sets = NAMED_SETS  # --data values that name an embedded set, not a path
     data: str = knob("rotten-tomatoes",
                      "a CSV/TSV/JSON Lines file, a folder of class sub-folders of .txt files, a folder with "

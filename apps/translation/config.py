@@ -13,6 +13,11 @@ NAMED_SETS = ("bible-en-es",)
 
 @dataclasses.dataclass
 class Config(TrainConfig, LabelSmoothed):
+    # the app's knobs by group (common/config.py GROUPS); the rest are model knobs
+    knob_groups = {"data": ("source_file", "target_file", "source_column", "target_column", "encoding",
+                            "source_normalize", "target_normalize"),
+                   "optimisation": ("token_dropout",), "run": ("xla",),
+                   "export": ("beam_size", "length_penalty", "eval_samples", "samples")}
     named_sets = NAMED_SETS  # --data values that name an embedded set, not a path
     data: str = knob("bible-en-es", "a TSV of source and target columns (the Tatoeba/Anki eng<TAB>spa<TAB>attribution "
                      f"layout works as is), or a named set: {', '.join(NAMED_SETS)} (31,080 KJV/RV1909 verse pairs); "
