@@ -42,16 +42,16 @@ class Config(TrainConfig, Augmented, ClassWeighted, LabelSmoothed, Distilled, Pr
                         search=(0.5, 0.75, 1.0, 1.5))
     dropout: float = knob(0.2, "dropout before the classifier", bounds="[0, 1)", search="uniform:0,0.5")
     # without these two (and erasing) the CNN memorises a large set within the epochs a time budget holds
-    # (tests/benchmarks/RESULTS.md, ninth session); the small sets measured there lose nothing by them
+    # (tests/benchmarks/RESULTS.md); the small sets measured there lose nothing by them
     weight_decay: float = knob(0.05, "decoupled weight decay of the optimizer (0 = off)", bounds=">= 0", search="log")
     label_smoothing: float = knob(0.1, "label smoothing of the cross-entropy", bounds="[0, 1)",
                                   search="uniform:0,0.2")
-    # the embedded subset's 10 epochs of 71 steps stay as they are; 4,000 digits get 21 epochs instead of 10
+    # a large set keeps its epochs; a few thousand images get more of them, so that training sees enough steps
     min_steps: int = knob(600, "a small data set trains at least this many optimizer steps: more epochs, with "
                                "early-stopping patience and warm-up stretched alike (off when --epochs is given; "
                                "0 = the recipe's epochs as they are)")
-    # auto: full Fashion-MNIST gains a median +0.26 points (7 runs) at 0.1 -> 0.2 ms an image (RESULTS.md, twelfth
-    # session); a MobileNetV2 on a phone would pay milliseconds, so it is asked for there, not given
+    # auto: the compact CNN's mirror average gains accuracy for little time (RESULTS.md, test-time flips); a
+    # MobileNetV2 on a phone would pay milliseconds, so it is asked for there, not given
     tta: str = knob("auto", "test-time augmentation saved in the model: flip = it averages its class probabilities "
                             "on the image and on its mirror image (twice the inference work); auto = flip for the "
                             "cnn when the training augmentation flips horizontally", ("auto", "flip", "none"))

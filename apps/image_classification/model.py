@@ -44,7 +44,7 @@ def build_cnn(num_classes: int, image_size: int, channels: int, width: float = 1
     images of 24 px and more, so the stages (64x1, 128x2, 256x1 filters) run at half the input's resolution
     and below: on 2 CPU cores the full-resolution layers are bound by memory traffic, not FLOPs, and this
     shape trains at the speed of the earlier 240k-parameter (32x1, 64x1, 128x2) CNN at full resolution,
-    with more accuracy (tests/benchmarks/RESULTS.md, eighth and ninth sessions). Smaller images
+    with more accuracy (tests/benchmarks/RESULTS.md, the CNN shape). Smaller images
     (load_digits' 8 px are read at 16) keep their resolution: stride 1.
     """
     f = lambda n: max(8, int(round(n * width)))  # noqa: E731

@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     say(f"model: {model.count_params():,} parameters; raw outputs {heads}")
 
     # Train: the shared driver under the time budget (the cosine schedule stretched over the epochs
-    # that fit), the best epoch by validation loss.
+    # that fit), the best epoch by validation mAP@0.5.
     run = api.fit(task, cfg, data)
 
     # Evaluate: COCO mAP@0.5 and mAP@[.5:.95] on the test split; precision-recall curves in plots/.

@@ -141,7 +141,7 @@ class TextClassificationTask(Task):
         keeps one score per class a row (at most ``TABLE_NUMBERS`` numbers in all), the bag of words an embedding
         (at most ``BOW_BUCKETS`` buckets, the old fixed count: 5 MB of float32 table). Trigrams come from the
         data for the linear model on text written without spaces, as the baseline's character trigrams do (on
-        word pieces of spaced text they cost the regression a point: RESULTS.md, thirteenth session), in the
+        word pieces of spaced text they cost the regression a point: RESULTS.md), in the
         room the bigrams leave."""
         v = len(vocab)
         want_trigrams = cfg.trigram_buckets < 0 and cfg.model == "linear" and baseline.spaceless(texts)

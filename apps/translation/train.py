@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     model = task.build_model(cfg, data.info)
     say(f"model: {model.count_params():,} parameters")
 
-    # Train: the shared driver with teacher forcing; the best epoch by validation token accuracy.
+    # Train: the shared driver with teacher forcing; the best epoch by validation chrF.
     run = api.fit(task, cfg, data)
 
     # Evaluate: BLEU and chrF (sacrebleu) on the test pairs, greedy and with a beam; samples.tsv.
