@@ -5,7 +5,7 @@
 that logger, the way a command-line tool speaks: INFO to stdout, warnings and errors to stderr, the message
 alone. A notebook or a program redirects or silences it with the standard tools::
 
-    logging.getLogger("edgesuite").setLevel(logging.WARNING)        # only warnings
+    logging.getLogger("edgesuite").setLevel(logging.WARNING)        # only warnings, and no progress bars
     logging.getLogger("edgesuite").handlers.clear()                 # nothing on the console
     with edgesuite.common.log.forwarded_to(messages.append): ...    # what edgesuite.train(log=...) does
 """
@@ -27,6 +27,15 @@ def say(message: str) -> None:
 def warn(message: str) -> None:
     """A WARNING of the ``edgesuite`` logger (stderr on the console)."""
     LOGGER.warning(message)
+
+
+def progress(iterable=None, **options):
+    """A tqdm bar (stderr) that respects the logger: none while the ``edgesuite`` logger is above INFO or a
+    ``forwarded_to`` block replaces the console (``disable`` given still wins when True)."""
+    from tqdm import tqdm
+
+    quiet = not LOGGER.isEnabledFor(logging.INFO) or bool(ConsoleHandler.muted)
+    return tqdm(iterable, **{**options, "disable": quiet or bool(options.get("disable"))})
 
 
 class ConsoleHandler(logging.Handler):

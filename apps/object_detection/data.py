@@ -27,7 +27,7 @@ from edgesuite.common.data import SkipLog
 from edgesuite.common.decode import UNREADABLE, eight_bit, open_image
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.stream import FileRows, columns_dataset, take
-from edgesuite.common.log import say, warn
+from edgesuite.common.log import progress, say, warn
 
 
 @dataclass
@@ -111,7 +111,6 @@ def to_arrays(boxset: formats.BoxSet, size: int, skips: SkipLog, max_boxes: int)
     """Checks every image of ``boxset``; keeps the paths (the pixels stay on disk) and the scaled boxes."""
     from functools import partial
 
-    from tqdm import tqdm
 
     def read(item):
         try:
@@ -121,7 +120,7 @@ def to_arrays(boxset: formats.BoxSet, size: int, skips: SkipLog, max_boxes: int)
 
     good, sizes = [], []
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for item, boxes, err in tqdm(pool.map(read, boxset.items), total=len(boxset.items), desc="checking images",
+        for item, boxes, err in progress(pool.map(read, boxset.items), total=len(boxset.items), desc="checking images",
                                      unit="image", disable=len(boxset.items) < 500, leave=False):
             if isinstance(err, SizeMismatch) and not skips.strict:
                 sizes.append(f"{item.path}: {err}")

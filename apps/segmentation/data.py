@@ -32,7 +32,7 @@ from edgesuite.common.decode import UNREADABLE, eight_bit, open_image
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.stream import FileRows, columns_dataset, take
 from edgesuite.common.text import read_text_file
-from edgesuite.common.log import warn
+from edgesuite.common.log import progress, warn
 
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS | {".tif", ".tiff"}
 MASK_SUFFIXES = {".png", ".tif", ".tiff", ".bmp", ".gif"}
@@ -181,7 +181,6 @@ def scan_pairs(root: Path, size: int, classes: ClassList | None, skips: SkipLog)
     ``skips``); kept: the paths and each resized mask's pixel counts, the pairs stay on disk."""
     from functools import partial
 
-    from tqdm import tqdm
 
     img_dir, mask_dir = root / "images", root / "masks"
     for d in (img_dir, mask_dir):
@@ -212,7 +211,7 @@ def scan_pairs(root: Path, size: int, classes: ClassList | None, skips: SkipLog)
 
     good = []
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for stem, counts, err in tqdm(pool.map(read, stems), total=len(stems), desc="checking pairs", unit="pair",
+        for stem, counts, err in progress(pool.map(read, stems), total=len(stems), desc="checking pairs", unit="pair",
                                       disable=len(stems) < 500, leave=False):
             if err:
                 skips.skip(*err)
