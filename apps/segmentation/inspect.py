@@ -148,3 +148,27 @@ def explain(model, predictor, inputs: list, save_dir: Path | None = None, target
                          + (f"; wrote {shown['file']}" if "file" in shown else ""))
         out.append(shown)
     return out
+
+
+EXPLAINED_IN_PLOTS = 4  # validation images whose Grad-CAM training adds to its plots
+
+
+def explanation_plot(model, images: np.ndarray, class_names: list[str], out: Path) -> Path:
+    """Grad-CAM of the largest predicted foreground class on a few validation images: ``plots/explanations.png``."""
+    import tensorflow as tf
+
+    from edgesuite.common import explain as cx
+
+    x = np.asarray(images[:EXPLAINED_IN_PLOTS])
+    class_maps = np.asarray(model(x, training=False)).argmax(-1)
+    maps, titles = [], []
+    for i in range(len(x)):
+        counts = np.bincount(class_maps[i].ravel(), minlength=len(class_names))
+        counts[0] = 0 if counts[1:].any() else counts[0]
+        k = int(counts.argmax())
+        weight = (class_maps[i] == k).astype(np.float32)
+        weight /= weight.sum()
+        maps.append(cx.grad_cam(model, x[i:i + 1], lambda p, k=k, w=weight: tf.reduce_sum(
+            tf.cast(p[..., k], tf.float32) * w, axis=(1, 2)), skip=("logits", "probabilities"), deepest=True)[0])
+        titles.append(f"{class_names[k]} ({(class_maps[i] == k).mean():.0%} predicted)")
+    return cx.save_grid(out, x, maps, titles, "Grad-CAM of the largest predicted class")
