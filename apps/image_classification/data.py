@@ -17,6 +17,7 @@ import numpy as np
 
 from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog, check_label, stratified_split
 from edgesuite.common.errors import UserInputError
+from edgesuite.common.log import progress
 
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
@@ -60,8 +61,7 @@ def _check_files(items: list[tuple[str, str]], skips: SkipLog, min_size: int,
     really is.
     """
     import tensorflow as tf
-    from tqdm import tqdm
-
+    
     from edgesuite.common.data import decode_image_file
     from edgesuite.common.decode import open_image
 
@@ -86,7 +86,7 @@ def _check_files(items: list[tuple[str, str]], skips: SkipLog, min_size: int,
     good = []
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = pool.map(check, items)
-        for path, where, grey, err in tqdm(results, total=len(items), desc="checking images", unit="img",
+        for path, where, grey, err in progress(results, total=len(items), desc="checking images", unit="img",
                                            disable=len(items) < 500, leave=False):
             if err:
                 skips.skip(where, err)

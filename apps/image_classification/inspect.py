@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from edgesuite.apps.image_classification import data as icdata
 from edgesuite.common import datacheck as dc
+from edgesuite.common.log import progress
 
 FEATURE_SIDE = 16
 
@@ -46,7 +46,7 @@ def inspect_data(cfg, plots: Path) -> dc.Inspection:
     channels = cfg.channels or (1 if splits.train.grey else 3)
     items, features = [], []
     total = sum(len(p) for _, p in _parts(splits))
-    with tqdm(total=total, desc="hashing images", unit="img", disable=total < 500, leave=False) as bar:
+    with progress(total=total, desc="hashing images", unit="img", disable=total < 500, leave=False) as bar:
         for split, part in _parts(splits):
             for i in range(len(part)):
                 label = names[int(part.labels[i])]

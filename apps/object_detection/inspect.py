@@ -12,13 +12,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from edgesuite.apps.object_detection import data as oddata
 from edgesuite.apps.object_detection import formats
 from edgesuite.common import datacheck as dc
 from edgesuite.common.data import SkipLog
 from edgesuite.common.stream import FileRows
+from edgesuite.common.log import progress
 
 SMALL_SHARE = 0.02  # a box whose side is under this share of the image side is a few pixels at the model's input
 
@@ -57,7 +57,7 @@ def inspect_data(cfg, plots: Path) -> dc.Inspection:
     items, findings = [], _box_problems(cfg)
     per_image, sides, class_counts = {}, {}, {}
     total = sum(len(p) for _, p in _parts(splits))
-    with tqdm(total=total, desc="hashing images", unit="img", disable=total < 500, leave=False) as bar:
+    with progress(total=total, desc="hashing images", unit="img", disable=total < 500, leave=False) as bar:
         for split, part in _parts(splits):
             for i in range(len(part)):
                 source = str(part.images.keys[i]) if isinstance(part.images, FileRows) else part.images[i]

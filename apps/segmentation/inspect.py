@@ -11,11 +11,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from edgesuite.apps.segmentation import data as sgdata
 from edgesuite.common import datacheck as dc
 from edgesuite.common.stream import FileRows
+from edgesuite.common.log import progress
 
 
 def _parts(splits):
@@ -31,7 +31,7 @@ def inspect_data(cfg, plots: Path) -> dc.Inspection:
     k = len(names)
     items, findings, shares = [], [], {}
     total = sum(len(p) for _, p in _parts(splits))
-    with tqdm(total=total, desc="hashing images", unit="img", disable=total < 500, leave=False) as bar:
+    with progress(total=total, desc="hashing images", unit="img", disable=total < 500, leave=False) as bar:
         for split, part in _parts(splits):
             counts = part.value_counts()
             for i in range(len(part)):
