@@ -1,0 +1,116 @@
+"""The pretrained encoder (minilm) against the small models and as their teacher (not a test).
+
+    python tests/benchmarks/bench_text_encoder.py                          # Rotten Tomatoes, 2,000 texts
+    python tests/benchmarks/bench_text_encoder.py --train 0 --epochs 0     # the whole corpus, default recipes
+
+Per set: a seeded stratified 80/20 split written as train/test files (the 80 % split again 90/10 into train and
+the validation split early stopping watches); the TF-IDF + logistic-regression baseline on the same 80 %; then
+linear, bow, cnn, minilm (the real all-MiniLM-L6-v2 from the cache: `edgesuite pretrained fetch
+all-minilm-l6-v2`) and a bow student of the minilm run (``--teacher``), each with its test macro F1, training
+seconds, and its int8 ``.tflite`` size and batch-1 latency (``edgesuite benchmark``). ``--train N`` draws N
+texts (stratified) so that the encoder trains in minutes on a CPU; ``--epochs`` caps the encoder's epochs
+(0: the recipe's; the small models always keep theirs). Writes ``OUT/bench_text_encoder.json`` and prints a table; name the host's CPU flags
+beside the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def rotten_tomatoes(out_dir: Path, limit: int, seed: int = 0):
+    import numpy as np
+
+    from edgesuite.apps.text_classification.config import Config
+    from edgesuite.apps.text_classification.data import load_splits
+    from edgesuite.common.data import stratified_split
+
+    s = load_splits(Config(val_fraction=0.0, test_fraction=0.0))
+    texts, labels = s.train.texts, np.array([s.class_names[i] for i in s.train.labels])
+    idx = np.arange(len(texts))
+    if limit and limit < len(texts):
+        idx, _ = stratified_split(s.train.labels, (1 - limit / len(texts),), seed)
+    rest, test = stratified_split(s.train.labels[idx], (0.2,), seed)
+    rest, test = idx[rest], idx[test]
+    for name, part in (("train", rest), ("test", test)):
+        with open(out_dir / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["text", "label"])
+            w.writerows((texts[i], labels[i]) for i in part)
+    return ([texts[i] for i in rest], labels[rest]), ([texts[i] for i in test], labels[test])
+
+
+def int8_figures(run) -> dict:
+    from edgesuite.benchmark import benchmark_run
+
+    run.export(formats="tflite-int8", log=lambda m: None)
+    rows = benchmark_run(str(run.path), formats="tflite-int8", samples=30, log=lambda m: None)
+    row = next((r for r in rows["rows"] if r.get("format") == "tflite-int8"), {})
+    return {"int8_mb": round(row.get("size_mb") or 0, 2), "int8_ms": round(row.get("median_ms_1t") or 0, 2),
+            "int8_status": row.get("status")}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default="linear,bow,cnn,minilm,student")
+    p.add_argument("--train", type=int, default=2000, help="texts drawn from the corpus (0: all)")
+    p.add_argument("--epochs", type=int, default=3, help="the encoder's epochs (0: its recipe's)")
+    p.add_argument("--out", default="saved_models/bench-text-encoder")
+    p.add_argument("--no-export", action="store_true")
+    p.add_argument("--work", default="", help="the folder of the split's files (a teacher run must name the same)")
+    p.add_argument("--teacher-run", default="", help="the student's teacher: a finished minilm run on the same split "
+                                                     "(default: this benchmark's minilm run)")
+    args = p.parse_args()
+
+    import edgesuite
+    from bench_text_classification import baseline
+
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench-encoder-"))
+    work.mkdir(parents=True, exist_ok=True)
+    train, test = rotten_tomatoes(work, args.train)
+    base = baseline(train, test)
+    print(f"rotten-tomatoes: {len(train[0])} train+val, {len(test[0])} test; baseline macro F1 {base['macro_f1']:.4f}")
+    rows, runs = [], {}
+    stamp = time.strftime("%H%M%S")
+    for model in args.models.split(","):
+        kwargs = {"model": "bow" if model == "student" else model}
+        if args.epochs and model == "minilm":  # the small models keep their recipes
+            kwargs["epochs"] = args.epochs
+        if model == "student":
+            teacher = args.teacher_run or (str(runs["minilm"].path) if "minilm" in runs else "")
+            if not teacher:
+                continue
+            kwargs["teacher"] = teacher
+        t0 = time.time()
+        run = edgesuite.train("text-classification", data=str(work), label_column="label", test_fraction=0.0,
+                              out=args.out, name=f"{model}-{stamp}", log=lambda m: None, **kwargs)
+        m = run.metrics
+        row = {"set": "rotten-tomatoes", "model": model, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
+               "baseline_macro_f1": base["macro_f1"], "train_s": round(time.time() - t0, 1)}
+        if not args.no_export:
+            row.update(int8_figures(run))
+        rows.append(row)
+        runs[model] = run
+        print(json.dumps(row))
+    print("\n| set | model | test macro F1 | baseline | train s | int8 MB | int8 ms |\n|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['set']} | {r['model']} | {r['macro_f1']:.4f} | {r['baseline_macro_f1']:.4f} | {r['train_s']:.0f} "
+              f"| {r.get('int8_mb', '')} | {r.get('int8_ms', '')} |")
+    saved = Path(args.out) / "bench_text_encoder.json"
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps({"rows": rows, "train": args.train, "epochs": args.epochs}, indent=2, default=str))
+    print(f"saved {saved}")
+
+
+if __name__ == "__main__":
+    main()
