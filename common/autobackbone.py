@@ -104,6 +104,8 @@ def resolve(cfg, scratch: str, own: str, say=log.info):
 
     if cfg.backbone != "auto":
         return cfg
+    if cfg.weights not in ("auto", "none") or cfg.freeze_backbone:  # weights asked for the app's own network
+        return dataclasses.replace(cfg, backbone=scratch)
     if cfg.data in type(cfg).named_sets or not Path(cfg.data).is_dir():
         choice = BackboneChoice(False, f"{own} from scratch: the embedded {cfg.data} set's own recipe"
                                 if cfg.data in type(cfg).named_sets else f"{own} from scratch")

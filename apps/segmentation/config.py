@@ -82,12 +82,11 @@ class Config(TrainConfig, Augmented, Streamed, Pretrained):
         if self.encoder == "mobilenetv2" and self.model == "unet":
             raise UserInputError("backbone: the unet's encoder is its own (auto) or an EfficientNet-Lite; mobilenetv2 "
                                  "goes with --model deeplabv3plus")
-        if self.backbone == "auto" and (self.backbone_weights != "none" or self.freeze_backbone):
+        pretrained_asked = self.backbone_weights != "none" or self.freeze_backbone
+        if self.backbone == "auto" and self.model == "unet" and pretrained_asked:  # deeplabv3plus: its MobileNetV2
             raise UserInputError("weights, freeze_backbone: name the encoder they are for (--backbone "
-                                 "efficientnet-lite0); auto picks the weights itself")
-        if self.encoder == "compact" and (self.backbone_weights != "none" or self.freeze_backbone):
-            raise UserInputError("weights, freeze_backbone: the compact U-Net trains from scratch; use --backbone "
-                                 "efficientnet-lite0 to start from pretrained weights")
+                                 "efficientnet-lite0); auto picks from the images: the compact U-Net from scratch or "
+                                 "EfficientNet-Lite0 with its ImageNet weights, frozen")
         if self.encoder in EFFICIENTNETS:
             # a missing wheel or file is named before the data is read and TensorFlow loads (imported here: numpy,
             # which --help does not need)

@@ -75,3 +75,12 @@ def test_a_small_image_size_given_keeps_the_own_network(tmp_path):
     quiet = dict(say=lambda _: None)
     assert autobackbone.resolve(Config(data=str(root)), "vgg", "vgg", **quiet).backbone == autobackbone.PRETRAINED
     assert autobackbone.resolve(Config(data=str(root), image_size=32), "vgg", "vgg", **quiet).backbone == "vgg"
+
+
+def test_deeplab_with_weights_asked_keeps_its_mobilenetv2(tmp_path):
+    from edgesuite.apps.segmentation.config import Config
+
+    root = _folder(tmp_path / "images", 96, grey=False)
+    cfg = Config(data=str(root), model="deeplabv3plus", weights="imagenet")
+    cfg.validate()
+    assert autobackbone.resolve(cfg, "auto", "MobileNetV2", say=lambda _: None).encoder == "mobilenetv2"
