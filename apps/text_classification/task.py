@@ -255,7 +255,8 @@ class TextClassificationTask(Task):
         if n < AUTO_ENCODER_MIN_TEXTS:
             return (f"{n} training texts, fewer than {AUTO_ENCODER_MIN_TEXTS}: a validation split that small cannot "
                     "tell the candidates apart (--model minilm trains it by name)")
-        pick = splits.train.texts[:2000]
+        order = np.random.default_rng(cfg.data_seed).permutation(n)[:2000]  # files are often sorted by class
+        pick = [splits.train.texts[i] for i in order]
         # word pieces per text: ~1.3 a word of English, one a CJK character; capped as --max-length 0 caps them
         words = np.array([len(t.split()) + sum("\u3400" <= ch <= "\u9fff" for ch in t) / 1.3 for t in pick])
         length = min(max(16.0, float(np.percentile(words, 95)) * 1.3), FITTED_LENGTH["encoder"][1]) + 2
