@@ -45,9 +45,10 @@ def get_config_class(name: str):
 
 
 def get_inspector(name: str):
-    """The task's data check and explanations (``apps/<package>/inspect.py``: ``inspect_data``, ``write_fixed``,
-    ``explain``), what ``edgesuite data check`` and ``edgesuite explain`` call."""
-    return _module(name, "inspect")
+    """The task's data check and explanations (``apps/<package>/inspector.py``: ``inspect_data``, ``write_fixed``,
+    ``explain``), what ``edgesuite data check`` and ``edgesuite explain`` call. Not named ``inspect.py``: a script
+    run in the app's folder (``python apps/<package>/train.py``) would import it in place of Python's own."""
+    return _module(name, "inspector")
 
 
 def get_data(name: str):

@@ -1,6 +1,6 @@
 """What ``edgesuite data check`` does for every app: duplicates, leakage, label errors, the report.
 
-An app describes its data as :class:`Item` rows (``apps/<app>/inspect.py``: where each came from, the split the
+An app describes its data as :class:`Item` rows (``apps/<app>/inspector.py``: where each came from, the split the
 run would put it in, its label, a hash of its content and a near-duplicate key) made from the app's own
 ``load_splits``, so the splits checked are the splits a run trains on. This module finds the groups of exact
 duplicates (same content hash) and of near-duplicates (perceptual hashes within :data:`NEAR_BITS` bits for

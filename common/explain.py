@@ -1,5 +1,5 @@
 """Why a model decided: Grad-CAM and occlusion heat maps, word occlusion and integrated gradients for text,
-and the pictures and pages they are shown in. Apps call these from ``apps/<app>/inspect.py``.
+and the pictures and pages they are shown in. Apps call these from ``apps/<app>/inspector.py``.
 
 Grad-CAM (Selvaraju et al., as keras-io's example): the gradient of a score with respect to the last
 convolutional feature map, averaged over space, weights that map's channels; their positive sum, upsampled, is

@@ -79,3 +79,13 @@ def test_the_check_finds_an_arrow_against_the_direction_even_inside_a_function(t
     (tmp_path / rel).write_text(code)
     found = arrows_against_the_direction(tmp_path)
     assert len(found) == 1 and arrow in found[0] and found[0].startswith(f"{rel}:")
+
+
+def test_no_module_of_an_app_hides_a_standard_module():
+    """``python apps/<app>/train.py`` puts the app's folder first on sys.path: a module there named like one of
+    Python's own (inspect.py, types.py) would be imported in its place by everything, dataclasses included."""
+    import sys
+
+    hiding = [str(p.relative_to(REPO)) for p in sorted((REPO / "apps").glob("*/*.py"))
+              if p.stem in sys.stdlib_module_names]
+    assert not hiding, hiding

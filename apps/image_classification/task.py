@@ -201,7 +201,7 @@ class ImageClassificationTask(Task):
             probs = np.asarray(model(x, training=False))
             out.append(cplots.prediction_grid(x.numpy(), np.argmax(y.numpy(), -1), probs.argmax(-1), probs.max(-1),
                                               data.info["class_names"], run.plots_dir / "val_predictions.png"))
-            from edgesuite.apps.image_classification.inspect import explanation_plot
+            from edgesuite.apps.image_classification.inspector import explanation_plot
 
             try:  # what the model looked at; a model with no spatial layer to take Grad-CAM on has no such plot
                 out.append(explanation_plot(model, x.numpy(), np.argmax(y.numpy(), -1), data.info["class_names"],

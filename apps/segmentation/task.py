@@ -113,7 +113,7 @@ class SegmentationTask(Task):
             out.append(cplots.mask_grid(val.images[:n], val.masks[:n], pred, data.info["class_names"],
                                         run.plots_dir / "val_predictions.png", palette(),
                                         data.info.get("ignore_index", 255)))
-            from edgesuite.apps.segmentation.inspect import explanation_plot
+            from edgesuite.apps.segmentation.inspector import explanation_plot
 
             try:  # what the model looked at; a model with no spatial layer to take Grad-CAM on has no such plot
                 out.append(explanation_plot(model, val.images[:n], data.info["class_names"],

@@ -56,7 +56,7 @@ def _on_square(heat, corner) -> bool:
 
 
 def test_grad_cam_and_occlusion_peak_on_the_bright_square(square_model, tmp_path):
-    from edgesuite.apps.image_classification.inspect import explain
+    from edgesuite.apps.image_classification.inspector import explain
 
     x, y, corners = _squares(12, np.random.default_rng(7))
     held = np.flatnonzero(y)[:5]

@@ -62,4 +62,4 @@ def test_tta_auto_follows_the_training_flips_and_the_model(model, augment, tta, 
 
     assert TASK._tta(Config(model=model, augment=augment, tta=tta)) == expected
     # asked for on a model that never sees a mirror image while training: said, not refused
-    assert ("warning: --tta flip" in capsys.readouterr().out) == (tta == "flip" and "flip" not in augment)
+    assert ("warning: --tta flip" in capsys.readouterr().err) == (tta == "flip" and "flip" not in augment)
