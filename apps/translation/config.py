@@ -34,11 +34,10 @@ class Config(TrainConfig, LabelSmoothed):
                                      "names, numbers and words the model never learned pass through piece by piece: "
                                      "auto = when the sides share an alphabet (90 %% of the target's letters are letters "
                                      "the source uses)", ("auto", "yes", "no"))
-    copy_head: str = knob("off", "a copy head (pointer-generator) mixing the decoder's softmax with its attention "
-                                 "over the source pieces, so names and numbers are written by pointing at them: "
-                                 "auto = on with a joint vocabulary on a low-resource set (fewer than 300,000 running "
-                                 "words a side); off by default while its layer (CopyMix) keeps the exported "
-                                 ".keras/.h5 from loading in plain Keras", ("auto", "on", "off"))
+    copy_head: str = knob("auto", "a copy head (pointer-generator) mixing the decoder's softmax with its attention "
+                                  "over the source pieces, so names and numbers are written by pointing at them: "
+                                  "auto = on with a joint vocabulary on a low-resource set (fewer than 300,000 running "
+                                  "words a side)", ("auto", "on", "off"))
     source_normalize: str = knob("auto", "source text: lower (NFD, lower case, marks stripped) or none; auto = as the "
                                          "target with a joint vocabulary, else lower", ("auto", *NORMALIZATIONS))
     target_normalize: str = knob("none", "target text: none keeps case and accents, as the output must have them",

@@ -55,18 +55,14 @@ def _ffn(x, cfg, name: str):
     return layers.Add()([x, layers.Dropout(cfg.dropout)(y)])
 
 
-def _attend(x, context, cfg, name: str, scores: bool = False, **masks):
-    """Pre-norm attention sub-layer: x + Dropout(MHA(LN(x), context)); ``context`` None: self-attention.
-    ``scores``: also the attention weights, averaged over the heads (N, T, S)."""
+def _attend(x, context, cfg, name: str, **masks):
+    """Pre-norm attention sub-layer: x + Dropout(MHA(LN(x), context)); ``context`` None: self-attention."""
     from keras import layers
 
     block, kind = name.rsplit("_", 1)  # enc0_att -> LayerNormalization enc0_ln_att
     y = layers.LayerNormalization(epsilon=1e-6, name=f"{block}_ln_{kind}")(x)
     y = layers.MultiHeadAttention(cfg.heads, cfg.d_model // cfg.heads, dropout=cfg.dropout, name=name)(
-        y, y if context is None else context, return_attention_scores=scores, **masks)
-    if scores:
-        y, weights = y
-        return layers.Add()([x, layers.Dropout(cfg.dropout)(y)]), ops.mean(weights, axis=1)
+        y, y if context is None else context, **masks)
     return layers.Add()([x, layers.Dropout(cfg.dropout)(y)])
 
 
@@ -84,7 +80,7 @@ def build_encoder(cfg, vocab_size: int):
 
 
 def build_decoder(cfg, vocab_size: int, copy: bool = False):
-    """``copy``: the decoder ends in the copy head (:class:`CopyMix`) and gives probabilities, not hidden states."""
+    """``copy``: the decoder ends in the copy head (:func:`copy_mix`) and gives probabilities, not hidden states."""
     from keras import layers
 
     ids = keras.Input(shape=(None,), dtype="int32", name="target_ids")
@@ -94,47 +90,56 @@ def build_decoder(cfg, vocab_size: int, copy: bool = False):
     x = _embed(ids, vocab_size, cfg, "target")
     for i in range(cfg.layers):
         x = _attend(x, None, cfg, f"dec{i}_self", query_mask=pad, value_mask=pad, use_causal_mask=True)
-        cross = _attend(x, memory, cfg, f"dec{i}_cross", scores=copy and i == cfg.layers - 1, query_mask=pad,
-                        value_mask=source_pad)
-        x, attention = cross if isinstance(cross, tuple) else (cross, None)
+        x = _attend(x, memory, cfg, f"dec{i}_cross", query_mask=pad, value_mask=source_pad)
         x = _ffn(x, cfg, f"dec{i}")
     hidden = layers.LayerNormalization(epsilon=1e-6, name="dec_ln")(x)
     if copy:
         vocab = layers.Dense(vocab_size, activation="softmax", dtype="float32", name="vocab_probabilities")(hidden)
         gate = layers.Dense(1, activation="sigmoid", dtype="float32", name="copy_gate")(hidden)
-        hidden = CopyMix(vocab_size, dtype="float32", name="copy_mix")([vocab, gate, attention, source])
+        hidden = copy_mix(vocab, gate, pointer(hidden, memory, source, vocab_size, cfg.d_model), source, vocab_size)
     return keras.Model([ids, memory, source], hidden, name="decoder")
 
 
-@keras.saving.register_keras_serializable(package="edgesuite")
-class CopyMix(keras.layers.Layer):
+PADDING_SCORE = -100.0  # added to the pointer's scores at padded source positions: e^-100 of the weight, a range int8 holds
+
+
+def pointer(hidden, memory, source, vocab_size: int, width: int):
+    """The copy head's attention over the source pieces, (N, T, S) weights: a scaled dot product of a query from the
+    decoder's states with the encoder's memory, padding pushed ``PADDING_SCORE`` down by a fixed one-column
+    embedding of the source ids (core layers: the legacy .h5 loader rebuilds neither ``keras.ops`` arithmetic nor
+    ``layers.Attention``'s score mode)."""
+    from keras import layers
+
+    f32 = {"dtype": "float32"}
+    query = layers.Dense(width, name="copy_query")(hidden)
+    scores = layers.Dot(axes=(2, 2), name="copy_scores", **f32)([query, memory])  # (N, T, S)
+    padding = layers.Embedding(vocab_size, 1, trainable=False, name="copy_padding", **f32)
+    bias = layers.Permute((2, 1), **f32)(padding(source))  # (N, 1, S)
+    table = padding.get_weights()[0] * 0.0
+    table[0] = PADDING_SCORE
+    padding.set_weights([table])
+    return layers.Softmax(axis=-1, name="copy_attention", **f32)(layers.Add(**f32)([scores, bias]))
+
+
+def copy_mix(vocab, gate, attention, source, vocab_size: int):
     """The copy head (pointer-generator, See et al. 2017) over a vocabulary both sides share:
 
-        p = gate * p_vocab + (1 - gate) * attention @ one_hot(source_ids)      # (N, T, V)
+        p = copied + gate * (p_vocab - copied),   copied = attention @ one_hot(source_ids)      # (N, T, V)
 
-    ``attention`` (N, T, S): the last cross-attention's weights over the source pieces, averaged over the heads;
-    a piece the softmax never learned to write (a name unseen in training) still gets the weight the decoder
-    gives its source position. Builtin ops only (ONE_HOT, BATCH_MATMUL), so every format carries it.
-
-        probs = CopyMix(8000)([p_vocab, gate, attention, source_ids])
+    ``attention`` (N, T, S): the pointer's weights over the source pieces; a piece the softmax never learned to
+    write (a name unseen in training) still gets the weight the pointer gives its source position. Keras core
+    layers only (the one-hot rows are a fixed identity embedding), so plain ``keras.models.load_model`` reads the
+    ``.keras`` and ``.h5`` and every converter sees builtin ops; the identity table is V x V floats (19 MB at
+    V = 2,200).
     """
+    from keras import layers
 
-    def __init__(self, vocab_size: int, **kwargs):
-        super().__init__(**kwargs)
-        self.vocab_size = int(vocab_size)
-
-    def call(self, inputs):
-        vocab, gate, attention, source = inputs
-        copied = ops.matmul(ops.cast(attention, "float32"),
-                            ops.one_hot(ops.cast(source, "int32"), self.vocab_size, dtype="float32"))
-        gate = ops.cast(gate, "float32")
-        return gate * ops.cast(vocab, "float32") + (1.0 - gate) * copied
-
-    def compute_output_shape(self, input_shapes):
-        return input_shapes[0]
-
-    def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size}
+    f32 = {"dtype": "float32"}
+    one_hot = layers.Embedding(vocab_size, vocab_size, embeddings_initializer="identity", trainable=False,
+                               name="copy_one_hot", **f32)(source)  # (N, S, V)
+    copied = layers.Dot(axes=(2, 1), name="copy_probabilities", **f32)([attention, one_hot])  # (N, T, V)
+    return layers.Add(name="copy_mix", **f32)(
+        [copied, layers.Multiply(**f32)([gate, layers.Subtract(**f32)([vocab, copied])])])
 
 
 def build(cfg, source_vocab: int, target_vocab: int, copy: bool = False):

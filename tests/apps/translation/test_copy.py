@@ -1,5 +1,5 @@
-"""Names and numbers pass through: the recipe's joint vocabulary and (--copy-head auto) copy head on a tiny
-synthetic German-English set."""
+"""Names and numbers pass through: the default recipe's joint vocabulary and copy head on a tiny synthetic
+German-English set."""
 
 import json
 
@@ -43,15 +43,23 @@ def test_the_recipe_picks_a_joint_vocabulary_for_a_shared_alphabet_and_not_acros
     assert pieces[:4] == ["[PAD]", "[UNK]", "[START]", "[END]"] and {"Q", "##Q", "7", "##7"} <= set(pieces)
 
 
-def test_the_copy_head_gives_a_source_piece_the_weight_its_position_gets():
-    from edgesuite.apps.translation.model import CopyMix
+def test_the_copy_head_gives_a_source_piece_the_weight_its_position_gets(tmp_path):
+    import keras
 
+    from edgesuite.apps.translation.model import copy_mix
+
+    inputs = [keras.Input((None, 6)), keras.Input((None, 1)), keras.Input((None, None)),
+              keras.Input((None,), dtype="int32")]
+    head = keras.Model(inputs, copy_mix(*inputs, vocab_size=6))
     vocab = np.full((1, 1, 6), 1 / 6, np.float32)  # the softmax knows nothing
-    attention = np.array([[[0.1, 0.8, 0.1, 0.0]]], np.float32)  # on the second source piece (id 5); the last is padding
-    source = np.array([[4, 5, 4, 0]], np.int32)
-    mixed = np.asarray(CopyMix(6)([vocab, np.full((1, 1, 1), 0.25, np.float32), attention, source]))
+    attention = np.array([[[0.1, 0.8, 0.1, 0.0]]], np.float32)  # on the second source piece (id 5); then padding
+    x = [vocab, np.full((1, 1, 1), 0.25, np.float32), attention, np.array([[4, 5, 4, 0]], np.int32)]
+    mixed = np.asarray(head(x))
     np.testing.assert_allclose(mixed[0, 0], 0.25 / 6 + 0.75 * np.array([0, 0, 0, 0, 0.2, 0.8]), atol=1e-6)
-    assert abs(mixed.sum() - 1) < 1e-6
+    head.save(tmp_path / "head.keras")
+    head.save(tmp_path / "head.h5")
+    for name in ("head.keras", "head.h5"):  # core layers: plain Keras reads both, nothing registered
+        np.testing.assert_allclose(np.asarray(keras.models.load_model(tmp_path / name)(x)), mixed, atol=1e-7)
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +71,11 @@ def copy_run(tmp_path_factory):
     rows = synthetic_pairs(600, seed=0)
     data = out / "de-en.tsv"
     data.write_text("".join(f"{s}\t{t}\n" for s, t in rows), encoding="utf-8")
-    # the recipe from the data (vocabulary, dropout, smoothing; the copy head by --copy-head auto, not yet the
-    # default), a model and a schedule small enough for a test
+    # the default recipe (vocabulary, copy head, dropout, smoothing from the data), a model and a schedule small
+    # enough for a test
     tiny = ["--layers", "1", "--d-model", "64", "--heads", "2", "--ffn", "128", "--epochs", "12", "--lr", "0.003",
             "--batch-size", "32", "--beam-size", "1", "--eval-samples", "30", "--samples", "5", "--max-length", "16",
-            "--early-stopping", "0", "--seed", "1", "--no-xla", "--copy-head", "auto"]
+            "--early-stopping", "0", "--seed", "1", "--no-xla"]
     assert main(["train", "translation", "--data", str(data), *tiny, "--out", str(out), "--name", "copy"]) == 0
     return Run.open(str(out / "translation" / "copy")), rows
 

@@ -117,7 +117,7 @@ def test_beam_size_is_refused_for_other_tasks(trained_run, capsys):
     from edgesuite.cli import main
 
     assert main(["predict", str(trained_run), "x.png", "--beam-size", "2"]) == 2
-    assert "only translation" in capsys.readouterr().err
+    assert "--beam-size: only a task that decodes with a beam" in capsys.readouterr().err
 
 
 def test_export_every_format(translation_export):
