@@ -105,8 +105,10 @@ def _export(run, fmts, out_dir: Path, task, cfg, info, calibration_samples, eval
     try:
         for fmt in fmts:
             writer = importlib.import_module(f"edgesuite.export.{fmt.writer}")
-            # the format's own reason not to write this model here (no MediaPipe Task for it, no npm)
-            why = writer.skip_reason(metadata, log) if hasattr(writer, "skip_reason") else None
+            # the app's reason not to write this model in the format (its Serving's metadata: ``not_written``), or
+            # the format's own (no MediaPipe Task for it, no npm)
+            why = metadata.get("not_written", {}).get(fmt.name)
+            why = why or (writer.skip_reason(metadata, log) if hasattr(writer, "skip_reason") else None)
             if why:
                 log(f"{fmt.name}: skipped ({why})")
                 rows.append({"format": fmt.name, "status": "skipped", "note": why})

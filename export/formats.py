@@ -5,8 +5,10 @@ Each row: the CLI name, the file it writes under ``export/``, the module whose
 (``export/runtime.py``), its numeric precision (which sets the parity
 thresholds in ``verify.py``), and what the format cannot carry.
 
-A writer module may also define, and the exporter calls them without asking
-which format it is:
+An app keeps a model out of a format through its Serving's metadata:
+``not_written`` maps a format name to the reason (a pretrained text encoder's
+full-integer files). A writer module may also define, and the exporter calls
+them without asking which format it is:
 
 - ``skip_reason(metadata, log) -> str | None``: why this model is not written
   here (no MediaPipe Task takes it; no npm for the web page), before writing;

@@ -152,9 +152,13 @@ def test_fine_tune_export_load_mediapipe(minilm_run):
     run = minilm_run
     info = json.loads((run / "info.json").read_text())
     assert info["input_length"] == 18 and info["tokenizer"]["special_tokens"] == ["[CLS]", "[SEP]"]
-    assert main(["export", str(run), "--formats", "keras,h5,tflite,onnx,mediapipe"]) == 0
+    assert main(["export", str(run), "--formats", "keras,h5,tflite,onnx,mediapipe,tflite-int8"]) == 0
     report = json.loads((run / "export" / "export_report.json").read_text())
     rows = {r["format"]: r for r in report["formats"]}
+    # full integer is the app's "not written" for an encoder (the int8-weights file is model_dynamic.tflite)
+    int8 = rows.pop("tflite-int8")
+    assert int8["status"] == "skipped" and "model_dynamic.tflite" in int8["note"], int8
+    assert not (run / "export" / "model_int8.tflite").exists()
     assert all(r["status"] == "ok" for r in rows.values()), rows
     assert rows["mediapipe"]["mediapipe"].startswith("ok"), rows["mediapipe"]
     ref = edgesuite.load(run / "export" / "model.keras").predict(TEXTS)
