@@ -120,15 +120,12 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
                     help="box file format (object detection), or masks: images/ + masks/ (segmentation)")
     mc.add_argument("--count", type=int, default=3000, help="training canvases (val and test get a sixth each)")
     mc.add_argument("--image-size", type=int, default=64, help="side of the square canvases in pixels")
-    from edgesuite.common.canvas import ITEMS as CANVAS_ITEMS
-
-    det = get_config_class("object-detection")  # the app's own canvas defaults, so the files match what it trains on
     mc.add_argument("--max-items", type=int, default=None,
-                    help=f"at most this many items per validation and test canvas (default: {det.canvas_items}; "
-                         f"masks: {CANVAS_ITEMS}, as segmentation's embedded canvases)")
+                    help="at most this many items per validation and test canvas (None: the app's own, as its "
+                         "embedded canvases)")
     mc.add_argument("--train-items", type=int, default=None,
-                    help=f"at most this many items per training canvas (default: {det.canvas_train_items}, about 2 "
-                         f"fit on average at 8; masks: {CANVAS_ITEMS})")
+                    help="at most this many items per training canvas (None: the app's own, as its embedded "
+                         "canvases)")
     mc.add_argument("--seed", type=int, default=0, help="the canvases are deterministic for a seed")
     dc = dsub.add_parser("check", help="duplicates, leakage, label errors and balance of a task's data (see: "
                                        "edgesuite data check TASK --help)")
