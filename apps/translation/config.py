@@ -32,8 +32,8 @@ class Config(TrainConfig, LabelSmoothed):
                               "holds both sides' shares)", bounds=">= 0")
     shared_vocab: str = knob("auto", "one WordPiece vocabulary for both sides, the source kept as cased as the target, so "
                                      "names, numbers and words the model never learned pass through piece by piece: "
-                                     "auto = when the sides share an alphabet (90 %% of the target's letters are letters "
-                                     "the source uses)", ("auto", "yes", "no"))
+                                     "auto = with the copy head: when the sides share an alphabet (90 %% of the target's "
+                                     "letters are letters the source uses) on a low-resource set", ("auto", "yes", "no"))
     copy_head: str = knob("auto", "a copy head (pointer-generator) mixing the decoder's softmax with its attention "
                                   "over the source pieces, so names and numbers are written by pointing at them: "
                                   "auto = on with a joint vocabulary on a low-resource set (fewer than 300,000 running "
@@ -68,10 +68,10 @@ class Config(TrainConfig, LabelSmoothed):
     label_smoothing: float = knob(-1.0, "label smoothing of the token cross-entropy; -1 = from the data: 0.2 for a "
                                          "low-resource set, else 0.1", bounds="[-1, 1)")
     early_stopping: int = knob(3, "stop after N epochs without a better validation chrF (0 = off)")
-    min_steps: int = knob(5000, "a small data set trains at least this many optimizer steps: more epochs, with "
-                                "early-stopping patience and warm-up stretched alike (off when --epochs is given; "
-                                "0 = the recipe's epochs as they are); a translation model needs more updates than "
-                                "a classifier to level off", bounds=">= 0")
+    min_steps: int = knob(-1, "a small data set trains at least this many optimizer steps: more epochs, with "
+                              "early-stopping patience and warm-up stretched alike (off when --epochs is given; "
+                              "0 = the recipe's epochs as they are); -1 = from the data: 5,000 for a low-resource "
+                              "set (its dropout and word dropout learn slower), else 2,000", bounds=">= -1")
     beam_size: int = knob(4, "beam width for the test BLEU reported beside greedy (1 = greedy only)", bounds="[1, 32]")
     length_penalty: float = knob(0.6, "beam search length penalty alpha (GNMT); 0 = plain log-probability",
                                  bounds=">= 0")

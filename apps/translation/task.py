@@ -64,7 +64,7 @@ class TranslationTask(Task):
     # accuracy under teacher forcing kept rising while BLEU fell on a small set the model memorised)
     monitor = ("val_chrf", "max")
     from_data = {"max_length": 0, "dropout": -1.0, "vocab_size": 0, "shared_vocab": "auto", "copy_head": "auto",
-                 "source_normalize": "auto", "token_dropout": -1.0, "label_smoothing": -1.0}
+                 "source_normalize": "auto", "token_dropout": -1.0, "label_smoothing": -1.0, "min_steps": -1}
     VAL_CHRF_PAIRS = 200
 
     # ---- data -------------------------------------------------------------
@@ -94,6 +94,7 @@ class TranslationTask(Task):
             "label_smoothing": recipe["label_smoothing"],
             "shared_vocab": "yes" if recipe["shared_vocab"] else "no",
             "copy_head": recipe["copy_head"],
+            "min_steps": recipe["min_steps"],
             "vocab_size": recipe["vocab_size"],
             "source_normalize": recipe["source_normalize"],
             "beam_size": cfg.beam_size,
@@ -143,6 +144,7 @@ class TranslationTask(Task):
     LOW_RESOURCE_WORDS = 300_000
     LOW_RESOURCE_DROPOUT, TOKEN_DROPOUT, LOW_RESOURCE_SMOOTHING, SMOOTHING = 0.3, 0.1, 0.2, 0.1
     WORDS_PER_PIECE, VOCAB_RANGE = 100, (500, 4000)  # per side: one piece per 100 running words, within this range
+    MIN_STEPS, LOW_RESOURCE_MIN_STEPS = 2000, 5000  # --min-steps -1: the least optimizer steps, by regime
 
     def _fitted_recipe(self, cfg: Config, train: tdata.Pairs) -> dict:
         """The knobs at their from-the-data value, chosen from the training pairs (said in the log): the
@@ -153,7 +155,10 @@ class TranslationTask(Task):
         lo, hi = self.VOCAB_RANGE
         size = cfg.vocab_size or int(min(hi, max(lo, round(words / self.WORDS_PER_PIECE, -2))))
         overlap = vocab.alphabet_overlap(train.sources, train.targets)
-        shared = cfg.shared_vocab == "yes" or (cfg.shared_vocab == "auto" and overlap >= vocab.SHARED_ALPHABET)
+        # joint where it copies: with the copy head (same alphabet, low-resource); a joint vocabulary alone copied no
+        # name (RESULTS.md) and doubles the target softmax of a large set (the embedded verses: 8,000 pieces)
+        shared = cfg.shared_vocab == "yes" or (cfg.shared_vocab == "auto" and overlap >= vocab.SHARED_ALPHABET
+                                               and (low or cfg.copy_head == "on"))
         normalize = cfg.source_normalize if cfg.source_normalize != "auto" else (
             cfg.target_normalize if shared else "lower")
         copy = cfg.copy_head if cfg.copy_head != "auto" else ("on" if shared and low else "off")
@@ -161,6 +166,9 @@ class TranslationTask(Task):
             raise UserInputError("copy_head: on needs one vocabulary for both sides (--shared-vocab yes or auto)")
         recipe = {"words": words, "vocab_size": size, "shared_vocab": shared, "source_normalize": normalize,
                   "copy_head": copy,
+                  # heavy dropout and word dropout learn slower: a low-resource set trains more updates
+                  "min_steps": cfg.min_steps if cfg.min_steps >= 0 else (
+                      self.LOW_RESOURCE_MIN_STEPS if low else self.MIN_STEPS),
                   "token_dropout": cfg.token_dropout if cfg.token_dropout >= 0 else self.TOKEN_DROPOUT * low,
                   "label_smoothing": cfg.label_smoothing if cfg.label_smoothing >= 0 else (
                       self.LOW_RESOURCE_SMOOTHING if low else self.SMOOTHING)}
@@ -169,7 +177,8 @@ class TranslationTask(Task):
                  f"vocabulary {size} pieces a side{'' if cfg.vocab_size else ' (1 per ' + str(self.WORDS_PER_PIECE) + ' words)'}, "
                  f"{'joint' if shared else 'one per side'} ({overlap:.0%} of the target's letters are in the source's "
                  f"alphabet), source normalize {normalize}, copy head {copy}; token dropout {recipe['token_dropout']}, label smoothing "
-                 f"{recipe['label_smoothing']} (--vocab-size, --shared-vocab, --token-dropout, --label-smoothing set them)")
+                 f"{recipe['label_smoothing']}, at least {recipe['min_steps']} steps (--vocab-size, --shared-vocab, "
+                 "--token-dropout, --label-smoothing, --min-steps set them)")
         return recipe
 
     def _fitted_dropout(self, cfg: Config, pairs: int, words: int) -> float:

@@ -32,6 +32,9 @@ def test_the_recipe_follows_the_words_and_the_alphabets():
     assert small["token_dropout"] == TASK.TOKEN_DROPOUT and small["label_smoothing"] == TASK.LOW_RESOURCE_SMOOTHING
     large = TASK._fitted_recipe(Config(), _pairs(30000, 25))  # 750,000 words: the embedded verses' size
     assert large["vocab_size"] == 4000 and large["token_dropout"] == 0 and large["label_smoothing"] == 0.1
+    # a large set keeps one vocabulary a side (no copy head to use a joint one) and the usual least steps
+    assert not large["shared_vocab"] and large["copy_head"] == "off" and large["min_steps"] == TASK.MIN_STEPS
+    assert small["copy_head"] == "on" and small["min_steps"] == TASK.LOW_RESOURCE_MIN_STEPS
     other_script = TASK._fitted_recipe(Config(), _pairs(1000, 8, "敏捷的棕色狐狸跳过了懒狗"))
     assert not other_script["shared_vocab"] and other_script["source_normalize"] == "lower"
     given = TASK._fitted_recipe(Config(vocab_size=3000, shared_vocab="no", token_dropout=0.0, label_smoothing=0.1),
