@@ -43,9 +43,19 @@ COLOUR = {"contrast", "brightness", "color", "noise", "randaugment"}
 LABEL_MIXING = {"mixup", "cutmix"}
 CLASSIFICATION_ONLY = LABEL_MIXING | {"erase"}  # erasing would hide boxes and mask pixels the targets still show
 DEFAULT_VALUES = {
-    "flip": "horizontal", "rotate": 0.05, "zoom": 0.1, "translate": 0.1, "crop": 0.9,
-    "contrast": 0.2, "brightness": 0.2, "color": 0.2, "noise": 0.03,
-    "randaugment": 2, "mixup": 0.2, "cutmix": 1.0, "erase": 0.5,
+    "flip": "horizontal",
+    "rotate": 0.05,
+    "zoom": 0.1,
+    "translate": 0.1,
+    "crop": 0.9,
+    "contrast": 0.2,
+    "brightness": 0.2,
+    "color": 0.2,
+    "noise": 0.03,
+    "randaugment": 2,
+    "mixup": 0.2,
+    "cutmix": 1.0,
+    "erase": 0.5,
 }
 # image classification's 'default', by whether the classes keep their class mirrored (apps/image_classification/
 # data.py flip_evidence): tests/benchmarks/RESULTS.md (image classification, data fitting) has the figures
@@ -76,10 +86,14 @@ def parse_spec(spec: str, task: str = "classification") -> list[AugmentOp]:
         name, _, raw = item.partition("=")
         name = name.strip().lower()
         if name not in DEFAULT_VALUES:
-            raise UserInputError(f"augment: unknown augmentation '{name}' in '{spec}'; known: {', '.join(DEFAULT_VALUES)}")
+            raise UserInputError(
+                f"augment: unknown augmentation '{name}' in '{spec}'; known: {', '.join(DEFAULT_VALUES)}"
+            )
         if name in CLASSIFICATION_ONLY and task != "classification":
-            raise UserInputError(f"augment: '{name}' {'mixes labels' if name in LABEL_MIXING else 'hides pixels'} "
-                                 f"and only applies to classification, not {task}")
+            raise UserInputError(
+                f"augment: '{name}' {'mixes labels' if name in LABEL_MIXING else 'hides pixels'} "
+                f"and only applies to classification, not {task}"
+            )
         default = DEFAULT_VALUES[name]
         if not raw:
             value = default
@@ -105,8 +119,14 @@ class Augmenter:
     [0, 255]; the model's own Rescaling layer normalises them.
     """
 
-    def __init__(self, ops: list[AugmentOp], image_size: tuple[int, int], bounding_box_format: str = "xyxy", seed: int = 0,
-                 min_box_visibility: float = 0.0):
+    def __init__(
+        self,
+        ops: list[AugmentOp],
+        image_size: tuple[int, int],
+        bounding_box_format: str = "xyxy",
+        seed: int = 0,
+        min_box_visibility: float = 0.0,
+    ):
         if min_box_visibility and bounding_box_format != "xyxy":
             raise ValueError("min_box_visibility needs bounding_box_format='xyxy'")
         self.ops = ops
@@ -145,16 +165,26 @@ class Augmenter:
                 # RandomCrop moves boxes by the swapped (x, y) offset (seen: box shifted
                 # by (2, 6) where the pixels moved by (6, 2)); masks were right.
                 cut = 1.0 - v
-                layers = [keras.layers.RandomZoom((-cut, 0.0), (-cut, 0.0), fill_mode="constant", seed=s, **kw),
-                          keras.layers.RandomTranslation(cut / 2, cut / 2, fill_mode="constant", seed=s + 1, **kw)]
+                layers = [
+                    keras.layers.RandomZoom((-cut, 0.0), (-cut, 0.0), fill_mode="constant", seed=s, **kw),
+                    keras.layers.RandomTranslation(cut / 2, cut / 2, fill_mode="constant", seed=s + 1, **kw),
+                ]
             elif op.name == "contrast":
                 layers = [keras.layers.RandomContrast(min(v, 1.0), value_range=(0, 255), seed=s, **kw)]
             elif op.name == "brightness":
                 layers = [keras.layers.RandomBrightness(min(v, 1.0), value_range=(0, 255), seed=s, **kw)]
             elif op.name == "color":
-                layers = [keras.layers.RandomColorJitter(value_range=(0, 255), brightness_factor=v, contrast_factor=v,
-                                                         saturation_factor=(0.5 - v / 2, 0.5 + v / 2),
-                                                         hue_factor=(0, v / 4), seed=s, **kw)]
+                layers = [
+                    keras.layers.RandomColorJitter(
+                        value_range=(0, 255),
+                        brightness_factor=v,
+                        contrast_factor=v,
+                        saturation_factor=(0.5 - v / 2, 0.5 + v / 2),
+                        hue_factor=(0, v / 4),
+                        seed=s,
+                        **kw,
+                    )
+                ]
             elif op.name == "noise":
                 layers = [_PixelNoise(255.0 * v, seed=s)]
             elif op.name == "randaugment":
@@ -214,7 +244,9 @@ class Augmenter:
         scale = after[:, -1:] / areas_before[:, -1:]
         visible = tf.math.divide_no_nan(after[:, :-1], areas_before[:, :-1] * scale)
         labels = boxes["labels"][:, :-1]
-        labels = tf.where((visible < self.min_box_visibility) | (after[:, :-1] <= 0), tf.constant(-1, labels.dtype), labels)
+        labels = tf.where(
+            (visible < self.min_box_visibility) | (after[:, :-1] <= 0), tf.constant(-1, labels.dtype), labels
+        )
         return {"boxes": boxes["boxes"][:, :-1], "labels": labels}
 
     def __bool__(self) -> bool:
@@ -252,12 +284,23 @@ def RGB_ONLY() -> tuple:
     return (keras.layers.RandomColorJitter, keras.layers.RandAugment)
 
 
-def build_augmenter(spec: str, task: str, image_size: tuple[int, int], seed: int = 0,
-                    bounding_box_format: str = "xyxy", min_box_visibility: float = 0.0) -> Augmenter:
+def build_augmenter(
+    spec: str,
+    task: str,
+    image_size: tuple[int, int],
+    seed: int = 0,
+    bounding_box_format: str = "xyxy",
+    min_box_visibility: float = 0.0,
+) -> Augmenter:
     """The one factory every vision app uses: spec string in, Augmenter out.
 
     ``min_box_visibility``: boxes (``xyxy``) of which less than this share stays in the
     picture after the geometric transforms get label -1 (dropped).
     """
-    return Augmenter(parse_spec(spec, task), image_size, bounding_box_format=bounding_box_format, seed=seed,
-                     min_box_visibility=min_box_visibility)
+    return Augmenter(
+        parse_spec(spec, task),
+        image_size,
+        bounding_box_format=bounding_box_format,
+        seed=seed,
+        min_box_visibility=min_box_visibility,
+    )

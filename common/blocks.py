@@ -19,8 +19,9 @@ def conv_bn(x, filters: int, name: str, kernel: int = 3, dilation: int = 1, stri
     under several replicas the statistics are those of the global batch, so a
     mirrored run computes what a single-device run does (no effect on one device).
     """
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", dilation_rate=dilation, use_bias=False,
-                      name=f"{name}_conv")(x)
+    x = layers.Conv2D(
+        filters, kernel, strides=strides, padding="same", dilation_rate=dilation, use_bias=False, name=f"{name}_conv"
+    )(x)
     x = layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
@@ -37,13 +38,19 @@ def mobilenetv2(image_size: int, width: float = 1.0, weights: str = "none"):
 
     imagenet = weights == "imagenet"
     try:
-        net = keras.applications.MobileNetV2(input_shape=(image_size, image_size, 3), alpha=width,
-                                             include_top=False, weights="imagenet" if imagenet else None)
+        net = keras.applications.MobileNetV2(
+            input_shape=(image_size, image_size, 3),
+            alpha=width,
+            include_top=False,
+            weights="imagenet" if imagenet else None,
+        )
     except Exception as exc:  # no network, or a size/width with no published weights
         if not imagenet:
             raise
-        raise UserInputError(f"weights: could not get ImageNet weights for MobileNetV2 ({exc}); "
-                             "pass a local weights file or a run folder with --weights PATH") from None
+        raise UserInputError(
+            f"weights: could not get ImageNet weights for MobileNetV2 ({exc}); "
+            "pass a local weights file or a run folder with --weights PATH"
+        ) from None
     # Keras builds it with BatchNormalization momentum 0.999: from fresh statistics (no ImageNet weights) the
     # moving variance is still far off after a thousand steps, and validation runs on it (seen: 89 % training
     # accuracy, 10 % validation after 14 epochs of 71 steps); 0.9 as conv_bn, for every start
@@ -73,8 +80,10 @@ def _copy_from_run(net, run: Path) -> None:
     model = keras.models.load_model(model_path, compile=False)
     source = _find_mobilenet(model)
     if source is None:
-        raise UserInputError(f"{model_path}: holds no MobileNetV2 backbone to take weights from (train it with "
-                             "--model mobilenetv2, or --backbone mobilenetv2)")
+        raise UserInputError(
+            f"{model_path}: holds no MobileNetV2 backbone to take weights from (train it with "
+            "--model mobilenetv2, or --backbone mobilenetv2)"
+        )
     mine = {layer.name: layer for layer in net.layers if layer.weights}
     copied = 0
     for layer in source.layers:
@@ -82,8 +91,10 @@ def _copy_from_run(net, run: Path) -> None:
             try:
                 mine[layer.name].set_weights(layer.get_weights())
             except ValueError:
-                raise UserInputError(f"{model_path}: its MobileNetV2 has other shapes in layer {layer.name} "
-                                     "(another --width?); the backbone must have the same width") from None
+                raise UserInputError(
+                    f"{model_path}: its MobileNetV2 has other shapes in layer {layer.name} "
+                    "(another --width?); the backbone must have the same width"
+                ) from None
             copied += 1
     if copied < len(mine):
         raise UserInputError(f"{model_path}: only {copied} of the backbone's {len(mine)} layers found there")

@@ -8,8 +8,8 @@ import os
 
 import keras
 
-from edgesuite.common.runs import RunDir, write_json
 from edgesuite.common.log import say
+from edgesuite.common.runs import RunDir, write_json
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -98,8 +98,9 @@ class TimeBudget(keras.callbacks.Callback):
 
     STRETCHED = ("cosine", "warmup_cosine", "step")  # shaped by the total steps; the per-epoch decays are not
 
-    def __init__(self, cfg, state: dict, steps_per_epoch: int, started: float, lr_scale: float = 1.0, log=say,
-                 clock=None):
+    def __init__(
+        self, cfg, state: dict, steps_per_epoch: int, started: float, lr_scale: float = 1.0, log=say, clock=None
+    ):
         super().__init__()
         import time
 
@@ -131,8 +132,10 @@ class TimeBudget(keras.callbacks.Callback):
             cfg = dataclasses.replace(self.cfg, lr=self.cfg.lr * self.lr_scale, epochs=max(planned, 1))
             self.schedule = build_schedule(cfg, self.steps_per_epoch)
             if self.planned is not None and planned > done:  # (a plan that ends here is logged as the stop)
-                self.log(f"time budget: {self._elapsed() / 60:.1f} of {self.cfg.time_budget:g} min spent, "
-                         f"~{estimate:.0f}s an epoch: the schedule now ends after epoch {planned}")
+                self.log(
+                    f"time budget: {self._elapsed() / 60:.1f} of {self.cfg.time_budget:g} min spent, "
+                    f"~{estimate:.0f}s an epoch: the schedule now ends after epoch {planned}"
+                )
         self.planned = planned
 
     def on_train_begin(self, logs=None):
@@ -155,5 +158,7 @@ class TimeBudget(keras.callbacks.Callback):
         if epoch + 1 < self.cfg.epochs and (self.planned <= epoch + 1 or self._elapsed() + cautious > self.budget):
             self.model.stop_training = True
             self.stopped_epoch = epoch + 1
-            self.log(f"time budget: {self._elapsed() / 60:.1f} of {self.cfg.time_budget:g} min spent after epoch "
-                     f"{epoch + 1}; another (~{cautious:.0f}s) would not fit, so training ends here")
+            self.log(
+                f"time budget: {self._elapsed() / 60:.1f} of {self.cfg.time_budget:g} min spent after epoch "
+                f"{epoch + 1}; another (~{cautious:.0f}s) would not fit, so training ends here"
+            )

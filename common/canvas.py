@@ -28,12 +28,12 @@ SILHOUETTE_LEVEL = 24  # of 255, after resizing: what counts as the item rather 
 
 @dataclass
 class Canvases:
-    images: np.ndarray        # (N, S, S, 3) uint8
-    masks: np.ndarray         # (N, S, S) uint8: 0 background, 1 + item class
-    boxes: list[np.ndarray]   # per canvas (k, 4) float32, xyxy in pixels, x2/y2 exclusive
+    images: np.ndarray  # (N, S, S, 3) uint8
+    masks: np.ndarray  # (N, S, S) uint8: 0 background, 1 + item class
+    boxes: list[np.ndarray]  # per canvas (k, 4) float32, xyxy in pixels, x2/y2 exclusive
     classes: list[np.ndarray]  # per canvas (k,) int64 item classes (Fashion-MNIST label ids)
-    class_names: list[str]    # of the item classes; mask value c + 1 is class_names[c]
-    items: list[np.ndarray]   # per canvas (k,) int64: index of each item in its split's source images
+    class_names: list[str]  # of the item classes; mask value c + 1 is class_names[c]
+    items: list[np.ndarray]  # per canvas (k,) int64: index of each item in its split's source images
 
     def __len__(self) -> int:
         return len(self.images)
@@ -75,13 +75,19 @@ def _paste_one(rng, item: np.ndarray, size: int, taken: np.ndarray, scale: tuple
         return None
     for _ in range(20):
         x, y = rng.integers(0, size - side + 1, 2)
-        if not (taken[y:y + side, x:x + side] & sil).any():
+        if not (taken[y : y + side, x : x + side] & sil).any():
             return int(x), int(y), resized
     return None
 
 
-def make_canvases(count: int, size: int = 64, split: str = "train", seed: int = 0, max_items: int = ITEMS,
-                  scale: tuple[float, float] = (0.4, 0.65)) -> Canvases:
+def make_canvases(
+    count: int,
+    size: int = 64,
+    split: str = "train",
+    seed: int = 0,
+    max_items: int = ITEMS,
+    scale: tuple[float, float] = (0.4, 0.65),
+) -> Canvases:
     """``count`` canvases of ``size`` x ``size`` with 1 to ``max_items`` items each."""
     if count < 0 or size < 16 or max_items < 1 or not 0 < scale[0] <= scale[1] <= 1:
         raise ValueError("make_canvases: count >= 0, size >= 16, max_items >= 1 and 0 < scale <= 1 expected")
@@ -103,10 +109,10 @@ def make_canvases(count: int, size: int = 64, split: str = "train", seed: int = 
             side = item.shape[0]
             sil = item > SILHOUETTE_LEVEL
             tint = rng.uniform(0.45, 1.0, 3)
-            region = canvas[y:y + side, x:x + side]
-            region[sil] = (item[sil, None].astype(np.float32) * tint)
-            taken[y:y + side, x:x + side] |= sil
-            masks[n, y:y + side, x:x + side][sil] = y_pool[k] + 1
+            region = canvas[y : y + side, x : x + side]
+            region[sil] = item[sil, None].astype(np.float32) * tint
+            taken[y : y + side, x : x + side] |= sil
+            masks[n, y : y + side, x : x + side][sil] = y_pool[k] + 1
             rows, cols = np.flatnonzero(sil.any(1)), np.flatnonzero(sil.any(0))
             got_boxes.append([x + cols[0], y + rows[0], x + cols[-1] + 1, y + rows[-1] + 1])
             got_classes.append(y_pool[k])

@@ -20,8 +20,14 @@ from typing import Any, get_type_hints
 from edgesuite.common.errors import UserInputError
 
 
-def knob(default: Any, help: str, choices: tuple | None = None, bounds: str | None = None, many: bool = False,
-         search: Any = None) -> Any:
+def knob(
+    default: Any,
+    help: str,
+    choices: tuple | None = None,
+    bounds: str | None = None,
+    many: bool = False,
+    search: Any = None,
+) -> Any:
     """A config field: its default, the help the CLI shows, and what values it takes: ``choices``, or
     ``bounds`` as an interval (``"[0, 1)"``, ``"(0, 1]"``) or a one-sided bound (``">= 1"``, ``"> 0"``),
     which :meth:`TrainConfig.validate` checks for every knob of every task. ``many``: a comma-separated list
@@ -30,8 +36,9 @@ def knob(default: Any, help: str, choices: tuple | None = None, bounds: str | No
     None: it is not searched."""
     if bounds is not None:
         _parse_bounds(bounds)  # a malformed bound fails where it is declared
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "bounds": bounds,
-                                                        "many": many, "search": search})
+    return dataclasses.field(
+        default=default, metadata={"help": help, "choices": choices, "bounds": bounds, "many": many, "search": search}
+    )
 
 
 def _parse_bounds(text: str) -> tuple[float, bool, float, bool]:
@@ -40,10 +47,10 @@ def _parse_bounds(text: str) -> tuple[float, bool, float, bool]:
     inf = float("inf")
     for op, lo_in in ((">=", True), (">", False)):
         if t.startswith(op):
-            return float(t[len(op):]), lo_in, inf, False
+            return float(t[len(op) :]), lo_in, inf, False
     for op, hi_in in (("<=", True), ("<", False)):
         if t.startswith(op):
-            return -inf, False, float(t[len(op):]), hi_in
+            return -inf, False, float(t[len(op) :]), hi_in
     if len(t) >= 5 and t[0] in "[(" and t[-1] in "])" and "," in t:
         lo, hi = t[1:-1].split(",")
         return float(lo), t[0] == "[", float(hi), t[-1] == "]"
@@ -82,52 +89,88 @@ class TrainConfig:
     epochs: int = knob(10, "number of training epochs", bounds=">= 1")
     batch_size: int = knob(64, "global batch size", bounds=">= 1", search="pow2")
     precision: str = knob("auto", "mixed-precision policy; auto picks by hardware", PRECISIONS)
-    strategy: str = knob("auto", "tf.distribute strategy: auto (mirrored over 2+ GPUs, else default), default, "
-                         "mirrored, multi-worker (cluster from TF_CONFIG), tpu", STRATEGIES)
-    devices: int = knob(0, "mirrored: use N devices (N logical CPU devices when there is no GPU); 0 = all GPUs",
-                        bounds=">= 0")
+    strategy: str = knob(
+        "auto",
+        "tf.distribute strategy: auto (mirrored over 2+ GPUs, else default), default, "
+        "mirrored, multi-worker (cluster from TF_CONFIG), tpu",
+        STRATEGIES,
+    )
+    devices: int = knob(
+        0, "mirrored: use N devices (N logical CPU devices when there is no GPU); 0 = all GPUs", bounds=">= 0"
+    )
     tpu: str = knob("", "tpu: the TPU name or address for TPUClusterResolver (empty: from the environment)")
-    restarts: int = knob(3, "multi-worker: times a worker restarts itself after losing a peer, to resume with the "
-                            "cluster once the peer is back (needs --name)", bounds=">= 0")
+    restarts: int = knob(
+        3,
+        "multi-worker: times a worker restarts itself after losing a peer, to resume with the "
+        "cluster once the peer is back (needs --name)",
+        bounds=">= 0",
+    )
     shuffle: bool = knob(True, "reshuffle the training set every epoch (seeded)")
     optimizer: str = knob("adamw", "optimizer", OPTIMIZERS, search="choices")
     lr: float = knob(1e-3, "peak learning rate", bounds="> 0", search="log")
     schedule: str = knob("warmup_cosine", "learning-rate schedule", SCHEDULES, search="choices")
-    warmup_epochs: float = knob(1.0, "linear warm-up length in epochs (warmup_cosine)", bounds=">= 0",
-                                search="uniform:0,3")
-    decay_rate: float = knob(0.9, "exponential: the rate's factor per epoch; inverse_time: the rate is "
-                                  "lr / (1 + decay_rate x epochs done)", bounds="(0, 1]")
-    step_at: str = knob("0.5,0.75", "step schedule: shares of the training at which the rate is multiplied by "
-                                    "--step-factor (of the planned epochs under --time-budget)")
+    warmup_epochs: float = knob(
+        1.0, "linear warm-up length in epochs (warmup_cosine)", bounds=">= 0", search="uniform:0,3"
+    )
+    decay_rate: float = knob(
+        0.9,
+        "exponential: the rate's factor per epoch; inverse_time: the rate is lr / (1 + decay_rate x epochs done)",
+        bounds="(0, 1]",
+    )
+    step_at: str = knob(
+        "0.5,0.75",
+        "step schedule: shares of the training at which the rate is multiplied by "
+        "--step-factor (of the planned epochs under --time-budget)",
+    )
     step_factor: float = knob(0.1, "step schedule: the factor at each boundary", bounds="(0, 1]")
     momentum: float = knob(0.9, "momentum of sgd and rmsprop")
-    weight_decay: float = knob(1e-4, "decoupled weight decay of the optimizer (0 = off)", bounds=">= 0",
-                               search="log")
-    ema: float = knob(0.0, "keep an exponential moving average of the weights with this momentum (0.99: about the "
-                           "last 100 steps) and validate, keep and export the averaged weights (0 = off)",
-                 bounds="[0, 1)")
+    weight_decay: float = knob(1e-4, "decoupled weight decay of the optimizer (0 = off)", bounds=">= 0", search="log")
+    ema: float = knob(
+        0.0,
+        "keep an exponential moving average of the weights with this momentum (0.99: about the "
+        "last 100 steps) and validate, keep and export the averaged weights (0 = off)",
+        bounds="[0, 1)",
+    )
     l1: float = knob(0.0, "L1 penalty on kernels (0 = off)", bounds=">= 0")
     l2: float = knob(0.0, "L2 penalty on kernels (0 = off)", bounds=">= 0")
     clipnorm: float = knob(0.0, "clip gradients to this global norm (0 = off)", bounds=">= 0")
     grad_accum_steps: int = knob(1, "accumulate gradients over N batches before each update", bounds=">= 1")
-    early_stopping: int = knob(0, "stop after N epochs without improvement of the monitored metric (0 = off)",
-                               bounds=">= 0")
-    min_steps: int = knob(1000, "a small data set trains at least this many optimizer steps: more epochs, with "
-                                "early-stopping patience and warm-up stretched alike (off when --epochs is given; "
-                                "0 = the recipe's epochs as they are)", bounds=">= 0")
-    min_epoch_steps: int = knob(4, "a small data set gets a smaller batch (8 at the least) so that an epoch has "
-                                   "this many steps (off when --batch-size is given; 0 = off)", bounds=">= 0")
-    time_budget: float = knob(0.0, "train for at most this many minutes (0 = off): after the first epoch, no epoch "
-                                   "starts that would not end within them, and a cosine schedule decays over the "
-                                   "epochs that fit: as many as the budget holds on a large set (up to 200), at most "
-                                   "--epochs when it is given", bounds=">= 0")
+    early_stopping: int = knob(
+        0, "stop after N epochs without improvement of the monitored metric (0 = off)", bounds=">= 0"
+    )
+    min_steps: int = knob(
+        1000,
+        "a small data set trains at least this many optimizer steps: more epochs, with "
+        "early-stopping patience and warm-up stretched alike (off when --epochs is given; "
+        "0 = the recipe's epochs as they are)",
+        bounds=">= 0",
+    )
+    min_epoch_steps: int = knob(
+        4,
+        "a small data set gets a smaller batch (8 at the least) so that an epoch has "
+        "this many steps (off when --batch-size is given; 0 = off)",
+        bounds=">= 0",
+    )
+    time_budget: float = knob(
+        0.0,
+        "train for at most this many minutes (0 = off): after the first epoch, no epoch "
+        "starts that would not end within them, and a cosine schedule decays over the "
+        "epochs that fit: as many as the budget holds on a large set (up to 200), at most "
+        "--epochs when it is given",
+        bounds=">= 0",
+    )
     val_fraction: float = knob(0.1, "validation share when the data has no validation split", bounds="[0, 1)")
     test_fraction: float = knob(0.1, "test share when the data has no test split", bounds="[0, 1)")
-    seed: int = knob(42, "random seed for shuffling, augmentation and weights, and for the splits unless "
-                         "--split-seed is given")
-    split_seed: int = knob(-1, "seed of the train/validation/test split and of generated data alone (-1: --seed): "
-                               "runs that differ in --seed but share this are trained on the same splits, e.g. the "
-                               "teachers of one ensemble", bounds=">= -1")
+    seed: int = knob(
+        42, "random seed for shuffling, augmentation and weights, and for the splits unless --split-seed is given"
+    )
+    split_seed: int = knob(
+        -1,
+        "seed of the train/validation/test split and of generated data alone (-1: --seed): "
+        "runs that differ in --seed but share this are trained on the same splits, e.g. the "
+        "teachers of one ensemble",
+        bounds=">= -1",
+    )
     strict: bool = knob(False, "fail on a corrupt or skippable input instead of skipping it with a warning")
     out: str = knob("saved_models", "output root; runs go to OUT/<task>/<name>")
     name: str = knob("", "run name (default: a timestamp)")
@@ -151,8 +194,10 @@ class TrainConfig:
                 raise UserInputError(f"{f.name}: expected {kind} {where}, got {value!r}")
         step_shares(self.step_at)
         if self.val_fraction + self.test_fraction >= 1:
-            raise UserInputError(f"val_fraction, test_fraction: expected shares adding up to less than 1, got "
-                                 f"{self.val_fraction} + {self.test_fraction}")
+            raise UserInputError(
+                f"val_fraction, test_fraction: expected shares adding up to less than 1, got "
+                f"{self.val_fraction} + {self.test_fraction}"
+            )
 
 
 def step_shares(text: str) -> list[float]:
@@ -162,8 +207,9 @@ def step_shares(text: str) -> list[float]:
     except ValueError:
         shares = None
     if not shares or any(not 0 < v < 1 for v in shares) or shares != sorted(set(shares)):
-        raise UserInputError(f"step_at: expected ascending shares of the training in (0, 1), e.g. '0.5,0.75', "
-                             f"got {text!r}")
+        raise UserInputError(
+            f"step_at: expected ascending shares of the training in (0, 1), e.g. '0.5,0.75', got {text!r}"
+        )
     return shares
 
 
@@ -198,17 +244,29 @@ def searchable(cls) -> dict[str, object]:
 class Augmented:
     """The knob of the apps whose inputs are augmented (the vision apps)."""
 
-    augment: str = knob("default", "augmentations, e.g. 'flip,translate=0.1,contrast=0.2,mixup=0.2' ('none' = off)",
-                        search=("none", "default", "flip,translate=0.1", "translate=0.1,rotate=0.03",
-                                "flip,zoom=0.1,translate=0.1,color=0.2"))
+    augment: str = knob(
+        "default",
+        "augmentations, e.g. 'flip,translate=0.1,contrast=0.2,mixup=0.2' ('none' = off)",
+        search=(
+            "none",
+            "default",
+            "flip,translate=0.1",
+            "translate=0.1,rotate=0.03",
+            "flip,zoom=0.1,translate=0.1,color=0.2",
+        ),
+    )
 
 
 @dataclasses.dataclass
 class Streamed:
     """The knob of the apps that decode their images from files inside ``tf.data`` (segmentation, detection)."""
 
-    cache_memory_mb: int = knob(512, "decoded, resized images (with masks) up to this many MB are cached in memory; "
-                                      "a larger set is cached to a file under OUT/.cache", bounds=">= 0")
+    cache_memory_mb: int = knob(
+        512,
+        "decoded, resized images (with masks) up to this many MB are cached in memory; "
+        "a larger set is cached to a file under OUT/.cache",
+        bounds=">= 0",
+    )
 
 
 @dataclasses.dataclass
@@ -218,8 +276,10 @@ class ClassWeighted:
     class_weight: str = knob("none", "weight classes by inverse frequency", ("none", "balanced"))
 
 
-WEIGHTS_HELP = ("MobileNetV2 backbone weights: none, imagenet (downloads), a weights file, or a finished run folder "
-                "whose model holds a MobileNetV2 of the same width (e.g. an image classifier trained on your images)")
+WEIGHTS_HELP = (
+    "MobileNetV2 backbone weights: none, imagenet (downloads), a weights file, or a finished run folder "
+    "whose model holds a MobileNetV2 of the same width (e.g. an image classifier trained on your images)"
+)
 
 
 @dataclasses.dataclass
@@ -229,21 +289,30 @@ class Pretrained:
 
     weights: str = knob("none", WEIGHTS_HELP)
     freeze_backbone: bool = knob(False, "train only the head over a frozen backbone")
-    fine_tune_after: int = knob(0, "with --freeze-backbone: unfreeze after N epochs at a tenth of the rate (0 = never)",
-                                bounds=">= 0")
+    fine_tune_after: int = knob(
+        0, "with --freeze-backbone: unfreeze after N epochs at a tenth of the rate (0 = never)", bounds=">= 0"
+    )
 
 
 @dataclasses.dataclass
 class Distilled:
     """The knobs of the apps that can learn from teacher runs' softened class probabilities (the classifiers)."""
 
-    teacher: str = knob("", "distil from these finished runs of the same task and splits: the student learns from "
-                            "the labels and the teachers' averaged softened probabilities (empty = off)", many=True)
-    distill_alpha: float = knob(0.5, "share of the distillation term in the loss (the labels' cross-entropy has "
-                                     "the rest)", bounds="[0, 1]")
+    teacher: str = knob(
+        "",
+        "distil from these finished runs of the same task and splits: the student learns from "
+        "the labels and the teachers' averaged softened probabilities (empty = off)",
+        many=True,
+    )
+    distill_alpha: float = knob(
+        0.5, "share of the distillation term in the loss (the labels' cross-entropy has the rest)", bounds="[0, 1]"
+    )
     # 1, not Hinton's 2-4: on the embedded images every T > 1 tried left the student lower (RESULTS.md)
-    temperature: float = knob(1.0, "softmax temperature of the teachers' and the student's probabilities in the "
-                                   "distillation term", bounds="> 0")
+    temperature: float = knob(
+        1.0,
+        "softmax temperature of the teachers' and the student's probabilities in the distillation term",
+        bounds="> 0",
+    )
 
 
 def teacher_runs(cfg) -> list[str]:
@@ -291,8 +360,21 @@ FITTED_BY = {"epochs": "min_steps", "batch_size": "min_epoch_steps"}
 # what ``--resume`` may change: how long it trains and on what hardware, and where the same data now lies (the
 # driver refuses data that changed); every other knob shapes the model or the recipe the checkpoints were
 # trained under, and a resume that changed it silently would leave config.yaml describing another run
-RESUMABLE = ("epochs", "time_budget", "early_stopping", "precision", "strategy", "devices", "tpu", "restarts",
-             "strict", "cache_memory_mb", "data", "source_file", "target_file")
+RESUMABLE = (
+    "epochs",
+    "time_budget",
+    "early_stopping",
+    "precision",
+    "strategy",
+    "devices",
+    "tpu",
+    "restarts",
+    "strict",
+    "cache_memory_mb",
+    "data",
+    "source_file",
+    "target_file",
+)
 PATH_KNOBS = ("data", "source_file", "target_file", "weights")
 WEIGHT_KEYWORDS = ("none", "imagenet", "auto")
 
@@ -321,8 +403,7 @@ def from_dict(cls, values: dict, where: str = "config"):
         key = unknown[0]
         close = difflib.get_close_matches(key, list(types), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise UserInputError(
-            f"{where}: unknown key '{key}'{hint}; valid keys are: {', '.join(types)}")
+        raise UserInputError(f"{where}: unknown key '{key}'{hint}; valid keys are: {', '.join(types)}")
     return cls(**{k: _coerce(k, v, types[k], where) for k, v in values.items()})
 
 
@@ -355,8 +436,9 @@ def save_yaml(cfg, path: str | os.PathLike, task: str | None = None, comments: l
     values = dataclasses.asdict(cfg)
     parts = [yaml.safe_dump({"task": task}, sort_keys=False)] if task else []
     for group, fields in grouped_fields(type(cfg)).items():
-        parts.append(f"# {group}: {GROUPS[group]}\n" + yaml.safe_dump({f.name: values[f.name] for f in fields},
-                                                                      sort_keys=False))
+        parts.append(
+            f"# {group}: {GROUPS[group]}\n" + yaml.safe_dump({f.name: values[f.name] for f in fields}, sort_keys=False)
+        )
     tmp = path.with_name(path.name + ".tmp")
     head = "".join(c if c.endswith("\n") else c + "\n" for c in comments)
     tmp.write_text(head + "".join(parts), encoding="utf-8")
@@ -374,14 +456,46 @@ GROUPS = {
     "export": "what the evaluation and the exported files do at inference",
 }
 SHARED_GROUPS = {
-    "run": ("out", "name", "precision", "strategy", "devices", "tpu", "restarts", "seed", "time_budget",
-            "cache_memory_mb"),
+    "run": (
+        "out",
+        "name",
+        "precision",
+        "strategy",
+        "devices",
+        "tpu",
+        "restarts",
+        "seed",
+        "time_budget",
+        "cache_memory_mb",
+    ),
     "data": ("data", "shuffle", "val_fraction", "test_fraction", "split_seed", "strict", "augment", "class_weight"),
     "model": ("weights", "freeze_backbone"),
-    "optimisation": ("epochs", "batch_size", "optimizer", "lr", "schedule", "warmup_epochs", "decay_rate", "step_at",
-                     "step_factor", "momentum", "weight_decay", "ema", "l1", "l2", "clipnorm", "grad_accum_steps",
-                     "early_stopping", "min_steps", "min_epoch_steps", "fine_tune_after", "label_smoothing",
-                     "teacher", "distill_alpha", "temperature"),
+    "optimisation": (
+        "epochs",
+        "batch_size",
+        "optimizer",
+        "lr",
+        "schedule",
+        "warmup_epochs",
+        "decay_rate",
+        "step_at",
+        "step_factor",
+        "momentum",
+        "weight_decay",
+        "ema",
+        "l1",
+        "l2",
+        "clipnorm",
+        "grad_accum_steps",
+        "early_stopping",
+        "min_steps",
+        "min_epoch_steps",
+        "fine_tune_after",
+        "label_smoothing",
+        "teacher",
+        "distill_alpha",
+        "temperature",
+    ),
 }
 
 

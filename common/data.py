@@ -7,10 +7,9 @@ batches (vectorised Keras layers) in parallel with the training step.
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -58,8 +57,10 @@ def check_label(name: str, where: str) -> str:
     bad = next((ch for ch in str(name) if control(ch)), None)
     if bad is not None:
         where = "".join(repr(ch)[1:-1] if control(ch) else ch for ch in str(where))  # the message stays one line
-        raise UserInputError(f"{where}: class name {str(name)!r} holds the control character {bad!r}; class names go "
-                             "into label files one per line: rename it without control characters")
+        raise UserInputError(
+            f"{where}: class name {str(name)!r} holds the control character {bad!r}; class names go "
+            "into label files one per line: rename it without control characters"
+        )
     return name
 
 
@@ -69,8 +70,9 @@ def check_labels(names, where: str) -> list[str]:
     out = []
     for n in names:
         if not isinstance(n, (str, int, float)) or isinstance(n, bool):
-            raise UserInputError(f"{where}: class name {n!r} is a {type(n).__name__ if n is not None else 'null'}, "
-                                 "expected a string")
+            raise UserInputError(
+                f"{where}: class name {n!r} is a {type(n).__name__ if n is not None else 'null'}, expected a string"
+            )
         out.append(check_label(str(n), where))
     twice = next((n for i, n in enumerate(out) if n in out[:i]), None)
     if twice is not None:
@@ -100,8 +102,10 @@ def with_image_size(cfg, log=say):
     else:
         side, n = found
         size = int(min(high, max(low, round(side / multiple) * multiple)))
-        log(f"image-size from the data: {size} px (median shorter side {side} px of {n} images; {low} to {high}; "
-            "--image-size N sets it)")
+        log(
+            f"image-size from the data: {size} px (median shorter side {side} px of {n} images; {low} to {high}; "
+            "--image-size N sets it)"
+        )
     return dataclasses.replace(cfg, image_size=size)
 
 
@@ -137,7 +141,7 @@ def stratified_split(labels: np.ndarray, fractions: tuple[float, ...], seed: int
             n = int(round(len(idx) * frac))
             if frac > 0 and n == 0 and len(idx) - start > 1:
                 n = 1
-            parts[k].append(idx[start:start + n])
+            parts[k].append(idx[start : start + n])
             start += n
         parts[0].append(idx[start:])
     return [np.sort(np.concatenate(p)) if p else np.array([], dtype=np.int64) for p in parts]
@@ -182,7 +186,7 @@ def decode_image_file(path, channels: int):
     if not channels:
         return image
     stored = tf.shape(image)[-1]
-    image = image[..., :tf.where(stored % 2 == 0, stored - 1, stored)]  # LA -> L, RGBA -> RGB
+    image = image[..., : tf.where(stored % 2 == 0, stored - 1, stored)]  # LA -> L, RGBA -> RGB
     if channels == 1:
         image = tf.cond(tf.shape(image)[-1] == 3, lambda: tf.image.rgb_to_grayscale(image), lambda: image[..., :1])
     else:
@@ -200,8 +204,17 @@ def decode_and_resize(path, channels: int, size: tuple[int, int]):
     return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
 
-def batch_pipeline(ds, batch_size: int, *, shuffle: bool, seed: int, augment: Callable | None = None,
-                   cache: bool | str = True, drop_remainder: bool = False, shuffle_buffer: int | None = None):
+def batch_pipeline(
+    ds,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    augment: Callable | None = None,
+    cache: bool | str = True,
+    drop_remainder: bool = False,
+    shuffle_buffer: int | None = None,
+):
     """cache -> shuffle -> batch -> augment -> prefetch, on a dataset of single examples.
     ``cache``: True in memory, a path: in files there (``common.stream.cache_target``), False: none.
     ``shuffle_buffer``: at most this many examples in the shuffle buffer (default: the whole set up to 20,000;

@@ -45,19 +45,19 @@ SHOWN = 60  # findings of one kind shown with thumbnails in report.html (issues.
 class Item:
     """One item of the data as the run would split it."""
 
-    key: str                 # where it came from: a path, file:line, "canvas train #3"
-    split: str               # train / val / test
-    label: str | None        # the class (classification), None where an item has no one label
-    digest: str              # exact content hash
-    near: Any = None         # near-duplicate key: a pHash (int) or normalised text
-    thumb: Any = None        # what the report shows: an image path, a uint8 array or a text
-    index: int = -1          # position in its split (what --fix uses)
-    small: Any = None        # images: the 16 x 16 grey picture that confirms a pHash match (see image_keys)
+    key: str  # where it came from: a path, file:line, "canvas train #3"
+    split: str  # train / val / test
+    label: str | None  # the class (classification), None where an item has no one label
+    digest: str  # exact content hash
+    near: Any = None  # near-duplicate key: a pHash (int) or normalised text
+    thumb: Any = None  # what the report shows: an image path, a uint8 array or a text
+    index: int = -1  # position in its split (what --fix uses)
+    small: Any = None  # images: the 16 x 16 grey picture that confirms a pHash match (see image_keys)
 
 
 @dataclass
 class Finding:
-    kind: str                # exact-duplicate, near-duplicate, leak, label-conflict, label-error, or an app's own
+    kind: str  # exact-duplicate, near-duplicate, leak, label-conflict, label-error, or an app's own
     keys: list[str]
     detail: str
     splits: list[str] = field(default_factory=list)
@@ -98,9 +98,18 @@ class CheckResult:
 
     def rows(self) -> list[dict]:
         """issues.csv as dicts."""
-        return [{"kind": f.kind, "items": " | ".join(f.keys), "splits": " | ".join(f.splits), "given": f.given,
-                 "suggested": f.suggested, "score": "" if f.score is None else f"{f.score:.4f}", "detail": f.detail}
-                for f in self.findings]
+        return [
+            {
+                "kind": f.kind,
+                "items": " | ".join(f.keys),
+                "splits": " | ".join(f.splits),
+                "given": f.given,
+                "suggested": f.suggested,
+                "score": "" if f.score is None else f"{f.score:.4f}",
+                "detail": f.detail,
+            }
+            for f in self.findings
+        ]
 
 
 # ---------------------------------------------------------------- hashing
@@ -193,14 +202,18 @@ def _near_image_groups(hashes: list[int | None], bits: int, smalls: list | None 
     matches: dict[int, list[int]] = {}
     block = 1024
     for s in range(0, len(h), block):
-        d = np.bitwise_count(h[s:s + block, None] ^ h[None, :])
+        d = np.bitwise_count(h[s : s + block, None] ^ h[None, :])
         rows, cols = np.nonzero(d <= bits)
         for r, c in zip(rows + s, cols):
             if c == r:
                 continue
             a, b = int(idx[r]), int(idx[c])
-            if smalls is not None and smalls[a] is not None and smalls[b] is not None and np.abs(
-                    smalls[a].astype(np.float32) - smalls[b]).mean() > NEAR_PIXELS:
+            if (
+                smalls is not None
+                and smalls[a] is not None
+                and smalls[b] is not None
+                and np.abs(smalls[a].astype(np.float32) - smalls[b]).mean() > NEAR_PIXELS
+            ):
                 continue
             matches.setdefault(a, []).append(b)
     groups, grouped = [], set()
@@ -227,8 +240,9 @@ def duplicate_findings(items: list[Item], near_bits: int = NEAR_BITS) -> tuple[l
     in_exact = {i for g in exact for i in g}
     nears = [it.near for it in items]
     if any(isinstance(n, int) for n in nears):
-        near = _near_image_groups([n if isinstance(n, int) else None for n in nears], near_bits,
-                                  [it.small for it in items])
+        near = _near_image_groups(
+            [n if isinstance(n, int) else None for n in nears], near_bits, [it.small for it in items]
+        )
     else:
         near = _groups_by(nears)
     # a near group adds something only where it is not one exact group
@@ -243,12 +257,27 @@ def duplicate_findings(items: list[Item], near_bits: int = NEAR_BITS) -> tuple[l
             detail = f"{len(g)} copies in {', '.join(splits)}"
             findings.append(Finding(kind, keys, detail, [items[i].split for i in g], thumbs=thumbs))
             if len(splits) > 1:
-                findings.append(Finding("leak", keys, f"the same {'content' if kind == 'exact-duplicate' else 'item, nearly,'}"
-                                        f" in {' and '.join(splits)}", [items[i].split for i in g], thumbs=thumbs))
+                findings.append(
+                    Finding(
+                        "leak",
+                        keys,
+                        f"the same {'content' if kind == 'exact-duplicate' else 'item, nearly,'}"
+                        f" in {' and '.join(splits)}",
+                        [items[i].split for i in g],
+                        thumbs=thumbs,
+                    )
+                )
             if len(labels) > 1:
-                findings.append(Finding("label-conflict", keys, "copies labelled " + " / ".join(labels),
-                                        [items[i].split for i in g], given=" / ".join(str(items[i].label) for i in g),
-                                        thumbs=thumbs))
+                findings.append(
+                    Finding(
+                        "label-conflict",
+                        keys,
+                        "copies labelled " + " / ".join(labels),
+                        [items[i].split for i in g],
+                        given=" / ".join(str(items[i].label) for i in g),
+                        thumbs=thumbs,
+                    )
+                )
                 drop.update(g)
             else:
                 drop.update(g[1:])
@@ -276,8 +305,9 @@ def out_of_fold_probs(features, labels: np.ndarray, seed: int = 0, folds: int = 
     return probs
 
 
-def label_error_findings(items: list[Item], probs: np.ndarray, labels: np.ndarray, class_names: list[str],
-                         model: str) -> list[Finding]:
+def label_error_findings(
+    items: list[Item], probs: np.ndarray, labels: np.ndarray, class_names: list[str], model: str
+) -> list[Finding]:
     """Confident learning (cleanlab's ``find_label_issues``) on out-of-fold ``probs``: the items whose given
     label the quick ``model`` finds least likely, ranked, with the label it suggests."""
     from cleanlab.filter import find_label_issues
@@ -288,9 +318,18 @@ def label_error_findings(items: list[Item], probs: np.ndarray, labels: np.ndarra
     out = []
     for i in ranked:
         it = items[i]
-        out.append(Finding("label-error", [it.key], f"{model}: p(given) = {probs[i, labels[i]]:.2f}", [it.split],
-                           given=class_names[labels[i]], suggested=class_names[int(np.argmax(probs[i]))],
-                           score=float(probs[i, labels[i]]), thumbs=[it.thumb]))
+        out.append(
+            Finding(
+                "label-error",
+                [it.key],
+                f"{model}: p(given) = {probs[i, labels[i]]:.2f}",
+                [it.split],
+                given=class_names[labels[i]],
+                suggested=class_names[int(np.argmax(probs[i]))],
+                score=float(probs[i, labels[i]]),
+                thumbs=[it.thumb],
+            )
+        )
     return out
 
 
@@ -304,8 +343,10 @@ def balance_section(items: list[Item], class_names: list[str] | None, folder: Pa
     train = [c for c in table["train"] if c]
     ratio = max(train) / min(train) if train else 0.0
     lines.append("")
-    lines.append(f"Imbalance (largest / smallest training class): {ratio:.1f}x"
-                 + (" — consider --class-weight balanced" if ratio >= 3 else ""))
+    lines.append(
+        f"Imbalance (largest / smallest training class): {ratio:.1f}x"
+        + (" — consider --class-weight balanced" if ratio >= 3 else "")
+    )
     plot = bar_plot(names, {s: table[s] for s in SPLITS}, folder / "class_balance.png", "items per class")
     return Section("Class balance", lines, [plot], {"counts": table, "imbalance": ratio})
 
@@ -316,7 +357,9 @@ def bar_plot(groups: list[str], series: dict[str, list[float]], out: Path, title
     return grouped_bars(groups, series, out, title, "count")
 
 
-def histogram_plot(values: dict[str, np.ndarray], out: Path, title: str, xlabel: str, mark: float | None = None) -> Path:
+def histogram_plot(
+    values: dict[str, np.ndarray], out: Path, title: str, xlabel: str, mark: float | None = None
+) -> Path:
     from edgesuite.common.plots import _plt, _save
 
     plt = _plt()
@@ -364,8 +407,10 @@ def _md_cell(text: str) -> str:
 def summary_lines(result: CheckResult) -> list[str]:
     c = result.counts()
     kinds = ("exact-duplicate", "near-duplicate", "leak", "label-conflict", "label-error")
-    lines = [f"{result.task} on {result.data_name}: {len(result.items)} items "
-             f"({', '.join(f'{s} {sum(1 for it in result.items if it.split == s)}' for s in SPLITS)})"]
+    lines = [
+        f"{result.task} on {result.data_name}: {len(result.items)} items "
+        f"({', '.join(f'{s} {sum(1 for it in result.items if it.split == s)}' for s in SPLITS)})"
+    ]
     lines.append("  " + ", ".join(f"{k}s {c.get(k, 0)}" for k in kinds))
     others = {k: v for k, v in c.items() if k not in kinds}
     if others:
@@ -378,9 +423,15 @@ def write_report(result: CheckResult, folder: Path) -> Path:
     """report.md, report.html, issues.csv and the plots (already in ``folder``/plots) into ``folder``; each
     written to a temporary name first."""
     folder.mkdir(parents=True, exist_ok=True)
-    md = [f"# Data check: {result.task} on {result.data_name}", ""] + [f"    {ln}" for ln in summary_lines(result)] + [""]
-    body = [f"<h1>Data check: {html.escape(result.task)} on {html.escape(result.data_name)}</h1>",
-            "<pre>" + html.escape("\n".join(summary_lines(result))) + "</pre>"]
+    md = (
+        [f"# Data check: {result.task} on {result.data_name}", ""]
+        + [f"    {ln}" for ln in summary_lines(result)]
+        + [""]
+    )
+    body = [
+        f"<h1>Data check: {html.escape(result.task)} on {html.escape(result.data_name)}</h1>",
+        "<pre>" + html.escape("\n".join(summary_lines(result))) + "</pre>",
+    ]
     for s in result.sections:
         md += [f"## {s.title}", ""] + s.lines + [""] + [f"![{p.stem}]({p.relative_to(folder)})" for p in s.plots] + [""]
         body.append(f"<h2>{html.escape(s.title)}</h2><pre>{html.escape(chr(10).join(s.lines))}</pre>")
@@ -388,27 +439,50 @@ def write_report(result: CheckResult, folder: Path) -> Path:
     kinds = list(dict.fromkeys(f.kind for f in result.findings))
     for kind in kinds:
         found = [f for f in result.findings if f.kind == kind]
-        md += [f"## {kind} ({len(found)})", "", "| items | splits | given | suggested | detail |",
-               "| --- | --- | --- | --- | --- |"]
-        md += [f"| {_md_cell(' <br> '.join(f.keys))} | {' '.join(f.splits)} | {_md_cell(f.given)} | "
-               f"{_md_cell(f.suggested)} | {_md_cell(f.detail)} |" for f in found[:500]]
+        md += [
+            f"## {kind} ({len(found)})",
+            "",
+            "| items | splits | given | suggested | detail |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        md += [
+            f"| {_md_cell(' <br> '.join(f.keys))} | {' '.join(f.splits)} | {_md_cell(f.given)} | "
+            f"{_md_cell(f.suggested)} | {_md_cell(f.detail)} |"
+            for f in found[:500]
+        ]
         if len(found) > 500:
             md.append(f"\n... and {len(found) - 500} more in issues.csv")
         md.append("")
-        body.append(f"<h2>{html.escape(kind)} ({len(found)})</h2><table border=1 cellpadding=3>"
-                    "<tr><th>items</th><th>splits</th><th>given</th><th>suggested</th><th>detail</th><th></th></tr>")
+        body.append(
+            f"<h2>{html.escape(kind)} ({len(found)})</h2><table border=1 cellpadding=3>"
+            "<tr><th>items</th><th>splits</th><th>given</th><th>suggested</th><th>detail</th><th></th></tr>"
+        )
         for f in found[:SHOWN]:
-            body.append(f"<tr><td>{'<br>'.join(html.escape(k) for k in f.keys[:6])}</td><td>{' '.join(f.splits[:6])}"
-                        f"</td><td>{html.escape(f.given)}</td><td>{html.escape(f.suggested)}</td>"
-                        f"<td>{html.escape(f.detail)}</td><td>{''.join(_thumb_html(t) for t in f.thumbs[:4])}</td></tr>")
-        body.append("</table>" + (f"<p>... and {len(found) - SHOWN} more in issues.csv</p>" if len(found) > SHOWN else ""))
+            body.append(
+                f"<tr><td>{'<br>'.join(html.escape(k) for k in f.keys[:6])}</td><td>{' '.join(f.splits[:6])}"
+                f"</td><td>{html.escape(f.given)}</td><td>{html.escape(f.suggested)}</td>"
+                f"<td>{html.escape(f.detail)}</td><td>{''.join(_thumb_html(t) for t in f.thumbs[:4])}</td></tr>"
+            )
+        body.append(
+            "</table>" + (f"<p>... and {len(found) - SHOWN} more in issues.csv</p>" if len(found) > SHOWN else "")
+        )
     if result.dropped:
-        md += [f"## Dropped by --fix ({len(result.dropped)})", ""] + [f"- {it.split}: {it.key}" for it in result.dropped] + [""]
-        body.append(f"<h2>Dropped by --fix ({len(result.dropped)})</h2><ul>"
-                    + "".join(f"<li>{it.split}: {html.escape(it.key)}</li>" for it in result.dropped) + "</ul>")
+        md += (
+            [f"## Dropped by --fix ({len(result.dropped)})", ""]
+            + [f"- {it.split}: {it.key}" for it in result.dropped]
+            + [""]
+        )
+        body.append(
+            f"<h2>Dropped by --fix ({len(result.dropped)})</h2><ul>"
+            + "".join(f"<li>{it.split}: {html.escape(it.key)}</li>" for it in result.dropped)
+            + "</ul>"
+        )
     _atomic_text(folder / "report.md", "\n".join(md) + "\n")
-    _atomic_text(folder / "report.html", "<!doctype html><meta charset=utf-8><title>edgesuite data check</title>"
-                                         "<body style='font-family:sans-serif'>" + "\n".join(body) + "</body>\n")
+    _atomic_text(
+        folder / "report.html",
+        "<!doctype html><meta charset=utf-8><title>edgesuite data check</title>"
+        "<body style='font-family:sans-serif'>" + "\n".join(body) + "</body>\n",
+    )
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["kind", "items", "splits", "given", "suggested", "score", "detail"])
     writer.writeheader()
@@ -466,9 +540,9 @@ class Inspection:
     findings: list[Finding] = field(default_factory=list)
     features: np.ndarray | None = None
     probs: np.ndarray | None = None
-    model: str = ""                 # the quick model's description
-    c: float = 1.0                  # its inverse regularisation (a logistic regression on ``features``)
-    splits: Any = None              # the app's own splits object, for its write_fixed
+    model: str = ""  # the quick model's description
+    c: float = 1.0  # its inverse regularisation (a logistic regression on ``features``)
+    splits: Any = None  # the app's own splits object, for its write_fixed
     label_errors_skipped: str = ""  # why confident learning did not run
 
 
@@ -495,11 +569,19 @@ def check(inspector, cfg, task: str, out: Path, fix: Path | None = None, label_e
                 probs = out_of_fold_probs(found.features, labels, cfg.data_seed, c=found.c)
             errors = label_error_findings(items, probs, labels, found.class_names, found.model)
             findings += errors
-            sections.append(Section("Label errors", [
-                f"Confident learning (cleanlab {_cleanlab_version()}, find_label_issues ranked by self-confidence) "
-                f"on out-of-fold probabilities of {found.model}: {len(errors)} suspected label errors "
-                f"({len(errors) / max(1, len(items)):.1%} of the items). Out-of-fold accuracy of the quick model: "
-                f"{np.mean(probs.argmax(1) == labels):.3f}. Look at them; --fix does not drop them."]))
+            sections.append(
+                Section(
+                    "Label errors",
+                    [
+                        f"Confident learning (cleanlab {_cleanlab_version()}, "
+                        "find_label_issues ranked by self-confidence) "
+                        f"on out-of-fold probabilities of {found.model}: {len(errors)} suspected label errors "
+                        f"({len(errors) / max(1, len(items)):.1%} of the items). "
+                        "Out-of-fold accuracy of the quick model: "
+                        f"{np.mean(probs.argmax(1) == labels):.3f}. Look at them; --fix does not drop them."
+                    ],
+                )
+            )
         elif found.label_errors_skipped:
             sections.append(Section("Label errors", [found.label_errors_skipped]))
         dropped = [items[i] for i in sorted(drop, key=lambda i: (_split_rank(items[i].split), i))]
@@ -513,9 +595,16 @@ def check(inspector, cfg, task: str, out: Path, fix: Path | None = None, label_e
                 shutil.rmtree(fixed_tmp, ignore_errors=True)
                 raise
             result.fixed = publish(fixed_tmp, fix)
-            sections.append(Section("Cleaned copy", [f"--fix wrote {result.fixed}: the data without the "
-                                                     f"{len(dropped)} items listed under 'Dropped by --fix'; train "
-                                                     f"with --data {result.fixed}"]))
+            sections.append(
+                Section(
+                    "Cleaned copy",
+                    [
+                        f"--fix wrote {result.fixed}: the data without the "
+                        f"{len(dropped)} items listed under 'Dropped by --fix'; train "
+                        f"with --data {result.fixed}"
+                    ],
+                )
+            )
         write_report(result, tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

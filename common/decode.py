@@ -17,18 +17,20 @@ def top_k_labels(probs, class_names: list[str], top_k: int = 3) -> list[dict]:
     out = []
     for row in probs:
         order = np.argsort(-row)[:k]
-        out.append({
-            "label": class_names[int(order[0])],
-            "probability": float(row[order[0]]),
-            "top_k": [{"label": class_names[int(i)], "probability": float(row[i])} for i in order],
-        })
+        out.append(
+            {
+                "label": class_names[int(order[0])],
+                "probability": float(row[order[0]]),
+                "top_k": [{"label": class_names[int(i)], "probability": float(row[i])} for i in order],
+            }
+        )
     return out
 
 
 # Large microscopy and aerial images are normal input, so edgesuite reads images of up to 2**28 pixels
 # (16,384 x 16,384; 805 MB decoded as RGB), three times Pillow's own decompression-bomb limit, and
 # refuses larger ones with a message that names the file, its size and the limit.
-MAX_IMAGE_PIXELS = 2 ** 28
+MAX_IMAGE_PIXELS = 2**28
 UNREADABLE = (OSError, SyntaxError, ValueError)  # Pillow's UnidentifiedImageError is an OSError
 
 
@@ -53,8 +55,10 @@ def open_image(path, load: bool = True):
     w, h = im.size
     if w * h > MAX_IMAGE_PIXELS:
         im.close()
-        raise ValueError(f"{w}x{h} = {w * h:,} pixels, above the {MAX_IMAGE_PIXELS:,} that edgesuite reads "
-                         "(decode.MAX_IMAGE_PIXELS); cut it into tiles or downscale it")
+        raise ValueError(
+            f"{w}x{h} = {w * h:,} pixels, above the {MAX_IMAGE_PIXELS:,} that edgesuite reads "
+            "(decode.MAX_IMAGE_PIXELS); cut it into tiles or downscale it"
+        )
     if load:
         try:
             im.load()
@@ -205,8 +209,11 @@ def native_side(root, sample: int = 200) -> tuple[int, int] | None:
     sorted file list; masks/ and labels/ folders left out), from their headers alone; None when there are none."""
     from pathlib import Path
 
-    files = sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                   and not {"masks", "labels"} & {part.lower() for part in p.parts})
+    files = sorted(
+        p
+        for p in Path(root).rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and not {"masks", "labels"} & {part.lower() for part in p.parts}
+    )
     return median_side(files, sample)
 
 

@@ -22,8 +22,8 @@ import keras
 
 from edgesuite.common.config import teacher_runs
 from edgesuite.common.errors import UserInputError
-from edgesuite.common.runs import resolve_run
 from edgesuite.common.log import say
+from edgesuite.common.runs import resolve_run
 
 # the knobs that make the splits (with the data seed): a teacher trained on other splits has seen the student's
 # held-out examples
@@ -38,7 +38,6 @@ class Teacher:
     info: dict
 
 
-
 def load_teachers(task, cfg, info: dict, log=say) -> list[Teacher]:
     """The finished runs ``cfg.teacher`` names, each checked against the student's task, classes and splits;
     a problem is a UserInputError naming the run and what differs."""
@@ -49,22 +48,28 @@ def load_teachers(task, cfg, info: dict, log=say) -> list[Teacher]:
         if run.task != task.name:
             raise UserInputError(f"{where}: is a {run.task} run, not {task.name}")
         if not run.model_path.exists():
-            raise UserInputError(f"{where}: has no model.keras (status: {run.describe_status()}); a teacher must "
-                                 "be a finished run")
+            raise UserInputError(
+                f"{where}: has no model.keras (status: {run.describe_status()}); a teacher must be a finished run"
+            )
         saved, theirs = run.read_config_dict(), run.read_info()
         for knob in SPLIT_KNOBS:
             if knob in saved and saved[knob] != getattr(cfg, knob):
-                raise UserInputError(f"{where}: was trained with {knob} {saved[knob]!r}, the student has "
-                                     f"{getattr(cfg, knob)!r}; a teacher must be trained on the same splits, or it "
-                                     "has seen the student's validation and test examples")
+                raise UserInputError(
+                    f"{where}: was trained with {knob} {saved[knob]!r}, the student has "
+                    f"{getattr(cfg, knob)!r}; a teacher must be trained on the same splits, or it "
+                    "has seen the student's validation and test examples"
+                )
         if saved and _data_seed(saved) != cfg.data_seed:
-            raise UserInputError(f"{where}: its splits come from seed {_data_seed(saved)}, the student's from seed "
-                                 f"{cfg.data_seed}; a teacher must be trained on the same splits, or it has seen the "
-                                 "student's validation and test examples (runs that differ in --seed share the "
-                                 "splits with --split-seed)")
+            raise UserInputError(
+                f"{where}: its splits come from seed {_data_seed(saved)}, the student's from seed "
+                f"{cfg.data_seed}; a teacher must be trained on the same splits, or it has seen the "
+                "student's validation and test examples (runs that differ in --seed share the "
+                "splits with --split-seed)"
+            )
         if theirs.get("class_names") != info.get("class_names"):
-            raise UserInputError(f"{where}: its classes {theirs.get('class_names')} are not the student's "
-                                 f"{info.get('class_names')}")
+            raise UserInputError(
+                f"{where}: its classes {theirs.get('class_names')} are not the student's {info.get('class_names')}"
+            )
         if problem := task.teacher_problem(theirs, info):
             raise UserInputError(f"{where}: {problem}")
         teachers.append(Teacher(run.path, keras.models.load_model(run.model_path, compile=False), theirs))
@@ -128,8 +133,7 @@ class DistillationLoss(keras.losses.Loss):
     """The base loss on ``[labels | teacher probabilities]`` targets with the soft term added; on targets of
     labels only (validation) the base loss alone."""
 
-    def __init__(self, base, classes: int, alpha: float = 0.5, temperature: float = 2.0, name="distillation",
-                 **kwargs):
+    def __init__(self, base, classes: int, alpha: float = 0.5, temperature: float = 2.0, name="distillation", **kwargs):
         super().__init__(name=name, **kwargs)
         self.base = keras.losses.get(base) if isinstance(base, dict) else base
         self.classes, self.alpha, self.temperature = int(classes), float(alpha), float(temperature)
@@ -144,11 +148,16 @@ class DistillationLoss(keras.losses.Loss):
         hard = self.base.call(labels, y_pred)
         log_student = ops.log_softmax(ops.log(ops.maximum(ops.cast(y_pred, "float32"), EPS)) / self.temperature)
         kl = ops.sum(soft * (ops.log(ops.maximum(soft, EPS)) - log_student), axis=-1)
-        return (1 - self.alpha) * hard + self.alpha * self.temperature ** 2 * kl
+        return (1 - self.alpha) * hard + self.alpha * self.temperature**2 * kl
 
     def get_config(self):
-        return {**super().get_config(), "base": keras.losses.serialize(self.base), "classes": self.classes,
-                "alpha": self.alpha, "temperature": self.temperature}
+        return {
+            **super().get_config(),
+            "base": keras.losses.serialize(self.base),
+            "classes": self.classes,
+            "alpha": self.alpha,
+            "temperature": self.temperature,
+        }
 
 
 @keras.saving.register_keras_serializable("edgesuite")
@@ -162,7 +171,7 @@ class OnLabels(keras.metrics.Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         if y_true.shape[-1] == 2 * self.classes:
-            y_true = y_true[..., :self.classes]
+            y_true = y_true[..., : self.classes]
         return self.metric.update_state(y_true, y_pred, sample_weight=sample_weight)
 
     def result(self):
@@ -176,9 +185,18 @@ class OnLabels(keras.metrics.Metric):
 
 
 def wrap_loss_and_metrics(loss, metrics: list, cfg, classes: int):
-    return (DistillationLoss(loss, classes, cfg.distill_alpha, cfg.temperature),
-            [OnLabels(m, classes) for m in metrics])
+    return (
+        DistillationLoss(loss, classes, cfg.distill_alpha, cfg.temperature),
+        [OnLabels(m, classes) for m in metrics],
+    )
 
 
-__all__ = ["Teacher", "load_teachers", "with_teacher_targets", "ensemble_metrics",
-           "DistillationLoss", "OnLabels", "wrap_loss_and_metrics"]
+__all__ = [
+    "Teacher",
+    "load_teachers",
+    "with_teacher_targets",
+    "ensemble_metrics",
+    "DistillationLoss",
+    "OnLabels",
+    "wrap_loss_and_metrics",
+]

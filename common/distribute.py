@@ -49,8 +49,10 @@ def configure_devices(name: str, devices: int, log=say) -> None:
     except RuntimeError:
         current = len(tf.config.list_logical_devices("CPU"))
         if current != devices:
-            raise UserInputError(f"devices: TensorFlow already started with {current} CPU device(s) in this "
-                                 f"process; --devices {devices} must be set before anything else runs") from None
+            raise UserInputError(
+                f"devices: TensorFlow already started with {current} CPU device(s) in this "
+                f"process; --devices {devices} must be set before anything else runs"
+            ) from None
 
 
 def make_strategy(name: str, devices: int = 0, tpu: str = "", log=say):
@@ -64,8 +66,10 @@ def make_strategy(name: str, devices: int = 0, tpu: str = "", log=say):
     if name == "multi-worker":
         cluster = _tf_config()
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        log(f"strategy: multi-worker, worker {cluster['task'].get('index', 0)} of "
-            f"{len(cluster['cluster']['worker'])}, {strategy.num_replicas_in_sync} replica(s) in all")
+        log(
+            f"strategy: multi-worker, worker {cluster['task'].get('index', 0)} of "
+            f"{len(cluster['cluster']['worker'])}, {strategy.num_replicas_in_sync} replica(s) in all"
+        )
         return strategy
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     if name == "default":
@@ -91,17 +95,21 @@ def make_strategy(name: str, devices: int = 0, tpu: str = "", log=say):
 def _tf_config() -> dict:
     raw = os.environ.get("TF_CONFIG")
     if not raw:
-        raise UserInputError("strategy multi-worker: TF_CONFIG is not set; it names the cluster and this worker, e.g. "
-                             "TF_CONFIG='{\"cluster\": {\"worker\": [\"host1:12345\", \"host2:12345\"]}, "
-                             "\"task\": {\"type\": \"worker\", \"index\": 0}}'")
+        raise UserInputError(
+            "strategy multi-worker: TF_CONFIG is not set; it names the cluster and this worker, e.g. "
+            'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+            '"task": {"type": "worker", "index": 0}}\''
+        )
     try:
         cfg = json.loads(raw)
         workers = cfg["cluster"]["worker"]
         if not isinstance(cfg["task"]["type"], str) or not isinstance(cfg["task"].get("index", 0), int):
             raise TypeError("task.type must be a string and task.index an integer")
     except (ValueError, KeyError, TypeError) as exc:
-        raise UserInputError(f"TF_CONFIG: expected {{'cluster': {{'worker': [...]}}, 'task': {{'type': ..., "
-                             f"'index': ...}}}} ({exc.__class__.__name__}: {exc})") from None
+        raise UserInputError(
+            f"TF_CONFIG: expected {{'cluster': {{'worker': [...]}}, 'task': {{'type': ..., "
+            f"'index': ...}}}} ({exc.__class__.__name__}: {exc})"
+        ) from None
     if not isinstance(workers, list) or not workers:
         raise UserInputError("TF_CONFIG: cluster.worker must be a non-empty list of host:port")
     return cfg
@@ -117,8 +125,9 @@ def _tpu_strategy(tpu: str):
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise UserInputError(f"strategy tpu: no TPU found ({first}); run on a TPU VM or pass --tpu NAME, "
-                             "or use --strategy auto") from None
+        raise UserInputError(
+            f"strategy tpu: no TPU found ({first}); run on a TPU VM or pass --tpu NAME, or use --strategy auto"
+        ) from None
     return tf.distribute.TPUStrategy(resolver), [d.name for d in tf.config.list_logical_devices("TPU")]
 
 
@@ -214,8 +223,10 @@ def restart_worker(limit: int, exc: BaseException, log=say) -> None:
     if done >= limit:
         log(f"lost a peer worker ({first}); {limit} restart(s) spent, giving up")
         return
-    log(f"lost a peer worker ({first}); restarting ({done + 1} of {limit}) to resume with the cluster "
-        "once every worker is back")
+    log(
+        f"lost a peer worker ({first}); restarting ({done + 1} of {limit}) to resume with the cluster "
+        "once every worker is back"
+    )
     os.environ[RESTART_COUNT] = str(done + 1)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -40,8 +40,15 @@ VARIANTS = {
     "efficientnet-lite4": (1.4, 1.8, 300, 0.3),
 }
 # per stage: kernel, stride, expansion, input filters, output filters, repeats (before scaling)
-STAGES = [(3, 1, 1, 32, 16, 1), (3, 2, 6, 16, 24, 2), (5, 2, 6, 24, 40, 2), (3, 2, 6, 40, 80, 3),
-          (5, 1, 6, 80, 112, 3), (5, 2, 6, 112, 192, 4), (3, 1, 6, 192, 320, 1)]
+STAGES = [
+    (3, 1, 1, 32, 16, 1),
+    (3, 2, 6, 16, 24, 2),
+    (5, 2, 6, 24, 40, 2),
+    (3, 2, 6, 40, 80, 3),
+    (5, 1, 6, 80, 112, 3),
+    (5, 2, 6, 112, 192, 4),
+    (3, 1, 6, 192, 320, 1),
+]
 STEM_FILTERS, HEAD_FILTERS = 32, 1280
 BN_EPSILON = 1e-3
 # the stage whose last block ends each output stride
@@ -77,8 +84,16 @@ def stage_specs(variant: str) -> list[tuple[int, int, int, int, int, int]]:
     specs = []
     for i, (k, s, e, fin, fout, r) in enumerate(STAGES):
         fixed = i in (0, len(STAGES) - 1)
-        specs.append((k, s, e, STEM_FILTERS if i == 0 else _round_filters(fin, width), _round_filters(fout, width),
-                      r if fixed else int(math.ceil(depth * r))))
+        specs.append(
+            (
+                k,
+                s,
+                e,
+                STEM_FILTERS if i == 0 else _round_filters(fin, width),
+                _round_filters(fout, width),
+                r if fixed else int(math.ceil(depth * r)),
+            )
+        )
     return specs
 
 
@@ -107,16 +122,19 @@ def _bn(x, name: str, momentum: float):
 def _mbconv(x, name: str, kernel: int, stride: int, expand: int, fin: int, fout: int, drop: float, momentum: float):
     inputs = x
     if expand != 1:
-        x = layers.Conv2D(fin * expand, 1, padding="same", use_bias=False, kernel_initializer=_CONV_INIT,
-                          name=f"{name}_expand_conv")(x)
+        x = layers.Conv2D(
+            fin * expand, 1, padding="same", use_bias=False, kernel_initializer=_CONV_INIT, name=f"{name}_expand_conv"
+        )(x)
         x = _bn(x, f"{name}_expand_bn", momentum)
         x = layers.ReLU(6.0, name=f"{name}_expand_relu")(x)
-    x = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False,
-                               depthwise_initializer=_CONV_INIT, name=f"{name}_dwconv")(x)
+    x = layers.DepthwiseConv2D(
+        kernel, strides=stride, padding="same", use_bias=False, depthwise_initializer=_CONV_INIT, name=f"{name}_dwconv"
+    )(x)
     x = _bn(x, f"{name}_dwconv_bn", momentum)
     x = layers.ReLU(6.0, name=f"{name}_dwconv_relu")(x)
-    x = layers.Conv2D(fout, 1, padding="same", use_bias=False, kernel_initializer=_CONV_INIT,
-                      name=f"{name}_project_conv")(x)
+    x = layers.Conv2D(
+        fout, 1, padding="same", use_bias=False, kernel_initializer=_CONV_INIT, name=f"{name}_project_conv"
+    )(x)
     x = _bn(x, f"{name}_project_bn", momentum)
     if stride == 1 and fin == fout:
         if drop > 0:  # stochastic depth: the whole residual branch of a sample dropped, as the reference
@@ -125,10 +143,20 @@ def _mbconv(x, name: str, kernel: int, stride: int, expand: int, fin: int, fout:
     return x
 
 
-def efficientnet_lite(variant: str = "efficientnet-lite0", input_shape=(224, 224, 3), include_top: bool = True,
-                      weights=None, features=None, classes: int = 1000, dropout: float | None = None,
-                      drop_connect_rate: float = DROP_CONNECT_RATE, bn_momentum: float | None = None,
-                      input_dtype: str = "uint8", normalize: bool = True, name: str | None = None) -> keras.Model:
+def efficientnet_lite(
+    variant: str = "efficientnet-lite0",
+    input_shape=(224, 224, 3),
+    include_top: bool = True,
+    weights=None,
+    features=None,
+    classes: int = 1000,
+    dropout: float | None = None,
+    drop_connect_rate: float = DROP_CONNECT_RATE,
+    bn_momentum: float | None = None,
+    input_dtype: str = "uint8",
+    normalize: bool = True,
+    name: str | None = None,
+) -> keras.Model:
     """An EfficientNet-Lite as a functional model of core Keras layers.
 
     ``weights``: a source of :func:`edgesuite.common.pretrained.resolve` (``None``/``"none"``, ``"imagenet"``
@@ -154,10 +182,14 @@ def efficientnet_lite(variant: str = "efficientnet-lite0", input_shape=(224, 224
     if any(s not in STRIDE_STAGES for s in strides):
         raise ValueError(f"features: strides must be among {tuple(STRIDE_STAGES)}, got {strides}")
     inputs = keras.Input(shape=tuple(input_shape), dtype=input_dtype, name="image")
-    x = layers.Rescaling(1.0 / PIXEL_STD, offset=-PIXEL_MEAN / PIXEL_STD, name="normalize")(inputs) if normalize \
+    x = (
+        layers.Rescaling(1.0 / PIXEL_STD, offset=-PIXEL_MEAN / PIXEL_STD, name="normalize")(inputs)
+        if normalize
         else inputs
-    x = layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, kernel_initializer=_CONV_INIT,
-                      name="stem_conv")(x)
+    )
+    x = layers.Conv2D(
+        STEM_FILTERS, 3, strides=2, padding="same", use_bias=False, kernel_initializer=_CONV_INIT, name="stem_conv"
+    )(x)
     x = _bn(x, "stem_bn", momentum)
     x = layers.ReLU(6.0, name="stem_relu")(x)
     specs = stage_specs(variant)
@@ -165,8 +197,17 @@ def efficientnet_lite(variant: str = "efficientnet-lite0", input_shape=(224, 224
     taps, index = {}, 0
     for stage, (kernel, stride, expand, fin, fout, repeats) in enumerate(specs, start=1):
         for j in range(repeats):
-            x = _mbconv(x, f"block{stage}{chr(ord('a') + j)}", kernel, stride if j == 0 else 1, expand,
-                        fin if j == 0 else fout, fout, drop_connect_rate * index / total, momentum)
+            x = _mbconv(
+                x,
+                f"block{stage}{chr(ord('a') + j)}",
+                kernel,
+                stride if j == 0 else 1,
+                expand,
+                fin if j == 0 else fout,
+                fout,
+                drop_connect_rate * index / total,
+                momentum,
+            )
             index += 1
         taps[stage] = x
     model_name = name or variant.replace("-", "_")
@@ -174,8 +215,9 @@ def efficientnet_lite(variant: str = "efficientnet-lite0", input_shape=(224, 224
         outputs = [taps[STRIDE_STAGES[s]] for s in strides]
         model = keras.Model(inputs, outputs, name=model_name)
     else:
-        x = layers.Conv2D(HEAD_FILTERS, 1, padding="same", use_bias=False, kernel_initializer=_CONV_INIT,
-                          name="top_conv")(x)
+        x = layers.Conv2D(
+            HEAD_FILTERS, 1, padding="same", use_bias=False, kernel_initializer=_CONV_INIT, name="top_conv"
+        )(x)
         x = _bn(x, "top_bn", momentum)
         x = layers.ReLU(6.0, name="top_relu")(x)
         if include_top:
@@ -203,7 +245,7 @@ def center_crop_resize(image: np.ndarray, size: int, crop: float = 224 / 256) ->
     h, w = image.shape[:2]
     side = max(1, int(round(min(h, w) * crop)))
     top, left = (h - side) // 2, (w - side) // 2
-    square = Image.fromarray(np.ascontiguousarray(image[top:top + side, left:left + side]))
+    square = Image.fromarray(np.ascontiguousarray(image[top : top + side, left : left + side]))
     return np.asarray(square.resize((size, size), Image.BICUBIC), dtype=np.uint8)
 
 
@@ -220,8 +262,9 @@ def read_rgb(path: Path) -> np.ndarray:
         raise UserInputError(f"{path}: not a readable image ({exc})") from None
 
 
-def imagenet_top_k(variant: str, images: list[np.ndarray], k: int = 5, weights="imagenet",
-                   model: keras.Model | None = None) -> list[list[tuple[str, float]]]:
+def imagenet_top_k(
+    variant: str, images: list[np.ndarray], k: int = 5, weights="imagenet", model: keras.Model | None = None
+) -> list[list[tuple[str, float]]]:
     """The ``k`` most probable ImageNet classes (name, probability) of each RGB uint8 image, through the
     ported classifier at the variant's own resolution: the check that a port is right."""
     variant = canonical(variant)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -29,8 +29,12 @@ def last_feature_layer(model, skip: tuple[str, ...] = (), deepest: bool = False)
     import keras
 
     for layer in model.layers:  # a wrapper: the inner model on the same input explains the same features
-        if isinstance(layer, keras.Model) and len(layer.outputs) == 1 and len(layer.outputs[0].shape) == 2 \
-                and tuple(layer.inputs[0].shape[1:]) == tuple(model.inputs[0].shape[1:]):
+        if (
+            isinstance(layer, keras.Model)
+            and len(layer.outputs) == 1
+            and len(layer.outputs[0].shape) == 2
+            and tuple(layer.inputs[0].shape[1:]) == tuple(model.inputs[0].shape[1:])
+        ):
             return last_feature_layer(layer, skip, deepest)
     found = []
     for layer in reversed(model.layers):
@@ -38,8 +42,13 @@ def last_feature_layer(model, skip: tuple[str, ...] = (), deepest: bool = False)
             shape = layer.output.shape
         except (AttributeError, ValueError):
             continue
-        if len(shape) == 4 and (shape[1] or 2) > 1 and (shape[2] or 2) > 1 and layer is not model.layers[0] \
-                and layer.name not in skip:
+        if (
+            len(shape) == 4
+            and (shape[1] or 2) > 1
+            and (shape[2] or 2) > 1
+            and layer is not model.layers[0]
+            and layer.name not in skip
+        ):
             if not deepest:
                 return model, layer
             found.append((shape[1] or 0, layer))
@@ -52,8 +61,9 @@ def last_feature_layer(model, skip: tuple[str, ...] = (), deepest: bool = False)
 _PROBES: dict = {}  # the feature-and-output model of the last model explained, reused across its inputs
 
 
-def grad_cam(model, images: np.ndarray, score: Callable, output: str | int = 0, skip: tuple[str, ...] = (),
-             deepest: bool = False) -> np.ndarray:
+def grad_cam(
+    model, images: np.ndarray, score: Callable, output: str | int = 0, skip: tuple[str, ...] = (), deepest: bool = False
+) -> np.ndarray:
     """(N, H, W) heat maps in [0, 1] at the images' size. ``score(outputs)``: the (N,) quantity to explain,
     from the model's output named or numbered ``output`` (e.g. ``lambda p: p[:, k]``)."""
     import keras
@@ -90,10 +100,10 @@ def occlusion(predict: Callable, images: np.ndarray, score: Callable, patch: int
     places = [(y, x) for y in range(0, max(1, h - patch + 1), stride) for x in range(0, max(1, w - patch + 1), stride)]
     for y, x in places:
         covered = images.copy()
-        covered[:, y:y + patch, x:x + patch] = grey[:, :min(patch, h - y), :min(patch, w - x)]
+        covered[:, y : y + patch, x : x + patch] = grey[:, : min(patch, h - y), : min(patch, w - x)]
         drop = base - np.asarray(score(predict(covered)), np.float64)
-        heat[:, y:y + patch, x:x + patch] += drop[:, None, None]
-        seen[:, y:y + patch, x:x + patch] += 1
+        heat[:, y : y + patch, x : x + patch] += drop[:, None, None]
+        seen[:, y : y + patch, x : x + patch] += 1
     return _unit(np.clip(heat / np.maximum(seen, 1), 0, None))
 
 
@@ -142,7 +152,7 @@ def word_occlusion(predict: Callable, text: str, target: int) -> list[tuple[str,
     words = text.split()
     if not words:
         return []
-    variants = [text] + [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
+    variants = [text] + [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
     probs = np.asarray(predict(variants), np.float64)
     return [(w, float(probs[0, target] - probs[i + 1, target])) for i, w in enumerate(words)]
 
@@ -186,10 +196,15 @@ def tokens_html(rows: list[tuple[str, list[tuple[str, float]], str]]) -> str:
             a = min(1.0, abs(s) / top)
             colour = f"rgba(0,160,0,{a:.2f})" if s >= 0 else f"rgba(220,0,0,{a:.2f})"
             spans.append(f'<span style="background:{colour};padding:1px" title="{s:+.4f}">{html.escape(tok)}</span>')
-        body.append(f"<h3>{html.escape(title)}</h3><p style='font-size:18px;line-height:1.8'>{' '.join(spans)}</p>"
-                    f"<p><small>{html.escape(method)}</small></p>")
-    return ("<!doctype html><meta charset=utf-8><title>edgesuite explain</title><body style='font-family:sans-serif'>"
-            + "\n".join(body) + "</body>\n")
+        body.append(
+            f"<h3>{html.escape(title)}</h3><p style='font-size:18px;line-height:1.8'>{' '.join(spans)}</p>"
+            f"<p><small>{html.escape(method)}</small></p>"
+        )
+    return (
+        "<!doctype html><meta charset=utf-8><title>edgesuite explain</title><body style='font-family:sans-serif'>"
+        + "\n".join(body)
+        + "</body>\n"
+    )
 
 
 def tokens_terminal(tokens: list[tuple[str, float]], shown: int = 5) -> str:

@@ -67,14 +67,28 @@ def confusion_matrix(cm: list[list[int]], class_names: list[str], out: Path) -> 
     ax.set_ylabel("true")
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, int(cm_arr[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                int(cm_arr[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     ax.set_title("confusion matrix")
     return _save(fig, out)
 
 
-def prediction_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, probs: np.ndarray,
-                    class_names: list[str], out: Path, cols: int = 8) -> Path:
+def prediction_grid(
+    images: np.ndarray,
+    true: np.ndarray,
+    pred: np.ndarray,
+    probs: np.ndarray,
+    class_names: list[str],
+    out: Path,
+    cols: int = 8,
+) -> Path:
     """Images with 'predicted (p) / true' titles; wrong predictions in red."""
     plt = _plt()
     n = len(images)
@@ -84,14 +98,22 @@ def prediction_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, prob
         ax.axis("off")
     for ax, img, t, p, pr in zip(axes.flat, images, true, pred, probs):
         ax.imshow(img.squeeze(), cmap="gray" if img.shape[-1] == 1 else None, vmin=0, vmax=255)
-        ax.set_title(f"{class_names[p]} ({pr:.2f})\ntrue: {class_names[t]}", fontsize=7,
-                     color="black" if p == t else "red")
+        ax.set_title(
+            f"{class_names[p]} ({pr:.2f})\ntrue: {class_names[t]}", fontsize=7, color="black" if p == t else "red"
+        )
     fig.suptitle("validation predictions (red: wrong)")
     return _save(fig, out)
 
 
-def mask_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, class_names: list[str], out: Path,
-              colours: np.ndarray, ignore_index: int = 255) -> Path:
+def mask_grid(
+    images: np.ndarray,
+    true: np.ndarray,
+    pred: np.ndarray,
+    class_names: list[str],
+    out: Path,
+    colours: np.ndarray,
+    ignore_index: int = 255,
+) -> Path:
     """Rows of image / true mask overlay / predicted mask overlay, with a legend of the classes shown."""
     plt = _plt()
     n = len(images)
@@ -105,8 +127,9 @@ def mask_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, class_name
         return np.uint8(np.round(blended))
 
     for i in range(n):
-        for j, (title, img) in enumerate((("image", images[i]), ("true", overlay(images[i], true[i])),
-                                          ("predicted", overlay(images[i], pred[i])))):
+        for j, (title, img) in enumerate(
+            (("image", images[i]), ("true", overlay(images[i], true[i])), ("predicted", overlay(images[i], pred[i])))
+        ):
             axes[i, j].imshow(img.squeeze(), cmap="gray" if img.shape[-1] == 1 else None, interpolation="nearest")
             axes[i, j].set_axis_off()
             if i == 0:
@@ -116,14 +139,20 @@ def mask_grid(images: np.ndarray, true: np.ndarray, pred: np.ndarray, class_name
     if shown:
         from matplotlib.patches import Patch
 
-        fig.legend(handles=[Patch(color=colours[c] / 255.0, label=class_names[c]) for c in shown],
-                   loc="lower center", ncol=min(5, len(shown)), fontsize=8, bbox_to_anchor=(0.5, -0.02))
+        fig.legend(
+            handles=[Patch(color=colours[c] / 255.0, label=class_names[c]) for c in shown],
+            loc="lower center",
+            ncol=min(5, len(shown)),
+            fontsize=8,
+            bbox_to_anchor=(0.5, -0.02),
+        )
     fig.tight_layout()
     return _save(fig, out)
 
 
-def box_grid(images: np.ndarray, truths: list[dict], preds: list[dict], class_names: list[str], out: Path,
-             min_score: float = 0.3) -> Path:
+def box_grid(
+    images: np.ndarray, truths: list[dict], preds: list[dict], class_names: list[str], out: Path, min_score: float = 0.3
+) -> Path:
     """Pairs of panels per image: true boxes, predicted boxes (score >= ``min_score``, with the score).
 
     Boxes are ``xyxy`` in the images' pixels; colours by class, the same in both panels.
@@ -149,7 +178,9 @@ def box_grid(images: np.ndarray, truths: list[dict], preds: list[dict], class_na
                     continue
                 x1, y1, x2, y2 = box
                 colour = cmap(int(cls) % cmap.N)
-                ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.2))
+                ax.add_patch(
+                    Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.2)
+                )
                 label = class_names[int(cls)] + (f" {score:.2f}" if "scores" in objs else "")
                 ax.text(x1, y1 - 1, label, color=colour, fontsize=5, va="bottom")
     fig.tight_layout()
@@ -162,7 +193,11 @@ def pr_curves(curves: dict[str, list[float]], recall_points: np.ndarray, out: Pa
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for name, precision in curves.items():
         p = np.asarray(precision)
-        ax.plot(recall_points, np.where(p < 0, np.nan, p), label=f"{name} (AP {np.mean(p[p >= 0]) if (p >= 0).any() else 0:.2f})")
+        ax.plot(
+            recall_points,
+            np.where(p < 0, np.nan, p),
+            label=f"{name} (AP {np.mean(p[p >= 0]) if (p >= 0).any() else 0:.2f})",
+        )
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)

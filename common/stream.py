@@ -14,14 +14,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from edgesuite.common.runs import process_alive
 from edgesuite.common.log import say
+from edgesuite.common.runs import process_alive
 
 # the input pipeline this process reads in a multi-worker run; the driver sets it (input_pipeline_scope)
 _PIPELINE = {"count": 1, "index": 0}
@@ -31,9 +32,16 @@ class FileRows:
     """``len(keys)`` rows of ``row_shape`` decoded by ``load(key)`` when read; ``tag`` names what ``load``
     does (size, transforms) so that a file cache of another recipe is never reused."""
 
-    def __init__(self, keys: Sequence[Any], load: Callable[[Any], np.ndarray], row_shape: tuple, tag: str,
-                 dtype: str = "uint8"):
-        self.keys, self.load, self.row_shape, self.tag, self.dtype = list(keys), load, tuple(row_shape), tag, np.dtype(dtype)
+    def __init__(
+        self, keys: Sequence[Any], load: Callable[[Any], np.ndarray], row_shape: tuple, tag: str, dtype: str = "uint8"
+    ):
+        self.keys, self.load, self.row_shape, self.tag, self.dtype = (
+            list(keys),
+            load,
+            tuple(row_shape),
+            tag,
+            np.dtype(dtype),
+        )
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -46,12 +54,17 @@ class FileRows:
     def nbytes(self) -> int:
         return int(len(self.keys) * np.prod(self.row_shape) * self.dtype.itemsize)
 
-    def take(self, idx) -> "FileRows":
+    def take(self, idx) -> FileRows:
         """The rows at ``idx``, still on disk."""
-        return FileRows([self.keys[int(i)] for i in np.asarray(idx, dtype=np.int64).reshape(-1)], self.load,
-                        self.row_shape, self.tag, self.dtype.name)
+        return FileRows(
+            [self.keys[int(i)] for i in np.asarray(idx, dtype=np.int64).reshape(-1)],
+            self.load,
+            self.row_shape,
+            self.tag,
+            self.dtype.name,
+        )
 
-    def map(self, fn: Callable[[np.ndarray], np.ndarray], tag: str) -> "FileRows":
+    def map(self, fn: Callable[[np.ndarray], np.ndarray], tag: str) -> FileRows:
         """The same rows with ``fn`` applied after decoding (``tag``: what ``fn`` does)."""
         load = self.load
         return FileRows(self.keys, lambda key: fn(load(key)), self.row_shape, f"{self.tag}|{tag}", self.dtype.name)
@@ -145,7 +158,7 @@ def cache_target(columns: Sequence, budget_mb: float, cache_root: Path, split: s
     else a file under ``cache_root`` named by what the rows are (their files, sizes, dates and ``tag``), so a
     later run on the same data and recipe reads it instead of decoding again. Says which in the log."""
     size = sum(c.nbytes if isinstance(c, FileRows) else np.asarray(c).nbytes for c in columns)
-    mb = size / 2 ** 20
+    mb = size / 2**20
     count, index = input_pipeline()
     share = f" (this worker's share: 1/{count})" if count > 1 else ""
     if mb / count <= budget_mb:
@@ -153,8 +166,10 @@ def cache_target(columns: Sequence, budget_mb: float, cache_root: Path, split: s
         return True
     path = claim_cache_dir(Path(cache_root) / _digest(columns, count, index)) / split
     state = "reused" if Path(f"{path}.index").exists() else "written during the first epoch"
-    log(f"cache: {split} split ({mb / count:,.0f} MB{share}) over --cache-memory-mb {budget_mb:g}: a file cache at "
-        f"{path} ({state})")
+    log(
+        f"cache: {split} split ({mb / count:,.0f} MB{share}) over --cache-memory-mb {budget_mb:g}: a file cache at "
+        f"{path} ({state})"
+    )
     return str(path)
 
 
@@ -164,7 +179,7 @@ def _digest(columns, count: int, index: int) -> str:
         if isinstance(c, FileRows):
             h.update(c.tag.encode())
             for key in c.keys:
-                for path in (key if isinstance(key, (tuple, list)) else (key,)):
+                for path in key if isinstance(key, (tuple, list)) else (key,):
                     st = os.stat(path)
                     h.update(f"{path}|{st.st_size}|{st.st_mtime_ns}".encode())
         else:
@@ -222,10 +237,21 @@ def split_pipeline(columns: Sequence, cfg, task: str, split: str, *, train: bool
             columns = [take(c, order) for c in columns]
         cache = cache_target(columns, cfg.cache_memory_mb, Path(cfg.out) / ".cache" / task, split, log=log)
         if isinstance(cache, str):
-            row = sum((c.nbytes if isinstance(c, FileRows) else np.asarray(c).nbytes) for c in columns) / len(columns[0])
-            buffer = max(256, int(cfg.cache_memory_mb * 2 ** 20 / 2 // max(row, 1)))  # half the budget
+            row = sum((c.nbytes if isinstance(c, FileRows) else np.asarray(c).nbytes) for c in columns) / len(
+                columns[0]
+            )
+            buffer = max(256, int(cfg.cache_memory_mb * 2**20 / 2 // max(row, 1)))  # half the budget
             if train and buffer < len(columns[0]):
-                log(f"shuffle: a buffer of {buffer} of the {len(columns[0])} training examples (the rows are cached "
-                    "in a seeded random order)")
-    return batch_pipeline(columns_dataset(columns), cfg.batch_size, shuffle=train and cfg.shuffle, seed=cfg.seed,
-                          augment=augment if train else None, cache=cache, shuffle_buffer=buffer)
+                log(
+                    f"shuffle: a buffer of {buffer} of the {len(columns[0])} training examples (the rows are cached "
+                    "in a seeded random order)"
+                )
+    return batch_pipeline(
+        columns_dataset(columns),
+        cfg.batch_size,
+        shuffle=train and cfg.shuffle,
+        seed=cfg.seed,
+        augment=augment if train else None,
+        cache=cache,
+        shuffle_buffer=buffer,
+    )

@@ -93,8 +93,9 @@ class Serving(abc.ABC):
         import numpy as np
 
         spec = metadata.get("model_input", metadata["input"])
-        return np.asarray(model.predict(self.codec.preprocess(x, metadata, spec["dtype"]), batch_size=64, verbose=0),
-                          dtype=np.float32)
+        return np.asarray(
+            model.predict(self.codec.preprocess(x, metadata, spec["dtype"]), batch_size=64, verbose=0), dtype=np.float32
+        )
 
     def parity_agreement(self, reference, outputs, metadata: dict) -> float | None:
         """The share of a format's outputs that agree with the Keras model's; None: the top-1 class agreement

@@ -47,13 +47,19 @@ def _pretokenize(texts: list[str], lower_case: bool) -> list[bytes]:
     normalizer = tft.FastBertNormalizer(lower_case_nfd_strip_accents=lower_case)
     words = []
     for i in range(0, len(texts), 4096):
-        chunk = tf.constant(texts[i:i + 4096])
+        chunk = tf.constant(texts[i : i + 4096])
         words.append(BasicTokenizer(lower_case=False).tokenize(normalizer.normalize(chunk)).flat_values.numpy())
     return list(np.concatenate(words)) if words else []
 
 
-def learn_vocabulary(texts: list[str], vocab_size: int = 30000, normalize: str = "lower", min_count: int = 2,
-                     log=None, extra_reserved: tuple[str, ...] = ()) -> list[str]:
+def learn_vocabulary(
+    texts: list[str],
+    vocab_size: int = 30000,
+    normalize: str = "lower",
+    min_count: int = 2,
+    log=None,
+    extra_reserved: tuple[str, ...] = (),
+) -> list[str]:
     """A WordPiece vocabulary from training texts (tensorflow-text's learner).
 
     Words seen fewer than ``min_count`` times do not shape the pieces (that halves
@@ -78,9 +84,15 @@ def learn_vocabulary(texts: list[str], vocab_size: int = 30000, normalize: str =
     # default (10) capped the corpus at ~4,900 pieces whatever vocab_size asked for, cutting
     # most words into pieces; at 2 it keeps whole words (12,800 pieces), and the CNN's test
     # accuracy went from 0.767 to 0.789 (tests/benchmarks/bench_text_classification.py).
-    vocab = learner.learn(words, vocab_size=vocab_size, reserved_tokens=[*RESERVED, *extra_reserved], lower_thresh=min_count,
-                          max_unique_chars=max(1000, len(set("".join(counts)))), include_joiner_token=True,
-                          joiner="##")
+    vocab = learner.learn(
+        words,
+        vocab_size=vocab_size,
+        reserved_tokens=[*RESERVED, *extra_reserved],
+        lower_thresh=min_count,
+        max_unique_chars=max(1000, len(set("".join(counts)))),
+        include_joiner_token=True,
+        joiner="##",
+    )
     # the learner leaves some alphabet characters without their ## form; text without spaces needs both
     have = set(vocab)
     alphabet = sorted({ch for w in counts for ch in w})
@@ -105,7 +117,7 @@ def read_text_file(path: Path, encoding: str = "utf-8", flag: str | None = "--en
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         raise UserInputError(f"{path}:{line}: {_bad_byte(raw, exc, encoding, flag)}") from None
     return text[1:] if text.startswith("\ufeff") else text  # a UTF-8 byte-order mark is not part of the header
 
@@ -168,8 +180,15 @@ def _tokenizer_class():
         in a SavedModel signature and in a TFLite conversion.
         """
 
-        def __init__(self, vocab: list[str], max_length: int, normalize: str = "lower", bigram_buckets: int = 0,
-                     trigram_buckets: int = 0, special_tokens: bool = False):
+        def __init__(
+            self,
+            vocab: list[str],
+            max_length: int,
+            normalize: str = "lower",
+            bigram_buckets: int = 0,
+            trigram_buckets: int = 0,
+            special_tokens: bool = False,
+        ):
             super().__init__(name="text_tokenizer")
             self.vocab, self.max_length, self.normalize = list(vocab), int(max_length), normalize
             # BERT's [CLS] pieces [SEP] layout (a pretrained encoder's vocabulary holds both)
@@ -182,8 +201,12 @@ def _tokenizer_class():
             if self.trigram_buckets and not self.bigram_buckets:
                 raise ValueError("trigram_buckets needs bigram_buckets (the trigram ids come after the bigram ids)")
             self.tokenizer = tft.FastBertTokenizer(
-                self.vocab, lower_case_nfd_strip_accents=normalize == "lower", token_out_type=tf.int32,
-                unknown_token=UNK, max_bytes_per_word=MAX_BYTES_PER_WORD)
+                self.vocab,
+                lower_case_nfd_strip_accents=normalize == "lower",
+                token_out_type=tf.int32,
+                unknown_token=UNK,
+                max_bytes_per_word=MAX_BYTES_PER_WORD,
+            )
 
         @property
         def output_length(self) -> int:
@@ -206,11 +229,18 @@ def _tokenizer_class():
 
         def settings(self) -> dict:
             """What the metadata carries so a runtime without this module can tokenize the same way."""
-            return {"kind": "wordpiece", "normalize": self.normalize, "max_length": self.max_length,
-                    "bigram_buckets": self.bigram_buckets, "trigram_buckets": self.trigram_buckets,
-                    "unknown_token": UNK, "padding_id": 0,
-                    "max_bytes_per_word": MAX_BYTES_PER_WORD, "vocab": self.vocab,
-                    **({"special_tokens": list(SPECIAL)} if self.special else {})}
+            return {
+                "kind": "wordpiece",
+                "normalize": self.normalize,
+                "max_length": self.max_length,
+                "bigram_buckets": self.bigram_buckets,
+                "trigram_buckets": self.trigram_buckets,
+                "unknown_token": UNK,
+                "padding_id": 0,
+                "max_bytes_per_word": MAX_BYTES_PER_WORD,
+                "vocab": self.vocab,
+                **({"special_tokens": list(SPECIAL)} if self.special else {}),
+            }
 
     return TextTokenizer
 
@@ -229,7 +259,7 @@ def split_ngram_widths(input_length: int, bigram_buckets: int, trigram_buckets: 
 
 def trigram_modulus(vocab_size: int) -> int:
     """The pair code's modulus in a trigram hash: ``(a * V + b) mod P`` then ``* V + c`` stays in int32."""
-    return (2 ** 31 - 1 - vocab_size) // vocab_size
+    return (2**31 - 1 - vocab_size) // vocab_size
 
 
 def ngram_codes(ids: np.ndarray, vocab_size: int, trigrams: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -273,8 +303,14 @@ def with_ngrams(ids, vocab_size: int, bigram_buckets: int, trigram_buckets: int 
     return tf.concat(parts, axis=1)
 
 
-def TextTokenizer(vocab: list[str], max_length: int, normalize: str = "lower", bigram_buckets: int = 0,
-                  trigram_buckets: int = 0, special_tokens: bool = False):
+def TextTokenizer(
+    vocab: list[str],
+    max_length: int,
+    normalize: str = "lower",
+    bigram_buckets: int = 0,
+    trigram_buckets: int = 0,
+    special_tokens: bool = False,
+):
     """See the class docstring; built on first use so importing this module does not load TensorFlow.
     ``special_tokens``: rows of ``max_length + 2`` ids, ``[CLS]`` pieces ``[SEP]`` then padding, as a pretrained
     BERT encoder takes them (the vocabulary must hold both)."""
@@ -290,20 +326,52 @@ def special_ids(vocab: list[str]) -> tuple[int, int]:
 
 
 def tokenizer_from_settings(settings: dict):
-    return TextTokenizer(settings["vocab"], settings["max_length"], settings["normalize"],
-                         settings.get("bigram_buckets", 0), settings.get("trigram_buckets", 0),
-                         bool(settings.get("special_tokens")))
+    return TextTokenizer(
+        settings["vocab"],
+        settings["max_length"],
+        settings["normalize"],
+        settings.get("bigram_buckets", 0),
+        settings.get("trigram_buckets", 0),
+        bool(settings.get("special_tokens")),
+    )
 
 
 # Default_Ignorable_Code_Point (Unicode's DerivedCoreProperties): ICU's NFKC_Casefold maps these to nothing
-_IGNORABLE = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
-              (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164),
-              (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
-              (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
+_IGNORABLE = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
 # code points FastWordpieceTokenizer makes words of their own, besides Unicode punctuation (its
 # IsPunctuationOrChineseChar): CJK ideograph blocks and the ASCII symbols
-_CJK = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
-        (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F), (33, 47), (58, 64), (91, 96), (123, 126))
+_CJK = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B820, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+    (33, 47),
+    (58, 64),
+    (91, 96),
+    (123, 126),
+)
 
 
 def _in(cp: int, ranges) -> bool:
@@ -401,11 +469,11 @@ class WordPieceEncoder:
         """Texts -> (N, max_length) int32 ids (0-padded), with the hashed n-gram ids appended as the graph does."""
         ids = np.zeros((len(texts), self.max_length + 2 * bool(self.special)), np.int32)
         for row, text in enumerate(texts):
-            found = [i for w in self.words(text) for i in self._word_ids(w)][:self.max_length]
+            found = [i for w in self.words(text) for i in self._word_ids(w)][: self.max_length]
             found = found or [self.unk]  # a text with no token at all, as the graph does
             if self.special:
                 found = [self.special[0], *found, self.special[1]]
-            ids[row, :len(found)] = found
+            ids[row, : len(found)] = found
         if not self.buckets:
             return ids
         (code, live), *third = ngram_codes(ids, self.size, bool(self.buckets3))
@@ -421,8 +489,14 @@ _ENCODERS: dict = {}
 
 def encode(texts, settings: dict) -> np.ndarray:
     """Texts -> token ids without TensorFlow, with :class:`WordPieceEncoder` (one kept per vocabulary)."""
-    key = (tuple(settings["vocab"]), settings["max_length"], settings["normalize"], settings.get("bigram_buckets", 0),
-           settings.get("trigram_buckets", 0), bool(settings.get("special_tokens")))
+    key = (
+        tuple(settings["vocab"]),
+        settings["max_length"],
+        settings["normalize"],
+        settings.get("bigram_buckets", 0),
+        settings.get("trigram_buckets", 0),
+        bool(settings.get("special_tokens")),
+    )
     if key not in _ENCODERS:
         _ENCODERS.clear()
         _ENCODERS[key] = WordPieceEncoder(settings)
@@ -433,13 +507,14 @@ def tokenize(texts: list[str], tokenizer, batch: int = 4096) -> np.ndarray:
     """Texts -> (N, max_length) int32 ids with ``tokenizer`` (a TextTokenizer), in chunks."""
     import tensorflow as tf
 
-    out = [tokenizer(tf.constant(list(texts[i:i + batch]), dtype=tf.string)).numpy()
-           for i in range(0, len(texts), batch)]
+    out = [
+        tokenizer(tf.constant(list(texts[i : i + batch]), dtype=tf.string)).numpy() for i in range(0, len(texts), batch)
+    ]
     return np.concatenate(out) if out else np.zeros((0, tokenizer.output_length), np.int32)
 
 
 def pieces(text: str, tokenizer) -> list[str]:
     """The WordPiece strings one text becomes (padding dropped): what a person checks."""
     first = int(tokenizer.special)  # after [CLS]
-    ids = tokenize([text], tokenizer)[0][first:first + tokenizer.max_length]
+    ids = tokenize([text], tokenizer)[0][first : first + tokenizer.max_length]
     return [tokenizer.vocab[i] for i in ids if i != 0 and tokenizer.vocab[i] not in SPECIAL[1:] * tokenizer.special]

@@ -28,9 +28,16 @@ from pathlib import Path
 from edgesuite.common import precision
 from edgesuite.common.config import ClassWeighted, Pretrained, save_yaml, teacher_runs, with_absolute_paths
 from edgesuite.common.errors import UserInputError
-from edgesuite.common.runs import (INFO_REMEDY, INFO_TYPES, RunDir, check_types, keras_archive_problem,
-                                   read_json_dict, write_json)
 from edgesuite.common.log import say
+from edgesuite.common.runs import (
+    INFO_REMEDY,
+    INFO_TYPES,
+    RunDir,
+    check_types,
+    keras_archive_problem,
+    read_json_dict,
+    write_json,
+)
 
 
 def build_schedule(cfg, steps_per_epoch: int):
@@ -41,22 +48,28 @@ def build_schedule(cfg, steps_per_epoch: int):
     if s in ("constant", "plateau"):
         return cfg.lr
     if s == "exponential":
-        return keras.optimizers.schedules.ExponentialDecay(cfg.lr, decay_steps=steps_per_epoch, decay_rate=cfg.decay_rate)
+        return keras.optimizers.schedules.ExponentialDecay(
+            cfg.lr, decay_steps=steps_per_epoch, decay_rate=cfg.decay_rate
+        )
     if s == "inverse_time":
-        return keras.optimizers.schedules.InverseTimeDecay(cfg.lr, decay_steps=steps_per_epoch, decay_rate=cfg.decay_rate)
+        return keras.optimizers.schedules.InverseTimeDecay(
+            cfg.lr, decay_steps=steps_per_epoch, decay_rate=cfg.decay_rate
+        )
     if s == "step":
         from edgesuite.common.config import step_shares
 
         shares = step_shares(cfg.step_at)
         boundaries = sorted({max(1, int(round(v * total))) for v in shares})
         return keras.optimizers.schedules.PiecewiseConstantDecay(
-            boundaries, [cfg.lr * cfg.step_factor ** k for k in range(len(boundaries) + 1)])
+            boundaries, [cfg.lr * cfg.step_factor**k for k in range(len(boundaries) + 1)]
+        )
     if s == "cosine":
         return keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=total, alpha=0.01)
     if s == "warmup_cosine":
         warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total - 1)
         return keras.optimizers.schedules.CosineDecay(
-            cfg.lr / 100, decay_steps=max(1, total - warmup), alpha=0.01, warmup_target=cfg.lr, warmup_steps=warmup)
+            cfg.lr / 100, decay_steps=max(1, total - warmup), alpha=0.01, warmup_target=cfg.lr, warmup_steps=warmup
+        )
     raise UserInputError(f"schedule: unknown '{s}'")
 
 
@@ -134,12 +147,14 @@ def ema_warning(cfg, steps_per_epoch: int) -> str | None:
     and corrects no bias, so after ``n`` updates the starting weights still hold ``ema ** n`` of it (seen:
     ``--ema 0.999`` over 1,000 steps, 37 % of the initial weights, validation loss 28 instead of 1.8)."""
     steps = cfg.epochs * steps_per_epoch // max(1, cfg.grad_accum_steps)
-    share = cfg.ema ** steps if cfg.ema else 0.0
+    share = cfg.ema**steps if cfg.ema else 0.0
     if share <= 0.05:
         return None
     most = math.floor(0.05 ** (1 / max(1, steps)) * 1000) / 1000  # the momentum that leaves them 5 %, floored
-    return (f"warning: --ema {cfg.ema:g} is slow for {steps} updates: the weights of the first step would still "
-            f"hold {share:.0%} of the average at the end; use at most {most:g}")
+    return (
+        f"warning: --ema {cfg.ema:g} is slow for {steps} updates: the weights of the first step would still "
+        f"hold {share:.0%} of the average at the end; use at most {most:g}"
+    )
 
 
 def _ema_callbacks(cfg, resumed: bool) -> list:
@@ -165,12 +180,17 @@ def _compile(model, task, cfg, info, steps_per_epoch: int, lr_scale: float = 1.0
         from edgesuite.common import distill
 
         loss, metrics = distill.wrap_loss_and_metrics(loss, metrics, cfg, len(info["class_names"]))
-    model.compile(optimizer=build_optimizer(cfg, steps_per_epoch, lr_scale), loss=loss, metrics=metrics,
-                  **task.compile_options(cfg))
+    model.compile(
+        optimizer=build_optimizer(cfg, steps_per_epoch, lr_scale),
+        loss=loss,
+        metrics=metrics,
+        **task.compile_options(cfg),
+    )
 
 
-def train(task, cfg, resume: str | os.PathLike | None = None, log=say, data=None,
-          extra_callbacks: list | None = None) -> RunDir:
+def train(
+    task, cfg, resume: str | os.PathLike | None = None, log=say, data=None, extra_callbacks: list | None = None
+) -> RunDir:
     """Trains ``task`` under ``cfg`` and returns the completed run directory.
 
     ``data``: the ``DataSplits`` of ``task.load_data(cfg)`` when the caller has loaded them already (a
@@ -182,25 +202,31 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=say, data=None
 
     cfg = with_absolute_paths(cfg)  # config.yaml names the data alike from any working folder
     if select.is_auto(task, cfg):  # one run per candidate architecture, the best kept
-        return select.train_candidates(task, cfg, functools.partial(train, extra_callbacks=extra_callbacks),
-                                       resume=resume, log=log, data=data)
+        return select.train_candidates(
+            task, cfg, functools.partial(train, extra_callbacks=extra_callbacks), resume=resume, log=log, data=data
+        )
     started = time.monotonic()  # --time-budget counts data loading too
     # the strategy first: logical devices and the multi-worker runtime must exist before any other TF op
     distribute.configure_devices(cfg.strategy, cfg.devices, log=log)
     strategy = distribute.make_strategy(cfg.strategy, cfg.devices, cfg.tpu, log=log)
     replicas = strategy.num_replicas_in_sync
     if cfg.batch_size % replicas:
-        raise UserInputError(f"batch_size: the global batch {cfg.batch_size} must divide evenly over "
-                             f"{replicas} replicas")
+        raise UserInputError(
+            f"batch_size: the global batch {cfg.batch_size} must divide evenly over {replicas} replicas"
+        )
     chief, multi = distribute.is_chief(strategy), distribute.is_multi_worker(strategy)
     if multi and cfg.time_budget:
         recipes = next(f.default for f in dataclasses.fields(cfg) if f.name == "time_budget")
         if cfg.time_budget != recipes:
-            raise UserInputError("time_budget: not available for multi-worker training (each worker would read "
-                                 "its own clock and they could stop at different epochs); use --epochs")
+            raise UserInputError(
+                "time_budget: not available for multi-worker training (each worker would read "
+                "its own clock and they could stop at different epochs); use --epochs"
+            )
         # the recipe's own budget (detection, segmentation) gives way: the recipe's epochs
-        log(f"time budget: the recipe's {recipes:g} min is off for multi-worker training (each worker would read "
-            f"its own clock); {cfg.epochs} epochs (--epochs N sets them)")
+        log(
+            f"time budget: the recipe's {recipes:g} min is off for multi-worker training (each worker would read "
+            f"its own clock); {cfg.epochs} epochs (--epochs N sets them)"
+        )
         cfg = dataclasses.replace(cfg, time_budget=0.0)
     if multi and not resume:
         resume = _unfinished_run(task, cfg, log)
@@ -211,8 +237,9 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=say, data=None
         if resume:  # resume from a private copy of the chief's run: only the chief writes there
             copy = Path(scratch) / task.name / Path(resume).name
             # without the chief's claim (its status and lock): the copy is this worker's alone
-            shutil.copytree(resume, copy, ignore=shutil.ignore_patterns("tensorboard", "*.tmp*", "status.json",
-                                                                        RunDir.LOCK_NAME))
+            shutil.copytree(
+                resume, copy, ignore=shutil.ignore_patterns("tensorboard", "*.tmp*", "status.json", RunDir.LOCK_NAME)
+            )
             resume = copy
     if resume:  # refused now, before the data is read, when another process trains this run
         RunDir(Path(resume)).claim()
@@ -224,8 +251,14 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=say, data=None
             with stream.input_pipeline_scope(*distribute.input_pipeline_of(strategy)):  # streamed files: a share
                 data = data if data is not None else task.load_data(cfg)  # validated before any run folder exists
                 # knobs left to the data take what it gave: config.yaml holds the run's real recipe
-                cfg = dataclasses.replace(cfg, **{k: data.info[k] for k, unset in task.from_data.items()
-                                                  if getattr(cfg, k) == unset and k in data.info})
+                cfg = dataclasses.replace(
+                    cfg,
+                    **{
+                        k: data.info[k]
+                        for k, unset in task.from_data.items()
+                        if getattr(cfg, k) == unset and k in data.info
+                    },
+                )
                 cfg, data.train = fit_to_data(cfg, data.train, data.train_size, replicas, log)
                 if teacher_runs(cfg):
                     from edgesuite.common import distill
@@ -236,10 +269,13 @@ def train(task, cfg, resume: str | os.PathLike | None = None, log=say, data=None
                     data.extras = {**(data.extras or {}), "teachers": teachers}
                 data.train, data.val = distribute.shard_by_data(data.train), distribute.shard_by_data(data.val)
                 steps_per_epoch = max(1, math.ceil(data.train_size / cfg.batch_size))
-                log(f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}"
-                    + (f" ({cfg.batch_size // replicas} per replica)" if replicas > 1 else ""))
-                return _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, started,
-                              extra_callbacks or [])
+                log(
+                    f"data: {data.train_size} training examples, {steps_per_epoch} steps per epoch of {cfg.batch_size}"
+                    + (f" ({cfg.batch_size // replicas} per replica)" if replicas > 1 else "")
+                )
+                return _train(
+                    task, cfg, data, strategy, policy, steps_per_epoch, resume, log, started, extra_callbacks or []
+                )
     except Exception as exc:
         if multi and cfg.name and distribute.peer_lost(exc):
             if not chief:
@@ -284,9 +320,13 @@ def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=say):
     if cfg.min_steps and steps * cfg.epochs < cfg.min_steps:
         epochs = math.ceil(cfg.min_steps / steps)
         factor = epochs / cfg.epochs
-        changes.update(epochs=epochs, warmup_epochs=round(cfg.warmup_epochs * factor, 3),
-                       early_stopping=math.ceil(cfg.early_stopping * factor)
-                       if 0 < cfg.early_stopping < cfg.epochs else max(3, epochs // 5))
+        changes.update(
+            epochs=epochs,
+            warmup_epochs=round(cfg.warmup_epochs * factor, 3),
+            early_stopping=math.ceil(cfg.early_stopping * factor)
+            if 0 < cfg.early_stopping < cfg.epochs
+            else max(3, epochs // 5),
+        )
         if isinstance(cfg, Pretrained) and cfg.fine_tune_after:
             changes["fine_tune_after"] = math.ceil(cfg.fine_tune_after * factor)
     elif cfg.time_budget and cfg.min_steps and cfg.epochs < BUDGET_EPOCHS:
@@ -296,8 +336,11 @@ def fit_to_data(cfg, train, train_size: int, replicas: int = 1, log=say):
         log(f"time budget: up to {BUDGET_EPOCHS} epochs, as many as {cfg.time_budget:g} min hold (--epochs N keeps N)")
     if changes:
         cfg = dataclasses.replace(cfg, **changes)
-        log(f"small data ({train_size} training examples): " + ", ".join(f"{k} {v}" for k, v in changes.items())
-            + f" ({steps * cfg.epochs} optimizer steps at most; --epochs / --batch-size keep the recipe's)")
+        log(
+            f"small data ({train_size} training examples): "
+            + ", ".join(f"{k} {v}" for k, v in changes.items())
+            + f" ({steps * cfg.epochs} optimizer steps at most; --epochs / --batch-size keep the recipe's)"
+        )
     return cfg, train
 
 
@@ -324,13 +367,15 @@ def _check_workers_agree(strategy, resume) -> None:
     epochs = [int(e) for e in distribute.gather_from_workers(strategy, epoch)]
     if len(set(epochs)) > 1:
         where = ", ".join(f"worker {i} after epoch {e}" for i, e in enumerate(epochs))
-        raise UserInputError(f"the workers disagree on where to resume ({where}); every worker reads the chief's "
-                             "run folder to resume, so --out must be storage that all of them see")
+        raise UserInputError(
+            f"the workers disagree on where to resume ({where}); every worker reads the chief's "
+            "run folder to resume, so --out must be storage that all of them see"
+        )
 
 
-def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, started: float,
-           extra_callbacks: list) -> RunDir:
-    import keras
+def _train(
+    task, cfg, data, strategy, policy, steps_per_epoch, resume, log, started: float, extra_callbacks: list
+) -> RunDir:
 
     from edgesuite.common import distribute
     from edgesuite.common.callbacks import TimeBudget
@@ -344,8 +389,9 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
             state = load_state(run)
             check_checkpoint(run, state)  # before the run is marked running again
             if state["epoch"] > cfg.epochs:
-                raise UserInputError(f"epochs: {run.path} has trained {state['epoch']} epochs already, more than "
-                                     f"--epochs {cfg.epochs}")
+                raise UserInputError(
+                    f"epochs: {run.path} has trained {state['epoch']} epochs already, more than --epochs {cfg.epochs}"
+                )
             log(f"resuming {run.path} after epoch {state['epoch']} of {cfg.epochs}")
         else:  # stopped before its first epoch ended: nothing was kept, so it starts again in the same folder
             log(f"{run.path}: stopped before its first epoch ended; training it again from the start")
@@ -369,8 +415,9 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
                 if warning := ema_warning(cfg, steps_per_epoch):
                     log(warning)
             apply_kernel_penalties(model, cfg.l1, cfg.l2)
-        callbacks = task.epoch_callbacks(cfg, data) + _callbacks(task, cfg, run, state, steps_per_epoch) \
-            + extra_callbacks
+        callbacks = (
+            task.epoch_callbacks(cfg, data) + _callbacks(task, cfg, run, state, steps_per_epoch) + extra_callbacks
+        )
         weights = class_weights(data.class_counts, cfg.class_weight if isinstance(cfg, ClassWeighted) else "none")
         verbose = 1 if sys.stdout.isatty() else 2
         clock_start = started - state.get("seconds", 0.0)  # --time-budget: earlier processes' time counts too
@@ -389,12 +436,22 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
                     apply_kernel_penalties(model, cfg.l1, cfg.l2)
                 log(f"epoch {start + 1}: backbone unfrozen for fine-tuning")
             t0, first = time.time(), state["epoch"] + 1
-            budget = [TimeBudget(cfg, state, steps_per_epoch, clock_start,
-                                 lr_scale=0.1 if start else 1.0, log=log)] if cfg.time_budget else []
+            budget = (
+                [TimeBudget(cfg, state, steps_per_epoch, clock_start, lr_scale=0.1 if start else 1.0, log=log)]
+                if cfg.time_budget
+                else []
+            )
             distribute.prepare_fit(model, strategy, data.train)
-            model.fit(data.train, validation_data=data.val, epochs=end, initial_epoch=state["epoch"],
-                      callbacks=_ema_callbacks(cfg, resumed=state["epoch"] > start) + budget + callbacks,
-                      class_weight=weights, verbose=verbose, shuffle=False)
+            model.fit(
+                data.train,
+                validation_data=data.val,
+                epochs=end,
+                initial_epoch=state["epoch"],
+                callbacks=_ema_callbacks(cfg, resumed=state["epoch"] > start) + budget + callbacks,
+                class_weight=weights,
+                verbose=verbose,
+                shuffle=False,
+            )
             log(f"trained epochs {first}-{state['epoch']} in {time.time() - t0:.0f}s")
             if any(getattr(cb, "stopped_epoch", 0) for cb in budget + callbacks):
                 break
@@ -420,7 +477,10 @@ def _train(task, cfg, data, strategy, policy, steps_per_epoch, resume, log, star
         finish(task, run, model, data, cfg, log)
     except KeyboardInterrupt:
         run.set_status("interrupted", epoch=state["epoch"])
-        log(f"\ninterrupted after epoch {state['epoch']}; continue with: edgesuite train {task.name} --resume {run.path}")
+        log(
+            f"\ninterrupted after epoch {state['epoch']}; "
+            f"continue with: edgesuite train {task.name} --resume {run.path}"
+        )
         raise
     except BaseException as exc:
         if state["epoch"] == 0 and not resume and isinstance(exc, UserInputError):
@@ -443,15 +503,19 @@ def finish(task, run: RunDir, model, data, cfg, log=say) -> dict:
         metrics["baseline"] = baseline
         key = task.monitor[0].removeprefix("val_")
         if key in metrics and key in baseline and metrics[key] < baseline[key]:
-            log(f"warning: the network's {key} {metrics[key]:.4f} is below the {baseline['name']} baseline's "
-                f"{baseline[key]:.4f} on the same split")
+            log(
+                f"warning: the network's {key} {metrics[key]:.4f} is below the {baseline['name']} baseline's "
+                f"{baseline[key]:.4f} on the same split"
+            )
     if teachers := (data.extras or {}).get("teachers"):
         from edgesuite.common import distill
 
         ensemble = metrics["teacher_ensemble"] = distill.ensemble_metrics(task, teachers, eval_ds, data.info)
-        log(f"teachers ({len(teachers)} run(s), averaged) on the {metrics['split']} split: accuracy "
+        log(
+            f"teachers ({len(teachers)} run(s), averaged) on the {metrics['split']} split: accuracy "
             f"{ensemble['accuracy']:.4f}, macro_f1 {ensemble['macro_f1']:.4f}; the student: accuracy "
-            f"{metrics.get('accuracy', float('nan')):.4f}, macro_f1 {metrics.get('macro_f1', float('nan')):.4f}")
+            f"{metrics.get('accuracy', float('nan')):.4f}, macro_f1 {metrics.get('macro_f1', float('nan')):.4f}"
+        )
     run.write_metrics(metrics)
     plots = task.plots(run, model, data, metrics)
     run.set_status("completed", epochs=len(load_state(run)["history"]))
@@ -506,22 +570,29 @@ def _check_same_data(run: RunDir, info: dict) -> None:
         return  # an old run without info.json: nothing to compare
     saved = run.read_info()  # a damaged one is refused: export and evaluate need it later
     if saved.get("task", info.get("task")) != info.get("task"):
-        raise UserInputError(f"{run.info_path}: records a {saved['task']} run, this is a {info.get('task')} run; "
-                             f"{INFO_REMEDY}")
+        raise UserInputError(
+            f"{run.info_path}: records a {saved['task']} run, this is a {info.get('task')} run; {INFO_REMEDY}"
+        )
     lost = [k for k in INFO_TYPES if k in info and k not in saved]
     if lost:
         raise UserInputError(f"{run.info_path}: has no '{lost[0]}', which this run's data gives; {INFO_REMEDY}")
     fresh = json.loads(json.dumps(info))  # as info.json holds it (tuples -> lists)
     changed = sorted(k for k in fresh if k in saved and saved[k] != fresh[k])
     if changed:
-        raise UserInputError(f"{run.path}: the data changed since this run started ({', '.join(changed)} differ "
-                             f"from {run.info_path.name}); resume on the same data, or start a new run")
+        raise UserInputError(
+            f"{run.path}: the data changed since this run started ({', '.join(changed)} differ "
+            f"from {run.info_path.name}); resume on the same data, or start a new run"
+        )
 
 
-STATE_TYPES = {"epoch": (int, "a whole number of epochs"), "history": (list, "a list of epoch rows", dict),
-               "best": ((int, float, type(None)), "a number or null"), "wait": (int, "a whole number"),
-               "checkpoint": ((str, type(None)), "a checkpoint file name or null"),
-               "seconds": ((int, float), "a number")}
+STATE_TYPES = {
+    "epoch": (int, "a whole number of epochs"),
+    "history": (list, "a list of epoch rows", dict),
+    "best": ((int, float, type(None)), "a number or null"),
+    "wait": (int, "a whole number"),
+    "checkpoint": ((str, type(None)), "a checkpoint file name or null"),
+    "seconds": ((int, float), "a number"),
+}
 
 
 def load_state(run: RunDir) -> dict:
@@ -556,8 +627,9 @@ def check_checkpoint(run: RunDir, state: dict) -> None:
     path = run.checkpoint_dir / state["checkpoint"]
     problem = keras_archive_problem(path)
     if problem:
-        raise UserInputError(f"{path}: {problem} (state.json names it as the checkpoint of epoch {state['epoch']}); "
-                             f"{_state_remedy(run)}")
+        raise UserInputError(
+            f"{path}: {problem} (state.json names it as the checkpoint of epoch {state['epoch']}); {_state_remedy(run)}"
+        )
 
 
 def write_history_csv(path: Path, rows: list[dict]) -> None:
@@ -572,5 +644,13 @@ def write_history_csv(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["train", "finish", "build_optimizer", "build_schedule", "apply_kernel_penalties", "class_weights",
-           "write_history_csv", "write_json"]
+__all__ = [
+    "train",
+    "finish",
+    "build_optimizer",
+    "build_schedule",
+    "apply_kernel_penalties",
+    "class_weights",
+    "write_history_csv",
+    "write_json",
+]

@@ -40,14 +40,14 @@ import logging
 import math
 import os
 import socket
-import warnings
 import time
+import warnings
 from pathlib import Path
 
 from edgesuite.common.config import DEFAULT_SPACE, FITTED_BY, load_yaml, searchable
 from edgesuite.common.errors import UserInputError
-from edgesuite.common.runs import RunDir, process_alive, write_json
 from edgesuite.common.log import say
+from edgesuite.common.runs import RunDir, process_alive, write_json
 
 MIN_TRIAL_MINUTES = 0.25  # under --time-budget, no trial starts with less than this left to it
 
@@ -68,8 +68,7 @@ class TuneResult:
 
 
 def parse_space(cls, space: str | list[str] | None) -> list[str]:
-    names = [s.strip() for s in (space.split(",") if isinstance(space, str) else (space or DEFAULT_SPACE))
-             if s.strip()]
+    names = [s.strip() for s in (space.split(",") if isinstance(space, str) else (space or DEFAULT_SPACE)) if s.strip()]
     known = searchable(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
     for name in names:
@@ -91,18 +90,25 @@ def suggest(trial, cls, base, name: str, candidates: tuple = ()):
     if isinstance(spec, tuple):
         return trial.suggest_categorical(name, list(spec))
     if spec == "choices":
-        choices = next(f.metadata.get("choices") for klass in cls.__mro__ if dataclasses.is_dataclass(klass)
-                       for f in dataclasses.fields(klass) if f.name == name and f.metadata.get("choices"))
+        choices = next(
+            f.metadata.get("choices")
+            for klass in cls.__mro__
+            if dataclasses.is_dataclass(klass)
+            for f in dataclasses.fields(klass)
+            if f.name == name and f.metadata.get("choices")
+        )
         return trial.suggest_categorical(name, [c for c in choices if c != "auto"])  # auto: not a value to compare
     if spec == "log":
         if not default or default <= 0:
-            raise UserInputError(f"space: '{name}' is searched around its value, which is {default!r}; give it a "
-                                 f"positive value (--{name.replace('_', '-')} X) to search from")
+            raise UserInputError(
+                f"space: '{name}' is searched around its value, which is {default!r}; give it a "
+                f"positive value (--{name.replace('_', '-')} X) to search from"
+            )
         return trial.suggest_float(name, default / 10, default * 10, log=True)
     if spec == "pow2":
         low = max(8, 2 ** int(math.log2(max(1, default // 4))))
         high = max(low, 2 ** int(math.ceil(math.log2(max(1, default * 2)))))
-        return trial.suggest_categorical(name, [2 ** k for k in range(int(math.log2(low)), int(math.log2(high)) + 1)])
+        return trial.suggest_categorical(name, [2**k for k in range(int(math.log2(low)), int(math.log2(high)) + 1)])
     if isinstance(spec, str) and spec.startswith("uniform:"):
         low, high = (float(v) for v in spec.split(":", 1)[1].split(","))
         return trial.suggest_float(name, low, high)
@@ -191,16 +197,23 @@ def storage_for(url: str | None, tune_dir: Path):
         with warnings.catch_warnings():  # the retry callback is marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
-                parsed.render_as_string(hide_password=False), engine_kwargs=engine_kwargs,
-                heartbeat_interval=60, grace_period=180,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
+                parsed.render_as_string(hide_password=False),
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=60,
+                grace_period=180,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+            )
     except sqlalchemy.exc.NoSuchModuleError:
-        raise UserInputError(f"storage {shown}: unknown database kind '{parsed.drivername}'; expected "
-                             f"{STORAGE_KINDS}") from None
+        raise UserInputError(
+            f"storage {shown}: unknown database kind '{parsed.drivername}'; expected {STORAGE_KINDS}"
+        ) from None
     except ImportError:  # Optuna words it "Failed to import DB access module": name the module
         driver = parsed.get_driver_name()
-        fix = ('pip install "edgesuite[postgres]" (psycopg), and write postgresql://' if backend == "postgresql"
-               else f"pip install {_DRIVER_PACKAGES.get(driver, driver)}")
+        fix = (
+            'pip install "edgesuite[postgres]" (psycopg), and write postgresql://'
+            if backend == "postgresql"
+            else f"pip install {_DRIVER_PACKAGES.get(driver, driver)}"
+        )
         raise UserInputError(f"storage {shown}: its database driver '{driver}' is not installed: {fix}") from None
     except Exception as exc:  # refused, unreachable, wrong password, no such database, a file that cannot open
         where = " (does its folder exist, and may it be written?)" if backend == "sqlite" else ""
@@ -230,9 +243,14 @@ def _recover_dead_trials(study, log) -> None:
                 continue
             study.enqueue_trial(t.params, user_attrs={"resume_run": attrs.get("run", ""), "retry_of": t.number})
             run = Path(attrs["run"]) if attrs.get("run") else None
-            log(f"trial {t.number} was cut off (process {attrs.get('pid')} is gone): trying it again, "
-                + (f"resuming {run}" if run and (run / "checkpoints" / "state.json").exists()
-                   else "from the start (no epoch of it had finished)"))
+            log(
+                f"trial {t.number} was cut off (process {attrs.get('pid')} is gone): trying it again, "
+                + (
+                    f"resuming {run}"
+                    if run and (run / "checkpoints" / "state.json").exists()
+                    else "from the start (no epoch of it had finished)"
+                )
+            )
 
 
 class _Surplus(Exception):
@@ -267,8 +285,16 @@ class _QuietFailures(logging.Filter):
         return not (number in self.quiet and message.endswith("failed with value None."))
 
 
-def tune(task, base, trials: int, space=None, storage: str | None = None, study_name: str = "study",
-         log=say, budget_minutes: float | None = None) -> TuneResult:
+def tune(
+    task,
+    base,
+    trials: int,
+    space=None,
+    storage: str | None = None,
+    study_name: str = "study",
+    log=say,
+    budget_minutes: float | None = None,
+) -> TuneResult:
     """Runs trials of ``task`` until the study holds ``trials`` finished ones (complete or pruned) or the time
     budget (``base.time_budget`` minutes, for the whole search) is spent. Each trial is ``base`` with the
     searched knobs set, trained by the shared driver into the tune folder."""
@@ -291,12 +317,15 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
     made = _make_dirs(tune_dir)  # the folders this call creates: removed again if the study cannot be opened
     try:
         study = optuna.create_study(
-            study_name=study_name, storage=storage_for(storage, tune_dir), load_if_exists=True,
+            study_name=study_name,
+            storage=storage_for(storage, tune_dir),
+            load_if_exists=True,
             direction="maximize" if mode == "max" else "minimize",
             sampler=_trial_seeded_tpe(base.seed, n_startup_trials=max(2, min(10, trials // 3))),
             # no trial is judged on its first two epochs (seen: 1-epoch verdicts pruned trials at 0.70 that the
             # schedule would have carried on), nor before two trials have finished
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
+        )
         if study.user_attrs.get("task", task.name) != task.name:
             raise UserInputError(f"study '{study_name}': holds {study.user_attrs['task']} trials, not {task.name}")
     except BaseException:
@@ -314,8 +343,11 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
     def objective(trial):
         # several workers on one study: a trial asked for when the study already held enough finished or
         # running ones (two workers asking at once) is not run; the trial with the lower number goes first
-        ahead = [t for t in study.get_trials(deepcopy=False, states=(*finished, optuna.trial.TrialState.RUNNING))
-                 if t.number < trial.number]
+        ahead = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(*finished, optuna.trial.TrialState.RUNNING))
+            if t.number < trial.number
+        ]
         if len(ahead) >= trials:
             trial.set_user_attr("surplus", True)
             study.stop()
@@ -334,7 +366,9 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
         cfg = dataclasses.replace(base, **knobs, **fixed, out=str(runs_root), name=resume.name if resume else run_name)
         if budget:
             left = budget - (time.monotonic() - started)
-            cfg = dataclasses.replace(cfg, time_budget=round(max(MIN_TRIAL_MINUTES, left / 60 / max(1, trials - done)), 3))
+            cfg = dataclasses.replace(
+                cfg, time_budget=round(max(MIN_TRIAL_MINUTES, left / 60 / max(1, trials - done)), 3)
+            )
         try:
             cfg.validate()
         except UserInputError as exc:  # knobs that do not go together: this trial fails, the search goes on
@@ -345,8 +379,11 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
             cfg = load_yaml(type(base), RunDir(resume).config_path)
         pruning = pruning_callback(trial, monitor, history)
         shown = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in knobs.items())
-        log(f"\n=== trial {trial.number} ({done + 1} of {trials}): {shown}"
-            + (f", {cfg.time_budget:g} min" if budget else "") + (f" (resuming {resume})" if resume else ""))
+        log(
+            f"\n=== trial {trial.number} ({done + 1} of {trials}): {shown}"
+            + (f", {cfg.time_budget:g} min" if budget else "")
+            + (f" (resuming {resume})" if resume else "")
+        )
         run = training.train(task, cfg, resume=resume, log=log, extra_callbacks=[pruning])
         import keras
 
@@ -355,8 +392,10 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
         if value is None:
             raise optuna.TrialPruned(f"no {monitor} was reported")
         if pruning.pruned:
-            log(f"trial {trial.number}: pruned after epoch {len(training.load_state(run)['history'])} "
-                f"({monitor} {value:.4f} below the median of earlier trials at that epoch)")
+            log(
+                f"trial {trial.number}: pruned after epoch {len(training.load_state(run)['history'])} "
+                f"({monitor} {value:.4f} below the median of earlier trials at that epoch)"
+            )
             raise optuna.TrialPruned()
         return value
 
@@ -375,13 +414,17 @@ def tune(task, base, trials: int, space=None, storage: str | None = None, study_
     if finished_n >= trials:
         log(f"study '{study_name}' already holds {trials} finished trials; ask for more with --trials N")
     elif finished_n + running_n >= trials:
-        log(f"study '{study_name}' holds {finished_n} finished trial(s) and {running_n} running in other "
-            f"processes, of {trials}: none left to start here")
+        log(
+            f"study '{study_name}' holds {finished_n} finished trial(s) and {running_n} running in other "
+            f"processes, of {trials}: none left to start here"
+        )
     elif budget and budget < MIN_TRIAL_MINUTES * 60:
         raise UserInputError(f"time_budget: {budget / 60:g} min is too short for a trial")
     else:
-        log(f"tune: {task.name}, {trials - finished_n - running_n} trial(s) to run over {', '.join(names)}; "
-            f"{monitor} ({mode}) on the validation split; study '{study_name}' in {tune_dir}")
+        log(
+            f"tune: {task.name}, {trials - finished_n - running_n} trial(s) to run over {', '.join(names)}; "
+            f"{monitor} ({mode}) on the validation split; study '{study_name}' in {tune_dir}"
+        )
         quiet = _QuietFailures()
         optuna_log = logging.getLogger("optuna.study._optimize")
         optuna_log.addFilter(quiet)
@@ -450,7 +493,7 @@ def _trial_seeded_tpe(seed: int, **kwargs):
             self.tpe = make(seed)
 
         def before_trial(self, study, trial):
-            self.tpe = make(None if seed is None else (seed * 1_000_003 + trial.number) % 2 ** 32)
+            self.tpe = make(None if seed is None else (seed * 1_000_003 + trial.number) % 2**32)
             self.tpe.before_trial(study, trial)
 
         def infer_relative_search_space(self, study, trial):
@@ -483,11 +526,21 @@ def write_report(study, tune_dir: Path, names: list[str], monitor: str, log=say)
         w = csv.writer(f)
         w.writerow(["trial", "state", monitor, "seconds", *params, "run"])
         for t in trials:
-            secs = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and \
-                t.datetime_start else ""
-            w.writerow([t.number, _state(t), "" if t.value is None else f"{t.value:.6g}",
-                        f"{secs:.1f}" if secs != "" else "", *(t.params.get(p, "") for p in params),
-                        t.user_attrs.get("run", "")])
+            secs = (
+                (t.datetime_complete - t.datetime_start).total_seconds()
+                if t.datetime_complete and t.datetime_start
+                else ""
+            )
+            w.writerow(
+                [
+                    t.number,
+                    _state(t),
+                    "" if t.value is None else f"{t.value:.6g}",
+                    f"{secs:.1f}" if secs != "" else "",
+                    *(t.params.get(p, "") for p in params),
+                    t.user_attrs.get("run", ""),
+                ]
+            )
     os.replace(tmp, path)
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     plots = _plots(study, trials, complete, tune_dir / "plots", params, monitor)
@@ -504,18 +557,36 @@ def write_report(study, tune_dir: Path, names: list[str], monitor: str, log=say)
             tmpc = best_config.with_name(best_config.name + ".tmp")
             tmpc.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
             os.replace(tmpc, best_config)
-    write_json(tune_dir / "best.json", {"trial": best.number if best else None, monitor: best.value if best else None,
-                                        "params": best.params if best else {},
-                                        "run": best.user_attrs.get("run") if best else None})
-    result = TuneResult(tune_dir, best.value if best else None, best.params if best else {},
-                        Path(best.user_attrs["run"]) if best else None, best_config, path, plots)
+    write_json(
+        tune_dir / "best.json",
+        {
+            "trial": best.number if best else None,
+            monitor: best.value if best else None,
+            "params": best.params if best else {},
+            "run": best.user_attrs.get("run") if best else None,
+        },
+    )
+    result = TuneResult(
+        tune_dir,
+        best.value if best else None,
+        best.params if best else {},
+        Path(best.user_attrs["run"]) if best else None,
+        best_config,
+        path,
+        plots,
+    )
     if log:
-        counts = {s: sum(_state(t) == s for t in trials) for s in ("complete", "pruned", "fail", "running", "waiting", "skipped")}
+        counts = {
+            s: sum(_state(t) == s for t in trials)
+            for s in ("complete", "pruned", "fail", "running", "waiting", "skipped")
+        }
         log(f"\ntrials: {', '.join(f'{n} {s}' for s, n in counts.items() if n)}; table: {path}")
         if best:
             shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in best.params.items())
-            log(f"best: trial {best.number}, {monitor} {best.value:.4f} ({shown})\n"
-                f"reproduce: edgesuite train {study.user_attrs.get('task', '')} --config {best_config}")
+            log(
+                f"best: trial {best.number}, {monitor} {best.value:.4f} ({shown})\n"
+                f"reproduce: edgesuite train {study.user_attrs.get('task', '')} --config {best_config}"
+            )
         log(f"plots: {', '.join(str(p) for p in plots)}")
     return result
 
@@ -526,7 +597,8 @@ def _state(trial) -> str:
 
 
 def importances(study, complete: list, params: list[str]) -> dict[str, float]:
-    """Optuna's parameter importances (PED-ANOVA) of the knobs over the completed trials; equal shares while there are too few."""
+    """Optuna's parameter importances (PED-ANOVA) of the knobs over the completed trials; equal shares while there
+    are too few."""
     import optuna
 
     varied = [p for p in params if len({repr(t.params.get(p)) for t in complete}) > 1]

@@ -30,8 +30,15 @@ def train(task: str, resume: str | None = None, config: str | None = None, **kno
     return _train(task, resume=resume, config=config, **knobs)
 
 
-def tune(task: str, trials: int = 20, space=None, storage: str | None = None, study: str = "study",
-         config: str | None = None, **knobs):
+def tune(
+    task: str,
+    trials: int = 20,
+    space=None,
+    storage: str | None = None,
+    study: str = "study",
+    config: str | None = None,
+    **knobs,
+):
     """Searches ``task``'s knobs (``space``: ``"lr,batch_size"`` or a list; default lr, weight_decay,
     batch_size) over ``trials`` runs on the validation split; ``knobs`` as for :func:`train` hold the rest
     (``time_budget`` is the whole search's). Returns a ``TuneResult`` (``best_config`` reproduces the best
@@ -41,8 +48,9 @@ def tune(task: str, trials: int = 20, space=None, storage: str | None = None, st
     return _tune(task, trials=trials, space=space, storage=storage, study=study, config=config, **knobs)
 
 
-def check_data(task: str, out: str | None = None, fix=None, label_errors: bool = True, config: str | None = None,
-               **knobs):
+def check_data(
+    task: str, out: str | None = None, fix=None, label_errors: bool = True, config: str | None = None, **knobs
+):
     """``edgesuite data check``: duplicates, leaks across the run's splits, label conflicts and suspected label
     errors, balance and the app's statistics of ``task``'s data (``knobs`` as for :func:`train`); writes the
     report folder and, with ``fix``, a cleaned copy. Returns the findings as data (``result.rows()``)."""

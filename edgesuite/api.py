@@ -11,12 +11,12 @@ from edgesuite.common.log import forwarded_to
 from edgesuite.common.runs import RunDir, keras_archive_problem, resolve_run
 
 
-
 def voice(log):
     """Where a call's messages go: ``log(text)`` for each when given, else the ``edgesuite`` logger's handlers."""
     import contextlib
 
     return forwarded_to(log) if log is not None else contextlib.nullcontext()
+
 
 def quiet_tensorflow() -> None:
     """Keeps TensorFlow's C++ start-up chatter off the user's terminal."""
@@ -50,8 +50,10 @@ def _resumed_config(cls, task_name: str, knobs: dict, config: str | None, resume
         raise UserInputError(f"{run.path}: is a {run.task} run, not {task_name}")
     resumable = [k for k in RESUMABLE if k in {f.name for f in dataclasses.fields(cls)}]
     if config:
-        raise UserInputError(f"--config: not taken with --resume, whose config is {run.config_path}; a resume may "
-                             f"change only {_flags(resumable)}")
+        raise UserInputError(
+            f"--config: not taken with --resume, whose config is {run.config_path}; a resume may "
+            f"change only {_flags(resumable)}"
+        )
     saved = load_yaml(cls, run.config_path)
     cfg = load_yaml(cls, run.config_path, knobs)
 
@@ -62,9 +64,11 @@ def _resumed_config(cls, task_name: str, knobs: dict, config: str | None, resume
     refused = [k for k in knobs if k not in RESUMABLE and not same(k)]
     if refused:
         had = ", ".join(f"{k} {getattr(saved, k)!r}" for k in refused)
-        raise UserInputError(f"{_flags(refused)}: a resumed run keeps the model and recipe it was trained with "
-                             f"({run.config_path.name}: {had}); start a new run to change them, or resume with "
-                             f"only {_flags(resumable)}")
+        raise UserInputError(
+            f"{_flags(refused)}: a resumed run keeps the model and recipe it was trained with "
+            f"({run.config_path.name}: {had}); start a new run to change them, or resume with "
+            f"only {_flags(resumable)}"
+        )
     # an --epochs given on purpose is kept, not stretched again to the data's minimum steps (config.FITTED_BY)
     cfg = dataclasses.replace(cfg, **{rule: 0 for k, rule in FITTED_BY.items() if k in knobs and not same(k)})
     cfg.validate()
@@ -83,12 +87,14 @@ def run_task_name(run: RunDir) -> str:
 
     name = run.task
     if name not in TASKS:
-        raise UserInputError(f"{run.config_path}: names task {name!r}, which this edgesuite does not know "
-                             f"(known: {', '.join(TASKS)}); {CONFIG_REMEDY}")
+        raise UserInputError(
+            f"{run.config_path}: names task {name!r}, which this edgesuite does not know "
+            f"(known: {', '.join(TASKS)}); {CONFIG_REMEDY}"
+        )
     return name
 
 
-def train(task: str, resume: str | None = None, config: str | None = None, log=None, **knobs) -> "Run":
+def train(task: str, resume: str | None = None, config: str | None = None, log=None, **knobs) -> Run:
     """``log``: a callable that receives every message of the run instead of the console (None: the
     ``edgesuite`` logger's handlers, the console by default)."""
     quiet_tensorflow()
@@ -102,8 +108,16 @@ def train(task: str, resume: str | None = None, config: str | None = None, log=N
     return Run(run.path)
 
 
-def tune(task: str, trials: int = 20, space=None, storage: str | None = None, study: str = "study",
-         config: str | None = None, log=None, **knobs):
+def tune(
+    task: str,
+    trials: int = 20,
+    space=None,
+    storage: str | None = None,
+    study: str = "study",
+    config: str | None = None,
+    log=None,
+    **knobs,
+):
     """``edgesuite tune``: see :func:`edgesuite.common.tune.tune`."""
     quiet_tensorflow()
     from edgesuite.apps import get_task
@@ -123,7 +137,7 @@ def prepare(task: str, config: str | None = None, **knobs):
     return get_task(task), resolve_config(task, knobs, config)
 
 
-def fit(task, cfg, data=None, log=None) -> "Run":
+def fit(task, cfg, data=None, log=None) -> Run:
     """Trains with the shared driver on ``data`` already loaded by ``task.load_data(cfg)`` (None: it
     loads them) and returns the finished :class:`Run`."""
     from edgesuite.common import training
@@ -155,8 +169,10 @@ def script_arguments(task: str, doc: str, recipe: tuple[str, ...], argv=None) ->
     given = vars(parser.parse_args(argv))
     formats = given.pop("formats")
     shown = {k: given.get(k, defaults[k]) for k in recipe}
-    say("recipe: " + ", ".join(f"{k.replace('_', '-')} {v}" + (" (flag)" if k in given else "")
-                               for k, v in shown.items()))
+    say(
+        "recipe: "
+        + ", ".join(f"{k.replace('_', '-')} {v}" + (" (flag)" if k in given else "") for k, v in shown.items())
+    )
     return given, formats
 
 
@@ -167,7 +183,7 @@ class Run:
     path: Path
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> "Run":
+    def open(cls, path: str | os.PathLike) -> Run:
         run = resolve_run(path)
         run_task_name(run)  # a damaged config.yaml is named now, not as a traceback later
         return cls(run.path)
@@ -216,16 +232,17 @@ class Run:
         from edgesuite.common.errors import UserInputError
 
         if not self.dir.model_path.exists():
-            raise UserInputError(f"{self.path}: the run has no model.keras (status: "
-                                 f"{self.dir.describe_status()})")
-        self.task  # imports the app, which registers its custom loss (the compiled model names it)
+            raise UserInputError(f"{self.path}: the run has no model.keras (status: {self.dir.describe_status()})")
+        _ = self.task  # imports the app, which registers its custom loss (the compiled model names it)
         path = self.dir.model_path
         problem = keras_archive_problem(path)
         try:
             if not problem:
                 return keras.models.load_model(path)
         except Exception as exc:  # a whole zip with damaged insides
-            problem = f"cannot be loaded ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+            problem = (
+                f"cannot be loaded ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+            )
         raise UserInputError(f"{path}: {problem}; {self._model_remedy()}")
 
     def _model_remedy(self) -> str:
@@ -237,8 +254,10 @@ class Run:
             state = load_state(self.dir)
             check_checkpoint(self.dir, state)
             if state["checkpoint"]:
-                return (f"`edgesuite train {self.dir.task} --resume {self.path}` writes it again from the run's "
-                        f"last checkpoint (epoch {state['epoch']})")
+                return (
+                    f"`edgesuite train {self.dir.task} --resume {self.path}` writes it again from the run's "
+                    f"last checkpoint (epoch {state['epoch']})"
+                )
         except UserInputError:
             pass
         return "restore it from a copy, or train the run again"
@@ -254,8 +273,10 @@ class Run:
         from edgesuite.common.runs import is_writable
 
         if not is_writable(self.path):  # found before the model loads and the data is read, not after
-            raise UserInputError(f"{self.path}: the run folder is read-only; evaluate writes its metrics there "
-                                 "(copy the run to a writable folder and evaluate the copy)")
+            raise UserInputError(
+                f"{self.path}: the run folder is read-only; evaluate writes its metrics there "
+                "(copy the run to a writable folder and evaluate the copy)"
+            )
         task, cfg, info = self.task, self.config, {**self.info, **options}
         model = self.load_model()
         metrics = task.evaluate(model, task.load_eval_data(cfg, info, data), info)
@@ -266,8 +287,14 @@ class Run:
             self.dir.write_metrics(metrics, self.path / f"eval-{time.strftime('%Y%m%d-%H%M%S')}.json")
         return metrics
 
-    def export(self, formats: str | list[str] = "all", out: str | None = None, calibration_samples: int = 200,
-               eval_samples: int = 500, log=None) -> dict:
+    def export(
+        self,
+        formats: str | list[str] = "all",
+        out: str | None = None,
+        calibration_samples: int = 200,
+        eval_samples: int = 500,
+        log=None,
+    ) -> dict:
         """Writes and verifies the export formats; the report dict (``ok`` says all passed). ``log``: as for
         :func:`train`."""
         from edgesuite import __version__
@@ -275,8 +302,9 @@ class Run:
 
         quiet_tensorflow()
         with voice(log):
-            report, ok = export_run(self, formats, out, calibration_samples, eval_samples,
-                                    provenance={"edgesuite_version": __version__})
+            report, ok = export_run(
+                self, formats, out, calibration_samples, eval_samples, provenance={"edgesuite_version": __version__}
+            )
         return {**report, "ok": ok}
 
     def predictor(self):

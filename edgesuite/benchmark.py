@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from edgesuite.common.errors import UserInputError
-from edgesuite.export.formats import parse_formats
 from edgesuite.common.log import say
+from edgesuite.export.formats import parse_formats
 
 
 def time_file(path: str, threads: int | None, samples: int, warmup: int = 5) -> dict:
@@ -57,8 +57,13 @@ def _worker(path: str, threads: int, samples: int) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if threads == 1:  # TensorFlow reads these at start-up; LiteRT and onnxruntime take threads directly
         env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "edgesuite.benchmark", "--worker", path, str(threads), str(samples)],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgesuite.benchmark", "--worker", path, str(threads), str(samples)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     if proc.returncode:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
         raise RuntimeError(lines[-1] if lines else f"exit {proc.returncode}")
@@ -99,13 +104,22 @@ def benchmark_run(run_path: str, formats: str = "all", samples: int = 50, log=sa
         raise UserInputError(f"{run.path}: nothing exported yet; run `edgesuite export {run.path}` first")
     report = _read_report(report_path, run.path)
     by_name = {r["format"]: r for r in report["formats"]}
-    rows = [{"format": "keras (reference)", "path": str(export_dir / "model.keras"), "metric": report["reference_metric"]}]
+    rows = [
+        {"format": "keras (reference)", "path": str(export_dir / "model.keras"), "metric": report["reference_metric"]}
+    ]
     for fmt in parse_formats(formats):
         if fmt.name == "keras":
             continue
         r = by_name.get(fmt.name, {})
-        rows.append({"format": fmt.name, "path": str(export_dir / fmt.filename), "metric": r.get("metric"),
-                     "status": r.get("status", "not exported"), "note": r.get("note")})
+        rows.append(
+            {
+                "format": fmt.name,
+                "path": str(export_dir / fmt.filename),
+                "metric": r.get("metric"),
+                "status": r.get("status", "not exported"),
+                "note": r.get("note"),
+            }
+        )
     cpu = os.cpu_count() or 1
     for row in rows:
         path = Path(row["path"])
@@ -114,8 +128,11 @@ def benchmark_run(run_path: str, formats: str = "all", samples: int = 50, log=sa
             row["status"] = f"skipped: {note}" if note else "skipped"
             continue
         if not path.exists():
-            row["status"] = (_missing(row, note, run.path) if row["format"] != "keras (reference)" else
-                             "not timed: the export has no model.keras (add keras to --formats for the reference)")
+            row["status"] = (
+                _missing(row, note, run.path)
+                if row["format"] != "keras (reference)"
+                else "not timed: the export has no model.keras (add keras to --formats for the reference)"
+            )
             continue
         row["size_mb"] = size_mb(path)
         if path.suffix == ".mlpackage" and sys.platform != "darwin":
@@ -131,23 +148,38 @@ def benchmark_run(run_path: str, formats: str = "all", samples: int = 50, log=sa
         except Exception as exc:
             row["status"] = f"failed: {str(exc)[:200]}"
             continue
-        row.update(status=row.get("status", "ok"), median_ms_1t=one["median_ms"], p90_ms_1t=one["p90_ms"],
-                   median_ms=allt["median_ms"], p90_ms=allt["p90_ms"], throughput=1e3 / allt["median_ms"])
+        row.update(
+            status=row.get("status", "ok"),
+            median_ms_1t=one["median_ms"],
+            p90_ms_1t=one["p90_ms"],
+            median_ms=allt["median_ms"],
+            p90_ms=allt["p90_ms"],
+            throughput=1e3 / allt["median_ms"],
+        )
         log(f"{row['format']}: {allt['median_ms']:.3f} ms (1 thread {one['median_ms']:.3f} ms)")
     ref = rows[0].get("median_ms")
     for row in rows:
         if ref and row.get("median_ms"):
             row["latency_vs_keras"] = row["median_ms"] / ref
-    columns = [("format", "format", "{}"), ("status", "status", "{}"), ("size_mb", "size MB", "{:.3f}"),
-               ("metric", report["metric_name"], "{:.4f}"), ("median_ms_1t", "p50 ms 1 thr", "{:.3f}"),
-               ("p90_ms_1t", "p90 ms 1 thr", "{:.3f}"), ("median_ms", f"p50 ms {cpu} thr", "{:.3f}"),
-               ("p90_ms", f"p90 ms {cpu} thr", "{:.3f}"), ("throughput", "inputs/s", "{:.1f}"),
-               ("latency_vs_keras", "x keras", "{:.3f}")]
+    columns = [
+        ("format", "format", "{}"),
+        ("status", "status", "{}"),
+        ("size_mb", "size MB", "{:.3f}"),
+        ("metric", report["metric_name"], "{:.4f}"),
+        ("median_ms_1t", "p50 ms 1 thr", "{:.3f}"),
+        ("p90_ms_1t", "p90 ms 1 thr", "{:.3f}"),
+        ("median_ms", f"p50 ms {cpu} thr", "{:.3f}"),
+        ("p90_ms", f"p90 ms {cpu} thr", "{:.3f}"),
+        ("throughput", "inputs/s", "{:.1f}"),
+        ("latency_vs_keras", "x keras", "{:.3f}"),
+    ]
     text = table(rows, report["metric_name"], columns)
     result = {"task": report["task"], "source_run": str(run.path), "samples": samples, "threads": cpu, "rows": rows}
     (export_dir / "benchmark.json").write_text(json.dumps(result, indent=2))
-    (export_dir / "benchmark.md").write_text(f"# Benchmark: {report['task']} ({run.path})\n\n"
-                                             f"Batch-1 latency over {samples} runs after 5 warm-up runs.\n\n{text}\n")
+    (export_dir / "benchmark.md").write_text(
+        f"# Benchmark: {report['task']} ({run.path})\n\n"
+        f"Batch-1 latency over {samples} runs after 5 warm-up runs.\n\n{text}\n"
+    )
     log(text)
     log(f"saved: {export_dir / 'benchmark.md'}")
     return result

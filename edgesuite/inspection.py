@@ -1,8 +1,8 @@
 """The Python face of ``edgesuite data check`` and ``edgesuite explain``.
 
-    result = edgesuite.check_data("image-classification", data="photos/", fix=True)
-    result.findings, result.rows(), result.dropped, result.path, result.fixed
-    shown = edgesuite.explain("saved_models/image-classification/latest", ["shirt.png"], save_dir="why/")
+result = edgesuite.check_data("image-classification", data="photos/", fix=True)
+result.findings, result.rows(), result.dropped, result.path, result.fixed
+shown = edgesuite.explain("saved_models/image-classification/latest", ["shirt.png"], save_dir="why/")
 """
 
 from __future__ import annotations
@@ -21,8 +21,14 @@ def default_report_dir(task: str, cfg) -> Path:
     return Path(cfg.out) / task / f"data-check-{name}"
 
 
-def check_data(task: str, out: str | None = None, fix: str | bool | None = None, label_errors: bool = True,
-               config: str | None = None, **knobs):
+def check_data(
+    task: str,
+    out: str | None = None,
+    fix: str | bool | None = None,
+    label_errors: bool = True,
+    config: str | None = None,
+    **knobs,
+):
     """Checks ``task``'s data (``knobs``: the train flags, ``data="path"``, ...) as a run would split it:
     duplicates, leakage across splits, label conflicts and suspected label errors, class balance and the app's
     own statistics. Writes the report folder (``out``, default ``OUT/<task>/data-check-<data>``) and, with
@@ -51,8 +57,9 @@ def check_data(task: str, out: str | None = None, fix: str | bool | None = None,
     return datacheck.check(inspector, cfg, task, report, fixed, label_errors=label_errors)
 
 
-def explain(run_or_file: str, inputs: list[str], save_dir: str | None = None, target: str | None = None,
-            box: int | None = None):
+def explain(
+    run_or_file: str, inputs: list[str], save_dir: str | None = None, target: str | None = None, box: int | None = None
+):
     """Why a model decided what it did, for each input: a heat map over the image (Grad-CAM on a run's Keras
     model; occlusion for an exported file), per-token attributions for text, the decoder's cross-attention for
     translation. ``target``: a class name to explain besides the top one (segmentation: the class; detection:
@@ -65,8 +72,9 @@ def explain(run_or_file: str, inputs: list[str], save_dir: str | None = None, ta
     if save_dir:
         Path(save_dir).mkdir(parents=True, exist_ok=True)
     inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
-    return inspector.explain(model, predictor, inputs, save_dir=Path(save_dir) if save_dir else None,
-                             target=target, box=box)
+    return inspector.explain(
+        model, predictor, inputs, save_dir=Path(save_dir) if save_dir else None, target=target, box=box
+    )
 
 
 def _open(run_or_file: str):

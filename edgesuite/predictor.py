@@ -22,14 +22,15 @@ class Predictor:
 
         task = metadata.get("task")
         if task not in APPS:
-            raise UserInputError(f"{source or runtime.path}: metadata names task {task!r}, which this edgesuite "
-                                 "does not know")
+            raise UserInputError(
+                f"{source or runtime.path}: metadata names task {task!r}, which this edgesuite does not know"
+            )
         self.runtime, self.metadata, self.task = runtime, metadata, task
         self.codec = get_codec(task)
         self.path = Path(source) if source else runtime.path
 
     @classmethod
-    def open(cls, path, threads: int | None = None, safe_mode: bool = True) -> "Predictor":
+    def open(cls, path, threads: int | None = None, safe_mode: bool = True) -> Predictor:
         from edgesuite.export.runtime import open_runtime, read_metadata
 
         return cls(open_runtime(path, threads=threads, safe_mode=safe_mode), read_metadata(path), str(path))
@@ -46,8 +47,9 @@ class Predictor:
     def predict(self, inputs, save_dir: str | None = None, **options) -> list[dict]:
         """Files, arrays or texts in, decoded results out (labels and scores, boxes, masks, translations).
 
-        Each result names its input (``input``: the file, the text, or ``input<i>`` for an array); ``save_dir`` writes the app's per-input files
-        (masks, drawn boxes); ``options``: the app's decoding options, e.g. ``beam_size=4`` for a translator.
+        Each result names its input (``input``: the file, the text, or ``input<i>`` for an array); ``save_dir``
+        writes the app's per-input files (masks, drawn boxes); ``options``: the app's decoding options, e.g.
+        ``beam_size=4`` for a translator.
         """
         if save_dir and not hasattr(self.codec, "save"):
             raise UserInputError(f"save_dir: {self.task} writes no per-input files")
@@ -67,26 +69,29 @@ class Predictor:
             except ValueError as exc:
                 raise UserInputError(str(exc)) from None
             except OSError as exc:  # save_dir a file, read-only, full (the CLI checks the first two up front)
-                raise UserInputError(f"{exc.filename or save_dir}: cannot write the outputs there "
-                                     f"({exc.strerror or exc})") from None
+                raise UserInputError(
+                    f"{exc.filename or save_dir}: cannot write the outputs there ({exc.strerror or exc})"
+                ) from None
         return results
 
 
 def _saved_stems(items) -> list[str]:
     """``decode.output_stems`` of the inputs, saying on stderr when two inputs shared a name: their files are
     told apart (``a/000.png``, ``b/000.png`` -> ``a_000_mask.png``, ``b_000_mask.png``), none overwrites another."""
-    import sys
 
     from edgesuite.common.decode import output_stems
 
     stems = output_stems(items)
-    renamed = [(item, stem) for item, stem in zip(items, stems)
-               if isinstance(item, (str, Path)) and stem != Path(item).stem]
+    renamed = [
+        (item, stem) for item, stem in zip(items, stems) if isinstance(item, (str, Path)) and stem != Path(item).stem
+    ]
     if renamed:
         shown = ", ".join(f"{item} -> {stem}" for item, stem in renamed[:4])
         more = f" (and {len(renamed) - 4} more)" if len(renamed) > 4 else ""
-        warn(f"note: {len(renamed)} inputs share a file name with another input; their saved files are named by "
-              f"folder or number instead, so that none overwrites another: {shown}{more}")
+        warn(
+            f"note: {len(renamed)} inputs share a file name with another input; their saved files are named by "
+            f"folder or number instead, so that none overwrites another: {shown}{more}"
+        )
     return stems
 
 
@@ -104,8 +109,9 @@ def load(path, threads: int | None = None, safe_mode: bool = True) -> Predictor:
     if path.is_dir():
         return opened.predictor()
     # the run's own Keras files carry no metadata: the run's info says what an export of it would
-    return Predictor(open_runtime(path, threads=threads, safe_mode=safe_mode),
-                     opened.task.serving.metadata(opened.info), str(path))
+    return Predictor(
+        open_runtime(path, threads=threads, safe_mode=safe_mode), opened.task.serving.metadata(opened.info), str(path)
+    )
 
 
 def run_folder_of(path: Path) -> Path | None:

@@ -18,16 +18,35 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
 from edgesuite.common.log import say
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--no-default-browser-check", "--disable-sync",
-                  "--disable-extensions", "--disable-default-apps", "--disable-domain-reliability",
-                  "--metrics-recording-only", "--disable-dev-shm-usage", "--window-size=820,760",
-                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--metrics-recording-only",
+    "--disable-dev-shm-usage",
+    "--window-size=820,760",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+)
 INSTALL_HINT = "apt-get install chromium chromium-driver; pip install selenium"
-TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
-         ".json": "application/json", ".onnx": "application/octet-stream", ".html": "text/html"}
+TYPES = {
+    ".mjs": "text/javascript",
+    ".js": "text/javascript",
+    ".wasm": "application/wasm",
+    ".json": "application/json",
+    ".onnx": "application/octet-stream",
+    ".html": "text/html",
+}
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -119,8 +138,9 @@ def headless_chromium(paths: tuple[str, str], under: Path | None = None):
     from selenium.webdriver.chrome.service import Service
 
     browser, driver_path = paths
-    profile = tempfile.mkdtemp(prefix=".edgesuite-chromium-" if under else "edgesuite-chromium-",
-                               dir=str(under) if under else None)
+    profile = tempfile.mkdtemp(
+        prefix=".edgesuite-chromium-" if under else "edgesuite-chromium-", dir=str(under) if under else None
+    )
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
@@ -165,13 +185,16 @@ def serve(target: Path, port: int = 8000, log=say) -> None:
 
     folder = find_page(Path(target))
     if folder is None:
-        raise UserInputError(f"{target}: no web page there (index.html in it, web/ or export/web/); export one with "
-                             "edgesuite export RUN --formats web")
+        raise UserInputError(
+            f"{target}: no web page there (index.html in it, web/ or export/web/); export one with "
+            "edgesuite export RUN --formats web"
+        )
     try:
         server = make_server(folder, port)
     except OSError as exc:
-        raise UserInputError(f"--port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); "
-                             "pick another port") from None
+        raise UserInputError(
+            f"--port {port}: cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); pick another port"
+        ) from None
     log(f"serving {folder} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
     try:
         server.serve_forever()

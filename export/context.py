@@ -45,23 +45,32 @@ class BoundedMaskAttention(keras.layers.MultiHeadAttention):
         floor = ops.stop_gradient(ops.min(attention_scores, axis=-1, keepdims=True)) - self.GAP
         return self._softmax(ops.where(ops.cast(attention_mask, "bool"), attention_scores, floor))
 
-    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
-                           return_attention_scores=False, use_causal_mask=False):
+    def _compute_attention(
+        self,
+        query,
+        key,
+        value,
+        attention_mask=None,
+        training=None,
+        return_attention_scores=False,
+        use_causal_mask=False,
+    ):
         out, scores = super()._compute_attention(query, key, value, attention_mask, training, True, use_causal_mask)
         return out, (scores if return_attention_scores else None)
 
 
-
 @dataclass
 class ExportContext:
-    model: object                 # keras.Model rebuilt under the float32 policy
+    model: object  # keras.Model rebuilt under the float32 policy
     metadata: dict
     out_dir: Path
-    representative: object        # int8 calibration inputs from the training split: an array (uint8 images, token
-                                  # ids), or a tuple of arrays for a model of several inputs
+    representative: object  # int8 calibration inputs from the training split: an array (uint8 images, token
+    # ids), or a tuple of arrays for a model of several inputs
     preprocessor: object | None = None  # tf.Module from metadata["input"] to the model input (None: same)
     serving_outputs: object | None = None  # Serving.serving_outputs: adds outputs (a class map) to the serving graphs
-    serving_module: object | None = None  # Serving.serving_module: a tf.Module the SavedModel / float TFLite serve instead
+    serving_module: object | None = (
+        None  # Serving.serving_module: a tf.Module the SavedModel / float TFLite serve instead
+    )
     coreml_outputs: object | None = None  # Serving.coreml_outputs: the Core ML file's outputs for Xcode / Vision
     mediapipe_graph: object | None = None  # Serving.mediapipe_graph: model -> the graph of model_mediapipe*.tflite
     _savedmodel: Path | None = field(default=None, repr=False)
@@ -90,8 +99,14 @@ class ExportContext:
         """The Keras model's inputs (token ids for text, images otherwise); ``fixed_length`` fills unknown lengths."""
         import tensorflow as tf
 
-        return [tf.TensorSpec([batch, *[fixed_length if d is None else d for d in spec["shape"]]],
-                              dtype or spec["dtype"], name=spec["name"]) for spec in self.model_inputs]
+        return [
+            tf.TensorSpec(
+                [batch, *[fixed_length if d is None else d for d in spec["shape"]]],
+                dtype or spec["dtype"],
+                name=spec["name"],
+            )
+            for spec in self.model_inputs
+        ]
 
     def user_input_signature(self, batch: int | None = None):
         """What the SavedModel and float TFLite take: the model input, or the preprocessor's (raw strings)."""
@@ -153,8 +168,9 @@ class ExportContext:
             cls = BoundedMaskAttention if type(layer) is keras.layers.MultiHeadAttention else layer.__class__
             return cls.from_config(layer.get_config())
 
-        clone = keras.models.clone_model(self.model, input_tensors=float_input, recursive=True,
-                                         clone_function=clone_layer if attention else None)
+        clone = keras.models.clone_model(
+            self.model, input_tensors=float_input, recursive=True, clone_function=clone_layer if attention else None
+        )
         clone.set_weights(self.model.get_weights())
         return clone
 
@@ -168,9 +184,13 @@ class ExportContext:
             from edgesuite.export import savedmodel
 
             path = self._staging("savedmodel-numeric-input")
-            savedmodel.write_model(self.numeric_input_model(), self.metadata,
-                                   self.input_signature(dtype=self.numeric_input_dtype), path,
-                                   serving_outputs=self.serving_outputs)
+            savedmodel.write_model(
+                self.numeric_input_model(),
+                self.metadata,
+                self.input_signature(dtype=self.numeric_input_dtype),
+                path,
+                serving_outputs=self.serving_outputs,
+            )
             self._float_savedmodel = path
         return self._float_savedmodel
 

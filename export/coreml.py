@@ -32,8 +32,14 @@ def image_input(metadata: dict):
     if spec.get("dtype") != "uint8" or len(spec.get("shape", [])) != 3 or spec["shape"][-1] not in (1, 3):
         return None
     h, w, c = spec["shape"]
-    return ct.ImageType(name=spec["name"], shape=(1, h, w, c), scale=1.0, bias=[0.0] * c if c == 3 else 0.0,
-                        color_layout=ct.colorlayout.RGB if c == 3 else ct.colorlayout.GRAYSCALE, channel_first=False)
+    return ct.ImageType(
+        name=spec["name"],
+        shape=(1, h, w, c),
+        scale=1.0,
+        bias=[0.0] * c if c == 3 else 0.0,
+        color_layout=ct.colorlayout.RGB if c == 3 else ct.colorlayout.GRAYSCALE,
+        channel_first=False,
+    )
 
 
 def write(ctx: ExportContext, fmt, path: Path) -> None:
@@ -62,12 +68,16 @@ def write(ctx: ExportContext, fmt, path: Path) -> None:
     image = image_input(md)
     nms = {"confidence", "coordinates"} <= set(names)  # a detector: Vision's NMS model follows in a pipeline
     mlmodel = ct.convert(
-        [fn.get_concrete_function()], source="tensorflow", convert_to="mlprogram",
-        inputs=[image] if image is not None else
-        [ct.TensorType(name=s.name, shape=tuple(s.shape), dtype=np.dtype(s.dtype.name).type) for s in signature],
+        [fn.get_concrete_function()],
+        source="tensorflow",
+        convert_to="mlprogram",
+        inputs=[image]
+        if image is not None
+        else [ct.TensorType(name=s.name, shape=tuple(s.shape), dtype=np.dtype(s.dtype.name).type) for s in signature],
         classifier_config=ct.ClassifierConfig(labels) if labels else None,
         compute_precision=ct.precision.FLOAT32,  # the ML-program default is fp16; parity is checked as float32
-        minimum_deployment_target=ct.target.iOS15)
+        minimum_deployment_target=ct.target.iOS15,
+    )
     if not labels:  # the graph's outputs (Identity, Identity_1...) by their names
         spec = mlmodel.get_spec()
         for out, name in zip(list(spec.description.output), names):
@@ -82,8 +92,10 @@ def write(ctx: ExportContext, fmt, path: Path) -> None:
     for spec in signature:
         mlmodel.input_description[spec.name] = (
             f"image {md['input']['shape'][:2]}, {'RGB' if md['input']['shape'][-1] == 3 else 'greyscale'} pixels as "
-            f"they are ({md['normalization']})" if image is not None
-            else f"{spec.name} {list(spec.shape[1:])}, {spec.dtype.name} ({md.get('preprocessing', '')})")
+            f"they are ({md['normalization']})"
+            if image is not None
+            else f"{spec.name} {list(spec.shape[1:])}, {spec.dtype.name} ({md.get('preprocessing', '')})"
+        )
     mlmodel.user_defined_metadata["edgesuite_metadata"] = json.dumps(md)
     tmp = staging_path(path)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -112,7 +124,7 @@ def _with_nms(mlmodel, metadata: dict):
             for lo, hi in ((0, -1), (width, width)):  # any number of boxes, fixed width
                 r = array.shapeRange.sizeRanges.add()
                 r.lowerBound, r.upperBound = lo, hi
-    for name, value in (("iouThreshold", post["iou_threshold"]), ("confidenceThreshold", post["score_threshold"])):
+    for name, _value in (("iouThreshold", post["iou_threshold"]), ("confidenceThreshold", post["score_threshold"])):
         f = nms_spec.description.input.add()
         f.name = name
         f.type.doubleType.SetInParent()
@@ -126,9 +138,14 @@ def _with_nms(mlmodel, metadata: dict):
     nms.stringClassLabels.vector.extend(metadata["class_names"])
     detector = ct.models.MLModel(spec, weights_dir=mlmodel.weights_dir)  # its outputs: raw_confidence, raw_coordinates
     image = spec.description.input[0]
-    pipeline = Pipeline(input_features=[(image.name, datatypes.Array(1)), ("iouThreshold", datatypes.Double()),
-                                        ("confidenceThreshold", datatypes.Double())],
-                        output_features=["confidence", "coordinates"])
+    pipeline = Pipeline(
+        input_features=[
+            (image.name, datatypes.Array(1)),
+            ("iouThreshold", datatypes.Double()),
+            ("confidenceThreshold", datatypes.Double()),
+        ],
+        output_features=["confidence", "coordinates"],
+    )
     pipeline.add_model(detector)
     pipeline.add_model(ct.models.MLModel(nms_spec))
     p = pipeline.spec
@@ -142,8 +159,12 @@ def _with_nms(mlmodel, metadata: dict):
 
 
 def _program_ops(spec) -> list:
-    return [op for f in spec.mlProgram.functions.values() for block in f.block_specializations.values()
-            for op in block.operations]
+    return [
+        op
+        for f in spec.mlProgram.functions.values()
+        for block in f.block_specializations.values()
+        for op in block.operations
+    ]
 
 
 def _classify_labels(ops) -> list[str]:
@@ -178,8 +199,10 @@ def check_spec(path: Path, metadata: dict) -> dict:
         if t is None or t.WhichOneof("Type") != "imageType":
             problems.append(f"input {image['name']} is not an image type ({t.WhichOneof('Type') if t else 'missing'})")
         elif (t.imageType.height, t.imageType.width, t.imageType.colorSpace) != (h, w, want):
-            problems.append(f"image input is {t.imageType.width}x{t.imageType.height} colour space "
-                            f"{t.imageType.colorSpace}, not {w}x{h} {'RGB' if c == 3 else 'greyscale'}")
+            problems.append(
+                f"image input is {t.imageType.width}x{t.imageType.height} colour space "
+                f"{t.imageType.colorSpace}, not {w}x{h} {'RGB' if c == 3 else 'greyscale'}"
+            )
     else:
         for model_input in specs if isinstance(specs, list) else [specs]:
             name = model_input["name"]
@@ -203,8 +226,14 @@ def check_spec(path: Path, metadata: dict) -> dict:
         problems.append(f"class labels {labels} are not {metadata['class_names']}")
     if "edgesuite_metadata" not in desc.metadata.userDefined:
         problems.append("no edgesuite_metadata in the user-defined metadata")
-    return {"inputs": {n: t.WhichOneof("Type") for n, t in inputs.items()}, "outputs": outputs, "labels": len(labels),
-            "ops": len(ops), "nms": nms is not None, "problems": problems}
+    return {
+        "inputs": {n: t.WhichOneof("Type") for n, t in inputs.items()},
+        "outputs": outputs,
+        "labels": len(labels),
+        "ops": len(ops),
+        "nms": nms is not None,
+        "problems": problems,
+    }
 
 
 def verify(ctx, fmt, path: Path, x, reference, codec) -> dict | None:
@@ -216,5 +245,8 @@ def verify(ctx, fmt, path: Path, x, reference, codec) -> dict | None:
     status = "ok" if not spec["problems"] else "exported-but-mismatch"
     why = "a Vision pipeline with NMS inside" if spec["nms"] else "Core ML predicts only on macOS"
     image = "image input, " if "imageType" in spec["inputs"].values() else ""
-    return {"status": status, "note": f"spec checked ({why}): {image}{spec['ops']} ops, {spec['labels']} labels"
-            + ("; " + "; ".join(spec["problems"]) if spec["problems"] else "")}
+    return {
+        "status": status,
+        "note": f"spec checked ({why}): {image}{spec['ops']} ops, {spec['labels']} labels"
+        + ("; " + "; ".join(spec["problems"]) if spec["problems"] else ""),
+    }

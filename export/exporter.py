@@ -18,11 +18,11 @@ from pathlib import Path
 from edgesuite.common import precision
 from edgesuite.common.config import Pretrained
 from edgesuite.common.errors import UserInputError
+from edgesuite.common.log import say
 from edgesuite.common.runs import ensure_writable_dir, write_json
 from edgesuite.export import verify
 from edgesuite.export.context import ExportContext, remove_stale_staging
 from edgesuite.export.formats import FORMATS, parse_formats
-from edgesuite.common.log import say
 
 
 def rebuild_float32(task, cfg, info, trained):
@@ -37,8 +37,15 @@ def rebuild_float32(task, cfg, info, trained):
     return model
 
 
-def export_run(run, formats: str = "all", out: str | None = None, calibration_samples: int = 200,
-               eval_samples: int = 500, log=say, provenance: dict | None = None) -> tuple[dict, bool]:
+def export_run(
+    run,
+    formats: str = "all",
+    out: str | None = None,
+    calibration_samples: int = 200,
+    eval_samples: int = 500,
+    log=say,
+    provenance: dict | None = None,
+) -> tuple[dict, bool]:
     """Writes the formats, verifies them, writes the report; returns (report, this export's formats all ok).
 
     ``run``: an opened run (``edgesuite.api.Run``: ``path``, ``dir``, ``task``, ``config``, ``info``,
@@ -52,8 +59,7 @@ def export_run(run, formats: str = "all", out: str | None = None, calibration_sa
     """
     fmts = parse_formats(formats)
     if not run.dir.model_path.exists():
-        raise UserInputError(f"{run.path}: the run has no model.keras to export "
-                             f"(status: {run.dir.describe_status()})")
+        raise UserInputError(f"{run.path}: the run has no model.keras to export (status: {run.dir.describe_status()})")
     task, cfg, info = run.task, run.config, run.info  # a damaged run file is named before anything is written
     out_dir = Path(out) if out else run.path / "export"
     made = _missing_folders(out_dir)
@@ -72,32 +78,57 @@ def export_run(run, formats: str = "all", out: str | None = None, calibration_sa
 def _export(run, fmts, out_dir: Path, task, cfg, info, calibration_samples, eval_samples, log, provenance):
     serving = task.serving
     model = rebuild_float32(task, cfg, info, run.load_model())
-    metadata = {**serving.metadata(info), **(provenance or {}), "source_run": str(run.path),
-                "exported": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    metadata = {
+        **serving.metadata(info),
+        **(provenance or {}),
+        "source_run": str(run.path),
+        "exported": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     representative, (x, labels) = serving.export_data(cfg, info, calibration_samples, eval_samples)
     calibrated = len(representative[0] if isinstance(representative, tuple) else representative)
     if calibrated < calibration_samples:
-        log(f"warning: asked for {calibration_samples} calibration samples, the training split has "
-            f"{calibrated}; calibrating on those")
+        log(
+            f"warning: asked for {calibration_samples} calibration samples, the training split has "
+            f"{calibrated}; calibrating on those"
+        )
     # the task metric is judged on the labelled held-out inputs, which come first; agreement on all of them
     reference = serving.reference(model, x, metadata)
-    metric_name, reference_metric = serving.parity_metric(reference[:len(labels)], labels, metadata)
+    metric_name, reference_metric = serving.parity_metric(reference[: len(labels)], labels, metadata)
     remove_stale_staging(out_dir)
-    ctx = ExportContext(model, metadata, out_dir, representative, preprocessor=serving.preprocessor(info),
-                        serving_outputs=lambda outputs: serving.serving_outputs(outputs, metadata),
-                        serving_module=serving.serving_module(model, metadata),
-                        coreml_outputs=lambda outputs: serving.coreml_outputs(outputs, metadata),
-                        mediapipe_graph=lambda m: serving.mediapipe_graph(m, metadata))
-    header = {"task": task.name, "source_run": str(run.path), "samples": int(len(x)),
-              "labelled_samples": int(len(labels)), "metric_name": metric_name,
-              "reference_metric": reference_metric, "calibration_samples": int(calibrated)}
+    ctx = ExportContext(
+        model,
+        metadata,
+        out_dir,
+        representative,
+        preprocessor=serving.preprocessor(info),
+        serving_outputs=lambda outputs: serving.serving_outputs(outputs, metadata),
+        serving_module=serving.serving_module(model, metadata),
+        coreml_outputs=lambda outputs: serving.coreml_outputs(outputs, metadata),
+        mediapipe_graph=lambda m: serving.mediapipe_graph(m, metadata),
+    )
+    header = {
+        "task": task.name,
+        "source_run": str(run.path),
+        "samples": int(len(x)),
+        "labelled_samples": int(len(labels)),
+        "metric_name": metric_name,
+        "reference_metric": reference_metric,
+        "calibration_samples": int(calibrated),
+    }
     metadata_path = out_dir / "metadata.json"
     had_metadata = metadata_path.exists()
     earlier_report = _snapshot(out_dir)
 
     def report_of(done: list[dict]) -> dict:  # the formats not reached yet read as interrupted
-        left = [{"format": f.name, "file": f.filename, "status": "interrupted",
-                 "note": "the export stopped before this format was written and checked"} for f in fmts[len(done):]]
+        left = [
+            {
+                "format": f.name,
+                "file": f.filename,
+                "status": "interrupted",
+                "note": "the export stopped before this format was written and checked",
+            }
+            for f in fmts[len(done) :]
+        ]
         return {**header, "formats": _merge_with_previous(out_dir, run, done + left)}
 
     rows: list[dict] = []
@@ -132,8 +163,11 @@ def _export(run, fmts, out_dir: Path, task, cfg, info, calibration_samples, eval
     finally:
         ctx.close()
     report = report_of(rows)
-    if not had_metadata and not any((out_dir / FORMATS[r["format"]].filename).exists() for r in report["formats"]
-                                    if r["status"] not in ("skipped", "failed")):
+    if not had_metadata and not any(
+        (out_dir / FORMATS[r["format"]].filename).exists()
+        for r in report["formats"]
+        if r["status"] not in ("skipped", "failed")
+    ):
         metadata_path.unlink(missing_ok=True)  # no model file to describe
     js, md = verify.write_report(out_dir, report)
     log(verify.table(report["formats"], metric_name))
@@ -205,9 +239,15 @@ def _merge_with_previous(out_dir: Path, run, rows: list[dict]) -> list[dict]:
     if not isinstance(old, dict) or old.get("source_run") != str(run.path) or not isinstance(old.get("formats"), list):
         return rows
     fresh = {r["format"] for r in rows}
-    kept = [{**r, "earlier": True} for r in old["formats"]
-            if isinstance(r, dict) and r.get("format") in FORMATS and r["format"] not in fresh
-            and r.get("status") != "skipped" and (out_dir / FORMATS[r["format"]].filename).exists()]
+    kept = [
+        {**r, "earlier": True}
+        for r in old["formats"]
+        if isinstance(r, dict)
+        and r.get("format") in FORMATS
+        and r["format"] not in fresh
+        and r.get("status") != "skipped"
+        and (out_dir / FORMATS[r["format"]].filename).exists()
+    ]
     order = list(FORMATS)
     return sorted(kept + rows, key=lambda r: order.index(r["format"]) if r["format"] in order else len(order))
 
@@ -237,23 +277,34 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, servi
         outputs = run_inputs(serving.codec, runtime, x, ctx.metadata)  # the codec's decoding loop, if it has one
     except Exception as exc:
         return {**row, "status": "failed", "note": f"written but not loadable: {exc}"}
-    _, metric = serving.parity_metric(outputs[:len(labels)], labels, ctx.metadata)
+    _, metric = serving.parity_metric(outputs[: len(labels)], labels, ctx.metadata)
     agreement = serving.parity_agreement(reference, outputs, ctx.metadata) if outputs.shape == reference.shape else 0.0
-    result = verify.compare(reference, outputs, metric, reference_metric, fmt.precision, agreement,
-                            limits=serving.parity_limits(fmt.precision), report_diff=serving.parity_numeric,
-                            step=runtime.output_step)
+    result = verify.compare(
+        reference,
+        outputs,
+        metric,
+        reference_metric,
+        fmt.precision,
+        agreement,
+        limits=serving.parity_limits(fmt.precision),
+        report_diff=serving.parity_numeric,
+        step=runtime.output_step,
+    )
     details = serving.parity_details(reference, outputs, ctx.metadata) if outputs.shape == reference.shape else ""
     details = "; ".join(n for n in (verify.agreement_note(result), details) if n)
-    diff = (f"max |diff| {result['max_abs_diff']:.1e}" if result["max_abs_diff"] is not None
-            else f"agreement {result['top1_agreement']:.3f}")
+    diff = (
+        f"max |diff| {result['max_abs_diff']:.1e}"
+        if result["max_abs_diff"] is not None
+        else f"agreement {result['top1_agreement']:.3f}"
+    )
     log(f"{fmt.name}: {result['status']} ({row['size_mb']:.3f} MB, {diff}{', ' + details if details else ''})")
     note = "; ".join(n for n in (details, result.pop("why", "")) if n)
     if hasattr(writer, "check_in_client"):  # the file's own client beside edgesuite's runtime (MediaPipe, Chromium)
-        cells = writer.check_in_client(path, ctx.metadata, x, outputs, fmt.precision, serving.codec, log,
-                                       step=runtime.output_step)
+        cells = writer.check_in_client(
+            path, ctx.metadata, x, outputs, fmt.precision, serving.codec, log, step=runtime.output_step
+        )
         mismatch = cells.pop("status", None)
         if mismatch and result["status"] == "ok":
             result["status"], note = mismatch, "; ".join(n for n in (note, "the browser disagrees") if n)
         row.update(cells)
     return {**row, **result, "note": note}
-

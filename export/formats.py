@@ -32,43 +32,97 @@ from edgesuite.common.errors import UserInputError
 class Format:
     name: str
     filename: str
-    writer: str        # module under edgesuite.export with write(ctx, fmt, path)
-    runtime: str       # keras | savedmodel | tflite | onnx | coreml
-    precision: str     # float32 | float16 | dynamic | int8
+    writer: str  # module under edgesuite.export with write(ctx, fmt, path)
+    runtime: str  # keras | savedmodel | tflite | onnx | coreml
+    precision: str  # float32 | float16 | dynamic | int8
     cannot_carry: str  # what a user loses in this format
 
 
-FORMATS: dict[str, Format] = {f.name: f for f in [
-    Format("savedmodel", "savedmodel", "savedmodel", "savedmodel", "float32",
-           "Keras layer objects and training config (serving graph only)"),
-    Format("keras", "model.keras", "keras_files", "keras", "float32", "nothing: the full Keras model"),
-    Format("h5", "model.h5", "keras_files", "keras", "float32",
-           "optimizer state and Keras 3-only layer options (legacy format)"),
-    Format("tflite", "model_float32.tflite", "tflite", "tflite", "float32", "training; dynamic batch beyond resize"),
-    Format("tflite-fp16", "model_fp16.tflite", "tflite", "tflite", "float16", "exact float32 weights"),
-    Format("tflite-dynamic", "model_dynamic.tflite", "tflite", "tflite", "dynamic",
-           "exact weights (int8 weights, float activations)"),
-    Format("tflite-int8", "model_int8.tflite", "tflite", "tflite", "int8",
-           "float activations: uint8 in, uint8 out, int8 inside"),
-    Format("mediapipe", "model_mediapipe.tflite", "mediapipe", "tflite", "float32",
-           "edgesuite's own outputs: the MediaPipe Task's inputs and outputs only (detector, text classifier)"),
-    Format("mediapipe-int8", "model_mediapipe_int8.tflite", "mediapipe", "tflite", "int8",
-           "edgesuite's own outputs; float activations (int8 inside)"),
-    Format("coreml", "model.mlpackage", "coreml", "coreml", "float32",
-           "uint8 input (Core ML takes float32 0..255 instead); runs only on macOS"),
-    Format("onnx", "model.onnx", "onnx_format", "onnx", "float32", "Keras layer objects (graph only)"),
-    # a folder: the page around its model.onnx (ONNX Runtime Web), checked in headless Chromium (export/web.py)
-    Format("web", "web/model.onnx", "web", "onnx", "float32",
-           "threads and GPU in the page (one wasm thread: a static server sends no COOP/COEP headers)"),
-]}
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in [
+        Format(
+            "savedmodel",
+            "savedmodel",
+            "savedmodel",
+            "savedmodel",
+            "float32",
+            "Keras layer objects and training config (serving graph only)",
+        ),
+        Format("keras", "model.keras", "keras_files", "keras", "float32", "nothing: the full Keras model"),
+        Format(
+            "h5",
+            "model.h5",
+            "keras_files",
+            "keras",
+            "float32",
+            "optimizer state and Keras 3-only layer options (legacy format)",
+        ),
+        Format(
+            "tflite", "model_float32.tflite", "tflite", "tflite", "float32", "training; dynamic batch beyond resize"
+        ),
+        Format("tflite-fp16", "model_fp16.tflite", "tflite", "tflite", "float16", "exact float32 weights"),
+        Format(
+            "tflite-dynamic",
+            "model_dynamic.tflite",
+            "tflite",
+            "tflite",
+            "dynamic",
+            "exact weights (int8 weights, float activations)",
+        ),
+        Format(
+            "tflite-int8",
+            "model_int8.tflite",
+            "tflite",
+            "tflite",
+            "int8",
+            "float activations: uint8 in, uint8 out, int8 inside",
+        ),
+        Format(
+            "mediapipe",
+            "model_mediapipe.tflite",
+            "mediapipe",
+            "tflite",
+            "float32",
+            "edgesuite's own outputs: the MediaPipe Task's inputs and outputs only (detector, text classifier)",
+        ),
+        Format(
+            "mediapipe-int8",
+            "model_mediapipe_int8.tflite",
+            "mediapipe",
+            "tflite",
+            "int8",
+            "edgesuite's own outputs; float activations (int8 inside)",
+        ),
+        Format(
+            "coreml",
+            "model.mlpackage",
+            "coreml",
+            "coreml",
+            "float32",
+            "uint8 input (Core ML takes float32 0..255 instead); runs only on macOS",
+        ),
+        Format("onnx", "model.onnx", "onnx_format", "onnx", "float32", "Keras layer objects (graph only)"),
+        # a folder: the page around its model.onnx (ONNX Runtime Web), checked in headless Chromium (export/web.py)
+        Format(
+            "web",
+            "web/model.onnx",
+            "web",
+            "onnx",
+            "float32",
+            "threads and GPU in the page (one wasm thread: a static server sends no COOP/COEP headers)",
+        ),
+    ]
+}
 
 
 def parse_formats(spec: str | list[str]) -> list[Format]:
     """``all`` or a comma-separated list of names; an unknown name lists the known ones."""
     names = spec if isinstance(spec, list) else [s.strip() for s in spec.split(",") if s.strip()]
     if not names:  # an empty --formats "" is a slip (an unset shell variable), not a request for every format
-        raise UserInputError(f"--formats: expected 'all' or a comma-separated list of formats ({', '.join(FORMATS)}), "
-                             f"got {spec!r}")
+        raise UserInputError(
+            f"--formats: expected 'all' or a comma-separated list of formats ({', '.join(FORMATS)}), got {spec!r}"
+        )
     if names == ["all"]:
         return list(FORMATS.values())
     unknown = [n for n in names if n not in FORMATS]
@@ -87,6 +141,8 @@ def runtime_for(path) -> str:
     suffix = p.suffix.lower()
     table = {".keras": "keras", ".h5": "keras", ".tflite": "tflite", ".onnx": "onnx", ".mlpackage": "coreml"}
     if suffix not in table:
-        raise UserInputError(f"{path}: not a model file edgesuite can load (expected a SavedModel folder, "
-                             ".keras, .h5, .tflite, .onnx or .mlpackage)")
+        raise UserInputError(
+            f"{path}: not a model file edgesuite can load (expected a SavedModel folder, "
+            ".keras, .h5, .tflite, .onnx or .mlpackage)"
+        )
     return table[suffix]

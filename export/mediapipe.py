@@ -38,19 +38,33 @@ def applicability(metadata: dict, layout: str = "plain") -> str | None:
     ``model_mediapipe*.tflite`` (the Task's layout, for the apps whose plain file a Task cannot read)."""
     kind, spec = metadata.get("kind"), metadata.get("input", {})
     if kind == "classifier" and spec.get("dtype") == "string":
-        return None if layout == "task" else ("not applicable: TextClassifier tokenizes from a BERT tokenizer in the "
-                                              "metadata, not tensorflow-text ops; model_mediapipe*.tflite carry it")
+        return (
+            None
+            if layout == "task"
+            else (
+                "not applicable: TextClassifier tokenizes from a BERT tokenizer in the "
+                "metadata, not tensorflow-text ops; model_mediapipe*.tflite carry it"
+            )
+        )
     if kind == "classifier":
         channels = spec.get("shape", [0, 0, 3])[-1]
         if channels not in (3, 4):
-            return None if layout == "task" else (
-                f"not applicable: {channels}-channel input; MediaPipe's ImageClassifier feeds 3 channels: "
-                "model_mediapipe*.tflite take RGB and make it grey inside")
+            return (
+                None
+                if layout == "task"
+                else (
+                    f"not applicable: {channels}-channel input; MediaPipe's ImageClassifier feeds 3 channels: "
+                    "model_mediapipe*.tflite take RGB and make it grey inside"
+                )
+            )
     if kind in ("classifier", "segmenter"):
         return None if layout == "plain" else "not needed: the model_*.tflite files run in MediaPipe as they are"
     if kind == "detector":
-        return None if layout == "task" else ("not applicable: ObjectDetector reads four detection outputs; "
-                                              "model_mediapipe*.tflite carry them")
+        return (
+            None
+            if layout == "task"
+            else ("not applicable: ObjectDetector reads four detection outputs; model_mediapipe*.tflite carry them")
+        )
     return f"not applicable: no MediaPipe task for a {kind}"
 
 
@@ -87,7 +101,10 @@ def min_parser_version(metadata_buf: bytes) -> str:
         if f.version:
             found.append((1, 4, 1))
     for u in units:
-        if u.optionsType in (fb.ProcessUnitOptions.BertTokenizerOptions, fb.ProcessUnitOptions.SentencePieceTokenizerOptions):
+        if u.optionsType in (
+            fb.ProcessUnitOptions.BertTokenizerOptions,
+            fb.ProcessUnitOptions.SentencePieceTokenizerOptions,
+        ):
             found.append((1, 1, 0))
         if u.optionsType == fb.ProcessUnitOptions.RegexTokenizerOptions:
             found.append((1, 2, 1))
@@ -134,8 +151,10 @@ def with_metadata(model_bytes: bytes, metadata: dict, output_names: list[str]) -
     # the names again under the locale the Tasks read display names from by default ("en"): filled, not empty
     labels = mw.Labels().add(list(metadata["class_names"])).add(list(metadata["class_names"]), locale="en")
     kind = metadata["kind"]
-    writer.add_general_info("ObjectDetector" if kind == "detector" else f"edgesuite {metadata.get('task')}",
-                            metadata.get("preprocessing", ""))
+    writer.add_general_info(
+        "ObjectDetector" if kind == "detector" else f"edgesuite {metadata.get('task')}",
+        metadata.get("preprocessing", ""),
+    )
     # uint8 input: MediaPipe feeds the pixels as they are (normalisation is inside the model); the mean and
     # std describe that identity for a runtime that reads them anyway
     writer.add_image_input([0.0], [1.0])  # RGB
@@ -213,9 +232,8 @@ def check(path, metadata: dict, x, outputs, precision: str, step: float = 0.0, l
 
 def _image_task_agreement(path, metadata: dict, x, outputs, precision: str, step: float, limit: int):
     """(share, floor, text): how often the image Task (classifier or segmenter) picks edgesuite's class."""
-    import numpy as np
-
     import mediapipe as mp
+    import numpy as np
     from mediapipe.tasks.python import BaseOptions, vision
 
     n = min(limit, len(x))
@@ -225,15 +243,21 @@ def _image_task_agreement(path, metadata: dict, x, outputs, precision: str, step
     floor = 0.98 if precision == "int8" else 0.99
     if metadata["kind"] == "classifier":
         index = {name: i for i, name in enumerate(metadata["class_names"])}
-        with vision.ImageClassifier.create_from_options(vision.ImageClassifierOptions(base_options=base, max_results=1)) as task:
+        with vision.ImageClassifier.create_from_options(
+            vision.ImageClassifierOptions(base_options=base, max_results=1)
+        ) as task:
             got = [index.get(task.classify(im).classifications[0].categories[0].category_name, -1) for im in images]
         got = np.asarray(got)
         what = "ImageClassifier, label names from the metadata; its top-1 is edgesuite's on {share:.1%} of {n} images"
     else:
-        options = vision.ImageSegmenterOptions(base_options=base, output_category_mask=True, output_confidence_masks=False)
+        options = vision.ImageSegmenterOptions(
+            base_options=base, output_category_mask=True, output_confidence_masks=False
+        )
         with vision.ImageSegmenter.create_from_options(options) as task:
             # copied at once: the view is into a buffer the next call reuses
-            got = np.stack([task.segment(im).category_mask.numpy_view()[..., 0].copy() for im in images]).astype(np.int64)
+            got = np.stack([task.segment(im).category_mask.numpy_view()[..., 0].copy() for im in images]).astype(
+                np.int64
+            )
         what = "ImageSegmenter, {k} labels; its class map is edgesuite's on {share:.2%} of the pixels of {n} images"
     valid = (got >= 0) & (got < probs.shape[-1])
     picked = np.take_along_axis(probs, np.clip(got, 0, probs.shape[-1] - 1)[..., None], axis=-1)[..., 0]
@@ -274,14 +298,16 @@ def write(ctx, fmt, path) -> None:
 
         def representative():
             for i in range(len(samples[0])):
-                yield [a[i:i + 1].astype(s.dtype.as_numpy_dtype) for a, s in zip(samples, graph.signature)]
+                yield [a[i : i + 1].astype(s.dtype.as_numpy_dtype) for a, s in zip(samples, graph.signature)]
 
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = representative
         if ctx.numeric_input_dtype:
             conv.inference_input_type = tf.uint8
     float_scope = getattr(graph, "float_scope", None)
-    converted = _quantize_outside(conv, float_scope, ctx.numeric_input_dtype) if int8 and float_scope else conv.convert()
+    converted = (
+        _quantize_outside(conv, float_scope, ctx.numeric_input_dtype) if int8 and float_scope else conv.convert()
+    )
     model_bytes = embed_metadata(_outputs_in_signature_order(converted), {**ctx.metadata, "format": fmt.name})
     if getattr(graph, "vocab", None):  # a text model: the BERT tokenizer's vocabulary file goes in the metadata
         model_bytes = with_text_metadata(model_bytes, ctx.metadata, graph.vocab, graph.input_names)
@@ -327,10 +353,14 @@ def _quantize_outside(conv, scope: str, input_dtype) -> bytes:
         raise RuntimeError(f"no op of the name scope {scope!r} in the converted graph: nothing would stay float")
     # ops the quantizer gives their input's scale (TOPK_V2, GATHER...) follow a quantized neighbour whatever their
     # name: deny-listed by kind too where the network has none of that kind
-    return convert.mlir_quantize(calibrated, disable_per_channel=conv._experimental_disable_per_channel,
-                                 input_data_type=tf.uint8 if input_dtype else tf.float32,
-                                 output_data_type=tf.float32, denylisted_nodes=denied,
-                                 denylisted_ops=sorted(inside - outside - {""}))
+    return convert.mlir_quantize(
+        calibrated,
+        disable_per_channel=conv._experimental_disable_per_channel,
+        input_data_type=tf.uint8 if input_dtype else tf.float32,
+        output_data_type=tf.float32,
+        denylisted_nodes=denied,
+        denylisted_ops=sorted(inside - outside - {""}),
+    )
 
 
 def _outputs_in_signature_order(model_bytes: bytes) -> bytes:
@@ -358,9 +388,8 @@ def verify_task(path, metadata: dict, x, reference, precision: str, codec, limit
     detections scoring >= 0.3, IoU >= 0.5, >= 98 %): an int8 network moves boxes by a pixel or so (the plain
     ``model_int8.tflite`` finds 88 % of the Keras boxes at IoU >= 0.9), which a small box's IoU feels. The
     median IoU of the pairs found is reported."""
-    import numpy as np
-
     import mediapipe as mp
+    import numpy as np
     from mediapipe.tasks.python import BaseOptions, vision
 
     n = min(limit, len(x))
@@ -370,12 +399,16 @@ def verify_task(path, metadata: dict, x, reference, precision: str, codec, limit
     if metadata["kind"] == "classifier":  # a greyscale classifier, fed RGB: the grey pixels in all three channels
         rgb = np.repeat(np.asarray(x[:n]), 3, axis=-1) if np.shape(x)[-1] == 1 else x[:n]
         # a label within the int8 output's step of the top one counts as the same, as for the plain files
-        share, floor, text = _image_task_agreement(path, metadata, rgb, reference[:n], precision,
-                                                   1 / 256 if precision == "int8" else 0.0, limit)
+        share, floor, text = _image_task_agreement(
+            path, metadata, rgb, reference[:n], precision, 1 / 256 if precision == "int8" else 0.0, limit
+        )
         ok = share >= floor
-        return {"status": "ok" if ok else "exported-but-mismatch", "top1_agreement": share,
-                "mediapipe": ("ok: " if ok else f"mismatch (< {floor:.0%}): ") + text,
-                "note": "for MediaPipe Tasks: RGB in, made grey inside"}
+        return {
+            "status": "ok" if ok else "exported-but-mismatch",
+            "top1_agreement": share,
+            "mediapipe": ("ok: " if ok else f"mismatch (< {floor:.0%}): ") + text,
+            "note": "for MediaPipe Tasks: RGB in, made grey inside",
+        }
     floor, least, overlap = (0.98, 0.3, 0.5) if precision == "int8" else (0.99, 0.0, 0.9)
     want = codec.detections(np.asarray(reference[:n]), metadata)
     size = metadata["input"]["shape"][0]
@@ -384,9 +417,18 @@ def verify_task(path, metadata: dict, x, reference, precision: str, codec, limit
     with vision.ObjectDetector.create_from_options(vision.ObjectDetectorOptions(base_options=base)) as task:
         for im, ref in zip(x[:n], want):
             got = task.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(im[..., :3])))
-            boxes = np.array([[d.bounding_box.origin_x, d.bounding_box.origin_y,
-                               d.bounding_box.origin_x + d.bounding_box.width,
-                               d.bounding_box.origin_y + d.bounding_box.height] for d in got.detections], np.float64)
+            boxes = np.array(
+                [
+                    [
+                        d.bounding_box.origin_x,
+                        d.bounding_box.origin_y,
+                        d.bounding_box.origin_x + d.bounding_box.width,
+                        d.bounding_box.origin_y + d.bounding_box.height,
+                    ]
+                    for d in got.detections
+                ],
+                np.float64,
+            )
             # a box the graph reports under several classes is one MediaPipe detection with several categories
             names = [{c.category_name for c in d.categories} for d in got.detections]
             for box, cls, score in zip(ref["boxes"], ref["classes"], ref["scores"]):
@@ -394,40 +436,54 @@ def verify_task(path, metadata: dict, x, reference, precision: str, codec, limit
                     continue
                 total += 1
                 x0, y0 = np.trunc(box[0] * size), np.trunc(box[1] * size)
-                px = np.array([x0, y0, x0 + np.trunc((box[2] - box[0]) * size), y0 + np.trunc((box[3] - box[1]) * size)])
+                px = np.array(
+                    [x0, y0, x0 + np.trunc((box[2] - box[0]) * size), y0 + np.trunc((box[3] - box[1]) * size)]
+                )
                 same = [i for i, labels in enumerate(names) if metadata["class_names"][cls] in labels]
                 best = codec.iou_matrix(px[None], boxes[same]).max() if same else 0.0
                 if best >= overlap:
                     found += 1
                     ious.append(best)
     share = found / total if total else 1.0
-    text = (f"ObjectDetector finds {found} of {total} Keras detections{' scoring >= 0.3' if least else ''} "
-            f"(same label, IoU >= {overlap}; median IoU {np.median(ious) if ious else 0:.2f}) on {n} images")
+    text = (
+        f"ObjectDetector finds {found} of {total} Keras detections{' scoring >= 0.3' if least else ''} "
+        f"(same label, IoU >= {overlap}; median IoU {np.median(ious) if ious else 0:.2f}) on {n} images"
+    )
     ok = share >= floor
-    return {"status": "ok" if ok else "exported-but-mismatch", "top1_agreement": share,
-            "mediapipe": ("ok: " if ok else f"mismatch (< {floor:.0%}): ") + text, "note": "for MediaPipe Tasks"}
+    return {
+        "status": "ok" if ok else "exported-but-mismatch",
+        "top1_agreement": share,
+        "mediapipe": ("ok: " if ok else f"mismatch (< {floor:.0%}): ") + text,
+        "note": "for MediaPipe Tasks",
+    }
 
 
 def _verify_text(base, metadata: dict, texts, reference, tie: float) -> dict:
     """``tie``: a label whose Keras probability is within this of the top one counts as the same (int8's ties)."""
     import numpy as np
-
     from mediapipe.tasks.python import text
 
     index = {name: i for i, name in enumerate(metadata["class_names"])}
     with text.TextClassifier.create_from_options(text.TextClassifierOptions(base_options=base, max_results=1)) as task:
-        got = np.array([index.get(task.classify(str(t)).classifications[0].categories[0].category_name, -1)
-                        for t in texts])
+        got = np.array(
+            [index.get(task.classify(str(t)).classifications[0].categories[0].category_name, -1) for t in texts]
+        )
     valid = got >= 0
     picked = np.take_along_axis(reference, np.clip(got, 0, None)[:, None], axis=-1)[:, 0]
     same = valid & (picked >= reference.max(-1) - tie - 1e-6)
     share = float(same.mean()) if len(texts) else 1.0
     ties = int((same & (got != reference.argmax(-1))).sum())
     ok = share >= 0.98
-    what = (f"TextClassifier, BERT tokenizer from the metadata; its label is the Keras model's on {share:.1%} of "
-            f"{len(texts)} texts" + (f" ({ties} within {tie} of the top probability)" if ties else ""))
-    return {"status": "ok" if ok else "exported-but-mismatch", "top1_agreement": share,
-            "mediapipe": ("ok: " if ok else "mismatch (< 98%): ") + what, "note": "for MediaPipe Tasks"}
+    what = (
+        f"TextClassifier, BERT tokenizer from the metadata; its label is the Keras model's on {share:.1%} of "
+        f"{len(texts)} texts" + (f" ({ties} within {tie} of the top probability)" if ties else "")
+    )
+    return {
+        "status": "ok" if ok else "exported-but-mismatch",
+        "top1_agreement": share,
+        "mediapipe": ("ok: " if ok else "mismatch (< 98%): ") + what,
+        "note": "for MediaPipe Tasks",
+    }
 
 
 # ---- the exporter's hooks for the mediapipe formats (export/formats.py, the writer protocol) ----

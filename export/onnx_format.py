@@ -17,7 +17,10 @@ def write(ctx: ExportContext, fmt, path: Path) -> None:
 
     tmp = staging_path(path)
     model_proto, _ = tf2onnx.convert.from_function(ctx.serving_fn(), input_signature=ctx.input_signature(), opset=OPSET)
-    for key, value in {**{k: str(v) for k, v in metadata_strings(ctx.metadata).items()}, "onnx_opset": str(OPSET)}.items():
+    for key, value in {
+        **{k: str(v) for k, v in metadata_strings(ctx.metadata).items()},
+        "onnx_opset": str(OPSET),
+    }.items():
         entry = model_proto.metadata_props.add()
         entry.key, entry.value = key, value
     model_proto.producer_name = "edgesuite"
@@ -29,5 +32,3 @@ def metadata_strings(metadata: dict) -> dict[str, str]:
     import json
 
     return {METADATA_NAME: json.dumps(metadata)}
-
-

@@ -22,8 +22,8 @@ from edgesuite.export.formats import runtime_for
 class Runtime:
     kind = ""
     input_dtype = "uint8"  # what run() takes: "string" (raw UTF-8 texts), "int32" (token ids), "uint8", "float32"
-    input_count = 1        # > 1: run() takes a list of arrays, in the model's input order
-    fixed_length = None    # sequence inputs of a format with static shapes (Core ML) are padded to this
+    input_count = 1  # > 1: run() takes a list of arrays, in the model's input order
+    fixed_length = None  # sequence inputs of a format with static shapes (Core ML) are padded to this
 
     def __init__(self, path: Path, threads: int | None = None, safe_mode: bool = True):
         self.path = Path(path)
@@ -37,7 +37,7 @@ class Runtime:
         return 0.0
 
     def run_batched(self, x: np.ndarray, batch: int = 64) -> np.ndarray:
-        return np.concatenate([self.run(x[i:i + batch]) for i in range(0, len(x), batch)])
+        return np.concatenate([self.run(x[i : i + batch]) for i in range(0, len(x), batch)])
 
 
 class KerasRuntime(Runtime):
@@ -51,9 +51,11 @@ class KerasRuntime(Runtime):
 
         if self.path.suffix == ".keras" and not zipfile.is_zipfile(self.path):  # Keras says only "File not found"
             what = "a folder" if self.path.is_dir() else f"{self.path.stat().st_size:,} bytes"
-            raise UserInputError(f"{path}: not a whole .keras archive ({what}; cut short or damaged); copy it again "
-                                 "from where it came, or write it again (an export: edgesuite export RUN; a run's "
-                                 "model.keras: edgesuite train TASK --resume RUN)")
+            raise UserInputError(
+                f"{path}: not a whole .keras archive ({what}; cut short or damaged); copy it again "
+                "from where it came, or write it again (an export: edgesuite export RUN; a run's "
+                "model.keras: edgesuite train TASK --resume RUN)"
+            )
         try:
             objects = h5_custom_objects(self.path) if self.path.suffix == ".h5" else None
             self.model = keras.models.load_model(self.path, compile=False, safe_mode=safe_mode, custom_objects=objects)
@@ -115,11 +117,14 @@ class TFLiteRuntime(Runtime):
             made_for = (read_tflite_metadata(data) or {}).get("format", "")
         except Exception as exc:  # not a flatbuffer at all: struct.error, IndexError...
             why = f"{type(exc).__module__}.{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            raise UserInputError(f"{path}: not a loadable .tflite model (not a TFLite flatbuffer; reading it "
-                                 f"failed with {why})") from None
+            raise UserInputError(
+                f"{path}: not a loadable .tflite model (not a TFLite flatbuffer; reading it failed with {why})"
+            ) from None
         if made_for.startswith("mediapipe"):
-            raise UserInputError(f"{path}: made for MediaPipe Tasks (their inputs and outputs, not edgesuite's): open "
-                                 "it with mediapipe.tasks; edgesuite.load takes the model_*.tflite beside it")
+            raise UserInputError(
+                f"{path}: made for MediaPipe Tasks (their inputs and outputs, not edgesuite's): open "
+                "it with mediapipe.tasks; edgesuite.load takes the model_*.tflite beside it"
+            )
         try:
             if custom:  # the tokenizer ops of a string-input text model: kernels from tensorflow-text
                 try:
@@ -133,7 +138,9 @@ class TFLiteRuntime(Runtime):
 
                 self.interpreter = InterpreterWithCustomOps(
                     custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS,
-                    model_path=str(self.path), num_threads=threads)
+                    model_path=str(self.path),
+                    num_threads=threads,
+                )
             else:
                 self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
             self.interpreter.allocate_tensors()
@@ -146,7 +153,9 @@ class TFLiteRuntime(Runtime):
             self.input_names = list(self.runner.get_input_details())
         self.output = self._main_output()
         self.batch = int(self.input["shape"][0])
-        self.input_dtype = "string" if self.input["dtype"] in (np.bytes_, np.object_) else np.dtype(self.input["dtype"]).name
+        self.input_dtype = (
+            "string" if self.input["dtype"] in (np.bytes_, np.object_) else np.dtype(self.input["dtype"]).name
+        )
 
     def _main_output(self) -> dict:
         """The model's output by its signature name, when a serving graph added others (a class map)."""
@@ -204,7 +213,7 @@ class OnnxRuntime(Runtime):
             raise UserInputError(f"{path}: not a loadable ONNX model ({exc.__class__.__name__})") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.input_name, self.input_count = self.input_names[0], len(self.input_names)
-        self.input_dtype = self.session.get_inputs()[0].type[len("tensor("):-1]  # tensor(int32) -> int32
+        self.input_dtype = self.session.get_inputs()[0].type[len("tensor(") : -1]  # tensor(int32) -> int32
         self.output_name = main_output([o.name for o in self.session.get_outputs()])
 
     def run(self, x):
@@ -233,14 +242,22 @@ class CoreMLRuntime(Runtime):
     def run(self, x):
         if self.input_count > 1:  # one example at a time (fixed batch of 1)
             names = [s["name"] for s in self.specs]
-            rows = [np.asarray(next(iter(self.model.predict(
-                {n: a[i:i + 1].astype(np.int32) for n, a in zip(names, x)}).values())))[0] for i in range(len(x[0]))]
+            rows = [
+                np.asarray(
+                    next(
+                        iter(self.model.predict({n: a[i : i + 1].astype(np.int32) for n, a in zip(names, x)}).values())
+                    )
+                )[0]
+                for i in range(len(x[0]))
+            ]
             return np.asarray(rows, dtype=np.float32)
         spec = self.specs[0]
         name = spec["name"]
         if self.metadata.get("kind") == "detector":
-            raise UserInputError(f"{self.path}: the detector's Core ML file is a Vision pipeline (NMS inside): run it "
-                                 "with VNCoreMLRequest; edgesuite runs the .tflite or .onnx beside it")
+            raise UserInputError(
+                f"{self.path}: the detector's Core ML file is a Vision pipeline (NMS inside): run it "
+                "with VNCoreMLRequest; edgesuite runs the .tflite or .onnx beside it"
+            )
         rows = []
         for image in x:
             if spec["dtype"] == "uint8":  # an image input (ct.ImageType) takes a picture
@@ -289,8 +306,9 @@ def open_runtime(path, threads: int | None = None, safe_mode: bool = True) -> Ru
     return RUNTIMES[runtime_for(path)](path, threads=threads, safe_mode=safe_mode)
 
 
-METADATA_REMEDY = ("export the run again (edgesuite export RUN) to write it, or put back the metadata.json that "
-                   "came with this file")
+METADATA_REMEDY = (
+    "export the run again (edgesuite export RUN) to write it, or put back the metadata.json that came with this file"
+)
 IDENTITY_KEYS = ("task", "kind", "class_names", "input", "model_input", "outputs")  # what says which model it is
 
 
@@ -309,9 +327,13 @@ def read_metadata(path) -> dict:
             inside = None
         differ = [k for k in IDENTITY_KEYS if isinstance(inside, dict) and inside.get(k) != found.get(k)]
         if differ:
-            said = ", ".join(f"{k} {_short(found.get(k))} here, {_short(inside.get(k))} in the file" for k in differ[:2])
-            raise UserInputError(f"{sidecar}: describes another model than {path.name} ({said}); it belongs to "
-                                 f"another export: {METADATA_REMEDY}")
+            said = ", ".join(
+                f"{k} {_short(found.get(k))} here, {_short(inside.get(k))} in the file" for k in differ[:2]
+            )
+            raise UserInputError(
+                f"{sidecar}: describes another model than {path.name} ({said}); it belongs to "
+                f"another export: {METADATA_REMEDY}"
+            )
         return found
     try:
         found = _embedded_metadata(path, kind)
@@ -333,18 +355,19 @@ def _read_sidecar(sidecar: Path) -> dict:
         text = sidecar.read_text(encoding="utf-8")
         value = json.loads(text) if text.strip() else None
     except UnicodeDecodeError as exc:
-        raise UserInputError(f"{sidecar}: not a text file (byte {exc.start} is not UTF-8; damaged?); "
-                             f"{METADATA_REMEDY}") from None
+        raise UserInputError(
+            f"{sidecar}: not a text file (byte {exc.start} is not UTF-8; damaged?); {METADATA_REMEDY}"
+        ) from None
     except ValueError as exc:
         where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
-        raise UserInputError(f"{sidecar}: not valid JSON ({getattr(exc, 'msg', exc)}{where}; cut short?); "
-                             f"{METADATA_REMEDY}") from None
+        raise UserInputError(
+            f"{sidecar}: not valid JSON ({getattr(exc, 'msg', exc)}{where}; cut short?); {METADATA_REMEDY}"
+        ) from None
     except OSError as exc:
         raise UserInputError(f"{sidecar}: cannot be read ({exc.strerror or exc}); {METADATA_REMEDY}") from None
     if not isinstance(value, dict):
         got = "nothing (empty)" if value is None else f"a {type(value).__name__}"
-        raise UserInputError(f"{sidecar}: expected a JSON object of the model's metadata, got {got}; "
-                             f"{METADATA_REMEDY}")
+        raise UserInputError(f"{sidecar}: expected a JSON object of the model's metadata, got {got}; {METADATA_REMEDY}")
     problems = metadata_problems(value)
     if problems:
         raise UserInputError(f"{sidecar}: {problems[0]}; {METADATA_REMEDY}")
@@ -357,19 +380,26 @@ def _short(value) -> str:
 
 
 def _is_spec(spec) -> bool:
-    return (isinstance(spec, dict) and isinstance(spec.get("name"), str) and isinstance(spec.get("shape"), list)
-            and isinstance(spec.get("dtype"), str))
+    return (
+        isinstance(spec, dict)
+        and isinstance(spec.get("name"), str)
+        and isinstance(spec.get("shape"), list)
+        and isinstance(spec.get("dtype"), str)
+    )
 
 
 # what a model of each kind decodes its outputs with (export/ writes these; the apps' codecs read them)
-KIND_KEYS = {"classifier": {"class_names": "a list of class names"},
-             "detector": {"class_names": "a list of class names", "postprocessing_params": "a mapping"},
-             "segmenter": {"class_names": "a list of class names"},
-             "translator": {"max_length": "an integer", "source_tokenizer": "a mapping",
-                            "target_tokenizer": "a mapping"}}
-_CHECKS = {"a list of class names": lambda v: isinstance(v, list) and v and all(isinstance(c, str) for c in v),
-           "a mapping": lambda v: isinstance(v, dict),
-           "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0}
+KIND_KEYS = {
+    "classifier": {"class_names": "a list of class names"},
+    "detector": {"class_names": "a list of class names", "postprocessing_params": "a mapping"},
+    "segmenter": {"class_names": "a list of class names"},
+    "translator": {"max_length": "an integer", "source_tokenizer": "a mapping", "target_tokenizer": "a mapping"},
+}
+_CHECKS = {
+    "a list of class names": lambda v: isinstance(v, list) and v and all(isinstance(c, str) for c in v),
+    "a mapping": lambda v: isinstance(v, dict),
+    "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+}
 
 
 def metadata_problems(meta: dict) -> list[str]:
@@ -379,8 +409,10 @@ def metadata_problems(meta: dict) -> list[str]:
     if not _is_spec(meta.get("input")):
         return ["has no valid 'input' (name, shape and dtype of what the model takes)"]
     model_input = meta.get("model_input")
-    if model_input is not None and not (_is_spec(model_input) or (isinstance(model_input, list) and model_input
-                                                                  and all(_is_spec(s) for s in model_input))):
+    if model_input is not None and not (
+        _is_spec(model_input)
+        or (isinstance(model_input, list) and model_input and all(_is_spec(s) for s in model_input))
+    ):
         return ["has an invalid 'model_input' (name, shape and dtype of each model input)"]
     outputs = meta.get("outputs")
     if not (isinstance(outputs, list) and outputs and all(isinstance(o, str) for o in outputs)):

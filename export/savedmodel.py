@@ -8,7 +8,6 @@ from pathlib import Path
 
 from edgesuite.export.context import ExportContext, named_outputs, replace_atomically, staging_path
 
-
 # the signature a TFLite file converts from: the module's (no RegexReplace: TFLite has no kernel) or the model's
 TFLITE_SIGNATURE = "token_ids"
 

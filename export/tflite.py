@@ -26,7 +26,6 @@ from edgesuite.export.context import ExportContext, staging_path
 from edgesuite.export.files import METADATA_NAME, op_names
 
 
-
 class NonBuiltinOpsError(RuntimeError):
     pass
 
@@ -69,7 +68,7 @@ def convert(ctx: ExportContext, precision: str) -> bytes:
 
         def representative():
             for i in range(len(samples[0])):
-                yield [a[i:i + 1].astype(d) for a, d in zip(samples, dtypes)]
+                yield [a[i : i + 1].astype(d) for a, d in zip(samples, dtypes)]
 
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = representative

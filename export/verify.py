@@ -43,13 +43,25 @@ def top1_agreement(reference: np.ndarray, outputs: np.ndarray, step: float = 0.0
     borderline = differ & (gap < step)
     compared = int(differ.size - borderline.sum())
     agree = int((~differ).sum())
-    return {"agreement": agree / compared if compared else 1.0, "agree": agree, "compared": compared,
-            "borderline": int(borderline.sum())}
+    return {
+        "agreement": agree / compared if compared else 1.0,
+        "agree": agree,
+        "compared": compared,
+        "borderline": int(borderline.sum()),
+    }
 
 
-def compare(reference: np.ndarray, outputs: np.ndarray, metric: float, reference_metric: float, precision: str,
-            agreement: float | None = None, limits: dict | None = None, report_diff: bool = True,
-            step: float = 0.0) -> dict:
+def compare(
+    reference: np.ndarray,
+    outputs: np.ndarray,
+    metric: float,
+    reference_metric: float,
+    precision: str,
+    agreement: float | None = None,
+    limits: dict | None = None,
+    report_diff: bool = True,
+    step: float = 0.0,
+) -> dict:
     """One report row's numbers and its status: ok or exported-but-mismatch (with why).
 
     ``agreement``: the task's share of outputs that agree with the reference
@@ -75,11 +87,17 @@ def compare(reference: np.ndarray, outputs: np.ndarray, metric: float, reference
         why.append(f"agreement {agree:.3f}{of} < {limits['top1_agreement']}")
     if "metric_drop" in limits and reference_metric - metric > limits["metric_drop"]:
         why.append(f"metric {metric:.4f} more than {limits['metric_drop']} below {reference_metric:.4f}")
-    row = {"status": "ok" if not why else "exported-but-mismatch", "max_abs_diff": diff, "top1_agreement": agree,
-           "metric": metric, "why": "; ".join(why)}
+    row = {
+        "status": "ok" if not why else "exported-but-mismatch",
+        "max_abs_diff": diff,
+        "top1_agreement": agree,
+        "metric": metric,
+        "why": "; ".join(why),
+    }
     if counts:
-        row.update(agree=counts["agree"], compared=counts["compared"], borderline=counts["borderline"],
-                   output_step=float(step))
+        row.update(
+            agree=counts["agree"], compared=counts["compared"], borderline=counts["borderline"], output_step=float(step)
+        )
     return row
 
 
@@ -101,10 +119,17 @@ def size_mb(path: Path) -> float:
 
 def table(rows: list[dict], metric_name: str, columns=None) -> str:
     """Markdown table of report rows (also what the CLI prints)."""
-    columns = columns or [("format", "format", "{}"), ("status", "status", "{}"), ("size_mb", "size MB", "{:.3f}"),
-                          ("max_abs_diff", "max |diff|", "{:.2e}"), ("top1_agreement", "agreement", "{:.3f}"),
-                          ("metric", metric_name, "{:.4f}"), ("mediapipe", "MediaPipe", "{}"),
-                          ("browser", "browser", "{}"), ("note", "note", "{}")]
+    columns = columns or [
+        ("format", "format", "{}"),
+        ("status", "status", "{}"),
+        ("size_mb", "size MB", "{:.3f}"),
+        ("max_abs_diff", "max |diff|", "{:.2e}"),
+        ("top1_agreement", "agreement", "{:.3f}"),
+        ("metric", metric_name, "{:.4f}"),
+        ("mediapipe", "MediaPipe", "{}"),
+        ("browser", "browser", "{}"),
+        ("note", "note", "{}"),
+    ]
     lines = ["| " + " | ".join(c[1] for c in columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
         cells = []
@@ -122,14 +147,20 @@ def write_report(out_dir: Path, report: dict) -> tuple[Path, Path]:
     tmp = js.with_name(js.name + ".tmp")
     tmp.write_text(json.dumps(report, indent=2))
     os.replace(tmp, js)
-    text = (f"# Export report: {report['task']} ({report['source_run']})\n\n"
-            f"Parity on {report['samples']} inputs against the float32 Keras model; "
-            f"{report['metric_name']} on the {report.get('labelled_samples', report['samples'])} labelled held-out "
-            f"ones ({report['reference_metric']:.4f} for Keras).\n\n"
-            + table(report["formats"], report["metric_name"]) + "\n"
-            + ("\nRows marked (earlier export) are files an earlier export of this run wrote and checked; this "
-               "export did not touch them and its exit status does not count them.\n"
-               if any(r.get("earlier") for r in report["formats"]) else ""))
+    text = (
+        f"# Export report: {report['task']} ({report['source_run']})\n\n"
+        f"Parity on {report['samples']} inputs against the float32 Keras model; "
+        f"{report['metric_name']} on the {report.get('labelled_samples', report['samples'])} labelled held-out "
+        f"ones ({report['reference_metric']:.4f} for Keras).\n\n"
+        + table(report["formats"], report["metric_name"])
+        + "\n"
+        + (
+            "\nRows marked (earlier export) are files an earlier export of this run wrote and checked; this "
+            "export did not touch them and its exit status does not count them.\n"
+            if any(r.get("earlier") for r in report["formats"])
+            else ""
+        )
+    )
     tmp = md.with_name(md.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, md)

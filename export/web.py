@@ -34,6 +34,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+
 from edgesuite.common.log import say
 
 PAGE = Path(__file__).with_name("web_page")
@@ -75,8 +76,10 @@ def runtime_dist(log=say) -> Path | str:
         return found
     npm = shutil.which("npm")
     if not npm:
-        return (f"npm not found to fetch {RUNTIME[0]}@{RUNTIME[1]} (apt-get install npm, or npm install --prefix "
-                f"{root} {RUNTIME[0]}@{RUNTIME[1]} on a machine that has it)")
+        return (
+            f"npm not found to fetch {RUNTIME[0]}@{RUNTIME[1]} (apt-get install npm, or npm install --prefix "
+            f"{root} {RUNTIME[0]}@{RUNTIME[1]} on a machine that has it)"
+        )
     try:
         root.mkdir(parents=True, exist_ok=True)
         with open(root / ".install-lock", "w") as lock:  # two exports at once (test workers) install once
@@ -85,9 +88,22 @@ def runtime_dist(log=say) -> Path | str:
             if found:
                 return found
             log(f"web: installing {RUNTIME[0]}@{RUNTIME[1]} into {root} (once)")
-            done = subprocess.run([npm, "install", "--prefix", str(root), "--no-audit", "--no-fund", "--ignore-scripts",
-                                   "--loglevel=error", f"{RUNTIME[0]}@{RUNTIME[1]}"],
-                                  capture_output=True, text=True, timeout=300)
+            done = subprocess.run(
+                [
+                    npm,
+                    "install",
+                    "--prefix",
+                    str(root),
+                    "--no-audit",
+                    "--no-fund",
+                    "--ignore-scripts",
+                    "--loglevel=error",
+                    f"{RUNTIME[0]}@{RUNTIME[1]}",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"npm install {RUNTIME[0]}@{RUNTIME[1]} failed ({exc.__class__.__name__}: {exc})"
     found = _installed(root)
@@ -141,9 +157,13 @@ def write(ctx, fmt, path: Path) -> None:
         onnx_format.write(ctx, fmt, tmp / path.name)
         graph = onnx.load(str(tmp / path.name), load_external_data=False).graph
         weights = {init.name for init in graph.initializer}
-        web = {"runtime": RUNTIME[0], "runtime_version": RUNTIME[1], "model": path.name,
-               "inputs": [i.name for i in graph.input if i.name not in weights],
-               "output": main_output([o.name for o in graph.output])}
+        web = {
+            "runtime": RUNTIME[0],
+            "runtime_version": RUNTIME[1],
+            "model": path.name,
+            "inputs": [i.name for i in graph.input if i.name not in weights],
+            "output": main_output([o.name for o in graph.output]),
+        }
         if any(key in ctx.metadata for key in ("tokenizer", "source_tokenizer")):
             web["casefold"] = casefold_table()
         page_metadata = json.dumps({**ctx.metadata, "web": web}, ensure_ascii=False)
@@ -154,6 +174,7 @@ def write(ctx, fmt, path: Path) -> None:
 
 
 # ---- the browser check ------------------------------------------------------------------------------------
+
 
 def _inputs_json(x, metadata: dict, show: int) -> bytes:
     if metadata["input"]["dtype"] == "string":
@@ -172,8 +193,10 @@ def _shown(outputs, metadata: dict, codec) -> int:
 def _same_top1(items, outputs, x, metadata, codec, floor):
     got = np.asarray([it["probs"] for it in items], np.float32)
     same = got.argmax(-1) == outputs.argmax(-1)
-    text = (f"top-1 same on {int(same.sum())} of {len(same)}, max |diff| "
-            f"{float(np.max(np.abs(got - outputs))) if got.size else 0.0:.1e}")
+    text = (
+        f"top-1 same on {int(same.sum())} of {len(same)}, max |diff| "
+        f"{float(np.max(np.abs(got - outputs))) if got.size else 0.0:.1e}"
+    )
     if metadata["input"]["dtype"] == "string":  # the page's WordPiece ids against edgesuite's encoder
         ids = codec.preprocess([str(t) for t in x], metadata, "int32")
         equal = sum(np.array_equal(np.asarray(it["token_ids"]), row) for it, row in zip(items, ids))
@@ -194,8 +217,14 @@ def _same_detections(items, outputs, x, metadata, codec, floor):
                 found += 1
                 ious.append(best)
     share = found / total if total else 1.0
-    return share, 0.99, (f"{found} of {total} detections found again (same class, IoU >= 0.9; median IoU "
-                         f"{np.median(ious) if ious else 0:.3f})")
+    return (
+        share,
+        0.99,
+        (
+            f"{found} of {total} detections found again (same class, IoU >= 0.9; median IoU "
+            f"{np.median(ious) if ious else 0:.3f})"
+        ),
+    )
 
 
 def _same_masks(items, outputs, x, metadata, codec, floor):
@@ -210,12 +239,17 @@ def _same_translations(items, outputs, x, metadata, codec, floor):
     return float(np.mean(same)) if same else 1.0, 2 / 3, f"translations identical on {sum(same)} of {len(same)}"
 
 
-COMPARE = {"classifier": _same_top1, "detector": _same_detections, "segmenter": _same_masks,
-           "translator": _same_translations}
+COMPARE = {
+    "classifier": _same_top1,
+    "detector": _same_detections,
+    "segmenter": _same_masks,
+    "translator": _same_translations,
+}
 
 
-def check_in_client(path: Path, metadata: dict, x, outputs, precision: str, codec, log=say,
-                    limit: int = CHECK_INPUTS, step: float = 0.0) -> dict:
+def check_in_client(
+    path: Path, metadata: dict, x, outputs, precision: str, codec, log=say, limit: int = CHECK_INPUTS, step: float = 0.0
+) -> dict:
     """The page in headless Chromium on the first ``limit`` parity inputs against ``outputs`` (edgesuite's
     runtime on the same ``model.onnx``): the report's ``browser`` cell, ``status`` when it mismatches, and the
     page's timings. Writes ``screenshot.png`` into the folder."""
@@ -228,18 +262,24 @@ def check_in_client(path: Path, metadata: dict, x, outputs, precision: str, code
     folder, outputs = path.parent, np.asarray(outputs[:n])
     show = _shown(outputs, metadata, codec)
     try:
-        with browser.serving(folder, {CHECK_PATH: _inputs_json(x[:n], metadata, show)}) as url, \
-                browser.headless_chromium(paths, under=folder.parent) as driver:
+        with (
+            browser.serving(folder, {CHECK_PATH: _inputs_json(x[:n], metadata, show)}) as url,
+            browser.headless_chromium(paths, under=folder.parent) as driver,
+        ):
             found = browser.run_page(driver, f"{url}index.html?check={CHECK_PATH}")
             picture = browser.screenshot(driver) if "error" not in found else None
     except browser.BrowserUnavailable as exc:
         return {"browser": f"not run: {exc}"}
     except Exception as exc:  # the page hung, or the driver lost it
-        return {"browser": f"failed: {exc.__class__.__name__}: {str(exc).strip().splitlines()[0][:300]}",
-                "status": "exported-but-mismatch"}
+        return {
+            "browser": f"failed: {exc.__class__.__name__}: {str(exc).strip().splitlines()[0][:300]}",
+            "status": "exported-but-mismatch",
+        }
     if "error" in found:
-        return {"browser": f"failed: the page says {found['error'].splitlines()[0][:300]}",
-                "status": "exported-but-mismatch"}
+        return {
+            "browser": f"failed: the page says {found['error'].splitlines()[0][:300]}",
+            "status": "exported-but-mismatch",
+        }
     if picture:
         tmp = folder / ".screenshot.png.partial"
         tmp.write_bytes(picture)
@@ -249,10 +289,16 @@ def check_in_client(path: Path, metadata: dict, x, outputs, precision: str, code
     ok = len(found["items"]) == n and share >= floor
     times = found["times_ms"]
     where = f"{found['runtime']} {found['runtime_version']} in {browser.chromium_version(paths[0])}"
-    cell = (("ok: " if ok else f"mismatch (< {floor:.0%}): ") + f"{where}: {text}; model ready in "
-            f"{found['load_ms']:.0f} ms, median {np.median(times):.1f} ms per input")
+    cell = (
+        "ok: " if ok else f"mismatch (< {floor:.0%}): "
+    ) + f"{where}: {text}; model ready in {found['load_ms']:.0f} ms, median {np.median(times):.1f} ms per input"
     log(f"web: browser {cell}")
-    row = {"browser": cell, "browser_ms": {"load": round(found["load_ms"], 1),
-                                           "first_result": round(found["first_result_ms"], 1),
-                                           "median": round(float(np.median(times)), 2)}}
+    row = {
+        "browser": cell,
+        "browser_ms": {
+            "load": round(found["load_ms"], 1),
+            "first_result": round(found["first_result_ms"], 1),
+            "median": round(float(np.median(times)), 2),
+        },
+    }
     return row if ok else {**row, "status": "exported-but-mismatch"}

@@ -45,7 +45,10 @@ def main(request_path: str) -> int:
             arrays[str(i)] = predictor.predict_raw(request["inputs"])
             seconds = time.perf_counter() - start
             decoded = predictor.predict(request["inputs"])
-            report["files"][f] = {"first_prediction_s": seconds, "described": [predictor.codec.describe(r) for r in decoded]}
+            report["files"][f] = {
+                "first_prediction_s": seconds,
+                "described": [predictor.codec.describe(r) for r in decoded],
+            }
         except UserInputError as exc:
             report["files"][f] = {"error": str(exc)}
     buf = io.StringIO()

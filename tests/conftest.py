@@ -18,9 +18,13 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def pytest_addoption(parser):
-    parser.addoption("--auto-precision", choices=("host", *PRECISIONS), default="host",
-                     help="what --precision auto resolves to in every test (default: what the host's CPU "
-                          "picks); runs the suite as an AVX2 or a bf16 host would")
+    parser.addoption(
+        "--auto-precision",
+        choices=("host", *PRECISIONS),
+        default="host",
+        help="what --precision auto resolves to in every test (default: what the host's CPU "
+        "picks); runs the suite as an AVX2 or a bf16 host would",
+    )
 
 
 def pytest_configure(config):
@@ -73,7 +77,7 @@ def write_class_folders(root: Path, per_class: int, classes=(0, 1, 7), offset: i
     for c in classes:
         d = root / CLASS_NAMES[c].replace("/", "-")
         d.mkdir(parents=True, exist_ok=True)
-        for i, idx in enumerate(np.flatnonzero(y == c)[offset:offset + per_class]):
+        for i, idx in enumerate(np.flatnonzero(y == c)[offset : offset + per_class]):
             Image.fromarray(x[idx]).save(d / f"{i:04d}.png")
     return root
 
@@ -90,9 +94,31 @@ def trained_run(tiny_folder, tmp_path_factory) -> Path:
     from edgesuite.cli import main
 
     out = tmp_path_factory.mktemp("runs")
-    assert main(["train", "image-classification", "--data", str(tiny_folder), "--epochs", "3",
-                 "--batch-size", "8", "--augment", "flip", "--tta", "flip", "--out", str(out), "--name", "shared",
-                 "--seed", "1"]) == 0  # the mirror average (trained on mirrors): every export test runs on it
+    assert (
+        main(
+            [
+                "train",
+                "image-classification",
+                "--data",
+                str(tiny_folder),
+                "--epochs",
+                "3",
+                "--batch-size",
+                "8",
+                "--augment",
+                "flip",
+                "--tta",
+                "flip",
+                "--out",
+                str(out),
+                "--name",
+                "shared",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )  # the mirror average (trained on mirrors): every export test runs on it
     return out / "image-classification" / "shared"
 
 

@@ -37,16 +37,21 @@ def _members_used(path: Path, names: tuple[str, ...]) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in names:
             used.add(node.attr)
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
-                and node.value.attr in names):  # self.task.X, run.task.serving.X
+        if (
+            isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr in names
+        ):  # self.task.X, run.task.serving.X
             used.add(node.attr)
     return used
 
 
-@pytest.mark.parametrize("cls, variables, files", [
-    (Task, ("task",), ("common/training.py", "export/exporter.py", "edgesuite/api.py", "edgesuite/cli.py")),
-    (Serving, ("serving",), ("export/exporter.py", "edgesuite/api.py", "edgesuite/predictor.py")),
-], ids=["Task", "Serving"])
+@pytest.mark.parametrize(
+    "cls, variables, files",
+    [
+        (Task, ("task",), ("common/training.py", "export/exporter.py", "edgesuite/api.py", "edgesuite/cli.py")),
+        (Serving, ("serving",), ("export/exporter.py", "edgesuite/api.py", "edgesuite/predictor.py")),
+    ],
+    ids=["Task", "Serving"],
+)
 def test_the_base_classes_declare_every_member_the_suite_calls(cls, variables, files):
     declared = {n for n, _ in inspect.getmembers(cls)} | set(getattr(cls, "__annotations__", {}))
     for f in files:
@@ -55,6 +60,7 @@ def test_the_base_classes_declare_every_member_the_suite_calls(cls, variables, f
 
 
 # ---- the tiny cycle ------------------------------------------------------------------------------------
+
 
 def _image_folder(root: Path) -> Path:
     from PIL import Image
@@ -102,8 +108,20 @@ TINY = {  # name: (data maker or None for the embedded canvases, knobs)
     "text-classification": (_reviews, {"model": "bow", "vocab_size": 300, "max_length": 16, "embed_dim": 8}),
     "segmentation": (None, {"canvas_count": 24, "image_size": 32, "width": 0.25}),
     "object-detection": (None, {"canvas_count": 24, "image_size": 32, "width": 0.25}),
-    "translation": (_verses, {"layers": 1, "d_model": 16, "heads": 2, "ffn": 32, "vocab_size": 200,
-                              "max_length": 16, "eval_samples": 8, "beam_size": 1, "xla": False}),
+    "translation": (
+        _verses,
+        {
+            "layers": 1,
+            "d_model": 16,
+            "heads": 2,
+            "ffn": 32,
+            "vocab_size": 200,
+            "max_length": 16,
+            "eval_samples": 8,
+            "beam_size": 1,
+            "xla": False,
+        },
+    ),
 }
 
 
@@ -134,8 +152,9 @@ def test_train_evaluate_export_load(name, tmp_path):
         if isinstance(value, float) and "ms" not in key:
             assert again[key] == pytest.approx(value, abs=1e-4), key
 
-    report = run.export("keras,h5,tflite,tflite-int8,onnx,web", calibration_samples=8, eval_samples=16,
-                        log=lambda _: None)
+    report = run.export(
+        "keras,h5,tflite,tflite-int8,onnx,web", calibration_samples=8, eval_samples=16, log=lambda _: None
+    )
     rows = {r["format"]: r for r in report["formats"]}
     assert report["ok"] and {rows["keras"]["status"], rows["tflite"]["status"]} == {"ok"}, rows
     # parity on the count asked for, the small held-out split topped up from the others, for every app
@@ -172,7 +191,8 @@ def _check_in_the_browser(row: dict, page: Path) -> None:
     import os
 
     if not os.environ.get("EDGESUITE_REQUIRE_BROWSER") and (
-            row["status"] == "skipped" or row.get("browser", "").startswith("not run")):
+        row["status"] == "skipped" or row.get("browser", "").startswith("not run")
+    ):
         return
     assert row["status"] == "ok" and row.get("browser", "").startswith("ok: "), row
     assert (page / "screenshot.png").stat().st_size > 1000, "no screenshot of the page"
@@ -184,8 +204,13 @@ def _check_in_plain_keras(export: Path) -> None:
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, str(ROOT / "tests" / "keras_probe.py"), str(export)], capture_output=True,
-                          text=True, timeout=300, cwd=export)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "keras_probe.py"), str(export)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=export,
+    )
     assert done.returncode == 0, (done.stdout[-1000:], done.stderr[-3000:])
 
 
@@ -198,15 +223,17 @@ def _check_on_board(name: str, run, rows: dict, x, tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    import edgesuite
     from PIL import Image
+
+    import edgesuite
 
     inputs = list(x)
     if not isinstance(inputs[0], str):  # images: the files a user holds
         inputs = []
         for i, im in enumerate(x):
-            Image.fromarray(np.asarray(im, np.uint8).squeeze(-1) if im.shape[-1] == 1 else np.asarray(im, np.uint8)).save(
-                tmp_path / f"in{i}.png")
+            Image.fromarray(
+                np.asarray(im, np.uint8).squeeze(-1) if im.shape[-1] == 1 else np.asarray(im, np.uint8)
+            ).save(tmp_path / f"in{i}.png")
             inputs.append(str(tmp_path / f"in{i}.png"))
     inputs = [t for t in inputs if t] or inputs  # an empty text is not a CLI argument
     files = [str(run.path / "export" / rows[f]["file"]) for f in ("tflite-int8", "onnx", "tflite")]
@@ -214,8 +241,13 @@ def _check_on_board(name: str, run, rows: dict, x, tmp_path: Path) -> None:
     out.mkdir()
     (out / "request.json").write_text(json.dumps({"files": files, "inputs": inputs, "out": str(out)}))
     python = os.environ.get("EDGESUITE_BOARD_PYTHON") or sys.executable
-    done = subprocess.run([python, str(ROOT / "tests" / "board_probe.py"), str(out / "request.json")],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    done = subprocess.run(
+        [python, str(ROOT / "tests" / "board_probe.py"), str(out / "request.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["refused_modules_loaded"] == [] and report["cli_rc"] == 0 and report["cli_output"].strip(), report

@@ -45,7 +45,8 @@ CONFIG = {
     "a list": lambda run: (run / "config.yaml").write_text("- task\n- image-classification\n"),
     "without task": _without_task,
     "unknown task": lambda run: (run / "config.yaml").write_text(
-        (run / "config.yaml").read_text().replace("task: image-classification", "task: pose-estimation")),
+        (run / "config.yaml").read_text().replace("task: image-classification", "task: pose-estimation")
+    ),
     "a folder": lambda run: ((run / "config.yaml").unlink(), (run / "config.yaml").mkdir()),
 }
 INFO = {
@@ -66,8 +67,9 @@ STATE = {
     "without epoch": lambda run: _edit_json(run / "checkpoints" / "state.json", lambda s: s.pop("epoch")),
     "epoch a string": lambda run: _edit_json(run / "checkpoints" / "state.json", lambda s: s.update(epoch="3")),
     "history not a list": lambda run: _edit_json(run / "checkpoints" / "state.json", lambda s: s.update(history=5)),
-    "checkpoint outside": lambda run: _edit_json(run / "checkpoints" / "state.json",
-                                                 lambda s: s.update(checkpoint="../model.keras")),
+    "checkpoint outside": lambda run: _edit_json(
+        run / "checkpoints" / "state.json", lambda s: s.update(checkpoint="../model.keras")
+    ),
     "checkpoint deleted": lambda run: (run / "checkpoints" / "epoch-3.keras").unlink(),
     "checkpoint cut to 100 kB": lambda run: _cut(run / "checkpoints" / "epoch-3.keras", 100_000),
 }
@@ -101,8 +103,11 @@ def run(trained_run, tmp_path):
 
 def _tree(run) -> dict:
     """Every path under the run with its bytes (files) or None (folders): what a refused command must not change."""
-    return {str(p.relative_to(run)): (p.read_bytes() if p.is_file() else None) for p in sorted(run.rglob("*"))
-            if not p.is_relative_to(run / "tensorboard")}
+    return {
+        str(p.relative_to(run)): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(run.rglob("*"))
+        if not p.is_relative_to(run / "tensorboard")
+    }
 
 
 def _temp_entries() -> set:
@@ -146,8 +151,11 @@ def test_a_damaged_info_json(run, image, capsys, kind, command):
 
 @pytest.mark.parametrize("kind", STATE)
 def test_a_damaged_resume_point(run, capsys, kind):
-    path = run / "checkpoints" / ("epoch-3.keras" if kind.startswith("checkpoint ") and kind != "checkpoint outside"
-                                  else "state.json")
+    path = (
+        run
+        / "checkpoints"
+        / ("epoch-3.keras" if kind.startswith("checkpoint ") and kind != "checkpoint outside" else "state.json")
+    )
     line = _refused(run, STATE[kind], lambda: COMMANDS["train --resume"](run, None), capsys, path)
     assert "train again without --resume" in line
 
@@ -155,8 +163,11 @@ def test_a_damaged_resume_point(run, capsys, kind):
 @pytest.mark.parametrize("command", ["export", "predict", "evaluate", "load(RUN)", "load(RUN/model.keras)"])
 @pytest.mark.parametrize("kind", MODEL)
 def test_a_damaged_model_keras(run, image, capsys, kind, command):
-    call = (lambda: _load(run / "model.keras", image)) if command == "load(RUN/model.keras)" else \
-        (lambda: COMMANDS[command](run, image))
+    call = (
+        (lambda: _load(run / "model.keras", image))
+        if command == "load(RUN/model.keras)"
+        else (lambda: COMMANDS[command](run, image))
+    )
     line = _refused(run, MODEL[kind], call, capsys, run / "model.keras")
     assert "--resume" in line  # what the run can still do: write it again from its last checkpoint
     assert command == "load(RUN/model.keras)" or "from the run's last checkpoint (epoch 3)" in line
@@ -173,6 +184,7 @@ def test_the_remedy_for_a_damaged_model_keras_works(run, image, capsys):
 
 
 # ---- metadata.json beside an exported model, the export report ------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def exported(trained_run, tmp_path_factory):
@@ -235,26 +247,43 @@ def test_a_damaged_metadata_json(export_copy, image, capsys, kind, reader):
 @pytest.mark.parametrize("kind", ["random bytes", "a list", "without formats"])
 def test_a_damaged_export_report_for_benchmark(export_copy, capsys, kind):
     report = export_copy / "export" / "export_report.json"
-    {"random bytes": lambda: report.write_bytes(RANDOM), "a list": lambda: report.write_text("[]"),
-     "without formats": lambda: _edit_json(report, lambda r: r.pop("formats"))}[kind]()
+    {
+        "random bytes": lambda: report.write_bytes(RANDOM),
+        "a list": lambda: report.write_text("[]"),
+        "without formats": lambda: _edit_json(report, lambda r: r.pop("formats")),
+    }[kind]()
     before = _tree(export_copy)
     _one_error_line(main(["benchmark", str(export_copy), "--formats", "tflite", "--samples", "1"]), capsys, report)
     assert _tree(export_copy) == before
 
 
-@pytest.mark.parametrize("path, damage, argv", [
-    ("config.yaml", CONFIG["random bytes"], lambda run, image: ["export", str(run)]),
-    ("checkpoints/state.json", STATE["cut short"], lambda run, image: ["train", "image-classification", "--resume",
-                                                                       str(run)]),
-    ("model.keras", MODEL["cut to 100 kB"], lambda run, image: ["predict", str(run), image]),
-    ("export/metadata.json", METADATA["of another task"],
-     lambda run, image: ["predict", str(run / "export" / "model_float32.tflite"), image]),
-])
+@pytest.mark.parametrize(
+    "path, damage, argv",
+    [
+        ("config.yaml", CONFIG["random bytes"], lambda run, image: ["export", str(run)]),
+        (
+            "checkpoints/state.json",
+            STATE["cut short"],
+            lambda run, image: ["train", "image-classification", "--resume", str(run)],
+        ),
+        ("model.keras", MODEL["cut to 100 kB"], lambda run, image: ["predict", str(run), image]),
+        (
+            "export/metadata.json",
+            METADATA["of another task"],
+            lambda run, image: ["predict", str(run / "export" / "model_float32.tflite"), image],
+        ),
+    ],
+)
 def test_the_command_line_prints_one_line(export_copy, image, path, damage, argv):
     """The whole output of a real process: one ``error:`` line naming the file, exit 2, no traceback."""
     damage(export_copy)
-    proc = subprocess.run([sys.executable, "-m", "edgesuite", *argv(export_copy, image)], capture_output=True,
-                          text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgesuite", *argv(export_copy, image)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("error:")]

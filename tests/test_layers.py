@@ -1,4 +1,5 @@
-"""Imports point one way (docs/architecture.md, The layer rule): apps/<app> -> common; export -> common; the root package
+"""Imports point one way (docs/architecture.md, The layer rule): apps/<app> -> common; export -> common; the root
+package
 (edgesuite: cli, api, load, benchmark) -> anything; never app -> app, common -> anything above it, or
 export -> apps / the root. Every import counts, top-level and inside functions alike; an app's
 ``train.py`` is an entry point and may use the public API, but not the CLI."""
@@ -66,12 +67,19 @@ def test_every_import_points_the_one_way():
     assert arrows_against_the_direction() == []
 
 
-@pytest.mark.parametrize("rel, code, arrow", [
-    ("common/x.py", "def f():\n    from edgesuite.apps import get_task\n", "common -> apps"),
-    ("export/x.py", "import edgesuite.api\n", "export -> edgesuite"),
-    ("apps/segmentation/x.py", "from edgesuite.apps.translation import data\n", "apps/segmentation -> apps/translation"),
-    ("apps/segmentation/train.py", "from edgesuite.cli import main\n", "not the CLI"),
-])
+@pytest.mark.parametrize(
+    "rel, code, arrow",
+    [
+        ("common/x.py", "def f():\n    from edgesuite.apps import get_task\n", "common -> apps"),
+        ("export/x.py", "import edgesuite.api\n", "export -> edgesuite"),
+        (
+            "apps/segmentation/x.py",
+            "from edgesuite.apps.translation import data\n",
+            "apps/segmentation -> apps/translation",
+        ),
+        ("apps/segmentation/train.py", "from edgesuite.cli import main\n", "not the CLI"),
+    ],
+)
 def test_the_check_finds_an_arrow_against_the_direction_even_inside_a_function(tmp_path, rel, code, arrow):
     for package in PACKAGES:
         (tmp_path / package).mkdir()
@@ -86,6 +94,7 @@ def test_no_module_of_an_app_hides_a_standard_module():
     Python's own (inspect.py, types.py) would be imported in its place by everything, dataclasses included."""
     import sys
 
-    hiding = [str(p.relative_to(REPO)) for p in sorted((REPO / "apps").glob("*/*.py"))
-              if p.stem in sys.stdlib_module_names]
+    hiding = [
+        str(p.relative_to(REPO)) for p in sorted((REPO / "apps").glob("*/*.py")) if p.stem in sys.stdlib_module_names
+    ]
     assert not hiding, hiding

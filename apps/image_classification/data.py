@@ -32,7 +32,7 @@ class LabelledImages:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, idx: np.ndarray) -> "LabelledImages":
+    def subset(self, idx: np.ndarray) -> LabelledImages:
         return LabelledImages(
             labels=self.labels[idx],
             paths=[self.paths[i] for i in idx] if self.paths is not None else None,
@@ -50,8 +50,9 @@ class ImageSplits:
     data_name: str
 
 
-def _check_files(items: list[tuple[str, str]], skips: SkipLog, min_size: int,
-                 channels: int = 0) -> list[tuple[str, str, bool]]:
+def _check_files(
+    items: list[tuple[str, str]], skips: SkipLog, min_size: int, channels: int = 0
+) -> list[tuple[str, str, bool]]:
     """Checks each (path, where) in a thread pool; returns (path, where, is_grey) of the good ones.
 
     A file is decoded here by the function the training pipeline decodes it with
@@ -61,7 +62,7 @@ def _check_files(items: list[tuple[str, str]], skips: SkipLog, min_size: int,
     really is.
     """
     import tensorflow as tf
-    
+
     from edgesuite.common.data import decode_image_file
     from edgesuite.common.decode import open_image
 
@@ -74,11 +75,12 @@ def _check_files(items: list[tuple[str, str]], skips: SkipLog, min_size: int,
                 decode_image_file(path, channels)
             except tf.errors.InvalidArgumentError as exc:
                 why = str(exc.message).split("}}")[-1].split("[Op:")[0].strip().rstrip(".")
-                raise ValueError(f"TensorFlow cannot decode it ({why}); Pillow reads it as {kind} {mode}: re-save "
-                                 "it as PNG (8-bit grey, RGB or RGBA) or JPEG") from None
+                raise ValueError(
+                    f"TensorFlow cannot decode it ({why}); Pillow reads it as {kind} {mode}: re-save "
+                    "it as PNG (8-bit grey, RGB or RGBA) or JPEG"
+                ) from None
             if min(w, h) < min_size:
-                raise UserInputError(f"{path}: image is {w}x{h} pixels, smaller than the minimum "
-                                     f"{min_size}x{min_size}")
+                raise UserInputError(f"{path}: image is {w}x{h} pixels, smaller than the minimum {min_size}x{min_size}")
             return path, where, mode in GREY_MODES, None
         except ValueError as exc:
             return path, where, False, str(exc)
@@ -86,8 +88,9 @@ def _check_files(items: list[tuple[str, str]], skips: SkipLog, min_size: int,
     good = []
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = pool.map(check, items)
-        for path, where, grey, err in progress(results, total=len(items), desc="checking images", unit="img",
-                                           disable=len(items) < 500, leave=False):
+        for path, where, grey, err in progress(
+            results, total=len(items), desc="checking images", unit="img", disable=len(items) < 500, leave=False
+        ):
             if err:
                 skips.skip(where, err)
             else:
@@ -95,8 +98,9 @@ def _check_files(items: list[tuple[str, str]], skips: SkipLog, min_size: int,
     return good
 
 
-def scan_class_folders(root: Path, skips: SkipLog, min_size: int, known: list[str] | None = None,
-                       channels: int = 0) -> LabelledImages:
+def scan_class_folders(
+    root: Path, skips: SkipLog, min_size: int, known: list[str] | None = None, channels: int = 0
+) -> LabelledImages:
     """``root/<class>/<image>``; ``known`` maps names to the training label ids; ``channels``: what the
     images are decoded to (0: as stored)."""
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -106,8 +110,9 @@ def scan_class_folders(root: Path, skips: SkipLog, min_size: int, known: list[st
     if known is not None:
         unseen = [n for n in names if n not in known]
         if unseen:
-            raise UserInputError(f"{root / unseen[0]}: label '{unseen[0]}' was not seen in training; "
-                                 f"training labels: {', '.join(known)}")
+            raise UserInputError(
+                f"{root / unseen[0]}: label '{unseen[0]}' was not seen in training; training labels: {', '.join(known)}"
+            )
     label_of = {n: (known.index(n) if known is not None else i) for i, n in enumerate(names)}
     items, others = [], SkipLog("files that are not images (by extension)", strict=skips.strict)
     for d in class_dirs:
@@ -128,12 +133,16 @@ def scan_class_folders(root: Path, skips: SkipLog, min_size: int, known: list[st
     empty = [n for n, c in counts.items() if c == 0]
     if empty:
         raise UserInputError(f"{root / empty[0]}: no readable image left in this class folder")
-    return LabelledImages(labels=np.array([label_of[class_of[p]] for p, _, _ in good], dtype=np.int64),
-                          paths=[p for p, _, _ in good], grey=all(g for _, _, g in good))
+    return LabelledImages(
+        labels=np.array([label_of[class_of[p]] for p, _, _ in good], dtype=np.int64),
+        paths=[p for p, _, _ in good],
+        grey=all(g for _, _, g in good),
+    )
 
 
-def read_label_csv(path: Path, skips: SkipLog, min_size: int, known: list[str] | None = None,
-                   channels: int = 0) -> tuple[LabelledImages, list[str]]:
+def read_label_csv(
+    path: Path, skips: SkipLog, min_size: int, known: list[str] | None = None, channels: int = 0
+) -> tuple[LabelledImages, list[str]]:
     """A CSV of ``path,label`` rows (header optional); relative paths are relative to the CSV."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -155,23 +164,31 @@ def read_label_csv(path: Path, skips: SkipLog, min_size: int, known: list[str] |
     if not entries:
         raise UserInputError(f"{path}: no 'path,label' rows found")
     names = known or sorted({label for _, label, _ in entries})
-    for full, label, line in entries:
+    for _full, label, line in entries:
         if label not in names:
-            raise UserInputError(f"{path}:{line}: label '{label}' was not seen in training; training labels: {', '.join(names)}")
-    good = _check_files([(full, f"{path}:{line} ({full})") for full, _, line in entries], skips, min_size,
-                        channels)
+            raise UserInputError(
+                f"{path}:{line}: label '{label}' was not seen in training; training labels: {', '.join(names)}"
+            )
+    good = _check_files([(full, f"{path}:{line} ({full})") for full, _, line in entries], skips, min_size, channels)
     label_of = {full: label for full, label, _ in entries}
-    return LabelledImages(labels=np.array([names.index(label_of[p]) for p, _, _ in good], dtype=np.int64),
-                          paths=[p for p, _, _ in good], grey=all(g for _, _, g in good)), names
+    return LabelledImages(
+        labels=np.array([names.index(label_of[p]) for p, _, _ in good], dtype=np.int64),
+        paths=[p for p, _, _ in good],
+        grey=all(g for _, _, g in good),
+    ), names
 
 
 def _named(name: str) -> tuple[LabelledImages, LabelledImages, list[str]]:
     from edgesuite.common.datasets import fashion_mnist
 
-    (x_tr, y_tr), (x_te, y_te) = fashion_mnist.load_subset() if name == "fashion-mnist-subset" else fashion_mnist.load_full()
-    return (LabelledImages(labels=y_tr.astype(np.int64), arrays=x_tr[..., None], grey=True),
-            LabelledImages(labels=y_te.astype(np.int64), arrays=x_te[..., None], grey=True),
-            list(fashion_mnist.CLASS_NAMES))
+    (x_tr, y_tr), (x_te, y_te) = (
+        fashion_mnist.load_subset() if name == "fashion-mnist-subset" else fashion_mnist.load_full()
+    )
+    return (
+        LabelledImages(labels=y_tr.astype(np.int64), arrays=x_tr[..., None], grey=True),
+        LabelledImages(labels=y_te.astype(np.int64), arrays=x_te[..., None], grey=True),
+        list(fashion_mnist.CLASS_NAMES),
+    )
 
 
 def load_splits(cfg) -> ImageSplits:
@@ -190,14 +207,21 @@ def load_splits(cfg) -> ImageSplits:
         if path.is_dir() and (path / "train").is_dir():
             names = sorted(d.name for d in (path / "train").iterdir() if d.is_dir() and not d.name.startswith("."))
             if len(names) == 1:  # as the flat layout: one class would train to 'accuracy 1.0' and learn nothing
-                raise UserInputError(f"{path / 'train'}: found only one class ({names[0]}); classification needs "
-                                     "at least two")
+                raise UserInputError(
+                    f"{path / 'train'}: found only one class ({names[0]}); classification needs at least two"
+                )
             train = scan_class_folders(path / "train", skips, cfg.min_image_size, channels=cfg.channels)
             val_dir = next((path / n for n in ("val", "validation") if (path / n).is_dir()), None)
-            val = scan_class_folders(val_dir, skips, cfg.min_image_size, known=names,
-                                     channels=cfg.channels) if val_dir else None
-            test = scan_class_folders(path / "test", skips, cfg.min_image_size, known=names,
-                                      channels=cfg.channels) if (path / "test").is_dir() else None
+            val = (
+                scan_class_folders(val_dir, skips, cfg.min_image_size, known=names, channels=cfg.channels)
+                if val_dir
+                else None
+            )
+            test = (
+                scan_class_folders(path / "test", skips, cfg.min_image_size, known=names, channels=cfg.channels)
+                if (path / "test").is_dir()
+                else None
+            )
             if val is None:
                 rest, v = stratified_split(train.labels, (cfg.val_fraction,), cfg.data_seed)
                 train, val = train.subset(rest), train.subset(v)
@@ -209,8 +233,10 @@ def load_splits(cfg) -> ImageSplits:
         elif path.suffix.lower() == ".csv":
             pool, names = read_label_csv(path, skips, cfg.min_image_size, channels=cfg.channels)
         else:
-            raise UserInputError(f"{data}: expected a folder of class sub-folders, a .csv of path,label, "
-                                 f"or a named set ({', '.join(NAMED_SETS)})")
+            raise UserInputError(
+                f"{data}: expected a folder of class sub-folders, a .csv of path,label, "
+                f"or a named set ({', '.join(NAMED_SETS)})"
+            )
     skips.report()
     if len(names) < 2:
         raise UserInputError(f"{data}: found only one class ({names[0]}); classification needs at least two")
@@ -243,6 +269,8 @@ FITTED_SIDES = (16, 128, 4)  # --image-size 0: the median shorter side, a multip
 # a pretrained EfficientNet-Lite: the median shorter side, a multiple of 32 from 64 up to its ImageNet 224
 PRETRAINED_SIDES = (64, 224, 32)
 MIRROR_SIDE = 16  # the flip evidence's short models read 16 px grey images
+
+
 def fitted_image_size(images: LabelledImages, model: str = "cnn") -> tuple[int, int, int]:
     """``--image-size 0``: ``(size, median shorter side, images read)``, the native resolution as a multiple of 4
     in 16..128 (32 at the least for mobilenetv2; for EfficientNet-Lite a multiple of 32 in 64..224, the
@@ -287,9 +315,11 @@ class FlipEvidence:
 
     @property
     def reason(self) -> str:
-        said = (f"a short model trained with mirrored images: held-out accuracy {self.flipped:.3f} against "
-                f"{self.plain:.3f} without, {self.extra_errors:+d} errors of {self.held_out} at {self.z:.1f} "
-                f"standard errors")
+        said = (
+            f"a short model trained with mirrored images: held-out accuracy {self.flipped:.3f} against "
+            f"{self.plain:.3f} without, {self.extra_errors:+d} errors of {self.held_out} at {self.z:.1f} "
+            f"standard errors"
+        )
         return said + ("" if self.keeps_labels else ": mirroring changes labels")
 
 
@@ -372,8 +402,10 @@ def to_dataset(images: LabelledImages, num_classes: int, image_size: int, channe
             x = np.repeat(x, channels, axis=-1) if channels == 3 else x.mean(-1, keepdims=True).round().astype(np.uint8)
         ds = tf.data.Dataset.from_tensor_slices((x, onehot))
         if x.shape[1:3] != size:
-            ds = ds.map(lambda im, y: (tf.cast(tf.round(tf.image.resize(im, size, antialias=True)), tf.uint8), y),
-                        num_parallel_calls=tf.data.AUTOTUNE)
+            ds = ds.map(
+                lambda im, y: (tf.cast(tf.round(tf.image.resize(im, size, antialias=True)), tf.uint8), y),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
         return ds
     ds = tf.data.Dataset.from_tensor_slices((images.paths, onehot))
     return ds.map(lambda p, y: (decode_and_resize(p, channels, size), y), num_parallel_calls=tf.data.AUTOTUNE)

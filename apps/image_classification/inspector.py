@@ -36,8 +36,11 @@ def _pixels(images: icdata.LabelledImages, i: int, channels: int) -> np.ndarray:
 
 
 def _parts(splits):
-    return [(name, part) for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
-            if part is not None and len(part)]
+    return [
+        (name, part)
+        for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+        if part is not None and len(part)
+    ]
 
 
 def inspect_data(cfg, plots: Path) -> dc.Inspection:
@@ -61,9 +64,15 @@ def inspect_data(cfg, plots: Path) -> dc.Inspection:
                 bar.update()
     x = np.stack(features)
     x = (x - x.mean(0)) / (x.std(0) + 1e-3)
-    return dc.Inspection(splits.data_name, items, names, features=x, splits=splits,
-                         model=f"a logistic regression on {FEATURE_SIDE}x{FEATURE_SIDE}-pixel "
-                               f"{'grey' if channels == 1 else 'RGB'} images")
+    return dc.Inspection(
+        splits.data_name,
+        items,
+        names,
+        features=x,
+        splits=splits,
+        model=f"a logistic regression on {FEATURE_SIDE}x{FEATURE_SIDE}-pixel "
+        f"{'grey' if channels == 1 else 'RGB'} images",
+    )
 
 
 def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
@@ -84,8 +93,9 @@ def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
                 shutil.copy2(part.paths[i], folder / dc.safe_name(i, part.paths[i]))
 
 
-def explain(model, predictor, inputs: list, save_dir: Path | None = None, target: str | None = None,
-            box: int | None = None) -> list[dict]:
+def explain(
+    model, predictor, inputs: list, save_dir: Path | None = None, target: str | None = None, box: int | None = None
+) -> list[dict]:
     """Grad-CAM on the last convolutional features of a run's Keras model (occlusion for an exported file) for
     the top class and, with ``target``, that class: one dict per input (``maps``: class -> (S, S) heat in
     [0, 1], ``peak``: its maximum's row and column) and, with ``save_dir``, ``<stem>_explain.png``."""
@@ -108,22 +118,39 @@ def explain(model, predictor, inputs: list, save_dir: Path | None = None, target
         maps = {}
         for k in classes:
             if model is not None:
-                heat = cx.grad_cam(model, x[i:i + 1], lambda p, k=k: p[:, k])[0]
+                heat = cx.grad_cam(model, x[i : i + 1], lambda p, k=k: p[:, k])[0]
             else:
-                heat = cx.occlusion(lambda imgs: np.asarray(predictor.predict_raw(imgs)), x[i:i + 1],
-                                    lambda p, k=k: np.asarray(p)[:, k])[0]
+                heat = cx.occlusion(
+                    lambda imgs: np.asarray(predictor.predict_raw(imgs)),
+                    x[i : i + 1],
+                    lambda p, k=k: np.asarray(p)[:, k],
+                )[0]
             maps[names[k]] = heat
         name = str(item) if isinstance(item, (str, Path)) else f"input{i}"
-        shown = {"input": name, "label": names[top], "probability": float(probs[i, top]), "method": method,
-                 "image": x[i], "maps": maps, "peak": {c: cx.peak(h) for c, h in maps.items()}}
+        shown = {
+            "input": name,
+            "label": names[top],
+            "probability": float(probs[i, top]),
+            "method": method,
+            "image": x[i],
+            "maps": maps,
+            "peak": {c: cx.peak(h) for c, h in maps.items()},
+        }
         if save_dir is not None:
             stem = Path(name).stem if isinstance(item, (str, Path)) else name
-            shown["file"] = str(cx.save_panels(save_dir / f"{stem}_explain.png", x[i],
-                                               {f"{c} ({probs[i, names.index(c)]:.2f})": h for c, h in maps.items()},
-                                               f"{method}: {name}"))
-        shown["text"] = (f"{name}: {names[top]} ({probs[i, top]:.3f}); {method} peaks at row, column "
-                         + "; ".join(f"{c} {shown['peak'][c]}" for c in maps)
-                         + (f"; wrote {shown['file']}" if "file" in shown else ""))
+            shown["file"] = str(
+                cx.save_panels(
+                    save_dir / f"{stem}_explain.png",
+                    x[i],
+                    {f"{c} ({probs[i, names.index(c)]:.2f})": h for c, h in maps.items()},
+                    f"{method}: {name}",
+                )
+            )
+        shown["text"] = (
+            f"{name}: {names[top]} ({probs[i, top]:.3f}); {method} peaks at row, column "
+            + "; ".join(f"{c} {shown['peak'][c]}" for c in maps)
+            + (f"; wrote {shown['file']}" if "file" in shown else "")
+        )
         out.append(shown)
     return out
 
@@ -140,6 +167,6 @@ def explanation_plot(model, images: np.ndarray, labels: np.ndarray, class_names:
     maps, titles = [], []
     for i in range(len(x)):
         k = int(probs[i].argmax())
-        maps.append(cx.grad_cam(model, x[i:i + 1], lambda p, k=k: p[:, k])[0])
+        maps.append(cx.grad_cam(model, x[i : i + 1], lambda p, k=k: p[:, k])[0])
         titles.append(f"{class_names[k]} {probs[i, k]:.2f} (true {class_names[int(labels[i])]})")
     return cx.save_grid(out, x, maps, titles, "Grad-CAM of the predicted class")

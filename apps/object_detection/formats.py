@@ -49,8 +49,8 @@ class Annotated:
     path: Path
     width: int
     height: int
-    boxes: np.ndarray                # (k, 4) float32 xyxy pixels
-    classes: np.ndarray              # (k,) int64
+    boxes: np.ndarray  # (k, 4) float32 xyxy pixels
+    classes: np.ndarray  # (k,) int64
     difficult: np.ndarray = field(default=None)  # (k,) bool
 
     def __post_init__(self):
@@ -79,8 +79,10 @@ def check_box(box, width: int, height: int, where: str, skips: SkipLog, clips: S
         skips.skip(where, f"box x1={x1:g} y1={y1:g} x2={x2:g} y2={y2:g} lies outside the {width}x{height} image")
         return None
     if (cx1, cy1, cx2, cy2) != (x1, y1, x2, y2):
-        clips.skip(where, f"box x1={x1:g} y1={y1:g} x2={x2:g} y2={y2:g} reaches outside the {width}x{height} "
-                          "image (clipped to it)")
+        clips.skip(
+            where,
+            f"box x1={x1:g} y1={y1:g} x2={x2:g} y2={y2:g} reaches outside the {width}x{height} image (clipped to it)",
+        )
     return np.array([cx1, cy1, cx2, cy2], np.float32)
 
 
@@ -93,13 +95,22 @@ def _image_size(path: Path) -> tuple[int, int]:
 def _images(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
-    return {p.stem: p for p in sorted(folder.iterdir())
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS}
+    return {
+        p.stem: p
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+    }
 
 
 def _finish(path: Path, size, boxes, classes, difficult) -> Annotated:
-    return Annotated(path, size[0], size[1], np.asarray(boxes, np.float32).reshape(-1, 4),
-                     np.asarray(classes, np.int64), np.asarray(difficult, bool))
+    return Annotated(
+        path,
+        size[0],
+        size[1],
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+        np.asarray(classes, np.int64),
+        np.asarray(difficult, bool),
+    )
 
 
 def _is_int(value) -> bool:
@@ -141,11 +152,16 @@ def read_class_list(path: Path) -> list[str]:
 
 # ---------------------------------------------------------------- COCO
 def _coco_json(root: Path) -> Path:
-    candidates = [root / "annotations.json"] if (root / "annotations.json").is_file() else (
-        sorted(root.glob("*.json")) or sorted((root / "annotations").glob("*.json")))
+    candidates = (
+        [root / "annotations.json"]
+        if (root / "annotations.json").is_file()
+        else (sorted(root.glob("*.json")) or sorted((root / "annotations").glob("*.json")))
+    )
     if len(candidates) != 1:
-        raise UserInputError(f"{root}: expected one COCO annotations JSON (annotations.json), found "
-                             f"{len(candidates)}" + (f": {', '.join(p.name for p in candidates)}" if candidates else ""))
+        raise UserInputError(
+            f"{root}: expected one COCO annotations JSON (annotations.json), found "
+            f"{len(candidates)}" + (f": {', '.join(p.name for p in candidates)}" if candidates else "")
+        )
     return candidates[0]
 
 
@@ -156,8 +172,10 @@ def read_coco(root: Path, skips: SkipLog, clips: SkipLog) -> BoxSet:
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg}, column {exc.colno})") from None
     if not isinstance(doc, dict):
-        raise UserInputError(f"{path}: expected a COCO object {{\"images\": [...], \"annotations\": [...], "
-                             f"\"categories\": [...]}} at the top level, found {type(doc).__name__ if doc is not None else 'null'}")
+        raise UserInputError(
+            f'{path}: expected a COCO object {{"images": [...], "annotations": [...], '
+            f'"categories": [...]}} at the top level, found {type(doc).__name__ if doc is not None else "null"}'
+        )
     for key in ("images", "annotations", "categories"):
         if not isinstance(doc.get(key), list):
             raise UserInputError(f"{path}: a COCO file needs a list '{key}' at the top level")
@@ -172,17 +190,24 @@ def read_coco(root: Path, skips: SkipLog, clips: SkipLog) -> BoxSet:
     files = _images(root / "images") or _images(root)
     by_id, per_image = {}, {}
     for n, entry in enumerate(doc["images"]):
-        if not (isinstance(entry, dict) and all(_is_int(entry.get(key)) for key in ("id", "width", "height"))
-                and isinstance(entry.get("file_name"), str)):
+        if not (
+            isinstance(entry, dict)
+            and all(_is_int(entry.get(key)) for key in ("id", "width", "height"))
+            and isinstance(entry.get("file_name"), str)
+        ):
             skips.skip(f"{path} images[{n}]", "expected an object with integer id, width, height and a file_name")
             continue
         if entry["width"] <= 0 or entry["height"] <= 0:
-            skips.skip(f"{path} images[{n}]", f"width {entry['width']} and height {entry['height']}: expected "
-                                              "positive numbers of pixels")
+            skips.skip(
+                f"{path} images[{n}]",
+                f"width {entry['width']} and height {entry['height']}: expected positive numbers of pixels",
+            )
             continue
         stem = Path(entry["file_name"]).stem
         if stem not in files:
-            skips.skip(f"{path} image id {entry.get('id')}", f"its file {entry.get('file_name')!r} is not in {root / 'images'}")
+            skips.skip(
+                f"{path} image id {entry.get('id')}", f"its file {entry.get('file_name')!r} is not in {root / 'images'}"
+            )
             continue
         by_id[entry["id"]] = entry
         per_image[entry["id"]] = ([], [], [])
@@ -199,8 +224,11 @@ def read_coco(root: Path, skips: SkipLog, clips: SkipLog) -> BoxSet:
             skips.skip(where, f"unknown category_id {ann.get('category_id')} (categories: {sorted(cat_index)})")
             continue
         bbox = ann.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
+        if not (
+            isinstance(bbox, list)
+            and len(bbox) == 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)
+        ):
             skips.skip(where, f"bbox {bbox!r} is not [x, y, width, height]")
             continue
         x, y, w, h = bbox
@@ -218,15 +246,26 @@ def read_coco(root: Path, skips: SkipLog, clips: SkipLog) -> BoxSet:
 
 
 def write_coco(root: Path, images: list[tuple[str, np.ndarray]], boxes, classes, class_names) -> None:
-    doc = {"info": {"description": "edgesuite canvases (Fashion-MNIST items on textured backgrounds)"},
-           "images": [], "annotations": [],
-           "categories": [{"id": i + 1, "name": n} for i, n in enumerate(class_names)]}
+    doc = {
+        "info": {"description": "edgesuite canvases (Fashion-MNIST items on textured backgrounds)"},
+        "images": [],
+        "annotations": [],
+        "categories": [{"id": i + 1, "name": n} for i, n in enumerate(class_names)],
+    }
     for i, (name, image) in enumerate(images):
         doc["images"].append({"id": i + 1, "file_name": name, "width": image.shape[1], "height": image.shape[0]})
         for box, cls in zip(boxes[i], classes[i]):
             x1, y1, x2, y2 = (float(v) for v in box)
-            doc["annotations"].append({"id": len(doc["annotations"]) + 1, "image_id": i + 1, "category_id": int(cls) + 1,
-                                       "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
+            doc["annotations"].append(
+                {
+                    "id": len(doc["annotations"]) + 1,
+                    "image_id": i + 1,
+                    "category_id": int(cls) + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
     _write_images(root / "images", images)
     _write_text(root / "annotations.json", json.dumps(doc, indent=1))
 
@@ -258,8 +297,11 @@ def read_voc(root: Path, skips: SkipLog, clips: SkipLog) -> BoxSet:
     else:
         names = sorted({(o.findtext("name") or "").strip() for _, _, t in parsed for o in t.iter("object")} - {""})
         for name in names:  # each from some file: the first that names it
-            where = next(str(x) for x, _, t in parsed if any((o.findtext("name") or "").strip() == name
-                                                            for o in t.iter("object")))
+            where = next(
+                str(x)
+                for x, _, t in parsed
+                if any((o.findtext("name") or "").strip() == name for o in t.iter("object"))
+            )
             check_labels([name], f"{where} <name>")
     index = {n: i for i, n in enumerate(names)}
     items = []
@@ -302,10 +344,15 @@ def write_voc(root: Path, images, boxes, classes, class_names) -> None:
     for i, (name, image) in enumerate(images):
         objects = "".join(
             f"  <object><name>{class_names[int(c)]}</name><difficult>0</difficult><bndbox>"
-            f"<xmin>{_num(b[0] + 1)}</xmin><ymin>{_num(b[1] + 1)}</ymin><xmax>{_num(b[2])}</xmax><ymax>{_num(b[3])}</ymax>"
-            "</bndbox></object>\n" for b, c in zip(boxes[i], classes[i]))
-        xml = (f"<annotation>\n  <filename>{name}</filename>\n  <size><width>{image.shape[1]}</width>"
-               f"<height>{image.shape[0]}</height><depth>3</depth></size>\n{objects}</annotation>\n")
+            f"<xmin>{_num(b[0] + 1)}</xmin><ymin>{_num(b[1] + 1)}</ymin>"
+            f"<xmax>{_num(b[2])}</xmax><ymax>{_num(b[3])}</ymax>"
+            "</bndbox></object>\n"
+            for b, c in zip(boxes[i], classes[i])
+        )
+        xml = (
+            f"<annotation>\n  <filename>{name}</filename>\n  <size><width>{image.shape[1]}</width>"
+            f"<height>{image.shape[0]}</height><depth>3</depth></size>\n{objects}</annotation>\n"
+        )
         _write_text(root / "Annotations" / f"{Path(name).stem}.xml", xml)
     _write_text(root / "classes.txt", "\n".join(class_names) + "\n")
 
@@ -320,7 +367,9 @@ def _yolo_names(root: Path) -> list[str]:
                 doc = yaml.safe_load(read_text_file(place / "data.yaml", flag=None)) or {}
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
-                raise UserInputError(f"{place / 'data.yaml'}:{mark.line + 1 if mark else '?'}: malformed YAML") from None
+                raise UserInputError(
+                    f"{place / 'data.yaml'}:{mark.line + 1 if mark else '?'}: malformed YAML"
+                ) from None
             return _yolo_yaml_names(place / "data.yaml", doc)
     for listing in (root / "classes.txt", root / "labels" / "classes.txt", root.parent / "classes.txt"):
         if listing.is_file():
@@ -336,12 +385,16 @@ def _yolo_yaml_names(path: Path, doc) -> list[str]:
         keys = list(names)
         bad = next((k for k in keys if not _is_int(k)), None)
         if bad is not None:
-            raise UserInputError(f"{path}: names key {bad!r} is not a class id; expected the integer ids 0..K-1 as "
-                                 "keys (or 'names:' as a list)")
+            raise UserInputError(
+                f"{path}: names key {bad!r} is not a class id; expected the integer ids 0..K-1 as "
+                "keys (or 'names:' as a list)"
+            )
         if sorted(keys) != list(range(len(keys))):
             missing = sorted(set(range(max(max(keys) + 1, len(keys)))) - set(keys))
-            raise UserInputError(f"{path}: names keys {sorted(keys)} are not the class ids 0..{len(keys) - 1} that "
-                                 f"label files hold" + (f" (missing {missing[:5]})" if missing else ""))
+            raise UserInputError(
+                f"{path}: names keys {sorted(keys)} are not the class ids 0..{len(keys) - 1} that "
+                f"label files hold" + (f" (missing {missing[:5]})" if missing else "")
+            )
         names = [names[k] for k in range(len(keys))]
     if not isinstance(names, list) or not names:
         raise UserInputError(f"{path}: expected 'names:' as a list or an id -> name mapping")
@@ -381,10 +434,15 @@ def read_yolo(root: Path, skips: SkipLog, clips: SkipLog) -> BoxSet:
                     skips.skip(where, f"expected an integer class and four numbers, found {line.strip()!r}")
                     continue
                 if not 0 <= cls < len(names):
-                    skips.skip(where, f"unknown class id {cls} (the data set has {len(names)} classes, 0..{len(names) - 1})")
+                    skips.skip(
+                        where, f"unknown class id {cls} (the data set has {len(names)} classes, 0..{len(names) - 1})"
+                    )
                     continue
-                # to a millionth of a pixel: drops the float noise of normalised coordinates (0.1 * 48 = 4.800000000000001)
-                corners = [round(v, 6) for v in ((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h)]
+                # to a millionth of a pixel: drops the float noise of normalised coordinates
+                # (0.1 * 48 = 4.800000000000001)
+                corners = [
+                    round(v, 6) for v in ((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h)
+                ]
                 box = check_box(corners, w, h, where, skips, clips)
                 if box is not None:
                     b.append(box)
@@ -398,10 +456,15 @@ def write_yolo(root: Path, images, boxes, classes, class_names) -> None:
     for i, (name, image) in enumerate(images):
         h, w = image.shape[:2]
         boxes_i = np.asarray(boxes[i], np.float64)  # float64 arithmetic: normalised values read back exactly
-        lines = [f"{int(c)} {_num((b[0] + b[2]) / 2 / w)} {_num((b[1] + b[3]) / 2 / h)} {_num((b[2] - b[0]) / w)} "
-                 f"{_num((b[3] - b[1]) / h)}" for b, c in zip(boxes_i, classes[i])]
+        lines = [
+            f"{int(c)} {_num((b[0] + b[2]) / 2 / w)} {_num((b[1] + b[3]) / 2 / h)} {_num((b[2] - b[0]) / w)} "
+            f"{_num((b[3] - b[1]) / h)}"
+            for b, c in zip(boxes_i, classes[i])
+        ]
         _write_text(root / "labels" / f"{Path(name).stem}.txt", "".join(ln + "\n" for ln in lines))
-    _write_text(root / "data.yaml", "names:\n" + "".join(f"  {i}: {json.dumps(n)}\n" for i, n in enumerate(class_names)))
+    _write_text(
+        root / "data.yaml", "names:\n" + "".join(f"  {i}: {json.dumps(n)}\n" for i, n in enumerate(class_names))
+    )
 
 
 # ---------------------------------------------------------------- shared
@@ -416,8 +479,10 @@ def detect_format(root: Path) -> str:
         return "yolo"
     if (root / "annotations.json").is_file() or list(root.glob("*.json")) or (root / "annotations").is_dir():
         return "coco"
-    raise UserInputError(f"{root}: cannot tell the box format (expected Annotations/ for VOC, labels/ for YOLO, "
-                         "or an annotations JSON for COCO); give --format")
+    raise UserInputError(
+        f"{root}: cannot tell the box format (expected Annotations/ for VOC, labels/ for YOLO, "
+        "or an annotations JSON for COCO); give --format"
+    )
 
 
 def read(root: Path, fmt: str, skips: SkipLog, clips: SkipLog) -> BoxSet:
@@ -446,4 +511,3 @@ def _write_images(folder: Path, images) -> None:
         tmp = folder / f".{name}.tmp.png"
         Image.fromarray(image).save(tmp)
         os.replace(tmp, folder / name)
-

@@ -17,15 +17,18 @@ from edgesuite.apps.object_detection import data as oddata
 from edgesuite.apps.object_detection import formats
 from edgesuite.common import datacheck as dc
 from edgesuite.common.data import SkipLog
-from edgesuite.common.stream import FileRows
 from edgesuite.common.log import progress
+from edgesuite.common.stream import FileRows
 
 SMALL_SHARE = 0.02  # a box whose side is under this share of the image side is a few pixels at the model's input
 
 
 def _parts(splits):
-    return [(name, part) for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
-            if part is not None and len(part)]
+    return [
+        (name, part)
+        for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+        if part is not None and len(part)
+    ]
 
 
 def _box_problems(cfg) -> list[dc.Finding]:
@@ -40,8 +43,13 @@ def _box_problems(cfg) -> list[dc.Finding]:
         skips, clips = SkipLog("boxes", strict=False), SkipLog("clipped", strict=False)
         formats.read(folder, cfg.format, skips, clips)
         for where, why in skips.items:
-            kind = "box-outside" if "outside" in why else "box-degenerate" if "area" in why or "finite" in why \
+            kind = (
+                "box-outside"
+                if "outside" in why
+                else "box-degenerate"
+                if "area" in why or "finite" in why
                 else "box-skipped"
+            )
             out.append(dc.Finding(kind, [where], why, [folder.name if folder != root else "train"]))
         for where, why in clips.items:
             out.append(dc.Finding("box-clipped", [where], why, [folder.name if folder != root else "train"]))
@@ -69,26 +77,61 @@ def inspect_data(cfg, plots: Path) -> dc.Inspection:
             sides[split] = np.sqrt(np.clip((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 0, None)) / size
             class_counts[split] = np.bincount(part.classes[real], minlength=len(names)).tolist()
             for i in np.flatnonzero(per_image[split] == 0):
-                findings.append(dc.Finding("no-box", [part.names[i]], "an image without any box (a negative)",
-                                           [split], thumbs=[items[-len(part) + i].thumb]))
-    lines = ["| class | " + " | ".join(class_counts) + " |", "| --- | " + " | ".join("---:" for _ in class_counts) + " |"]
-    lines += [f"| {n} | " + " | ".join(str(class_counts[s][c]) for s in class_counts) + " |" for c, n in enumerate(names)]
-    lines += ["", "Boxes per image: " + "; ".join(f"{s} mean {v.mean():.2f}, most {int(v.max())}, none in "
-                                                  f"{int((v == 0).sum())}" for s, v in per_image.items()),
-              "Box side (square root of its area) as a share of the image side: " + "; ".join(
-                  f"{s} median {np.median(v):.2f}, under {SMALL_SHARE:.0%}: {int((v < SMALL_SHARE).sum())}"
-                  for s, v in sides.items() if len(v)),
-              f"Boxes outside their image or degenerate (dropped by the loader): "
-              f"{sum(f.kind in ('box-outside', 'box-degenerate') for f in findings)}; clipped to their image: "
-              f"{sum(f.kind == 'box-clipped' for f in findings)}."]
-    section = dc.Section("Boxes", lines, [dc.bar_plot(names, class_counts, plots / "box_classes.png", "boxes per class"),
-                                          dc.histogram_plot(sides, plots / "box_sizes.png", "box side / image side",
-                                                            "share of the image side")],
-                         {"class_counts": class_counts, "boxes_per_image": {s: v.tolist() for s, v in per_image.items()},
-                          "box_side_share": {s: v.tolist() for s, v in sides.items()}})
-    return dc.Inspection(splits.data_name, items, None, [section], findings, splits=splits,
-                         label_errors_skipped="Images hold several boxes each: no label errors are ranked per item "
-                                              "(see the per-class AP).")
+                findings.append(
+                    dc.Finding(
+                        "no-box",
+                        [part.names[i]],
+                        "an image without any box (a negative)",
+                        [split],
+                        thumbs=[items[-len(part) + i].thumb],
+                    )
+                )
+    lines = [
+        "| class | " + " | ".join(class_counts) + " |",
+        "| --- | " + " | ".join("---:" for _ in class_counts) + " |",
+    ]
+    lines += [
+        f"| {n} | " + " | ".join(str(class_counts[s][c]) for s in class_counts) + " |" for c, n in enumerate(names)
+    ]
+    lines += [
+        "",
+        "Boxes per image: "
+        + "; ".join(
+            f"{s} mean {v.mean():.2f}, most {int(v.max())}, none in {int((v == 0).sum())}" for s, v in per_image.items()
+        ),
+        "Box side (square root of its area) as a share of the image side: "
+        + "; ".join(
+            f"{s} median {np.median(v):.2f}, under {SMALL_SHARE:.0%}: {int((v < SMALL_SHARE).sum())}"
+            for s, v in sides.items()
+            if len(v)
+        ),
+        f"Boxes outside their image or degenerate (dropped by the loader): "
+        f"{sum(f.kind in ('box-outside', 'box-degenerate') for f in findings)}; clipped to their image: "
+        f"{sum(f.kind == 'box-clipped' for f in findings)}.",
+    ]
+    section = dc.Section(
+        "Boxes",
+        lines,
+        [
+            dc.bar_plot(names, class_counts, plots / "box_classes.png", "boxes per class"),
+            dc.histogram_plot(sides, plots / "box_sizes.png", "box side / image side", "share of the image side"),
+        ],
+        {
+            "class_counts": class_counts,
+            "boxes_per_image": {s: v.tolist() for s, v in per_image.items()},
+            "box_side_share": {s: v.tolist() for s, v in sides.items()},
+        },
+    )
+    return dc.Inspection(
+        splits.data_name,
+        items,
+        None,
+        [section],
+        findings,
+        splits=splits,
+        label_errors_skipped="Images hold several boxes each: no label errors are ranked per item "
+        "(see the per-class AP).",
+    )
 
 
 def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
@@ -113,12 +156,15 @@ def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
             name = dc.safe_name(i, str(path))
             shutil.copy2(path, folder / "images" / name)
             real = part.classes[i] >= 0
-            lines = [f"{int(c)} {formats._num((b[0] + b[2]) / 2 / size)} {formats._num((b[1] + b[3]) / 2 / size)} "
-                     f"{formats._num((b[2] - b[0]) / size)} {formats._num((b[3] - b[1]) / size)}"
-                     for b, c in zip(np.asarray(part.boxes[i][real], np.float64), part.classes[i][real])]
+            lines = [
+                f"{int(c)} {formats._num((b[0] + b[2]) / 2 / size)} {formats._num((b[1] + b[3]) / 2 / size)} "
+                f"{formats._num((b[2] - b[0]) / size)} {formats._num((b[3] - b[1]) / size)}"
+                for b, c in zip(np.asarray(part.boxes[i][real], np.float64), part.classes[i][real])
+            ]
             (folder / "labels" / f"{Path(name).stem}.txt").write_text("".join(ln + "\n" for ln in lines))
-        formats._write_text(folder / "data.yaml", "names:\n" + "".join(
-            f"  {k}: \"{n}\"\n" for k, n in enumerate(splits.class_names)))
+        formats._write_text(
+            folder / "data.yaml", "names:\n" + "".join(f'  {k}: "{n}"\n' for k, n in enumerate(splits.class_names))
+        )
 
 
 def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -128,8 +174,9 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area, 1e-9)
 
 
-def explain(model, predictor, inputs: list, save_dir: Path | None = None, target: str | None = None,
-            box: int | None = None) -> list[dict]:
+def explain(
+    model, predictor, inputs: list, save_dir: Path | None = None, target: str | None = None, box: int | None = None
+) -> list[dict]:
     """For a detected box (``box``: its rank by score, 0 the best; or the best box of class ``target``), which
     parts of the image hold it up: occlusion, the fall of the box's class score, taken as the best score of the
     head's candidates overlapping it (IoU >= 0.5), when a grey patch covers each place. Occlusion runs through
@@ -154,11 +201,22 @@ def explain(model, predictor, inputs: list, save_dir: Path | None = None, target
         order = [j for j in np.argsort(-det["scores"]) if target is None or names[int(det["classes"][j])] == target]
         name = str(item) if isinstance(item, (str, Path)) else f"input{i}"
         if box is not None and box >= len(order):
-            raise UserInputError(f"--box: {name} has {len(order)} detected boxes"
-                                 + (f" of {target}" if target else "") + f"; --box {box} is not one of them")
+            raise UserInputError(
+                f"--box: {name} has {len(order)} detected boxes"
+                + (f" of {target}" if target else "")
+                + f"; --box {box} is not one of them"
+            )
         if not order:
-            out.append({"input": name, "maps": {}, "peak": {}, "box": None, "image": x[i],
-                        "text": f"{name}: no box detected" + (f" of {target}" if target else "") + " to explain"})
+            out.append(
+                {
+                    "input": name,
+                    "maps": {},
+                    "peak": {},
+                    "box": None,
+                    "image": x[i],
+                    "text": f"{name}: no box detected" + (f" of {target}" if target else "") + " to explain",
+                }
+            )
             continue
         j = order[box or 0]
         chosen, k = det["boxes"][j], int(det["classes"][j])
@@ -168,19 +226,29 @@ def explain(model, predictor, inputs: list, save_dir: Path | None = None, target
             near = _iou(chosen, boxes) >= 0.5
             return np.where(near, scores[..., k], 0).max(-1)
 
-        heat = cx.occlusion(raw, x[i:i + 1], score)[0]
+        heat = cx.occlusion(raw, x[i : i + 1], score)[0]
         label = f"{names[k]} {det['scores'][j]:.2f}"
-        shown = {"input": name, "explained": label, "method": "occlusion", "image": x[i], "maps": {label: heat},
-                 "peak": {label: cx.peak(heat)}, "box": [float(v) for v in chosen]}
+        shown = {
+            "input": name,
+            "explained": label,
+            "method": "occlusion",
+            "image": x[i],
+            "maps": {label: heat},
+            "peak": {label: cx.peak(heat)},
+            "box": [float(v) for v in chosen],
+        }
         if save_dir is not None:
             stem = Path(name).stem if isinstance(item, (str, Path)) else name
             framed = x[i].copy()
             x1, y1, x2, y2 = (np.clip(np.asarray(chosen) * size, 0, size - 1)).astype(int)
-            framed[y1:y2 + 1, [x1, x2]] = (255, 255, 0)
-            framed[[y1, y2], x1:x2 + 1] = (255, 255, 0)
-            shown["file"] = str(cx.save_panels(save_dir / f"{stem}_explain.png", framed, {label: heat},
-                                               f"occlusion: {name}"))
-        shown["text"] = (f"{name}: box {label} at {[round(v, 3) for v in shown['box']]}; occlusion peaks at row, "
-                         f"column {shown['peak'][label]}" + (f"; wrote {shown['file']}" if "file" in shown else ""))
+            framed[y1 : y2 + 1, [x1, x2]] = (255, 255, 0)
+            framed[[y1, y2], x1 : x2 + 1] = (255, 255, 0)
+            shown["file"] = str(
+                cx.save_panels(save_dir / f"{stem}_explain.png", framed, {label: heat}, f"occlusion: {name}")
+            )
+        shown["text"] = (
+            f"{name}: box {label} at {[round(v, 3) for v in shown['box']]}; occlusion peaks at row, "
+            f"column {shown['peak'][label]}" + (f"; wrote {shown['file']}" if "file" in shown else "")
+        )
         out.append(shown)
     return out

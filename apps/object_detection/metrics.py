@@ -69,8 +69,12 @@ def evaluate(predictions: list[dict], truths: list[dict], num_classes: int) -> d
             dsel = np.asarray(pred["classes"]) == k
             if not gsel.any() and not dsel.any():
                 continue
-            m, ig, s = _match(np.asarray(pred["boxes"], np.float64).reshape(-1, 4)[dsel],
-                              np.asarray(pred["scores"], np.float64)[dsel], gboxes, difficult)
+            m, ig, s = _match(
+                np.asarray(pred["boxes"], np.float64).reshape(-1, 4)[dsel],
+                np.asarray(pred["scores"], np.float64)[dsel],
+                gboxes,
+                difficult,
+            )
             positives += int((~difficult).sum())
             scores.append(s)
             matched.append(m)

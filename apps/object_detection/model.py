@@ -81,9 +81,15 @@ def _efficientnet_features(inputs, cfg):
     at strides 4, 8, 16 and 32. It normalises the pixels itself; its input is float (0..255, cast from the uint8
     image), since the exporter feeds Core ML and int8 TFLite a float image, and a uint8 input inside would cast it
     back (Core ML refuses a uint8 cast)."""
-    backbone = efficientnet_lite(cfg.backbone, (cfg.image_size, cfg.image_size, 3), include_top=False,
-                                 features=EFFICIENTNET_STRIDES, weights=_weights(cfg), input_dtype="float32",
-                                 name="backbone")
+    backbone = efficientnet_lite(
+        cfg.backbone,
+        (cfg.image_size, cfg.image_size, 3),
+        include_top=False,
+        features=EFFICIENTNET_STRIDES,
+        weights=_weights(cfg),
+        input_dtype="float32",
+        name="backbone",
+    )
     return backbone(inputs, training=_freeze(backbone, cfg))
 
 
@@ -120,22 +126,30 @@ def build(cfg, num_classes: int) -> keras.Model:
     cls_t = conv_bn(conv_bn(p, f(64), "cls_tower1"), f(64), "cls_tower2")
     reg_t = conv_bn(conv_bn(p, f(64), "box_tower1"), f(64), "box_tower2")
     prior = -math.log((1 - 0.01) / 0.01)  # RetinaNet: start every class at p = 0.01 so the focal loss is stable
-    cls = layers.Conv2D(num_classes, 3, padding="same", activation="sigmoid", dtype="float32", name="class_prob",
-                        bias_initializer=keras.initializers.Constant(prior))(cls_t)
+    cls = layers.Conv2D(
+        num_classes,
+        3,
+        padding="same",
+        activation="sigmoid",
+        dtype="float32",
+        name="class_prob",
+        bias_initializer=keras.initializers.Constant(prior),
+    )(cls_t)
     ctr = layers.Conv2D(1, 3, padding="same", activation="sigmoid", dtype="float32", name="centreness")(reg_t)
     # distances in strides (ReLU, FCOS with normalised targets), then as a share of the image side, at most 1
-    reg = layers.Conv2D(4, 3, padding="same", dtype="float32", name="box_raw",
-                        bias_initializer=keras.initializers.Constant(2.0))(reg_t)
+    reg = layers.Conv2D(
+        4, 3, padding="same", dtype="float32", name="box_raw", bias_initializer=keras.initializers.Constant(2.0)
+    )(reg_t)
     reg = layers.Rescaling(STRIDE / size, dtype="float32", name="box_scale")(reg)
     reg = layers.ReLU(max_value=1.0, dtype="float32", name="box_ltrb")(reg)
     cells = (size // STRIDE) ** 2
-    flat = [layers.Reshape((cells, n), dtype="float32", name=f"{name}_flat")(t)
-            for t, n, name in ((reg, 4, "box"), (cls, num_classes, "class"), (ctr, 1, "centreness"))]
+    flat = [
+        layers.Reshape((cells, n), dtype="float32", name=f"{name}_flat")(t)
+        for t, n, name in ((reg, 4, "box"), (cls, num_classes, "class"), (ctr, 1, "centreness"))
+    ]
     out = layers.Concatenate(axis=-1, dtype="float32", name="predictions")(flat)
     name = "fcos_lite" if backbone == "vgg" else f"fcos_lite_{backbone.replace('-', '_')}"
     return keras.Model(inputs, out, name=name)
-
-
 
 
 def grid_centres(image_size: int):
@@ -186,7 +200,9 @@ def assign_targets(boxes, labels, image_size: int, num_classes: int):
     centreness = tf.sqrt(ratio(l_, r_) * ratio(t_, b_))  # background points may hold negative distances: 0
     pos = tf.cast(positive, tf.float32)
     target_box = tf.gather(boxes, best, axis=1, batch_dims=1) / float(image_size)
-    target_cls = tf.one_hot(tf.cast(tf.gather(labels, best, axis=1, batch_dims=1), tf.int32), num_classes) * pos[..., None]
+    target_cls = (
+        tf.one_hot(tf.cast(tf.gather(labels, best, axis=1, batch_dims=1), tf.int32), num_classes) * pos[..., None]
+    )
     return tf.concat([target_box * pos[..., None], target_cls, (centreness * pos)[..., None]], axis=-1)
 
 
@@ -199,8 +215,9 @@ def _giou(a, b):
     inter = iw * ih
     union = area_a + area_b - inter
     iou = inter / ops.maximum(union, 1e-9)
-    hull = ((ops.maximum(a[..., 2], b[..., 2]) - ops.minimum(a[..., 0], b[..., 0])) *
-            (ops.maximum(a[..., 3], b[..., 3]) - ops.minimum(a[..., 1], b[..., 1])))
+    hull = (ops.maximum(a[..., 2], b[..., 2]) - ops.minimum(a[..., 0], b[..., 0])) * (
+        ops.maximum(a[..., 3], b[..., 3]) - ops.minimum(a[..., 1], b[..., 1])
+    )
     return iou - (hull - union) / ops.maximum(hull, 1e-9)
 
 
@@ -229,8 +246,16 @@ class DetectionLoss(keras.losses.Loss):
     (shirt AP 0.32 -> 0.40). ``None``: the focal weighting everywhere (RetinaNet).
     """
 
-    def __init__(self, num_classes: int, image_size: int, alpha: float = 0.25, gamma: float = 2.0,
-                 positive_weight: float | None = 1.0, name="fcos_loss", **kwargs):
+    def __init__(
+        self,
+        num_classes: int,
+        image_size: int,
+        alpha: float = 0.25,
+        gamma: float = 2.0,
+        positive_weight: float | None = 1.0,
+        name="fcos_loss",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         self.num_classes, self.image_size, self.alpha, self.gamma = int(num_classes), int(image_size), alpha, gamma
         self.positive_weight = None if positive_weight is None else float(positive_weight)
@@ -239,8 +264,8 @@ class DetectionLoss(keras.losses.Loss):
         k = self.num_classes
         y_true = assign_targets(y_true[..., :4], y_true[..., 4], self.image_size, k)
         y_pred = ops.cast(y_pred, "float32")
-        t_cls, t_ctr = y_true[..., 4:4 + k], y_true[..., 4 + k]
-        p_cls = ops.clip(y_pred[..., 4:4 + k], 1e-6, 1 - 1e-6)
+        t_cls, t_ctr = y_true[..., 4 : 4 + k], y_true[..., 4 + k]
+        p_cls = ops.clip(y_pred[..., 4 : 4 + k], 1e-6, 1 - 1e-6)
         p_ctr = ops.clip(y_pred[..., 4 + k], 1e-6, 1 - 1e-6)
         pos = ops.cast(ops.sum(t_cls, axis=-1) > 0, "float32")
         n = ops.cast(ops.shape(y_true)[0], "float32")
@@ -260,8 +285,14 @@ class DetectionLoss(keras.losses.Loss):
         return focal + box + centre
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "image_size": self.image_size,
-                "alpha": self.alpha, "gamma": self.gamma, "positive_weight": self.positive_weight}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "image_size": self.image_size,
+            "alpha": self.alpha,
+            "gamma": self.gamma,
+            "positive_weight": self.positive_weight,
+        }
 
 
 def candidate_count(num_points: int, num_classes: int, max_detections: int) -> int:
@@ -269,8 +300,9 @@ def candidate_count(num_points: int, num_classes: int, max_detections: int) -> i
     return min(num_points * num_classes, 4 * max_detections)
 
 
-def detect(predictions, image_size: int, num_classes: int, max_detections: int, score_threshold: float,
-           iou_threshold: float) -> dict:
+def detect(
+    predictions, image_size: int, num_classes: int, max_detections: int, score_threshold: float, iou_threshold: float
+) -> dict:
     """Decoding and class-aware NMS inside the serving graph: builtin TFLite ops only, any batch size.
 
     Every (grid point, class) pair is a candidate scored ``sqrt(p_class x
@@ -295,7 +327,7 @@ def detect(predictions, image_size: int, num_classes: int, max_detections: int, 
     per_image = candidate_count(points, k, max_detections)
     b = tf.shape(predictions)[0]
     boxes = tf.reshape(decode_boxes(predictions, image_size), [-1, 4])  # (b * points, 4)
-    scores = tf.sqrt(predictions[..., 4:4 + k] * predictions[..., 4 + k:5 + k])  # (b, points, k)
+    scores = tf.sqrt(predictions[..., 4 : 4 + k] * predictions[..., 4 + k : 5 + k])  # (b, points, k)
     best, index = tf.math.top_k(tf.reshape(scores, [b, points * k]), k=per_image)  # ties: lower index first
     image = tf.reshape(tf.tile(tf.range(b)[:, None], [1, per_image]), [-1])
     point = tf.reshape(index // k, [-1]) + image * points
@@ -307,8 +339,13 @@ def detect(predictions, image_size: int, num_classes: int, max_detections: int, 
     picks, live = [], []
     for c in range(k):  # score 0 elsewhere: NMS keeps only the scores above score_threshold (>= 0)
         chosen_c, valid_c = tf.raw_ops.NonMaxSuppressionV4(
-            boxes=yx, scores=tf.where(tf.equal(label, c), score, tf.zeros_like(score)), max_output_size=total,
-            iou_threshold=iou_threshold, score_threshold=score_threshold, pad_to_max_output_size=True)
+            boxes=yx,
+            scores=tf.where(tf.equal(label, c), score, tf.zeros_like(score)),
+            max_output_size=total,
+            iou_threshold=iou_threshold,
+            score_threshold=score_threshold,
+            pad_to_max_output_size=True,
+        )
         picks.append(chosen_c)
         live.append(tf.range(total) < valid_c)
     picks, live = tf.concat(picks, 0), tf.concat(live, 0)
@@ -328,6 +365,7 @@ def detect(predictions, image_size: int, num_classes: int, max_detections: int, 
         "boxes": tf.scatter_nd(where, tf.gather(box, chosen), tf.concat([shape, [4]], 0)),
         "scores": tf.scatter_nd(where, tf.gather(score, chosen), shape),
         "classes": tf.scatter_nd(where, tf.gather(label, chosen), shape),
-        "num_detections": tf.reduce_sum(tf.cast(tf.equal(tf.range(b)[:, None], tf.boolean_mask(sel_image, keep)[None, :]),
-                                                tf.int32), axis=1),
+        "num_detections": tf.reduce_sum(
+            tf.cast(tf.equal(tf.range(b)[:, None], tf.boolean_mask(sel_image, keep)[None, :]), tf.int32), axis=1
+        ),
     }

@@ -36,7 +36,7 @@ def decode(predictions: np.ndarray, image_size: int, num_classes: int):
     p = np.asarray(predictions, np.float32)
     d = p[..., :4]
     boxes = np.clip(np.stack([cx - d[..., 0], cy - d[..., 1], cx + d[..., 2], cy + d[..., 3]], -1), 0.0, 1.0)
-    return boxes, np.sqrt(p[..., 4:4 + num_classes] * p[..., 4 + num_classes:5 + num_classes])
+    return boxes, np.sqrt(p[..., 4 : 4 + num_classes] * p[..., 4 + num_classes : 5 + num_classes])
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -59,8 +59,14 @@ def candidates(scores: np.ndarray, max_detections: int) -> tuple[np.ndarray, np.
     return top // scores.shape[1], top % scores.shape[1]
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou_threshold: float, score_threshold: float,
-        max_detections: int) -> np.ndarray:
+def nms(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    classes: np.ndarray,
+    iou_threshold: float,
+    score_threshold: float,
+    max_detections: int,
+) -> np.ndarray:
     """Indices kept by greedy class-aware NMS, best score first."""
     order = np.flatnonzero(scores > score_threshold)
     order = order[np.argsort(-scores[order], kind="stable")]
@@ -97,8 +103,10 @@ def postprocess(predictions, metadata: dict) -> list[dict]:
     names = metadata["class_names"]
     results = []
     for det in detections(predictions, metadata):
-        objects = [{"label": names[int(c)], "class_id": int(c), "score": float(s),
-                    "box": [round(float(v), 5) for v in b]} for b, s, c in zip(det["boxes"], det["scores"], det["classes"])]
+        objects = [
+            {"label": names[int(c)], "class_id": int(c), "score": float(s), "box": [round(float(v), 5) for v in b]}
+            for b, s, c in zip(det["boxes"], det["scores"], det["classes"])
+        ]
         results.append({"objects": objects, "count": len(objects)})
     return results
 
@@ -157,7 +165,9 @@ def save(result: dict, source, save_dir, metadata: dict, stem: str | None = None
     own, image = open_source(source, result.get("index", 0))
     stem = stem or own
     with_pixels(result, *image.size)
-    return {"image_file": save_png(draw(image, result["objects"], metadata["class_names"]), save_dir / f"{stem}_boxes.png")}
+    return {
+        "image_file": save_png(draw(image, result["objects"], metadata["class_names"]), save_dir / f"{stem}_boxes.png")
+    }
 
 
 def annotate(result: dict, source, metadata: dict | None = None) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from edgesuite.apps.object_detection import data as ddata
 from edgesuite.apps.object_detection import model as dmodel
 from edgesuite.apps.object_detection import postprocess as codec
@@ -10,7 +11,6 @@ from edgesuite.apps.object_detection.metrics import detection_metrics
 from edgesuite.apps.object_detection.postprocess import detections, iou_matrix
 from edgesuite.common.data import parity_draw
 from edgesuite.common.task import Serving
-
 
 POSTPROCESS_SCOPE = "edgesuite_postprocess"  # the ops a full-integer file keeps in float
 
@@ -25,28 +25,41 @@ class ObjectDetectionServing(Serving):
         cells = (size // dmodel.STRIDE) ** 2
         d = post["max_detections"]
         return {
-            "task": self.name, "kind": "detector", "class_names": info["class_names"],
+            "task": self.name,
+            "kind": "detector",
+            "class_names": info["class_names"],
             "input": {"name": "image", "shape": [size, size, 3], "dtype": "uint8"},
             "outputs": ["predictions"],
             "output_shape": [cells, 5 + k],
-            "serving_outputs": {"boxes": f"float32 [N, {d}, 4] xyxy as a share of the image side",
-                                "scores": f"float32 [N, {d}]", "classes": f"int32 [N, {d}] class ids",
-                                "num_detections": "int32 [N], valid rows of boxes/scores/classes (the rest are 0)"},
+            "serving_outputs": {
+                "boxes": f"float32 [N, {d}, 4] xyxy as a share of the image side",
+                "scores": f"float32 [N, {d}]",
+                "classes": f"int32 [N, {d}] class ids",
+                "num_detections": "int32 [N], valid rows of boxes/scores/classes (the rest are 0)",
+            },
             "nms_inside": ["savedmodel", "tflite", "tflite-fp16", "tflite-dynamic", "tflite-int8", "onnx"],
             "postprocessing_params": post,
             "preprocessing": f"RGB, bilinear resize (stretch) to {size}x{size}, uint8",
             "normalization": "inside the model",
             "postprocessing": "predictions: per grid point l, t, r, b distances (share of the side), K class "
-                              "probabilities, centre-ness; score = sqrt(max prob x centre-ness); class-aware NMS",
+            "probabilities, centre-ness; score = sqrt(max prob x centre-ness); class-aware NMS",
             "data_name": info.get("data_name"),
         }
 
     def serving_outputs(self, outputs: dict, metadata: dict) -> dict:
         """Adds NMS: boxes, scores, classes and a valid count per image (fixed size), builtin TFLite ops."""
         post = metadata["postprocessing_params"]
-        return {**outputs, **dmodel.detect(outputs["predictions"], metadata["input"]["shape"][0],
-                                           len(metadata["class_names"]), post["max_detections"],
-                                           post["score_threshold"], post["iou_threshold"])}
+        return {
+            **outputs,
+            **dmodel.detect(
+                outputs["predictions"],
+                metadata["input"]["shape"][0],
+                len(metadata["class_names"]),
+                post["max_detections"],
+                post["score_threshold"],
+                post["iou_threshold"],
+            ),
+        }
 
     def coreml_outputs(self, outputs: dict, metadata: dict) -> dict:
         """Per grid point the class scores (``sqrt(p_class x centre-ness)``, as in NMS here) and the box as Vision
@@ -55,15 +68,18 @@ class ObjectDetectionServing(Serving):
 
         p, k = outputs["predictions"][0], len(metadata["class_names"])
         x0, y0, x1, y1 = tf.unstack(dmodel.decode_boxes(p[None], metadata["input"]["shape"][0])[0], axis=-1)
-        return {"confidence": tf.sqrt(p[:, 4:4 + k] * p[:, 4 + k:5 + k]),
-                "coordinates": tf.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], axis=-1)}
+        return {
+            "confidence": tf.sqrt(p[:, 4 : 4 + k] * p[:, 4 + k : 5 + k]),
+            "coordinates": tf.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], axis=-1),
+        }
 
     def mediapipe_graph(self, model, metadata: dict):
         """MediaPipe's ObjectDetector reads a detector with NMS inside as four float32 outputs, in this order:
         location (1, D, 4) as [ymin, xmin, ymax, xmax] shares of the side, category (1, D) class ids, score
         (1, D), number of detections (1,); one image per call."""
-        import tensorflow as tf
         from types import SimpleNamespace
+
+        import tensorflow as tf
 
         size, post = metadata["input"]["shape"][0], metadata["postprocessing_params"]
         spec = tf.TensorSpec([1, size, size, 3], model.inputs[0].dtype, name=metadata["input"]["name"])
@@ -71,14 +87,25 @@ class ObjectDetectionServing(Serving):
         def fn(image):
             predictions = model(image, training=False)
             with tf.name_scope(POSTPROCESS_SCOPE):
-                found = dmodel.detect(predictions, size, len(metadata["class_names"]),
-                                      post["max_detections"], post["score_threshold"], post["iou_threshold"])
-                return (tf.gather(found["boxes"], [1, 0, 3, 2], axis=-1), tf.cast(found["classes"], tf.float32),
-                        found["scores"], tf.cast(found["num_detections"], tf.float32))
+                found = dmodel.detect(
+                    predictions,
+                    size,
+                    len(metadata["class_names"]),
+                    post["max_detections"],
+                    post["score_threshold"],
+                    post["iou_threshold"],
+                )
+                return (
+                    tf.gather(found["boxes"], [1, 0, 3, 2], axis=-1),
+                    tf.cast(found["classes"], tf.float32),
+                    found["scores"],
+                    tf.cast(found["num_detections"], tf.float32),
+                )
 
         # the decoding and NMS stay float in the int8 file: quantized, they moved boxes by pixels
-        return SimpleNamespace(signature=[spec], fn=fn, representative=lambda images: [np.asarray(images)],
-                               float_scope=POSTPROCESS_SCOPE)
+        return SimpleNamespace(
+            signature=[spec], fn=fn, representative=lambda images: [np.asarray(images)], float_scope=POSTPROCESS_SCOPE
+        )
 
     def export_data(self, cfg, info: dict, calibration: int, samples: int):
         """Real training images for int8 calibration; the parity images (``common.data.parity_draw``: the held-out

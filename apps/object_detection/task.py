@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-
 from pathlib import Path
 
 import numpy as np
+
 from edgesuite.apps.object_detection import data as ddata
 from edgesuite.apps.object_detection import model as dmodel
 from edgesuite.apps.object_detection.config import Config
@@ -17,9 +17,9 @@ from edgesuite.common import autobackbone
 from edgesuite.common import plots as cplots
 from edgesuite.common.augment import build_augmenter
 from edgesuite.common.data import held_out_pipeline, with_image_size
+from edgesuite.common.log import say
 from edgesuite.common.stream import split_pipeline
 from edgesuite.common.task import DataSplits, Task
-from edgesuite.common.log import say
 
 
 class ObjectDetectionTask(Task):
@@ -36,8 +36,13 @@ class ObjectDetectionTask(Task):
         cfg = autobackbone.resolve(cfg, "vgg", "vgg")  # --backbone auto: pretrained for colour images of some size
         cfg = with_image_size(cfg)  # --image-size 0: from the images
         splits = ddata.load_splits(cfg)
-        augmenter = build_augmenter(cfg.augment, "detection", (cfg.image_size, cfg.image_size), seed=cfg.seed,
-                                    min_box_visibility=cfg.min_visible)
+        augmenter = build_augmenter(
+            cfg.augment,
+            "detection",
+            (cfg.image_size, cfg.image_size),
+            seed=cfg.seed,
+            min_box_visibility=cfg.min_visible,
+        )
 
         def augment(x, y):
             # geometric layers move the boxes with the pixels and clip them; mostly hidden boxes get label -1
@@ -50,8 +55,14 @@ class ObjectDetectionTask(Task):
         def pipe(part, split: str):
             if part is None or len(part) == 0:
                 return None
-            return split_pipeline(ddata.columns(part), cfg, self.name, split, train=split == "train",
-                                  augment=augment if augmenter else None)
+            return split_pipeline(
+                ddata.columns(part),
+                cfg,
+                self.name,
+                split,
+                train=split == "train",
+                augment=augment if augmenter else None,
+            )
 
         train = splits.train
         counts = np.bincount(train.classes[(train.classes >= 0) & ~train.difficult], minlength=len(splits.class_names))
@@ -64,16 +75,27 @@ class ObjectDetectionTask(Task):
             "channels": 3,
             "input_dtype": "uint8",
             "data_name": splits.data_name,
-            "split_sizes": {n: (len(s) if s is not None else 0) for n, s in
-                            (("train", splits.train), ("val", splits.val), ("test", splits.test))},
+            "split_sizes": {
+                n: (len(s) if s is not None else 0)
+                for n, s in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+            },
             "train_boxes": {n: int(c) for n, c in zip(splits.class_names, counts)},
-            "postprocessing_params": {"max_detections": cfg.max_detections, "score_threshold": cfg.score_threshold,
-                                      "iou_threshold": cfg.iou_threshold, "stride": dmodel.STRIDE},
+            "postprocessing_params": {
+                "max_detections": cfg.max_detections,
+                "score_threshold": cfg.score_threshold,
+                "iou_threshold": cfg.iou_threshold,
+                "stride": dmodel.STRIDE,
+            },
         }
-        return DataSplits(train=pipe(splits.train, "train"), val=pipe(splits.val, "val"),
-                          test=pipe(splits.test, "test"),
-                          info=info, train_size=len(splits.train), class_counts=counts.tolist(),
-                          extras={"val": splits.val})
+        return DataSplits(
+            train=pipe(splits.train, "train"),
+            val=pipe(splits.val, "val"),
+            test=pipe(splits.test, "test"),
+            info=info,
+            train_size=len(splits.train),
+            class_counts=counts.tolist(),
+            extras={"val": splits.val},
+        )
 
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):
         return held_out_pipeline(ddata, cfg, info, data)
@@ -81,8 +103,9 @@ class ObjectDetectionTask(Task):
     # ---- model ------------------------------------------------------------
     def build_model(self, cfg: Config, info: dict):
         # what the data gave (--image-size 0, --backbone auto) is in info; the config may still hold the unset values
-        fitted = {k: info[k] for k in ("backbone", "freeze_backbone")
-                  if k in info and getattr(cfg, k) == self.from_data[k]}
+        fitted = {
+            k: info[k] for k in ("backbone", "freeze_backbone") if k in info and getattr(cfg, k) == self.from_data[k]
+        }
         cfg = dataclasses.replace(cfg, image_size=info["image_size"], **fitted)
         if cfg.backbone == "auto":  # a run from before the knob had the vgg default
             cfg = dataclasses.replace(cfg, backbone="vgg")
@@ -139,13 +162,28 @@ class ObjectDetectionTask(Task):
         if val is not None and len(val):
             n = min(8, len(val))
             metadata = self.serving.metadata(data.info)
-            preds = [{**d, "boxes": d["boxes"] * data.info["image_size"]}
-                     for d in detections(np.asarray(model(val.images[:n], training=False)), metadata)]
-            out.append(cplots.box_grid(val.images[:n], val.subset(range(n)).ground_truth(), preds,
-                                       data.info["class_names"], run.plots_dir / "val_predictions.png"))
+            preds = [
+                {**d, "boxes": d["boxes"] * data.info["image_size"]}
+                for d in detections(np.asarray(model(val.images[:n], training=False)), metadata)
+            ]
+            out.append(
+                cplots.box_grid(
+                    val.images[:n],
+                    val.subset(range(n)).ground_truth(),
+                    preds,
+                    data.info["class_names"],
+                    run.plots_dir / "val_predictions.png",
+                )
+            )
         if metrics.get("pr_curve_50"):
-            out.append(cplots.pr_curves(metrics["pr_curve_50"], RECALL_POINTS, run.plots_dir / "pr_curves.png",
-                                        f"precision-recall at IoU 0.5 (mAP@0.5 {metrics['map50']:.3f})"))
+            out.append(
+                cplots.pr_curves(
+                    metrics["pr_curve_50"],
+                    RECALL_POINTS,
+                    run.plots_dir / "pr_curves.png",
+                    f"precision-recall at IoU 0.5 (mAP@0.5 {metrics['map50']:.3f})",
+                )
+            )
         return out
 
 

@@ -18,11 +18,19 @@ from edgesuite.common.log import say
 # (what `edgesuite train object-detection` runs), and the script prints them as it starts; a flag changes one
 # (--lr 1e-3), and `--help` lists them all.
 RECIPE = (
-    "image_size", "width",  # an anchor-free one-stage detector; 0: the images' side
+    "image_size",
+    "width",  # an anchor-free one-stage detector; 0: the images' side
     "augment",  # flip, zoom, shift, colour: boxes move too
-    "epochs", "time_budget",  # as many epochs as fit in the time budget (minutes), up to --epochs
-    "batch_size", "optimizer", "lr", "weight_decay", "schedule",
-    "score_threshold", "iou_threshold", "max_detections",  # NMS inside the exports
+    "epochs",
+    "time_budget",  # as many epochs as fit in the time budget (minutes), up to --epochs
+    "batch_size",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "schedule",
+    "score_threshold",
+    "iou_threshold",
+    "max_detections",  # NMS inside the exports
 )
 
 
@@ -33,8 +41,10 @@ def main(argv=None) -> int:
     # Data: every box is checked against its image (clipped or skipped and counted, or fatal with
     # --strict), images are stretched to the square input and their boxes with them.
     data = task.load_data(cfg)
-    say(f"{data.train_size} training images at {data.info['image_size']} px, "
-          f"classes: {', '.join(data.info['class_names'])}")
+    say(
+        f"{data.train_size} training images at {data.info['image_size']} px, "
+        f"classes: {', '.join(data.info['class_names'])}"
+    )
 
     # Model: uint8 images in, per-point class scores and box distances out; the serving graphs decode
     # them and run NMS, so an exported file returns boxes, classes, scores and a count.

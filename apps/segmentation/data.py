@@ -30,9 +30,9 @@ import numpy as np
 from edgesuite.common.data import IMAGE_EXTENSIONS, SkipLog, check_label, check_labels
 from edgesuite.common.decode import UNREADABLE, eight_bit, open_image
 from edgesuite.common.errors import UserInputError
+from edgesuite.common.log import progress, warn
 from edgesuite.common.stream import FileRows, columns_dataset, take
 from edgesuite.common.text import read_text_file
-from edgesuite.common.log import progress, warn
 
 IMAGE_SUFFIXES = IMAGE_EXTENSIONS | {".tif", ".tiff"}
 MASK_SUFFIXES = {".png", ".tif", ".tiff", ".bmp", ".gif"}
@@ -41,23 +41,31 @@ MASK_SUFFIXES = {".png", ".tif", ".tiff", ".bmp", ".gif"}
 @dataclass
 class MaskedImages:
     images: np.ndarray | FileRows  # (N, S, S, 3) uint8: arrays (canvases) or decoded from files when read
-    masks: np.ndarray | FileRows   # (N, S, S) uint8 class ids (ignore index kept)
-    names: list[str]               # where each pair came from
+    masks: np.ndarray | FileRows  # (N, S, S) uint8 class ids (ignore index kept)
+    names: list[str]  # where each pair came from
     counts: np.ndarray | None = None  # (N, 256) pixels of each value per resized mask; None: count the arrays
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def subset(self, idx) -> "MaskedImages":
+    def subset(self, idx) -> MaskedImages:
         idx = np.asarray(idx, dtype=np.int64)
-        return MaskedImages(take(self.images, idx), take(self.masks, idx), [self.names[i] for i in idx],
-                            self.counts[idx] if self.counts is not None else None)
+        return MaskedImages(
+            take(self.images, idx),
+            take(self.masks, idx),
+            [self.names[i] for i in idx],
+            self.counts[idx] if self.counts is not None else None,
+        )
 
     def value_counts(self) -> np.ndarray:
         """(N, 256) int64: how many pixels of each mask hold each value."""
         if self.counts is not None:
             return self.counts
-        return np.stack([np.bincount(m.ravel(), minlength=256) for m in self.masks]) if len(self) else np.zeros((0, 256), np.int64)
+        return (
+            np.stack([np.bincount(m.ravel(), minlength=256) for m in self.masks])
+            if len(self)
+            else np.zeros((0, 256), np.int64)
+        )
 
 
 @dataclass
@@ -119,13 +127,17 @@ def _load_mask(path: Path, classes: ClassList | None) -> np.ndarray:
             unknown = [int(k) for k in uniq if int(k) not in table]
             if unknown:
                 k = unknown[0]
-                raise ValueError(f"colour ({k >> 16}, {k >> 8 & 255}, {k & 255}) is not in classes.txt "
-                                 f"({len(unknown)} unknown colour(s))")
+                raise ValueError(
+                    f"colour ({k >> 16}, {k >> 8 & 255}, {k & 255}) is not in classes.txt "
+                    f"({len(unknown)} unknown colour(s))"
+                )
             return np.array([table[int(k)] for k in uniq], np.uint8)[inverse].reshape(rgb.shape[:2])
         if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
             return rgb[..., 0].astype(np.uint8)  # grey values saved as RGB
-        raise ValueError("an RGB colour mask where class indices were expected; save masks as 8-bit grey or "
-                         "palette PNGs, or give classes.txt lines 'name R G B' to convert colours")
+        raise ValueError(
+            "an RGB colour mask where class indices were expected; save masks as 8-bit grey or "
+            "palette PNGs, or give classes.txt lines 'name R G B' to convert colours"
+        )
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise ValueError("a float mask with non-integer values; masks hold class indices")
@@ -163,7 +175,7 @@ def _fit_mask(mask: np.ndarray, size: int) -> np.ndarray:
     return mask
 
 
-def _resized_mask(path: Path, size: int, classes: "ClassList | None") -> np.ndarray:
+def _resized_mask(path: Path, size: int, classes: ClassList | None) -> np.ndarray:
     """A mask file as (S, S) uint8 class ids."""
     return _fit_mask(_load_mask(path, classes), size)
 
@@ -180,7 +192,6 @@ def scan_pairs(root: Path, size: int, classes: ClassList | None, skips: SkipLog)
     """``root/images`` + ``root/masks`` matched by stem, every pair decoded and checked (problems go to
     ``skips``); kept: the paths and each resized mask's pixel counts, the pairs stay on disk."""
     from functools import partial
-
 
     img_dir, mask_dir = root / "images", root / "masks"
     for d in (img_dir, mask_dir):
@@ -205,14 +216,27 @@ def scan_pairs(root: Path, size: int, classes: ClassList | None, skips: SkipLog)
         except ValueError as exc:
             return stem, None, (str(masks[stem]), str(exc))
         if image.shape[:2] != mask.shape[:2]:
-            return stem, None, (str(masks[stem]), f"mask is {mask.shape[1]}x{mask.shape[0]} pixels, its image "
-                                                  f"{images[stem].name} is {image.shape[1]}x{image.shape[0]}")
+            return (
+                stem,
+                None,
+                (
+                    str(masks[stem]),
+                    f"mask is {mask.shape[1]}x{mask.shape[0]} pixels, its image "
+                    f"{images[stem].name} is {image.shape[1]}x{image.shape[0]}",
+                ),
+            )
         return stem, np.bincount(_fit_mask(mask, size).ravel(), minlength=256), None
 
     good = []
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for stem, counts, err in progress(pool.map(read, stems), total=len(stems), desc="checking pairs", unit="pair",
-                                      disable=len(stems) < 500, leave=False):
+        for stem, counts, err in progress(
+            pool.map(read, stems),
+            total=len(stems),
+            desc="checking pairs",
+            unit="pair",
+            disable=len(stems) < 500,
+            leave=False,
+        ):
             if err:
                 skips.skip(*err)
             else:
@@ -220,11 +244,14 @@ def scan_pairs(root: Path, size: int, classes: ClassList | None, skips: SkipLog)
     if not good:
         raise UserInputError(f"{root}: no readable image/mask pair (see the warnings above)")
     tag = f"segmentation {size}px classes={classes.colours if classes else None}"
-    return MaskedImages(FileRows([images[g[0]] for g in good], partial(_resized_image, size=size), (size, size, 3),
-                                 f"{tag} image"),
-                        FileRows([masks[g[0]] for g in good], partial(_resized_mask, size=size, classes=classes),
-                                 (size, size), f"{tag} mask"),
-                        [str(masks[g[0]]) for g in good], np.stack([g[1] for g in good]))
+    return MaskedImages(
+        FileRows([images[g[0]] for g in good], partial(_resized_image, size=size), (size, size, 3), f"{tag} image"),
+        FileRows(
+            [masks[g[0]] for g in good], partial(_resized_mask, size=size, classes=classes), (size, size), f"{tag} mask"
+        ),
+        [str(masks[g[0]]) for g in good],
+        np.stack([g[1] for g in good]),
+    )
 
 
 def check_values(data: MaskedImages, num_classes: int, ignore_index: int, skips: SkipLog) -> MaskedImages:
@@ -234,8 +261,11 @@ def check_values(data: MaskedImages, num_classes: int, ignore_index: int, skips:
         values = np.flatnonzero(counts)
         bad = values[(values >= num_classes) & (values != ignore_index)]
         if len(bad):
-            skips.skip(data.names[i], f"mask value {int(bad[0])} is not a class id (0..{num_classes - 1}) nor the "
-                                      f"ignore index {ignore_index}" + (f" ({len(bad)} such values)" if len(bad) > 1 else ""))
+            skips.skip(
+                data.names[i],
+                f"mask value {int(bad[0])} is not a class id (0..{num_classes - 1}) nor the "
+                f"ignore index {ignore_index}" + (f" ({len(bad)} such values)" if len(bad) > 1 else ""),
+            )
         else:
             keep.append(i)
     return data.subset(keep)
@@ -254,7 +284,11 @@ def _binarize(data: MaskedImages | None, ignore_index: int) -> MaskedImages | No
     binary_counts[:, 0] = counts[:, 0]
     binary_counts[:, 1] = counts[:, 1:].sum(1) - (ignored if ignore_index >= 1 else 0)
     binary_counts[:, ignore_index] += ignored if ignore_index >= 1 else 0
-    masks = data.masks.map(binary, f"binary ignore={ignore_index}") if isinstance(data.masks, FileRows) else binary(data.masks)
+    masks = (
+        data.masks.map(binary, f"binary ignore={ignore_index}")
+        if isinstance(data.masks, FileRows)
+        else binary(data.masks)
+    )
     return MaskedImages(data.images, masks, data.names, binary_counts)
 
 
@@ -275,9 +309,12 @@ def _random_split(data: MaskedImages, fractions: tuple[float, float], seed: int)
     n_val, n_test = (int(round(len(data) * f)) for f in fractions)
     if fractions[0] > 0 and n_val == 0 and len(data) > 2:
         n_val = 1
-    val, test, train = idx[:n_val], idx[n_val:n_val + n_test], idx[n_val + n_test:]
-    return (data.subset(np.sort(train)), data.subset(np.sort(val)) if len(val) else None,
-            data.subset(np.sort(test)) if len(test) else None)
+    val, test, train = idx[:n_val], idx[n_val : n_val + n_test], idx[n_val + n_test :]
+    return (
+        data.subset(np.sort(train)),
+        data.subset(np.sort(val)) if len(val) else None,
+        data.subset(np.sort(test)) if len(test) else None,
+    )
 
 
 def load_splits(cfg) -> SegmentationSplits:
@@ -287,8 +324,13 @@ def load_splits(cfg) -> SegmentationSplits:
     if cfg.data in NAMED_SETS:
         splits = _canvas(cfg)
         if cfg.binary:
-            splits = SegmentationSplits(_binarize(splits.train, cfg.ignore_index), _binarize(splits.val, cfg.ignore_index),
-                                        _binarize(splits.test, cfg.ignore_index), ["background", "foreground"], "canvas")
+            splits = SegmentationSplits(
+                _binarize(splits.train, cfg.ignore_index),
+                _binarize(splits.val, cfg.ignore_index),
+                _binarize(splits.test, cfg.ignore_index),
+                ["background", "foreground"],
+                "canvas",
+            )
         return splits
     root = Path(cfg.data)
     if not root.is_dir():
@@ -298,18 +340,26 @@ def load_splits(cfg) -> SegmentationSplits:
     skips = SkipLog("image/mask pairs", strict=cfg.strict)
     if (root / "train").is_dir():
         folders = {"train": "train", "val": "val" if (root / "val").is_dir() else "validation", "test": "test"}
-        parts = {split: scan_pairs(root / folder, cfg.image_size, classes, skips)
-                 for split, folder in folders.items() if (root / folder).is_dir()}
+        parts = {
+            split: scan_pairs(root / folder, cfg.image_size, classes, skips)
+            for split, folder in folders.items()
+            if (root / folder).is_dir()
+        }
     else:
         parts = {"train": scan_pairs(root, cfg.image_size, classes, skips)}
     if cfg.binary:
         parts = {split: _binarize(p, cfg.ignore_index) for split, p in parts.items()}
         names = ["background", "foreground"]
     elif cfg.num_classes:
-        names = (classes.names if classes and len(classes.names) == cfg.num_classes
-                 else [f"class_{i}" for i in range(cfg.num_classes)])
+        names = (
+            classes.names
+            if classes and len(classes.names) == cfg.num_classes
+            else [f"class_{i}" for i in range(cfg.num_classes)]
+        )
         if classes and len(classes.names) != cfg.num_classes:
-            raise UserInputError(f"{classes_txt}: lists {len(classes.names)} classes, --num-classes says {cfg.num_classes}")
+            raise UserInputError(
+                f"{classes_txt}: lists {len(classes.names)} classes, --num-classes says {cfg.num_classes}"
+            )
     elif classes:
         names = classes.names
     else:
@@ -325,11 +375,17 @@ def load_splits(cfg) -> SegmentationSplits:
     if not len(train):
         raise UserInputError(f"{root}: no training pair left after the checks above")
     if val is None:
-        train, val, held = _random_split(train, (cfg.val_fraction, 0.0 if test is not None else cfg.test_fraction),
-                                         cfg.data_seed)
+        train, val, held = _random_split(
+            train, (cfg.val_fraction, 0.0 if test is not None else cfg.test_fraction), cfg.data_seed
+        )
         test = test if test is not None else held
-    return SegmentationSplits(train, val if val is not None and len(val) else None,
-                              test if test is not None and len(test) else None, names, root.name)
+    return SegmentationSplits(
+        train,
+        val if val is not None and len(val) else None,
+        test if test is not None and len(test) else None,
+        names,
+        root.name,
+    )
 
 
 def _masks_holding(parts, ignore_index: int) -> dict[int, int]:
@@ -362,7 +418,8 @@ def _refuse_gaps(root: Path, parts, masks_with: dict[int, int]) -> None:
     raise UserInputError(
         f"{root}: mask values {_ranges(values)} would make {top + 1} classes, {empty} of them in no mask; "
         f"{_ranges(above)} in {len(holding)} of {total} masks ({shown}) are no class ids as they stand: give "
-        f"{skip}--num-classes {top + 1} if every id up to {top} is a class{binary}, or a classes.txt")
+        f"{skip}--num-classes {top + 1} if every id up to {top} is a class{binary}, or a classes.txt"
+    )
 
 
 def inferred_classes_warning(masks_with: dict[int, int], masks: int) -> str | None:
@@ -377,8 +434,10 @@ def inferred_classes_warning(masks_with: dict[int, int], masks: int) -> str | No
     unused = [v for v in range(top) if v not in masks_with]
     gap = f"; {_ranges(unused)} in none" if unused else ""
     below = max((v for v in masks_with if v < top), default=1) + 1
-    return (f"warning: {top + 1} classes inferred from the mask values (largest {top}, in {masks_with[top]} of "
-            f"{masks} masks{gap}); if {top} is a stray value, give --num-classes {max(below, 2)} or a classes.txt")
+    return (
+        f"warning: {top + 1} classes inferred from the mask values (largest {top}, in {masks_with[top]} of "
+        f"{masks} masks{gap}); if {top} is a stray value, give --num-classes {max(below, 2)} or a classes.txt"
+    )
 
 
 def _ranges(values: list[int]) -> str:
@@ -410,8 +469,9 @@ def load_eval_set(data: str, cfg, info: dict) -> MaskedImages:
 CANVAS_FORMATS = ("masks",)  # what ``edgesuite data make-canvas --format`` writes for this app
 
 
-def write_canvas(out: str, fmt: str, count: int, size: int, seed: int, max_items: int | None = None,
-                 train_items: int | None = None) -> dict:
+def write_canvas(
+    out: str, fmt: str, count: int, size: int, seed: int, max_items: int | None = None, train_items: int | None = None
+) -> dict:
     """``edgesuite data make-canvas --format masks``: the canvases as train/ val/ test/ folders of images/ and
     masks/ (8-bit grey PNGs of class ids) with classes.txt, what ``--data`` of this app reads; ``max_items`` and
     ``train_items`` (None: the embedded canvases' count) as for the detector."""

@@ -14,13 +14,16 @@ import numpy as np
 
 from edgesuite.apps.segmentation import data as sgdata
 from edgesuite.common import datacheck as dc
-from edgesuite.common.stream import FileRows
 from edgesuite.common.log import progress
+from edgesuite.common.stream import FileRows
 
 
 def _parts(splits):
-    return [(name, part) for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
-            if part is not None and len(part)]
+    return [
+        (name, part)
+        for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+        if part is not None and len(part)
+    ]
 
 
 def inspect_data(cfg, plots: Path) -> dc.Inspection:
@@ -47,23 +50,49 @@ def inspect_data(cfg, plots: Path) -> dc.Inspection:
                 c[cfg.ignore_index] = 0
                 present = np.flatnonzero(c[:k])
                 if not c[1:k].any():
-                    findings.append(dc.Finding("empty-mask", [part.names[i]], "no pixel of any foreground class",
-                                               [split], thumbs=[item.thumb]))
+                    findings.append(
+                        dc.Finding(
+                            "empty-mask",
+                            [part.names[i]],
+                            "no pixel of any foreground class",
+                            [split],
+                            thumbs=[item.thumb],
+                        )
+                    )
                 elif len(present) == 1:
-                    findings.append(dc.Finding("one-class-mask", [part.names[i]], f"every pixel is "
-                                               f"{names[present[0]]}", [split], thumbs=[item.thumb]))
+                    findings.append(
+                        dc.Finding(
+                            "one-class-mask",
+                            [part.names[i]],
+                            f"every pixel is {names[present[0]]}",
+                            [split],
+                            thumbs=[item.thumb],
+                        )
+                    )
             pixels = counts[:, :k].sum(0).astype(np.float64)
             shares[split] = (pixels / max(pixels.sum(), 1)).tolist()
     lines = ["| class | " + " | ".join(shares) + " |", "| --- | " + " | ".join("---:" for _ in shares) + " |"]
     lines += [f"| {n} | " + " | ".join(f"{shares[s][c]:.2%}" for s in shares) + " |" for c, n in enumerate(names)]
-    lines += ["", f"{sum(f.kind == 'empty-mask' for f in findings)} masks without foreground, "
-                  f"{sum(f.kind == 'one-class-mask' for f in findings)} masks of a single class."]
-    plot = dc.bar_plot(names, {s: [100 * v for v in shares[s]] for s in shares}, plots / "pixel_shares.png",
-                       "pixel share per class (%)")
-    return dc.Inspection(splits.data_name, items, None, [dc.Section("Class pixel shares", lines, [plot],
-                                                                    {"shares": shares})],
-                         findings, splits=splits, label_errors_skipped="Masks have no one label per item: no label "
-                                                                       "errors are ranked (see the per-class IoU).")
+    lines += [
+        "",
+        f"{sum(f.kind == 'empty-mask' for f in findings)} masks without foreground, "
+        f"{sum(f.kind == 'one-class-mask' for f in findings)} masks of a single class.",
+    ]
+    plot = dc.bar_plot(
+        names,
+        {s: [100 * v for v in shares[s]] for s in shares},
+        plots / "pixel_shares.png",
+        "pixel share per class (%)",
+    )
+    return dc.Inspection(
+        splits.data_name,
+        items,
+        None,
+        [dc.Section("Class pixel shares", lines, [plot], {"shares": shares})],
+        findings,
+        splits=splits,
+        label_errors_skipped="Masks have no one label per item: no label errors are ranked (see the per-class IoU).",
+    )
 
 
 def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
@@ -73,8 +102,11 @@ def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
 
     splits = found.splits
     root = Path(cfg.data)
-    source_classes = next((p for p in (root / "classes.txt", root.parent / "classes.txt") if p.is_file()), None) \
-        if root.is_dir() else None
+    source_classes = (
+        next((p for p in (root / "classes.txt", root.parent / "classes.txt") if p.is_file()), None)
+        if root.is_dir()
+        else None
+    )
     on_disk = False
     for split, part in _parts(splits):
         for sub in ("images", "masks"):
@@ -94,8 +126,9 @@ def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
         (out / "classes.txt").write_text("\n".join(splits.class_names) + "\n", encoding="utf-8")
 
 
-def explain(model, predictor, inputs: list, save_dir: Path | None = None, target: str | None = None,
-            box: int | None = None) -> list[dict]:
+def explain(
+    model, predictor, inputs: list, save_dir: Path | None = None, target: str | None = None, box: int | None = None
+) -> list[dict]:
     """For the class ``target`` (default: the largest class other than background in each prediction), what
     made the model paint it: Grad-CAM of the class's mean probability over the pixels it predicted there, on
     the encoder's deepest feature map (occlusion for an exported file). One dict per image
@@ -129,23 +162,39 @@ def explain(model, predictor, inputs: list, save_dir: Path | None = None, target
             return tf.reduce_sum(tf.cast(p[..., k], tf.float32) * weight, axis=(1, 2))
 
         if model is not None:
-            heat, method = cx.grad_cam(model, x[i:i + 1], score, skip=("logits", "probabilities"),
-                                       deepest=True)[0], "Grad-CAM"
+            heat, method = (
+                cx.grad_cam(model, x[i : i + 1], score, skip=("logits", "probabilities"), deepest=True)[0],
+                "Grad-CAM",
+            )
         else:
-            heat = cx.occlusion(lambda imgs: np.asarray(predictor.predict_raw(imgs), np.float32), x[i:i + 1],
-                                score)[0]
+            heat = cx.occlusion(lambda imgs: np.asarray(predictor.predict_raw(imgs), np.float32), x[i : i + 1], score)[
+                0
+            ]
             method = "occlusion"
         name = str(item) if isinstance(item, (str, Path)) else f"input{i}"
-        shown = {"input": name, "explained": names[k], "method": method, "image": x[i], "maps": {names[k]: heat},
-                 "peak": {names[k]: cx.peak(heat)}, "class_map": class_map}
+        shown = {
+            "input": name,
+            "explained": names[k],
+            "method": method,
+            "image": x[i],
+            "maps": {names[k]: heat},
+            "peak": {names[k]: cx.peak(heat)},
+            "class_map": class_map,
+        }
         if save_dir is not None:
             stem = Path(name).stem if isinstance(item, (str, Path)) else name
-            shown["file"] = str(cx.save_panels(save_dir / f"{stem}_explain.png", x[i],
-                                               {f"{names[k]} ({region.mean():.0%} of the image)": heat},
-                                               f"{method}: {name}"))
-        shown["text"] = (f"{name}: {names[k]} over {float((class_map == k).mean()):.0%} of the image; {method} "
-                         f"peaks at row, column {shown['peak'][names[k]]}"
-                         + (f"; wrote {shown['file']}" if "file" in shown else ""))
+            shown["file"] = str(
+                cx.save_panels(
+                    save_dir / f"{stem}_explain.png",
+                    x[i],
+                    {f"{names[k]} ({region.mean():.0%} of the image)": heat},
+                    f"{method}: {name}",
+                )
+            )
+        shown["text"] = (
+            f"{name}: {names[k]} over {float((class_map == k).mean()):.0%} of the image; {method} "
+            f"peaks at row, column {shown['peak'][names[k]]}" + (f"; wrote {shown['file']}" if "file" in shown else "")
+        )
         out.append(shown)
     return out
 
@@ -168,7 +217,14 @@ def explanation_plot(model, images: np.ndarray, class_names: list[str], out: Pat
         k = int(counts.argmax())
         weight = (class_maps[i] == k).astype(np.float32)
         weight /= weight.sum()
-        maps.append(cx.grad_cam(model, x[i:i + 1], lambda p, k=k, w=weight: tf.reduce_sum(
-            tf.cast(p[..., k], tf.float32) * w, axis=(1, 2)), skip=("logits", "probabilities"), deepest=True)[0])
+        maps.append(
+            cx.grad_cam(
+                model,
+                x[i : i + 1],
+                lambda p, k=k, w=weight: tf.reduce_sum(tf.cast(p[..., k], tf.float32) * w, axis=(1, 2)),
+                skip=("logits", "probabilities"),
+                deepest=True,
+            )[0]
+        )
         titles.append(f"{class_names[k]} ({(class_maps[i] == k).mean():.0%} predicted)")
     return cx.save_grid(out, x, maps, titles, "Grad-CAM of the largest predicted class")

@@ -14,7 +14,7 @@ def confusion(truth: np.ndarray, pred: np.ndarray, num_classes: int, ignore_inde
     """(K, K) counts, rows the true class, columns the predicted one."""
     truth, pred = np.asarray(truth).ravel().astype(np.int64), np.asarray(pred).ravel().astype(np.int64)
     keep = (truth != ignore_index) & (truth < num_classes)
-    return np.bincount(truth[keep] * num_classes + pred[keep], minlength=num_classes ** 2).reshape(num_classes, -1)
+    return np.bincount(truth[keep] * num_classes + pred[keep], minlength=num_classes**2).reshape(num_classes, -1)
 
 
 def from_confusion(conf: np.ndarray, class_names: list[str]) -> dict:

@@ -59,8 +59,14 @@ def build_unet(num_classes: int, image_size: int, width: float = 1.0, depth: int
     return keras.Model(inputs, _classifier(x, num_classes), name="unet")
 
 
-def build_unet_efficientnet(num_classes: int, image_size: int, variant: str = "efficientnet-lite0",
-                            weights: str = "imagenet", width: float = 1.0, freeze: bool = False) -> keras.Model:
+def build_unet_efficientnet(
+    num_classes: int,
+    image_size: int,
+    variant: str = "efficientnet-lite0",
+    weights: str = "imagenet",
+    width: float = 1.0,
+    freeze: bool = False,
+) -> keras.Model:
     """The U-Net's light decoder over EfficientNet-Lite: the stage ends at strides 32, 16, 8, 4 and 2 (lite0: 320,
     112, 40, 24, 16 channels) are the bottleneck and the skips.
 
@@ -75,8 +81,15 @@ def build_unet_efficientnet(num_classes: int, image_size: int, variant: str = "e
     cast it back (Core ML refuses a uint8 cast).
     """
     inputs = keras.Input(shape=(image_size, image_size, 3), dtype="uint8", name="image")
-    backbone = efficientnet_lite(variant, (image_size, image_size, 3), include_top=False, features=(2, 4, 8, 16, 32),
-                                 weights=weights, input_dtype="float32", name="backbone")
+    backbone = efficientnet_lite(
+        variant,
+        (image_size, image_size, 3),
+        include_top=False,
+        features=(2, 4, 8, 16, 32),
+        weights=weights,
+        input_dtype="float32",
+        name="backbone",
+    )
     *skips, x = backbone(inputs, training=_freeze(backbone, freeze))
     f = lambda n: max(8, int(round(n * width)))  # noqa: E731
     for level in reversed(range(len(skips))):
@@ -90,8 +103,14 @@ def build_unet_efficientnet(num_classes: int, image_size: int, variant: str = "e
     return keras.Model(inputs, _classifier(x, num_classes), name=f"unet_{variant.replace('-', '_')}")
 
 
-def build_deeplabv3plus(num_classes: int, image_size: int, width: float = 1.0, weights: str = "none",
-                        encoder: str = "mobilenetv2", freeze: bool = False) -> keras.Model:
+def build_deeplabv3plus(
+    num_classes: int,
+    image_size: int,
+    width: float = 1.0,
+    weights: str = "none",
+    encoder: str = "mobilenetv2",
+    freeze: bool = False,
+) -> keras.Model:
     """DeepLabV3+: encoder features at 1/16 through ASPP, joined with 1/4 features, upsampled x4 twice.
 
     The atrous rates scale with the feature map (the paper's 6/12/18 at 1/16 of
@@ -102,12 +121,22 @@ def build_deeplabv3plus(num_classes: int, image_size: int, width: float = 1.0, w
     if encoder == "mobilenetv2":
         x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(inputs)
         mobilenet = mobilenetv2(image_size, width, weights)
-        backbone = keras.Model(mobilenet.input, [mobilenet.get_layer("block_3_expand_relu").output,
-                                                 mobilenet.get_layer("block_13_expand_relu").output], name="backbone")
+        backbone = keras.Model(
+            mobilenet.input,
+            [mobilenet.get_layer("block_3_expand_relu").output, mobilenet.get_layer("block_13_expand_relu").output],
+            name="backbone",
+        )
     else:  # normalises the pixels itself; float input, see build_unet_efficientnet
         x = inputs
-        backbone = efficientnet_lite(encoder, (image_size, image_size, 3), include_top=False, features=(4, 16),
-                                     weights=weights, input_dtype="float32", name="backbone")
+        backbone = efficientnet_lite(
+            encoder,
+            (image_size, image_size, 3),
+            include_top=False,
+            features=(4, 16),
+            weights=weights,
+            input_dtype="float32",
+            name="backbone",
+        )
     low, high = backbone(x, training=_freeze(backbone, freeze))
     cells = image_size // 16
     rates = (6, 12, 18) if cells >= 32 else (1, 2, 3)
@@ -158,8 +187,8 @@ def build(cfg, num_classes: int) -> keras.Model:
 class CrossEntropyDice(keras.losses.Loss):
     """Per-pixel cross-entropy plus ``dice_weight`` x soft Dice, pixels at ``ignore_index`` left out of both.
 
-        loss = CrossEntropyDice(num_classes=11, ignore_index=255, dice_weight=1.0)
-        loss(masks, probabilities)   # masks (N, H, W) int, probabilities (N, H, W, K)
+    loss = CrossEntropyDice(num_classes=11, ignore_index=255, dice_weight=1.0)
+    loss(masks, probabilities)   # masks (N, H, W) int, probabilities (N, H, W, K)
     """
 
     def __init__(self, num_classes: int, ignore_index: int = 255, dice_weight: float = 1.0, name="ce_dice", **kwargs):
@@ -183,5 +212,9 @@ class CrossEntropyDice(keras.losses.Loss):
         return per_image + self.dice_weight * (1.0 - dice)
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "ignore_index": self.ignore_index,
-                "dice_weight": self.dice_weight}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "ignore_index": self.ignore_index,
+            "dice_weight": self.dice_weight,
+        }

@@ -59,8 +59,17 @@ def at_size(probs: np.ndarray, width: int, height: int) -> np.ndarray:
 
     if probs.shape[:2] == (height, width):
         return probs
-    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(probs[..., k], np.float32), mode="F").resize(
-        (width, height), Image.BILINEAR)) for k in range(probs.shape[-1])], axis=-1)
+    return np.stack(
+        [
+            np.asarray(
+                Image.fromarray(np.ascontiguousarray(probs[..., k], np.float32), mode="F").resize(
+                    (width, height), Image.BILINEAR
+                )
+            )
+            for k in range(probs.shape[-1])
+        ],
+        axis=-1,
+    )
 
 
 def annotate(result: dict, source, metadata: dict) -> dict:
@@ -98,5 +107,7 @@ def save(result: dict, source, save_dir, metadata: dict, stem: str | None = None
     shown = np.asarray(image, np.float32)
     fg = np.asarray(mask)[..., None] > 0
     overlay = np.where(fg, 0.45 * shown + 0.55 * colour, shown)
-    return {"mask_file": save_png(mask, save_dir / f"{stem}_mask.png"),
-            "overlay_file": save_png(Image.fromarray(np.uint8(np.round(overlay))), save_dir / f"{stem}_overlay.png")}
+    return {
+        "mask_file": save_png(mask, save_dir / f"{stem}_mask.png"),
+        "overlay_file": save_png(Image.fromarray(np.uint8(np.round(overlay))), save_dir / f"{stem}_overlay.png"),
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from edgesuite.apps.segmentation import data as sdata
 from edgesuite.apps.segmentation import postprocess as codec
 from edgesuite.apps.segmentation.metrics import segmentation_metrics
@@ -17,13 +18,17 @@ class SegmentationServing(Serving):
     def metadata(self, info: dict) -> dict:
         size = info["image_size"]
         return {
-            "task": self.name, "kind": "segmenter", "class_names": info["class_names"],
+            "task": self.name,
+            "kind": "segmenter",
+            "class_names": info["class_names"],
             "ignore_index": info.get("ignore_index", 255),
             "input": {"name": "image", "shape": [size, size, 3], "dtype": "uint8"},
             "outputs": ["probabilities"],
             "output_shape": [size, size, len(info["class_names"])],
-            "serving_outputs": {"class_map": f"uint8 [N, {size}, {size}], the argmax of probabilities "
-                                             "(SavedModel, TFLite and ONNX carry it)"},
+            "serving_outputs": {
+                "class_map": f"uint8 [N, {size}, {size}], the argmax of probabilities "
+                "(SavedModel, TFLite and ONNX carry it)"
+            },
             "preprocessing": f"RGB, bilinear resize to {size}x{size}, uint8",
             "normalization": "inside the model",
             "postprocessing": "argmax over the last axis gives the class map",

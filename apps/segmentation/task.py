@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-
 from pathlib import Path
 
 import numpy as np
+
 from edgesuite.apps.segmentation import data as sdata
 from edgesuite.apps.segmentation import model as smodel
 from edgesuite.apps.segmentation.config import Config
@@ -46,8 +46,14 @@ class SegmentationTask(Task):
         def pipe(part, split: str):
             if part is None or len(part) == 0:
                 return None
-            return split_pipeline(sdata.columns(part), cfg, self.name, split, train=split == "train",
-                                  augment=augment if augmenter else None)
+            return split_pipeline(
+                sdata.columns(part),
+                cfg,
+                self.name,
+                split,
+                train=split == "train",
+                augment=augment if augmenter else None,
+            )
 
         k = len(splits.class_names)
         info = {
@@ -60,14 +66,23 @@ class SegmentationTask(Task):
             "ignore_index": cfg.ignore_index,
             "input_dtype": "uint8",
             "data_name": splits.data_name,
-            "split_sizes": {n: (len(s) if s is not None else 0) for n, s in
-                            (("train", splits.train), ("val", splits.val), ("test", splits.test))},
+            "split_sizes": {
+                n: (len(s) if s is not None else 0)
+                for n, s in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+            },
         }
         counts = splits.train.value_counts().sum(0)[:k]
-        info["train_pixel_share"] = {n: round(float(c / max(counts.sum(), 1)), 5) for n, c in zip(splits.class_names, counts)}
-        return DataSplits(train=pipe(splits.train, "train"), val=pipe(splits.val, "val"),
-                          test=pipe(splits.test, "test"),
-                          info=info, train_size=len(splits.train), extras={"val": splits.val})
+        info["train_pixel_share"] = {
+            n: round(float(c / max(counts.sum(), 1)), 5) for n, c in zip(splits.class_names, counts)
+        }
+        return DataSplits(
+            train=pipe(splits.train, "train"),
+            val=pipe(splits.val, "val"),
+            test=pipe(splits.test, "test"),
+            info=info,
+            train_size=len(splits.train),
+            extras={"val": splits.val},
+        )
 
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):
         return held_out_pipeline(sdata, cfg, info, data)
@@ -75,8 +90,9 @@ class SegmentationTask(Task):
     # ---- model ------------------------------------------------------------
     def build_model(self, cfg: Config, info: dict):
         # what the data gave (--image-size 0, --backbone auto) is in info; the config may still hold the unset values
-        fitted = {k: info[k] for k in ("backbone", "freeze_backbone")
-                  if k in info and getattr(cfg, k) == self.from_data[k]}
+        fitted = {
+            k: info[k] for k in ("backbone", "freeze_backbone") if k in info and getattr(cfg, k) == self.from_data[k]
+        }
         return smodel.build(dataclasses.replace(cfg, image_size=info["image_size"], **fitted), len(info["class_names"]))
 
     def loss_and_metrics(self, cfg: Config, info: dict):
@@ -84,13 +100,15 @@ class SegmentationTask(Task):
 
         k = len(info["class_names"])
         loss = smodel.CrossEntropyDice(k, cfg.ignore_index, dice_weight=1.0 if cfg.loss == "ce+dice" else 0.0)
-        miou = keras.metrics.MeanIoU(num_classes=k, ignore_class=cfg.ignore_index, sparse_y_true=True,
-                                     sparse_y_pred=False, name="miou")
+        miou = keras.metrics.MeanIoU(
+            num_classes=k, ignore_class=cfg.ignore_index, sparse_y_true=True, sparse_y_pred=False, name="miou"
+        )
         return loss, [miou]
 
     def fine_tune_epoch(self, cfg: Config) -> int | None:
-        return cfg.fine_tune_after if (cfg.encoder != "compact" and cfg.freeze_backbone and cfg.fine_tune_after) \
-            else None
+        return (
+            cfg.fine_tune_after if (cfg.encoder != "compact" and cfg.freeze_backbone and cfg.fine_tune_after) else None
+        )
 
     def unfreeze(self, model) -> None:
         model.get_layer("backbone").trainable = True
@@ -110,21 +128,35 @@ class SegmentationTask(Task):
         if val is not None and len(val):
             n = min(8, len(val))
             pred = np.asarray(model(val.images[:n], training=False)).argmax(-1)
-            out.append(cplots.mask_grid(val.images[:n], val.masks[:n], pred, data.info["class_names"],
-                                        run.plots_dir / "val_predictions.png", palette(),
-                                        data.info.get("ignore_index", 255)))
+            out.append(
+                cplots.mask_grid(
+                    val.images[:n],
+                    val.masks[:n],
+                    pred,
+                    data.info["class_names"],
+                    run.plots_dir / "val_predictions.png",
+                    palette(),
+                    data.info.get("ignore_index", 255),
+                )
+            )
             from edgesuite.apps.segmentation.inspector import explanation_plot
 
             try:  # what the model looked at; a model with no spatial layer to take Grad-CAM on has no such plot
-                out.append(explanation_plot(model, val.images[:n], data.info["class_names"],
-                                            run.plots_dir / "explanations.png"))
+                out.append(
+                    explanation_plot(
+                        model, val.images[:n], data.info["class_names"], run.plots_dir / "explanations.png"
+                    )
+                )
             except ValueError as exc:
                 import logging
 
                 logging.getLogger("edgesuite").warning("no explanations.png: %s", exc)
         if "confusion_matrix" in metrics:
-            out.append(cplots.confusion_matrix(metrics["confusion_matrix"], data.info["class_names"],
-                                               run.plots_dir / "confusion_matrix.png"))
+            out.append(
+                cplots.confusion_matrix(
+                    metrics["confusion_matrix"], data.info["class_names"], run.plots_dir / "confusion_matrix.png"
+                )
+            )
         return out
 
 

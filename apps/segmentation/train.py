@@ -19,12 +19,18 @@ from edgesuite.common.log import say
 # (what `edgesuite train segmentation` runs), and the script prints them as it starts; a flag changes one
 # (--lr 1e-3), and `--help` lists them all.
 RECIPE = (
-    "model", "width", "image_size",  # a light LinkNet-style U-Net; 0: the images' side
+    "model",
+    "width",
+    "image_size",  # a light LinkNet-style U-Net; 0: the images' side
     "loss",  # cross-entropy; "ce+dice" lifts thin classes
     "augment",  # flip, zoom, shift, colour: masks move too
-    "epochs", "time_budget",  # as many epochs as fit in the time budget (minutes), up to --epochs
-    "early_stopping", "batch_size",
-    "optimizer", "lr", "schedule",
+    "epochs",
+    "time_budget",  # as many epochs as fit in the time budget (minutes), up to --epochs
+    "early_stopping",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "schedule",
 )
 
 

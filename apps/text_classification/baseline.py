@@ -46,8 +46,9 @@ def _features(texts: list[str]):
 
     parts = [("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=200_000))]
     if spaceless(texts):
-        parts.append(("chars", TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True,
-                                               max_features=200_000)))
+        parts.append(
+            ("chars", TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, max_features=200_000))
+        )
     return FeatureUnion(parts)
 
 
@@ -79,10 +80,13 @@ def _fit_and_score(train, val, held, class_count: int) -> dict:
         best_c = max(scores, key=scores.get)
     pred = model(best_c).predict(features.transform(held.texts))
     truth = np.asarray(held.labels)
-    return {"name": "tfidf_logreg", "accuracy": float(accuracy_score(truth, pred)),
-            "macro_f1": float(f1_score(truth, pred, average="macro", labels=labels)),
-            "features": "word 1-2-grams" + (" + character 1-3-grams" if len(features.transformer_list) > 1 else ""),
-            "C": best_c}
+    return {
+        "name": "tfidf_logreg",
+        "accuracy": float(accuracy_score(truth, pred)),
+        "macro_f1": float(f1_score(truth, pred, average="macro", labels=labels)),
+        "features": "word 1-2-grams" + (" + character 1-3-grams" if len(features.transformer_list) > 1 else ""),
+        "C": best_c,
+    }
 
 
 def tfidf_rows(ids: np.ndarray, idf, size: int):

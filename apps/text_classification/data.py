@@ -49,7 +49,7 @@ class LabelledTexts:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, idx) -> "LabelledTexts":
+    def subset(self, idx) -> LabelledTexts:
         return LabelledTexts([self.texts[i] for i in idx], self.labels[idx], [self.where[i] for i in idx])
 
 
@@ -86,19 +86,26 @@ def read_table(path: Path, cfg, text_column: str, label_column: str, skips: Skip
     columns = reader.fieldnames or []
     for col, flag in ((text_column, "--text-column"), (label_column, "--label-column")):
         if col not in columns:
-            raise UserInputError(f"{path}: no column {col!r} (set {flag}); the header has: "
-                                 f"{', '.join(repr(c) for c in columns) or 'nothing'}")
+            raise UserInputError(
+                f"{path}: no column {col!r} (set {flag}); the header has: "
+                f"{', '.join(repr(c) for c in columns) or 'nothing'}"
+            )
     rows = Rows()
     try:
         for row in reader:
             where = f"{path}:{reader.line_num}"
             if None in row:  # more fields than the header: a delimiter or quoting problem
-                skips.skip(where, f"{len(columns) + len(row[None])} fields, the header has {len(columns)} "
-                                  "(check --delimiter / --quotechar)")
+                skips.skip(
+                    where,
+                    f"{len(columns) + len(row[None])} fields, the header has {len(columns)} "
+                    "(check --delimiter / --quotechar)",
+                )
                 continue
             _check_row(rows, skips, row.get(text_column), row.get(label_column), where)
     except csv.Error as exc:
-        raise UserInputError(f"{path}:{reader.line_num}: malformed CSV ({exc}); check --delimiter / --quotechar") from None
+        raise UserInputError(
+            f"{path}:{reader.line_num}: malformed CSV ({exc}); check --delimiter / --quotechar"
+        ) from None
     return rows
 
 
@@ -114,13 +121,17 @@ def read_jsonl(path: Path, cfg, skips: SkipLog) -> Rows:
         except ValueError as exc:
             raise UserInputError(f"{where}: not a JSON object ({exc.msg} at column {exc.colno})") from None
         if not isinstance(obj, dict):
-            raise UserInputError(f"{where}: expected a JSON object with keys {cfg.text_column!r} and "
-                                 f"{cfg.label_column!r}, got {type(obj).__name__}")
+            raise UserInputError(
+                f"{where}: expected a JSON object with keys {cfg.text_column!r} and "
+                f"{cfg.label_column!r}, got {type(obj).__name__}"
+            )
         if line_no == 1 or not rows.texts:
             for key, flag in ((cfg.text_column, "--text-column"), (cfg.label_column, "--label-column")):
                 if key not in obj:
-                    raise UserInputError(f"{where}: no key {key!r} (set {flag}); the object has: "
-                                         f"{', '.join(repr(k) for k in obj) or 'nothing'}")
+                    raise UserInputError(
+                        f"{where}: no key {key!r} (set {flag}); the object has: "
+                        f"{', '.join(repr(k) for k in obj) or 'nothing'}"
+                    )
         _check_row(rows, skips, obj.get(cfg.text_column), obj.get(cfg.label_column), where)
     return rows
 
@@ -149,8 +160,10 @@ def read_any(path: Path, cfg, skips: SkipLog) -> Rows:
         return read_jsonl(path, cfg, skips)
     if suffix in TABLE_SUFFIXES or suffix == ".txt" or cfg.delimiter:
         return read_table(path, cfg, cfg.text_column, cfg.label_column, skips)
-    raise UserInputError(f"{path}: expected .csv, .tsv, .jsonl or a folder of class sub-folders of .txt files "
-                         "(or set --delimiter for another delimited file)")
+    raise UserInputError(
+        f"{path}: expected .csv, .tsv, .jsonl or a folder of class sub-folders of .txt files "
+        "(or set --delimiter for another delimited file)"
+    )
 
 
 def _named(name: str, cfg, skips: SkipLog) -> Rows:
@@ -180,10 +193,16 @@ def to_labelled(rows: Rows, names: list[str], skips: SkipLog, split: str) -> Lab
         if label in index:
             keep.append(i)
         else:
-            skips.skip(rows.where[i], f"label {label!r} in the {split} split was never seen in training "
-                                      f"(training labels: {', '.join(names)})")
-    return LabelledTexts([rows.texts[i] for i in keep], np.array([index[rows.labels[i]] for i in keep], np.int64),
-                         [rows.where[i] for i in keep])
+            skips.skip(
+                rows.where[i],
+                f"label {label!r} in the {split} split was never seen in training "
+                f"(training labels: {', '.join(names)})",
+            )
+    return LabelledTexts(
+        [rows.texts[i] for i in keep],
+        np.array([index[rows.labels[i]] for i in keep], np.int64),
+        [rows.where[i] for i in keep],
+    )
 
 
 def load_splits(cfg) -> TextSplits:
@@ -212,8 +231,9 @@ def load_splits(cfg) -> TextSplits:
     if sources:
         val = to_labelled(read_any(sources["val"], cfg, skips), names, skips, "val") if "val" in sources else None
         test = to_labelled(read_any(sources["test"], cfg, skips), names, skips, "test") if "test" in sources else None
-    fractions = tuple(f for f, have in ((cfg.val_fraction, val is not None), (cfg.test_fraction, test is not None))
-                      if not have)
+    fractions = tuple(
+        f for f, have in ((cfg.val_fraction, val is not None), (cfg.test_fraction, test is not None)) if not have
+    )
     parts = stratified_split(train_all.labels, fractions, cfg.data_seed) if fractions else [np.arange(len(train_all))]
     train = train_all.subset(parts[0])
     taken = iter(parts[1:])

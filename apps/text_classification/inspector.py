@@ -22,8 +22,11 @@ LENGTH_SHARE = 95  # the percentile of training lengths shown as what a fitted -
 
 
 def _parts(splits):
-    return [(name, part) for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
-            if part is not None and len(part)]
+    return [
+        (name, part)
+        for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+        if part is not None and len(part)
+    ]
 
 
 def script_of(text: str) -> str:
@@ -42,7 +45,7 @@ def _skipped_rows(cfg) -> list[tuple[str, str]]:
     else:
         path = Path(cfg.data)
         sources = tcdata._split_sources(path) if path.is_dir() else {}
-        for p in (sources.values() if sources else [path]):
+        for p in sources.values() if sources else [path]:
             tcdata.read_any(p, cfg, skips)
     return skips.items
 
@@ -53,17 +56,35 @@ def inspect_data(cfg, plots: Path) -> dc.Inspection:
     items, texts = [], []
     for split, part in _parts(splits):
         for i, (text, label, where) in enumerate(zip(part.texts, part.labels, part.where)):
-            items.append(dc.Item(where, split, names[int(label)], dc.digest_bytes(text.encode("utf-8", "replace")),
-                                 dc.normalise_text(text), text, i))
+            items.append(
+                dc.Item(
+                    where,
+                    split,
+                    names[int(label)],
+                    dc.digest_bytes(text.encode("utf-8", "replace")),
+                    dc.normalise_text(text),
+                    text,
+                    i,
+                )
+            )
             texts.append(text)
-    findings = [dc.Finding("empty-row" if "empty" in why else "skipped-row", [where], why)
-                for where, why in _skipped_rows(cfg)]
+    findings = [
+        dc.Finding("empty-row" if "empty" in why else "skipped-row", [where], why) for where, why in _skipped_rows(cfg)
+    ]
     sections = [_lengths(splits, plots), _scripts(items)]
     from edgesuite.apps.text_classification.baseline import _features
 
     features = _features(texts).fit_transform(texts)
-    return dc.Inspection(splits.data_name, items, names, sections, findings, features=features, splits=splits,
-                         model="the text baseline (TF-IDF n-grams, logistic regression)")
+    return dc.Inspection(
+        splits.data_name,
+        items,
+        names,
+        sections,
+        findings,
+        features=features,
+        splits=splits,
+        model="the text baseline (TF-IDF n-grams, logistic regression)",
+    )
 
 
 def _lengths(splits, plots: Path) -> dc.Section:
@@ -76,15 +97,20 @@ def _lengths(splits, plots: Path) -> dc.Section:
     lengths = {split: np.array([size(t) for t in part.texts]) for split, part in _parts(splits)}
     train = lengths["train"]
     fitted = int(np.percentile(train, LENGTH_SHARE))
-    lines = [f"Lengths in {unit}: " + "; ".join(f"{s} median {int(np.median(v))}, 95th percentile "
-                                                 f"{int(np.percentile(v, 95))}, longest {int(v.max())}"
-                                                 for s, v in lengths.items()),
-             f"The recipe's --max-length 0 fits the sequence length to the training texts (about their {LENGTH_SHARE}th "
-             f"percentile, here ~{fitted} {unit} before word pieces): {np.mean(train > fitted):.1%} of the training "
-             "texts would be cut."]
+    lines = [
+        f"Lengths in {unit}: "
+        + "; ".join(
+            f"{s} median {int(np.median(v))}, 95th percentile {int(np.percentile(v, 95))}, longest {int(v.max())}"
+            for s, v in lengths.items()
+        ),
+        f"The recipe's --max-length 0 fits the sequence length to the training texts (about their {LENGTH_SHARE}th "
+        f"percentile, here ~{fitted} {unit} before word pieces): {np.mean(train > fitted):.1%} of the training "
+        "texts would be cut.",
+    ]
     plot = dc.histogram_plot(lengths, plots / "text_lengths.png", "text lengths", unit, mark=fitted)
-    return dc.Section("Text lengths", lines, [plot], {"lengths": {s: v.tolist() for s, v in lengths.items()},
-                                                      "fitted": fitted})
+    return dc.Section(
+        "Text lengths", lines, [plot], {"lengths": {s: v.tolist() for s, v in lengths.items()}, "fitted": fitted}
+    )
 
 
 def _scripts(items) -> dc.Section:
@@ -106,8 +132,9 @@ def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
                 writer.writerow([part.texts[i], splits.class_names[int(part.labels[i])]])
 
 
-def explain(model, predictor, inputs: list, save_dir: Path | None = None, target: str | None = None,
-            box: int | None = None) -> list[dict]:
+def explain(
+    model, predictor, inputs: list, save_dir: Path | None = None, target: str | None = None, box: int | None = None
+) -> list[dict]:
     """Per-token attributions of each text to its top class (and to ``target``): word occlusion through any
     model or file (the fall of the class's probability when the word is left out), and with a run's Keras model
     integrated gradients on its word-piece embeddings as well (a model with an Embedding layer). One dict per
@@ -142,17 +169,32 @@ def explain(model, predictor, inputs: list, save_dir: Path | None = None, target
             scores = cx.integrated_gradients(model, ids, k)
             vocab = meta["tokenizer"]["vocab"]
             if scores is not None:
-                pieces = [(vocab[i], float(s)) for i, s in zip(ids[:len(scores)], scores) if 0 < i < len(vocab)]
-        shown = {"input": text, "label": names[top], "probability": float(p[top]), "explained": names[k],
-                 "tokens": tokens, "pieces": pieces, "method": "word occlusion"
-                 + (" and integrated gradients" if pieces else "")}
-        shown["text"] = (f"{text[:60]!r}: {names[top]} ({p[top]:.3f}); for {names[k]}: "
-                         f"{cx.tokens_terminal(tokens)}")
-        page.append((f"{names[top]} ({p[top]:.2f}) - words for {names[k]} (occlusion)", tokens,
-                     "fall of p(class) when the word is left out"))
+                pieces = [(vocab[i], float(s)) for i, s in zip(ids[: len(scores)], scores) if 0 < i < len(vocab)]
+        shown = {
+            "input": text,
+            "label": names[top],
+            "probability": float(p[top]),
+            "explained": names[k],
+            "tokens": tokens,
+            "pieces": pieces,
+            "method": "word occlusion" + (" and integrated gradients" if pieces else ""),
+        }
+        shown["text"] = f"{text[:60]!r}: {names[top]} ({p[top]:.3f}); for {names[k]}: {cx.tokens_terminal(tokens)}"
+        page.append(
+            (
+                f"{names[top]} ({p[top]:.2f}) - words for {names[k]} (occlusion)",
+                tokens,
+                "fall of p(class) when the word is left out",
+            )
+        )
         if pieces:
-            page.append((f"word pieces for {names[k]} (integrated gradients)", pieces,
-                         "integrated gradients on the embeddings, 32 steps from zero"))
+            page.append(
+                (
+                    f"word pieces for {names[k]} (integrated gradients)",
+                    pieces,
+                    "integrated gradients on the embeddings, 32 steps from zero",
+                )
+            )
         out.append(shown)
     if save_dir is not None:
         path = save_dir / "explain.html"

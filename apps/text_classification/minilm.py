@@ -36,14 +36,25 @@ def read_config(folder: Path) -> dict:
     path = Path(folder) / "config.json"
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
-        out = {k: int(cfg[k]) for k in ("num_hidden_layers", "hidden_size", "num_attention_heads",
-                                        "intermediate_size", "max_position_embeddings", "vocab_size")}
+        out = {
+            k: int(cfg[k])
+            for k in (
+                "num_hidden_layers",
+                "hidden_size",
+                "num_attention_heads",
+                "intermediate_size",
+                "max_position_embeddings",
+                "vocab_size",
+            )
+        }
         out["layer_norm_eps"] = float(cfg.get("layer_norm_eps", 1e-12))
     except FileNotFoundError:
         raise UserInputError(f"{path}: no such file (a BERT checkpoint folder holds config.json)") from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise UserInputError(f"{path}: not a BERT config.json (expected num_hidden_layers, hidden_size, ...; "
-                             f"{type(exc).__name__}: {exc})") from None
+        raise UserInputError(
+            f"{path}: not a BERT config.json (expected num_hidden_layers, hidden_size, ...; "
+            f"{type(exc).__name__}: {exc})"
+        ) from None
     if out["hidden_size"] % out["num_attention_heads"]:
         raise UserInputError(f"{path}: hidden_size {out['hidden_size']} is not a multiple of num_attention_heads")
     return out
@@ -64,30 +75,40 @@ def read_vocab(folder: Path) -> list[str]:
     return vocab
 
 
-def build(num_classes: int, vocab_size: int, input_length: int, encoder: dict, dropout: float = 0.1,
-          name: str = "text_minilm"):
+def build(
+    num_classes: int, vocab_size: int, input_length: int, encoder: dict, dropout: float = 0.1, name: str = "text_minilm"
+):
     """The classifier over ``input_length`` ids per text (``[CLS]`` ... ``[SEP]`` and padding)."""
     import keras
     from keras import layers, ops
 
     if input_length > encoder["max_position_embeddings"]:
-        raise UserInputError(f"max_length: {input_length - 2} tokens do not fit the encoder's "
-                             f"{encoder['max_position_embeddings']} positions (with [CLS] and [SEP])")
+        raise UserInputError(
+            f"max_length: {input_length - 2} tokens do not fit the encoder's "
+            f"{encoder['max_position_embeddings']} positions (with [CLS] and [SEP])"
+        )
     d, heads, eps = encoder["hidden_size"], encoder["num_attention_heads"], encoder["layer_norm_eps"]
     ids = keras.Input(shape=(input_length,), dtype="int32", name="token_ids")
     pad = ops.not_equal(ids, 0)
     positions = ops.cumsum(ops.ones_like(ids), axis=1)
     x = layers.Embedding(vocab_size, d, name="word_embeddings")(ids)
-    x = layers.Add(name="add_positions")([x, layers.Embedding(input_length + 1, d, name="position_embeddings")(positions)])
+    x = layers.Add(name="add_positions")(
+        [x, layers.Embedding(input_length + 1, d, name="position_embeddings")(positions)]
+    )
     x = layers.LayerNormalization(epsilon=eps, name="embeddings_ln")(x)
     x = layers.Dropout(0.1)(x)
     for i in range(encoder["num_hidden_layers"]):
         a = layers.MultiHeadAttention(heads, d // heads, dropout=0.1, name=f"layer{i}_attention")(
-            x, x, query_mask=pad, value_mask=pad)
-        x = layers.LayerNormalization(epsilon=eps, name=f"layer{i}_attention_ln")(layers.Add()([x, layers.Dropout(0.1)(a)]))
+            x, x, query_mask=pad, value_mask=pad
+        )
+        x = layers.LayerNormalization(epsilon=eps, name=f"layer{i}_attention_ln")(
+            layers.Add()([x, layers.Dropout(0.1)(a)])
+        )
         h = _gelu(layers.Dense(encoder["intermediate_size"], name=f"layer{i}_intermediate")(x), f"layer{i}_gelu")
         h = layers.Dense(d, name=f"layer{i}_output")(h)
-        x = layers.LayerNormalization(epsilon=eps, name=f"layer{i}_output_ln")(layers.Add()([x, layers.Dropout(0.1)(h)]))
+        x = layers.LayerNormalization(epsilon=eps, name=f"layer{i}_output_ln")(
+            layers.Add()([x, layers.Dropout(0.1)(h)])
+        )
     h = layers.GlobalAveragePooling1D(name="mean")(x, mask=pad)
     h = layers.Dropout(dropout)(h)
     out = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(h)
@@ -115,22 +136,33 @@ def port(state: dict, encoder: dict, input_length: int) -> dict[str, list[np.nda
     def ln(prefix):
         return [state[f"{prefix}.weight"], state[f"{prefix}.bias"]]
 
-    positions = state["embeddings.position_embeddings.weight"][:input_length] + \
-        state["embeddings.token_type_embeddings.weight"][0]
-    out = {"word_embeddings": [state["embeddings.word_embeddings.weight"]],
-           "position_embeddings": [np.concatenate([np.zeros((1, d), np.float32), positions])],
-           "embeddings_ln": ln("embeddings.LayerNorm")}
+    positions = (
+        state["embeddings.position_embeddings.weight"][:input_length]
+        + state["embeddings.token_type_embeddings.weight"][0]
+    )
+    out = {
+        "word_embeddings": [state["embeddings.word_embeddings.weight"]],
+        "position_embeddings": [np.concatenate([np.zeros((1, d), np.float32), positions])],
+        "embeddings_ln": ln("embeddings.LayerNorm"),
+    }
     for i in range(encoder["num_hidden_layers"]):
         p = f"encoder.layer.{i}"
         attention = []
         for part in ("query", "key", "value"):
-            attention += [state[f"{p}.attention.self.{part}.weight"].T.reshape(d, heads, head),
-                          state[f"{p}.attention.self.{part}.bias"].reshape(heads, head)]
-        attention += [state[f"{p}.attention.output.dense.weight"].T.reshape(heads, head, d),
-                      state[f"{p}.attention.output.dense.bias"]]
+            attention += [
+                state[f"{p}.attention.self.{part}.weight"].T.reshape(d, heads, head),
+                state[f"{p}.attention.self.{part}.bias"].reshape(heads, head),
+            ]
+        attention += [
+            state[f"{p}.attention.output.dense.weight"].T.reshape(heads, head, d),
+            state[f"{p}.attention.output.dense.bias"],
+        ]
         out[f"layer{i}_attention"] = attention
         out[f"layer{i}_attention_ln"] = ln(f"{p}.attention.output.LayerNorm")
-        out[f"layer{i}_intermediate"] = [state[f"{p}.intermediate.dense.weight"].T, state[f"{p}.intermediate.dense.bias"]]
+        out[f"layer{i}_intermediate"] = [
+            state[f"{p}.intermediate.dense.weight"].T,
+            state[f"{p}.intermediate.dense.bias"],
+        ]
         out[f"layer{i}_output"] = [state[f"{p}.output.dense.weight"].T, state[f"{p}.output.dense.bias"]]
         out[f"layer{i}_output_ln"] = ln(f"{p}.output.LayerNorm")
     return {k: [np.ascontiguousarray(w, np.float32) for w in ws] for k, ws in out.items()}
@@ -147,8 +179,16 @@ def load_checkpoint(model, folder: Path, encoder: dict) -> None:
     pretrained.assign(model, weights, str(path), optional=("probabilities",))
 
 
-def write_checkpoint(folder: Path, vocab: list[str], layers: int = 2, hidden: int = 32, heads: int = 4,
-                     intermediate: int = 64, positions: int = 128, seed: int = 0) -> Path:
+def write_checkpoint(
+    folder: Path,
+    vocab: list[str],
+    layers: int = 2,
+    hidden: int = 32,
+    heads: int = 4,
+    intermediate: int = 64,
+    positions: int = 128,
+    seed: int = 0,
+) -> Path:
     """A randomly initialised BERT checkpoint in the Hugging Face layout (config.json, vocab.txt,
     model.safetensors): what tests and offline demos use in place of the real 91 MB file."""
     rng = np.random.default_rng(seed)
@@ -158,19 +198,27 @@ def write_checkpoint(folder: Path, vocab: list[str], layers: int = 2, hidden: in
     def w(*shape):
         return (rng.standard_normal(shape) * 0.05).astype(np.float32)
 
-    state = {"embeddings.word_embeddings.weight": w(len(vocab), hidden),
-             "embeddings.position_embeddings.weight": w(positions, hidden),
-             "embeddings.token_type_embeddings.weight": w(2, hidden),
-             "embeddings.LayerNorm.weight": np.ones(hidden, np.float32),
-             "embeddings.LayerNorm.bias": np.zeros(hidden, np.float32)}
+    state = {
+        "embeddings.word_embeddings.weight": w(len(vocab), hidden),
+        "embeddings.position_embeddings.weight": w(positions, hidden),
+        "embeddings.token_type_embeddings.weight": w(2, hidden),
+        "embeddings.LayerNorm.weight": np.ones(hidden, np.float32),
+        "embeddings.LayerNorm.bias": np.zeros(hidden, np.float32),
+    }
     for i in range(layers):
         p = f"encoder.layer.{i}"
         for part in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):
             state[f"{p}.{part}.weight"], state[f"{p}.{part}.bias"] = w(hidden, hidden), w(hidden)
-        state[f"{p}.intermediate.dense.weight"], state[f"{p}.intermediate.dense.bias"] = w(intermediate, hidden), w(intermediate)
+        state[f"{p}.intermediate.dense.weight"], state[f"{p}.intermediate.dense.bias"] = (
+            w(intermediate, hidden),
+            w(intermediate),
+        )
         state[f"{p}.output.dense.weight"], state[f"{p}.output.dense.bias"] = w(hidden, intermediate), w(hidden)
         for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
-            state[f"{p}.{norm}.weight"], state[f"{p}.{norm}.bias"] = np.ones(hidden, np.float32), np.zeros(hidden, np.float32)
+            state[f"{p}.{norm}.weight"], state[f"{p}.{norm}.bias"] = (
+                np.ones(hidden, np.float32),
+                np.zeros(hidden, np.float32),
+            )
     header, offset, blobs = {"__metadata__": {"format": "pt"}}, 0, []
     for key, a in state.items():
         raw = a.tobytes()
@@ -180,9 +228,22 @@ def write_checkpoint(folder: Path, vocab: list[str], layers: int = 2, hidden: in
     head = json.dumps(header).encode()
     (folder / "model.safetensors").write_bytes(len(head).to_bytes(8, "little") + head + b"".join(blobs))
     (folder / "vocab.txt").write_text("".join(v + "\n" for v in vocab), encoding="utf-8")
-    (folder / "config.json").write_text(json.dumps({
-        "architectures": ["BertModel"], "model_type": "bert", "hidden_act": "gelu", "num_hidden_layers": layers,
-        "hidden_size": hidden, "num_attention_heads": heads, "intermediate_size": intermediate,
-        "max_position_embeddings": positions, "type_vocab_size": 2, "vocab_size": len(vocab),
-        "layer_norm_eps": 1e-12}), encoding="utf-8")
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "architectures": ["BertModel"],
+                "model_type": "bert",
+                "hidden_act": "gelu",
+                "num_hidden_layers": layers,
+                "hidden_size": hidden,
+                "num_attention_heads": heads,
+                "intermediate_size": intermediate,
+                "max_position_embeddings": positions,
+                "type_vocab_size": 2,
+                "vocab_size": len(vocab),
+                "layer_norm_eps": 1e-12,
+            }
+        ),
+        encoding="utf-8",
+    )
     return folder

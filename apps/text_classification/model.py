@@ -30,6 +30,7 @@ the tokenizer in front of it for the formats that take strings.
 from __future__ import annotations
 
 import numpy as np
+
 from edgesuite.common import text as ctext
 
 
@@ -48,14 +49,19 @@ def build(cfg, num_classes: int, vocab_size: int, input_length: int, idf=None):
     if cfg.model == "linear":
         return _linear(cfg, ids, num_classes, vocab_size, input_length, idf)
     if cfg.model == "bow":
-        x = layers.Embedding(vocab_size + cfg.bigram_buckets + cfg.trigram_buckets, d, mask_zero=True,
-                             name="token_embedding")(ids)
+        x = layers.Embedding(
+            vocab_size + cfg.bigram_buckets + cfg.trigram_buckets, d, mask_zero=True, name="token_embedding"
+        )(ids)
         h = layers.GlobalAveragePooling1D(name="mean")(x)
     elif cfg.model == "cnn":
         x = layers.Embedding(vocab_size, d, name="token_embedding")(ids)
         x = layers.SpatialDropout1D(0.1)(x)
-        pooled = [layers.GlobalMaxPooling1D()(layers.Conv1D(cfg.hidden, w, padding="same", activation="relu",
-                                                            name=f"conv{w}")(x)) for w in (3, 5)]
+        pooled = [
+            layers.GlobalMaxPooling1D()(
+                layers.Conv1D(cfg.hidden, w, padding="same", activation="relu", name=f"conv{w}")(x)
+            )
+            for w in (3, 5)
+        ]
         h = layers.Concatenate()(pooled)
     elif cfg.model == "bilstm":
         x = layers.Embedding(vocab_size, d, mask_zero=True, name="token_embedding")(ids)
@@ -68,7 +74,8 @@ def build(cfg, num_classes: int, vocab_size: int, input_length: int, idf=None):
         for i in range(cfg.layers):
             y = layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_ln1")(x)
             y = layers.MultiHeadAttention(cfg.heads, d // cfg.heads, dropout=0.1, name=f"block{i}_attention")(
-                y, y, query_mask=pad, value_mask=pad)
+                y, y, query_mask=pad, value_mask=pad
+            )
             x = layers.Add()([x, layers.Dropout(0.1)(y)])
             y = layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_ln2")(x)
             # relu, not gelu: exact gelu becomes Erfc, which tf2onnx cannot convert
@@ -93,8 +100,9 @@ def term_counts(ids, widths: list[int]):
 
     ends = np.cumsum([0, *widths]).tolist()
     parts = [ids[:, a:b] for a, b in zip(ends[:-1], ends[1:])]
-    counts = [ops.sum(ops.cast(ops.equal(ops.expand_dims(p, 2), ops.expand_dims(p, 1)), "int32"), axis=-1)
-              for p in parts]
+    counts = [
+        ops.sum(ops.cast(ops.equal(ops.expand_dims(p, 2), ops.expand_dims(p, 1)), "int32"), axis=-1) for p in parts
+    ]
     return ops.concatenate(counts, axis=1) if len(counts) > 1 else counts[0]
 
 
@@ -123,8 +131,9 @@ def _linear(cfg, ids, num_classes: int, vocab_size: int, input_length: int, idf)
     weight = layers.Multiply(**f32, name="tfidf")([idf_p, tf_p])
     scores = layers.Embedding(n, num_classes, **f32, name="ngram_weights")(ids)
     summed = ops.sum(layers.Multiply(**f32, name="weighted_scores")([scores, weight]), axis=1)
-    norm2 = ops.sum(layers.Multiply(**f32, name="tfidf_squared")([layers.Multiply(**f32)([idf_p, idf_p]), tf2_p]),
-                    axis=1)
+    norm2 = ops.sum(
+        layers.Multiply(**f32, name="tfidf_squared")([layers.Multiply(**f32)([idf_p, idf_p]), tf2_p]), axis=1
+    )
     # + 1e-12 as a layer: an empty text's norm is 0 (and a keras.ops call with a number argument does not load
     # from .h5)
     norm2 = layers.Rescaling(1.0, offset=1e-12, **f32, name="norm_epsilon")(norm2)

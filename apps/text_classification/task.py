@@ -9,10 +9,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-from edgesuite.apps.text_classification import baseline
+
+from edgesuite.apps.text_classification import baseline, minilm, teachers
 from edgesuite.apps.text_classification import data as tcdata
 from edgesuite.apps.text_classification import model as tcmodel
-from edgesuite.apps.text_classification import minilm, teachers
 from edgesuite.apps.text_classification.config import AUTO_CANDIDATES, BAG_MODELS, ENCODER_MODELS, Config
 from edgesuite.apps.text_classification.serving import SERVING
 from edgesuite.common import metrics as cmetrics
@@ -22,9 +22,8 @@ from edgesuite.common import text as ctext
 from edgesuite.common.config import teacher_runs
 from edgesuite.common.data import batch_pipeline
 from edgesuite.common.errors import UserInputError
-from edgesuite.common.task import DataSplits, Task
 from edgesuite.common.log import say
-
+from edgesuite.common.task import DataSplits, Task
 
 # the range --max-length 0 picks from: a bag of n-grams costs linear time in the length, the others more
 FITTED_LENGTH = {"bag": (16, 2048), "other": (16, 512), "encoder": (16, 254)}
@@ -38,7 +37,7 @@ AUTO_ENCODER_MINUTES, ENCODER_TOKENS_PER_SECOND = 40.0, 2500.0
 AUTO_ENCODER_MIN_TEXTS = 1000  # below it the validation split (~100 texts) has a standard error of ~4 points
 # --bigram-buckets 0: the linear model's table (vocabulary + buckets rows of class scores and an idf) holds at
 # most this many numbers (8 MB of float32, 2 MB in an int8 file); the bag of words' rows are 64-wide embeddings
-TABLE_NUMBERS, BOW_BUCKETS = 2 ** 21, 20_000
+TABLE_NUMBERS, BOW_BUCKETS = 2**21, 20_000
 
 
 class TextClassificationTask(Task):
@@ -46,8 +45,17 @@ class TextClassificationTask(Task):
     Config = Config
     serving = SERVING
     monitor = ("val_macro_f1", "max")
-    from_data = {"model": "auto", "max_length": 0, "bigram_buckets": 0, "trigram_buckets": -1,  # see Task.from_data
-                 "lr": 2e-3, "batch_size": 64, "epochs": 20, "min_steps": 1000, "warmup_epochs": 1.0}
+    from_data = {
+        "model": "auto",
+        "max_length": 0,
+        "bigram_buckets": 0,
+        "trigram_buckets": -1,  # see Task.from_data
+        "lr": 2e-3,
+        "batch_size": 64,
+        "epochs": 20,
+        "min_steps": 1000,
+        "warmup_epochs": 1.0,
+    }
 
     # ---- data -------------------------------------------------------------
     def load_data(self, cfg: Config) -> DataSplits:
@@ -59,14 +67,18 @@ class TextClassificationTask(Task):
             if cfg.normalize != "lower":
                 say("normalize: lower (the checkpoint's vocabulary is uncased), not " + cfg.normalize)
             cfg = dataclasses.replace(cfg, normalize="lower")
-            say(f"pretrained encoder: {folder} ({encoder['num_hidden_layers']} layers, {encoder['hidden_size']} "
-                f"wide, {len(vocab)} word pieces; an English vocabulary)")
+            say(
+                f"pretrained encoder: {folder} ({encoder['num_hidden_layers']} layers, {encoder['hidden_size']} "
+                f"wide, {len(vocab)} word pieces; an English vocabulary)"
+            )
         else:
             vocab = ctext.learn_vocabulary(splits.train.texts, cfg.vocab_size, cfg.normalize, log=say)
         length = cfg.max_length or self._fitted_length(splits.train.texts, vocab, cfg)
         if encoder and length + 2 > encoder["max_position_embeddings"]:
-            raise UserInputError(f"max_length: expected at most {encoder['max_position_embeddings'] - 2} for the "
-                                 f"encoder's {encoder['max_position_embeddings']} positions, got {length}")
+            raise UserInputError(
+                f"max_length: expected at most {encoder['max_position_embeddings'] - 2} for the "
+                f"encoder's {encoder['max_position_embeddings']} positions, got {length}"
+            )
         k = len(splits.class_names)
         buckets = trigrams = 0
         if cfg.model in BAG_MODELS:
@@ -82,17 +94,23 @@ class TextClassificationTask(Task):
             **({"bigram_buckets": buckets, "trigram_buckets": trigrams} if cfg.model in BAG_MODELS else {}),
             **({"encoder": encoder, **ENCODER_RECIPE} if encoder else {}),
             "data_name": splits.data_name,
-            "split_sizes": {n: (len(s) if s is not None else 0) for n, s in
-                            (("train", splits.train), ("val", splits.val), ("test", splits.test))},
+            "split_sizes": {
+                n: (len(s) if s is not None else 0)
+                for n, s in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+            },
         }
 
-        ids = {name: ctext.tokenize(part.texts, tokenizer) for name, part in
-               (("train", splits.train), ("val", splits.val), ("test", splits.test)) if part is not None and len(part)}
+        ids = {
+            name: ctext.tokenize(part.texts, tokenizer)
+            for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+            if part is not None and len(part)
+        }
         soft = None  # the teachers' probabilities for the training texts, then for the unlabelled ones
         if teacher_runs(cfg):
             extra = teachers.read_unlabelled(cfg.unlabelled, cfg.encoding) if cfg.unlabelled else []
-            soft = teachers.teacher_targets(teacher_runs(cfg), splits.train.texts + extra, splits.class_names,
-                                            cfg.temperature)
+            soft = teachers.teacher_targets(
+                teacher_runs(cfg), splits.train.texts + extra, splits.class_names, cfg.temperature
+            )
             if soft is not None:
                 info["teacher_targets"] = True
                 if extra:
@@ -107,31 +125,56 @@ class TextClassificationTask(Task):
             if name not in ids:
                 return None
             targets = None if name != "train" or soft is None else self._with_teacher(splits.train.labels, soft, k)
-            return batch_pipeline(self._dataset_of(ids[name], getattr(splits, name).labels, k, targets), batch,
-                                  shuffle=train and cfg.shuffle, seed=cfg.seed)
+            return batch_pipeline(
+                self._dataset_of(ids[name], getattr(splits, name).labels, k, targets),
+                batch,
+                shuffle=train and cfg.shuffle,
+                seed=cfg.seed,
+            )
 
         start = None
         if cfg.model == "linear":  # the n-grams' inverse document frequencies weight the linear model's inputs
             info["idf"] = self._idf(ids["train"], len(vocab) + buckets + trigrams)
             start = baseline.fit_linear_start(ids, splits, info["idf"], k, cfg.class_weight)
-            say(f"linear model's start: logistic regression on its TF-IDF inputs, C {start['C']} (validation "
-                  f"macro_f1 {start['val_macro_f1']:.4f})" if "val_macro_f1" in start else
-                  f"linear model's start: logistic regression on its TF-IDF inputs, C {start['C']}")
+            say(
+                f"linear model's start: logistic regression on its TF-IDF inputs, C {start['C']} (validation "
+                f"macro_f1 {start['val_macro_f1']:.4f})"
+                if "val_macro_f1" in start
+                else f"linear model's start: logistic regression on its TF-IDF inputs, C {start['C']}"
+            )
         counts = np.bincount(splits.train.labels, minlength=k).tolist()
         pick = np.random.default_rng(cfg.seed).permutation(len(splits.train))[:2000]  # files are often sorted by class
         truncated = self._truncated_share([splits.train.texts[i] for i in pick], tokenizer)
-        say(f"vocabulary: {len(vocab)} word pieces; {truncated:.0%} of training texts are longer than "
-              f"{length} tokens and are truncated")
+        say(
+            f"vocabulary: {len(vocab)} word pieces; {truncated:.0%} of training texts are longer than "
+            f"{length} tokens and are truncated"
+        )
         held = splits.test if splits.test is not None else splits.val
-        base = baseline.fit_and_score(splits.train, splits.val if splits.test is not None else None, held, k) \
-            if held is not None and len(held.texts) else None
+        base = (
+            baseline.fit_and_score(splits.train, splits.val if splits.test is not None else None, held, k)
+            if held is not None and len(held.texts)
+            else None
+        )
         if base:
-            say(f"baseline ({base['features']} TF-IDF + logistic regression, C {base['C']}): accuracy "
-                  f"{base['accuracy']:.4f}, macro_f1 {base['macro_f1']:.4f} on the held-out split")
-        return DataSplits(train=pipe("train", True), val=pipe("val", False), test=pipe("test", False),
-                          info=info, train_size=len(ids["train"]), class_counts=counts,
-                          extras={"val_texts": splits.val, "misclassified": cfg.misclassified, "baseline": base,
-                                  "linear_start": start, "encoder_folder": folder})
+            say(
+                f"baseline ({base['features']} TF-IDF + logistic regression, C {base['C']}): accuracy "
+                f"{base['accuracy']:.4f}, macro_f1 {base['macro_f1']:.4f} on the held-out split"
+            )
+        return DataSplits(
+            train=pipe("train", True),
+            val=pipe("val", False),
+            test=pipe("test", False),
+            info=info,
+            train_size=len(ids["train"]),
+            class_counts=counts,
+            extras={
+                "val_texts": splits.val,
+                "misclassified": cfg.misclassified,
+                "baseline": base,
+                "linear_start": start,
+                "encoder_folder": folder,
+            },
+        )
 
     @staticmethod
     def _fitted_buckets(texts: list[str], vocab: list[str], length: int, cfg, classes: int) -> tuple[int, int]:
@@ -155,17 +198,21 @@ class TextClassificationTask(Task):
 
         buckets = cfg.bigram_buckets or max(1024, fitted(distinct, cap))
         if not cfg.bigram_buckets:
-            say(f"bigram buckets from the data: {buckets} ({distinct} distinct word-piece bigrams in the training "
-                  "split; --bigram-buckets N sets it)")
+            say(
+                f"bigram buckets from the data: {buckets} ({distinct} distinct word-piece bigrams in the training "
+                "split; --bigram-buckets N sets it)"
+            )
         trigrams = max(cfg.trigram_buckets, 0)
         if want_trigrams:
             distinct3 = counts[1]
             room = cap - buckets
             room = 2 ** int(math.log2(room)) if room >= 1024 else 0
             trigrams = fitted(distinct3, room)
-            say(f"trigram buckets from the data (text without spaces): {trigrams} ({distinct3} distinct word-piece "
-                  f"trigrams in the training split{'' if trigrams else '; no room left in the table'}; "
-                  "--trigram-buckets N sets it, 0 drops them)")
+            say(
+                f"trigram buckets from the data (text without spaces): {trigrams} ({distinct3} distinct word-piece "
+                f"trigrams in the training split{'' if trigrams else '; no room left in the table'}; "
+                "--trigram-buckets N sets it, 0 drops them)"
+            )
         return int(buckets), int(trigrams)
 
     @staticmethod
@@ -178,11 +225,14 @@ class TextClassificationTask(Task):
         pick = np.random.default_rng(cfg.data_seed).permutation(len(texts))[:5000]
         lengths = tok.tokenizer.tokenize(tf.constant([texts[i] for i in pick])).row_lengths().numpy()
         p95 = int(np.percentile(lengths, 95)) if len(lengths) else 16
-        low, high = FITTED_LENGTH["bag" if cfg.model in BAG_MODELS else
-                                  "encoder" if cfg.model in ENCODER_MODELS else "other"]
+        low, high = FITTED_LENGTH[
+            "bag" if cfg.model in BAG_MODELS else "encoder" if cfg.model in ENCODER_MODELS else "other"
+        ]
         length = int(min(high, max(low, -(-p95 // 8) * 8)))
-        say(f"max-length from the data: {length} tokens (95 % of the training texts have at most {p95}; "
-              "--max-length N sets it)")
+        say(
+            f"max-length from the data: {length} tokens (95 % of the training texts have at most {p95}; "
+            "--max-length N sets it)"
+        )
         return length
 
     @staticmethod
@@ -214,13 +264,14 @@ class TextClassificationTask(Task):
     def _dataset_of(ids: np.ndarray, labels: np.ndarray, k: int, targets: np.ndarray | None = None):
         import tensorflow as tf
 
-        return tf.data.Dataset.from_tensor_slices((ids, np.eye(k, dtype=np.float32)[labels] if targets is None
-                                                   else targets))
+        return tf.data.Dataset.from_tensor_slices(
+            (ids, np.eye(k, dtype=np.float32)[labels] if targets is None else targets)
+        )
 
     @staticmethod
     def _with_teacher(labels: np.ndarray, soft: np.ndarray, k: int) -> np.ndarray:
         """``[labels | teacher probabilities]`` a row; an unlabelled text's label is its teachers' probabilities."""
-        onehot = np.concatenate([np.eye(k, dtype=np.float32)[labels], soft[len(labels):]])
+        onehot = np.concatenate([np.eye(k, dtype=np.float32)[labels], soft[len(labels) :]])
         return np.concatenate([onehot, soft], axis=1)
 
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):
@@ -230,8 +281,13 @@ class TextClassificationTask(Task):
         else:
             texts = tcdata.load_eval_set(data, cfg, info["class_names"])
         tokenizer = ctext.tokenizer_from_settings(info["tokenizer"])
-        return batch_pipeline(self._dataset(texts, tokenizer, len(info["class_names"])), cfg.batch_size,
-                              shuffle=False, seed=cfg.seed, cache=False)
+        return batch_pipeline(
+            self._dataset(texts, tokenizer, len(info["class_names"])),
+            cfg.batch_size,
+            shuffle=False,
+            seed=cfg.seed,
+            cache=False,
+        )
 
     # ---- model ------------------------------------------------------------
     def model_candidates(self, cfg: Config) -> tuple[str, ...]:
@@ -253,20 +309,25 @@ class TextClassificationTask(Task):
         splits = tcdata.load_splits(cfg)
         n = len(splits.train)
         if n < AUTO_ENCODER_MIN_TEXTS:
-            return (f"{n} training texts, fewer than {AUTO_ENCODER_MIN_TEXTS}: a validation split that small cannot "
-                    "tell the candidates apart (--model minilm trains it by name)")
+            return (
+                f"{n} training texts, fewer than {AUTO_ENCODER_MIN_TEXTS}: a validation split that small cannot "
+                "tell the candidates apart (--model minilm trains it by name)"
+            )
         order = np.random.default_rng(cfg.data_seed).permutation(n)[:2000]  # files are often sorted by class
         pick = [splits.train.texts[i] for i in order]
         # word pieces per text: ~1.3 a word of English, one a CJK character; capped as --max-length 0 caps them
         words = np.array([len(t.split()) + sum("\u3400" <= ch <= "\u9fff" for ch in t) / 1.3 for t in pick])
         length = min(max(16.0, float(np.percentile(words, 95)) * 1.3), FITTED_LENGTH["encoder"][1]) + 2
-        epochs = max(ENCODER_RECIPE["epochs"], math.ceil(ENCODER_RECIPE["min_steps"] * ENCODER_RECIPE["batch_size"]
-                                                          / max(n, 1)))
+        epochs = max(
+            ENCODER_RECIPE["epochs"], math.ceil(ENCODER_RECIPE["min_steps"] * ENCODER_RECIPE["batch_size"] / max(n, 1))
+        )
         minutes = n * epochs * length / ENCODER_TOKENS_PER_SECOND / 60
         budget = cfg.time_budget / 2 if cfg.time_budget else AUTO_ENCODER_MINUTES
         if minutes > budget:
-            return (f"its fine-tuning would take ~{minutes:.0f} min here ({n} texts, {epochs} epochs of ~{length:.0f} "
-                    f"tokens) where {budget:.0f} min are allowed (--time-budget N, or --model minilm)")
+            return (
+                f"its fine-tuning would take ~{minutes:.0f} min here ({n} texts, {epochs} epochs of ~{length:.0f} "
+                f"tokens) where {budget:.0f} min are allowed (--time-budget N, or --model minilm)"
+            )
         try:
             pretrained.encoder_folder(minilm.ENCODER, cfg.weights, log=say)
         except UserInputError as exc:
@@ -275,13 +336,20 @@ class TextClassificationTask(Task):
 
     def build_model(self, cfg: Config, info: dict):
         if info.get("encoder"):
-            return minilm.build(len(info["class_names"]), len(info["tokenizer"]["vocab"]), info["input_length"],
-                                info["encoder"], cfg.dropout)
+            return minilm.build(
+                len(info["class_names"]),
+                len(info["tokenizer"]["vocab"]),
+                info["input_length"],
+                info["encoder"],
+                cfg.dropout,
+            )
         tok = info["tokenizer"]  # the n-gram buckets the data gave (the knobs may say "from the data")
-        cfg = dataclasses.replace(cfg, bigram_buckets=tok["bigram_buckets"],
-                                  trigram_buckets=tok.get("trigram_buckets", 0))
-        return tcmodel.build(cfg, len(info["class_names"]), len(info["tokenizer"]["vocab"]), info["input_length"],
-                             idf=info.get("idf"))
+        cfg = dataclasses.replace(
+            cfg, bigram_buckets=tok["bigram_buckets"], trigram_buckets=tok.get("trigram_buckets", 0)
+        )
+        return tcmodel.build(
+            cfg, len(info["class_names"]), len(info["tokenizer"]["vocab"]), info["input_length"], idf=info.get("idf")
+        )
 
     def initial_weights(self, model, data: DataSplits) -> None:
         """The linear model starts where logistic regression on its own inputs ends (``baseline.py``): each id's
@@ -295,22 +363,30 @@ class TextClassificationTask(Task):
             return
         k = start["intercept"].shape[0]
         model.get_layer("ngram_weights").set_weights([start["coef"].T.astype(np.float32)])
-        model.get_layer("probabilities").set_weights([np.eye(k, dtype=np.float32), start["intercept"].astype(np.float32)])
+        model.get_layer("probabilities").set_weights(
+            [np.eye(k, dtype=np.float32), start["intercept"].astype(np.float32)]
+        )
 
     def loss_and_metrics(self, cfg: Config, info: dict):
         import keras
 
-        return (keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-                [keras.metrics.CategoricalAccuracy(name="accuracy"),
-                 keras.metrics.F1Score(average="macro", name="macro_f1")])
+        return (
+            keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+            [
+                keras.metrics.CategoricalAccuracy(name="accuracy"),
+                keras.metrics.F1Score(average="macro", name="macro_f1"),
+            ],
+        )
 
     def teacher_problem(self, teacher_info: dict, info: dict) -> str | None:
         mine, theirs = info["tokenizer"], teacher_info["tokenizer"]
         if teacher_info.get("encoder") and not mine.get("special_tokens"):
             return None  # a pretrained encoder reads the texts with its own vocabulary (teachers.py)
         if theirs["vocab"] != mine["vocab"] or theirs["normalize"] != mine["normalize"]:
-            return ("tokenizes with another vocabulary (a teacher needs the student's --vocab-size and "
-                    "--normalize, on the same training split)")
+            return (
+                "tokenizes with another vocabulary (a teacher needs the student's --vocab-size and "
+                "--normalize, on the same training split)"
+            )
         return None
 
     def teacher_input(self, x, teacher_info: dict, info: dict):
@@ -324,8 +400,10 @@ class TextClassificationTask(Task):
         ngrams = ("max_length", "bigram_buckets", "trigram_buckets")
         if all(mine.get(key, 0) == theirs.get(key, 0) for key in ngrams):
             return x
-        ids, length = x[:, :mine["max_length"]], theirs["max_length"]
-        ids = ids[:, :length] if length <= mine["max_length"] else tf.pad(ids, [[0, 0], [0, length - mine["max_length"]]])
+        ids, length = x[:, : mine["max_length"]], theirs["max_length"]
+        ids = (
+            ids[:, :length] if length <= mine["max_length"] else tf.pad(ids, [[0, 0], [0, length - mine["max_length"]]])
+        )
         return ctext.with_ngrams(ids, len(theirs["vocab"]), theirs["bigram_buckets"], theirs.get("trigram_buckets", 0))
 
     # ---- evaluation -------------------------------------------------------
@@ -335,16 +413,28 @@ class TextClassificationTask(Task):
     def plots(self, run, model, data: DataSplits, metrics: dict) -> list[Path]:
         out = [cplots.training_curves(run.history_path, run.plots_dir / "training_curves.png")]
         if "confusion_matrix" in metrics:
-            out.append(cplots.confusion_matrix(metrics["confusion_matrix"], data.info["class_names"],
-                                               run.plots_dir / "confusion_matrix.png"))
+            out.append(
+                cplots.confusion_matrix(
+                    metrics["confusion_matrix"], data.info["class_names"], run.plots_dir / "confusion_matrix.png"
+                )
+            )
         val = data.extras.get("val_texts")
         if data.val is not None and val is not None:
-            out.append(self._write_misclassified(run.path / "misclassified.csv", model, data.val, val,
-                                                 data.info["class_names"], data.extras.get("misclassified", 50)))
+            out.append(
+                self._write_misclassified(
+                    run.path / "misclassified.csv",
+                    model,
+                    data.val,
+                    val,
+                    data.info["class_names"],
+                    data.extras.get("misclassified", 50),
+                )
+            )
         return out
 
-    def _write_misclassified(self, path: Path, model, ds, texts: tcdata.LabelledTexts, names: list[str],
-                             limit: int) -> Path:
+    def _write_misclassified(
+        self, path: Path, model, ds, texts: tcdata.LabelledTexts, names: list[str], limit: int
+    ) -> Path:
         """The most confident mistakes on the validation split: where, true, predicted, probability, text."""
         labels, probs = cmetrics.predict_dataset(model, ds)
         pred = probs.argmax(-1)
@@ -355,8 +445,11 @@ class TextClassificationTask(Task):
             w = csv.writer(f)
             w.writerow(["where", "true", "predicted", "probability", "text"])
             for i in wrong:
-                w.writerow([texts.where[i], names[labels[i]], names[pred[i]], f"{probs[i, pred[i]]:.3f}", texts.texts[i]])
+                w.writerow(
+                    [texts.where[i], names[labels[i]], names[pred[i]], f"{probs[i, pred[i]]:.3f}", texts.texts[i]]
+                )
         os.replace(tmp, path)
         return path
+
 
 TASK = TextClassificationTask()

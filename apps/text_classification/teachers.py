@@ -31,8 +31,9 @@ def read_unlabelled(path: str, encoding: str = "utf-8") -> list[str]:
     return texts
 
 
-def teacher_targets(teacher_paths, texts: list[str], class_names: list[str], temperature: float,
-                    batch: int = 64) -> np.ndarray | None:
+def teacher_targets(
+    teacher_paths, texts: list[str], class_names: list[str], temperature: float, batch: int = 64
+) -> np.ndarray | None:
     """(N, K) averaged teacher probabilities at ``temperature`` for ``texts``; None when a teacher's classes
     differ (``common.distill.load_teachers`` then names the problem)."""
     import keras
@@ -70,7 +71,7 @@ def retokenize(x, teacher_info: dict, info: dict):
         _TOKENIZERS.clear()
         _TOKENIZERS[key] = (ctext.tokenizer_from_settings(theirs), tf.constant(mine["vocab"]))
     tokenizer, vocab = _TOKENIZERS[key]
-    ids = x[:, :mine["max_length"]]
+    ids = x[:, : mine["max_length"]]
     pieces = tf.where(ids > 0, tf.gather(vocab, ids), tf.zeros_like(ids, tf.string))
     text = tf.strings.regex_replace(tf.strings.reduce_join(pieces, axis=1, separator=" "), " ##", "")
     return tokenizer(tf.strings.strip(tf.strings.regex_replace(text, " +", " ")))

@@ -18,12 +18,22 @@ from edgesuite.common.log import say
 # (what `edgesuite train text-classification` runs), and the script prints them as it starts; a flag changes one
 # (--lr 1e-3), and `--help` lists them all.
 RECIPE = (
-    "model", "vocab_size", "normalize",  # WordPiece, BERT uncased
+    "model",
+    "vocab_size",
+    "normalize",  # WordPiece, BERT uncased
     "max_length",  # 0: from the data, covering most training texts
-    "embed_dim", "hidden", "dropout",
-    "epochs", "early_stopping", "batch_size",  # stops when validation macro F1 stalls
-    "optimizer", "lr", "schedule", "class_weight",
-    "text_column", "label_column",
+    "embed_dim",
+    "hidden",
+    "dropout",
+    "epochs",
+    "early_stopping",
+    "batch_size",  # stops when validation macro F1 stalls
+    "optimizer",
+    "lr",
+    "schedule",
+    "class_weight",
+    "text_column",
+    "label_column",
 )
 
 EXAMPLES = ["A wonderful, moving film with superb acting.", "A tedious mess; I was bored throughout."]
@@ -41,8 +51,10 @@ def main(argv=None) -> int:
         # from the training split only, every text tokenized to max_length ids.
         data = task.load_data(cfg)
         vocab = data.info["tokenizer"]["vocab"]
-        say(f"{data.train_size} training texts, classes {', '.join(data.info['class_names'])}; "
-              f"{len(vocab)} word pieces, {data.info['input_length']} tokens a text")
+        say(
+            f"{data.train_size} training texts, classes {', '.join(data.info['class_names'])}; "
+            f"{len(vocab)} word pieces, {data.info['input_length']} tokens a text"
+        )
 
         # Model: token ids in, probabilities out; export puts the tokenizer in front of it, so the SavedModel
         # and float TFLite files take raw strings.

@@ -1,7 +1,7 @@
 """The word-for-word baseline a translator must beat: a lexicon from the training pairs' co-occurrence.
 
-Each source word (lower-cased, split as the tokenizer splits words: :data:`_WORD`) is paired with the target word whose Dice
-coefficient with it over the training sentence pairs, 2 c(s, t) / (c(s) + c(t)), is highest among the words
+Each source word (lower-cased, split as the tokenizer splits words: :data:`_WORD`) is paired with the target word
+whose Dice coefficient with it over the training sentence pairs, 2 c(s, t) / (c(s) + c(t)), is highest among the words
 seen at least ``MIN_COUNT`` times; a source word with no such partner (a name, a number, a word seen once) is
 copied as it is. The translation is the mapped words in the source's order, spaced by the codec's rules.
 Scored with the same sacrebleu BLEU and chrF as the model, on the same held-out pairs, beside the copy
@@ -72,9 +72,12 @@ def fit_and_score(train, held) -> dict:
 
     table = lexicon(train.sources, train.targets)
     hyps = [translate(s, table) for s in held.sources]
-    return {"name": "word-for-word (a lexicon from the training pairs' co-occurrence)",
-            "bleu": float(sacrebleu.corpus_bleu(hyps, [held.targets]).score),
-            "chrf": float(sacrebleu.corpus_chrf(hyps, [held.targets]).score),
-            "copy_bleu": float(sacrebleu.corpus_bleu(list(held.sources), [held.targets]).score),
-            "copy_chrf": float(sacrebleu.corpus_chrf(list(held.sources), [held.targets]).score),
-            "lexicon_words": len(table), "pairs": len(held)}
+    return {
+        "name": "word-for-word (a lexicon from the training pairs' co-occurrence)",
+        "bleu": float(sacrebleu.corpus_bleu(hyps, [held.targets]).score),
+        "chrf": float(sacrebleu.corpus_chrf(hyps, [held.targets]).score),
+        "copy_bleu": float(sacrebleu.corpus_bleu(list(held.sources), [held.targets]).score),
+        "copy_chrf": float(sacrebleu.corpus_chrf(list(held.sources), [held.targets]).score),
+        "lexicon_words": len(table),
+        "pairs": len(held),
+    }

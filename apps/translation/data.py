@@ -15,26 +15,30 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesuite.common import log
 from edgesuite.common.data import SkipLog
 from edgesuite.common.errors import UserInputError
 from edgesuite.common.text import read_text_lines
-from edgesuite.common import log
 
 
 @dataclass
 class Pairs:
     sources: list[str]
     targets: list[str]
-    where: list[str]   # file:line, or the verse reference
+    where: list[str]  # file:line, or the verse reference
     groups: list[str]  # split unit: chapter, or one group per pair
 
     def __len__(self) -> int:
         return len(self.sources)
 
-    def subset(self, idx) -> "Pairs":
+    def subset(self, idx) -> Pairs:
         idx = list(idx)
-        return Pairs([self.sources[i] for i in idx], [self.targets[i] for i in idx], [self.where[i] for i in idx],
-                     [self.groups[i] for i in idx])
+        return Pairs(
+            [self.sources[i] for i in idx],
+            [self.targets[i] for i in idx],
+            [self.where[i] for i in idx],
+            [self.groups[i] for i in idx],
+        )
 
 
 @dataclass
@@ -63,8 +67,11 @@ def read_tsv(path: Path, cfg, skips: SkipLog, text: str | None = None) -> Pairs:
         where = f"{path}:{line_no}"
         cells = line.split("\t")
         if len(cells) < need:
-            skips.skip(where, f"{len(cells)} tab-separated column{'s' if len(cells) != 1 else ''}, expected at least "
-                              f"{need} (--source-column {cfg.source_column}, --target-column {cfg.target_column})")
+            skips.skip(
+                where,
+                f"{len(cells)} tab-separated column{'s' if len(cells) != 1 else ''}, expected at least "
+                f"{need} (--source-column {cfg.source_column}, --target-column {cfg.target_column})",
+            )
             continue
         src, tgt = _clean(cells[cfg.source_column]), _clean(cells[cfg.target_column])
         if not src or not tgt:
@@ -88,8 +95,10 @@ def read_parallel_files(source: Path, target: Path, cfg, skips: SkipLog) -> Pair
     b = read_text_lines(target, cfg.encoding, skips)
     a, b = (a[:-1] if a and a[-1] == "" else a), (b[:-1] if b and b[-1] == "" else b)
     if len(a) != len(b):
-        raise UserInputError(f"{source} has {len(a)} lines and {target} has {len(b)}: the files must be line-aligned "
-                             "(line i of one translates line i of the other)")
+        raise UserInputError(
+            f"{source} has {len(a)} lines and {target} has {len(b)}: the files must be line-aligned "
+            "(line i of one translates line i of the other)"
+        )
     out = Pairs([], [], [], [])
     for i, (src, tgt) in enumerate(zip(a, b), start=1):
         if src is None or tgt is None:
@@ -128,12 +137,16 @@ def read_any(cfg, skips: SkipLog) -> tuple[Pairs, str]:
         return read_bible(), cfg.data
     path = Path(cfg.data)
     if path.is_dir():
-        raise UserInputError(f"{cfg.data}: is a folder; --data takes a TSV file of source and target columns (or "
-                             f"a named set: {', '.join(NAMED_SETS)}); for two line-aligned files use --source-file "
-                             "and --target-file")
+        raise UserInputError(
+            f"{cfg.data}: is a folder; --data takes a TSV file of source and target columns (or "
+            f"a named set: {', '.join(NAMED_SETS)}); for two line-aligned files use --source-file "
+            "and --target-file"
+        )
     if not path.is_file():
-        raise UserInputError(f"{cfg.data}: no such file, and not a named set ({', '.join(NAMED_SETS)}); "
-                             "give a TSV with --data, or --source-file and --target-file")
+        raise UserInputError(
+            f"{cfg.data}: no such file, and not a named set ({', '.join(NAMED_SETS)}); "
+            "give a TSV with --data, or --source-file and --target-file"
+        )
     return read_tsv(path, cfg, skips), path.stem
 
 
@@ -144,11 +157,13 @@ def split_by_group(groups: list[str], val_fraction: float, test_fraction: float,
     n_test = max(1, round(test_fraction * len(names)))
     n_val = round(val_fraction * len(names)) if val_fraction > 0 else 0
     if n_test + n_val >= len(names):
-        raise UserInputError(f"{len(names)} sentence groups are too few for a {val_fraction:.0%} validation and "
-                             f"{test_fraction:.0%} test split with a training part left")
+        raise UserInputError(
+            f"{len(names)} sentence groups are too few for a {val_fraction:.0%} validation and "
+            f"{test_fraction:.0%} test split with a training part left"
+        )
     role = np.zeros(len(names), np.int8)
     role[order[:n_test]] = 2
-    role[order[n_test:n_test + n_val]] = 1
+    role[order[n_test : n_test + n_val]] = 1
     index = {n: i for i, n in enumerate(names)}
     r = np.array([role[index[g]] for g in groups])
     return np.flatnonzero(r == 0), np.flatnonzero(r == 1), np.flatnonzero(r == 2)
@@ -159,7 +174,9 @@ def load_splits(cfg) -> TranslationSplits:
     pairs, name = read_any(cfg, skips)
     skips.report()
     if len(pairs) < 10:
-        raise UserInputError(f"{cfg.source_file or cfg.data}: {len(pairs)} usable sentence pairs; at least 10 are needed")
+        raise UserInputError(
+            f"{cfg.source_file or cfg.data}: {len(pairs)} usable sentence pairs; at least 10 are needed"
+        )
     train, val, test = split_by_group(pairs.groups, cfg.val_fraction, cfg.test_fraction, cfg.data_seed)
     return TranslationSplits(pairs.subset(train), pairs.subset(val) if len(val) else None, pairs.subset(test), name)
 
@@ -178,16 +195,20 @@ def tokenizers(cfg, source_vocab: list[str], target_vocab: list[str]):
     (decoder input) / [END] (label)."""
     from edgesuite.common import text as ctext
 
-    return (ctext.TextTokenizer(source_vocab, cfg.max_length, cfg.source_normalize),
-            ctext.TextTokenizer(target_vocab, cfg.max_length - 1, cfg.target_normalize))
+    return (
+        ctext.TextTokenizer(source_vocab, cfg.max_length, cfg.source_normalize),
+        ctext.TextTokenizer(target_vocab, cfg.max_length - 1, cfg.target_normalize),
+    )
 
 
 def tokenizers_from_info(info: dict):
     """The run's own tokenizers, from the settings ``info.json`` keeps."""
     from edgesuite.common import text as ctext
 
-    return (ctext.tokenizer_from_settings(info["source_tokenizer"]),
-            ctext.tokenizer_from_settings(info["target_tokenizer"]))
+    return (
+        ctext.tokenizer_from_settings(info["source_tokenizer"]),
+        ctext.tokenizer_from_settings(info["target_tokenizer"]),
+    )
 
 
 def arrays(pairs: Pairs, src_tok, tgt_tok, warn: str | None = None):
@@ -205,8 +226,10 @@ def arrays(pairs: Pairs, src_tok, tgt_tok, warn: str | None = None):
         n = int(np.sum(long_src | long_tgt))
         if n:
             first = pairs.where[int(np.flatnonzero(long_src | long_tgt)[0])]
-            log.warn(f"warning: {n} of {len(pairs)} {warn} pairs are longer than --max-length {src_tok.max_length} "
-                  f"tokens and were truncated (first: {first})")
+            log.warn(
+                f"warning: {n} of {len(pairs)} {warn} pairs are longer than --max-length {src_tok.max_length} "
+                f"tokens and were truncated (first: {first})"
+            )
     src = ctext.tokenize(pairs.sources, src_tok)
     tgt = ctext.tokenize(targets, tgt_tok)
     n, length = len(pairs), src_tok.max_length
@@ -247,7 +270,7 @@ def batches(tensors, batch_size: int, seed: int, shuffle: bool, token_dropout: f
         epoch[0] += 1
         noise = rng.uniform(0, 4, n) if shuffle else np.zeros(n)
         order = np.argsort(length + noise, kind="stable")
-        chunks = [order[i:i + batch_size] for i in range(0, n, batch_size)]
+        chunks = [order[i : i + batch_size] for i in range(0, n, batch_size)]
         if shuffle:
             rng.shuffle(chunks)
         for idx in chunks:
@@ -264,7 +287,8 @@ def batches(tensors, batch_size: int, seed: int, shuffle: bool, token_dropout: f
 
     spec = tf.TensorSpec([None, None], tf.int32)
     ds = tf.data.Dataset.from_generator(
-        generate, output_signature=((spec, spec), spec, tf.TensorSpec([None, None], tf.float32)))
+        generate, output_signature=((spec, spec), spec, tf.TensorSpec([None, None], tf.float32))
+    )
     return ds.apply(tf.data.experimental.assert_cardinality(count)).prefetch(2)
 
 
@@ -275,8 +299,9 @@ def eval_set(cfg, info: dict, data: str | None) -> EvalSet:
         if not splits.val:
             return EvalSet(splits.test)
         src_tok, tgt_tok = tokenizers_from_info(info)
-        return EvalSet(splits.test, batches(arrays(splits.val, src_tok, tgt_tok), cfg.batch_size, cfg.seed,
-                                            shuffle=False))
+        return EvalSet(
+            splits.test, batches(arrays(splits.val, src_tok, tgt_tok), cfg.batch_size, cfg.seed, shuffle=False)
+        )
     skips = SkipLog("sentence pairs", strict=cfg.strict)
     if not Path(data).is_file():
         what = "is a folder" if Path(data).is_dir() else "no such file"

@@ -33,21 +33,27 @@ class Decoder:
         if beam_size == 1:
             fn = self._greedy_fn()
             for i in range(0, len(texts), batch):
-                out[i:i + batch] = fn(tf.constant(source[i:i + batch])).numpy()
+                out[i : i + batch] = fn(tf.constant(source[i : i + batch])).numpy()
         else:
             encoder, decoder, head = tmodel.parts(self.model)
             step = tf.function(lambda p, m, s: head(decoder([p, m, s], training=False)[:, -1]), reduce_retracing=True)
             for i in range(0, len(texts), batch):
-                src = source[i:i + batch]
+                src = source[i : i + batch]
                 memory = encoder(tf.constant(src), training=False)
 
                 def next_log_probs(rows, prefix, src=src, memory=memory):
                     probs = step(tf.constant(prefix), tf.gather(memory, rows), tf.constant(src[rows])).numpy()
                     return codec.log_softmax_rows(probs)
 
-                out[i:i + batch] = codec.beam_search(next_log_probs, len(src), self.max_length, beam_size,
-                                                     self.info.get("length_penalty", 0.6),
-                                                     codec.decoding_rules(self.info), codec.length_limits(src, self.info))
+                out[i : i + batch] = codec.beam_search(
+                    next_log_probs,
+                    len(src),
+                    self.max_length,
+                    beam_size,
+                    self.info.get("length_penalty", 0.6),
+                    codec.decoding_rules(self.info),
+                    codec.length_limits(src, self.info),
+                )
         out[np.array([not t.strip() for t in texts], bool)] = 0
         return out
 
@@ -60,7 +66,8 @@ class Decoder:
 
         if self._greedy is None:
             spec = tf.TensorSpec([None, None], tf.int32)
-            self._greedy = tf.function(tmodel.greedy_decoder(self.model, self.max_length,
-                                                             rules=codec.decoding_rules(self.info)),
-                                       input_signature=[spec])
+            self._greedy = tf.function(
+                tmodel.greedy_decoder(self.model, self.max_length, rules=codec.decoding_rules(self.info)),
+                input_signature=[spec],
+            )
         return self._greedy

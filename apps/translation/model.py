@@ -62,7 +62,8 @@ def _attend(x, context, cfg, name: str, **masks):
     block, kind = name.rsplit("_", 1)  # enc0_att -> LayerNormalization enc0_ln_att
     y = layers.LayerNormalization(epsilon=1e-6, name=f"{block}_ln_{kind}")(x)
     y = layers.MultiHeadAttention(cfg.heads, cfg.d_model // cfg.heads, dropout=cfg.dropout, name=name)(
-        y, y if context is None else context, **masks)
+        y, y if context is None else context, **masks
+    )
     return layers.Add()([x, layers.Dropout(cfg.dropout)(y)])
 
 
@@ -100,7 +101,9 @@ def build_decoder(cfg, vocab_size: int, copy: bool = False):
     return keras.Model([ids, memory, source], hidden, name="decoder")
 
 
-PADDING_SCORE = -100.0  # added to the pointer's scores at padded source positions: e^-100 of the weight, a range int8 holds
+PADDING_SCORE = (
+    -100.0
+)  # added to the pointer's scores at padded source positions: e^-100 of the weight, a range int8 holds
 
 
 def pointer(hidden, memory, source, vocab_size: int, width: int):
@@ -135,11 +138,13 @@ def copy_mix(vocab, gate, attention, source, vocab_size: int):
     from keras import layers
 
     f32 = {"dtype": "float32"}
-    one_hot = layers.Embedding(vocab_size, vocab_size, embeddings_initializer="identity", trainable=False,
-                               name="copy_one_hot", **f32)(source)  # (N, S, V)
+    one_hot = layers.Embedding(
+        vocab_size, vocab_size, embeddings_initializer="identity", trainable=False, name="copy_one_hot", **f32
+    )(source)  # (N, S, V)
     copied = layers.Dot(axes=(2, 1), name="copy_probabilities", **f32)([attention, one_hot])  # (N, T, V)
     return layers.Add(name="copy_mix", **f32)(
-        [copied, layers.Multiply(**f32)([gate, layers.Subtract(**f32)([vocab, copied])])])
+        [copied, layers.Multiply(**f32)([gate, layers.Subtract(**f32)([vocab, copied])])]
+    )
 
 
 def build(cfg, source_vocab: int, target_vocab: int, copy: bool = False):
@@ -194,9 +199,9 @@ def greedy_decoder(model, max_length: int, fixed_buffer: bool = False, rules: di
         limit = _length_limits(source_ids, max_length, rules)
 
         def step(t, out, done):
-            prefix = tf.concat([start, out[:, :max_length - 1]], axis=1)  # [START] + tokens so far
+            prefix = tf.concat([start, out[:, : max_length - 1]], axis=1)  # [START] + tokens so far
             if not fixed_buffer:
-                prefix = prefix[:, :t + 1]
+                prefix = prefix[:, : t + 1]
             else:  # tokens past t are zeros (padding) already; keep the buffer's static length
                 prefix = tf.where(positions <= t, prefix, tf.zeros_like(prefix))
             hidden = decoder([prefix, memory, source_ids], training=False)
@@ -246,7 +251,7 @@ def _banned(out, t, vocab, rules: dict):
         windows = length - k
         match = tf.range(windows)[None, :] + k < t  # the follower out[:, j + k] is written
         for i in range(k):
-            match = tf.logical_and(match, tf.equal(out[:, i:i + windows], last[i]))
+            match = tf.logical_and(match, tf.equal(out[:, i : i + windows], last[i]))
         match = tf.logical_and(match, t >= k)
         follower = out[:, k:]
         index = tf.stack([tf.broadcast_to(row_ids, tf.shape(follower)), follower], -1)  # (N, windows, 2)

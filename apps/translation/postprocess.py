@@ -37,8 +37,14 @@ NO_SPACE_BEFORE = ".,;:!?)]}»”’%"
 NO_SPACE_AFTER = "¿¡([{«“„‘"
 JOINERS = "'’-"  # glued to a letter or digit on either side: it's, it’s, well-known
 # written without spaces: CJK symbols and punctuation, kana, ideographs, fullwidth forms
-SPACELESS = ((0x3000, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0xFF00, 0xFFEF),
-             (0x20000, 0x2FA1F))
+SPACELESS = (
+    (0x3000, 0x30FF),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0xFF00, 0xFFEF),
+    (0x20000, 0x2FA1F),
+)
 
 
 def _spaceless(ch: str) -> bool:
@@ -51,8 +57,13 @@ def _alnum(ch: str) -> bool:
 
 def glued(left: str, right: str) -> bool:
     """The rule for the gap between a word ending in ``left`` and one starting with ``right``: True = no space."""
-    return (right in NO_SPACE_BEFORE or left in NO_SPACE_AFTER or (_spaceless(left) and _spaceless(right))
-            or (right in JOINERS and _alnum(left)) or (left in JOINERS and _alnum(right)))
+    return (
+        right in NO_SPACE_BEFORE
+        or left in NO_SPACE_AFTER
+        or (_spaceless(left) and _spaceless(right))
+        or (right in JOINERS and _alnum(left))
+        or (left in JOINERS and _alnum(right))
+    )
 
 
 def _re2_class(chars: str = "", ranges=()) -> str:
@@ -63,11 +74,19 @@ def _re2_class(chars: str = "", ranges=()) -> str:
 _ALNUM_RE2 = r"[\pL\p{Nd}]"
 # the same steps for tf.strings.regex_replace (RE2) on the words joined by spaces: the marks first, then each
 # rule twice (a match takes the characters on both sides of its gap, so a chain of gaps needs a second pass)
-_RULES = [(f" ({_re2_class(NO_SPACE_BEFORE)})", r"\1"), (f"({_re2_class(NO_SPACE_AFTER)}) ", r"\1"),
-          (f"({_re2_class(ranges=SPACELESS)}) ({_re2_class(ranges=SPACELESS)})", r"\1\2"),
-          (f"({_ALNUM_RE2}) ({_re2_class(JOINERS)})", r"\1\2"), (f"({_re2_class(JOINERS)}) ({_ALNUM_RE2})", r"\1\2")]
-GRAPH_STEPS = [(f" ?{GLUE} ?", ""), (f" ?{SPACE} ?", SPACE), *[r for rule in _RULES for r in (rule, rule)],
-               (SPACE, " ")]
+_RULES = [
+    (f" ({_re2_class(NO_SPACE_BEFORE)})", r"\1"),
+    (f"({_re2_class(NO_SPACE_AFTER)}) ", r"\1"),
+    (f"({_re2_class(ranges=SPACELESS)}) ({_re2_class(ranges=SPACELESS)})", r"\1\2"),
+    (f"({_ALNUM_RE2}) ({_re2_class(JOINERS)})", r"\1\2"),
+    (f"({_re2_class(JOINERS)}) ({_ALNUM_RE2})", r"\1\2"),
+]
+GRAPH_STEPS = [
+    (f" ?{GLUE} ?", ""),
+    (f" ?{SPACE} ?", SPACE),
+    *[r for rule in _RULES for r in (rule, rule)],
+    (SPACE, " "),
+]
 
 
 def spell(words: list[str]) -> str:
@@ -162,8 +181,8 @@ def banned_next(tokens: list[int], rules: dict) -> set[int]:
     if run and len(tokens) >= run and len(set(tokens[-run:])) == 1:
         out.add(tokens[-1])
     if n and len(tokens) >= n - 1:
-        last = tokens[len(tokens) - (n - 1):]
-        out.update(tokens[j + n - 1] for j in range(len(tokens) - (n - 1)) if tokens[j:j + n - 1] == last)
+        last = tokens[len(tokens) - (n - 1) :]
+        out.update(tokens[j + n - 1] for j in range(len(tokens) - (n - 1)) if tokens[j : j + n - 1] == last)
     return out
 
 
@@ -172,8 +191,15 @@ def _length_penalty(length: int, alpha: float) -> float:
     return ((5.0 + length) / 6.0) ** alpha
 
 
-def beam_search(next_log_probs, n: int, max_length: int, beam_size: int = 1, length_penalty: float = 0.6,
-                rules: dict | None = None, limits=None) -> np.ndarray:
+def beam_search(
+    next_log_probs,
+    n: int,
+    max_length: int,
+    beam_size: int = 1,
+    length_penalty: float = 0.6,
+    rules: dict | None = None,
+    limits=None,
+) -> np.ndarray:
     """Decodes ``n`` sentences; returns (n, max_length) int32 ids, ``[END]`` then zeros after each.
 
     ``next_log_probs(rows, prefix)``: for hypotheses of the sentences ``rows``
@@ -189,7 +215,7 @@ def beam_search(next_log_probs, n: int, max_length: int, beam_size: int = 1, len
     rules = rules or {**DECODING_RULES}
     live = [[([], 0.0)] for _ in range(n)]  # per sentence: (tokens, summed log-probability)
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]  # (normalized score, tokens)
-    for t in range(max_length):
+    for _step in range(max_length):
         owners = [(s, h) for s in range(n) for h in range(len(live[s]))]
         if not owners:
             break
@@ -203,7 +229,7 @@ def beam_search(next_log_probs, n: int, max_length: int, beam_size: int = 1, len
                 logp[r] = np.where(np.arange(logp.shape[1]) == END_ID, 0.0, -np.inf)
             else:
                 logp[r, list(banned_next(tokens, rules))] = -np.inf
-            top = np.argsort(-logp[r], kind="stable")[:2 * b] if b > 1 else [int(np.argmax(logp[r]))]
+            top = np.argsort(-logp[r], kind="stable")[: 2 * b] if b > 1 else [int(np.argmax(logp[r]))]
             cands.setdefault(s, []).extend((score + float(logp[r, k]), tokens + [int(k)]) for k in top)
         for s, options in cands.items():
             options.sort(key=lambda c: -c[0])
@@ -224,9 +250,11 @@ def beam_search(next_log_probs, n: int, max_length: int, beam_size: int = 1, len
             live[s] = nxt
     out = np.zeros((n, max_length), np.int32)
     for s in range(n):
-        pool = finished[s] + [(score / _length_penalty(len(tokens), length_penalty), tokens) for tokens, score in live[s]]
+        pool = finished[s] + [
+            (score / _length_penalty(len(tokens), length_penalty), tokens) for tokens, score in live[s]
+        ]
         tokens = max(pool, key=lambda f: f[0])[1][:max_length] if pool else [END_ID]
-        out[s, :len(tokens)] = tokens
+        out[s, : len(tokens)] = tokens
     return out
 
 
@@ -254,16 +282,18 @@ def run(runtime, inputs, metadata: dict, beam_size: int = 1, batch: int = 32) ->
     max_length = metadata["max_length"]
     if getattr(runtime, "input_count", 1) == 1:  # the loop is inside: strings (or source ids) in, ids out
         if beam_size != 1:
-            raise ValueError(f"{runtime.path.name}: this format holds greedy decoding; beam search needs a format "
-                             "with the step model (.keras, .h5, .onnx, int8 .tflite)")
+            raise ValueError(
+                f"{runtime.path.name}: this format holds greedy decoding; beam search needs a format "
+                "with the step model (.keras, .h5, .onnx, int8 .tflite)"
+            )
         return runtime.run_batched(preprocess(inputs, metadata, runtime.input_dtype), batch).astype(np.int32)
     source = preprocess(inputs, metadata, "int32")
     fixed = runtime.fixed_length
     out = []
     for i in range(0, len(source), batch):
-        chunk = source[i:i + batch]
+        chunk = source[i : i + batch]
         if not fixed:  # formats with dynamic shapes get the chunk's own length, not max_length
-            chunk = chunk[:, :max(1, int((chunk > 0).sum(1).max()))]
+            chunk = chunk[:, : max(1, int((chunk > 0).sum(1).max()))]
 
         def next_log_probs(rows, prefix, chunk=chunk):
             t = prefix.shape[1]
@@ -272,8 +302,17 @@ def run(runtime, inputs, metadata: dict, beam_size: int = 1, batch: int = 32) ->
             probs = runtime.run([chunk[rows], target])
             return log_softmax_rows(probs[:, t - 1])
 
-        out.append(beam_search(next_log_probs, len(chunk), max_length, beam_size, metadata.get("length_penalty", 0.6),
-                               decoding_rules(metadata), length_limits(chunk, metadata)))
+        out.append(
+            beam_search(
+                next_log_probs,
+                len(chunk),
+                max_length,
+                beam_size,
+                metadata.get("length_penalty", 0.6),
+                decoding_rules(metadata),
+                length_limits(chunk, metadata),
+            )
+        )
     ids = np.concatenate(out) if out else np.zeros((0, max_length), np.int32)
     if not isinstance(inputs, np.ndarray) or inputs.dtype.kind not in "iu":
         ids[[not t.strip() for t in as_texts(inputs)]] = 0  # an empty text translates to an empty text

@@ -25,21 +25,31 @@ class TranslationServing(Serving):
         src, tgt = info["source_tokenizer"], info["target_tokenizer"]
         length = info["max_length"]
         return {
-            "task": self.name, "kind": "translator",
+            "task": self.name,
+            "kind": "translator",
             "input": {"name": "text", "shape": [], "dtype": "string"},
-            "model_input": [{"name": "source_ids", "shape": [None], "dtype": "int32"},
-                            {"name": "target_ids", "shape": [None], "dtype": "int32"}],
+            "model_input": [
+                {"name": "source_ids", "shape": [None], "dtype": "int32"},
+                {"name": "target_ids", "shape": [None], "dtype": "int32"},
+            ],
             "outputs": ["probabilities"],
-            "max_length": length, "length_penalty": info.get("length_penalty", 0.6),
+            "max_length": length,
+            "length_penalty": info.get("length_penalty", 0.6),
             "decoding": codec.decoding_rules(info),  # repeats banned, the length bound: every format's loop alike
-            "start_id": codec.START_ID, "end_id": codec.END_ID,
-            "preprocessing": (f"source: WordPiece ({len(src['vocab'])} pieces, normalize={src['normalize']}), "
-                              f"{length} tokens, 0-padded; target: WordPiece ({len(tgt['vocab'])} pieces, "
-                              f"normalize={tgt['normalize']}), [START]={codec.START_ID}, [END]={codec.END_ID}"),
-            "normalization": ("SavedModel and float TFLite: texts in, target ids (and, in the SavedModel, texts) out, "
-                              "greedy loop inside; other formats: the step model [source_ids, target_ids] -> "
-                              "probabilities, the loop in edgesuite.load"),
-            "source_tokenizer": src, "target_tokenizer": tgt,
+            "start_id": codec.START_ID,
+            "end_id": codec.END_ID,
+            "preprocessing": (
+                f"source: WordPiece ({len(src['vocab'])} pieces, normalize={src['normalize']}), "
+                f"{length} tokens, 0-padded; target: WordPiece ({len(tgt['vocab'])} pieces, "
+                f"normalize={tgt['normalize']}), [START]={codec.START_ID}, [END]={codec.END_ID}"
+            ),
+            "normalization": (
+                "SavedModel and float TFLite: texts in, target ids (and, in the SavedModel, texts) out, "
+                "greedy loop inside; other formats: the step model [source_ids, target_ids] -> "
+                "probabilities, the loop in edgesuite.load"
+            ),
+            "source_tokenizer": src,
+            "target_tokenizer": tgt,
             "tflite_custom_ops": list(ctext.TFLITE_TEXT_OPS),
             "tflite_custom_ops_registrar": "tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS",
             "data_name": info.get("data_name"),
@@ -67,8 +77,12 @@ class TranslationServing(Serving):
                 super().__init__(name="translator")
                 self.tokenizer = tokenizer
                 self.detokenizer = tft.FastWordpieceTokenizer(
-                    metadata["target_tokenizer"]["vocab"], suffix_indicator="##", no_pretokenization=True,
-                    support_detokenization=True, unknown_token=ctext.UNK)
+                    metadata["target_tokenizer"]["vocab"],
+                    suffix_indicator="##",
+                    no_pretokenization=True,
+                    support_detokenization=True,
+                    unknown_token=ctext.UNK,
+                )
 
             def token_ids(self, texts):
                 texts = tf.reshape(texts, [-1])
@@ -129,10 +143,12 @@ class TranslationServing(Serving):
         is still reported): one token that flips early rewrites the rest of a sentence, so the share of
         whole sentences that match falls with their length rather than with fidelity, while a broken file
         still fails on BLEU (tests/benchmarks/RESULTS.md, translation parity)."""
-        return {"float32": {"top1_agreement": 0.97, "metric_drop": 0.5},
-                "float16": {"top1_agreement": 0.9, "metric_drop": 1.0},
-                "dynamic": {"metric_drop": 2.0},
-                "int8": {"metric_drop": 3.0}}[precision]
+        return {
+            "float32": {"top1_agreement": 0.97, "metric_drop": 0.5},
+            "float16": {"top1_agreement": 0.9, "metric_drop": 1.0},
+            "dynamic": {"metric_drop": 2.0},
+            "int8": {"metric_drop": 3.0},
+        }[precision]
 
 
 SERVING = TranslationServing()

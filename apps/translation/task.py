@@ -12,19 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesuite.apps.translation import baseline
+from edgesuite.apps.translation import baseline, vocab
 from edgesuite.apps.translation import data as tdata
 from edgesuite.apps.translation import model as tmodel
 from edgesuite.apps.translation import postprocess as codec
-from edgesuite.apps.translation import vocab
 from edgesuite.apps.translation.config import Config
 from edgesuite.apps.translation.decoding import Decoder
 from edgesuite.apps.translation.serving import SERVING
 from edgesuite.common import plots as cplots
 from edgesuite.common import text as ctext
 from edgesuite.common.errors import UserInputError
-from edgesuite.common.task import DataSplits, Task
 from edgesuite.common.log import say
+from edgesuite.common.task import DataSplits, Task
 
 LENGTH_EDGES = (0, 10, 20, 30, 40, 60)  # source words: the groups of the BLEU-by-length plot
 log = logging.getLogger("edgesuite")
@@ -63,25 +62,47 @@ class TranslationTask(Task):
     # the kept epoch, early stopping and tune: chrF of greedy translations of a validation sample (token
     # accuracy under teacher forcing kept rising while BLEU fell on a small set the model memorised)
     monitor = ("val_chrf", "max")
-    from_data = {"max_length": 0, "dropout": -1.0, "vocab_size": 0, "shared_vocab": "auto", "copy_head": "auto",
-                 "source_normalize": "auto", "token_dropout": -1.0, "label_smoothing": -1.0, "min_steps": -1}
+    from_data = {
+        "max_length": 0,
+        "dropout": -1.0,
+        "vocab_size": 0,
+        "shared_vocab": "auto",
+        "copy_head": "auto",
+        "source_normalize": "auto",
+        "token_dropout": -1.0,
+        "label_smoothing": -1.0,
+        "min_steps": -1,
+    }
     VAL_CHRF_PAIRS = 200
 
     # ---- data -------------------------------------------------------------
     def load_data(self, cfg: Config) -> DataSplits:
         splits = tdata.load_splits(cfg)
-        say(f"data: {len(splits.train)} training, {len(splits.val) if splits.val else 0} validation, "
-              f"{len(splits.test)} test pairs ({splits.data_name})")
+        say(
+            f"data: {len(splits.train)} training, {len(splits.val) if splits.val else 0} validation, "
+            f"{len(splits.test)} test pairs ({splits.data_name})"
+        )
         recipe = self._fitted_recipe(cfg, splits.train)
         cfg = dataclasses.replace(cfg, source_normalize=recipe["source_normalize"])
         if recipe["shared_vocab"]:  # one vocabulary, learned from both sides: a piece copied is the same id
-            src_vocab = tgt_vocab = vocab.joint(splits.train.sources, splits.train.targets, 2 * recipe["vocab_size"],
-                                                cfg.target_normalize, tmodel.TARGET_RESERVED)
+            src_vocab = tgt_vocab = vocab.joint(
+                splits.train.sources,
+                splits.train.targets,
+                2 * recipe["vocab_size"],
+                cfg.target_normalize,
+                tmodel.TARGET_RESERVED,
+            )
         else:
-            src_vocab = ctext.learn_vocabulary(splits.train.sources, recipe["vocab_size"], cfg.source_normalize,
-                                               log=say)
-            tgt_vocab = ctext.learn_vocabulary(splits.train.targets, recipe["vocab_size"], cfg.target_normalize,
-                                               log=say, extra_reserved=tmodel.TARGET_RESERVED)
+            src_vocab = ctext.learn_vocabulary(
+                splits.train.sources, recipe["vocab_size"], cfg.source_normalize, log=say
+            )
+            tgt_vocab = ctext.learn_vocabulary(
+                splits.train.targets,
+                recipe["vocab_size"],
+                cfg.target_normalize,
+                log=say,
+                extra_reserved=tmodel.TARGET_RESERVED,
+            )
         src_tok, tgt_tok = tdata.tokenizers(cfg, src_vocab, tgt_vocab)
         dropout = cfg.dropout if cfg.dropout >= 0 else self._fitted_dropout(cfg, len(splits.train), recipe["words"])
         info = {
@@ -102,24 +123,36 @@ class TranslationTask(Task):
             "eval_samples": cfg.eval_samples,
             "samples": cfg.samples,
             "data_name": splits.data_name,
-            "split_sizes": {"train": len(splits.train), "val": len(splits.val) if splits.val else 0,
-                            "test": len(splits.test)},
+            "split_sizes": {
+                "train": len(splits.train),
+                "val": len(splits.val) if splits.val else 0,
+                "test": len(splits.test),
+            },
         }
         say(f"vocabularies: {len(src_vocab)} source and {len(tgt_vocab)} target word pieces")
         train = tdata.arrays(splits.train, src_tok, tgt_tok, warn="training")
         info["decoding"] = self._fitted_decoding(train[0], train[2])
         val = tdata.arrays(splits.val, src_tok, tgt_tok, warn="validation") if splits.val else None
         val_ds = tdata.batches(val, cfg.batch_size, cfg.seed, shuffle=False) if val else None
-        base = baseline.fit_and_score(splits.train, self.evaluated_pairs(splits.test, info)) if len(splits.test) else None
+        base = (
+            baseline.fit_and_score(splits.train, self.evaluated_pairs(splits.test, info)) if len(splits.test) else None
+        )
         if base:
-            say(f"baselines on the test pairs: word for word (a lexicon of {base['lexicon_words']} words from the "
-                  f"training pairs) BLEU {base['bleu']:.2f}, chrF {base['chrf']:.2f}; the source copied BLEU "
-                  f"{base['copy_bleu']:.2f}, chrF {base['copy_chrf']:.2f}")
-        return DataSplits(train=tdata.batches(train, cfg.batch_size, cfg.seed, shuffle=cfg.shuffle,
-                                              token_dropout=recipe["token_dropout"]), val=val_ds,
-                          test=tdata.EvalSet(splits.test, val_ds), info=info, train_size=len(splits.train),
-                          extras={"train_tokens": int((train[2] > 0).sum()), "val_pairs": splits.val,
-                                  "baseline": base})
+            say(
+                f"baselines on the test pairs: word for word (a lexicon of {base['lexicon_words']} words from the "
+                f"training pairs) BLEU {base['bleu']:.2f}, chrF {base['chrf']:.2f}; the source copied BLEU "
+                f"{base['copy_bleu']:.2f}, chrF {base['copy_chrf']:.2f}"
+            )
+        return DataSplits(
+            train=tdata.batches(
+                train, cfg.batch_size, cfg.seed, shuffle=cfg.shuffle, token_dropout=recipe["token_dropout"]
+            ),
+            val=val_ds,
+            test=tdata.EvalSet(splits.test, val_ds),
+            info=info,
+            train_size=len(splits.train),
+            extras={"train_tokens": int((train[2] > 0).sum()), "val_pairs": splits.val, "baseline": base},
+        )
 
     LENGTH_QUANTILE = 0.99  # of the training pairs' target / source piece ratios: the decoding length bound
 
@@ -132,9 +165,11 @@ class TranslationTask(Task):
         real = src > 0
         ratio = np.quantile(tgt[real] / src[real], self.LENGTH_QUANTILE) if real.any() else 0.0
         rules = {**codec.DECODING_RULES, "length_ratio_pct": int(np.ceil(100 * ratio))}
-        say(f"decoding from the data: at most ceil({rules['length_ratio_pct'] / 100:.2f} x source pieces) + "
-              f"{rules['length_extra']} target pieces ({self.LENGTH_QUANTILE:.0%} of the training pairs' ratio), no "
-              f"token more than {rules['max_run']} times in a row, no {rules['no_repeat_ngram']} pieces twice")
+        say(
+            f"decoding from the data: at most ceil({rules['length_ratio_pct'] / 100:.2f} x source pieces) + "
+            f"{rules['length_extra']} target pieces ({self.LENGTH_QUANTILE:.0%} of the training pairs' ratio), no "
+            f"token more than {rules['max_run']} times in a row, no {rules['no_repeat_ngram']} pieces twice"
+        )
         return rules
 
     SMALL_DATA_DROPOUT = 0.1
@@ -157,38 +192,58 @@ class TranslationTask(Task):
         overlap = vocab.alphabet_overlap(train.sources, train.targets)
         # joint where it copies: with the copy head (same alphabet, low-resource); a joint vocabulary alone copied no
         # name (RESULTS.md) and doubles the target softmax of a large set (the embedded verses: 8,000 pieces)
-        shared = cfg.shared_vocab == "yes" or (cfg.shared_vocab == "auto" and overlap >= vocab.SHARED_ALPHABET
-                                               and (low or cfg.copy_head == "on"))
-        normalize = cfg.source_normalize if cfg.source_normalize != "auto" else (
-            cfg.target_normalize if shared else "lower")
+        shared = cfg.shared_vocab == "yes" or (
+            cfg.shared_vocab == "auto" and overlap >= vocab.SHARED_ALPHABET and (low or cfg.copy_head == "on")
+        )
+        normalize = (
+            cfg.source_normalize if cfg.source_normalize != "auto" else (cfg.target_normalize if shared else "lower")
+        )
         copy = cfg.copy_head if cfg.copy_head != "auto" else ("on" if shared and low else "off")
         if copy == "on" and not shared:
             raise UserInputError("copy_head: on needs one vocabulary for both sides (--shared-vocab yes or auto)")
-        recipe = {"words": words, "vocab_size": size, "shared_vocab": shared, "source_normalize": normalize,
-                  "copy_head": copy,
-                  # heavy dropout and word dropout learn slower: a low-resource set trains more updates
-                  "min_steps": cfg.min_steps if cfg.min_steps >= 0 else (
-                      self.LOW_RESOURCE_MIN_STEPS if low else self.MIN_STEPS),
-                  "token_dropout": cfg.token_dropout if cfg.token_dropout >= 0 else self.TOKEN_DROPOUT * low,
-                  "label_smoothing": cfg.label_smoothing if cfg.label_smoothing >= 0 else (
-                      self.LOW_RESOURCE_SMOOTHING if low else self.SMOOTHING)}
-        log.info(f"recipe from the data: {len(train)} training pairs, {words:,} running words on the longer side"
-                 f"{' (low-resource: < ' + format(self.LOW_RESOURCE_WORDS, ',') + ')' if low else ''}; "
-                 f"vocabulary {size} pieces a side{'' if cfg.vocab_size else ' (1 per ' + str(self.WORDS_PER_PIECE) + ' words)'}, "
-                 f"{'joint' if shared else 'one per side'} ({overlap:.0%} of the target's letters are in the source's "
-                 f"alphabet), source normalize {normalize}, copy head {copy}; token dropout {recipe['token_dropout']}, label smoothing "
-                 f"{recipe['label_smoothing']}, at least {recipe['min_steps']} steps (--vocab-size, --shared-vocab, "
-                 "--token-dropout, --label-smoothing, --min-steps set them)")
+        recipe = {
+            "words": words,
+            "vocab_size": size,
+            "shared_vocab": shared,
+            "source_normalize": normalize,
+            "copy_head": copy,
+            # heavy dropout and word dropout learn slower: a low-resource set trains more updates
+            "min_steps": cfg.min_steps
+            if cfg.min_steps >= 0
+            else (self.LOW_RESOURCE_MIN_STEPS if low else self.MIN_STEPS),
+            "token_dropout": cfg.token_dropout if cfg.token_dropout >= 0 else self.TOKEN_DROPOUT * low,
+            "label_smoothing": cfg.label_smoothing
+            if cfg.label_smoothing >= 0
+            else (self.LOW_RESOURCE_SMOOTHING if low else self.SMOOTHING),
+        }
+        log.info(
+            f"recipe from the data: {len(train)} training pairs, {words:,} running words on the longer side"
+            f"{' (low-resource: < ' + format(self.LOW_RESOURCE_WORDS, ',') + ')' if low else ''}; "
+            f"vocabulary {size} pieces a side"
+            f"{'' if cfg.vocab_size else ' (1 per ' + str(self.WORDS_PER_PIECE) + ' words)'}, "
+            f"{'joint' if shared else 'one per side'} ({overlap:.0%} of the target's letters are in the source's "
+            f"alphabet), source normalize {normalize}, copy head {copy}; "
+            f"token dropout {recipe['token_dropout']}, label smoothing "
+            f"{recipe['label_smoothing']}, at least {recipe['min_steps']} steps (--vocab-size, --shared-vocab, "
+            "--token-dropout, --label-smoothing, --min-steps set them)"
+        )
         return recipe
 
     def _fitted_dropout(self, cfg: Config, pairs: int, words: int) -> float:
         """``--dropout -1``: 0.3 for a low-resource set (fewer than ``LOW_RESOURCE_WORDS`` running words a side),
         0.1 up to twice that (2,000 verse pairs, 52,000 words, were memorised by epoch 5 without it), else 0 (the
         embedded 28,749 verse pairs, 750,000 words: where the number of updates is what is short)."""
-        dropout = (self.LOW_RESOURCE_DROPOUT if words < self.LOW_RESOURCE_WORDS else
-                   self.SMALL_DATA_DROPOUT if words < 2 * self.LOW_RESOURCE_WORDS else 0.0)
-        log.info(f"dropout from the data: {dropout} ({pairs} training pairs, {words:,} running words on the longer "
-                 f"side; --dropout sets it)")
+        dropout = (
+            self.LOW_RESOURCE_DROPOUT
+            if words < self.LOW_RESOURCE_WORDS
+            else self.SMALL_DATA_DROPOUT
+            if words < 2 * self.LOW_RESOURCE_WORDS
+            else 0.0
+        )
+        log.info(
+            f"dropout from the data: {dropout} ({pairs} training pairs, {words:,} running words on the longer "
+            f"side; --dropout sets it)"
+        )
         return dropout
 
     def load_eval_data(self, cfg: Config, info: dict, data: str | None):
@@ -204,7 +259,7 @@ class TranslationTask(Task):
         if not pairs or not len(pairs):
             return []
         if len(pairs) > self.VAL_CHRF_PAIRS:
-            pairs = pairs.subset(np.sort(np.random.default_rng(0).permutation(len(pairs))[:self.VAL_CHRF_PAIRS]))
+            pairs = pairs.subset(np.sort(np.random.default_rng(0).permutation(len(pairs))[: self.VAL_CHRF_PAIRS]))
         info = data.info
 
         class ValidationChrF(keras.callbacks.Callback):
@@ -224,12 +279,18 @@ class TranslationTask(Task):
     # ---- model ------------------------------------------------------------
     def build_model(self, cfg: Config, info: dict):
         cfg = dataclasses.replace(cfg, dropout=info["dropout"])  # -1 in cfg: from the data
-        return tmodel.build(cfg, len(info["source_tokenizer"]["vocab"]), len(info["target_tokenizer"]["vocab"]),
-                            copy=info.get("copy_head") == "on")
+        return tmodel.build(
+            cfg,
+            len(info["source_tokenizer"]["vocab"]),
+            len(info["target_tokenizer"]["vocab"]),
+            copy=info.get("copy_head") == "on",
+        )
 
     def loss_and_metrics(self, cfg: Config, info: dict):
         smoothing = info.get("label_smoothing", cfg.label_smoothing)  # -1 in cfg: from the data
-        return tmodel.SmoothedTokenCrossentropy(smoothing if smoothing >= 0 else self.SMOOTHING), [tmodel.TokenAccuracy()]
+        return tmodel.SmoothedTokenCrossentropy(smoothing if smoothing >= 0 else self.SMOOTHING), [
+            tmodel.TokenAccuracy()
+        ]
 
     def compile_options(self, cfg: Config) -> dict:
         # XLA fuses the softmax, the smoothed cross-entropy over the vocabulary and the attention masks
@@ -265,12 +326,20 @@ class TranslationTask(Task):
         if ds.val is not None:
             metrics["val_token_accuracy"] = self._token_accuracy(model, ds.val)
         best = list(hypotheses)[-1]
-        metrics["examples"] = [{"source": s, "reference": r, "hypothesis": h}
-                               for s, r, h in list(zip(pairs.sources, pairs.targets, hypotheses[best]))[:5]]
+        metrics["examples"] = [
+            {"source": s, "reference": r, "hypothesis": h}
+            for s, r, h in list(zip(pairs.sources, pairs.targets, hypotheses[best]))[:5]
+        ]
         metrics["bleu_by_length"] = self._bleu_by_length(pairs, hypotheses)
-        metrics["samples"] = [{"where": pairs.where[i], "source": pairs.sources[i], "reference": pairs.targets[i],
-                               **{k: h[i] for k, h in hypotheses.items()}}
-                              for i in range(min(info.get("samples", 50), len(pairs)))]
+        metrics["samples"] = [
+            {
+                "where": pairs.where[i],
+                "source": pairs.sources[i],
+                "reference": pairs.targets[i],
+                **{k: h[i] for k, h in hypotheses.items()},
+            }
+            for i in range(min(info.get("samples", 50), len(pairs)))
+        ]
         return metrics
 
     @staticmethod
@@ -296,7 +365,7 @@ class TranslationTask(Task):
         import sacrebleu
 
         words = np.array([len(s.split()) for s in pairs.sources])
-        edges = [*LENGTH_EDGES, 10 ** 6]
+        edges = [*LENGTH_EDGES, 10**6]
         groups, bleu = [], {k: [] for k in hypotheses}
         for lo, hi in zip(edges[:-1], edges[1:]):
             idx = np.flatnonzero((words >= lo) & (words < hi))
@@ -304,8 +373,9 @@ class TranslationTask(Task):
                 continue
             groups.append({"words": f"{lo}-{hi - 1}" if hi < edges[-1] else f"{lo}+", "pairs": int(len(idx))})
             for k, hyps in hypotheses.items():
-                bleu[k].append(float(sacrebleu.corpus_bleu([hyps[i] for i in idx],
-                                                           [[pairs.targets[i] for i in idx]]).score))
+                bleu[k].append(
+                    float(sacrebleu.corpus_bleu([hyps[i] for i in idx], [[pairs.targets[i] for i in idx]]).score)
+                )
         return {"groups": groups, "bleu": bleu}
 
     def plots(self, run, model, data: DataSplits, metrics: dict) -> list[Path]:
@@ -315,9 +385,15 @@ class TranslationTask(Task):
         by_length = metrics.get("bleu_by_length")
         if by_length and by_length["groups"]:
             labels = [f"{g['words']}\n({g['pairs']})" for g in by_length["groups"]]
-            out.append(cplots.grouped_bars(labels, {k.replace("beam", "beam "): v for k, v in by_length["bleu"].items()},
-                                           run.plots_dir / "bleu_by_length.png",
-                                           title="test BLEU by source length (words; pairs)", ylabel="BLEU"))
+            out.append(
+                cplots.grouped_bars(
+                    labels,
+                    {k.replace("beam", "beam "): v for k, v in by_length["bleu"].items()},
+                    run.plots_dir / "bleu_by_length.png",
+                    title="test BLEU by source length (words; pairs)",
+                    ylabel="BLEU",
+                )
+            )
         return out
 
     @staticmethod

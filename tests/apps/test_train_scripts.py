@@ -47,10 +47,12 @@ def test_the_scripts_recipe_names_config_knobs_and_shows_their_defaults(app, cap
 
 @pytest.mark.parametrize("app", ["segmentation", "translation"])
 def test_help_lists_the_recipe_knobs_and_imports_no_tensorflow(app):
-    code = (f"import sys, runpy; sys.argv = ['train.py', '--help']\n"
-            f"try:\n    runpy.run_path({str(REPO / 'apps' / APPS[app] / 'train.py')!r}, run_name='__main__')\n"
-            "except SystemExit:\n    pass\n"
-            "assert 'tensorflow' not in sys.modules\n")
+    code = (
+        f"import sys, runpy; sys.argv = ['train.py', '--help']\n"
+        f"try:\n    runpy.run_path({str(REPO / 'apps' / APPS[app] / 'train.py')!r}, run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "--formats" in out.stdout and "--epochs" in out.stdout and "top to bottom" in out.stdout

@@ -78,18 +78,27 @@ def classifier_bound(classifier: Path) -> dict:
             pred[n][s] = probs[item].argmax() + 1
     m = segmentation_metrics(seg.masks, pred, seg.mask_class_names)
     items = np.concatenate(seg.items)
-    out["segmentation"] = {"canvases": SEG_COUNT, "pasted_items": int(len(items)),
-                           "pasted_accuracy": float((probs[items].argmax(1) == y[items]).mean()),
-                           "oracle_shapes_miou": m["miou"], "per_class_iou": m["per_class_iou"]}
+    out["segmentation"] = {
+        "canvases": SEG_COUNT,
+        "pasted_items": int(len(items)),
+        "pasted_accuracy": float((probs[items].argmax(1) == y[items]).mean()),
+        "oracle_shapes_miou": m["miou"],
+        "per_class_iou": m["per_class_iou"],
+    }
 
     det = make_canvases(DET_COUNT, 64, "test", seed=0, max_items=3)
     k = len(det.class_names)
     truths = [{"boxes": b, "classes": c} for b, c in zip(det.boxes, det.classes)]
-    preds = [{"boxes": np.repeat(b, k, axis=0), "classes": np.tile(np.arange(k), len(b)),
-              "scores": probs[items_].ravel()} for b, items_ in zip(det.boxes, det.items)]
+    preds = [
+        {"boxes": np.repeat(b, k, axis=0), "classes": np.tile(np.arange(k), len(b)), "scores": probs[items_].ravel()}
+        for b, items_ in zip(det.boxes, det.items)
+    ]
     d = detection_metrics(preds, truths, det.class_names)
-    out["detection"] = {"canvases": DET_COUNT, "oracle_boxes_map50": d["map50"],
-                        "per_class_ap50": {n: v["ap50"] for n, v in d["per_class"].items()}}
+    out["detection"] = {
+        "canvases": DET_COUNT,
+        "oracle_boxes_map50": d["map50"],
+        "per_class_ap50": {n: v["ap50"] for n, v in d["per_class"].items()},
+    }
     return out
 
 
@@ -112,10 +121,13 @@ def segmentation_split(run_path: Path) -> dict:
             correct += int(votes.argmax() == true)
             total += 1
     fg = (c.masks > 0), (pred > 0)
-    return {"run": str(run_path), "model_miou": segmentation_metrics(c.masks, pred, names)["miou"],
-            "model_classes_miou": segmentation_metrics(c.masks, voted, names)["miou"],
-            "item_vote_accuracy": correct / max(total, 1),
-            "foreground_iou": float((fg[0] & fg[1]).sum() / max((fg[0] | fg[1]).sum(), 1))}
+    return {
+        "run": str(run_path),
+        "model_miou": segmentation_metrics(c.masks, pred, names)["miou"],
+        "model_classes_miou": segmentation_metrics(c.masks, voted, names)["miou"],
+        "item_vote_accuracy": correct / max(total, 1),
+        "foreground_iou": float((fg[0] & fg[1]).sum() / max((fg[0] | fg[1]).sum(), 1)),
+    }
 
 
 def detection_split(run_path: Path) -> dict:
@@ -126,8 +138,9 @@ def detection_split(run_path: Path) -> dict:
 
     run = Run.open(run_path)
     cfg, info = run.config, run.info
-    c = make_canvases(max(50, min(500, cfg.canvas_count // 6)), cfg.image_size, "test", seed=cfg.seed,
-                      max_items=cfg.canvas_items)
+    c = make_canvases(
+        max(50, min(500, cfg.canvas_count // 6)), cfg.image_size, "test", seed=cfg.seed, max_items=cfg.canvas_items
+    )
     raw = np.asarray(run.load_model().predict(c.images, batch_size=64, verbose=0))
     found = codec.detections(raw, run.task.serving.metadata(info))
     truths = [{"boxes": b, "classes": k} for b, k in zip(c.boxes, c.classes)]
@@ -142,8 +155,11 @@ def detection_split(run_path: Path) -> dict:
             p = {"boxes": p["boxes"][keep], "scores": p["scores"][keep], "classes": cls[keep]}
         blind.append(p)
     names = c.class_names
-    return {"run": str(run_path), "model_map50": detection_metrics(preds, truths, names)["map50"],
-            "class_blind_map50": detection_metrics(blind, truths, names)["map50"]}
+    return {
+        "run": str(run_path),
+        "model_map50": detection_metrics(preds, truths, names)["map50"],
+        "class_blind_map50": detection_metrics(blind, truths, names)["map50"],
+    }
 
 
 def main() -> int:
@@ -155,19 +171,25 @@ def main() -> int:
     args = ap.parse_args()
     result = classifier_bound(Path(args.classifier))
     s, d = result["segmentation"], result["detection"]
-    print(f"classifier: {result['source_accuracy']:.4f} on the 1,000 test-pool images, "
-          f"{s['pasted_accuracy']:.4f} on the {s['pasted_items']} items pasted on {s['canvases']} test canvases")
+    print(
+        f"classifier: {result['source_accuracy']:.4f} on the 1,000 test-pool images, "
+        f"{s['pasted_accuracy']:.4f} on the {s['pasted_items']} items pasted on {s['canvases']} test canvases"
+    )
     print(f"segmentation, perfect shapes + classifier classes: mIoU {s['oracle_shapes_miou']:.4f}")
     print(f"detection, perfect boxes + classifier scores:      mAP@0.5 {d['oracle_boxes_map50']:.4f}")
     if args.segmentation:
         result["segmentation_run"] = r = segmentation_split(Path(args.segmentation))
-        print(f"segmentation run: mIoU {r['model_miou']:.4f}; its per-item majority class on perfect shapes "
-              f"{r['model_classes_miou']:.4f} (item accuracy {r['item_vote_accuracy']:.4f}); "
-              f"foreground IoU {r['foreground_iou']:.4f}")
+        print(
+            f"segmentation run: mIoU {r['model_miou']:.4f}; its per-item majority class on perfect shapes "
+            f"{r['model_classes_miou']:.4f} (item accuracy {r['item_vote_accuracy']:.4f}); "
+            f"foreground IoU {r['foreground_iou']:.4f}"
+        )
     if args.detection:
         result["detection_run"] = r = detection_split(Path(args.detection))
-        print(f"detection run: mAP@0.5 {r['model_map50']:.4f}; classes set from the overlapped true box "
-              f"{r['class_blind_map50']:.4f}")
+        print(
+            f"detection run: mAP@0.5 {r['model_map50']:.4f}; classes set from the overlapped true box "
+            f"{r['class_blind_map50']:.4f}"
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_canvas_ceiling.json").write_text(json.dumps(result, indent=2))

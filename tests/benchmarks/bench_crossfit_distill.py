@@ -46,8 +46,15 @@ def train_teacher(fold: int, k: int, out: Path, epochs: int) -> float:
 
     icdata.load_splits = without_fold
     try:
-        task, cfg = api.prepare("image-classification", seed=1000 + fold, split_seed=42, epochs=epochs,
-                                label_smoothing=0.0, out=str(out), name=f"fold{fold}of{k}")
+        task, cfg = api.prepare(
+            "image-classification",
+            seed=1000 + fold,
+            split_seed=42,
+            epochs=epochs,
+            label_smoothing=0.0,
+            out=str(out),
+            name=f"fold{fold}of{k}",
+        )
         return api.fit(task, cfg).metrics["accuracy"]
     finally:
         icdata.load_splits = load_splits
@@ -63,8 +70,18 @@ def train_student(seed: int, k: int, out: Path, epochs: int) -> tuple[float, flo
     from edgesuite.common.augment import build_augmenter
     from edgesuite.common.data import batch_pipeline
 
-    task, cfg = api.prepare("image-classification", seed=seed, split_seed=42, width=0.25, epochs=epochs, tta="none",
-                            augment="flip,erase", teacher="out-of-fold", out=str(out), name=f"student-s{seed}")
+    task, cfg = api.prepare(
+        "image-classification",
+        seed=seed,
+        split_seed=42,
+        width=0.25,
+        epochs=epochs,
+        tta="none",
+        augment="flip,erase",
+        teacher="out-of-fold",
+        out=str(out),
+        name=f"student-s{seed}",
+    )
     data = task.load_data(dataclasses.replace(cfg, teacher=""))
     train = icdata.load_splits(cfg).train
     fold = folds_of(len(train), k)
@@ -81,13 +98,17 @@ def train_student(seed: int, k: int, out: Path, epochs: int) -> tuple[float, flo
         return out_["images"], out_["labels"]
 
     ds = tf.data.Dataset.from_tensor_slices((train.arrays, np.concatenate([labels, soft], axis=1)))
-    data = dataclasses.replace(data, train=batch_pipeline(ds, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                                                          augment=augment))
+    data = dataclasses.replace(
+        data, train=batch_pipeline(ds, cfg.batch_size, shuffle=True, seed=cfg.seed, augment=augment)
+    )
     hooks = distill.load_teachers, distill.with_teacher_targets, distill.ensemble_metrics
     distill.load_teachers = lambda *_, **__: [distill.Teacher(Path("out-of-fold"), None, {})]
     distill.with_teacher_targets = lambda _task, batches, *_, **__: batches  # the targets are packed already
-    distill.ensemble_metrics = lambda *_, **__: {"runs": ["out-of-fold"], "accuracy": float("nan"),
-                                                 "macro_f1": float("nan")}
+    distill.ensemble_metrics = lambda *_, **__: {
+        "runs": ["out-of-fold"],
+        "accuracy": float("nan"),
+        "macro_f1": float("nan"),
+    }
     try:
         accuracy = api.fit(task, cfg, data).metrics["accuracy"]
     finally:
@@ -105,8 +126,9 @@ def main() -> None:
     out = Path(args.work or tempfile.mkdtemp(prefix="bench-crossfit-"))
     teachers = [train_teacher(f, args.folds, out, args.epochs) for f in range(args.folds)]
     rows = [(s, *train_student(s, args.folds, out, args.epochs)) for s in args.seeds]
-    print(f"teachers (each without one of {args.folds} folds), test accuracy: "
-          + ", ".join(f"{a:.4f}" for a in teachers))
+    print(
+        f"teachers (each without one of {args.folds} folds), test accuracy: " + ", ".join(f"{a:.4f}" for a in teachers)
+    )
     print(f"out-of-fold targets: agree with the labels on {rows[0][2]:.3f}, mean top probability {rows[0][3]:.3f}")
     print("| seed | student, out-of-fold distilled |\n| --- | --- |")
     for seed, accuracy, _, _ in rows:

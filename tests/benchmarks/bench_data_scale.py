@@ -58,8 +58,13 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--apps", nargs="+", default=list(APPS), choices=list(APPS))
-    ap.add_argument("--modes", nargs="+", default=["streamed", "in memory"], choices=["streamed", "in memory"],
-                    help="which rows to run (the in-memory one only at the largest count)")
+    ap.add_argument(
+        "--modes",
+        nargs="+",
+        default=["streamed", "in memory"],
+        choices=["streamed", "in memory"],
+        help="which rows to run (the in-memory one only at the largest count)",
+    )
     ap.add_argument("--work", default=None, help="folder for the data and runs (default: a temporary one)")
     args = ap.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-data-scale-"))
@@ -71,8 +76,22 @@ def main(argv=None) -> int:
         for count in args.counts:
             data = work / f"{app}-{count}"
             if not data.exists():
-                code, _, secs = run([*edgesuite, "data", "make-canvas", "--out", str(data), "--format", APPS[app],
-                                     "--count", str(count), "--image-size", str(args.image_size)], work / "make.log")
+                code, _, secs = run(
+                    [
+                        *edgesuite,
+                        "data",
+                        "make-canvas",
+                        "--out",
+                        str(data),
+                        "--format",
+                        APPS[app],
+                        "--count",
+                        str(count),
+                        "--image-size",
+                        str(args.image_size),
+                    ],
+                    work / "make.log",
+                )
                 if code:
                     print((work / "make.log").read_text()[-2000:])
                     return 1
@@ -83,10 +102,30 @@ def main(argv=None) -> int:
             for mode, extra in modes:
                 name = f"{app}-{count}-{mode.replace(' ', '-')}"
                 shutil.rmtree(work / "runs" / app / name, ignore_errors=True)
-                cmd = [*edgesuite, "train", app, "--data", str(data), "--image-size", str(args.image_size),
-                       "--width", "0.25", "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-                       "--early-stopping", "0", "--time-budget", "100000", "--out", str(work / "runs"),
-                       "--name", name, *extra]
+                cmd = [
+                    *edgesuite,
+                    "train",
+                    app,
+                    "--data",
+                    str(data),
+                    "--image-size",
+                    str(args.image_size),
+                    "--width",
+                    "0.25",
+                    "--epochs",
+                    str(args.epochs),
+                    "--batch-size",
+                    str(args.batch_size),
+                    "--early-stopping",
+                    "0",
+                    "--time-budget",
+                    "100000",
+                    "--out",
+                    str(work / "runs"),
+                    "--name",
+                    name,
+                    *extra,
+                ]
                 code, rss, secs = run(cmd, work / f"{name}.log")
                 if code:
                     print((work / f"{name}.log").read_text()[-3000:])
@@ -95,27 +134,51 @@ def main(argv=None) -> int:
                 state = json.loads((run_dir / "checkpoints" / "state.json").read_text())
                 info = json.loads((run_dir / "info.json").read_text())
                 steps = -(-info["split_sizes"]["train"] // args.batch_size)
-                cached = next((line.split(": ", 1)[1] for line in (work / f"{name}.log").read_text().splitlines()
-                               if line.startswith("cache: train")), "")
-                rows.append({"app": app, "count": count, "mode": mode, "rss_mb": rss, "wall_s": secs,
-                             "ms_per_step": 1000 * state["epoch_seconds"] / steps, "cache": cached})
-                print(f"{app:<17} {count:>5} {mode:<9}  peak RSS {rss:>6.0f} MB  {rows[-1]['ms_per_step']:>6.0f} ms/step "
-                      f"after epoch 1  ({secs:.0f}s; {cached})", flush=True)
+                cached = next(
+                    (
+                        line.split(": ", 1)[1]
+                        for line in (work / f"{name}.log").read_text().splitlines()
+                        if line.startswith("cache: train")
+                    ),
+                    "",
+                )
+                rows.append(
+                    {
+                        "app": app,
+                        "count": count,
+                        "mode": mode,
+                        "rss_mb": rss,
+                        "wall_s": secs,
+                        "ms_per_step": 1000 * state["epoch_seconds"] / steps,
+                        "cache": cached,
+                    }
+                )
+                print(
+                    f"{app:<17} {count:>5} {mode:<9}  peak RSS {rss:>6.0f} MB  {rows[-1]['ms_per_step']:>6.0f} ms/step "
+                    f"after epoch 1  ({secs:.0f}s; {cached})",
+                    flush=True,
+                )
     print("\n| app | training canvases | pipeline | peak RSS (MB) | ms / step after epoch 1 | train cache |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['app']} | {r['count']} | {r['mode']} | {r['rss_mb']:.0f} | {r['ms_per_step']:.0f} | "
-              f"{'file' if 'file cache' in r['cache'] else 'memory'} |")
+        print(
+            f"| {r['app']} | {r['count']} | {r['mode']} | {r['rss_mb']:.0f} | {r['ms_per_step']:.0f} | "
+            f"{'file' if 'file cache' in r['cache'] else 'memory'} |"
+        )
     lo, hi = min(args.counts), max(args.counts)
     for app in args.apps:
         by = {(r["count"], r["mode"]): r for r in rows if r["app"] == app}
         if (lo, "streamed") in by and (hi, "streamed") in by and lo != hi:
-            print(f"{app}: memory at {hi} / {lo} canvases (streamed): "
-                  f"{by[hi, 'streamed']['rss_mb'] / by[lo, 'streamed']['rss_mb']:.2f}x (goal <= 1.3x)")
+            print(
+                f"{app}: memory at {hi} / {lo} canvases (streamed): "
+                f"{by[hi, 'streamed']['rss_mb'] / by[lo, 'streamed']['rss_mb']:.2f}x (goal <= 1.3x)"
+            )
         if (hi, "in memory") in by:
-            print(f"{app}: step time streamed / in memory at {hi}: "
-                  f"{by[hi, 'streamed']['ms_per_step'] / by[hi, 'in memory']['ms_per_step']:.2f}x (goal <= 1.10x); "
-                  f"memory {by[hi, 'streamed']['rss_mb'] / by[hi, 'in memory']['rss_mb']:.2f}x")
+            print(
+                f"{app}: step time streamed / in memory at {hi}: "
+                f"{by[hi, 'streamed']['ms_per_step'] / by[hi, 'in memory']['ms_per_step']:.2f}x (goal <= 1.10x); "
+                f"memory {by[hi, 'streamed']['rss_mb'] / by[hi, 'in memory']['rss_mb']:.2f}x"
+            )
     return 0
 
 

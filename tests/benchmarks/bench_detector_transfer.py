@@ -39,34 +39,60 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.work or tempfile.mkdtemp(prefix="bench-dettransfer-"))
     print(f"host: {cpu_summary()}\nruns in {out}")
-    clf, secs = run("image-classification", out, "pretrain", [
-        "--model", "mobilenetv2", "--width", args.width, "--image-size", "32", "--epochs", "40",
-        "--time-budget", f"{args.pretrain_minutes:g}"])
+    clf, secs = run(
+        "image-classification",
+        out,
+        "pretrain",
+        [
+            "--model",
+            "mobilenetv2",
+            "--width",
+            args.width,
+            "--image-size",
+            "32",
+            "--epochs",
+            "40",
+            "--time-budget",
+            f"{args.pretrain_minutes:g}",
+        ],
+    )
     acc = json.loads((clf / "metrics.json").read_text())["accuracy"]
     print(f"pretrained backbone: MobileNetV2 x{args.width} classifier, test accuracy {acc:.4f} in {secs:.0f}s")
     budget = ["--time-budget", f"{args.minutes:g}"]
     half = None
     rows = []
-    for name, extra in (("vgg (default backbone), scratch", []),
-                        ("mobilenetv2, scratch", ["--backbone", "mobilenetv2", "--width", args.width]),
-                        ("mobilenetv2, pretrained, fine-tuned", ["--backbone", "mobilenetv2", "--width", args.width,
-                                                                 "--weights", str(clf)]),
-                        ("mobilenetv2, pretrained, frozen then fine-tuned", ["--backbone", "mobilenetv2", "--width",
-                                                                             args.width, "--weights", str(clf),
-                                                                             "--freeze-backbone"])):
+    for name, extra in (
+        ("vgg (default backbone), scratch", []),
+        ("mobilenetv2, scratch", ["--backbone", "mobilenetv2", "--width", args.width]),
+        (
+            "mobilenetv2, pretrained, fine-tuned",
+            ["--backbone", "mobilenetv2", "--width", args.width, "--weights", str(clf)],
+        ),
+        (
+            "mobilenetv2, pretrained, frozen then fine-tuned",
+            ["--backbone", "mobilenetv2", "--width", args.width, "--weights", str(clf), "--freeze-backbone"],
+        ),
+    ):
         if "frozen" in name:
             half = max(1, rows[-1][3] // 2)
             extra = extra + ["--fine-tune-after", str(half)]
-        path, secs = run("object-detection", out, name.split(",")[0].replace(" ", "-") + f"-{len(rows)}", extra + budget)
+        path, secs = run(
+            "object-detection", out, name.split(",")[0].replace(" ", "-") + f"-{len(rows)}", extra + budget
+        )
         m = json.loads((path / "metrics.json").read_text())
         state = json.loads((path / "checkpoints" / "state.json").read_text())
         maps = [r.get("val_map50", 0) for r in state["history"]]
         rows.append((name, m["map50"], m["map50_95"], len(maps), 1 + maps.index(max(maps)), secs))
-    print(f"\n| detector ({args.minutes:g} min each) | test mAP@0.5 | mAP@[.5:.95] | epochs | best epoch (val mAP@0.5) | s |")
+    print(
+        f"\n| detector ({args.minutes:g} min each) | test mAP@0.5 | mAP@[.5:.95] | epochs "
+        "| best epoch (val mAP@0.5) | s |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     for name, m50, m5095, epochs, best, secs in rows:
-        print(f"| {name}{f' (unfrozen after {half})' if 'frozen' in name else ''} | {m50:.4f} | {m5095:.4f} | "
-              f"{epochs} | {best} | {secs:.0f} |")
+        print(
+            f"| {name}{f' (unfrozen after {half})' if 'frozen' in name else ''} | {m50:.4f} | {m5095:.4f} | "
+            f"{epochs} | {best} | {secs:.0f} |"
+        )
 
 
 if __name__ == "__main__":

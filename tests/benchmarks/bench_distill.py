@@ -51,24 +51,34 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1], help="the students' seeds")
     ap.add_argument("--teachers", type=int, default=1, help="default-recipe teachers at seeds of their own")
     ap.add_argument("--split-seed", type=int, default=42)
-    ap.add_argument("--student", default=None, help="the student's flags as one string, e.g. "
-                    "--student='--width 0.25 --epochs 30' (default: see above)")
-    ap.add_argument("--teacher-flags", default="", help="flags of the teachers' runs beside the default recipe as one "
-                    "string, e.g. --teacher-flags='--epochs 30' (a teacher trained as long as its students)")
+    ap.add_argument(
+        "--student",
+        default=None,
+        help="the student's flags as one string, e.g. --student='--width 0.25 --epochs 30' (default: see above)",
+    )
+    ap.add_argument(
+        "--teacher-flags",
+        default="",
+        help="flags of the teachers' runs beside the default recipe as one "
+        "string, e.g. --teacher-flags='--epochs 30' (a teacher trained as long as its students)",
+    )
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags for every run (e.g. --precision)")
     ap.add_argument("--work", default=None)
     args = ap.parse_args()
     out = Path(args.work or tempfile.mkdtemp(prefix="bench-distill-"))
     student = shlex.split(args.student) if args.student else STUDENTS[args.task]
     split = ["--split-seed", str(args.split_seed), *args.extra]
-    print(f"host: {cpu_summary()}\ntask: {args.task}, {args.teachers} teacher(s) "
-          f"({args.teacher_flags or 'the default recipe'}), student {' '.join(student)}, "
-          f"seeds {args.seeds}, split seed {args.split_seed}, runs in {out}")
+    print(
+        f"host: {cpu_summary()}\ntask: {args.task}, {args.teachers} teacher(s) "
+        f"({args.teacher_flags or 'the default recipe'}), student {' '.join(student)}, "
+        f"seeds {args.seeds}, split seed {args.split_seed}, runs in {out}"
+    )
     rows, gains = [], []
     teachers = []
     for i in range(args.teachers):
-        run, m, secs = train(args.task, out, f"teacher-{i + 1}",
-                             ["--seed", str(1001 + i), *split, *shlex.split(args.teacher_flags)])
+        run, m, secs = train(
+            args.task, out, f"teacher-{i + 1}", ["--seed", str(1001 + i), *split, *shlex.split(args.teacher_flags)]
+        )
         teachers.append(str(run))
         rows.append(("teacher", 1001 + i, m, secs, run))
     for seed in args.seeds:
@@ -77,22 +87,31 @@ def main() -> None:
         distilled, dm, dt = train(args.task, out, f"student-distilled-s{seed}", common + ["--teacher", *teachers])
         rows += [("student alone", seed, am, at, alone), ("student distilled", seed, dm, dt, distilled)]
         gains.append(dm["accuracy"] - am["accuracy"])
-        print(f"seed {seed}: distilled - alone = {100 * gains[-1]:+.2f} accuracy points; teachers' ensemble "
-              f"{dm['teacher_ensemble']['accuracy']:.4f}")
-    print(f"\n| run | seed | test accuracy | macro F1 | training s | int8 MB | int8 ms (1 thread) | int8 accuracy |")
+        print(
+            f"seed {seed}: distilled - alone = {100 * gains[-1]:+.2f} accuracy points; teachers' ensemble "
+            f"{dm['teacher_ensemble']['accuracy']:.4f}"
+        )
+    print("\n| run | seed | test accuracy | macro F1 | training s | int8 MB | int8 ms (1 thread) | int8 accuracy |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     ensemble = None
     for name, seed, m, secs, run in rows:
         q = int8_row(run) if (name, seed) in (("teacher", 1001), ("student distilled", args.seeds[0])) else {}
         fmt = lambda v, f: f.format(v) if isinstance(v, (int, float)) else "-"  # noqa: E731
-        print(f"| {name} | {seed} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {secs:.0f} | "
-              f"{fmt(q.get('size_mb'), '{:.3f}')} | {fmt(q.get('ms'), '{:.3f}')} | {fmt(q.get('int8_metric'), '{:.4f}')} |")
+        print(
+            f"| {name} | {seed} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {secs:.0f} | "
+            f"{fmt(q.get('size_mb'), '{:.3f}')} | {fmt(q.get('ms'), '{:.3f}')} | "
+            f"{fmt(q.get('int8_metric'), '{:.4f}')} |"
+        )
         ensemble = m.get("teacher_ensemble", ensemble)
     if ensemble:
-        print(f"| teachers' ensemble ({len(ensemble['runs'])}) | - | {ensemble['accuracy']:.4f} | "
-              f"{ensemble['macro_f1']:.4f} | | | | |")
-    print(f"\ngain of distillation over {len(gains)} seed(s): median {100 * statistics.median(gains):+.2f}, "
-          f"mean {100 * statistics.mean(gains):+.2f} accuracy points")
+        print(
+            f"| teachers' ensemble ({len(ensemble['runs'])}) | - | {ensemble['accuracy']:.4f} | "
+            f"{ensemble['macro_f1']:.4f} | | | | |"
+        )
+    print(
+        f"\ngain of distillation over {len(gains)} seed(s): median {100 * statistics.median(gains):+.2f}, "
+        f"mean {100 * statistics.mean(gains):+.2f} accuracy points"
+    )
 
 
 if __name__ == "__main__":

@@ -23,9 +23,13 @@ import tempfile
 
 
 def run(args: list[str], env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "edgesuite", "train", "text-classification", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgesuite", "train", "text-classification", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+    )
 
 
 def examples_per_s(out: str) -> float:
@@ -39,11 +43,23 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3)
     a = p.parse_args()
     out_root = tempfile.mkdtemp(prefix="bench-dist-")
-    common = ["--model", "bow", "--epochs", str(a.epochs), "--batch-size", "64", "--early-stopping", "0",
-              "--out", out_root]
+    common = [
+        "--model",
+        "bow",
+        "--epochs",
+        str(a.epochs),
+        "--batch-size",
+        "64",
+        "--early-stopping",
+        "0",
+        "--out",
+        out_root,
+    ]
     rows = {}
-    for name, extra in (("default", ["--strategy", "default"]), ("mirrored x2 logical CPUs", ["--strategy", "mirrored",
-                                                                                            "--devices", "2"])):
+    for name, extra in (
+        ("default", ["--strategy", "default"]),
+        ("mirrored x2 logical CPUs", ["--strategy", "mirrored", "--devices", "2"]),
+    ):
         proc = run([*common, *extra, "--name", name.split()[0]])
         out, _ = proc.communicate()
         rows[name] = examples_per_s(out) if proc.returncode == 0 else float("nan")
@@ -54,11 +70,17 @@ def main() -> None:
         ports.append(s.getsockname()[1])
         s.close()
     workers = [f"127.0.0.1:{q}" for q in ports]
-    procs = [run([*common, "--strategy", "multi-worker", "--name", "mw"],
-                 {"TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})})
-             for i in range(2)]
+    procs = [
+        run(
+            [*common, "--strategy", "multi-worker", "--name", "mw"],
+            {"TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})},
+        )
+        for i in range(2)
+    ]
     outs = [pr.communicate()[0] for pr in procs]
-    rows["multi-worker x2 processes"] = examples_per_s(outs[0]) if all(pr.returncode == 0 for pr in procs) else float("nan")
+    rows["multi-worker x2 processes"] = (
+        examples_per_s(outs[0]) if all(pr.returncode == 0 for pr in procs) else float("nan")
+    )
     base = rows["default"]
     print(f"\n{os.cpu_count()} CPU cores; text bow, global batch 64, {a.epochs} epochs\n")
     print("| strategy | examples/s | x default |\n|---|---|---|")

@@ -31,8 +31,24 @@ RECIPES = {  # small and quick, each on the app's embedded data
     "text-classification": ["--model", "bow", "--epochs", "3"],
     "segmentation": ["--canvas-count", "400", "--image-size", "64", "--epochs", "4"],
     "object-detection": ["--canvas-count", "400", "--image-size", "64", "--epochs", "4"],
-    "translation": ["--layers", "1", "--d-model", "64", "--heads", "2", "--ffn", "128", "--vocab-size", "800",
-                    "--epochs", "2", "--eval-samples", "50", "--beam-size", "1"],
+    "translation": [
+        "--layers",
+        "1",
+        "--d-model",
+        "64",
+        "--heads",
+        "2",
+        "--ffn",
+        "128",
+        "--vocab-size",
+        "800",
+        "--epochs",
+        "2",
+        "--eval-samples",
+        "50",
+        "--beam-size",
+        "1",
+    ],
 }
 CLIENTS = {  # client: the export formats whose report cells it reads
     "LiteRT": ("tflite", "tflite-fp16", "tflite-dynamic", "tflite-int8"),
@@ -73,24 +89,36 @@ def board_cell(export: Path, python: str, inputs: list[str], work: Path) -> str:
     files = [str(export / f) for f in ("model_int8.tflite", "model.onnx")]
     work.mkdir(parents=True, exist_ok=True)
     (work / "request.json").write_text(json.dumps({"files": files, "inputs": inputs, "out": str(work)}))
-    done = subprocess.run([python, str(TESTS / "board_probe.py"), str(work / "request.json")], capture_output=True,
-                          text=True, timeout=600, cwd=work)
+    done = subprocess.run(
+        [python, str(TESTS / "board_probe.py"), str(work / "request.json")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=work,
+    )
     if done.returncode:
         return f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
     report = json.loads((work / "report.json").read_text())
     parts = []
     for f in files:
         entry = report["files"][f]
-        parts.append(f"{Path(f).name}: " + (f"error {entry['error'][:80]}" if "error" in entry
-                                            else f"ok {entry['first_prediction_s']:.2f} s"))
+        parts.append(
+            f"{Path(f).name}: "
+            + (f"error {entry['error'][:80]}" if "error" in entry else f"ok {entry['first_prediction_s']:.2f} s")
+        )
     if report["refused_modules_loaded"]:
         parts.append(f"imported {report['refused_modules_loaded']}")
     return "; ".join(parts)
 
 
 def keras_cell(export: Path) -> str:
-    done = subprocess.run([sys.executable, str(TESTS / "keras_probe.py"), str(export)], capture_output=True,
-                          text=True, timeout=600, cwd=export)
+    done = subprocess.run(
+        [sys.executable, str(TESTS / "keras_probe.py"), str(export)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=export,
+    )
     if done.returncode:
         return f"failed: {(done.stderr.strip().splitlines() or ['?'])[-1][:100]}"
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -118,9 +146,12 @@ def example_inputs(task: str, export: Path, work: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=None, help="where the runs go (default: a temporary folder)")
-    parser.add_argument("--board-python", default=os.environ.get("EDGESUITE_BOARD_PYTHON", sys.executable),
-                        help="the Python of a board venv (numpy, Pillow, ai-edge-litert, onnxruntime, edgesuite "
-                             "--no-deps); default $EDGESUITE_BOARD_PYTHON or this Python")
+    parser.add_argument(
+        "--board-python",
+        default=os.environ.get("EDGESUITE_BOARD_PYTHON", sys.executable),
+        help="the Python of a board venv (numpy, Pillow, ai-edge-litert, onnxruntime, edgesuite "
+        "--no-deps); default $EDGESUITE_BOARD_PYTHON or this Python",
+    )
     parser.add_argument("--apps", default=",".join(RECIPES), help="comma-separated apps")
     args = parser.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="bench-edge-"))
@@ -135,8 +166,9 @@ def main() -> None:
         export = run / "export"
         rows = {r["format"]: r for r in json.loads((export / "export_report.json").read_text())["formats"]}
         cells = {client: report_cell(rows, formats, client) for client, formats in CLIENTS.items()}
-        cells["board venv (no TF)"] = board_cell(export, args.board_python, example_inputs(task, export, out / "in" / task),
-                                                 out / "board" / task)
+        cells["board venv (no TF)"] = board_cell(
+            export, args.board_python, example_inputs(task, export, out / "in" / task), out / "board" / task
+        )
         cells["plain Keras"] = keras_cell(export)
         table.append((task, cells, trained))
     print(f"\nhost: {cpu_summary()}; board Python: {args.board_python}")

@@ -58,7 +58,7 @@ def photo_crops(per_photo: int = 300, seed: int = 0):
         for _ in range(per_photo):
             s = int(rng.integers(48, 97))
             y0, x0 = int(rng.integers(0, h - s)), int(rng.integers(0, w - s))
-            xs.append(np.asarray(Image.fromarray(photo[y0:y0 + s, x0:x0 + s]).resize((32, 32), Image.BILINEAR)))
+            xs.append(np.asarray(Image.fromarray(photo[y0 : y0 + s, x0 : x0 + s]).resize((32, 32), Image.BILINEAR)))
             ys.append(c)
     return LabelledImages(labels=np.array(ys), arrays=np.stack(xs), grey=False), len(names)
 
@@ -81,9 +81,11 @@ def main() -> None:
             t0 = time.time()
             e = icdata.flip_evidence(images, k, seed)
             share = e.extra_errors / max(1.0, (1 - e.plain) * e.held_out)
-            print(f"| {name} | {seed} | {e.plain:.3f} | {e.flipped:.3f} | {e.extra_errors:+d} of {e.held_out} | "
-                  f"{share:+.0%} | {e.z:.1f} | {'yes' if e.keeps_labels else 'no'} | {time.time() - t0:.0f} |",
-                  flush=True)
+            print(
+                f"| {name} | {seed} | {e.plain:.3f} | {e.flipped:.3f} | {e.extra_errors:+d} of {e.held_out} | "
+                f"{share:+.0%} | {e.z:.1f} | {'yes' if e.keeps_labels else 'no'} | {time.time() - t0:.0f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
-import statistics
 import time
 
 from benchlib import cpu_summary, set_process_policy
@@ -82,12 +82,22 @@ def worker_full(budget_s: float) -> dict:
     from edgesuite.api import train
 
     t0 = time.time()
-    run = train("image-classification", data="fashion-mnist", out="saved_models/benchmarks",
-                epochs=int(os.environ.get("BENCH_FULL_EPOCHS", "5")), batch_size=128)
+    run = train(
+        "image-classification",
+        data="fashion-mnist",
+        out="saved_models/benchmarks",
+        epochs=int(os.environ.get("BENCH_FULL_EPOCHS", "5")),
+        batch_size=128,
+    )
     took = time.time() - t0
     m = run.metrics
-    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "minutes": took / 60,
-            "within_budget": took <= budget_s, "run": str(run.path)}
+    return {
+        "accuracy": m["accuracy"],
+        "macro_f1": m["macro_f1"],
+        "minutes": took / 60,
+        "within_budget": took <= budget_s,
+        "run": str(run.path),
+    }
 
 
 def _spawn(*args: str) -> dict:
@@ -105,7 +115,7 @@ def precision_rounds(rounds: int) -> list[dict]:
     img/s and its range, and the median and range of the round-by-round ratio to that round's float32."""
     seen = {p: [] for p in PRECISIONS}
     for r in range(rounds):
-        order = PRECISIONS[r % 3:] + PRECISIONS[:r % 3]
+        order = PRECISIONS[r % 3 :] + PRECISIONS[: r % 3]
         for prec in order:
             seen[prec].append(_spawn("throughput", prec))
     base = [m["img_per_s"] for m in seen["float32"]]
@@ -113,9 +123,19 @@ def precision_rounds(rounds: int) -> list[dict]:
     for prec, runs in seen.items():
         speeds = [m["img_per_s"] for m in runs]
         ratios = [s / b for s, b in zip(speeds, base)]
-        rows.append({"precision": prec, "policy": runs[0]["policy"], "img_per_s": statistics.median(speeds),
-                     "img_per_s_min": min(speeds), "img_per_s_max": max(speeds), "ratio": statistics.median(ratios),
-                     "ratio_min": min(ratios), "ratio_max": max(ratios), "rounds": runs})
+        rows.append(
+            {
+                "precision": prec,
+                "policy": runs[0]["policy"],
+                "img_per_s": statistics.median(speeds),
+                "img_per_s_min": min(speeds),
+                "img_per_s_max": max(speeds),
+                "ratio": statistics.median(ratios),
+                "ratio_min": min(ratios),
+                "ratio_max": max(ratios),
+                "rounds": runs,
+            }
+        )
     return rows
 
 
@@ -130,31 +150,41 @@ def main() -> None:
     a = p.parse_args()
     if a.worker:
         kind, *rest = a.worker
-        result = {"throughput": lambda: worker_throughput(rest[0], a.steps, a.batch_size),
-                  "pipeline": lambda: worker_pipeline(a.steps, a.batch_size, rest[0]),
-                  "full": lambda: worker_full(a.budget_min * 60)}[kind]()
+        result = {
+            "throughput": lambda: worker_throughput(rest[0], a.steps, a.batch_size),
+            "pipeline": lambda: worker_pipeline(a.steps, a.batch_size, rest[0]),
+            "full": lambda: worker_full(a.budget_min * 60),
+        }[kind]()
         print(json.dumps(result))
         return
 
     print(f"host: {cpu_summary()}")
     rows = precision_rounds(a.rounds)
     print(f"\n1. training throughput (batch {a.batch_size}, {a.steps} timed steps, {a.rounds} interleaved rounds)")
-    print(f"   {'--precision':<16}{'policy':<16}{'median img/s':>13}{'range':>18}{'x float32 (median)':>20}"
-          f"{'ratio range':>16}")
+    print(
+        f"   {'--precision':<16}{'policy':<16}{'median img/s':>13}{'range':>18}{'x float32 (median)':>20}"
+        f"{'ratio range':>16}"
+    )
     for r in rows:
-        print(f"   {r['precision']:<16}{r['policy']:<16}{r['img_per_s']:>13.1f}"
-              f"{r['img_per_s_min']:>9.0f}-{r['img_per_s_max']:<8.0f}{r['ratio']:>19.2f}x"
-              f"{r['ratio_min']:>9.2f}-{r['ratio_max']:.2f}x")
+        print(
+            f"   {r['precision']:<16}{r['policy']:<16}{r['img_per_s']:>13.1f}"
+            f"{r['img_per_s_min']:>9.0f}-{r['img_per_s_max']:<8.0f}{r['ratio']:>19.2f}x"
+            f"{r['ratio_min']:>9.2f}-{r['ratio_max']:.2f}x"
+        )
     pipe = [_spawn("pipeline", spec) for spec in ("default", HEAVY_AUGMENT)]
     print("\n2. input-pipeline cost: live augmentation against cached pre-augmented tensors (goal <= 1.15x)")
     for r in pipe:
-        print(f"   {r['augment']:<58} {r['augmented_step_ms']:7.1f} vs {r['cached_step_ms']:7.1f} ms/step: "
-              f"{r['ratio']:.3f}x")
+        print(
+            f"   {r['augment']:<58} {r['augmented_step_ms']:7.1f} vs {r['cached_step_ms']:7.1f} ms/step: "
+            f"{r['ratio']:.3f}x"
+        )
     results = {"host": cpu_summary(), "throughput": rows, "pipeline": pipe}
     if a.full:
         full = _spawn("full")
-        print(f"\n3. full Fashion-MNIST: test accuracy {full['accuracy']:.4f} (macro F1 {full['macro_f1']:.4f}) "
-              f"in {full['minutes']:.1f} min (budget {a.budget_min} min: {'ok' if full['within_budget'] else 'over'})")
+        print(
+            f"\n3. full Fashion-MNIST: test accuracy {full['accuracy']:.4f} (macro F1 {full['macro_f1']:.4f}) "
+            f"in {full['minutes']:.1f} min (budget {a.budget_min} min: {'ok' if full['within_budget'] else 'over'})"
+        )
         results["full"] = full
     print("\n" + json.dumps(results))
 

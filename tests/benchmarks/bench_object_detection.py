@@ -2,7 +2,7 @@
 
     python tests/benchmarks/bench_object_detection.py --out /tmp/detbench           # all three parts
     python tests/benchmarks/bench_object_detection.py --skip-throughput --out DIR  # parts 2 and 3
-    python tests/benchmarks/bench_object_detection.py --run saved_models/object-detection/<run> --out DIR   # reuse a run
+    python tests/benchmarks/bench_object_detection.py --run saved_models/object-detection/<run> --out DIR  # reuse
 
 1. training throughput (img/s) of the default model and pipeline: --precision auto
    against float32 (and explicit mixed_bfloat16), each in its own process;
@@ -57,14 +57,20 @@ def main() -> int:
         run, seconds = train_within("object-detection", out, args.budget_min * 60, args.train_args)
     metrics = json.loads((run / "metrics.json").read_text())
     history = (run / "history.csv").read_text().strip().splitlines()
-    result["training"] = {"run": str(run), "seconds": seconds, "epochs": len(history) - 1,
-                          **{k: metrics[k] for k in ("map50", "map50_95", "map75", "recall", "per_class")}}
+    result["training"] = {
+        "run": str(run),
+        "seconds": seconds,
+        "epochs": len(history) - 1,
+        **{k: metrics[k] for k in ("map50", "map50_95", "map75", "recall", "per_class")},
+    }
     report, timing = export_and_time(run, args.samples)
     result["formats"] = format_rows(report, timing, "map50", "agreement")
     (out / "bench_object_detection.json").write_text(json.dumps(result, indent=2))
     t = result["training"]
-    print(f"\n2. test mAP@0.5 {t['map50']:.4f}, mAP@[.5:.95] {t['map50_95']:.4f}, AR@100 {t['recall']:.4f} "
-          f"after {t['epochs']} epochs" + (f" in {t['seconds'] / 60:.1f} min" if t["seconds"] else ""))
+    print(
+        f"\n2. test mAP@0.5 {t['map50']:.4f}, mAP@[.5:.95] {t['map50_95']:.4f}, AR@100 {t['recall']:.4f} "
+        f"after {t['epochs']} epochs" + (f" in {t['seconds'] / 60:.1f} min" if t["seconds"] else "")
+    )
     print("   per class AP@0.5: " + ", ".join(f"{n} {v['ap50']:.3f}" for n, v in t["per_class"].items()))
     print_format_table(result["formats"], "map50", "agreement", title="\n3. ", indent="   ")
     print(f"saved: {out / 'bench_object_detection.json'}")
@@ -73,18 +79,28 @@ def main() -> int:
 
 def throughput(steps: int, out: Path) -> list[dict]:
     # float32 and auto alternate, twice each, so a slow spell on the machine does not land on one of them
-    runs = [spawn_json(__file__, p, "--steps", str(steps), "--out", str(out))
-            for p in ("float32", "auto", "float32", "auto", "mixed_bfloat16")]
+    runs = [
+        spawn_json(__file__, p, "--steps", str(steps), "--out", str(out))
+        for p in ("float32", "auto", "float32", "auto", "mixed_bfloat16")
+    ]
     rows = []
     for precision in ("float32", "auto", "mixed_bfloat16"):
         mine = [r for r in runs if r["precision"] == precision]
-        rows.append({**mine[0], "img_per_s": float(np.median([r["img_per_s"] for r in mine])),
-                     "each_img_per_s": [round(r["img_per_s"], 1) for r in mine]})
+        rows.append(
+            {
+                **mine[0],
+                "img_per_s": float(np.median([r["img_per_s"] for r in mine])),
+                "each_img_per_s": [round(r["img_per_s"], 1) for r in mine],
+            }
+        )
     base = rows[0]["img_per_s"]
     print(f"\n1. training throughput (batch 32, {steps} timed steps after one warm-up epoch, augmentation on)")
     for r in rows:
-        print(f"   {r['precision']:<16}{r['policy']:<16}{r['img_per_s']:>8.1f} img/s{r['img_per_s'] / base:>8.2f}x float32"
-              f"   (runs: {r['each_img_per_s']})")
+        print(
+            f"   {r['precision']:<16}{r['policy']:<16}{r['img_per_s']:>8.1f} img/s"
+            f"{r['img_per_s'] / base:>8.2f}x float32"
+            f"   (runs: {r['each_img_per_s']})"
+        )
     return rows
 
 

@@ -39,17 +39,29 @@ def _row(name: str, task: str, out: Path, minutes: float, extra: list[str], metr
     epochs = len(json.loads((run / "checkpoints" / "state.json").read_text())["history"])
     int8 = int8_row(run)
     report = json.loads((run / "export" / "export_report.json").read_text())
-    return {"name": name, "metric": test, "seconds": seconds, "epochs": epochs,
-            "parity_float": report["reference_metric"], "parity_int8": int8["int8_metric"],
-            "int8_mb": int8["size_mb"], "int8_ms": int8["ms"], "load": os.getloadavg()[0]}
+    return {
+        "name": name,
+        "metric": test,
+        "seconds": seconds,
+        "epochs": epochs,
+        "parity_float": report["reference_metric"],
+        "parity_int8": int8["int8_metric"],
+        "int8_mb": int8["size_mb"],
+        "int8_ms": int8["ms"],
+        "load": os.getloadavg()[0],
+    }
 
 
 def _rows(task: str, metric: str, out: Path, minutes: float, data: list[str], scratch: str, only: str) -> list[dict]:
     """The app's default backbone from scratch, then EfficientNet-Lite0 fine-tuned from the start, frozen for the
     whole budget, and frozen for half the epochs the frozen row trained (2 when it did not run) then fine-tuned."""
     rows: list[dict] = []
-    specs = [(scratch, []), ("lite0-fine-tuned", LITE0), ("lite0-frozen", LITE0 + ["--freeze-backbone"]),
-             ("lite0-frozen-then-fine-tuned", None)]
+    specs = [
+        (scratch, []),
+        ("lite0-fine-tuned", LITE0),
+        ("lite0-frozen", LITE0 + ["--freeze-backbone"]),
+        ("lite0-frozen-then-fine-tuned", None),
+    ]
     for name, extra in specs:
         if only and only not in name:
             continue
@@ -89,14 +101,18 @@ def main() -> None:
     for app in args.apps.split(","):
         bench, metric = APPS[app]
         rows = bench(args.minutes, out / app, args.only)
-        lines = [f"\n{app}, {args.minutes:g} min each (--time-budget), embedded canvases:",
-                 f"| backbone | test {metric} | training s | epochs | {metric} Keras / int8 (parity set) | "
-                 "int8 MB | int8 ms (batch 1, 1 thread) | load avg |",
-                 "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines = [
+            f"\n{app}, {args.minutes:g} min each (--time-budget), embedded canvases:",
+            f"| backbone | test {metric} | training s | epochs | {metric} Keras / int8 (parity set) | "
+            "int8 MB | int8 ms (batch 1, 1 thread) | load avg |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for r in rows:
-            lines.append(f"| {r['name']} | {r['metric']:.4f} | {r['seconds']:.0f} | {r['epochs']} | "
-                         f"{r['parity_float']:.4f} / {r['parity_int8']:.4f} | {r['int8_mb']:.2f} | "
-                         f"{r['int8_ms']:.2f} | {r['load']:.1f} |")
+            lines.append(
+                f"| {r['name']} | {r['metric']:.4f} | {r['seconds']:.0f} | {r['epochs']} | "
+                f"{r['parity_float']:.4f} / {r['parity_int8']:.4f} | {r['int8_mb']:.2f} | "
+                f"{r['int8_ms']:.2f} | {r['load']:.1f} |"
+            )
         print("\n".join(lines), flush=True)
         tables.append("\n".join(lines))
     print("\n" + "\n".join(tables))

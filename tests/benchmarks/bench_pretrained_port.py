@@ -31,20 +31,27 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from benchlib import cpu_summary  # noqa: E402
 
+
 def photographs() -> dict[str, np.ndarray]:
     """The RGB photographs inside scikit-image's wheel (no download)."""
     from skimage import data
 
-    return {"chelsea": data.chelsea(), "coffee": data.coffee(), "rocket": data.rocket(),
-            "motorcycle": data.stereo_motorcycle()[0], "astronaut": data.astronaut()}
+    return {
+        "chelsea": data.chelsea(),
+        "coffee": data.coffee(),
+        "rocket": data.rocket(),
+        "motorcycle": data.stereo_motorcycle()[0],
+        "astronaut": data.astronaut(),
+    }
 
 
 def stem_variance_ratio(model, images, normalise) -> float:
     import keras
 
     stem = keras.Model(model.input, model.get_layer("stem_conv").output)
-    outs = np.concatenate([np.asarray(stem(normalise(im[None].astype("float32")).astype("float32"))).reshape(-1, 32)
-                           for im in images])
+    outs = np.concatenate(
+        [np.asarray(stem(normalise(im[None].astype("float32")).astype("float32"))).reshape(-1, 32) for im in images]
+    )
     var = model.get_layer("stem_bn").get_weights()[3]
     live = var > 1e-6  # channels the training left dead have no variance to compare
     return float(np.median(outs.var(0)[live] / var[live]))
@@ -59,8 +66,13 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     from edgesuite.common import pretrained
-    from edgesuite.common.efficientnet import (VARIANTS, block_names, center_crop_resize, efficientnet_lite,
-                                               imagenet_top_k)
+    from edgesuite.common.efficientnet import (
+        VARIANTS,
+        block_names,
+        center_crop_resize,
+        efficientnet_lite,
+        imagenet_top_k,
+    )
     from edgesuite.common.errors import UserInputError
 
     sources = {}
@@ -87,12 +99,17 @@ def main() -> None:
         print(f"  convert + cache {convert_s:.2f} s, load from cache {cached_s:.2f} s, build + assign {build_s:.2f} s")
         for photo, top in zip(images, imagenet_top_k(name, list(images.values()), 5, model=model)):
             print(f"  {photo:<16} " + ", ".join(f"{label.split(',')[0]} {p:.3f}" for label, p in top))
-        raw = efficientnet_lite(name, (None, None, 3), include_top=False, weights=str(path), normalize=False,
-                                input_dtype="float32")
+        raw = efficientnet_lite(
+            name, (None, None, 3), include_top=False, weights=str(path), normalize=False, input_dtype="float32"
+        )
         views = [center_crop_resize(im, size) for im in images.values()]
-        for label, normalise in (("(x - 127) / 128", lambda x: (x - 127.0) / 128.0),
-                                 ("ImageNet mean/std", lambda x: (x / 255.0 - np.array([0.485, 0.456, 0.406]))
-                                  / np.array([0.229, 0.224, 0.225]))):
+        for label, normalise in (
+            ("(x - 127) / 128", lambda x: (x - 127.0) / 128.0),
+            (
+                "ImageNet mean/std",
+                lambda x: (x / 255.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225]),
+            ),
+        ):
             print(f"  stem BN variance observed/stored, {label}: {stem_variance_ratio(raw, views, normalise):.2f}")
         x = center_crop_resize(images["chelsea"], size)[None]
         model.predict_on_batch(x)

@@ -31,15 +31,19 @@ APPS = ("image-classification", "text-classification", "segmentation", "object-d
 
 
 def probe_tfmot() -> str:
-    code = ("import keras, tensorflow_model_optimization as tfmot\n"
-            "m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])\n"
-            "try:\n    tfmot.quantization.keras.quantize_model(m); print('quantize_model: accepted a Keras 3 model')\n"
-            "except Exception as e:\n    print('quantize_model on a Keras 3 model:', type(e).__name__, str(e)[:200])\n")
+    code = (
+        "import keras, tensorflow_model_optimization as tfmot\n"
+        "m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])\n"
+        "try:\n    tfmot.quantization.keras.quantize_model(m); print('quantize_model: accepted a Keras 3 model')\n"
+        "except Exception as e:\n    print('quantize_model on a Keras 3 model:', type(e).__name__, str(e)[:200])\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if "No module named 'tensorflow_model_optimization'" in proc.stderr:
-        return ("not installed (to probe it, `pip install tensorflow-model-optimization` in a throwaway copy of "
-                "the venv: it pins absl-py 1.4, which breaks mediapipe; 0.8.1 answered: ValueError `to_quantize` "
-                "can only either be a keras Sequential or Functional model)")
+        return (
+            "not installed (to probe it, `pip install tensorflow-model-optimization` in a throwaway copy of "
+            "the venv: it pins absl-py 1.4, which breaks mediapipe; 0.8.1 answered: ValueError `to_quantize` "
+            "can only either be a keras Sequential or Functional model)"
+        )
     lines = proc.stderr.strip().splitlines()
     return proc.stdout.strip() or (lines[-1] if lines else f"exit {proc.returncode}")
 
@@ -78,9 +82,12 @@ def probe_fake_quant(work: Path) -> dict:
     dtypes = {}
     for t in interp.get_tensor_details():
         dtypes[np.dtype(t["dtype"]).name] = dtypes.get(np.dtype(t["dtype"]).name, 0) + 1
-    return {"ops": ops, "tensor_dtypes": dtypes,
-            "input": np.dtype(interp.get_input_details()[0]["dtype"]).name,
-            "output": np.dtype(interp.get_output_details()[0]["dtype"]).name}
+    return {
+        "ops": ops,
+        "tensor_dtypes": dtypes,
+        "input": np.dtype(interp.get_input_details()[0]["dtype"]).name,
+        "output": np.dtype(interp.get_output_details()[0]["dtype"]).name,
+    }
 
 
 def ptq_gap(app: str, work: Path, minutes: float) -> dict:
@@ -91,9 +98,14 @@ def ptq_gap(app: str, work: Path, minutes: float) -> dict:
     edgesuite("export", str(run), "--formats", "tflite,tflite-int8")
     report = json.loads((run / "export" / "export_report.json").read_text())
     rows = {r["format"]: r for r in report["formats"]}
-    return {"app": app, "metric": report["metric_name"], "keras": report["reference_metric"],
-            "float": rows.get("tflite", {}).get("metric"), "int8": rows.get("tflite-int8", {}).get("metric"),
-            "status": rows.get("tflite-int8", {}).get("status")}
+    return {
+        "app": app,
+        "metric": report["metric_name"],
+        "keras": report["reference_metric"],
+        "float": rows.get("tflite", {}).get("metric"),
+        "int8": rows.get("tflite-int8", {}).get("metric"),
+        "status": rows.get("tflite-int8", {}).get("status"),
+    }
 
 
 def main() -> None:
@@ -107,8 +119,10 @@ def main() -> None:
     print(f"host: {cpu_summary()}")
     print(f"1. tensorflow-model-optimization: {probe_tfmot()}")
     fq = probe_fake_quant(work)
-    print(f"2. FakeQuant on activations only, converted with Optimize.DEFAULT: ops {', '.join(fq['ops'])}; tensors "
-          f"{fq['tensor_dtypes']}; input {fq['input']}, output {fq['output']}")
+    print(
+        f"2. FakeQuant on activations only, converted with Optimize.DEFAULT: ops {', '.join(fq['ops'])}; tensors "
+        f"{fq['tensor_dtypes']}; input {fq['input']}, output {fq['output']}"
+    )
     print(f"\n3. post-training int8 against float ({args.minutes:g} min of training per app, runs in {work})\n")
     print("| app | metric | Keras | float32 .tflite | int8 .tflite | int8 - Keras |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -119,8 +133,10 @@ def main() -> None:
             continue
         gap = r["int8"] - r["keras"] if isinstance(r["int8"], float) and isinstance(r["keras"], float) else None
         fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
-        print(f"| {app} | {r['metric']} | {fmt(r['keras'])} | {fmt(r['float'])} | {fmt(r['int8'])} | "
-              f"{'' if gap is None else f'{gap:+.4f}'} |")
+        print(
+            f"| {app} | {r['metric']} | {fmt(r['keras'])} | {fmt(r['float'])} | {fmt(r['int8'])} | "
+            f"{'' if gap is None else f'{gap:+.4f}'} |"
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Segmentation figures, measured in one run (not a test).
 
-    python tests/benchmarks/bench_segmentation.py --out /tmp/segbench            # train the default recipe, export, time
+    python tests/benchmarks/bench_segmentation.py --out /tmp/segbench    # train the default recipe, export, time
     python tests/benchmarks/bench_segmentation.py --run saved_models/segmentation/<run> --out DIR   # reuse a run
 
 1. the default recipe (``edgesuite train segmentation`` with no flags but --out) trained
@@ -40,14 +40,20 @@ def main() -> int:
         run, seconds = train_within("segmentation", out, args.budget_min * 60, args.train_args)
     metrics = json.loads((run / "metrics.json").read_text())
     history = (run / "history.csv").read_text().strip().splitlines()
-    result["training"] = {"run": str(run), "seconds": seconds, "epochs": len(history) - 1,
-                          **{k: metrics[k] for k in ("miou", "pixel_accuracy", "dice", "per_class_iou")}}
+    result["training"] = {
+        "run": str(run),
+        "seconds": seconds,
+        "epochs": len(history) - 1,
+        **{k: metrics[k] for k in ("miou", "pixel_accuracy", "dice", "per_class_iou")},
+    }
     report, timing = export_and_time(run, args.samples)
     result["formats"] = format_rows(report, timing, "miou", "pixel_agreement")
     (out / "bench_segmentation.json").write_text(json.dumps(result, indent=2))
     t = result["training"]
-    print(f"\ntest mIoU {t['miou']:.4f}, pixel accuracy {t['pixel_accuracy']:.4f}, Dice {t['dice']:.4f} "
-          f"after {t['epochs']} epochs" + (f" in {t['seconds'] / 60:.1f} min" if t["seconds"] else ""))
+    print(
+        f"\ntest mIoU {t['miou']:.4f}, pixel accuracy {t['pixel_accuracy']:.4f}, Dice {t['dice']:.4f} "
+        f"after {t['epochs']} epochs" + (f" in {t['seconds'] / 60:.1f} min" if t["seconds"] else "")
+    )
     print_format_table(result["formats"], "miou", "pixel_agreement")
     print(f"saved: {out / 'bench_segmentation.json'}")
     return 0

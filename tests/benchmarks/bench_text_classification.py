@@ -54,12 +54,17 @@ def baseline(train, test) -> dict:
     from sklearn.pipeline import make_pipeline
 
     t0 = time.time()
-    clf = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
-                        LogisticRegression(max_iter=2000, C=10.0))
+    clf = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1), LogisticRegression(max_iter=2000, C=10.0)
+    )
     clf.fit(*train)
     pred = clf.predict(test[0])
-    return {"model": "tfidf+logreg (sklearn)", "accuracy": accuracy_score(test[1], pred),
-            "macro_f1": f1_score(test[1], pred, average="macro"), "train_s": time.time() - t0}
+    return {
+        "model": "tfidf+logreg (sklearn)",
+        "accuracy": accuracy_score(test[1], pred),
+        "macro_f1": f1_score(test[1], pred, average="macro"),
+        "train_s": time.time() - t0,
+    }
 
 
 def main() -> None:
@@ -79,13 +84,26 @@ def main() -> None:
     runs = {}
     for model in args.models.split(","):
         t0 = time.time()
-        run = edgesuite.train("text-classification", data=str(work), label_column="label", model=model,
-                              test_fraction=0.0, out=args.out, name=f"{model}-{time.strftime('%H%M%S')}",
-                              log=lambda m: None)
+        run = edgesuite.train(
+            "text-classification",
+            data=str(work),
+            label_column="label",
+            model=model,
+            test_fraction=0.0,
+            out=args.out,
+            name=f"{model}-{time.strftime('%H%M%S')}",
+            log=lambda m: None,
+        )
         m = run.metrics
-        rows.append({"model": model, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
-                     "train_s": time.time() - t0,
-                     "epochs": len((run.path / "history.csv").read_text().splitlines()) - 1})
+        rows.append(
+            {
+                "model": model,
+                "accuracy": m["accuracy"],
+                "macro_f1": m["macro_f1"],
+                "train_s": time.time() - t0,
+                "epochs": len((run.path / "history.csv").read_text().splitlines()) - 1,
+            }
+        )
         runs[model] = run
         print(f"{model}: accuracy {m['accuracy']:.4f}  macro F1 {m['macro_f1']:.4f}  in {rows[-1]['train_s']:.0f}s")
     print("\n| model | test accuracy | test macro F1 | train s |\n|---|---|---|---|")

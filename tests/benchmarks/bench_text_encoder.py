@@ -9,8 +9,8 @@ linear, bow, cnn, minilm (the real all-MiniLM-L6-v2 from the cache: `edgesuite p
 all-minilm-l6-v2`) and a bow student of the minilm run (``--teacher``), each with its test macro F1, training
 seconds, and its int8 ``.tflite`` size and batch-1 latency (``edgesuite benchmark``). ``--train N`` draws N
 texts (stratified) so that the encoder trains in minutes on a CPU; ``--epochs`` caps the encoder's epochs
-(0: the recipe's; the small models always keep theirs). Writes ``OUT/bench_text_encoder.json`` and prints a table; name the host's CPU flags
-beside the numbers.
+(0: the recipe's; the small models always keep theirs). Writes ``OUT/bench_text_encoder.json`` and prints a
+table; name the host's CPU flags beside the numbers.
 """
 
 from __future__ import annotations
@@ -56,8 +56,11 @@ def int8_figures(run) -> dict:
     run.export(formats="tflite-int8", log=lambda m: None)
     rows = benchmark_run(str(run.path), formats="tflite-int8", samples=30, log=lambda m: None)
     row = next((r for r in rows["rows"] if r.get("format") == "tflite-int8"), {})
-    return {"int8_mb": round(row.get("size_mb") or 0, 2), "int8_ms": round(row.get("median_ms_1t") or 0, 2),
-            "int8_status": row.get("status")}
+    return {
+        "int8_mb": round(row.get("size_mb") or 0, 2),
+        "int8_ms": round(row.get("median_ms_1t") or 0, 2),
+        "int8_status": row.get("status"),
+    }
 
 
 def main() -> None:
@@ -68,12 +71,16 @@ def main() -> None:
     p.add_argument("--out", default="saved_models/bench-text-encoder")
     p.add_argument("--no-export", action="store_true")
     p.add_argument("--work", default="", help="the folder of the split's files (a teacher run must name the same)")
-    p.add_argument("--teacher-run", default="", help="the student's teacher: a finished minilm run on the same split "
-                                                     "(default: this benchmark's minilm run)")
+    p.add_argument(
+        "--teacher-run",
+        default="",
+        help="the student's teacher: a finished minilm run on the same split (default: this benchmark's minilm run)",
+    )
     args = p.parse_args()
 
-    import edgesuite
     from bench_text_classification import baseline
+
+    import edgesuite
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench-encoder-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -92,11 +99,25 @@ def main() -> None:
                 continue
             kwargs["teacher"] = teacher
         t0 = time.time()
-        run = edgesuite.train("text-classification", data=str(work), label_column="label", test_fraction=0.0,
-                              out=args.out, name=f"{model}-{stamp}", log=lambda m: None, **kwargs)
+        run = edgesuite.train(
+            "text-classification",
+            data=str(work),
+            label_column="label",
+            test_fraction=0.0,
+            out=args.out,
+            name=f"{model}-{stamp}",
+            log=lambda m: None,
+            **kwargs,
+        )
         m = run.metrics
-        row = {"set": "rotten-tomatoes", "model": model, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
-               "baseline_macro_f1": base["macro_f1"], "train_s": round(time.time() - t0, 1)}
+        row = {
+            "set": "rotten-tomatoes",
+            "model": model,
+            "accuracy": m["accuracy"],
+            "macro_f1": m["macro_f1"],
+            "baseline_macro_f1": base["macro_f1"],
+            "train_s": round(time.time() - t0, 1),
+        }
         if not args.no_export:
             row.update(int8_figures(run))
         rows.append(row)
@@ -104,8 +125,10 @@ def main() -> None:
         print(json.dumps(row))
     print("\n| set | model | test macro F1 | baseline | train s | int8 MB | int8 ms |\n|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['set']} | {r['model']} | {r['macro_f1']:.4f} | {r['baseline_macro_f1']:.4f} | {r['train_s']:.0f} "
-              f"| {r.get('int8_mb', '')} | {r.get('int8_ms', '')} |")
+        print(
+            f"| {r['set']} | {r['model']} | {r['macro_f1']:.4f} | {r['baseline_macro_f1']:.4f} | {r['train_s']:.0f} "
+            f"| {r.get('int8_mb', '')} | {r.get('int8_ms', '')} |"
+        )
     saved = Path(args.out) / "bench_text_encoder.json"
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps({"rows": rows, "train": args.train, "epochs": args.epochs}, indent=2, default=str))

@@ -63,8 +63,14 @@ def tokens_per_second(precision: str, jit: bool, steps: int, warmup: int) -> dic
         tokens.append(float(np.asarray(b[2]).sum()))
     times, tokens = np.array(times), np.array(tokens)
     keep = times <= 3 * np.median(times)
-    return {"precision": precision, "policy": policy, "xla": jit, "tokens_per_s": float(tokens[keep].sum() / times[keep].sum()),
-            "step_ms": float(np.median(times) * 1e3), "compiles_left_out": int((~keep).sum())}
+    return {
+        "precision": precision,
+        "policy": policy,
+        "xla": jit,
+        "tokens_per_s": float(tokens[keep].sum() / times[keep].sum()),
+        "step_ms": float(np.median(times) * 1e3),
+        "compiles_left_out": int((~keep).sum()),
+    }
 
 
 def main() -> int:
@@ -77,9 +83,12 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=40, help="untimed training steps first (XLA compiles)")
     ap.add_argument("--throughput-only", action="store_true", help="measure part 1 only")
     ap.add_argument("--skip-throughput", action="store_true", help="parts 2 and 3 only")
-    ap.add_argument("--settings", default="float32:xla,auto:xla,float32:graph,mixed_bfloat16:xla",
-                    help="part 1: PRECISION:xla|graph settings, comma-separated, the first is the baseline "
-                         "(each process learns the vocabularies first: ~4 minutes apiece here)")
+    ap.add_argument(
+        "--settings",
+        default="float32:xla,auto:xla,float32:graph,mixed_bfloat16:xla",
+        help="part 1: PRECISION:xla|graph settings, comma-separated, the first is the baseline "
+        "(each process learns the vocabularies first: ~4 minutes apiece here)",
+    )
     ap.add_argument("--worker", nargs=1, help=argparse.SUPPRESS)
     ap.add_argument("train_args", nargs="*", help="extra flags for the training run (after --)")
     args = ap.parse_args()
@@ -99,13 +108,21 @@ def main() -> int:
         for setting in dict.fromkeys(order):
             p, j = setting.split(":")
             mine = [r for r in runs if r["precision"] == p and r["xla"] == (j == "xla")]
-            result["throughput"].append({**mine[0], "tokens_per_s": float(np.median([r["tokens_per_s"] for r in mine])),
-                                         "each": [round(r["tokens_per_s"]) for r in mine]})
+            result["throughput"].append(
+                {
+                    **mine[0],
+                    "tokens_per_s": float(np.median([r["tokens_per_s"] for r in mine])),
+                    "each": [round(r["tokens_per_s"]) for r in mine],
+                }
+            )
         base = result["throughput"][0]["tokens_per_s"]
         print(f"\n1. training throughput (target tokens/s; {args.steps} timed steps after {args.warmup} warm-up steps)")
         for r in result["throughput"]:
-            print(f"   {r['precision']:<16}{r['policy']:<16}{'XLA' if r['xla'] else 'graph':<7}{r['tokens_per_s']:>8.0f} tok/s"
-                  f"{r['tokens_per_s'] / base:>7.2f}x {order[0]}   (runs: {r['each']})")
+            print(
+                f"   {r['precision']:<16}{r['policy']:<16}{'XLA' if r['xla'] else 'graph':<7}"
+                f"{r['tokens_per_s']:>8.0f} tok/s"
+                f"{r['tokens_per_s'] / base:>7.2f}x {order[0]}   (runs: {r['each']})"
+            )
         if args.throughput_only:
             (out / "bench_translation_throughput.json").write_text(json.dumps(result, indent=2))
             return 0
@@ -115,21 +132,39 @@ def main() -> int:
         run, seconds = train_within("translation", out, args.budget_min * 60, args.train_args)
     metrics = json.loads((run / "metrics.json").read_text())
     history = (run / "history.csv").read_text().strip().splitlines()
-    keys = ("bleu", "chrf", "bleu_beam4", "chrf_beam4", "val_token_accuracy", "test_pairs", "decode_ms_per_sentence",
-            "decode_ms_per_sentence_beam4")
-    result["training"] = {"run": str(run), "seconds": seconds, "epochs": len(history) - 1,
-                          **{k: metrics.get(k) for k in keys}}
+    keys = (
+        "bleu",
+        "chrf",
+        "bleu_beam4",
+        "chrf_beam4",
+        "val_token_accuracy",
+        "test_pairs",
+        "decode_ms_per_sentence",
+        "decode_ms_per_sentence_beam4",
+    )
+    result["training"] = {
+        "run": str(run),
+        "seconds": seconds,
+        "epochs": len(history) - 1,
+        **{k: metrics.get(k) for k in keys},
+    }
     report, timing = export_and_time(run, args.samples)
     result["formats"] = format_rows(report, timing, "bleu", "exact_match")
     for row, r in zip(result["formats"], report["formats"]):
         row["note"] = r.get("note", "")
     (out / "bench_translation.json").write_text(json.dumps(result, indent=2))
     t = result["training"]
-    print(f"\n2. test BLEU {t['bleu']:.2f} / chrF {t['chrf']:.2f} greedy, BLEU {t['bleu_beam4'] or 0:.2f} / chrF "
-          f"{t['chrf_beam4'] or 0:.2f} beam 4, on {t['test_pairs']} test verses; validation token accuracy "
-          f"{t['val_token_accuracy']:.4f}; {t['epochs']} epochs" + (f" in {t['seconds'] / 60:.1f} min" if t["seconds"] else ""))
+    print(
+        f"\n2. test BLEU {t['bleu']:.2f} / chrF {t['chrf']:.2f} greedy, BLEU {t['bleu_beam4'] or 0:.2f} / chrF "
+        f"{t['chrf_beam4'] or 0:.2f} beam 4, on {t['test_pairs']} test verses; validation token accuracy "
+        f"{t['val_token_accuracy']:.4f}; {t['epochs']} epochs"
+        + (f" in {t['seconds'] / 60:.1f} min" if t["seconds"] else "")
+    )
     print_format_table(result["formats"], "bleu", "exact_match", title="\n3. ", indent="   ")
-    print(f"   (latency: one greedy translation of an 11-word verse, decoding loop included)\nsaved: {out / 'bench_translation.json'}")
+    print(
+        "   (latency: one greedy translation of an 11-word verse, decoding loop included)"
+        f"\nsaved: {out / 'bench_translation.json'}"
+    )
     return 0
 
 

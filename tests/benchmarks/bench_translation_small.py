@@ -80,14 +80,31 @@ def build(name: str, folder: Path, args) -> tuple[Path, dict]:
         about = {"source": f"gettext catalogues of installed packages: {files} files under /usr/share/locale/de"}
     path = folder / f"{name}.tsv"
     path.write_text("".join(f"{s}\t{t}\n" for s, t in rows), encoding="utf-8")
-    about.update(pairs=len(rows), source_words=sum(len(s.split()) for s, _ in rows),
-                 words_per_line=round(float(np.mean([len(s.split()) for s, _ in rows])), 1))
+    about.update(
+        pairs=len(rows),
+        source_words=sum(len(s.split()) for s, _ in rows),
+        words_per_line=round(float(np.mean([len(s.split()) for s, _ in rows])), 1),
+    )
     return path, about
 
 
 def train(name: str, data: Path, out: Path, budget: float, flags: list[str]) -> dict:
-    cmd = [sys.executable, "-m", "edgesuite", "train", "translation", "--data", str(data), "--time-budget",
-           str(budget), "--out", str(out), "--name", name, *flags]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgesuite",
+        "train",
+        "translation",
+        "--data",
+        str(data),
+        "--time-budget",
+        str(budget),
+        "--out",
+        str(out),
+        "--name",
+        name,
+        *flags,
+    ]
     t0 = time.time()
     log = out / f"{name}.log"
     with open(log, "w") as f:
@@ -97,11 +114,28 @@ def train(name: str, data: Path, out: Path, budget: float, flags: list[str]) -> 
         return {"status": f"failed ({code}); see {log}"}
     m = json.loads((run / "metrics.json").read_text())
     history = (run / "history.csv").read_text().splitlines()
-    return {"status": "ok", "minutes": round((time.time() - t0) / 60, 1), "epochs": len(history) - 1,
-            **{k: m.get(k) for k in ("bleu", "chrf", "bleu_beam4", "chrf_beam4", "copy_bleu", "copy_chrf",
-                                     "repeat_share", "copy_recall", "test_pairs")},
-            "baseline_chrf": (m.get("baseline") or {}).get("chrf"), "examples": m.get("examples", [])[:3],
-            "log": str(log)}
+    return {
+        "status": "ok",
+        "minutes": round((time.time() - t0) / 60, 1),
+        "epochs": len(history) - 1,
+        **{
+            k: m.get(k)
+            for k in (
+                "bleu",
+                "chrf",
+                "bleu_beam4",
+                "chrf_beam4",
+                "copy_bleu",
+                "copy_chrf",
+                "repeat_share",
+                "copy_recall",
+                "test_pairs",
+            )
+        },
+        "baseline_chrf": (m.get("baseline") or {}).get("chrf"),
+        "examples": m.get("examples", [])[:3],
+        "log": str(log),
+    }
 
 
 def main() -> int:
@@ -125,14 +159,18 @@ def main() -> int:
         print(json.dumps({k: v for k, v in r.items() if k != "examples"}), flush=True)
     path = out / f"bench_translation_small-{args.tag}.json"
     path.write_text(json.dumps({"flags": args.flags, "budget_min": args.budget_min, "results": results}, indent=1))
-    print("| set | pairs | BLEU | chrF | beam-4 BLEU | copy chrF | word-for-word chrF | repeats > 3 | names kept "
-          "| epochs | minutes |")
+    print(
+        "| set | pairs | BLEU | chrF | beam-4 BLEU | copy chrF | word-for-word chrF | repeats > 3 | names kept "
+        "| epochs | minutes |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     f = lambda v, d=2: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
     for name, r in results.items():
-        print(f"| {name} | {r['pairs']} | {f(r.get('bleu'))} | {f(r.get('chrf'))} | {f(r.get('bleu_beam4'))} | "
-              f"{f(r.get('copy_chrf'))} | {f(r.get('baseline_chrf'))} | {f(r.get('repeat_share'), 3)} | "
-              f"{f(r.get('copy_recall'))} | {r.get('epochs', '-')} | {r.get('minutes', '-')} |")
+        print(
+            f"| {name} | {r['pairs']} | {f(r.get('bleu'))} | {f(r.get('chrf'))} | {f(r.get('bleu_beam4'))} | "
+            f"{f(r.get('copy_chrf'))} | {f(r.get('baseline_chrf'))} | {f(r.get('repeat_share'), 3)} | "
+            f"{f(r.get('copy_recall'))} | {r.get('epochs', '-')} | {r.get('minutes', '-')} |"
+        )
     return 0
 
 

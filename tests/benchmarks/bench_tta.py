@@ -59,25 +59,30 @@ def main() -> None:
     from edgesuite.api import Run
 
     print(cpu_summary())
-    print("| run | held-out split | plain | mirror average | gain (points) | int8 MB plain / mirror | "
-          "int8 accuracy plain / mirror | int8 ms plain / mirror (median; rounds) |")
+    print(
+        "| run | held-out split | plain | mirror average | gain (points) | int8 MB plain / mirror | "
+        "int8 accuracy plain / mirror | int8 ms plain / mirror (median; rounds) |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for run in args.runs:
         folders = variants(run.resolve())
         acc = {k: Run.open(p).evaluate()["accuracy"] for k, p in folders.items()}
         rows: dict[str, list[dict]] = {k: [] for k in folders}
         for r in range(args.rounds):
-            for kind in (("plain", "mirror") if r % 2 == 0 else ("mirror", "plain")):
+            for kind in ("plain", "mirror") if r % 2 == 0 else ("mirror", "plain"):
                 rows[kind].append(int8_row(folders[kind], export=r == 0))
         ms = {k: [row["ms"] for row in v] for k, v in rows.items()}
         size = {k: v[0]["size_mb"] for k, v in rows.items()}
         q = {k: v[0]["int8_metric"] for k, v in rows.items()}
         split = Run.open(folders["plain"]).metrics.get("split", "test")
-        print(f"| {run.name} | {split} | {acc['plain']:.4f} | {acc['mirror']:.4f} | "
-              f"{100 * (acc['mirror'] - acc['plain']):+.2f} | {size['plain']} / {size['mirror']} | "
-              f"{q['plain']} / {q['mirror']} | {statistics.median(ms['plain']):.3f} / "
-              f"{statistics.median(ms['mirror']):.3f} ({', '.join(f'{a:.3f}/{b:.3f}' for a, b in zip(ms['plain'], ms['mirror']))}) |",
-              flush=True)
+        print(
+            f"| {run.name} | {split} | {acc['plain']:.4f} | {acc['mirror']:.4f} | "
+            f"{100 * (acc['mirror'] - acc['plain']):+.2f} | {size['plain']} / {size['mirror']} | "
+            f"{q['plain']} / {q['mirror']} | {statistics.median(ms['plain']):.3f} / "
+            f"{statistics.median(ms['mirror']):.3f} "
+            f"({', '.join(f'{a:.3f}/{b:.3f}' for a, b in zip(ms['plain'], ms['mirror']))}) |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

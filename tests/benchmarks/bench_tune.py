@@ -55,8 +55,9 @@ def main() -> None:
     print(f"\n| {args.task}, {args.minutes:g} min | validation {monitor} | test {key} | wall s |")
     print("| --- | --- | --- | --- |")
     print(f"| default recipe | {d_val:.4f} | {d_test:.4f} | {default_s:.0f} |")
-    print(f"| tune, best of {args.trials} trials ({best['params']}) | {best[monitor]:.4f} | {b_test:.4f} | "
-          f"{tune_s:.0f} |")
+    print(
+        f"| tune, best of {args.trials} trials ({best['params']}) | {best[monitor]:.4f} | {b_test:.4f} | {tune_s:.0f} |"
+    )
 
 
 if __name__ == "__main__":

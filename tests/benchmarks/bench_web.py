@@ -56,8 +56,11 @@ def browser_timing(page: Path, meta: dict, example, samples: int) -> dict:
         found = browser.run_page(driver, f"{url}index.html?check={web.CHECK_PATH}&repeat={samples}")
     if "error" in found:
         raise SystemExit(f"{page}: {found['error']}")
-    return {"first_ms": found["first_result_ms"], "load_ms": found["load_ms"],
-            "median_ms": float(np.median(found["latency_ms"]))}
+    return {
+        "first_ms": found["first_result_ms"],
+        "load_ms": found["load_ms"],
+        "median_ms": float(np.median(found["latency_ms"])),
+    }
 
 
 def main() -> None:
@@ -73,8 +76,10 @@ def main() -> None:
     args = parser.parse_args()
     paths = browser.chromium_paths()
     print(f"CPU: {cpu_summary()}; {browser.chromium_version(paths[0]) if not isinstance(paths, str) else paths}")
-    print("| app | model.onnx MB | browser first result ms (load ms) | browser median ms | LiteRT first ms | "
-          "LiteRT median ms | onnxruntime median ms |")
+    print(
+        "| app | model.onnx MB | browser first result ms (load ms) | browser median ms | LiteRT first ms | "
+        "LiteRT median ms | onnxruntime median ms |"
+    )
     print("|---|---|---|---|---|---|---|")
     for run in args.runs:
         export = run / "export"
@@ -82,13 +87,19 @@ def main() -> None:
         codec = get_codec(meta["task"])
         example = codec.example_input(meta)
         page = browser_timing(export / "web", meta, example, args.samples)
-        lite = (python_timing(export / "model_float32.tflite", codec, meta, example, args.samples)
-                if (export / "model_float32.tflite").exists() else None)
+        lite = (
+            python_timing(export / "model_float32.tflite", codec, meta, example, args.samples)
+            if (export / "model_float32.tflite").exists()
+            else None
+        )
         onnx = python_timing(export / "web" / "model.onnx", codec, meta, example, args.samples)
         size = (export / "web" / "model.onnx").stat().st_size / 1e6
         lite_cells = f"{lite['first_ms']:.0f} | {lite['median_ms']:.2f}" if lite else "not exported | "
-        print(f"| {meta['task']} | {size:.2f} | {page['first_ms']:.0f} ({page['load_ms']:.0f}) | "
-              f"{page['median_ms']:.2f} | {lite_cells} | {onnx['median_ms']:.2f} |", flush=True)
+        print(
+            f"| {meta['task']} | {size:.2f} | {page['first_ms']:.0f} ({page['load_ms']:.0f}) | "
+            f"{page['median_ms']:.2f} | {lite_cells} | {onnx['median_ms']:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,20 @@ def train_within(task: str, out: Path, budget_s: float, extra: list[str]) -> tup
     backstop: the run then finishes from its best epoch.
     """
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "edgesuite", "train", task, "--out", str(out), "--name", "bench",
-           "--time-budget", f"{budget_s / 60:g}", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgesuite",
+        "train",
+        task,
+        "--out",
+        str(out),
+        "--name",
+        "bench",
+        "--time-budget",
+        f"{budget_s / 60:g}",
+        *extra,
+    ]
     t0 = time.time()
     # SIGINT back to its default in the child: a script started in the background by a shell inherits it
     # ignored, and then the budget's Ctrl-C never reaches the driver (seen: a 20-minute budget ran 27 minutes)
@@ -94,8 +106,14 @@ def cpu_summary() -> str:
     from edgesuite.common.precision import cpu_flags
 
     try:
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "unknown CPU")
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "unknown CPU",
+        )
     except OSError:
         model = "unknown CPU"
     shown = sorted(cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile"})
@@ -126,15 +144,18 @@ def training_step_time(task_name: str, precision: str, steps: int, warmup: int |
     t0 = time.perf_counter()
     model.fit(data.train.repeat(), steps_per_epoch=steps, epochs=1, verbose=0)
     step = (time.perf_counter() - t0) / steps
-    return {"precision": precision, "policy": policy, "step_ms": step * 1e3,
-            "img_per_s": cfg.batch_size / step}
+    return {"precision": precision, "policy": policy, "step_ms": step * 1e3, "img_per_s": cfg.batch_size / step}
 
 
 def spawn_json(script: str, worker: str, *flags: str) -> dict:
     """Runs ``script FLAGS --worker WORKER`` in a fresh process (its own precision policy and threads); its last
     printed line is the JSON result."""
-    out = subprocess.run([sys.executable, script, *flags, "--worker", worker], capture_output=True, text=True,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    out = subprocess.run(
+        [sys.executable, script, *flags, "--worker", worker],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     if out.returncode:
         raise SystemExit(f"worker {worker} {flags} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -142,18 +163,29 @@ def spawn_json(script: str, worker: str, *flags: str) -> dict:
 
 def format_rows(report: dict, timing: dict, metric: str, agreement: str) -> list[dict]:
     """One row per export format: status, size, the task metric and agreement (under the given keys), latencies."""
-    return [{"format": r["format"], "status": r["status"], "size_mb": r.get("size_mb"),
-             metric: r.get("metric"), agreement: r.get("top1_agreement"),
-             "p50_ms_1_thread": timing.get(r["format"], {}).get("median_ms_1t"),
-             "p50_ms": timing.get(r["format"], {}).get("median_ms")} for r in report["formats"]]
+    return [
+        {
+            "format": r["format"],
+            "status": r["status"],
+            "size_mb": r.get("size_mb"),
+            metric: r.get("metric"),
+            agreement: r.get("top1_agreement"),
+            "p50_ms_1_thread": timing.get(r["format"], {}).get("median_ms_1t"),
+            "p50_ms": timing.get(r["format"], {}).get("median_ms"),
+        }
+        for r in report["formats"]
+    ]
 
 
 def print_format_table(rows: list[dict], metric: str, agreement: str, title: str = "", indent: str = "") -> None:
     """The rows of :func:`format_rows` as a markdown table (size to 3 decimals, the rest to 4)."""
     keys = ("size_mb", metric, agreement, "p50_ms_1_thread", "p50_ms")
-    print(f"{title}| format | status | size MB | {metric} | {agreement.replace('_', ' ')} | p50 ms (1 thread) | p50 ms |")
+    print(
+        f"{title}| format | status | size MB | {metric} | {agreement.replace('_', ' ')} | p50 ms (1 thread) | p50 ms |"
+    )
     print(f"{indent}|---|---|---|---|---|---|---|")
     for r in rows:
-        cells = [r["format"], r["status"]] + ["" if r[k] is None else f"{r[k]:.3f}" if k == "size_mb" else f"{r[k]:.4f}"
-                                              for k in keys]
+        cells = [r["format"], r["status"]] + [
+            "" if r[k] is None else f"{r[k]:.3f}" if k == "size_mb" else f"{r[k]:.4f}" for k in keys
+        ]
         print(f"{indent}| " + " | ".join(cells) + " |")

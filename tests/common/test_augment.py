@@ -61,7 +61,8 @@ def test_colour_transforms_take_grey_images(spec):
     rng = np.random.default_rng(0)
     grey = rng.integers(0, 256, (8, SIZE, SIZE, 1)).astype(np.uint8)
     out = build_augmenter(spec, "classification", (SIZE, SIZE), seed=3)(
-        {"images": grey, "labels": np.eye(2, dtype=np.float32)[[0, 1] * 4]})["images"].numpy()
+        {"images": grey, "labels": np.eye(2, dtype=np.float32)[[0, 1] * 4]}
+    )["images"].numpy()
     assert out.shape == grey.shape and 0 <= out.min() and out.max() <= 255
     assert not np.allclose(out, grey)
 

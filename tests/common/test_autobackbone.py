@@ -46,8 +46,25 @@ def test_the_detector_resolves_auto_from_a_folder_and_keeps_vgg_on_the_canvases(
     from edgesuite.apps.object_detection.task import TASK
     from edgesuite.cli import main
 
-    assert main(["data", "make-canvas", "--out", str(tmp_path / "c"), "--format", "yolo", "--count", "12",
-                 "--image-size", "100", "--seed", "3"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "make-canvas",
+                "--out",
+                str(tmp_path / "c"),
+                "--format",
+                "yolo",
+                "--count",
+                "12",
+                "--image-size",
+                "100",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     info = TASK.load_data(Config(data=str(tmp_path / "c"), batch_size=4)).info
     assert (info["backbone"], info["freeze_backbone"], info["image_size"]) == ("efficientnet-lite0", True, 96)
     assert autobackbone.resolve(Config(), "vgg", "vgg", say=lambda _: None).backbone == "vgg"  # --data canvas

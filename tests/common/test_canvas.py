@@ -44,7 +44,6 @@ def test_splits_draw_items_from_disjoint_pools():
     assert not {x.tobytes() for x in train[:2000]} & (val_set | test_set)
 
 
-
 def test_items_name_the_source_image_each_pasted_item_came_from():
     from PIL import Image
 
@@ -53,7 +52,7 @@ def test_items_name_the_source_image_each_pasted_item_came_from():
     def silhouette(item, side):  # the item resized as the generator does, cut to its tight box
         sil = np.asarray(Image.fromarray(item).resize((side, side), Image.BILINEAR)) > SILHOUETTE_LEVEL
         rows, cols = np.flatnonzero(sil.any(1)), np.flatnonzero(sil.any(0))
-        return sil[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        return sil[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
     c = make_canvases(12, 64, "val", seed=2)
     x, y = source_images("val")

@@ -40,12 +40,15 @@ def test_wrong_type_and_bad_yaml_are_named(tmp_path):
         load_yaml(Config, tmp_path / "bad.yaml")
 
 
-@pytest.mark.parametrize("key,value,expected", [
-    ("epochs", -1, "epochs: expected an integer >= 1, got -1"),
-    ("lr", 0.0, "lr: expected a number > 0"),
-    ("optimizer", "lamb", "optimizer: expected one of sgd, adam, adamw, rmsprop, adagrad"),
-    ("image_size", 4, "image_size: expected 0 (from the data) or at least 8, got 4"),
-])
+@pytest.mark.parametrize(
+    "key,value,expected",
+    [
+        ("epochs", -1, "epochs: expected an integer >= 1, got -1"),
+        ("lr", 0.0, "lr: expected a number > 0"),
+        ("optimizer", "lamb", "optimizer: expected one of sgd, adam, adamw, rmsprop, adagrad"),
+        ("image_size", 4, "image_size: expected 0 (from the data) or at least 8, got 4"),
+    ],
+)
 def test_validate_names_the_knob(key, value, expected):
     with pytest.raises(UserInputError, match=re.escape(expected)):
         dataclasses.replace(Config(), **{key: value}).validate()
@@ -57,8 +60,10 @@ def test_the_split_seed_is_the_seed_unless_given_and_splits_follow_it_alone():
     assert Config(seed=5).data_seed == 5 and Config(seed=5, split_seed=0).data_seed == 0
     with pytest.raises(UserInputError, match="split_seed: expected an integer >= -1"):
         Config(split_seed=-2).validate()
-    a, b, c = (icdata.load_splits(Config(data="fashion-mnist-subset", seed=s, split_seed=k))
-               for s, k in ((1, 42), (2, 42), (42, -1)))
+    a, b, c = (
+        icdata.load_splits(Config(data="fashion-mnist-subset", seed=s, split_seed=k))
+        for s, k in ((1, 42), (2, 42), (42, -1))
+    )
     assert np.array_equal(a.val.arrays, b.val.arrays) and np.array_equal(a.val.arrays, c.val.arrays)
     assert np.array_equal(a.train.arrays, b.train.arrays) and np.array_equal(a.train.arrays, c.train.arrays)
     other = icdata.load_splits(Config(data="fashion-mnist-subset", seed=1))
@@ -87,10 +92,15 @@ def test_a_malformed_bound_fails_where_it_is_declared():
         knob(1, "a knob", bounds="between 1 and 2")
 
 
-@pytest.mark.parametrize("app, absent", [("translation", {"augment", "class_weight"}),
-                                         ("text-classification", {"augment"}),
-                                         ("segmentation", {"class_weight", "label_smoothing"}),
-                                         ("object-detection", {"class_weight", "label_smoothing"})])
+@pytest.mark.parametrize(
+    "app, absent",
+    [
+        ("translation", {"augment", "class_weight"}),
+        ("text-classification", {"augment"}),
+        ("segmentation", {"class_weight", "label_smoothing"}),
+        ("object-detection", {"class_weight", "label_smoothing"}),
+    ],
+)
 def test_a_task_has_no_knob_it_would_refuse(app, absent, tmp_path):
     """... and the config.yaml of a run from before, which held them switched off, still loads."""
     from edgesuite.apps import get_config_class

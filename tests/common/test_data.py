@@ -63,9 +63,13 @@ def test_image_size_left_to_the_data_keeps_the_native_side_up_to_a_cap(tmp_path)
         cfg = get_config_class(app)()
         assert cfg.image_size == 0
         logged = []
-        assert with_image_size(dataclasses.replace(cfg, data=folder(f"{app}-128", 128)), logged.append).image_size == 128
+        assert (
+            with_image_size(dataclasses.replace(cfg, data=folder(f"{app}-128", 128)), logged.append).image_size == 128
+        )
         assert "median shorter side 128 px of 5 images" in logged[0]
-        assert with_image_size(dataclasses.replace(cfg, data=folder(f"{app}-400", 400)), logged.append).image_size == 256
+        assert (
+            with_image_size(dataclasses.replace(cfg, data=folder(f"{app}-400", 400)), logged.append).image_size == 256
+        )
         assert with_image_size(dataclasses.replace(cfg, data=folder(f"{app}-20", 20)), logged.append).image_size == 32
         assert with_image_size(cfg, logged.append).image_size == 64  # the embedded canvases
         assert with_image_size(dataclasses.replace(cfg, image_size=96), logged.append).image_size == 96

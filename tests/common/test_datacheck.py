@@ -37,7 +37,8 @@ def planted_images(tmp_path_factory) -> Path:
     shutil.copy(root / "train/square/train_square_000.png", root / "test/square/leaked.png")
     shutil.copy(root / "train/bar/train_bar_001.png", root / "train/square/relabelled.png")
     Image.open(root / "train/square/train_square_002.png").resize((48, 48), Image.BILINEAR).save(
-        root / "train/square/resized.png")
+        root / "train/square/resized.png"
+    )
     for i in range(10):
         Image.fromarray(_image("bar", rng)).save(root / "train/square" / f"flipped_{i}.png")
     return root
@@ -54,8 +55,9 @@ def test_phash_keeps_a_resized_copy_near_and_tells_others_apart():
 def test_image_check_finds_each_planted_fault_and_fix_removes_the_leak(planted_images, tmp_path):
     from edgesuite.inspection import check_data
 
-    result = check_data("image-classification", data=str(planted_images), out=str(tmp_path / "report"),
-                        fix=str(tmp_path / "clean"))
+    result = check_data(
+        "image-classification", data=str(planted_images), out=str(tmp_path / "report"), fix=str(tmp_path / "clean")
+    )
     by_kind = {}
     for f in result.findings:
         by_kind.setdefault(f.kind, []).append(f)
@@ -102,15 +104,18 @@ def test_text_check_finds_a_relabelled_copy_a_leak_and_empty_rows(tmp_path):
         w = csv.writer(f)
         w.writerow(["text", "label"])
         w.writerows(rows)
-    result = check_data("text-classification", data=str(tmp_path / "texts.csv"), out=str(tmp_path / "report"),
-                        fix=True)
+    result = check_data("text-classification", data=str(tmp_path / "texts.csv"), out=str(tmp_path / "report"), fix=True)
     kinds = _kinds(result)
     assert any(f.given and "neg" in f.given and "pos" in f.given for f in kinds["label-conflict"])
     assert kinds["near-duplicate"]  # the shouted copy
     assert len(kinds["empty-row"]) == 1
     clean = tmp_path / "report-cleaned"
-    texts = [r["text"] for split in ("train", "val", "test") if (clean / f"{split}.csv").exists()
-             for r in csv.DictReader(open(clean / f"{split}.csv"))]
+    texts = [
+        r["text"]
+        for split in ("train", "val", "test")
+        if (clean / f"{split}.csv").exists()
+        for r in csv.DictReader(open(clean / f"{split}.csv"))
+    ]
     assert rows[0][0] not in texts and len(texts) == len(set(t.lower().strip("!") for t in texts))
 
 
@@ -138,15 +143,19 @@ def test_segmentation_check_finds_an_empty_mask(tmp_path):
         image = rng.integers(0, 255, (32, 32, 3)).astype(np.uint8)
         mask = np.zeros((32, 32), np.uint8)
         if i:
-            mask[8:8 + i, 8:20] = 1
+            mask[8 : 8 + i, 8:20] = 1
         Image.fromarray(image).save(tmp_path / "seg/images" / f"p{i:02d}.png")
         Image.fromarray(mask).save(tmp_path / "seg/masks" / f"p{i:02d}.png")
-    result = check_data("segmentation", data=str(tmp_path / "seg"), out=str(tmp_path / "report"), image_size=32,
-                        fix=True)
+    result = check_data(
+        "segmentation", data=str(tmp_path / "seg"), out=str(tmp_path / "report"), image_size=32, fix=True
+    )
     empty = _kinds(result)["empty-mask"]
     assert len(empty) == 1 and empty[0].keys[0].endswith("p00.png")
-    assert (result.fixed / "train/masks/p05.png").exists() or (result.fixed / "val/masks/p05.png").exists() or \
-        (result.fixed / "test/masks/p05.png").exists()
+    assert (
+        (result.fixed / "train/masks/p05.png").exists()
+        or (result.fixed / "val/masks/p05.png").exists()
+        or (result.fixed / "test/masks/p05.png").exists()
+    )
     assert "Class pixel shares" in (result.path / "report.md").read_text()
 
 
@@ -177,8 +186,9 @@ def test_cli_data_check_prints_a_summary_and_names_bad_data(tmp_path, capsys):
 
     pairs = [(f"word {i}", f"palabra {i}") for i in range(20)] + [("word 1", "palabra 1")]
     (tmp_path / "p.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in pairs))
-    assert main(["data", "check", "translation", "--data", str(tmp_path / "p.tsv"), "--report",
-                 str(tmp_path / "r")]) == 0
+    assert (
+        main(["data", "check", "translation", "--data", str(tmp_path / "p.tsv"), "--report", str(tmp_path / "r")]) == 0
+    )
     out = capsys.readouterr().out
     assert "exact-duplicates 1" in out and "report:" in out
     assert main(["data", "check", "translation", "--data", str(tmp_path / "missing.tsv")]) == 2
@@ -186,7 +196,9 @@ def test_cli_data_check_prints_a_summary_and_names_bad_data(tmp_path, capsys):
     assert len(err) == 1 and "missing.tsv" in err[0]
     assert not (tmp_path / "r").with_name(".r.partial").exists()
     (tmp_path / "afile").write_text("x")
-    assert main(["data", "check", "translation", "--data", str(tmp_path / "p.tsv"), "--report",
-                 str(tmp_path / "afile")]) == 2
+    assert (
+        main(["data", "check", "translation", "--data", str(tmp_path / "p.tsv"), "--report", str(tmp_path / "afile")])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--report" in err[0] and "afile" in err[0]

@@ -50,14 +50,27 @@ def _train(args, out, name):
 def test_student_learns_from_two_teachers_and_reports_their_ensemble(tiny_folder, tmp_path):
     import keras
 
-    base = ["image-classification", "--data", str(tiny_folder), "--epochs", "2", "--batch-size", "16",
-            "--precision", "float32", "--seed", "1"]
+    base = [
+        "image-classification",
+        "--data",
+        str(tiny_folder),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--precision",
+        "float32",
+        "--seed",
+        "1",
+    ]
     t1 = _train(base, tmp_path, "teacher-cnn")
     # another seed on the same splits (bagging over seeds), another size (resized for it), another width
-    t2 = _train(base + ["--image-size", "32", "--width", "0.5", "--seed", "2", "--split-seed", "1"], tmp_path,
-                "teacher-32px")
-    student = _train(base + ["--width", "0.25", "--teacher", str(t1), str(t2), "--temperature", "3"], tmp_path,
-                     "student")
+    t2 = _train(
+        base + ["--image-size", "32", "--width", "0.5", "--seed", "2", "--split-seed", "1"], tmp_path, "teacher-32px"
+    )
+    student = _train(
+        base + ["--width", "0.25", "--teacher", str(t1), str(t2), "--temperature", "3"], tmp_path, "student"
+    )
     metrics = json.loads((student / "metrics.json").read_text())
     ensemble = metrics["teacher_ensemble"]
     assert ensemble["runs"] == [str(t1), str(t2)] and 0 <= ensemble["accuracy"] <= 1
@@ -78,9 +91,24 @@ def test_teacher_on_other_splits_or_task_is_refused(tiny_folder, trained_run, tm
     from edgesuite.api import train
 
     with pytest.raises(UserInputError, match="splits come from seed 1, the student's from seed 7.*--split-seed"):
-        train("image-classification", data=str(tiny_folder), epochs=1, seed=7, teacher=[str(trained_run)],
-              out=str(tmp_path), precision="float32")
+        train(
+            "image-classification",
+            data=str(tiny_folder),
+            epochs=1,
+            seed=7,
+            teacher=[str(trained_run)],
+            out=str(tmp_path),
+            precision="float32",
+        )
     with pytest.raises(UserInputError, match="splits come from seed 1, the student's from seed 3"):
-        train("image-classification", data=str(tiny_folder), epochs=1, seed=1, split_seed=3,
-              teacher=[str(trained_run)], out=str(tmp_path), precision="float32")
+        train(
+            "image-classification",
+            data=str(tiny_folder),
+            epochs=1,
+            seed=1,
+            split_seed=3,
+            teacher=[str(trained_run)],
+            out=str(tmp_path),
+            precision="float32",
+        )
     assert not (tmp_path / "image-classification").exists() or not any((tmp_path / "image-classification").iterdir())

@@ -20,10 +20,39 @@ import pytest
 from edgesuite.cli import main
 
 # bow without dropout under plain SGD: a model whose every step is deterministic, so the strategies must agree
-RECIPE = ["--model", "bow", "--epochs", "2", "--batch-size", "32", "--vocab-size", "400", "--max-length", "24",
-          "--bigram-buckets", "300", "--embed-dim", "8", "--optimizer", "sgd", "--lr", "0.5", "--schedule",
-          "constant", "--no-shuffle", "--precision", "float32", "--weight-decay", "0", "--dropout", "0",
-          "--class-weight", "none", "--seed", "3"]
+RECIPE = [
+    "--model",
+    "bow",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--vocab-size",
+    "400",
+    "--max-length",
+    "24",
+    "--bigram-buckets",
+    "300",
+    "--embed-dim",
+    "8",
+    "--optimizer",
+    "sgd",
+    "--lr",
+    "0.5",
+    "--schedule",
+    "constant",
+    "--no-shuffle",
+    "--precision",
+    "float32",
+    "--weight-decay",
+    "0",
+    "--dropout",
+    "0",
+    "--class-weight",
+    "none",
+    "--seed",
+    "3",
+]
 
 
 def _write_reviews(path, per_class):
@@ -46,10 +75,28 @@ def reviews(tmp_path_factory):
 
 
 def _train(data, out, name, *extra, env=None, timeout=300):
-    cmd = [sys.executable, "-m", "edgesuite", "train", "text-classification", "--data", str(data), *RECIPE,
-           "--out", str(out), "--name", name, *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgesuite",
+        "train",
+        "text-classification",
+        "--data",
+        str(data),
+        *RECIPE,
+        "--out",
+        str(out),
+        "--name",
+        name,
+        *extra,
+    ]
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+    )
 
 
 def _finish(proc, timeout=300) -> str:
@@ -75,10 +122,15 @@ def test_mirrored_on_two_logical_cpus_matches_the_default_strategy(reviews, tmp_
     assert "strategy: default with 1 replica(s)" in single
     assert "strategy: mirrored with 2 replica(s) on /device:CPU:0, /device:CPU:1" in mirrored
     assert "steps per epoch of 32 (16 per replica)" in mirrored
-    a, b = _weights(tmp_path / "text-classification" / "default"), _weights(tmp_path / "text-classification" / "mirrored")
+    a, b = (
+        _weights(tmp_path / "text-classification" / "default"),
+        _weights(tmp_path / "text-classification" / "mirrored"),
+    )
     assert max(float(np.abs(x - y).max()) for x, y in zip(a, b)) < 1e-5
-    loss = [[float(r["loss"]) for r in csv.DictReader(open(tmp_path / "text-classification" / n / "history.csv"))]
-            for n in ("default", "mirrored")]
+    loss = [
+        [float(r["loss"]) for r in csv.DictReader(open(tmp_path / "text-classification" / n / "history.csv"))]
+        for n in ("default", "mirrored")
+    ]
     np.testing.assert_allclose(loss[0], loss[1], rtol=1e-5)
 
 
@@ -97,8 +149,9 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(reviews, tmp_path):
     procs = []
     try:
         for i in range(2):
-            procs.append(_train(reviews, tmp_path / "out", "mw", "--strategy", "multi-worker",
-                                env=_cluster_env(workers, i)))
+            procs.append(
+                _train(reviews, tmp_path / "out", "mw", "--strategy", "multi-worker", env=_cluster_env(workers, i))
+            )
         outs = [_finish(p, timeout=400) for p in procs]
     finally:
         for p in procs:
@@ -121,15 +174,46 @@ def test_two_workers_stream_disjoint_shares_of_a_segmentation_folder(tmp_path):
     from edgesuite.cli import main
 
     data = tmp_path / "canvas"
-    assert main(["data", "make-canvas", "--out", str(data), "--format", "masks", "--count", "27",
-                 "--image-size", "32"]) == 0
+    assert (
+        main(["data", "make-canvas", "--out", str(data), "--format", "masks", "--count", "27", "--image-size", "32"])
+        == 0
+    )
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    cmd = [sys.executable, "-m", "edgesuite", "train", "segmentation", "--data", str(data), "--image-size", "32",
-           "--width", "0.25", "--epochs", "2", "--batch-size", "8", "--precision", "float32",
-           "--strategy", "multi-worker", "--out", str(tmp_path / "out"), "--name", "seg"]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **_cluster_env(workers, i)})
-             for i in range(2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgesuite",
+        "train",
+        "segmentation",
+        "--data",
+        str(data),
+        "--image-size",
+        "32",
+        "--width",
+        "0.25",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--precision",
+        "float32",
+        "--strategy",
+        "multi-worker",
+        "--out",
+        str(tmp_path / "out"),
+        "--name",
+        "seg",
+    ]
+    procs = [
+        subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **_cluster_env(workers, i)},
+        )
+        for i in range(2)
+    ]
     try:
         outs = [_finish(p, timeout=400) for p in procs]
     finally:
@@ -152,18 +236,49 @@ def _cluster_env(workers, i):
 def test_a_worker_killed_mid_epoch_rejoins_and_the_cluster_finishes_the_planned_epochs(tmp_path):
     # a CNN over 600 reviews in batches of 16: epochs of a few seconds, so the kill lands inside one
     data = _write_reviews(tmp_path / "reviews.csv", 300)
-    recipe = ["--model", "cnn", "--epochs", "3", "--batch-size", "16", "--vocab-size", "2000", "--max-length", "48",
-              "--precision", "float32", "--strategy", "multi-worker"]
+    recipe = [
+        "--model",
+        "cnn",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--vocab-size",
+        "2000",
+        "--max-length",
+        "48",
+        "--precision",
+        "float32",
+        "--strategy",
+        "multi-worker",
+    ]
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     run = tmp_path / "out" / "text-classification" / "ft"
     state = run / "checkpoints" / "state.json"
 
     def start(i):
-        cmd = [sys.executable, "-m", "edgesuite", "train", "text-classification", "--data", str(data), *recipe,
-               "--out", str(tmp_path / "out"), "--name", "ft"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "edgesuite",
+            "train",
+            "text-classification",
+            "--data",
+            str(data),
+            *recipe,
+            "--out",
+            str(tmp_path / "out"),
+            "--name",
+            "ft",
+        ]
         log = open(tmp_path / f"worker{i}-{time.monotonic_ns()}.log", "w+")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **_cluster_env(workers, i)})
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **_cluster_env(workers, i)},
+        )
         return proc, log
 
     procs = []
@@ -210,8 +325,10 @@ def test_workers_that_disagree_on_the_resume_epoch_stop_with_a_clear_message(rev
     status = tmp_path / "chief" / "text-classification" / "ft" / "status.json"
     status.write_text(json.dumps({"state": "interrupted", "epoch": 1}))
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
-    procs = [_train(reviews, tmp_path / out, "ft", "--strategy", "multi-worker", env=_cluster_env(workers, i))
-             for i, out in enumerate(["chief", "elsewhere"])]
+    procs = [
+        _train(reviews, tmp_path / out, "ft", "--strategy", "multi-worker", env=_cluster_env(workers, i))
+        for i, out in enumerate(["chief", "elsewhere"])
+    ]
     try:
         outs = [p.communicate(timeout=240)[0] for p in procs]
     finally:
@@ -227,8 +344,20 @@ def test_workers_that_disagree_on_the_resume_epoch_stop_with_a_clear_message(rev
 
 def test_multi_worker_without_tf_config(reviews, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    code = main(["train", "text-classification", "--data", str(reviews), "--model", "bow", "--strategy",
-                 "multi-worker", "--out", str(tmp_path)])
+    code = main(
+        [
+            "train",
+            "text-classification",
+            "--data",
+            str(reviews),
+            "--model",
+            "bow",
+            "--strategy",
+            "multi-worker",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 2
     assert "strategy multi-worker: TF_CONFIG is not set" in capsys.readouterr().err
 

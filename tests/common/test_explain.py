@@ -15,7 +15,7 @@ def _squares(n: int, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     corners = rng.integers(0, SIDE - 7, (n, 2))
     for i in np.flatnonzero(y):
         r, c = corners[i]
-        x[i, r:r + 7, c:c + 7] = 255
+        x[i, r : r + 7, c : c + 7] = 255
     return x, y, corners
 
 

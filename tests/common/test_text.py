@@ -6,9 +6,15 @@ import pytest
 from edgesuite.common import text as ctext
 
 CORPUS = [
-    "a wonderful film with a moving story", "the acting is wonderful", "a dull and boring film",
-    "我喜欢这部电影，非常好看。", "这部电影很无聊", "この映画はとても面白かったです。", "つまらない映画でした",
-    "หนังเรื่องนี้สนุกมากครับ", "หนังน่าเบื่อมาก",
+    "a wonderful film with a moving story",
+    "the acting is wonderful",
+    "a dull and boring film",
+    "我喜欢这部电影，非常好看。",
+    "这部电影很无聊",
+    "この映画はとても面白かったです。",
+    "つまらない映画でした",
+    "หนังเรื่องนี้สนุกมากครับ",
+    "หนังน่าเบื่อมาก",
 ] * 3
 
 
@@ -24,9 +30,14 @@ def test_vocabulary_starts_with_the_reserved_tokens_and_holds_every_training_cha
     assert all(ch in vocab and "##" + ch in vocab for ch in chars)
 
 
-@pytest.mark.parametrize("text, script", [
-    ("我喜欢电影", "Chinese"), ("映画は面白い", "Japanese"), ("หนังสนุกมาก", "Thai"),
-])
+@pytest.mark.parametrize(
+    "text, script",
+    [
+        ("我喜欢电影", "Chinese"),
+        ("映画は面白い", "Japanese"),
+        ("หนังสนุกมาก", "Thai"),
+    ],
+)
 def test_text_without_spaces_splits_into_pieces_not_unk(vocab, text, script):
     tok = ctext.TextTokenizer(vocab, max_length=32, normalize="none")
     pieces = ctext.pieces(text, tok)
@@ -45,7 +56,7 @@ def test_padding_truncation_empty_text_and_bigrams(vocab):
     tok = ctext.TextTokenizer(vocab, max_length=6, normalize="none")
     ids = ctext.tokenize(["wonderful film " * 10, "   ", "film"], tok)
     assert ids.shape == (3, 6) and ids.dtype == np.int32
-    assert (ids[0] != 0).all()                      # truncated to max_length
+    assert (ids[0] != 0).all()  # truncated to max_length
     assert ids[1, 0] == 1 and (ids[1, 1:] == 0).all()  # no token at all -> one [UNK], never all padding
     with_bigrams = ctext.TextTokenizer(vocab, max_length=6, normalize="none", bigram_buckets=50)
     ids2 = ctext.tokenize(["wonderful film wonderful", "film"], with_bigrams)
@@ -53,8 +64,8 @@ def test_padding_truncation_empty_text_and_bigrams(vocab):
     np.testing.assert_array_equal(ids2[:, :6], ctext.tokenize(["wonderful film wonderful", "film"], tok))
     for row in ids2:
         n, pairs = int((row[:6] != 0).sum()), row[6:]
-        assert ((pairs[:n - 1] >= len(vocab)) & (pairs[:n - 1] < len(vocab) + 50)).all()
-        assert (pairs[n - 1:] == 0).all()  # no pair reaches into padding
+        assert ((pairs[: n - 1] >= len(vocab)) & (pairs[: n - 1] < len(vocab) + 50)).all()
+        assert (pairs[n - 1 :] == 0).all()  # no pair reaches into padding
 
 
 def test_trigram_ids_follow_the_bigrams_in_their_own_range_and_hash_as_documented(vocab):
@@ -67,18 +78,18 @@ def test_trigram_ids_follow_the_bigrams_in_their_own_range_and_hash_as_documente
     assert tok.output_length == 3 * length - 3 == ids.shape[1]
     assert ctext.split_ngram_widths(ids.shape[1], 50, 30) == [length, length - 1, length - 2]
     bigrams_only = ctext.tokenize(texts, ctext.TextTokenizer(vocab, length, "none", bigram_buckets=50))
-    np.testing.assert_array_equal(ids[:, :2 * length - 1], bigrams_only)  # trigrams change nothing before them
+    np.testing.assert_array_equal(ids[:, : 2 * length - 1], bigrams_only)  # trigrams change nothing before them
     for row in ids:
         pieces, n = row[:length].astype(np.int64), int((row[:length] != 0).sum())
-        tri = row[2 * length - 1:]
-        assert ((tri[:max(n - 2, 0)] >= v + 50) & (tri[:max(n - 2, 0)] < v + 80)).all()
-        assert (tri[max(n - 2, 0):] == 0).all()
+        tri = row[2 * length - 1 :]
+        assert ((tri[: max(n - 2, 0)] >= v + 50) & (tri[: max(n - 2, 0)] < v + 80)).all()
+        assert (tri[max(n - 2, 0) :] == 0).all()
         for i in range(max(n - 2, 0)):
-            a, b, c = pieces[i:i + 3]
+            a, b, c = pieces[i : i + 3]
             code = ((a * v + b) % ctext.trigram_modulus(v)) * v + c
             assert tri[i] == code % 30 + v + 50
-            assert code < 2 ** 31  # every step of the graph's int32 arithmetic fits
-    assert len(set(ids[0, 2 * length - 1:2 * length + 3].tolist())) > 1  # not a constant
+            assert code < 2**31  # every step of the graph's int32 arithmetic fits
+    assert len(set(ids[0, 2 * length - 1 : 2 * length + 3].tolist())) > 1  # not a constant
     with pytest.raises(ValueError, match="needs bigram_buckets"):
         ctext.TextTokenizer(vocab, max_length=8, trigram_buckets=30)
 
@@ -120,13 +131,30 @@ def test_the_tokenizer_runs_inside_a_tflite_file_with_the_tftext_kernels(vocab, 
     np.testing.assert_array_equal(got, ctext.tokenize(texts, tok))
 
 
-ODD_TEXTS = ["我喜欢这部电影，真的很好看！", "這部電影太無聊了。。。", "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "café naïve Ǆ ﬁ Straße İstanbul",
-             "emoji 😀👍🏽 ok", "tab\there\u200bzero\u00adsoft", "ΣΊΣΥΦΟΣ Ελληνικά", "Привет, мир!", "ภาษาไทยไม่มีช่องว่าง",
-             "日本語のテキストです。カタカナ", "x" * 1200, "", "   ", "a\x00b\x07c", "\ufeffbom", "١٢٣ العربية", "$5 <b>&amp;</b> ~`^|"]
+ODD_TEXTS = [
+    "我喜欢这部电影，真的很好看！",
+    "這部電影太無聊了。。。",
+    "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３",
+    "café naïve Ǆ ﬁ Straße İstanbul",
+    "emoji 😀👍🏽 ok",
+    "tab\there\u200bzero\u00adsoft",
+    "ΣΊΣΥΦΟΣ Ελληνικά",
+    "Привет, мир!",
+    "ภาษาไทยไม่มีช่องว่าง",
+    "日本語のテキストです。カタカナ",
+    "x" * 1200,
+    "",
+    "   ",
+    "a\x00b\x07c",
+    "\ufeffbom",
+    "١٢٣ العربية",
+    "$5 <b>&amp;</b> ~`^|",
+]
 
 
-@pytest.mark.parametrize("normalize, buckets, trigrams", [("lower", 0, 0), ("lower", 500, 0), ("none", 0, 0),
-                                                          ("lower", 500, 700)])
+@pytest.mark.parametrize(
+    "normalize, buckets, trigrams", [("lower", 0, 0), ("lower", 500, 0), ("none", 0, 0), ("lower", 500, 700)]
+)
 def test_the_plain_python_encoder_gives_the_graph_tokenizers_ids(normalize, buckets, trigrams):
     """``encode`` (what ``edgesuite.load`` tokenizes with, no TensorFlow) against the tensorflow-text graph, on
     real English and Spanish lines and on text of other scripts, widths, marks and control characters."""

@@ -11,8 +11,9 @@ from edgesuite.common.errors import UserInputError
 from edgesuite.common.training import apply_kernel_penalties, build_optimizer, build_schedule, class_weights
 
 
-@pytest.mark.parametrize("name,cls", [("sgd", "SGD"), ("adam", "Adam"), ("adamw", "AdamW"),
-                                      ("rmsprop", "RMSprop"), ("adagrad", "Adagrad")])
+@pytest.mark.parametrize(
+    "name,cls", [("sgd", "SGD"), ("adam", "Adam"), ("adamw", "AdamW"), ("rmsprop", "RMSprop"), ("adagrad", "Adagrad")]
+)
 def test_each_optimizer_with_clipping_and_accumulation(name, cls):
     cfg = dataclasses.replace(Config(), optimizer=name, clipnorm=1.0, grad_accum_steps=4, schedule="constant", lr=0.01)
     opt = build_optimizer(cfg, steps_per_epoch=10)
@@ -25,14 +26,14 @@ def test_schedules_follow_their_shape():
     cfg = dataclasses.replace(Config(), lr=0.1, epochs=10, warmup_epochs=2, decay_rate=0.5)
     steps = 100
     warm = build_schedule(dataclasses.replace(cfg, schedule="warmup_cosine"), steps)
-    assert float(warm(0)) == pytest.approx(0.001)            # starts at lr/100
+    assert float(warm(0)) == pytest.approx(0.001)  # starts at lr/100
     assert float(warm(100)) == pytest.approx(0.0505, rel=1e-3)  # half-way up the warm-up
-    assert float(warm(200)) == pytest.approx(0.1)             # peak after warm-up
+    assert float(warm(200)) == pytest.approx(0.1)  # peak after warm-up
     assert float(warm(1000)) == pytest.approx(0.001, rel=1e-3)  # cosine down to alpha * lr
     cos = build_schedule(dataclasses.replace(cfg, schedule="cosine"), steps)
     assert float(cos(0)) == pytest.approx(0.1) and float(cos(500)) == pytest.approx(0.1 * (0.01 + 0.99 * 0.5), rel=1e-3)
     exp = build_schedule(dataclasses.replace(cfg, schedule="exponential"), steps)
-    assert float(exp(200)) == pytest.approx(0.1 * 0.25)        # decay_rate per epoch
+    assert float(exp(200)) == pytest.approx(0.1 * 0.25)  # decay_rate per epoch
     assert build_schedule(dataclasses.replace(cfg, schedule="plateau"), steps) == 0.1
     inv = build_schedule(dataclasses.replace(cfg, schedule="inverse_time"), steps)
     assert float(inv(0)) == pytest.approx(0.1) and float(inv(300)) == pytest.approx(0.1 / (1 + 0.5 * 3))
@@ -101,8 +102,9 @@ def test_ema_weights_are_what_validation_and_the_epoch_end_see_and_training_resu
     x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
     y = x @ np.array([[1.0], [-2.0], [0.5]], "float32")
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, use_bias=False)])
-    cfg = dataclasses.replace(Config(), optimizer="sgd", schedule="constant", lr=0.05, momentum=0.0,
-                              weight_decay=0.0, ema=0.8)
+    cfg = dataclasses.replace(
+        Config(), optimizer="sgd", schedule="constant", lr=0.05, momentum=0.0, weight_decay=0.0, ema=0.8
+    )
     model.compile(optimizer=build_optimizer(cfg, steps_per_epoch=4), loss="mse")
     raw, average, at_epoch_end, at_epoch_begin, at_validation = [], None, [], [], []
 
@@ -122,8 +124,16 @@ def test_ema_weights_are_what_validation_and_the_epoch_end_see_and_training_resu
         def on_epoch_end(self, epoch, logs=None):
             at_epoch_end.append((model.get_weights()[0].copy(), average.copy(), raw[-1]))
 
-    model.fit(x, y, batch_size=16, epochs=3, validation_data=(x, y), shuffle=False, verbose=0,
-              callbacks=_ema_callbacks(cfg, resumed=False) + [Watch()])
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=3,
+        validation_data=(x, y),
+        shuffle=False,
+        verbose=0,
+        callbacks=_ema_callbacks(cfg, resumed=False) + [Watch()],
+    )
     for (seen, avg, last), val in zip(at_epoch_end, at_validation):
         assert np.allclose(seen, avg, atol=1e-6) and np.allclose(val, avg, atol=1e-6)
         assert not np.allclose(seen, last, atol=1e-4), "the average differs from the last step's weights"
@@ -143,8 +153,9 @@ def test_a_run_resumed_from_an_ema_checkpoint_trains_on_from_the_raw_weights(tmp
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(1).normal(size=(64, 3)).astype("float32")
     y = x @ np.array([[1.0], [-2.0], [0.5]], "float32")
-    cfg = dataclasses.replace(Config(), optimizer="sgd", schedule="constant", lr=0.05, momentum=0.0,
-                              weight_decay=0.0, ema=0.8)
+    cfg = dataclasses.replace(
+        Config(), optimizer="sgd", schedule="constant", lr=0.05, momentum=0.0, weight_decay=0.0, ema=0.8
+    )
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, use_bias=False)])
     model.compile(optimizer=build_optimizer(cfg, steps_per_epoch=4), loss="mse")
     saved = {}
@@ -159,14 +170,29 @@ def test_a_run_resumed_from_an_ema_checkpoint_trains_on_from_the_raw_weights(tmp
                 saved["average"] = model.get_weights()[0].copy()
                 saved["raw_at_save"] = saved["raw"]
 
-    model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
-              callbacks=_ema_callbacks(cfg, resumed=False) + [SaveFirstEpoch()])
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=2,
+        shuffle=False,
+        verbose=0,
+        callbacks=_ema_callbacks(cfg, resumed=False) + [SaveFirstEpoch()],
+    )
     resumed = keras.models.load_model(tmp_path / "epoch-1.keras")
     assert np.allclose(resumed.get_weights()[0], saved["average"])
     begin = []
     watch = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: begin.append(resumed.get_weights()[0].copy()))
-    resumed.fit(x, y, batch_size=16, epochs=2, initial_epoch=1, shuffle=False, verbose=0,
-                callbacks=_ema_callbacks(cfg, resumed=True) + [watch])
+    resumed.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=2,
+        initial_epoch=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=_ema_callbacks(cfg, resumed=True) + [watch],
+    )
     assert np.allclose(begin[0], saved["raw_at_save"], atol=1e-6)
     assert not np.allclose(saved["raw_at_save"], saved["average"], atol=1e-4)
 
@@ -194,8 +220,16 @@ def _budget_fit(cfg, x, y, state, epoch_seconds, clock, initial_epoch=0, started
         def on_epoch_end(self, epoch, logs=None):
             state["epoch"] = epoch + 1
 
-    model.fit(x, y, batch_size=8, epochs=cfg.epochs, initial_epoch=initial_epoch, shuffle=False, verbose=0,
-              callbacks=[Tick(), budget])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=cfg.epochs,
+        initial_epoch=initial_epoch,
+        shuffle=False,
+        verbose=0,
+        callbacks=[Tick(), budget],
+    )
     return model, budget, rates, logged
 
 
@@ -234,8 +268,9 @@ def test_time_budget_is_the_epochs_cap_when_they_fit_and_counts_earlier_processe
     cfg = dataclasses.replace(cfg, epochs=20)
     state = {"epoch": 3, "seconds": 540.0, "epoch_seconds": 100.0}
     clock = [1000.0]
-    model, budget, rates, _ = _budget_fit(cfg, x, y, state, lambda e: 50.0, clock, initial_epoch=3,
-                                          started=1000.0 - state["seconds"])
+    model, budget, rates, _ = _budget_fit(
+        cfg, x, y, state, lambda e: 50.0, clock, initial_epoch=3, started=1000.0 - state["seconds"]
+    )
     assert state["epoch"] == 4 and budget.stopped_epoch == 4 and state["seconds"] == pytest.approx(590.0)
 
 
@@ -261,7 +296,7 @@ def test_an_ema_too_slow_for_the_run_is_warned_about_with_the_momentum_that_fits
     cfg = dataclasses.replace(Config(), ema=0.999, epochs=8)
     message = ema_warning(cfg, steps_per_epoch=125)
     assert "--ema 0.999 is slow for 1000 updates" in message and "37%" in message and "at most 0.997" in message
-    assert 0.997 ** 1000 <= 0.05 < 0.998 ** 1000
+    assert 0.997**1000 <= 0.05 < 0.998**1000
     assert ema_warning(dataclasses.replace(cfg, ema=0.99), 125) is None
     assert ema_warning(dataclasses.replace(cfg, ema=0.0), 125) is None
     assert "for 250 updates" in ema_warning(dataclasses.replace(cfg, grad_accum_steps=4), 125)
@@ -278,16 +313,29 @@ def test_label_mixing_trains_under_mixed_bfloat16_and_the_callers_policy_comes_b
     import edgesuite
 
     before = keras.mixed_precision.global_policy().name
-    run = edgesuite.train("image-classification", data=str(tiny_folder), epochs=1, batch_size=16, augment=augment,
-                          precision="mixed_bfloat16", out=str(tmp_path), early_stopping=0)
+    run = edgesuite.train(
+        "image-classification",
+        data=str(tiny_folder),
+        epochs=1,
+        batch_size=16,
+        augment=augment,
+        precision="mixed_bfloat16",
+        out=str(tmp_path),
+        early_stopping=0,
+    )
     assert keras.mixed_precision.global_policy().name == before
     assert json.loads((run.path / "info.json").read_text())["precision"] == "mixed_bfloat16"
     assert run.dir.status()["state"] == "completed" and 0 <= run.metrics["accuracy"] <= 1
 
 
 # the embedded demos' training sets: their recipes must stay as they are
-EMBEDDED_TRAIN_SIZE = {"image-classification": 9000, "segmentation": 3000, "object-detection": 16000,
-                       "text-classification": 11115, "translation": 27000}
+EMBEDDED_TRAIN_SIZE = {
+    "image-classification": 9000,
+    "segmentation": 3000,
+    "object-detection": 16000,
+    "text-classification": 11115,
+    "translation": 27000,
+}
 
 
 @pytest.mark.parametrize("name", sorted(EMBEDDED_TRAIN_SIZE))
@@ -311,7 +359,9 @@ def test_a_small_set_gets_enough_steps_and_the_embedded_demo_keeps_its_recipe(na
     cfg, train = fit_to_data(recipe, ds, 40, log=lambda _: None)
     steps = -(-40 // cfg.batch_size)
     assert 8 <= cfg.batch_size <= 10 and steps >= recipe.min_epoch_steps
-    assert [len(b) for b in train.as_numpy_iterator()] == [cfg.batch_size] * (40 // cfg.batch_size) + [40 % cfg.batch_size] * (40 % cfg.batch_size > 0)
+    assert [len(b) for b in train.as_numpy_iterator()] == [cfg.batch_size] * (40 // cfg.batch_size) + [
+        40 % cfg.batch_size
+    ] * (40 % cfg.batch_size > 0)
     assert recipe.min_steps <= steps * cfg.epochs < recipe.min_steps + steps
     assert 3 <= cfg.early_stopping < cfg.epochs and cfg.early_stopping >= min(recipe.early_stopping, cfg.epochs // 5)
     assert cfg.warmup_epochs == pytest.approx(recipe.warmup_epochs * cfg.epochs / recipe.epochs, abs=1e-3)

@@ -16,8 +16,25 @@ from edgesuite.common.errors import UserInputError
 
 
 def _tune_args(data, out, trials=3, extra=()):
-    return ["tune", "image-classification", "--data", str(data), "--epochs", "3", "--precision", "float32",
-            "--seed", "1", "--trials", str(trials), "--space", "lr,batch_size,augment", "--out", str(out), *extra]
+    return [
+        "tune",
+        "image-classification",
+        "--data",
+        str(data),
+        "--epochs",
+        "3",
+        "--precision",
+        "float32",
+        "--seed",
+        "1",
+        "--trials",
+        str(trials),
+        "--space",
+        "lr,batch_size,augment",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def test_space_is_what_the_knobs_declare():
@@ -37,8 +54,11 @@ def test_space_is_what_the_knobs_declare():
     base = cls(lr=3e-3, batch_size=128)
     trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
     lr, batch, model = (suggest(trial, cls, base, k) for k in ("lr", "batch_size", "model"))
-    assert 3e-4 <= lr <= 3e-2 and batch in (32, 64, 128, 256) and model in set(cls.__dataclass_fields__["model"]
-                                                                                .metadata["choices"]) - {"auto"}
+    assert (
+        3e-4 <= lr <= 3e-2
+        and batch in (32, 64, 128, 256)
+        and model in set(cls.__dataclass_fields__["model"].metadata["choices"]) - {"auto"}
+    )
 
 
 def test_three_trials_then_the_best_config_reproduces_its_trial(tiny_folder, tmp_path):
@@ -54,15 +74,17 @@ def test_three_trials_then_the_best_config_reproduces_its_trial(tiny_folder, tmp
     for name in ("tune_history.png", "tune_knobs.png"):
         assert (folder / "plots" / name).stat().st_size > 5000
     best = json.loads((folder / "best.json").read_text())
-    assert best["val_accuracy"] == pytest.approx(max(float(r["val_accuracy"]) for r in rows
-                                                       if r["state"] == "complete"), abs=1e-5)
+    assert best["val_accuracy"] == pytest.approx(
+        max(float(r["val_accuracy"]) for r in rows if r["state"] == "complete"), abs=1e-5
+    )
     trial_cfg = yaml.safe_load(open(os.path.join(best["run"], "config.yaml")))
     assert trial_cfg["batch_size"] == best["params"]["batch_size"]  # the searched batch, not refitted to the data
     assert main(["train", "image-classification", "--config", str(folder / "best_config.yaml"), "--name", "again"]) == 0
     again = tmp_path / "image-classification" / "again"
     repro = yaml.safe_load((again / "config.yaml").read_text())
-    assert {k: v for k, v in repro.items() if k not in ("name", "out")} == \
-        {k: v for k, v in trial_cfg.items() if k not in ("name", "out")}
+    assert {k: v for k, v in repro.items() if k not in ("name", "out")} == {
+        k: v for k, v in trial_cfg.items() if k not in ("name", "out")
+    }
     state = json.loads((again / "checkpoints" / "state.json").read_text())
     assert state["best"] == pytest.approx(best["val_accuracy"], abs=0.05)  # CPU kernels: one image of 24 at most
 
@@ -92,5 +114,7 @@ def test_a_killed_tune_resumes_where_it_stopped(tiny_folder, tmp_path):
     resumed = json.loads((runs / "trial-0001" / "checkpoints" / "state.json").read_text())
     assert [row["epoch"] for row in resumed["history"]][:cut_at] == list(range(1, cut_at + 1))
     assert resumed["epoch"] > cut_at  # continued from the epoch it was cut at, in the same folder
-    assert "already holds 3 finished trials" in subprocess.run(cmd, env=env, capture_output=True, text=True,
-                                                                timeout=300).stdout
+    assert (
+        "already holds 3 finished trials"
+        in subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300).stdout
+    )

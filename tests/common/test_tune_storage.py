@@ -37,8 +37,7 @@ def _free_port() -> int:
 
 
 def _pg_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
-                   key=lambda p: [int(n) for n in re.findall(r"\d+", p)])
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: [int(n) for n in re.findall(r"\d+", p)])
     found = found or [p for p in [shutil.which("pg_ctl")] if p]
     return Path(found[-1]).resolve().parent if found else None
 
@@ -59,13 +58,45 @@ def _postgres_server(bindir: Path):
         return subprocess.run([*as_pg, *map(str, cmd)], check=True, capture_output=True, text=True, timeout=120, **kw)
 
     try:
-        run(bindir / "initdb", "-D", data, "-U", "edgesuite", "--pwfile", root / "pw", "--auth-host=scram-sha-256",
-            "--auth-local=trust", "-E", "UTF8", "--no-sync")
-        run(bindir / "pg_ctl", "-D", data, "-l", root / "log", "-w", "-t", "60", "-o",
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c synchronous_commit=off", "start")
+        run(
+            bindir / "initdb",
+            "-D",
+            data,
+            "-U",
+            "edgesuite",
+            "--pwfile",
+            root / "pw",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        run(
+            bindir / "pg_ctl",
+            "-D",
+            data,
+            "-l",
+            root / "log",
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c synchronous_commit=off",
+            "start",
+        )
         try:
-            run(bindir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "edgesuite", "tune",
-                env={**os.environ, "PGPASSWORD": password})
+            run(
+                bindir / "createdb",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                port,
+                "-U",
+                "edgesuite",
+                "tune",
+                env={**os.environ, "PGPASSWORD": password},
+            )
             yield f"postgresql://edgesuite:{password}@127.0.0.1:{port}/tune"
         finally:
             run(bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop")
@@ -87,8 +118,10 @@ def postgres_url():
 
 
 def _no_postgres():
-    why = (f"no PostgreSQL to test against: set {PG_URL_ENV}=postgresql://USER:PASSWORD@HOST:PORT/DB, or install "
-           "Debian's postgresql (its binaries in /usr/lib/postgresql/*/bin)")
+    why = (
+        f"no PostgreSQL to test against: set {PG_URL_ENV}=postgresql://USER:PASSWORD@HOST:PORT/DB, or install "
+        "Debian's postgresql (its binaries in /usr/lib/postgresql/*/bin)"
+    )
     if os.environ.get(PG_REQUIRED_ENV) == "1":
         pytest.fail(f"{PG_REQUIRED_ENV}=1: {why}")
     pytest.skip(why)
@@ -104,10 +137,42 @@ def test_a_missing_server_skips_unless_required(monkeypatch):
 
 
 def _tune_cmd(data, out, study, storage=None):
-    return [sys.executable, "-m", "edgesuite", "tune", TASK, "--data", str(data), "--out", str(out), "--study", study,
-            "--trials", str(TRIALS), "--space", "lr", "--epochs", "1", "--precision", "float32", "--seed", "1",
-            "--batch-size", "32", "--image-size", "16", "--model", "cnn", "--width", "8", "--augment", "none",
-            "--tta", "none", *(["--storage", storage] if storage else [])]
+    return [
+        sys.executable,
+        "-m",
+        "edgesuite",
+        "tune",
+        TASK,
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--study",
+        study,
+        "--trials",
+        str(TRIALS),
+        "--space",
+        "lr",
+        "--epochs",
+        "1",
+        "--precision",
+        "float32",
+        "--seed",
+        "1",
+        "--batch-size",
+        "32",
+        "--image-size",
+        "16",
+        "--model",
+        "cnn",
+        "--width",
+        "8",
+        "--augment",
+        "none",
+        "--tta",
+        "none",
+        *(["--storage", storage] if storage else []),
+    ]
 
 
 def _load_study(url: str, name: str, deadline: float):
@@ -140,8 +205,14 @@ def _two_workers_one_killed(tiny_folder, out: Path, study: str, storage: str | N
         while killed is None:
             assert time.time() < deadline, "worker B never started a trial"
             assert procs["b"].poll() is None, (out / "b.log").read_text()[-2000:]
-            killed = next((t.number for t in shared.get_trials(states=(optuna.trial.TrialState.RUNNING,))
-                           if t.user_attrs.get("pid") == procs["b"].pid), None)
+            killed = next(
+                (
+                    t.number
+                    for t in shared.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+                    if t.user_attrs.get("pid") == procs["b"].pid
+                ),
+                None,
+            )
             time.sleep(0.2)
         procs["b"].send_signal(signal.SIGKILL)
         procs["b"].wait()
@@ -172,15 +243,17 @@ def _check_study(trials, killed: int, folder: Path):
     assert len(done) == TRIALS, [(t.number, t.state.name) for t in trials]
     assert not by_state[states.RUNNING] and not by_state[states.WAITING]
     assert [t.number for t in by_state[states.FAIL] if not t.user_attrs.get("surplus")] == [killed]
-    retries = [t for t in done if t.user_attrs.get("retry_of") == killed
-               or t.system_attrs.get("failed_trial") == killed]
+    retries = [
+        t for t in done if t.user_attrs.get("retry_of") == killed or t.system_attrs.get("failed_trial") == killed
+    ]
     assert len(retries) == 1 and retries[0].params == trials[killed].params  # retried once, with its knobs
     runs = [t.user_attrs["run"] for t in done]
     assert len(set(runs)) == TRIALS and all((Path(r) / "metrics.json").exists() for r in runs)
     assert len({repr(sorted(t.params.items())) for t in done}) == TRIALS  # two workers, two draws of the knobs
     rows = list(csv.DictReader(open(folder / "trials.csv")))
     assert sorted((int(r["trial"]), r["state"]) for r in rows) == sorted(
-        (t.number, "skipped" if t.user_attrs.get("surplus") else t.state.name.lower()) for t in trials)
+        (t.number, "skipped" if t.user_attrs.get("surplus") else t.state.name.lower()) for t in trials
+    )
     assert (folder / "best_config.yaml").exists()
 
 
@@ -194,8 +267,9 @@ def test_two_workers_on_one_postgresql_study(postgres_url, tiny_folder, tmp_path
 
 def test_two_workers_on_one_sqlite_file(tiny_folder, tmp_path):
     folder = tmp_path / TASK / "tune-study"
-    killed, trials, text = _two_workers_one_killed(tiny_folder, tmp_path, "study", None,
-                                                   f"sqlite:///{folder / 'study.db'}")
+    killed, trials, text = _two_workers_one_killed(
+        tiny_folder, tmp_path, "study", None, f"sqlite:///{folder / 'study.db'}"
+    )
     _check_study(trials, killed, folder)
     assert f"trial {killed} was cut off" in text["a"] + text["b2"]
 
@@ -203,8 +277,22 @@ def test_two_workers_on_one_sqlite_file(tiny_folder, tmp_path):
 def _bad_storage(tiny_folder, out: Path, storage: str, capsys):
     from edgesuite.cli import main
 
-    code = main(["tune", TASK, "--data", str(tiny_folder), "--out", str(out), "--trials", "1", "--space", "lr",
-                 "--storage", storage])
+    code = main(
+        [
+            "tune",
+            TASK,
+            "--data",
+            str(tiny_folder),
+            "--out",
+            str(out),
+            "--trials",
+            "1",
+            "--space",
+            "lr",
+            "--storage",
+            storage,
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2, err
     assert len(err.splitlines()) == 1 and err.startswith("error: storage") and "Traceback" not in err, err
@@ -212,15 +300,18 @@ def _bad_storage(tiny_folder, out: Path, storage: str, capsys):
     return err
 
 
-@pytest.mark.parametrize("storage, says", [
-    ("", "expected a database URL"),
-    ("not a url", "not a database URL"),
-    ("foo://somewhere/db", "unknown database kind 'foo'"),
-    ("postgres://edgesuite@127.0.0.1/tune", "write postgresql://"),
-    ("mysql://edgesuite:s3cret@127.0.0.1/tune", "driver"),
-    ("postgresql://edgesuite:s3cret@127.0.0.1:{closed}/tune", "Connection refused"),
-    ("sqlite:////no/such/folder/study.db", "unable to open database file"),
-])
+@pytest.mark.parametrize(
+    "storage, says",
+    [
+        ("", "expected a database URL"),
+        ("not a url", "not a database URL"),
+        ("foo://somewhere/db", "unknown database kind 'foo'"),
+        ("postgres://edgesuite@127.0.0.1/tune", "write postgresql://"),
+        ("mysql://edgesuite:s3cret@127.0.0.1/tune", "driver"),
+        ("postgresql://edgesuite:s3cret@127.0.0.1:{closed}/tune", "Connection refused"),
+        ("sqlite:////no/such/folder/study.db", "unable to open database file"),
+    ],
+)
 def test_an_invalid_storage_is_one_line_and_leaves_no_folder(storage, says, tiny_folder, tmp_path, capsys):
     err = _bad_storage(tiny_folder, tmp_path / "out", storage.format(closed=_free_port()), capsys)
     assert says in err and "s3cret" not in err, err
@@ -230,8 +321,9 @@ def test_a_refused_login_or_missing_database_is_one_line(postgres_url, tiny_fold
     from sqlalchemy.engine import make_url
 
     url = make_url(postgres_url)
-    err = _bad_storage(tiny_folder, tmp_path / "out", url.set(password="wrong-password").render_as_string(False),
-                       capsys)
+    err = _bad_storage(
+        tiny_folder, tmp_path / "out", url.set(password="wrong-password").render_as_string(False), capsys
+    )
     assert "password authentication failed" in err and "wrong-password" not in err, err
     err = _bad_storage(tiny_folder, tmp_path / "out", url.set(database="no_such_db").render_as_string(False), capsys)
     assert 'database "no_such_db" does not exist' in err and url.password not in err, err
@@ -253,8 +345,7 @@ def test_a_trial_asked_for_beyond_the_trials_is_not_run(tiny_folder, tmp_path, m
     running.set_user_attr("pid", os.getpid())
     monkeypatch.setattr(ctune, "_counts", lambda study: (0, 0))
     lines = []
-    result = api.tune(TASK, trials=1, space="lr", data=str(tiny_folder), out=str(tmp_path), epochs=1,
-                      log=lines.append)
+    result = api.tune(TASK, trials=1, space="lr", data=str(tiny_folder), out=str(tmp_path), epochs=1, log=lines.append)
     text = "\n".join(lines)
     assert "trial 1: not run, the study already holds 1 finished or running trials" in text, text
     rows = list(csv.DictReader(open(result.trials_csv)))

@@ -11,8 +11,9 @@ def _attention_model():
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")
     pad = ops.not_equal(ids, 0)
     x = layers.Embedding(50, 16, name="embed")(ids)
-    x = layers.MultiHeadAttention(2, 8, dropout=0.1, name="self")(x, x, query_mask=pad, value_mask=pad,
-                                                                     use_causal_mask=True)
+    x = layers.MultiHeadAttention(2, 8, dropout=0.1, name="self")(
+        x, x, query_mask=pad, value_mask=pad, use_causal_mask=True
+    )
     y = layers.MultiHeadAttention(2, 8, name="fused")(x, x, query_mask=pad, value_mask=pad)  # dropout 0: fused path
     out = layers.Dense(5, activation="softmax", name="probabilities")(layers.GlobalAveragePooling1D()(y))
     return keras.Model(ids, out)
@@ -22,8 +23,9 @@ def _context(model):
     from edgesuite.export.context import ExportContext
 
     spec = {"name": "ids", "shape": [None], "dtype": "int32"}
-    return ExportContext(model=model, metadata={"input": spec, "outputs": ["probabilities"]}, out_dir=None,
-                         representative=None)
+    return ExportContext(
+        model=model, metadata={"input": spec, "outputs": ["probabilities"]}, out_dir=None, representative=None
+    )
 
 
 def test_conversion_model_keeps_the_float_outputs_with_bounded_masks():
@@ -53,7 +55,10 @@ def test_int8_attention_scores_keep_a_usable_scale():
         interp = Interpreter(model_content=tflite.convert(ctx, "int8"))
     finally:
         ctx.close()
-    scales = {t["name"]: float(np.max(t["quantization_parameters"]["scales"])) for t in interp.get_tensor_details()
-              if t["dtype"] == np.int8 and len(t["quantization_parameters"]["scales"])}
+    scales = {
+        t["name"]: float(np.max(t["quantization_parameters"]["scales"]))
+        for t in interp.get_tensor_details()
+        if t["dtype"] == np.int8 and len(t["quantization_parameters"]["scales"])
+    }
     assert any("self" in name for name in scales) and any("fused" in name for name in scales)
     assert max(scales.values()) < 1.0, max(scales.items(), key=lambda kv: kv[1])

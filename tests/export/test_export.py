@@ -89,10 +89,12 @@ def test_keras_and_h5_load_with_plain_keras_in_a_fresh_process(exported):
     np.save(exported / "x.npy", x)
     expected = edgesuite.load(exported / "export" / "model.keras").predict_raw(x)
     for name in ("model.keras", "model.h5"):
-        code = (f"import sys, json, numpy as np, keras\n"
-                f"m = keras.models.load_model({str(exported / 'export' / name)!r})\n"
-                f"assert not any(k.startswith('edgesuite') for k in sys.modules)\n"
-                f"print(json.dumps(np.asarray(m(np.load({str(exported / 'x.npy')!r}))).tolist()))")
+        code = (
+            f"import sys, json, numpy as np, keras\n"
+            f"m = keras.models.load_model({str(exported / 'export' / name)!r})\n"
+            f"assert not any(k.startswith('edgesuite') for k in sys.modules)\n"
+            f"print(json.dumps(np.asarray(m(np.load({str(exported / 'x.npy')!r}))).tolist()))"
+        )
         np.testing.assert_allclose(np.array(json.loads(_plain_process(code))), expected, atol=1e-5)
 
 
@@ -103,15 +105,17 @@ def test_each_tflite_runs_in_plain_litert_without_tensorflow(exported):
     for fmt in PLAIN.values():
         if fmt.runtime != "tflite":
             continue
-        code = ("import sys, json, numpy as np\n"
-                "from ai_edge_litert.interpreter import Interpreter\n"
-                f"it = Interpreter({str(exported / 'export' / fmt.filename)!r}); it.allocate_tensors()\n"
-                "i, o = it.get_input_details()[0], it.get_output_details()[0]\n"
-                f"it.set_tensor(i['index'], np.load({str(exported / 'x1.npy')!r})); it.invoke()\n"
-                "y = it.get_tensor(o['index']).astype(np.float32); s, z = o['quantization']\n"
-                "y = (y - z) * s if s else y\n"
-                "assert 'tensorflow' not in sys.modules and not any(k.startswith('edgesuite') for k in sys.modules)\n"
-                "print(json.dumps(y.tolist()))")
+        code = (
+            "import sys, json, numpy as np\n"
+            "from ai_edge_litert.interpreter import Interpreter\n"
+            f"it = Interpreter({str(exported / 'export' / fmt.filename)!r}); it.allocate_tensors()\n"
+            "i, o = it.get_input_details()[0], it.get_output_details()[0]\n"
+            f"it.set_tensor(i['index'], np.load({str(exported / 'x1.npy')!r})); it.invoke()\n"
+            "y = it.get_tensor(o['index']).astype(np.float32); s, z = o['quantization']\n"
+            "y = (y - z) * s if s else y\n"
+            "assert 'tensorflow' not in sys.modules and not any(k.startswith('edgesuite') for k in sys.modules)\n"
+            "print(json.dumps(y.tolist()))"
+        )
         out = np.array(json.loads(_plain_process(code)))
         assert out.argmax() == reference.argmax(), fmt.name
         assert np.abs(out - reference).max() <= {"float32": 1e-4, "float16": 1e-2}.get(fmt.precision, 0.1), fmt.name
@@ -121,11 +125,13 @@ def test_load_and_predict_of_tflite_and_onnx_import_no_tensorflow(exported, samp
     """A board has numpy, Pillow and LiteRT or onnxruntime: edgesuite.load must not need TensorFlow there."""
     expected = [r["label"] for r in edgesuite.load(exported / "export" / "model_float32.tflite").predict(samples)]
     for name in ("model_float32.tflite", "model_int8.tflite", "model.onnx"):
-        code = ("import sys, json, edgesuite\n"
-                f"got = edgesuite.load({str(exported / 'export' / name)!r}).predict({[str(s) for s in samples]!r})\n"
-                "heavy = sorted(m for m in ('tensorflow', 'keras', 'tensorflow_text') if m in sys.modules)\n"
-                "assert not heavy, heavy\n"
-                "print(json.dumps([r['label'] for r in got]))")
+        code = (
+            "import sys, json, edgesuite\n"
+            f"got = edgesuite.load({str(exported / 'export' / name)!r}).predict({[str(s) for s in samples]!r})\n"
+            "heavy = sorted(m for m in ('tensorflow', 'keras', 'tensorflow_text') if m in sys.modules)\n"
+            "assert not heavy, heavy\n"
+            "print(json.dumps([r['label'] for r in got]))"
+        )
         got = json.loads(_plain_process(code))
         assert len(got) == len(expected) and (got == expected or "int8" in name), name
 
@@ -150,7 +156,9 @@ def test_metadata_travels_inside_the_file(exported, samples, tmp_path, name):
 def test_coreml_spec_carries_labels_and_metadata(exported):
     from edgesuite.export.coreml import check_spec
 
-    spec = check_spec(exported / "export" / "model.mlpackage", json.loads((exported / "export" / "metadata.json").read_text()))
+    spec = check_spec(
+        exported / "export" / "model.mlpackage", json.loads((exported / "export" / "metadata.json").read_text())
+    )
     assert spec["problems"] == [] and spec["labels"] == 3 and spec["ops"] > 5
 
 
@@ -186,6 +194,7 @@ def test_benchmark_without_the_exported_keras_file_says_why_the_reference_is_not
 
 # ---- bad input ---------------------------------------------------------------------------
 
+
 def _fails(code, capsys, fragment):
     err = capsys.readouterr().err
     assert code == 2, err
@@ -200,15 +209,21 @@ def test_run_without_a_model(trained_run, tmp_path, capsys):
 
 
 def test_unknown_format_name(trained_run, capsys):
-    _fails(main(["export", str(trained_run), "--formats", "tflite,pmml"]), capsys,
-           "--formats: unknown format 'pmml'; known: all, savedmodel")
+    _fails(
+        main(["export", str(trained_run), "--formats", "tflite,pmml"]),
+        capsys,
+        "--formats: unknown format 'pmml'; known: all, savedmodel",
+    )
 
 
 def test_unwritable_output_folder(trained_run, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    _fails(main(["export", str(trained_run), "--out", str(blocker / "sub")]), capsys,
-           f"--out {blocker / 'sub'}: {blocker} is a file, so no folder can be made there")
+    _fails(
+        main(["export", str(trained_run), "--out", str(blocker / "sub")]),
+        capsys,
+        f"--out {blocker / 'sub'}: {blocker} is a file, so no folder can be made there",
+    )
 
 
 @pytest.mark.parametrize("name", ["broken.tflite", "broken.onnx"])
@@ -223,8 +238,21 @@ def test_small_calibration_set_warns_and_a_failed_format_leaves_nothing(trained_
     from edgesuite.export import tflite
 
     out = tmp_path / "out"
-    assert main(["export", str(trained_run), "--formats", "tflite-int8", "--calibration-samples", "100000",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(trained_run),
+                "--formats",
+                "tflite-int8",
+                "--calibration-samples",
+                "100000",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "asked for 100000 calibration samples, the training split has" in capsys.readouterr().out
     assert (out / "model_int8.tflite").exists()
 
@@ -240,8 +268,15 @@ def test_small_calibration_set_warns_and_a_failed_format_leaves_nothing(trained_
 
 def test_a_mixed_precision_run_exports_to_float_tflite(tiny_folder, tmp_path):
     """bf16 ops in the trained graph would need Flex kernels: export rebuilds under float32 first."""
-    run = edgesuite.train("image-classification", data=str(tiny_folder), epochs=1, batch_size=16,
-                          precision="mixed_bfloat16", out=str(tmp_path), augment="none")
+    run = edgesuite.train(
+        "image-classification",
+        data=str(tiny_folder),
+        epochs=1,
+        batch_size=16,
+        precision="mixed_bfloat16",
+        out=str(tmp_path),
+        augment="none",
+    )
     report = run.export(formats=["tflite", "tflite-int8"], calibration_samples=16)
     assert report["ok"], report["formats"]
     from edgesuite.export.tflite import op_names

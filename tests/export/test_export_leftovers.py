@@ -50,7 +50,9 @@ def _interrupt_tflite(monkeypatch):
 def test_an_export_refused_before_its_first_file_leaves_no_folder(run, tmp_path, capsys):
     """The data moved away: refused after the model loaded, before a format; no export/, no --out folders."""
     config = run / "config.yaml"
-    lines = [ln if not ln.startswith("data:") else f"data: {tmp_path / 'moved'}" for ln in config.read_text().splitlines()]
+    lines = [
+        ln if not ln.startswith("data:") else f"data: {tmp_path / 'moved'}" for ln in config.read_text().splitlines()
+    ]
     config.write_text("\n".join(lines) + "\n")
     temp = _temp_entries()
     for out in (None, tmp_path / "a" / "b" / "c"):
@@ -87,10 +89,15 @@ def test_a_failed_earlier_report_is_restored_when_nothing_was_written(run, tmp_p
     before = {n: (out / n).read_bytes() for n in ("export_report.json", "export_report.md", "metadata.json")}
     _interrupt_tflite(monkeypatch)
     assert main(["export", str(run), "--formats", "tflite", "--out", str(out)]) == 130
-    assert {n: (out / n).read_bytes() for n in ("export_report.json", "export_report.md")} == \
-        {n: before[n] for n in ("export_report.json", "export_report.md")}
-    assert sorted(p.name for p in out.iterdir()) == ["export_report.json", "export_report.md", "metadata.json",
-                                                     "model.keras"]
+    assert {n: (out / n).read_bytes() for n in ("export_report.json", "export_report.md")} == {
+        n: before[n] for n in ("export_report.json", "export_report.md")
+    }
+    assert sorted(p.name for p in out.iterdir()) == [
+        "export_report.json",
+        "export_report.md",
+        "metadata.json",
+        "model.keras",
+    ]
 
 
 def test_every_format_failing_leaves_the_report_but_no_lone_metadata(run, tmp_path, monkeypatch, capsys):
@@ -121,9 +128,13 @@ def test_a_staging_folder_of_a_killed_export_is_removed_by_the_next(run, tmp_pat
 def test_sigterm_ends_an_export_without_leaving_its_staging_folder(run, tmp_path):
     out = tmp_path / "out"
     temp = _temp_entries()
-    proc = subprocess.Popen([sys.executable, "-m", "edgesuite", "export", str(run), "--formats", "tflite,onnx",
-                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgesuite", "export", str(run), "--formats", "tflite,onnx", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     deadline = time.monotonic() + 240
     while not _staging(out) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -137,6 +148,7 @@ def test_sigterm_ends_an_export_without_leaving_its_staging_folder(run, tmp_path
 
 
 # ---- issue 52: the report describes this export; benchmark says what export skipped -----------------------------
+
 
 def test_an_earlier_failed_row_is_marked_and_does_not_fail_a_good_export(run, capsys):
     assert main(["export", str(run), "--formats", "keras,tflite", "--calibration-samples", "16"]) == 0

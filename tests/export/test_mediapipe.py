@@ -7,18 +7,19 @@ import json
 import mediapipe as mp  # a dependency of edgesuite: the exporter writes the metadata with it
 import numpy as np
 import pytest
-from edgesuite.export import mediapipe as emp
 from mediapipe.tasks.python import BaseOptions, vision
 
 import edgesuite
 from edgesuite.cli import main
+from edgesuite.export import mediapipe as emp
 
 
 @pytest.fixture(scope="module")
 def rgb_run(tmp_path_factory):
     """A classifier of RGB images (Fashion-MNIST items copied into three channels), exported as .tflite."""
-    from edgesuite.common.datasets.fashion_mnist import CLASS_NAMES, load_subset
     from PIL import Image
+
+    from edgesuite.common.datasets.fashion_mnist import CLASS_NAMES, load_subset
 
     root = tmp_path_factory.mktemp("rgb")
     (x, y), _ = load_subset()
@@ -27,9 +28,31 @@ def rgb_run(tmp_path_factory):
         d.mkdir(parents=True)
         for i, idx in enumerate(np.flatnonzero(y == c)[:40]):
             Image.fromarray(np.stack([x[idx]] * 3, -1)).save(d / f"{i:03d}.png")
-    assert main(["train", "image-classification", "--data", str(root / "data"), "--channels", "3", "--epochs", "2",
-                 "--batch-size", "16", "--precision", "float32", "--out", str(root / "runs"), "--name", "rgb",
-                 "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "image-classification",
+                "--data",
+                str(root / "data"),
+                "--channels",
+                "3",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "16",
+                "--precision",
+                "float32",
+                "--out",
+                str(root / "runs"),
+                "--name",
+                "rgb",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     run = root / "runs" / "image-classification" / "rgb"
     assert main(["export", str(run), "--formats", "tflite,tflite-int8", "--calibration-samples", "32"]) == 0
     return run, sorted((root / "data").rglob("*.png"))
@@ -42,8 +65,10 @@ def test_image_classifier_names_the_labels_edgesuite_gives(rgb_run, name):
     expected = [r["label"] for r in edgesuite.load(path).predict([str(f) for f in files])]
     options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=str(path)), max_results=1)
     with vision.ImageClassifier.create_from_options(options) as classifier:
-        got = [classifier.classify(mp.Image.create_from_file(str(f))).classifications[0].categories[0].category_name
-               for f in files]
+        got = [
+            classifier.classify(mp.Image.create_from_file(str(f))).classifications[0].categories[0].category_name
+            for f in files
+        ]
     assert set(got) <= {"t-shirt-top", "trouser", "sneaker"}  # names (the folders'), not None: from the metadata
     share = np.mean([a == b for a, b in zip(got, expected)])
     assert share >= (0.98 if "int8" in name else 0.99), share
@@ -65,8 +90,18 @@ def test_a_greyscale_classifier_runs_in_image_classifier_from_rgb(trained_run, t
     from PIL import Image
 
     out = tmp_path / "export"
-    code = main(["export", str(trained_run), "--formats", "tflite,mediapipe,mediapipe-int8", "--out", str(out),
-                 "--calibration-samples", "32"])
+    code = main(
+        [
+            "export",
+            str(trained_run),
+            "--formats",
+            "tflite,mediapipe,mediapipe-int8",
+            "--out",
+            str(out),
+            "--calibration-samples",
+            "32",
+        ]
+    )
     rows = {r["format"]: r for r in json.loads((out / "export_report.json").read_text())["formats"]}
     assert code == 0, rows
     for name in ("mediapipe", "mediapipe-int8"):
@@ -85,8 +120,11 @@ def test_a_greyscale_classifier_runs_in_image_classifier_from_rgb(trained_run, t
         task_file.invoke()
         np.testing.assert_allclose(task_file.get_tensor(task_file.get_output_details()[0]["index"])[0], want, atol=1e-5)
     names = json.loads((out / "metadata.json").read_text())["class_names"]
-    with vision.ImageClassifier.create_from_options(vision.ImageClassifierOptions(
-            base_options=BaseOptions(model_asset_path=str(out / "model_mediapipe.tflite")), max_results=1)) as task:
+    with vision.ImageClassifier.create_from_options(
+        vision.ImageClassifierOptions(
+            base_options=BaseOptions(model_asset_path=str(out / "model_mediapipe.tflite")), max_results=1
+        )
+    ) as task:
         top = task.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(colour[0])))
     category = top.classifications[0].categories[0]
     assert category.category_name in names and category.display_name == category.category_name

@@ -48,20 +48,23 @@ def test_a_clear_disagreement_fails_the_gate_with_its_counts():
 
 
 @pytest.mark.parametrize("flipped, ok", [(29, True), (28, False)])
-def test_the_exporter_judges_a_30_item_split_by_the_int8_files_own_step(trained_run, tmp_path, monkeypatch,
-                                                                       flipped, ok):
+def test_the_exporter_judges_a_30_item_split_by_the_int8_files_own_step(
+    trained_run, tmp_path, monkeypatch, flipped, ok
+):
     """Through the exporter: the step comes from the written int8 file's output quantization; the 120-image
     run's 12 test images are topped up to 30 from the other splits, and the flips fall outside the labelled
     ones, so the accuracy check (which stays) sees no change."""
-    from edgesuite.apps.image_classification.serving import ImageClassificationServing
     import edgesuite
+    from edgesuite.apps.image_classification.serving import ImageClassificationServing
 
     ref = _scores(borderline=[29])
-    monkeypatch.setattr(ImageClassificationServing, "reference", lambda self, model, x, metadata: ref[:len(x)])
-    monkeypatch.setattr("edgesuite.export.runtime.run_inputs",
-                        lambda codec, runtime, x, metadata: _flip(ref, flipped)[:len(x)])
-    report = edgesuite.open_run(str(trained_run)).export("tflite-int8", str(tmp_path), calibration_samples=16,
-                                                          eval_samples=30, log=lambda _: None)
+    monkeypatch.setattr(ImageClassificationServing, "reference", lambda self, model, x, metadata: ref[: len(x)])
+    monkeypatch.setattr(
+        "edgesuite.export.runtime.run_inputs", lambda codec, runtime, x, metadata: _flip(ref, flipped)[: len(x)]
+    )
+    report = edgesuite.open_run(str(trained_run)).export(
+        "tflite-int8", str(tmp_path), calibration_samples=16, eval_samples=30, log=lambda _: None
+    )
     all_ok = report["ok"]
     row = report["formats"][0]
     from edgesuite.export.runtime import open_runtime

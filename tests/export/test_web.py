@@ -39,18 +39,31 @@ def _node(script: str, payload: dict, tmp_path: Path):
         _missing("no node here to run the page's modules (apt-get install nodejs)")
     (tmp_path / "input.json").write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
     given = json.dumps(str(tmp_path / "input.json"))
-    code = (f"const PAGE = {json.dumps(web.PAGE.as_uri() + '/')};\n"
-            f"import {{ readFileSync }} from 'node:fs';\n"
-            f"const INPUT = JSON.parse(readFileSync({given}, 'utf8'));\n" + script)
+    code = (
+        f"const PAGE = {json.dumps(web.PAGE.as_uri() + '/')};\n"
+        f"import {{ readFileSync }} from 'node:fs';\n"
+        f"const INPUT = JSON.parse(readFileSync({given}, 'utf8'));\n" + script
+    )
     (tmp_path / "probe.mjs").write_text(code, encoding="utf-8")
     done = subprocess.run([node, str(tmp_path / "probe.mjs")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
 
 
-TEXTS = ["Straße ΣΟΦΟΣ café naïve", "我喜欢这部电影!", "ﬁne ﬂags — ｆｕｌｌｗｉｄｔｈ", "a\u200bb\u00adc İstanbul",
-         "", "   ", "x" * 30, "don't stop, e\u0301t\u00e9", "emoji 😀 ok\tTab\nnewline\u00a0nbsp",
-         "สวัสดีครับ", "Ⅻ µ ﬀ ǅ ẞ ſ K", "unknown zzzq words"]
+TEXTS = [
+    "Straße ΣΟΦΟΣ café naïve",
+    "我喜欢这部电影!",
+    "ﬁne ﬂags — ｆｕｌｌｗｉｄｔｈ",
+    "a\u200bb\u00adc İstanbul",
+    "",
+    "   ",
+    "x" * 30,
+    "don't stop, e\u0301t\u00e9",
+    "emoji 😀 ok\tTab\nnewline\u00a0nbsp",
+    "สวัสดีครับ",
+    "Ⅻ µ ﬀ ǅ ẞ ſ K",
+    "unknown zzzq words",
+]
 
 
 def _vocabulary(texts: list[str], normalize: str) -> list[str]:
@@ -72,13 +85,23 @@ def _vocabulary(texts: list[str], normalize: str) -> list[str]:
 def test_the_pages_wordpiece_encoder_gives_edgesuites_ids(normalize, tmp_path):
     from edgesuite.common.text import WordPieceEncoder
 
-    settings = {"vocab": _vocabulary(TEXTS, normalize), "normalize": normalize, "max_length": 12, "bigram_buckets": 7,
-                "trigram_buckets": 5, "unknown_token": "[UNK]", "max_bytes_per_word": 20}
+    settings = {
+        "vocab": _vocabulary(TEXTS, normalize),
+        "normalize": normalize,
+        "max_length": 12,
+        "bigram_buckets": 7,
+        "trigram_buckets": 5,
+        "unknown_token": "[UNK]",
+        "max_bytes_per_word": 20,
+    }
     want = WordPieceEncoder(settings)(TEXTS)
-    got = _node("const { WordPieceEncoder } = await import(PAGE + 'text.js');\n"
-                "const e = new WordPieceEncoder(INPUT.settings, INPUT.casefold);\n"
-                "console.log(JSON.stringify(INPUT.texts.map((t) => Array.from(e.encode(t)))));",
-                {"settings": settings, "casefold": web.casefold_table(), "texts": TEXTS}, tmp_path)
+    got = _node(
+        "const { WordPieceEncoder } = await import(PAGE + 'text.js');\n"
+        "const e = new WordPieceEncoder(INPUT.settings, INPUT.casefold);\n"
+        "console.log(JSON.stringify(INPUT.texts.map((t) => Array.from(e.encode(t)))));",
+        {"settings": settings, "casefold": web.casefold_table(), "texts": TEXTS},
+        tmp_path,
+    )
     for text, a, b in zip(TEXTS, got, want):
         assert a == b.tolist(), text
 
@@ -91,12 +114,18 @@ def test_the_pages_detection_decoding_is_the_numpy_one(tmp_path):
     # eighths: many exact ties between scores, which both must break towards the lower index
     predictions = (np.round(rng.uniform(0, 1, (6, g * g, 5 + k)) * 8) / 8).astype(np.float32)
     predictions[..., :4] *= 0.4
-    meta = {"class_names": ["a", "b", "c"], "input": {"shape": [32, 32, 3]},
-            "postprocessing_params": {"max_detections": 10, "score_threshold": 0.2, "iou_threshold": 0.5}}
-    got = _node("const { detections } = await import(PAGE + 'apps.js');\n"
-                "const found = INPUT.predictions.map((p) => detections(Float32Array.from(p.flat()), INPUT.meta));\n"
-                "console.log(JSON.stringify(found));",
-                {"predictions": predictions.tolist(), "meta": meta}, tmp_path)
+    meta = {
+        "class_names": ["a", "b", "c"],
+        "input": {"shape": [32, 32, 3]},
+        "postprocessing_params": {"max_detections": 10, "score_threshold": 0.2, "iou_threshold": 0.5},
+    }
+    got = _node(
+        "const { detections } = await import(PAGE + 'apps.js');\n"
+        "const found = INPUT.predictions.map((p) => detections(Float32Array.from(p.flat()), INPUT.meta));\n"
+        "console.log(JSON.stringify(found));",
+        {"predictions": predictions.tolist(), "meta": meta},
+        tmp_path,
+    )
     for js, want in zip(got, codec.detections(predictions, meta)):
         assert [d["class_id"] for d in js] == want["classes"].tolist()
         np.testing.assert_array_equal(np.asarray([d["score"] for d in js], np.float32), want["scores"])
@@ -106,17 +135,44 @@ def test_the_pages_detection_decoding_is_the_numpy_one(tmp_path):
 def test_the_pages_translation_output_is_the_numpy_one(tmp_path):
     from edgesuite.apps.translation import postprocess as codec
 
-    vocab = ["[PAD]", "[UNK]", "[START]", "[END]", "hello", "##s", ",", ".", "¿", "it", "'", "s", "\u2040", "\u2423",
-             "这", "部", "-", "well", "known", "(", "qué", "?", "»", "«"]
+    vocab = [
+        "[PAD]",
+        "[UNK]",
+        "[START]",
+        "[END]",
+        "hello",
+        "##s",
+        ",",
+        ".",
+        "¿",
+        "it",
+        "'",
+        "s",
+        "\u2040",
+        "\u2423",
+        "这",
+        "部",
+        "-",
+        "well",
+        "known",
+        "(",
+        "qué",
+        "?",
+        "»",
+        "«",
+    ]
     rng = np.random.default_rng(1)
     rows = [rng.integers(1, len(vocab), rng.integers(1, 14)).tolist() for _ in range(200)]
     runs = [rng.integers(4, 9, rng.integers(0, 16)).tolist() for _ in range(200)]
     rules = {"max_run": 3, "no_repeat_ngram": 3}
-    got = _node("const { detokenize } = await import(PAGE + 'text.js');\n"
-                "const { bannedNext } = await import(PAGE + 'apps.js');\n"
-                "console.log(JSON.stringify({text: INPUT.rows.map((r) => detokenize(r, INPUT.vocab)),\n"
-                "  banned: INPUT.runs.map((t) => Array.from(bannedNext(t, INPUT.rules)).sort((a, b) => a - b))}));",
-                {"rows": rows, "vocab": vocab, "runs": runs, "rules": rules}, tmp_path)
+    got = _node(
+        "const { detokenize } = await import(PAGE + 'text.js');\n"
+        "const { bannedNext } = await import(PAGE + 'apps.js');\n"
+        "console.log(JSON.stringify({text: INPUT.rows.map((r) => detokenize(r, INPUT.vocab)),\n"
+        "  banned: INPUT.runs.map((t) => Array.from(bannedNext(t, INPUT.rules)).sort((a, b) => a - b))}));",
+        {"rows": rows, "vocab": vocab, "runs": runs, "rules": rules},
+        tmp_path,
+    )
     assert got["text"] == [codec.detokenize(r, vocab) for r in rows]
     if hasattr(codec, "banned_next"):  # the repeat rules of greedy decoding
         assert got["banned"] == [sorted(codec.banned_next(t, {**codec.DECODING_RULES, **rules})) for t in runs]
@@ -126,8 +182,10 @@ def test_headless_chromium_runs_a_module_page_served_here(tmp_path):
     paths = browser.chromium_paths()
     if isinstance(paths, str):
         _missing(paths)
-    (tmp_path / "index.html").write_text('<script type="module">import { two } from "./two.mjs"; '
-                                         'window.__results = {sum: two() + 1, origin: location.origin};</script>')
+    (tmp_path / "index.html").write_text(
+        '<script type="module">import { two } from "./two.mjs"; '
+        "window.__results = {sum: two() + 1, origin: location.origin};</script>"
+    )
     (tmp_path / "two.mjs").write_text("export const two = () => 2;\n")
     try:
         with browser.serving(tmp_path) as url, browser.headless_chromium(paths) as driver:
@@ -168,8 +226,11 @@ print(json.dumps({{"types": types, "tensorflow": "tensorflow" in sys.modules, "s
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
-    assert got["types"] == {"index.html": "text/html", "runtime/ort.wasm.min.mjs": "text/javascript",
-                            "runtime/x.wasm": "application/wasm"}, got
+    assert got["types"] == {
+        "index.html": "text/html",
+        "runtime/ort.wasm.min.mjs": "text/javascript",
+        "runtime/x.wasm": "application/wasm",
+    }, got
     assert not got["tensorflow"] and str(page) in got["said"]
 
 

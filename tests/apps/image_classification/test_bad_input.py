@@ -15,8 +15,9 @@ def run_dirs(out):
 
 
 def _train(tmp_path, *args):
-    return main(["train", "image-classification", "--epochs", "1", "--batch-size", "16",
-                 "--out", str(tmp_path / "out"), *args])
+    return main(
+        ["train", "image-classification", "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path / "out"), *args]
+    )
 
 
 def _assert_failed_cleanly(code, capsys, *fragments, tmp_path=None):
@@ -38,15 +39,23 @@ def folder(tiny_folder, tmp_path):
 
 def test_empty_class_folder(folder, tmp_path, capsys):
     (folder / "empty-class").mkdir()
-    _assert_failed_cleanly(_train(tmp_path, "--data", str(folder)), capsys,
-                           f"{folder / 'empty-class'}: class folder holds no images", tmp_path=tmp_path)
+    _assert_failed_cleanly(
+        _train(tmp_path, "--data", str(folder)),
+        capsys,
+        f"{folder / 'empty-class'}: class folder holds no images",
+        tmp_path=tmp_path,
+    )
 
 
 def test_non_image_file_as_data(tmp_path, capsys):
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
-    _assert_failed_cleanly(_train(tmp_path, "--data", str(notes)), capsys,
-                           f"{notes}: expected a folder of class sub-folders, a .csv", tmp_path=tmp_path)
+    _assert_failed_cleanly(
+        _train(tmp_path, "--data", str(notes)),
+        capsys,
+        f"{notes}: expected a folder of class sub-folders, a .csv",
+        tmp_path=tmp_path,
+    )
 
 
 def test_corrupt_image_is_skipped_with_a_count_or_fatal_when_strict(folder, tmp_path, capsys):
@@ -65,36 +74,50 @@ def test_corrupt_image_is_skipped_with_a_count_or_fatal_when_strict(folder, tmp_
 def test_csv_row_naming_a_missing_file(folder, tmp_path, capsys):
     csv = tmp_path / "labels.csv"
     csv.write_text(f"path,label\n{folder}/trouser/0000.png,trouser\nnope/missing.png,sneaker\n")
-    _assert_failed_cleanly(_train(tmp_path, "--data", str(csv)), capsys,
-                           f"{csv}:3: image file 'nope/missing.png' does not exist", tmp_path=tmp_path)
+    _assert_failed_cleanly(
+        _train(tmp_path, "--data", str(csv)),
+        capsys,
+        f"{csv}:3: image file 'nope/missing.png' does not exist",
+        tmp_path=tmp_path,
+    )
 
 
 def test_image_too_small(folder, tmp_path, capsys):
     Image.new("L", (4, 4)).save(folder / "sneaker" / "tiny.png")
-    _assert_failed_cleanly(_train(tmp_path, "--data", str(folder)), capsys,
-                           f"{folder / 'sneaker' / 'tiny.png'}: image is 4x4 pixels, smaller than the minimum 8x8",
-                           tmp_path=tmp_path)
+    _assert_failed_cleanly(
+        _train(tmp_path, "--data", str(folder)),
+        capsys,
+        f"{folder / 'sneaker' / 'tiny.png'}: image is 4x4 pixels, smaller than the minimum 8x8",
+        tmp_path=tmp_path,
+    )
 
 
 def test_unknown_config_key(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("epochs: 2\nlearning_rate: 0.1\n")
-    _assert_failed_cleanly(_train(tmp_path, "--config", str(cfg)), capsys,
-                           f"{cfg}: unknown key 'learning_rate'", tmp_path=tmp_path)
+    _assert_failed_cleanly(
+        _train(tmp_path, "--config", str(cfg)), capsys, f"{cfg}: unknown key 'learning_rate'", tmp_path=tmp_path
+    )
 
 
 def test_negative_epoch_count(tmp_path, capsys):
-    _assert_failed_cleanly(main(["train", "image-classification", "--epochs", "-3", "--out", str(tmp_path / "out")]),
-                           capsys, "epochs: expected an integer >= 1, got -3", tmp_path=tmp_path)
+    _assert_failed_cleanly(
+        main(["train", "image-classification", "--epochs", "-3", "--out", str(tmp_path / "out")]),
+        capsys,
+        "epochs: expected an integer >= 1, got -3",
+        tmp_path=tmp_path,
+    )
 
 
 def test_label_not_seen_in_training(trained_run, tiny_folder, tmp_path, capsys):
     other = tmp_path / "eval"
     shutil.copytree(tiny_folder, other)
     shutil.copytree(other / "sneaker", other / "sandal")
-    _assert_failed_cleanly(main(["evaluate", str(trained_run), "--data", str(other)]), capsys,
-                           f"{other / 'sandal'}: label 'sandal' was not seen in training; training labels: "
-                           "sneaker, t-shirt-top, trouser")
+    _assert_failed_cleanly(
+        main(["evaluate", str(trained_run), "--data", str(other)]),
+        capsys,
+        f"{other / 'sandal'}: label 'sandal' was not seen in training; training labels: sneaker, t-shirt-top, trouser",
+    )
 
 
 def test_predict_on_a_non_image_file(trained_run, tmp_path, capsys):
@@ -119,13 +142,22 @@ def _pillow_only(kind: str, path):
     return path
 
 
-@pytest.mark.parametrize("kind, why", [("tiff-named-png", "Unknown image file format"),
-                                       ("1-bit-bmp", "Number of channels"),
-                                       ("png-cut-before-iend", "Invalid PNG data")])
+@pytest.mark.parametrize(
+    "kind, why",
+    [
+        ("tiff-named-png", "Unknown image file format"),
+        ("1-bit-bmp", "Number of channels"),
+        ("png-cut-before-iend", "Invalid PNG data"),
+    ],
+)
 def test_a_file_pillow_reads_but_the_pipeline_cannot_decode_is_found_up_front(folder, tmp_path, capsys, kind, why):
     bad = _pillow_only(kind, folder / "trouser" / "scraped.png")
-    _assert_failed_cleanly(_train(tmp_path, "--data", str(folder), "--strict"), capsys,
-                           f"{bad}: TensorFlow cannot decode it ({why}", tmp_path=tmp_path)
+    _assert_failed_cleanly(
+        _train(tmp_path, "--data", str(folder), "--strict"),
+        capsys,
+        f"{bad}: TensorFlow cannot decode it ({why}",
+        tmp_path=tmp_path,
+    )
     from edgesuite.apps.image_classification.config import Config
     from edgesuite.apps.image_classification.data import load_splits
 
@@ -134,8 +166,9 @@ def test_a_file_pillow_reads_but_the_pipeline_cannot_decode_is_found_up_front(fo
     assert "skipped 1 unreadable images" in capsys.readouterr().err
 
 
-def test_an_image_above_the_pixel_limit_is_named_for_predict_and_train(trained_run, folder, tmp_path, capsys,
-                                                                     monkeypatch):
+def test_an_image_above_the_pixel_limit_is_named_for_predict_and_train(
+    trained_run, folder, tmp_path, capsys, monkeypatch
+):
     """The limit (2**28 pixels) stands in for a 17,000 x 17,000 scan at 60 x 60 here; an image above Pillow's
     own decompression-bomb limit but below edgesuite's is read."""
     from edgesuite.common import decode
@@ -147,8 +180,9 @@ def test_an_image_above_the_pixel_limit_is_named_for_predict_and_train(trained_r
     monkeypatch.setattr(decode, "MAX_IMAGE_PIXELS", 3000)
     limit = "60x60 = 3,600 pixels, above the 3,000 that edgesuite reads"
     _assert_failed_cleanly(main(["predict", str(trained_run), str(big)]), capsys, f"{big}: {limit}")
-    _assert_failed_cleanly(_train(tmp_path, "--data", str(folder), "--strict"), capsys, f"{big}: {limit}",
-                           tmp_path=tmp_path)
+    _assert_failed_cleanly(
+        _train(tmp_path, "--data", str(folder), "--strict"), capsys, f"{big}: {limit}", tmp_path=tmp_path
+    )
 
 
 def test_an_unknown_flag_suggests_the_flag_meant(capsys):
@@ -165,6 +199,9 @@ def test_an_unknown_flag_suggests_the_flag_meant(capsys):
 def test_random_bytes_as_a_tflite_file_say_what_they_are(tmp_path, capsys):
     model = tmp_path / "model.tflite"
     model.write_bytes(bytes(range(256)) * 12)
-    _assert_failed_cleanly(main(["predict", str(model), str(tmp_path)]), capsys,
-                           f"{model}: not a loadable .tflite model (not a TFLite flatbuffer; reading it failed with")
+    _assert_failed_cleanly(
+        main(["predict", str(model), str(tmp_path)]),
+        capsys,
+        f"{model}: not a loadable .tflite model (not a TFLite flatbuffer; reading it failed with",
+    )
     assert "(error)" not in capsys.readouterr().err

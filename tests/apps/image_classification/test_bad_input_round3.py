@@ -42,14 +42,17 @@ def run(trained_run, tmp_path):
 
 
 # ---------------------------------------------------------------- class 2: resume
-@pytest.mark.parametrize("flags, named", [
-    (["--model", "mobilenetv2", "--lr", "0.1"], "--model, --lr: a resumed run keeps the model and recipe"),
-    (["--width", "0.5"], "--width:"),
-    (["--name", "other"], "--name:"),
-    (["--out", "elsewhere"], "--out:"),
-    (["--batch-size", "4", "--epochs", "9"], "--batch-size:"),
-    (["--config", "x.yaml"], "--config: not taken with --resume"),
-])
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["--model", "mobilenetv2", "--lr", "0.1"], "--model, --lr: a resumed run keeps the model and recipe"),
+        (["--width", "0.5"], "--width:"),
+        (["--name", "other"], "--name:"),
+        (["--out", "elsewhere"], "--out:"),
+        (["--batch-size", "4", "--epochs", "9"], "--batch-size:"),
+        (["--config", "x.yaml"], "--config: not taken with --resume"),
+    ],
+)
 def test_resume_refuses_flags_that_would_change_the_model_or_recipe(run, capsys, flags, named):
     before = {p: (run / p).read_bytes() for p in ("config.yaml", "status.json")}
     line = refused(main(["train", "image-classification", "--resume", str(run), *flags]), capsys, named)
@@ -67,8 +70,9 @@ def test_resume_with_the_runs_own_values_is_no_change(run, capsys):
 
 
 def _mark_running(run, pid: int) -> None:
-    (run / "status.json").write_text(json.dumps({"state": "running", "pid": pid, "host": socket.gethostname(),
-                                                 "time": "2026-01-01T00:00:00"}))
+    (run / "status.json").write_text(
+        json.dumps({"state": "running", "pid": pid, "host": socket.gethostname(), "time": "2026-01-01T00:00:00"})
+    )
 
 
 def test_a_second_resume_of_a_run_a_live_process_trains_is_refused(run, capsys):
@@ -76,8 +80,11 @@ def test_a_second_resume_of_a_run_a_live_process_trains_is_refused(run, capsys):
     try:
         _mark_running(run, live.pid)
         before = tree(run)
-        refused(main(["train", "image-classification", "--resume", str(run), "--epochs", "4"]), capsys,
-                f"{run}: is being trained by process {live.pid} on {socket.gethostname()}")
+        refused(
+            main(["train", "image-classification", "--resume", str(run), "--epochs", "4"]),
+            capsys,
+            f"{run}: is being trained by process {live.pid} on {socket.gethostname()}",
+        )
         assert tree(run) == before
     finally:
         live.kill()
@@ -86,18 +93,30 @@ def test_a_second_resume_of_a_run_a_live_process_trains_is_refused(run, capsys):
 
 def test_the_lock_of_a_live_trainer_refuses_even_when_status_json_does_not_say_so(run, capsys):
     """Two resumes started together: the first holds train.lock (flock) before it rewrites status.json."""
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
         from edgesuite.common.runs import RunDir
         RunDir(Path({str(run)!r})).claim()
         print("held", flush=True)
         time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
-        refused(main(["train", "image-classification", "--resume", str(run), "--epochs", "4"]), capsys,
-                "is being trained by", "wait for it to finish or stop it")
+        refused(
+            main(["train", "image-classification", "--resume", str(run), "--epochs", "4"]),
+            capsys,
+            "is being trained by",
+            "wait for it to finish or stop it",
+        )
     finally:
         holder.kill()
         holder.wait()
@@ -130,8 +149,11 @@ def test_resume_and_evaluate_on_a_read_only_run_folder_are_refused(run, capsys):
     os.chmod(run, 0o555)
     try:
         refused(main(["evaluate", str(run)]), capsys, f"{run}: the run folder is read-only")
-        refused(main(["train", "image-classification", "--resume", str(run), "--epochs", "4"]), capsys,
-                f"{run}: the run folder is read-only")
+        refused(
+            main(["train", "image-classification", "--resume", str(run), "--epochs", "4"]),
+            capsys,
+            f"{run}: the run folder is read-only",
+        )
     finally:
         os.chmod(run, 0o755)
     assert tree(run) == before
@@ -146,15 +168,37 @@ def _cmyk_jpeg_and_gif(folder):
 
 
 def test_channels_1_over_gif_and_cmyk_jpeg_trains_from_a_relative_data_path_read_from_anywhere(
-        tiny_folder, tmp_path, monkeypatch, capsys):
+    tiny_folder, tmp_path, monkeypatch, capsys
+):
     """The check decodes as training does (decode_image itself refuses channels=1 for GIF and CMYK JPEG); the
     relative --data is stored absolute, so evaluate works from another working folder."""
     work = tmp_path / "work"
     shutil.copytree(tiny_folder, work / "data")
     _cmyk_jpeg_and_gif(work / "data")
     monkeypatch.chdir(work)
-    assert main(["train", "image-classification", "--data", "data", "--channels", "1", "--epochs", "1",
-                 "--batch-size", "16", "--augment", "none", "--out", str(tmp_path / "out"), "--name", "r"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "image-classification",
+                "--data",
+                "data",
+                "--channels",
+                "1",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--augment",
+                "none",
+                "--out",
+                str(tmp_path / "out"),
+                "--name",
+                "r",
+            ]
+        )
+        == 0
+    )
     run = tmp_path / "out" / "image-classification" / "r"
     assert json.loads((run / "status.json").read_text())["state"] == "completed"
     assert yaml.safe_load((run / "config.yaml").read_text())["data"] == str(work / "data")
@@ -194,8 +238,16 @@ def test_a_crash_after_the_epochs_marks_the_run_failed_not_running(tiny_folder, 
 
     monkeypatch.setattr(ImageClassificationTask, "plots", broken)
     with pytest.raises(RuntimeError, match="plotting broke"):
-        edgesuite.train("image-classification", data=str(tiny_folder), epochs=1, batch_size=16, augment="none",
-                        out=str(tmp_path / "out"), name="crash", log=lambda *_: None)
+        edgesuite.train(
+            "image-classification",
+            data=str(tiny_folder),
+            epochs=1,
+            batch_size=16,
+            augment="none",
+            out=str(tmp_path / "out"),
+            name="crash",
+            log=lambda *_: None,
+        )
     status = json.loads((tmp_path / "out" / "image-classification" / "crash" / "status.json").read_text())
     assert status["state"] == "failed" and "plotting broke" in status["error"]
     assert not (tmp_path / "out" / "image-classification" / "crash" / "train.lock").exists()
@@ -211,8 +263,9 @@ def test_a_label_with_a_newline_is_refused_at_load_time(tiny_folder, tmp_path, c
         target = tmp_path / "labels.csv"
         target.write_text(f'path,label\n{data}/trouser/0000.png,"trou\nser"\n{data}/sneaker/0000.png,sneaker\n')
         named = f"{target}:2: class name 'trou\\nser' holds the control character '\\n'"
-    code = main(["train", "image-classification", "--data", str(target), "--epochs", "1",
-                 "--out", str(tmp_path / "out")])
+    code = main(
+        ["train", "image-classification", "--data", str(target), "--epochs", "1", "--out", str(tmp_path / "out")]
+    )
     refused(code, capsys, named, "control character")
     assert not (tmp_path / "out").exists()
 
@@ -221,8 +274,11 @@ def test_train_val_test_folders_with_a_single_class_are_refused_as_the_flat_layo
     data = tmp_path / "split"
     for split in ("train", "val", "test"):
         shutil.copytree(tiny_folder / "trouser", data / split / "trouser")
-    refused(main(["train", "image-classification", "--data", str(data), "--out", str(tmp_path / "out")]), capsys,
-            f"{data / 'train'}: found only one class (trouser); classification needs at least two")
+    refused(
+        main(["train", "image-classification", "--data", str(data), "--out", str(tmp_path / "out")]),
+        capsys,
+        f"{data / 'train'}: found only one class (trouser); classification needs at least two",
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -249,24 +305,30 @@ def test_a_16_bit_png_is_read_alike_by_training_and_by_predict(tmp_path):
 
 
 # ---------------------------------------------------------------- class 4: flags that ended in tracebacks
-@pytest.mark.parametrize("args, named", [
-    (["--calibration-samples", "0"], "--calibration-samples: expected an integer >= 1, got 0"),
-    (["--calibration-samples", "-5"], "--calibration-samples: expected an integer >= 1, got -5"),
-    (["--formats", ""], "--formats: expected 'all' or a comma-separated list of formats"),
-    (["--formats", " , "], "--formats: expected 'all' or a comma-separated list of formats"),
-    (["--formats", "tflite_int8"], "--formats: unknown format 'tflite_int8'"),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--calibration-samples", "0"], "--calibration-samples: expected an integer >= 1, got 0"),
+        (["--calibration-samples", "-5"], "--calibration-samples: expected an integer >= 1, got -5"),
+        (["--formats", ""], "--formats: expected 'all' or a comma-separated list of formats"),
+        (["--formats", " , "], "--formats: expected 'all' or a comma-separated list of formats"),
+        (["--formats", "tflite_int8"], "--formats: unknown format 'tflite_int8'"),
+    ],
+)
 def test_export_flags_are_checked_before_anything_is_written(run, capsys, args, named):
     before = tree(run)
     refused(main(["export", str(run), *args]), capsys, named)
     assert tree(run) == before  # no export/ folder, no stray metadata.json
 
 
-@pytest.mark.parametrize("args, named", [
-    (["--samples", "0"], "--samples: expected an integer >= 1, got 0"),
-    (["--samples", "-3"], "--samples: expected an integer >= 1, got -3"),
-    (["--formats", ""], "--formats: expected 'all'"),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--samples", "0"], "--samples: expected an integer >= 1, got 0"),
+        (["--samples", "-3"], "--samples: expected an integer >= 1, got -3"),
+        (["--formats", ""], "--formats: expected 'all'"),
+    ],
+)
 def test_benchmark_flags_are_checked_first(run, capsys, args, named):
     refused(main(["benchmark", str(run), *args]), capsys, named)
 
@@ -279,16 +341,25 @@ def test_an_output_folder_that_is_a_file_or_read_only_is_named(run, tmp_path, ca
     os.chmod(read_only, 0o555)
     try:
         for argv, named in (
-                (["tune", "image-classification", "--out", str(a_file), "--trials", "1"],
-                 f"--out {a_file}: is a file, expected a folder"),
-                (["tune", "image-classification", "--out", str(a_file / "sub"), "--trials", "1"],
-                 f"--out {a_file / 'sub'}: {a_file} is a file"),
-                (["tune", "image-classification", "--out", str(read_only), "--trials", "1"],
-                 f"--out {read_only}: the folder is read-only"),
-                (["tune", "image-classification", "--out", str(read_only / "new"), "--trials", "1"],
-                 f"--out {read_only / 'new'}: the folder above it, {read_only}, is read-only"),
-                (["export", str(run), "--out", str(a_file)], f"--out {a_file}: is a file"),
-                (["export", str(run), "--out", str(read_only)], f"--out {read_only}: the folder is read-only")):
+            (
+                ["tune", "image-classification", "--out", str(a_file), "--trials", "1"],
+                f"--out {a_file}: is a file, expected a folder",
+            ),
+            (
+                ["tune", "image-classification", "--out", str(a_file / "sub"), "--trials", "1"],
+                f"--out {a_file / 'sub'}: {a_file} is a file",
+            ),
+            (
+                ["tune", "image-classification", "--out", str(read_only), "--trials", "1"],
+                f"--out {read_only}: the folder is read-only",
+            ),
+            (
+                ["tune", "image-classification", "--out", str(read_only / "new"), "--trials", "1"],
+                f"--out {read_only / 'new'}: the folder above it, {read_only}, is read-only",
+            ),
+            (["export", str(run), "--out", str(a_file)], f"--out {a_file}: is a file"),
+            (["export", str(run), "--out", str(read_only)], f"--out {read_only}: the folder is read-only"),
+        ):
             refused(main(argv), capsys, named)
         assert tree(read_only) == [] and a_file.read_text() == "x"
     finally:
@@ -297,6 +368,9 @@ def test_an_output_folder_that_is_a_file_or_read_only_is_named(run, tmp_path, ca
 
 def test_make_canvas_counts_of_zero_are_refused(tmp_path, capsys):
     for flag in ("--max-items", "--train-items"):
-        refused(main(["data", "make-canvas", "--out", str(tmp_path / "c"), "--format", "yolo", flag, "0"]),
-                capsys, f"{flag}: expected an integer >= 1, got 0")
+        refused(
+            main(["data", "make-canvas", "--out", str(tmp_path / "c"), "--format", "yolo", flag, "0"]),
+            capsys,
+            f"{flag}: expected an integer >= 1, got 0",
+        )
     assert not (tmp_path / "c").exists()

@@ -68,8 +68,25 @@ def test_a_folder_trains_at_its_own_size_with_the_augmentation_its_classes_allow
     else:
         write_class_folders(root, per_class=12, classes=(0, 1, 5, 7, 9))
     out = tmp_path / "out"
-    assert main(["train", "image-classification", "--data", str(root), "--epochs", "1", "--out", str(out),
-                 "--name", "fit", "--precision", "float32"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "image-classification",
+                "--data",
+                str(root),
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+                "--name",
+                "fit",
+                "--precision",
+                "float32",
+            ]
+        )
+        == 0
+    )
     config = yaml.safe_load((out / "image-classification" / "fit" / "config.yaml").read_text())
     assert config["image_size"] == (20 if kind == "digits" else 28)
     assert config["augment"] == CLASSIFICATION_DEFAULTS[kind == "clothes"]

@@ -25,8 +25,16 @@ def _history(run: Path) -> list[dict]:
 
 
 def test_train_writes_a_complete_run_directory(trained_run):
-    for name in ("config.yaml", "info.json", "history.csv", "metrics.json", "model.keras",
-                 "plots/training_curves.png", "plots/confusion_matrix.png", "plots/val_predictions.png"):
+    for name in (
+        "config.yaml",
+        "info.json",
+        "history.csv",
+        "metrics.json",
+        "model.keras",
+        "plots/training_curves.png",
+        "plots/confusion_matrix.png",
+        "plots/val_predictions.png",
+    ):
         assert (trained_run / name).is_file(), name
     assert json.loads((trained_run / "status.json").read_text())["state"] == "completed"
     assert (trained_run.parent / "latest").resolve() == trained_run.resolve()
@@ -60,8 +68,9 @@ def test_evaluate_and_predict(trained_run, tiny_folder, capsys):
 
 
 def test_config_file_of_a_run_reproduces_it(trained_run, tmp_path):
-    run = edgesuite.train("image-classification", config=str(trained_run / "config.yaml"),
-                          out=str(tmp_path), name="again")
+    run = edgesuite.train(
+        "image-classification", config=str(trained_run / "config.yaml"), out=str(tmp_path), name="again"
+    )
     first = yaml.safe_load((trained_run / "config.yaml").read_text())
     second = yaml.safe_load((run.path / "config.yaml").read_text())
     assert {**first, "out": None, "name": None} == {**second, "out": None, "name": None}
@@ -70,7 +79,8 @@ def test_config_file_of_a_run_reproduces_it(trained_run, tmp_path):
     # same seed, same data order and augmentation draws: the same numbers (CPU float sums may differ in the last bits)
     assert b["accuracy"] == pytest.approx(a["accuracy"], abs=1e-6)
     assert [float(r["loss"]) for r in _history(run.path)] == pytest.approx(
-        [float(r["loss"]) for r in _history(trained_run)], rel=1e-4)
+        [float(r["loss"]) for r in _history(trained_run)], rel=1e-4
+    )
     assert run.evaluate()["accuracy"] == pytest.approx(b["accuracy"])
     assert run.predict([str(next((tmp_path).rglob("*.png")))])  # any png: a plot, still an image
 
@@ -90,11 +100,18 @@ def test_help_lists_every_flag_with_its_default(capsys):
 
 
 def test_cli_help_does_not_import_tensorflow_and_the_app_script_works():
-    code = ("import sys, edgesuite.cli as c; c._parser(); "
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    code = (
+        "import sys, edgesuite.cli as c; c._parser(); "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-    out = subprocess.run([sys.executable, str(REPO / "apps/image_classification/train.py"), "--help"],
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(REPO / "apps/image_classification/train.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert "--image-size" in out and "--resume" in out
 
 
@@ -104,10 +121,28 @@ def test_killed_run_resumes_and_finishes_with_the_planned_epochs(tmp_path):
 
     data = write_class_folders(tmp_path / "data", per_class=120)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "edgesuite", "train", "image-classification", "--data", str(data),
-           "--epochs", "5", "--batch-size", "16", "--out", str(out), "--name", "k", "--augment", "none"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgesuite",
+        "train",
+        "image-classification",
+        "--data",
+        str(data),
+        "--epochs",
+        "5",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--name",
+        "k",
+        "--augment",
+        "none",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
     state = out / "image-classification" / "k" / "checkpoints" / "state.json"
     try:
         deadline = time.time() + 240
@@ -137,10 +172,28 @@ def test_killed_run_resumes_and_finishes_with_the_planned_epochs(tmp_path):
 
 def test_a_run_killed_before_its_first_epoch_ended_resumes_from_the_start(tiny_folder, tmp_path, capsys):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "edgesuite", "train", "image-classification", "--data", str(tiny_folder),
-           "--epochs", "2", "--batch-size", "16", "--out", str(out), "--name", "early", "--augment", "none"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgesuite",
+        "train",
+        "image-classification",
+        "--data",
+        str(tiny_folder),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--name",
+        "early",
+        "--augment",
+        "none",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
     run = out / "image-classification" / "early"
     try:
         deadline = time.time() + 240
@@ -167,8 +220,27 @@ def test_time_budget_ends_the_run_after_the_epochs_that_fit_and_the_run_complete
     """--time-budget far below one epoch: the first epoch runs, no second starts, and the run is finished
     as any other (best weights, test metrics, completed) with the seconds spent in its resume state."""
     out = tmp_path / "out"
-    assert main(["train", "image-classification", "--data", str(tiny_folder), "--epochs", "4", "--batch-size", "8",
-                 "--out", str(out), "--name", "b", "--time-budget", "0.001"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "image-classification",
+                "--data",
+                str(tiny_folder),
+                "--epochs",
+                "4",
+                "--batch-size",
+                "8",
+                "--out",
+                str(out),
+                "--name",
+                "b",
+                "--time-budget",
+                "0.001",
+            ]
+        )
+        == 0
+    )
     run = out / "image-classification" / "b"
     assert [int(r["epoch"]) for r in _history(run)] == [1]
     assert json.loads((run / "status.json").read_text())["state"] == "completed"
@@ -186,9 +258,20 @@ def test_mobilenetv2_with_local_weights_and_fine_tuning(tiny_folder, tmp_path):
     donor = build_mobilenetv2(3, 32, 1, width=0.35)
     weights = tmp_path / "backbone.weights.h5"
     donor.get_layer("backbone").save_weights(weights)
-    run = edgesuite.train("image-classification", data=str(tiny_folder), model="mobilenetv2", image_size=32,
-                          width=0.35, weights=str(weights), freeze_backbone=True, fine_tune_after=1, epochs=2,
-                          batch_size=16, out=str(tmp_path / "out"), augment="none")
+    run = edgesuite.train(
+        "image-classification",
+        data=str(tiny_folder),
+        model="mobilenetv2",
+        image_size=32,
+        width=0.35,
+        weights=str(weights),
+        freeze_backbone=True,
+        fine_tune_after=1,
+        epochs=2,
+        batch_size=16,
+        out=str(tmp_path / "out"),
+        augment="none",
+    )
     model = keras.models.load_model(run.path / "model.keras")
     assert model.get_layer("backbone").trainable  # unfrozen after epoch 1
     assert len(_history(run.path)) == 2
@@ -201,6 +284,21 @@ def test_the_train_script_trains_evaluates_and_exports(tiny_folder, tmp_path, ca
     from tests.apps.test_train_scripts import load_script, script_ran
 
     main_ = load_script("image-classification").main
-    assert main_(["--data", str(tiny_folder), "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path),
-                  "--formats", "keras"]) == 0
+    assert (
+        main_(
+            [
+                "--data",
+                str(tiny_folder),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--out",
+                str(tmp_path),
+                "--formats",
+                "keras",
+            ]
+        )
+        == 0
+    )
     script_ran(tmp_path / "image-classification", capsys, "test accuracy")

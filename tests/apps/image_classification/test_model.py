@@ -17,7 +17,7 @@ def test_plain_call_is_inference_and_leaves_batchnorm_statistics_alone(build, tm
     x = np.random.default_rng(0).integers(0, 256, (8, size, size, channels), dtype=np.uint8)
     stats = [w.numpy().copy() for w in model.non_trainable_weights]
     reference = np.asarray(model(x, training=False))
-    np.testing.assert_allclose(np.asarray(model(x)), reference, atol=1e-6)   # what users write after load_model
+    np.testing.assert_allclose(np.asarray(model(x)), reference, atol=1e-6)  # what users write after load_model
     np.testing.assert_allclose(model.predict(x, verbose=0), reference, atol=1e-6)
     for before, after in zip(stats, model.non_trainable_weights):
         np.testing.assert_array_equal(before, after.numpy())
@@ -34,7 +34,7 @@ def test_the_mirror_average_is_the_mean_of_the_image_and_its_mirror_and_loads_wi
     averaged = with_mirror_average(plain)
     size, channels = plain.input.shape[1], plain.input.shape[3]
     x = np.random.default_rng(0).integers(0, 256, (6, size, size, channels), dtype=np.uint8)
-    x[0, :, : size // 2] = x[0, :, size // 2:][:, ::-1]  # a symmetric image: the average is its own prediction
+    x[0, :, : size // 2] = x[0, :, size // 2 :][:, ::-1]  # a symmetric image: the average is its own prediction
     want = (plain.predict(x, verbose=0) + plain.predict(x[:, :, ::-1], verbose=0)) / 2
     np.testing.assert_allclose(averaged.predict(x, verbose=0), want, atol=1e-6)
     np.testing.assert_allclose(want[0], plain.predict(x[:1], verbose=0)[0], atol=1e-6)
@@ -48,14 +48,17 @@ def test_the_mirror_average_is_the_mean_of_the_image_and_its_mirror_and_loads_wi
         np.testing.assert_allclose(loaded.predict(x, verbose=0), want, atol=1e-6)
 
 
-@pytest.mark.parametrize("model, augment, tta, expected", [
-    ("cnn", "flip,erase", "auto", "flip"),
-    ("cnn", "translate=0.1", "auto", "none"),           # digits: a mirror changes the class
-    ("cnn", "flip=vertical", "auto", "none"),
-    ("mobilenetv2", "flip,erase", "auto", "none"),      # twice a phone's latency is asked for, not given
-    ("mobilenetv2", "none", "flip", "flip"),
-    ("cnn", "flip", "none", "none"),
-])
+@pytest.mark.parametrize(
+    "model, augment, tta, expected",
+    [
+        ("cnn", "flip,erase", "auto", "flip"),
+        ("cnn", "translate=0.1", "auto", "none"),  # digits: a mirror changes the class
+        ("cnn", "flip=vertical", "auto", "none"),
+        ("mobilenetv2", "flip,erase", "auto", "none"),  # twice a phone's latency is asked for, not given
+        ("mobilenetv2", "none", "flip", "flip"),
+        ("cnn", "flip", "none", "none"),
+    ],
+)
 def test_tta_auto_follows_the_training_flips_and_the_model(model, augment, tta, expected, capsys):
     from edgesuite.apps.image_classification.config import Config
     from edgesuite.apps.image_classification.task import TASK

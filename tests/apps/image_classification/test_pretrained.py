@@ -50,9 +50,33 @@ def test_a_pretrained_classifier_trains_exports_and_loads_offline(tmp_path, offl
 
     data = _rgb_folder(tmp_path / "data", side=32, per_class=16)
     out = tmp_path / "runs"
-    assert main(["train", "image-classification", "--data", str(data), "--model", "efficientnet-lite0",
-                 "--image-size", "32", "--epochs", "1",
-                 "--batch-size", "16", "--precision", "float32", "--out", str(out), "--name", "eff", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "image-classification",
+                "--data",
+                str(data),
+                "--model",
+                "efficientnet-lite0",
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--precision",
+                "float32",
+                "--out",
+                str(out),
+                "--name",
+                "eff",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     run = out / "image-classification" / "eff"
     config = (run / "config.yaml").read_text()
     assert "weights: imagenet" in config and "freeze_backbone: true" in config  # the recipe is recorded

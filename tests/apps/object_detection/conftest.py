@@ -13,8 +13,31 @@ def det_run(tmp_path_factory) -> Path:
     from edgesuite.cli import main
 
     out = tmp_path_factory.mktemp("detruns")
-    assert main(["train", "object-detection", "--canvas-count", "160", "--image-size", "32", "--width", "0.25",
-                 "--epochs", "2", "--batch-size", "16", "--out", str(out), "--name", "tiny", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "object-detection",
+                "--canvas-count",
+                "160",
+                "--image-size",
+                "32",
+                "--width",
+                "0.25",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "16",
+                "--out",
+                str(out),
+                "--name",
+                "tiny",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     return out / "object-detection" / "tiny"
 
 
@@ -26,7 +49,24 @@ def canvas_folders(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("canvas")
     out = {}
     for fmt in ("coco", "voc", "yolo"):
-        assert main(["data", "make-canvas", "--out", str(root / fmt), "--format", fmt, "--count", "12",
-                     "--image-size", "48", "--seed", "3"]) == 0
+        assert (
+            main(
+                [
+                    "data",
+                    "make-canvas",
+                    "--out",
+                    str(root / fmt),
+                    "--format",
+                    fmt,
+                    "--count",
+                    "12",
+                    "--image-size",
+                    "48",
+                    "--seed",
+                    "3",
+                ]
+            )
+            == 0
+        )
         out[fmt] = root / fmt
     return out

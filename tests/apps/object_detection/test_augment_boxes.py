@@ -1,4 +1,5 @@
-"""Box-aware augmentation: boxes follow the pasted items through every transform, clipped, mostly hidden ones dropped."""
+"""Box-aware augmentation: boxes follow the pasted items through every transform, clipped, mostly hidden ones
+dropped."""
 
 import numpy as np
 import pytest
@@ -15,8 +16,11 @@ def _disjoint_canvases(count: int, seed: int):
     keep = []
     for i, boxes in enumerate(c.boxes):
         b = boxes
-        overlap = any(min(b[j, 2], b[k, 2]) > max(b[j, 0], b[k, 0]) and min(b[j, 3], b[k, 3]) > max(b[j, 1], b[k, 1])
-                      for j in range(len(b)) for k in range(j + 1, len(b)))
+        overlap = any(
+            min(b[j, 2], b[k, 2]) > max(b[j, 0], b[k, 0]) and min(b[j, 3], b[k, 3]) > max(b[j, 1], b[k, 1])
+            for j in range(len(b))
+            for k in range(j + 1, len(b))
+        )
         if not overlap:
             keep.append(i)
     instances = np.zeros((len(keep), SIZE, SIZE), np.float32)
@@ -37,14 +41,21 @@ def _tight(instance_mask, j):
     return None if not len(xs) else np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
 
 
-@pytest.mark.parametrize("spec", ["flip", "zoom=0.2", "translate=0.2", "crop=0.8", "flip,zoom=0.1,translate=0.1,color=0.2"])
+@pytest.mark.parametrize(
+    "spec", ["flip", "zoom=0.2", "translate=0.2", "crop=0.8", "flip,zoom=0.1,translate=0.1,color=0.2"]
+)
 def test_kept_boxes_sit_on_their_items_pixels_after_each_transform(spec):
     import tensorflow as tf
 
     images, instances, boxes, labels = _disjoint_canvases(24, seed=4)
     augmenter = build_augmenter(spec, "detection", (SIZE, SIZE), seed=7, min_box_visibility=0.4)
-    out = augmenter({"images": images, "bounding_boxes": {"boxes": boxes, "labels": labels},
-                     "segmentation_masks": tf.constant(instances[..., None])})
+    out = augmenter(
+        {
+            "images": images,
+            "bounding_boxes": {"boxes": boxes, "labels": labels},
+            "segmentation_masks": tf.constant(instances[..., None]),
+        }
+    )
     new_boxes = out["bounding_boxes"]["boxes"].numpy()
     new_labels = out["bounding_boxes"]["labels"].numpy()
     masks = out["segmentation_masks"].numpy()[..., 0]
@@ -69,7 +80,8 @@ def test_kept_boxes_sit_on_their_items_pixels_after_each_transform(spec):
 def test_colour_changes_leave_boxes_untouched():
     images, _, boxes, labels = _disjoint_canvases(8, seed=2)
     out = build_augmenter("color=0.3,contrast=0.3,noise", "detection", (SIZE, SIZE), seed=1, min_box_visibility=0.4)(
-        {"images": images, "bounding_boxes": {"boxes": boxes, "labels": labels}})
+        {"images": images, "bounding_boxes": {"boxes": boxes, "labels": labels}}
+    )
     assert np.array_equal(out["bounding_boxes"]["boxes"].numpy(), boxes)
     assert np.array_equal(out["bounding_boxes"]["labels"].numpy(), labels)
 
@@ -87,11 +99,15 @@ def test_boxes_mostly_pushed_out_of_the_picture_are_dropped(layer):
     labels = np.zeros((len(squares), 1), np.float32)
     augmenter = build_augmenter("translate=0.1", "detection", (SIZE, SIZE), seed=0, min_box_visibility=0.5)
     if layer == "shift":  # 12 px to the right for every image
-        augmenter.layers = [keras.layers.RandomTranslation((0, 0), (0.25, 0.25), fill_mode="constant",
-                                                           bounding_box_format="xyxy")]
+        augmenter.layers = [
+            keras.layers.RandomTranslation((0, 0), (0.25, 0.25), fill_mode="constant", bounding_box_format="xyxy")
+        ]
     else:  # magnify 1.6x about the centre for every image
-        augmenter.layers = [keras.layers.RandomZoom((-0.375, -0.375), (-0.375, -0.375), fill_mode="constant",
-                                                    bounding_box_format="xyxy")]
+        augmenter.layers = [
+            keras.layers.RandomZoom(
+                (-0.375, -0.375), (-0.375, -0.375), fill_mode="constant", bounding_box_format="xyxy"
+            )
+        ]
     out = augmenter({"images": images, "bounding_boxes": {"boxes": boxes, "labels": labels}})
     white = out["images"].numpy().max(-1) > 127
     scale = white[0].sum() / 64.0  # square 0 (8 x 8, central) always stays in view

@@ -1,4 +1,5 @@
-"""Each kind of bad box file: a clear message naming the file and line; clipped or skipped and counted, or fatal with --strict."""
+"""Each kind of bad box file: a clear message naming the file and line; clipped or skipped and counted, or fatal
+with --strict."""
 
 import json
 import shutil
@@ -38,14 +39,19 @@ def test_a_box_reaching_outside_the_image_is_clipped_and_counted(canvas_folders,
         _load(root, strict=True)
 
 
-@pytest.mark.parametrize("line, message", [
-    ("1 0.5 0.5 0.0 0.2", "zero or negative area"),
-    ("12 0.5 0.5 0.2 0.2", "unknown class id 12 \\(the data set has 10 classes, 0..9\\)"),
-    ("1 0.5 0.5 0.2", "expected 5 fields 'class cx cy w h', found 4"),
-    ("one 0.5 0.5 0.2 0.2", "expected an integer class and four numbers"),
-    ("1 1.5 1.5 0.2 0.2", "lies outside the 48x48 image"),
-])
-def test_a_broken_yolo_line_is_skipped_with_a_count_or_fatal_when_strict(canvas_folders, tmp_path, capsys, line, message):
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("1 0.5 0.5 0.0 0.2", "zero or negative area"),
+        ("12 0.5 0.5 0.2 0.2", "unknown class id 12 \\(the data set has 10 classes, 0..9\\)"),
+        ("1 0.5 0.5 0.2", "expected 5 fields 'class cx cy w h', found 4"),
+        ("one 0.5 0.5 0.2 0.2", "expected an integer class and four numbers"),
+        ("1 1.5 1.5 0.2 0.2", "lies outside the 48x48 image"),
+    ],
+)
+def test_a_broken_yolo_line_is_skipped_with_a_count_or_fatal_when_strict(
+    canvas_folders, tmp_path, capsys, line, message
+):
     root = _copy(canvas_folders, "yolo", tmp_path)
     label = root / "labels" / "train_00003.txt"
     _append(label, line + "\n")
@@ -83,8 +89,13 @@ def test_voc_difficult_boxes_are_kept_as_ignored_and_unknown_names_skipped(canva
     root = _copy(canvas_folders, "voc", tmp_path)
     xml = root / "Annotations" / "train_00001.xml"
     text = xml.read_text().replace("<difficult>0</difficult>", "<difficult>1</difficult>", 1)
-    xml.write_text(text.replace("</annotation>", "<object><name>unicorn</name><bndbox><xmin>2</xmin><ymin>2</ymin>"
-                                                 "<xmax>9</xmax><ymax>9</ymax></bndbox></object></annotation>"))
+    xml.write_text(
+        text.replace(
+            "</annotation>",
+            "<object><name>unicorn</name><bndbox><xmin>2</xmin><ymin>2</ymin>"
+            "<xmax>9</xmax><ymax>9</ymax></bndbox></object></annotation>",
+        )
+    )
     splits = _load(root)
     assert "train_00001.xml object #" in capsys.readouterr().err
     flags = [d for part in (splits.train, splits.val, splits.test) for t in part.ground_truth() for d in t["difficult"]]
@@ -129,8 +140,9 @@ def test_json_that_is_not_a_coco_object_is_named(canvas_folders, tmp_path, capsy
     root = _copy(canvas_folders, "coco", tmp_path)
     (root / "annotations.json").write_text(doc)
     out = tmp_path / "runs"
-    code = main(["train", "object-detection", "--data", str(root), "--image-size", "32", "--epochs", "1",
-                 "--out", str(out)])
+    code = main(
+        ["train", "object-detection", "--data", str(root), "--image-size", "32", "--epochs", "1", "--out", str(out)]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"error: {root / 'annotations.json'}: expected a COCO object")
     assert found in err and len(err.strip().splitlines()) == 1
@@ -141,8 +153,11 @@ def test_annotation_files_that_are_not_utf8_name_file_and_line(canvas_folders, t
     coco = _copy(canvas_folders, "coco", tmp_path)
     path = coco / "annotations.json"
     path.write_bytes(path.read_bytes().replace(b'"categories"', '"catégories"'.encode("latin-1"), 1))
-    with pytest.raises(UserInputError, match=r"annotations.json:\d+: byte 0xe9 at column \d+ is not valid utf-8 "
-                                             r"text; save the file as utf-8"):
+    with pytest.raises(
+        UserInputError,
+        match=r"annotations.json:\d+: byte 0xe9 at column \d+ is not valid utf-8 "
+        r"text; save the file as utf-8",
+    ):
         _load(coco)
     yolo = _copy(canvas_folders, "yolo", tmp_path)
     label = yolo / "labels" / "train_00001.txt"

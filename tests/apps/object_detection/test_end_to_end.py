@@ -105,9 +105,11 @@ def test_h5_loads_without_edgesuite_in_a_fresh_process(det_run):
     h5 = det_run / "export" / "model.h5"
     if not h5.exists():
         assert main(["export", str(det_run), "--formats", "h5"]) == 0
-    code = ("import sys, keras, numpy as np; m = keras.models.load_model(sys.argv[1], compile=False); "
-            "assert 'edgesuite' not in sys.modules; "
-            "print(m(np.zeros((1, 32, 32, 3), 'uint8')).shape)")
+    code = (
+        "import sys, keras, numpy as np; m = keras.models.load_model(sys.argv[1], compile=False); "
+        "assert 'edgesuite' not in sys.modules; "
+        "print(m(np.zeros((1, 32, 32, 3), 'uint8')).shape)"
+    )
     proc = subprocess.run([sys.executable, "-c", code, str(h5)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "(1, 64, 15)"  # 8x8 points: 4 distances, 10 classes, centre-ness
@@ -117,8 +119,29 @@ def test_the_train_script_trains_evaluates_and_exports(canvas_folders, tmp_path,
     from tests.apps.test_train_scripts import load_script, script_ran
 
     main_ = load_script("object-detection").main
-    assert main_(["--data", str(canvas_folders["yolo"]), "--image-size", "32", "--width", "0.25", "--epochs", "1",
-                  "--time-budget", "0", "--batch-size", "8", "--out", str(tmp_path), "--formats", "keras"]) == 0
+    assert (
+        main_(
+            [
+                "--data",
+                str(canvas_folders["yolo"]),
+                "--image-size",
+                "32",
+                "--width",
+                "0.25",
+                "--epochs",
+                "1",
+                "--time-budget",
+                "0",
+                "--batch-size",
+                "8",
+                "--out",
+                str(tmp_path),
+                "--formats",
+                "keras",
+            ]
+        )
+        == 0
+    )
     script_ran(tmp_path / "object-detection", capsys, "test mAP@0.5")
 
 
@@ -130,9 +153,33 @@ def test_a_folder_streams_from_its_files_through_a_file_cache(canvas_folders, tm
     root = canvas_folders["coco"]
     splits = load_splits(Config(data=str(root), image_size=32))
     assert isinstance(splits.train.images, FileRows) and splits.train.images[:2].shape == (2, 32, 32, 3)
-    assert main(["train", "object-detection", "--data", str(root), "--image-size", "32", "--width", "0.25",
-                 "--epochs", "2", "--batch-size", "4", "--cache-memory-mb", "0", "--out", str(tmp_path / "runs"),
-                 "--name", "streamed", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "object-detection",
+                "--data",
+                str(root),
+                "--image-size",
+                "32",
+                "--width",
+                "0.25",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "4",
+                "--cache-memory-mb",
+                "0",
+                "--out",
+                str(tmp_path / "runs"),
+                "--name",
+                "streamed",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "cache: train split" in out and "a file cache at" in out
     assert (tmp_path / "runs" / "object-detection" / "streamed" / "plots" / "val_predictions.png").exists()

@@ -66,6 +66,8 @@ def test_training_canvases_are_denser_and_the_scored_canvases_stay_as_they_were(
         expected = make_canvases(len(part), 64, split, seed=5, max_items=3)
         assert np.array_equal(part.images, expected.images)
         for i, truth in enumerate(part.ground_truth()):
-            assert np.array_equal(truth["boxes"], expected.boxes[i]) and np.array_equal(truth["classes"], expected.classes[i])
+            assert np.array_equal(truth["boxes"], expected.boxes[i]) and np.array_equal(
+                truth["classes"], expected.classes[i]
+            )
     fewer = load_splits(Config(canvas_count=300, image_size=64, seed=5, canvas_train_items=3))
     assert np.array_equal(fewer.train.images, make_canvases(300, 64, "train", seed=5, max_items=3).images)

@@ -44,14 +44,28 @@ def _pycocotools(preds, truths):
     def xywh(b):
         return [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]
 
-    gt = {"images": [{"id": i + 1, "width": 120, "height": 120} for i in range(len(truths))],
-          "categories": [{"id": k + 1, "name": n} for k, n in enumerate(NAMES)], "annotations": []}
+    gt = {
+        "images": [{"id": i + 1, "width": 120, "height": 120} for i in range(len(truths))],
+        "categories": [{"id": k + 1, "name": n} for k, n in enumerate(NAMES)],
+        "annotations": [],
+    }
     for i, t in enumerate(truths):
         for b, c in zip(t["boxes"], t["classes"]):
-            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": i + 1, "category_id": int(c) + 1,
-                                      "bbox": xywh(b), "area": float((b[2] - b[0]) * (b[3] - b[1])), "iscrowd": 0})
-    dets = [{"image_id": i + 1, "category_id": int(c) + 1, "bbox": xywh(b), "score": float(s)}
-            for i, p in enumerate(preds) for b, c, s in zip(p["boxes"], p["classes"], p["scores"])]
+            gt["annotations"].append(
+                {
+                    "id": len(gt["annotations"]) + 1,
+                    "image_id": i + 1,
+                    "category_id": int(c) + 1,
+                    "bbox": xywh(b),
+                    "area": float((b[2] - b[0]) * (b[3] - b[1])),
+                    "iscrowd": 0,
+                }
+            )
+    dets = [
+        {"image_id": i + 1, "category_id": int(c) + 1, "bbox": xywh(b), "score": float(s)}
+        for i, p in enumerate(preds)
+        for b, c, s in zip(p["boxes"], p["classes"], p["scores"])
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = gt
@@ -87,8 +101,13 @@ def test_hand_computed_cases():
     perfect = [{"boxes": box, "classes": np.array([0]), "scores": np.array([0.9])}]
     assert detection_metrics(perfect, truth, ["a"])["map50_95"] == pytest.approx(1.0)
     # a false box scoring above the true one: precision 1/2 at recall 1 -> AP 0.5 at every threshold
-    worse = [{"boxes": np.vstack([[50.0, 50.0, 60.0, 60.0], box]), "classes": np.array([0, 0]),
-              "scores": np.array([0.95, 0.9])}]
+    worse = [
+        {
+            "boxes": np.vstack([[50.0, 50.0, 60.0, 60.0], box]),
+            "classes": np.array([0, 0]),
+            "scores": np.array([0.95, 0.9]),
+        }
+    ]
     assert detection_metrics(worse, truth, ["a"])["map50"] == pytest.approx(0.5)
     # shifted by 5 px: IoU 15*20/(2*400-300) = 0.6 -> a hit at 0.5 .. 0.6, a miss above: AP 3/10
     shifted = [{"boxes": box + [5, 0, 5, 0], "classes": np.array([0]), "scores": np.array([0.9])}]
@@ -99,8 +118,13 @@ def test_hand_computed_cases():
 
 
 def test_a_detection_on_a_difficult_box_is_neither_hit_nor_miss():
-    truth = [{"boxes": np.array([[10.0, 10, 30, 30], [50, 50, 70, 70]]), "classes": np.array([0, 0]),
-              "difficult": np.array([False, True])}]
+    truth = [
+        {
+            "boxes": np.array([[10.0, 10, 30, 30], [50, 50, 70, 70]]),
+            "classes": np.array([0, 0]),
+            "difficult": np.array([False, True]),
+        }
+    ]
     found_both = [{"boxes": truth[0]["boxes"], "classes": np.array([0, 0]), "scores": np.array([0.8, 0.9])}]
     assert detection_metrics(found_both, truth, ["a"])["map50"] == pytest.approx(1.0)
     only_real = [{"boxes": truth[0]["boxes"][:1], "classes": np.array([0]), "scores": np.array([0.8])}]

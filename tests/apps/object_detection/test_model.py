@@ -12,7 +12,7 @@ def test_targets_mark_the_points_near_a_box_centre_with_its_class_box_and_centre
     boxes = np.array([[[4.0, 4.0, 20.0, 12.0], [0, 0, 0, 0]]], np.float32)
     labels = np.array([[2.0, -1.0]], np.float32)
     t = dmodel.assign_targets(boxes, labels, SIZE, K).numpy()[0]  # (64, 8): 8x8 grid at stride 4
-    positive = t[:, 4:4 + K].sum(-1) > 0
+    positive = t[:, 4 : 4 + K].sum(-1) > 0
     cx, cy = (c * SIZE for c in dmodel.grid_centres(SIZE))
     inside = (cx > 4) & (cx < 20) & (cy > 4) & (cy < 12) & (abs(cx - 12) < 6) & (abs(cy - 8) < 6)
     assert np.array_equal(positive, inside) and positive.sum() == 4  # x in {10, 14}, y in {6, 10}
@@ -26,7 +26,7 @@ def test_loss_is_lower_for_the_right_boxes_than_for_shifted_ones():
     truth = np.array([[[4.0, 4.0, 20.0, 12.0, 1.0]]], np.float32)
     t = dmodel.assign_targets(truth[..., :4], truth[..., 4], SIZE, K).numpy()
     cx, cy = dmodel.grid_centres(SIZE)
-    pos = t[0, :, 4:4 + K].sum(-1) > 0
+    pos = t[0, :, 4 : 4 + K].sum(-1) > 0
 
     def prediction(shift):
         p = np.full((1, 64, 5 + K), 0.01, np.float32)
@@ -46,7 +46,7 @@ def test_a_look_alike_class_on_an_items_points_keeps_its_full_cross_entropy():
     """Focal weighting stays on background points; on an item's points the wrong classes are plain BCE."""
     truth = np.array([[[4.0, 4.0, 20.0, 12.0, 1.0]]], np.float32)
     t = dmodel.assign_targets(truth[..., :4], truth[..., 4], SIZE, K).numpy()
-    pos = t[0, :, 4:4 + K].sum(-1) > 0
+    pos = t[0, :, 4 : 4 + K].sum(-1) > 0
     p = np.full((1, 64, 5 + K), 1e-4, np.float32)
     p[0, :, 4 + K] = 0.5
     p[0, pos, 4 + 1] = 0.6  # the right class, unsure
@@ -64,9 +64,12 @@ def test_a_look_alike_class_on_an_items_points_keeps_its_full_cross_entropy():
     # background points are weighted alike either way
     q = p.copy()
     q[0, ~pos, 4] = 0.3
-    assert np.isclose(float(dmodel.DetectionLoss(K, SIZE)(truth, q)) - float(dmodel.DetectionLoss(K, SIZE)(truth, p)),
-                      float(dmodel.DetectionLoss(K, SIZE, positive_weight=None)(truth, q))
-                      - float(dmodel.DetectionLoss(K, SIZE, positive_weight=None)(truth, p)), rtol=1e-5)
+    assert np.isclose(
+        float(dmodel.DetectionLoss(K, SIZE)(truth, q)) - float(dmodel.DetectionLoss(K, SIZE)(truth, p)),
+        float(dmodel.DetectionLoss(K, SIZE, positive_weight=None)(truth, q))
+        - float(dmodel.DetectionLoss(K, SIZE, positive_weight=None)(truth, p)),
+        rtol=1e-5,
+    )
 
 
 def test_serving_nms_gives_the_numpy_postprocess_detections_for_a_batch():
@@ -79,9 +82,12 @@ def test_serving_nms_gives_the_numpy_postprocess_detections_for_a_batch():
     p[..., :4] = rng.uniform(0.02, 0.3, (n, 64, 4))
     p[..., 4 + K] = rng.uniform(0.2, 1.0, (n, 64))
     hot = rng.random((n, 64)) < 0.3
-    p[..., 4:4 + K][hot, rng.integers(0, K, hot.sum())] = rng.uniform(0.1, 1.0, hot.sum())
-    metadata = {"class_names": ["a", "b", "c"], "input": {"shape": [SIZE, SIZE, 3]},
-                "postprocessing_params": {"max_detections": 6, "score_threshold": 0.05, "iou_threshold": 0.5}}
+    p[..., 4 : 4 + K][hot, rng.integers(0, K, hot.sum())] = rng.uniform(0.1, 1.0, hot.sum())
+    metadata = {
+        "class_names": ["a", "b", "c"],
+        "input": {"shape": [SIZE, SIZE, 3]},
+        "postprocessing_params": {"max_detections": 6, "score_threshold": 0.05, "iou_threshold": 0.5},
+    }
     out = {k: v.numpy() for k, v in dmodel.detect(tf.constant(p), SIZE, K, 6, 0.05, 0.5).items()}
     want = detections(p, metadata)
     assert out["boxes"].shape == (n, 6, 4) and out["classes"].dtype == np.int32

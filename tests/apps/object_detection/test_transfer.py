@@ -8,8 +8,22 @@ import pytest
 
 from edgesuite.common.errors import UserInputError
 
-TINY = ["--canvas-count", "48", "--image-size", "32", "--epochs", "2", "--batch-size", "16", "--time-budget", "0",
-        "--precision", "float32", "--seed", "1"]
+TINY = [
+    "--canvas-count",
+    "48",
+    "--image-size",
+    "32",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "16",
+    "--time-budget",
+    "0",
+    "--precision",
+    "float32",
+    "--seed",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +32,31 @@ def classifier_run(tiny_folder, tmp_path_factory):
     from edgesuite.cli import main
 
     out = tmp_path_factory.mktemp("pretrain")
-    assert main(["train", "image-classification", "--data", str(tiny_folder), "--model", "mobilenetv2", "--width",
-                 "0.35", "--image-size", "32", "--epochs", "1", "--precision", "float32", "--out", str(out),
-                 "--name", "mnv2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "image-classification",
+                "--data",
+                str(tiny_folder),
+                "--model",
+                "mobilenetv2",
+                "--width",
+                "0.35",
+                "--image-size",
+                "32",
+                "--epochs",
+                "1",
+                "--precision",
+                "float32",
+                "--out",
+                str(out),
+                "--name",
+                "mnv2",
+            ]
+        )
+        == 0
+    )
     return out / "image-classification" / "mnv2"
 
 
@@ -42,8 +78,27 @@ def test_a_frozen_backbone_from_a_run_folder_keeps_its_weights(classifier_run, t
 
     from edgesuite.cli import main
 
-    assert main(["train", "object-detection", *TINY, "--backbone", "mobilenetv2", "--width", "0.35", "--weights",
-                 str(classifier_run), "--freeze-backbone", "--out", str(tmp_path), "--name", "frozen"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "object-detection",
+                *TINY,
+                "--backbone",
+                "mobilenetv2",
+                "--width",
+                "0.35",
+                "--weights",
+                str(classifier_run),
+                "--freeze-backbone",
+                "--out",
+                str(tmp_path),
+                "--name",
+                "frozen",
+            ]
+        )
+        == 0
+    )
     run = tmp_path / "object-detection" / "frozen"
     detector = keras.models.load_model(run / "model.keras", compile=False)
     pretrained = _conv1(keras.models.load_model(classifier_run / "model.keras", compile=False))
@@ -61,8 +116,26 @@ def test_a_weights_file_starts_a_fine_tuned_backbone(classifier_run, tmp_path):
     backbone = keras.models.load_model(classifier_run / "model.keras", compile=False).get_layer("backbone")
     path = tmp_path / "mobilenetv2_035.weights.h5"
     backbone.save_weights(path)
-    assert main(["train", "object-detection", *TINY, "--backbone", "mobilenetv2", "--width", "0.35", "--weights",
-                 str(path), "--out", str(tmp_path), "--name", "tuned"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "object-detection",
+                *TINY,
+                "--backbone",
+                "mobilenetv2",
+                "--width",
+                "0.35",
+                "--weights",
+                str(path),
+                "--out",
+                str(tmp_path),
+                "--name",
+                "tuned",
+            ]
+        )
+        == 0
+    )
     detector = keras.models.load_model(tmp_path / "object-detection" / "tuned" / "model.keras", compile=False)
     moved = np.abs(_conv1(detector) - backbone.get_layer("Conv1").get_weights()[0]).max()
     assert 0 < moved < 0.5  # trained from the file's weights, not from scratch
@@ -74,8 +147,23 @@ def test_bad_backbone_weights_are_named(classifier_run, trained_run, tmp_path):
     with pytest.raises(UserInputError, match="the vgg backbone trains from scratch"):
         train("object-detection", weights=str(classifier_run), out=str(tmp_path))
     with pytest.raises(UserInputError, match="holds no MobileNetV2 backbone"):
-        train("object-detection", backbone="mobilenetv2", weights=str(trained_run), out=str(tmp_path),
-              canvas_count=48, image_size=32, epochs=1)
+        train(
+            "object-detection",
+            backbone="mobilenetv2",
+            weights=str(trained_run),
+            out=str(tmp_path),
+            canvas_count=48,
+            image_size=32,
+            epochs=1,
+        )
     with pytest.raises(UserInputError, match="other shapes in layer|same width"):
-        train("object-detection", backbone="mobilenetv2", width=0.5, weights=str(classifier_run), out=str(tmp_path),
-              canvas_count=48, image_size=32, epochs=1)
+        train(
+            "object-detection",
+            backbone="mobilenetv2",
+            width=0.5,
+            weights=str(classifier_run),
+            out=str(tmp_path),
+            canvas_count=48,
+            image_size=32,
+            epochs=1,
+        )

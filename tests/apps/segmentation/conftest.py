@@ -30,8 +30,31 @@ def seg_run(tmp_path_factory) -> Path:
     from edgesuite.cli import main
 
     out = tmp_path_factory.mktemp("segruns")
-    assert main(["train", "segmentation", "--canvas-count", "160", "--image-size", "32", "--width", "0.25",
-                 "--epochs", "2", "--batch-size", "16", "--out", str(out), "--name", "tiny", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "segmentation",
+                "--canvas-count",
+                "160",
+                "--image-size",
+                "32",
+                "--width",
+                "0.25",
+                "--epochs",
+                "2",
+                "--batch-size",
+                "16",
+                "--out",
+                str(out),
+                "--name",
+                "tiny",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     return out / "segmentation" / "tiny"
 
 

@@ -48,7 +48,9 @@ def test_a_mask_value_above_the_classes_that_is_not_the_ignore_index(pairs, caps
     mask[:4, :4] = 42
     mask[10:, 10:] = 255  # the ignore index is fine
     Image.fromarray(mask).save(pairs / "masks" / "c005.png")
-    n, warning = _broken(pairs, capsys, r"c005\.png: mask value 42 is not a class id \(0\.\.10\) nor the ignore index 255")
+    n, warning = _broken(
+        pairs, capsys, r"c005\.png: mask value 42 is not a class id \(0\.\.10\) nor the ignore index 255"
+    )
     assert n == 23 and "mask value 42" in warning
 
 
@@ -92,13 +94,16 @@ def test_palette_and_tiff_masks_hold_class_indices_and_binary_reduces_them(pairs
     pal.putpalette([v for i in range(256) for v in (i * 7 % 256, i * 13 % 256, i * 29 % 256)])
     pal.save(pairs / "masks" / "c000.png")
     (pairs / "masks" / "c001.png").unlink()
-    Image.fromarray(np.asarray(Image.open(pairs / "images" / "c001.png").convert("L")).astype(np.uint16) * 0
-                    + np.asarray(Image.open(pairs / "masks" / "c002.png")).astype(np.uint16)).save(
-        pairs / "masks" / "c001.tif")
+    Image.fromarray(
+        np.asarray(Image.open(pairs / "images" / "c001.png").convert("L")).astype(np.uint16) * 0
+        + np.asarray(Image.open(pairs / "masks" / "c002.png")).astype(np.uint16)
+    ).save(pairs / "masks" / "c001.tif")
     splits = _load(pairs, val_fraction=0.0, test_fraction=0.0)
     by_name = dict(zip(splits.train.names, splits.train.masks))
     assert np.array_equal(by_name[str(pairs / "masks" / "c000.png")], m)
-    assert np.array_equal(by_name[str(pairs / "masks" / "c001.tif")], np.asarray(Image.open(pairs / "masks" / "c002.png")))
+    assert np.array_equal(
+        by_name[str(pairs / "masks" / "c001.tif")], np.asarray(Image.open(pairs / "masks" / "c002.png"))
+    )
     binary = _load(pairs, val_fraction=0.0, test_fraction=0.0, binary=True)
     assert binary.class_names == ["background", "foreground"]
     assert set(np.unique(binary.train.masks)) == {0, 1}
@@ -149,8 +154,11 @@ def test_a_stray_mask_value_that_adds_classes_is_warned_about_with_its_count(pai
     assert "9, 11 in none); if 12 is a stray value, give --num-classes 11 or a classes.txt" in out
     mask[0, 0] = 40
     Image.fromarray(mask).save(pairs / "masks" / "c007.png")
-    with pytest.raises(UserInputError, match=r"mask values 0\.\.8, 10, 40 would make 41 classes, 30 of them in no "
-                                             r"mask; 40 in 1 of 24 masks \(.*c007.png\)"):
+    with pytest.raises(
+        UserInputError,
+        match=r"mask values 0\.\.8, 10, 40 would make 41 classes, 30 of them in no "
+        r"mask; 40 in 1 of 24 masks \(.*c007.png\)",
+    ):
         _load(pairs)
     mask[0, 0] = 0
     Image.fromarray(mask).save(pairs / "masks" / "c007.png")
@@ -165,8 +173,25 @@ def test_make_canvas_masks_writes_what_the_app_reads_back_exactly(tmp_path):
     from edgesuite.common.canvas import make_canvases
 
     root = tmp_path / "canvas"
-    assert main(["data", "make-canvas", "--out", str(root), "--format", "masks", "--count", "12",
-                 "--image-size", "32", "--seed", "3"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "make-canvas",
+                "--out",
+                str(root),
+                "--format",
+                "masks",
+                "--count",
+                "12",
+                "--image-size",
+                "32",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     splits = load_splits(Config(data=str(root), image_size=32))
     expected = make_canvases(12, 32, "train", seed=3)  # as the embedded canvases: 3 items at most
     assert splits.class_names == expected.mask_class_names

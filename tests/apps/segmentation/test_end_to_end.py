@@ -46,7 +46,9 @@ def test_export_all_formats_builtin_tflite_and_load_predicts_class_maps(seg_run,
     rows = {r["format"]: r for r in report["formats"]}
     assert report["metric_name"] == "miou"
     # int8 of a two-epoch model with near-even probabilities may flip argmaxes; every other format matches
-    assert all(r["status"] == "ok" for name, r in rows.items() if name != "tflite-int8" and "mediapipe" not in name), rows
+    assert all(r["status"] == "ok" for name, r in rows.items() if name != "tflite-int8" and "mediapipe" not in name), (
+        rows
+    )
     assert rows["mediapipe"]["status"] == "skipped" and "as they are" in rows["mediapipe"]["note"]  # plain files do
     assert code == (0 if rows["tflite-int8"]["status"] == "ok" else 1)
     for f in ("model_float32.tflite", "model_int8.tflite"):
@@ -73,12 +75,16 @@ def test_mediapipe_image_segmenter_takes_the_tflite_as_it_is(seg_run, make_pairs
 
     export = seg_run / "export"
     if not (export / "model_int8.tflite").exists():
-        assert main(["export", str(seg_run), "--formats", "tflite,tflite-int8", "--calibration-samples", "32"]) in (0, 1)
+        assert main(["export", str(seg_run), "--formats", "tflite,tflite-int8", "--calibration-samples", "32"]) in (
+            0,
+            1,
+        )
     images = sorted((make_pairs(tmp_path / "held", count=12, size=32, seed=5, split="test") / "images").iterdir())
     for name, floor in (("model_float32.tflite", 0.99), ("model_int8.tflite", 0.98)):
         ours = load(export / name)
-        options = vision.ImageSegmenterOptions(base_options=BaseOptions(model_asset_path=str(export / name)),
-                                               output_category_mask=True)
+        options = vision.ImageSegmenterOptions(
+            base_options=BaseOptions(model_asset_path=str(export / name)), output_category_mask=True
+        )
         with vision.ImageSegmenter.create_from_options(options) as segmenter:
             assert segmenter.labels[:2] == ["background", "t-shirt/top"]
             agree = []
@@ -98,17 +104,22 @@ def test_serving_graphs_also_return_a_uint8_class_map(seg_run, make_pairs, tmp_p
 
     export = seg_run / "export"
     if not (export / "model_int8.tflite").exists():
-        assert main(["export", str(seg_run), "--formats", "savedmodel,tflite,tflite-int8,onnx",
-                     "--calibration-samples", "16"]) in (0, 1)
-    x = np.stack([np.asarray(Image.open(p)) for p in
-                  sorted((make_pairs(tmp_path / "d", count=3, size=32, split="test") / "images").glob("*.png"))])
+        assert main(
+            ["export", str(seg_run), "--formats", "savedmodel,tflite,tflite-int8,onnx", "--calibration-samples", "16"]
+        ) in (0, 1)
+    x = np.stack(
+        [
+            np.asarray(Image.open(p))
+            for p in sorted((make_pairs(tmp_path / "d", count=3, size=32, split="test") / "images").glob("*.png"))
+        ]
+    )
     sig = tf.saved_model.load(str(export / "savedmodel")).signatures["serving_default"]
     out = {k: v.numpy() for k, v in sig(image=tf.constant(x)).items()}
     assert out["class_map"].dtype == np.uint8 and out["class_map"].shape == (3, 32, 32)
     assert np.array_equal(out["class_map"], out["probabilities"].argmax(-1))
     for name in ("model_float32.tflite", "model_int8.tflite"):
         runner = Interpreter(model_path=str(export / name)).get_signature_runner("serving_default")
-        got = [runner(image=x[i:i + 1]) for i in range(3)]
+        got = [runner(image=x[i : i + 1]) for i in range(3)]
         maps = np.concatenate([g["class_map"] for g in got])
         probs = np.concatenate([g["probabilities"] for g in got])
         assert maps.dtype == np.uint8 and np.array_equal(maps, probs.argmax(-1)), name
@@ -121,8 +132,27 @@ def test_the_train_script_trains_evaluates_and_exports(pairs, tmp_path, capsys):
     from tests.apps.test_train_scripts import load_script, script_ran
 
     main_ = load_script("segmentation").main
-    assert main_(["--data", str(pairs), "--image-size", "32", "--width", "0.25", "--epochs", "1",
-                  "--batch-size", "8", "--out", str(tmp_path), "--formats", "keras"]) == 0
+    assert (
+        main_(
+            [
+                "--data",
+                str(pairs),
+                "--image-size",
+                "32",
+                "--width",
+                "0.25",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--out",
+                str(tmp_path),
+                "--formats",
+                "keras",
+            ]
+        )
+        == 0
+    )
     script_ran(tmp_path / "segmentation", capsys, "test mIoU")
 
 
@@ -136,23 +166,45 @@ def test_a_folder_streams_from_its_files_through_a_file_cache(make_pairs, tmp_pa
     root = make_pairs(tmp_path / "data", count=30, size=40)
     splits = load_splits(Config(data=str(root), image_size=32))
     assert isinstance(splits.train.images, FileRows) and isinstance(splits.train.masks, FileRows)
-    assert splits.train.masks[0].shape == (32, 32) and splits.train.value_counts().sum(1).tolist() == [32 * 32] * len(splits.train)
-    args = ["train", "segmentation", "--data", str(root), "--image-size", "32", "--width", "0.25", "--epochs", "2",
-            "--batch-size", "8", "--cache-memory-mb", "0", "--out", str(tmp_path / "runs"), "--seed", "1"]
+    assert splits.train.masks[0].shape == (32, 32) and splits.train.value_counts().sum(1).tolist() == [32 * 32] * len(
+        splits.train
+    )
+    args = [
+        "train",
+        "segmentation",
+        "--data",
+        str(root),
+        "--image-size",
+        "32",
+        "--width",
+        "0.25",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--cache-memory-mb",
+        "0",
+        "--out",
+        str(tmp_path / "runs"),
+        "--seed",
+        "1",
+    ]
     assert main([*args, "--name", "first"]) == 0
     out = capsys.readouterr().out
     assert "cache: train split" in out and "a file cache at" in out and "written during the first epoch" in out
     assert len(list((tmp_path / "runs" / ".cache" / "segmentation").rglob("*.index"))) == 2  # train and val
     assert main([*args, "--name", "second"]) == 0
     assert capsys.readouterr().out.count("(reused)") == 2
-    first, second = (json.loads((tmp_path / "runs" / "segmentation" / n / "metrics.json").read_text())
-                     for n in ("first", "second"))
+    first, second = (
+        json.loads((tmp_path / "runs" / "segmentation" / n / "metrics.json").read_text()) for n in ("first", "second")
+    )
     assert second["miou"] == first["miou"]  # the cached rows are the decoded ones
 
 
 def test_class_maps_come_back_at_the_input_size_as_mediapipe_gives_them(seg_run, make_pairs, tmp_path):
     """A 48 x 36 image (not the model's 32 x 32): edgesuite.load's class map is 36 x 48, the scores resized before
-    the best class is taken as MediaPipe's ImageSegmenter does, and the two agree; --save-dir writes masks of that size."""
+    the best class is taken as MediaPipe's ImageSegmenter does, and the two agree; --save-dir writes masks of that
+    size."""
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
 
@@ -166,8 +218,9 @@ def test_class_maps_come_back_at_the_input_size_as_mediapipe_gives_them(seg_run,
         Image.open(path).crop((0, 6, 48, 42)).save(path)
     ours = load(export / "model_float32.tflite")
     results = ours.predict([str(p) for p in images])
-    options = vision.ImageSegmenterOptions(base_options=BaseOptions(model_asset_path=str(export / "model_float32.tflite")),
-                                           output_category_mask=True)
+    options = vision.ImageSegmenterOptions(
+        base_options=BaseOptions(model_asset_path=str(export / "model_float32.tflite")), output_category_mask=True
+    )
     agree, nearest = [], []
     with vision.ImageSegmenter.create_from_options(options) as segmenter:
         for path, r in zip(images, results):

@@ -7,12 +7,8 @@ from edgesuite.apps.segmentation.metrics import confusion, segmentation_metrics
 
 
 def test_metrics_match_hand_computed_values_on_small_masks():
-    truth = np.array([[0, 0, 1, 1],
-                      [0, 0, 1, 1],
-                      [2, 2, 255, 255]])
-    pred = np.array([[0, 1, 1, 1],
-                     [0, 0, 1, 0],
-                     [2, 0, 2, 1]])
+    truth = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 255, 255]])
+    pred = np.array([[0, 1, 1, 1], [0, 0, 1, 0], [2, 0, 2, 1]])
     m = segmentation_metrics(truth, pred, ["bg", "a", "b", "c"])
     # valid pixels: the 10 not at 255. class 0: tp 3, fp 2 (truth 1 -> 0, truth 2 -> 0), fn 1 -> IoU 3/6
     # class 1: tp 3, fp 1, fn 1 -> 3/5; class 2: tp 1, fp 0, fn 1 -> 1/2; class 3 absent from both -> left out

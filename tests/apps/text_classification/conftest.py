@@ -38,8 +38,39 @@ def text_run(text_csv, tmp_path_factory) -> Path:
     from edgesuite.cli import main
 
     out = tmp_path_factory.mktemp("text-runs")
-    assert main(["train", "text-classification", "--data", str(text_csv), "--model", "bow", "--epochs", "6",
-                 "--batch-size", "32",
-                 "--vocab-size", "600", "--max-length", "32", "--bigram-buckets", "500", "--embed-dim", "16",
-                 "--lr", "0.02", "--early-stopping", "0", "--out", str(out), "--name", "shared", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "text-classification",
+                "--data",
+                str(text_csv),
+                "--model",
+                "bow",
+                "--epochs",
+                "6",
+                "--batch-size",
+                "32",
+                "--vocab-size",
+                "600",
+                "--max-length",
+                "32",
+                "--bigram-buckets",
+                "500",
+                "--embed-dim",
+                "16",
+                "--lr",
+                "0.02",
+                "--early-stopping",
+                "0",
+                "--out",
+                str(out),
+                "--name",
+                "shared",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     return out / "text-classification" / "shared"

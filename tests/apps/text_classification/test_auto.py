@@ -8,16 +8,34 @@ import yaml
 
 from edgesuite.cli import main
 
-FLAGS = ["--epochs", "2", "--vocab-size", "400", "--max-length", "24", "--bigram-buckets", "200", "--embed-dim", "8",
-         "--hidden", "8", "--precision", "float32", "--seed", "2"]
+FLAGS = [
+    "--epochs",
+    "2",
+    "--vocab-size",
+    "400",
+    "--max-length",
+    "24",
+    "--bigram-buckets",
+    "200",
+    "--embed-dim",
+    "8",
+    "--hidden",
+    "8",
+    "--precision",
+    "float32",
+    "--seed",
+    "2",
+]
 
 
 def test_auto_keeps_the_best_validation_candidate_and_a_cut_run_resumes(text_csv, tmp_path):
     import edgesuite
 
     out = tmp_path / "out"
-    assert main(["train", "text-classification", "--data", str(text_csv), *FLAGS, "--out", str(out),
-                 "--name", "auto"]) == 0
+    assert (
+        main(["train", "text-classification", "--data", str(text_csv), *FLAGS, "--out", str(out), "--name", "auto"])
+        == 0
+    )
     run = out / "text-classification" / "auto"
     metrics = json.loads((run / "metrics.json").read_text())
     table = metrics["model_selection"]
@@ -36,13 +54,15 @@ def test_auto_keeps_the_best_validation_candidate_and_a_cut_run_resumes(text_csv
     assert len(edgesuite.open_run(run).predict(["a fine film", "a dull one"])) == 2
 
     # cut during the last candidate: the others are kept as they are, the cut one trains again
-    kept = {m: os.stat(run / "candidates" / "text-classification" / m / "model.keras").st_mtime_ns
-            for m in ("linear", "bow")}
+    kept = {
+        m: os.stat(run / "candidates" / "text-classification" / m / "model.keras").st_mtime_ns
+        for m in ("linear", "bow")
+    }
     cnn = run / "candidates" / "text-classification" / "cnn"
     for name in ("model.keras", "metrics.json", "selection.json"):
         (cnn / name).unlink()
-    (cnn / "status.json").write_text(json.dumps({"state": "running", "pid": 2 ** 22 + 7, "host": os.uname().nodename}))
-    (run / "status.json").write_text(json.dumps({"state": "running", "pid": 2 ** 22 + 7, "host": os.uname().nodename}))
+    (cnn / "status.json").write_text(json.dumps({"state": "running", "pid": 2**22 + 7, "host": os.uname().nodename}))
+    (run / "status.json").write_text(json.dumps({"state": "running", "pid": 2**22 + 7, "host": os.uname().nodename}))
     (run / "config.yaml").write_text(yaml.safe_dump({**config, "model": "auto"}, sort_keys=False))
     assert main(["train", "text-classification", "--resume", str(run)]) == 0
     for m, mtime in kept.items():

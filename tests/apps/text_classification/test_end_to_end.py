@@ -11,13 +11,25 @@ from edgesuite.cli import main
 
 from .conftest import write_csv
 
-TEXTS = ["A wonderful, moving film with superb acting.", "A tedious mess; I was bored throughout.",
-         "我喜欢这部电影", ""]
+TEXTS = [
+    "A wonderful, moving film with superb acting.",
+    "A tedious mess; I was bored throughout.",
+    "我喜欢这部电影",
+    "",
+]
 
 
 def test_run_directory_metrics_plots_and_misclassified_texts(text_run):
-    for name in ("config.yaml", "info.json", "history.csv", "metrics.json", "model.keras", "misclassified.csv",
-                 "plots/training_curves.png", "plots/confusion_matrix.png"):
+    for name in (
+        "config.yaml",
+        "info.json",
+        "history.csv",
+        "metrics.json",
+        "model.keras",
+        "misclassified.csv",
+        "plots/training_curves.png",
+        "plots/confusion_matrix.png",
+    ):
         assert (text_run / name).exists(), name
     metrics = json.loads((text_run / "metrics.json").read_text())
     for key in ("accuracy", "macro_f1", "macro_precision", "macro_recall", "per_class", "confusion_matrix"):
@@ -57,8 +69,21 @@ def test_every_format_exports_and_matches_keras(text_export):
     statuses = {r["format"]: r["status"] for r in report["formats"]}
     assert statuses.pop("web") in ("ok", "skipped"), report["formats"]  # skipped without npm: tests/export/test_web.py
     assert statuses == {
-        f: "ok" for f in ("savedmodel", "keras", "h5", "tflite", "tflite-fp16", "tflite-dynamic", "tflite-int8",
-                          "mediapipe", "mediapipe-int8", "coreml", "onnx")}
+        f: "ok"
+        for f in (
+            "savedmodel",
+            "keras",
+            "h5",
+            "tflite",
+            "tflite-fp16",
+            "tflite-dynamic",
+            "tflite-int8",
+            "mediapipe",
+            "mediapipe-int8",
+            "coreml",
+            "onnx",
+        )
+    }
     rows = {r["format"]: r for r in report["formats"]}
     assert rows["mediapipe"]["mediapipe"].startswith("ok: TextClassifier"), rows["mediapipe"]
     assert rows["tflite"]["mediapipe"].startswith("not applicable") and "model_mediapipe" in rows["tflite"]["mediapipe"]
@@ -70,8 +95,9 @@ def test_mediapipe_text_classifier_tokenizes_from_the_metadata(text_export, text
     names the label edgesuite gives on >= 98 % of the texts; a quantized tie (within 0.01) counts as the same."""
     import csv
 
-    import edgesuite
     from mediapipe.tasks.python import BaseOptions, text
+
+    import edgesuite
 
     with open(text_csv, encoding="utf-8") as f:
         texts = [r["text"] for r, _ in zip(csv.DictReader(f), range(200))] + TEXTS
@@ -105,8 +131,9 @@ def test_string_tflite_holds_only_the_tftext_ops_and_int8_takes_token_ids(text_e
     assert it.get_input_details()[0]["dtype"] == np.int32
 
 
-@pytest.mark.parametrize("name", ["savedmodel", "model_float32.tflite", "model_int8.tflite", "model.onnx",
-                                  "model.h5", "model.keras"])
+@pytest.mark.parametrize(
+    "name", ["savedmodel", "model_float32.tflite", "model_int8.tflite", "model.onnx", "model.h5", "model.keras"]
+)
 def test_load_predicts_raw_strings_from_every_format(text_export, text_run, name):
     import edgesuite
 
@@ -120,16 +147,18 @@ def test_savedmodel_signature_takes_strings(text_export):
     import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
     fn = tf.saved_model.load(str(text_export / "savedmodel")).signatures["serving_default"]
-    (name, spec), = fn.structured_input_signature[1].items()
+    ((name, spec),) = fn.structured_input_signature[1].items()
     assert (name, spec.dtype) == ("text", tf.string)
     probs = fn(text=tf.constant(TEXTS))["probabilities"].numpy()
     assert probs.shape == (4, 3) and np.allclose(probs.sum(-1), 1, atol=1e-5)
 
 
 def test_h5_loads_in_plain_keras_in_a_fresh_process(text_export):
-    code = ("import keras, numpy as np, sys; "
-            f"m=keras.models.load_model({str(text_export / 'model.h5')!r}); assert 'edgesuite' not in sys.modules; "
-            "print(m(np.ones((1, m.inputs[0].shape[1]), 'int32')).shape)")
+    code = (
+        "import keras, numpy as np, sys; "
+        f"m=keras.models.load_model({str(text_export / 'model.h5')!r}); assert 'edgesuite' not in sys.modules; "
+        "print(m(np.ones((1, m.inputs[0].shape[1]), 'int32')).shape)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("(1, 3)")
@@ -138,9 +167,35 @@ def test_h5_loads_in_plain_keras_in_a_fresh_process(text_export):
 @pytest.mark.parametrize("model", ["cnn", "bilstm", "transformer"])  # bow: the shared run above
 def test_other_architectures_train_and_convert_to_builtin_tflite(text_csv, tmp_path, model):
     out = tmp_path / "out"
-    assert main(["train", "text-classification", "--data", str(text_csv), "--model", model, "--epochs", "1",
-                 "--batch-size", "32", "--vocab-size", "300", "--max-length", "16", "--embed-dim", "16",
-                 "--hidden", "8", "--out", str(out), "--name", model]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "text-classification",
+                "--data",
+                str(text_csv),
+                "--model",
+                model,
+                "--epochs",
+                "1",
+                "--batch-size",
+                "32",
+                "--vocab-size",
+                "300",
+                "--max-length",
+                "16",
+                "--embed-dim",
+                "16",
+                "--hidden",
+                "8",
+                "--out",
+                str(out),
+                "--name",
+                model,
+            ]
+        )
+        == 0
+    )
     run = out / "text-classification" / model
     # float formats only: after one epoch the probabilities are near ties, where int8 rounding flips top-1
     # labels without being wrong (int8 parity is checked on the trained bow run above and in the benchmark)
@@ -153,8 +208,29 @@ def test_the_train_script_trains_evaluates_and_exports(text_csv, tmp_path, capsy
     from tests.apps.test_train_scripts import load_script, script_ran
 
     main_ = load_script("text-classification").main
-    assert main_(["--data", str(text_csv), "--model", "bow", "--epochs", "1", "--vocab-size", "600",
-                  "--max-length", "32", "--embed-dim", "16", "--out", str(tmp_path), "--formats", "keras"]) == 0
+    assert (
+        main_(
+            [
+                "--data",
+                str(text_csv),
+                "--model",
+                "bow",
+                "--epochs",
+                "1",
+                "--vocab-size",
+                "600",
+                "--max-length",
+                "32",
+                "--embed-dim",
+                "16",
+                "--out",
+                str(tmp_path),
+                "--formats",
+                "keras",
+            ]
+        )
+        == 0
+    )
     script_ran(tmp_path / "text-classification", capsys, "word pieces")
 
 
@@ -165,7 +241,10 @@ def test_the_baseline_reads_text_without_spaces_by_characters():
 
     from edgesuite.apps.text_classification import baseline
 
-    good, bad = ["这部电影很好看", "演员非常好", "我很喜欢这个故事"], ["这部电影很无聊", "演员非常差", "我不喜欢这个故事"]
+    good, bad = (
+        ["这部电影很好看", "演员非常好", "我很喜欢这个故事"],
+        ["这部电影很无聊", "演员非常差", "我不喜欢这个故事"],
+    )
     rng = np.random.default_rng(0)
 
     def split(n):
@@ -190,8 +269,10 @@ def test_the_baseline_is_fitted_once_per_data_set(monkeypatch):
 
     def split(n):
         labels = rng.integers(0, 2, n)
-        return SimpleNamespace(texts=[("a fine warm film" if y else "a dull cold film") + f" {i}" for i, y in
-                                      enumerate(labels)], labels=labels)
+        return SimpleNamespace(
+            texts=[("a fine warm film" if y else "a dull cold film") + f" {i}" for i, y in enumerate(labels)],
+            labels=labels,
+        )
 
     train, val, held = split(40), split(10), split(20)
     first = baseline.fit_and_score(train, val, held, 2)
@@ -209,9 +290,35 @@ def test_the_linear_model_weights_ngrams_by_idf_and_exports(text_csv, tmp_path):
     import edgesuite
 
     out = tmp_path / "runs"
-    assert main(["train", "text-classification", "--data", str(text_csv), "--model", "linear", "--epochs", "3",
-                 "--vocab-size", "600", "--bigram-buckets", "500", "--lr", "0.05", "--precision", "float32", "--out", str(out),
-                 "--name", "lin", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "text-classification",
+                "--data",
+                str(text_csv),
+                "--model",
+                "linear",
+                "--epochs",
+                "3",
+                "--vocab-size",
+                "600",
+                "--bigram-buckets",
+                "500",
+                "--lr",
+                "0.05",
+                "--precision",
+                "float32",
+                "--out",
+                str(out),
+                "--name",
+                "lin",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     run = out / "text-classification" / "lin"
     info = json.loads((run / "info.json").read_text())
     n = len(info["tokenizer"]["vocab"]) + 500
@@ -253,31 +360,67 @@ def test_a_linear_model_on_chinese_text_gets_trigrams_and_exports_with_them(tmp_
 
     data = write_csv(tmp_path / "zh.csv", chinese_reviews(300, 0))
     out = tmp_path / "runs"
-    assert main(["train", "text-classification", "--data", str(data), "--model", "linear", "--epochs", "2",
-                 "--precision", "float32", "--out", str(out), "--name", "zh", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "text-classification",
+                "--data",
+                str(data),
+                "--model",
+                "linear",
+                "--epochs",
+                "2",
+                "--precision",
+                "float32",
+                "--out",
+                str(out),
+                "--name",
+                "zh",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     run = out / "text-classification" / "zh"
     info = json.loads((run / "info.json").read_text())
     tok = info["tokenizer"]
     b2, b3, length = tok["bigram_buckets"], tok["trigram_buckets"], tok["max_length"]
-    assert b3 >= 1024 and b3 & (b3 - 1) == 0 and yaml.safe_load((run / "config.yaml").read_text())["trigram_buckets"] == b3
+    assert (
+        b3 >= 1024 and b3 & (b3 - 1) == 0 and yaml.safe_load((run / "config.yaml").read_text())["trigram_buckets"] == b3
+    )
     assert info["input_length"] == 3 * length - 3 and len(info["idf"]) == len(tok["vocab"]) + b2 + b3
     assert keras.models.load_model(run / "model.keras").input_shape == (None, 3 * length - 3)
     texts = [r["text"] for r in chinese_reviews(40, 1)]
     np.testing.assert_array_equal(ctext.encode(texts, tok), ctext.tokenize(texts, ctext.tokenizer_from_settings(tok)))
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["accuracy"] > 0.9, metrics["accuracy"]
-    assert main(["export", str(run), "--formats", "h5,tflite,tflite-int8,onnx,mediapipe,coreml",
-                 "--calibration-samples", "16"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(run),
+                "--formats",
+                "h5,tflite,tflite-int8,onnx,mediapipe,coreml",
+                "--calibration-samples",
+                "16",
+            ]
+        )
+        == 0
+    )
     report = json.loads((run / "export" / "export_report.json").read_text())
     assert {r["format"]: r["status"] for r in report["formats"]} == {
-        f: "ok" for f in ("h5", "tflite", "tflite-int8", "onnx", "mediapipe", "coreml")}
+        f: "ok" for f in ("h5", "tflite", "tflite-int8", "onnx", "mediapipe", "coreml")
+    }
     reference = [r["label"] for r in edgesuite.open_run(run).predict(texts)]
     for name in ("model.h5", "model_float32.tflite", "model_int8.tflite", "model.onnx"):
         assert [r["label"] for r in edgesuite.load(run / "export" / name).predict(texts)] == reference, name
     from mediapipe.tasks.python import BaseOptions, text
 
-    options = text.TextClassifierOptions(base_options=BaseOptions(
-        model_asset_path=str(run / "export" / "model_mediapipe.tflite")))
+    options = text.TextClassifierOptions(
+        base_options=BaseOptions(model_asset_path=str(run / "export" / "model_mediapipe.tflite"))
+    )
     with text.TextClassifier.create_from_options(options) as classifier:
         got = [classifier.classify(t).classifications[0].categories[0].category_name for t in texts]
     assert got == reference

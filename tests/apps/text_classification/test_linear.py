@@ -10,8 +10,14 @@ from edgesuite.apps.text_classification.config import Config
 from edgesuite.apps.text_classification.task import TASK, TextClassificationTask
 from edgesuite.common import text as ctext
 
-TEXTS = ["the cat sat on the mat and the cat slept", "a dog a dog a dog barked", "", "one",
-         "the end of the film is the end of the cat", "dog dog dog dog dog dog dog dog"]
+TEXTS = [
+    "the cat sat on the mat and the cat slept",
+    "a dog a dog a dog barked",
+    "",
+    "one",
+    "the end of the film is the end of the cat",
+    "dog dog dog dog dog dog dog dog",
+]
 
 
 def vocab_and_ids(buckets: int, length: int = 12, trigrams: int = 0):
@@ -47,12 +53,14 @@ def test_the_graph_computes_the_sublinear_l2_normalized_tfidf_of_scikit_learn(bu
     if buckets:
         pair = ids[5][12]
         assert (ids[5][12:23] == pair).sum() == 7 and row[pair] == pytest.approx(
-            row[dog] * (1 + np.log(7)) * idf[pair] / ((1 + np.log(8)) * idf[dog]), rel=1e-3)
+            row[dog] * (1 + np.log(7)) * idf[pair] / ((1 + np.log(8)) * idf[dog]), rel=1e-3
+        )
     if trigrams:  # "dog dog dog" six times, in the trigram range
         triple = ids[5][23]
         assert triple >= len(vocab) + buckets and (ids[5][23:] == triple).sum() == 6
-        assert row[triple] == pytest.approx(row[dog] * (1 + np.log(6)) * idf[triple] / ((1 + np.log(8)) * idf[dog]),
-                                            rel=1e-3)
+        assert row[triple] == pytest.approx(
+            row[dog] * (1 + np.log(6)) * idf[triple] / ((1 + np.log(8)) * idf[dog]), rel=1e-3
+        )
 
 
 @pytest.mark.parametrize("classes", [2, 3])
@@ -74,8 +82,9 @@ def test_the_linear_model_starts_as_the_logistic_regression_on_its_inputs(classe
     model = tcmodel.build(Config(model="linear", bigram_buckets=40), classes, len(vocab), ids.shape[1], idf=idf)
     TASK.initial_weights(model, SimpleNamespace(extras={"linear_start": start}))
     reference = LogisticRegression(C=start["C"], max_iter=2000).fit(baseline.tfidf_rows(ids, idf, n), labels)
-    np.testing.assert_allclose(model.predict(ids, verbose=0), reference.predict_proba(baseline.tfidf_rows(ids, idf, n)),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        model.predict(ids, verbose=0), reference.predict_proba(baseline.tfidf_rows(ids, idf, n)), atol=1e-4
+    )
 
 
 def test_bigram_buckets_follow_the_distinct_bigrams_within_the_table_cap(capsys):
@@ -96,8 +105,9 @@ def test_bigram_buckets_follow_the_distinct_bigrams_within_the_table_cap(capsys)
     capped, _ = TASK._fitted_buckets(texts, vocab, 32, Config(model="linear"), 1000)
     assert capped == max(1024, tctask.TABLE_NUMBERS // 1001 - len(vocab)) < 65536
     assert TASK._fitted_buckets(texts[:1], vocab, 8, Config(model="linear"), 3) == (1024, 0)
-    assert TASK._fitted_buckets(texts, vocab, 32, Config(model="linear", bigram_buckets=500, trigram_buckets=300),
-                                3) == (500, 300)  # given: kept as they are
+    assert TASK._fitted_buckets(
+        texts, vocab, 32, Config(model="linear", bigram_buckets=500, trigram_buckets=300), 3
+    ) == (500, 300)  # given: kept as they are
 
 
 def test_text_without_spaces_gets_trigram_buckets_in_the_room_the_bigrams_leave(capsys):
@@ -137,8 +147,31 @@ def test_a_linear_run_records_the_buckets_and_its_start(text_csv, tmp_path, caps
     from edgesuite.cli import main
 
     out = tmp_path / "runs"
-    assert main(["train", "text-classification", "--data", str(text_csv), "--model", "linear", "--epochs", "2",
-                 "--vocab-size", "600", "--precision", "float32", "--out", str(out), "--name", "lin", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "text-classification",
+                "--data",
+                str(text_csv),
+                "--model",
+                "linear",
+                "--epochs",
+                "2",
+                "--vocab-size",
+                "600",
+                "--precision",
+                "float32",
+                "--out",
+                str(out),
+                "--name",
+                "lin",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     log = capsys.readouterr().out
     run = out / "text-classification" / "lin"
     info = json.loads((run / "info.json").read_text())
@@ -146,7 +179,10 @@ def test_a_linear_run_records_the_buckets_and_its_start(text_csv, tmp_path, caps
     buckets = info["tokenizer"]["bigram_buckets"]
     assert buckets >= 1024 and buckets & (buckets - 1) == 0 and cfg["bigram_buckets"] == buckets
     assert info["tokenizer"]["trigram_buckets"] == cfg["trigram_buckets"] == 0  # English: word-piece bigrams only
-    start = float(log.split("linear model's start: logistic regression on its TF-IDF inputs, C ")[1]
-                  .split("validation macro_f1 ")[1].split(")")[0])
+    start = float(
+        log.split("linear model's start: logistic regression on its TF-IDF inputs, C ")[1]
+        .split("validation macro_f1 ")[1]
+        .split(")")[0]
+    )
     best = float(log.split("restored the best weights (val_macro_f1 = ")[1].split(")")[0])
     assert best >= start - 0.02, (start, best)

@@ -18,9 +18,17 @@ from edgesuite.common.errors import UserInputError
 
 from .conftest import corpus_rows, write_csv
 
-TEXTS = ["A quietly moving film, well acted, though the ending drags.", "Héllo WÖRLD, naïve café!",
-         "我喜欢这部电影", "great 😀 fun 🎬!!", "tab\there\x00nul\x07bell\u200bzero-width", "", "   ",
-         " ".join(["long"] * 80), "supercalifragilisticexpialidocious " * 3]
+TEXTS = [
+    "A quietly moving film, well acted, though the ending drags.",
+    "Héllo WÖRLD, naïve café!",
+    "我喜欢这部电影",
+    "great 😀 fun 🎬!!",
+    "tab\there\x00nul\x07bell\u200bzero-width",
+    "",
+    "   ",
+    " ".join(["long"] * 80),
+    "supercalifragilisticexpialidocious " * 3,
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +37,14 @@ def checkpoint(tmp_path_factory) -> Path:
     rows = corpus_rows(60)
     learned = ctext.learn_vocabulary([r["text"] for r in rows], 400)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [p for p in learned[2:]] + ["我", "喜", "欢", "##欢"]
-    return minilm.write_checkpoint(tmp_path_factory.mktemp("bert"), vocab, layers=2, hidden=32, heads=4,
-                                   intermediate=64, positions=64)
+    return minilm.write_checkpoint(
+        tmp_path_factory.mktemp("bert"), vocab, layers=2, hidden=32, heads=4, intermediate=64, positions=64
+    )
 
 
 def _reference(state: dict, ids: np.ndarray, heads: int) -> np.ndarray:
     """Mean-pooled last layer of BERT (tanh GELU) in float64 numpy, straight from the Hugging Face names."""
+
     def ln(x, p):
         m, v = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
         return (x - m) / np.sqrt(v + 1e-12) * state[p + ".weight"] + state[p + ".bias"]
@@ -46,20 +56,28 @@ def _reference(state: dict, ids: np.ndarray, heads: int) -> np.ndarray:
     for row in ids:
         t = row[row > 0]
         n, d = len(t), state["embeddings.word_embeddings.weight"].shape[1]
-        x = ln(state["embeddings.word_embeddings.weight"][t] + state["embeddings.position_embeddings.weight"][:n]
-               + state["embeddings.token_type_embeddings.weight"][0], "embeddings.LayerNorm")
+        x = ln(
+            state["embeddings.word_embeddings.weight"][t]
+            + state["embeddings.position_embeddings.weight"][:n]
+            + state["embeddings.token_type_embeddings.weight"][0],
+            "embeddings.LayerNorm",
+        )
         layers = len({k.split(".")[2] for k in state if k.startswith("encoder.layer.")})
         for i in range(layers):
             p = f"encoder.layer.{i}"
-            q, k, v = [lin(x, f"{p}.attention.self.{s}").reshape(n, heads, -1).transpose(1, 0, 2)
-                       for s in ("query", "key", "value")]
+            q, k, v = [
+                lin(x, f"{p}.attention.self.{s}").reshape(n, heads, -1).transpose(1, 0, 2)
+                for s in ("query", "key", "value")
+            ]
             a = q @ k.transpose(0, 2, 1) / np.sqrt(d // heads)
             a = np.exp(a - a.max(-1, keepdims=True))
             a /= a.sum(-1, keepdims=True)
-            x = ln(x + lin((a @ v).transpose(1, 0, 2).reshape(n, d), f"{p}.attention.output.dense"),
-                   f"{p}.attention.output.LayerNorm")
+            x = ln(
+                x + lin((a @ v).transpose(1, 0, 2).reshape(n, d), f"{p}.attention.output.dense"),
+                f"{p}.attention.output.LayerNorm",
+            )
             h = lin(x, f"{p}.intermediate.dense")
-            h = 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h ** 3)))
+            h = 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h**3)))
             x = ln(x + lin(h, f"{p}.output.dense"), f"{p}.output.LayerNorm")
         out.append(x.mean(0))
     return np.stack(out)
@@ -138,9 +156,35 @@ def minilm_run(checkpoint, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("minilm-run")
     data = write_csv(tmp / "reviews.csv", corpus_rows(40))
     out = tmp / "runs"
-    assert main(["train", "text-classification", "--data", str(data), "--model", "minilm", "--weights",
-                 str(checkpoint), "--epochs", "1", "--max-length", "16", "--lr", "0.001", "--precision",
-                 "mixed_bfloat16", "--out", str(out), "--name", "tiny", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "text-classification",
+                "--data",
+                str(data),
+                "--model",
+                "minilm",
+                "--weights",
+                str(checkpoint),
+                "--epochs",
+                "1",
+                "--max-length",
+                "16",
+                "--lr",
+                "0.001",
+                "--precision",
+                "mixed_bfloat16",
+                "--out",
+                str(out),
+                "--name",
+                "tiny",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     return out / "text-classification" / "tiny"
 
 
@@ -179,9 +223,32 @@ def test_a_bow_student_learns_from_the_encoder_and_unlabelled_texts(minilm_run, 
     unlabelled = tmp_path / "more.txt"
     unlabelled.write_text("".join(r["text"].replace("\n", " ") + "\n" for r in corpus_rows(60)[-30:]), encoding="utf-8")
     out = tmp_path / "runs"
-    flags = ["train", "text-classification", "--data", data, "--model", "bow", "--epochs", "1", "--vocab-size", "300",
-             "--max-length", "16", "--bigram-buckets", "256", "--embed-dim", "8", "--precision", "float32",
-             "--seed", "1", "--out", str(out), "--teacher", str(minilm_run)]
+    flags = [
+        "train",
+        "text-classification",
+        "--data",
+        data,
+        "--model",
+        "bow",
+        "--epochs",
+        "1",
+        "--vocab-size",
+        "300",
+        "--max-length",
+        "16",
+        "--bigram-buckets",
+        "256",
+        "--embed-dim",
+        "8",
+        "--precision",
+        "float32",
+        "--seed",
+        "1",
+        "--out",
+        str(out),
+        "--teacher",
+        str(minilm_run),
+    ]
     assert main([*flags, "--name", "student", "--unlabelled", str(unlabelled)]) == 0
     run = out / "text-classification" / "student"
     info = json.loads((run / "info.json").read_text())
@@ -195,7 +262,9 @@ def test_a_bow_student_learns_from_the_encoder_and_unlabelled_texts(minilm_run, 
     tok = ctext.tokenizer_from_settings(info["tokenizer"])
     texts = ["a fine film , well acted", "dull"]
     again = teachers.retokenize(ctext.tokenize(texts, tok), teacher_info, info).numpy()
-    np.testing.assert_array_equal(again, ctext.tokenize(texts, ctext.tokenizer_from_settings(teacher_info["tokenizer"])))
+    np.testing.assert_array_equal(
+        again, ctext.tokenize(texts, ctext.tokenizer_from_settings(teacher_info["tokenizer"]))
+    )
 
 
 def test_auto_takes_the_encoder_when_it_fits(checkpoint, tmp_path):
@@ -230,8 +299,9 @@ def mediapipe_ids(vocab: list[str], texts: list[str], length: int, folder: Path)
     model = tf.lite.TFLiteConverter.from_saved_model(str(folder / "probe")).convert()
     model = with_text_metadata(model, {"class_names": [str(i) for i in range(length + 2)]}, vocab, MEDIAPIPE_INPUTS)
     (folder / "probe.tflite").write_bytes(model)
-    options = text.TextClassifierOptions(base_options=BaseOptions(model_asset_path=str(folder / "probe.tflite")),
-                                         max_results=-1)
+    options = text.TextClassifierOptions(
+        base_options=BaseOptions(model_asset_path=str(folder / "probe.tflite")), max_results=-1
+    )
     out = np.zeros((len(texts), length + 2), np.int32)
     with text.TextClassifier.create_from_options(options) as task:
         for row, t in enumerate(texts):
@@ -245,10 +315,18 @@ def test_tokenizer_parity_with_mediapipe(checkpoint, tmp_path):
     and over-long texts, tabs and line breaks. Where it differs (seen with the real vocabulary;
     tests/benchmarks/RESULTS.md): it lower-cases but neither strips accents nor folds full-width forms (``café``
     is [UNK], ours ``cafe`` as BERT's), keeps other control and format characters inside words ([UNK]), does
-    not split on U+3000 (ideographic space) and stops at a NUL; an empty text is [CLS] [SEP] there, which the exported graph makes [CLS] [UNK] [SEP]."""
+    not split on U+3000 (ideographic space) and stops at a NUL; an empty text is [CLS] [SEP] there, which the
+    exported graph makes [CLS] [UNK] [SEP]."""
     vocab = minilm.read_vocab(checkpoint)
     tok = ctext.TextTokenizer(vocab, 24, "lower", special_tokens=True)
-    texts = [TEXTS[0], TEXTS[2], TEXTS[3], "tab\there\r\nnext\fline   spaced", TEXTS[7], TEXTS[8],
-             "Don't STOP — the film, 我喜欢 (2 hours) 😀!"]
+    texts = [
+        TEXTS[0],
+        TEXTS[2],
+        TEXTS[3],
+        "tab\there\r\nnext\fline   spaced",
+        TEXTS[7],
+        TEXTS[8],
+        "Don't STOP — the film, 我喜欢 (2 hours) 😀!",
+    ]
     ours = ctext.encode(texts, tok.settings())
     np.testing.assert_array_equal(mediapipe_ids(vocab, texts, 24, tmp_path), ours)

@@ -32,9 +32,35 @@ def pairs_tsv(tmp_path_factory) -> Path:
     return write_tsv(tmp_path_factory.mktemp("translation") / "pairs.tsv", rows)
 
 
-TINY = ["--epochs", "6", "--layers", "1", "--d-model", "32", "--heads", "2", "--ffn", "64", "--vocab-size", "600",
-        "--max-length", "24", "--batch-size", "32", "--lr", "0.005", "--beam-size", "2", "--eval-samples", "40",
-        "--early-stopping", "0", "--seed", "1", "--no-xla"]
+TINY = [
+    "--epochs",
+    "6",
+    "--layers",
+    "1",
+    "--d-model",
+    "32",
+    "--heads",
+    "2",
+    "--ffn",
+    "64",
+    "--vocab-size",
+    "600",
+    "--max-length",
+    "24",
+    "--batch-size",
+    "32",
+    "--lr",
+    "0.005",
+    "--beam-size",
+    "2",
+    "--eval-samples",
+    "40",
+    "--early-stopping",
+    "0",
+    "--seed",
+    "1",
+    "--no-xla",
+]
 
 
 @pytest.fixture(scope="session")

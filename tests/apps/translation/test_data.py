@@ -20,8 +20,11 @@ def test_embedded_corpus_is_clean_and_complete():
         rows = [line.rstrip("\n").split("\t") for line in f]
     assert len(rows) == 31080
     assert all(len(r) == 3 and r[1] and r[2] for r in rows)
-    assert rows[0] == ["Gen.1.1", "In the beginning God created the heaven and the earth.",
-                       "En el principio crió Dios los cielos y la tierra."]
+    assert rows[0] == [
+        "Gen.1.1",
+        "In the beginning God created the heaven and the earth.",
+        "En el principio crió Dios los cielos y la tierra.",
+    ]
     assert not any("¶" in r[1] or "  " in r[1] or "  " in r[2] for r in rows)
     assert rows[-1][0] == "Rev.22.21"
 
@@ -94,15 +97,28 @@ def test_line_count_mismatch_exits_2_from_the_cli(tmp_path, capsys):
     src, tgt = tmp_path / "en.txt", tmp_path / "es.txt"
     src.write_text("a\nb\nc\n", encoding="utf-8")
     tgt.write_text("x\ny\n", encoding="utf-8")
-    assert main(["train", "translation", "--source-file", str(src), "--target-file", str(tgt),
-                 "--out", str(tmp_path / "runs")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "translation",
+                "--source-file",
+                str(src),
+                "--target-file",
+                str(tgt),
+                "--out",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 2
+    )
     assert "has 3 lines" in capsys.readouterr().err
     assert not (tmp_path / "runs" / "translation").exists() or not any((tmp_path / "runs" / "translation").iterdir())
 
 
 def test_a_byte_in_the_wrong_encoding_is_named_and_skipped_or_fatal(tmp_path, capsys):
     path = tmp_path / "latin.tsv"
-    path.write_bytes(b"Hi.\tHola.\n" + "No.\tAñejo.\n".encode("latin-1") + "Yes.\tSí.\n".encode("utf-8"))
+    path.write_bytes(b"Hi.\tHola.\n" + "No.\tAñejo.\n".encode("latin-1") + "Yes.\tSí.\n".encode())
     skips = SkipLog("sentence pairs")
     pairs = tdata.read_tsv(path, Config(data=str(path)), skips)
     assert pairs.sources == ["Hi.", "Yes."] and pairs.where == [f"{path}:1", f"{path}:3"]
@@ -120,7 +136,7 @@ def test_a_byte_in_the_wrong_encoding_is_named_and_skipped_or_fatal(tmp_path, ca
 def test_a_bad_byte_on_one_side_of_parallel_files_drops_its_pair_and_keeps_the_alignment(tmp_path, capsys):
     src, tgt = tmp_path / "en.txt", tmp_path / "es.txt"
     src.write_text("Hi.\nNo.\nYes.\n", encoding="utf-8")
-    tgt.write_bytes("Hola.\n".encode() + "Añejo.\n".encode("latin-1") + "Sí.\n".encode())
+    tgt.write_bytes(b"Hola.\n" + "Añejo.\n".encode("latin-1") + "Sí.\n".encode())
     skips = SkipLog("sentence pairs")
     pairs = tdata.read_parallel_files(src, tgt, Config(source_file=str(src), target_file=str(tgt)), skips)
     assert pairs.sources == ["Hi.", "Yes."] and pairs.targets == ["Hola.", "Sí."]

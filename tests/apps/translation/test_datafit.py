@@ -18,6 +18,7 @@ def test_a_small_set_gets_dropout_and_the_embedded_corpus_none(capsys):
 
 def _pairs(n_pairs: int, words: int, target: str = "The quick brown fox jumps over the lazy dog") -> Pairs:
     """``n_pairs`` pairs of ``words`` words a side (German and English pangrams: a shared alphabet)."""
+
     def cut(text):
         ws = text.split()
         return " ".join(ws[i % len(ws)] for i in range(words))
@@ -37,7 +38,12 @@ def test_the_recipe_follows_the_words_and_the_alphabets():
     assert small["copy_head"] == "on" and small["min_steps"] == TASK.LOW_RESOURCE_MIN_STEPS
     other_script = TASK._fitted_recipe(Config(), _pairs(1000, 8, "敏捷的棕色狐狸跳过了懒狗"))
     assert not other_script["shared_vocab"] and other_script["source_normalize"] == "lower"
-    given = TASK._fitted_recipe(Config(vocab_size=3000, shared_vocab="no", token_dropout=0.0, label_smoothing=0.1),
-                                _pairs(1000, 8))
+    given = TASK._fitted_recipe(
+        Config(vocab_size=3000, shared_vocab="no", token_dropout=0.0, label_smoothing=0.1), _pairs(1000, 8)
+    )
     assert (given["vocab_size"], given["shared_vocab"], given["token_dropout"], given["label_smoothing"]) == (
-        3000, False, 0.0, 0.1)
+        3000,
+        False,
+        0.0,
+        0.1,
+    )

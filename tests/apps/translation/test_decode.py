@@ -26,8 +26,14 @@ def table_model(table: dict, vocab: int = 8):
 
 
 # greedy takes 4 (0.5) then must pay 0.3 for each next token; beam finds 5 -> 6 -> END (0.45 * 0.9 * 0.9)
-TABLE = {(): {4: 0.5, 5: 0.45, END: 0.05}, (4,): {6: 0.3, 7: 0.3, END: 0.4}, (4, 6): {END: 1.0},
-         (4, 7): {END: 1.0}, (5,): {6: 0.9, END: 0.1}, (5, 6): {END: 0.9, 7: 0.1}}
+TABLE = {
+    (): {4: 0.5, 5: 0.45, END: 0.05},
+    (4,): {6: 0.3, 7: 0.3, END: 0.4},
+    (4, 6): {END: 1.0},
+    (4, 7): {END: 1.0},
+    (5,): {6: 0.9, END: 0.1},
+    (5, 6): {END: 0.9, 7: 0.1},
+}
 
 
 def test_greedy_follows_the_most_probable_token():
@@ -42,8 +48,13 @@ def test_beam_finds_the_more_probable_sentence():
 
 def test_length_penalty_favours_longer_hypotheses():
     # [5] scores log .4 = -0.92 over 2 tokens; [4, 6, 7] log(.6 * .7 * .86) = -1.02 over 4
-    table = {(): {4: 0.6, 5: 0.4}, (4,): {END: 0.3, 6: 0.7}, (4, 6): {7: 0.86, END: 0.14}, (4, 6, 7): {END: 1.0},
-             (5,): {END: 1.0}}
+    table = {
+        (): {4: 0.6, 5: 0.4},
+        (4,): {END: 0.3, 6: 0.7},
+        (4, 6): {7: 0.86, END: 0.14},
+        (4, 6, 7): {END: 1.0},
+        (5,): {END: 1.0},
+    }
     short = codec.beam_search(table_model(table), 1, 6, beam_size=3, length_penalty=0.0)[0]
     long = codec.beam_search(table_model(table), 1, 6, beam_size=3, length_penalty=2.0)[0]
     assert codec.strip_ids(short) == [5]
@@ -75,7 +86,7 @@ def test_greedy_and_beam_stop_at_the_length_limit_and_never_babble():
         assert len(short) == 6 and ids[0].tolist()[6] == END
         for tokens in (short, long):
             assert max(len(list(g)) for _, g in itertools.groupby(tokens)) <= 3
-            grams = [tuple(tokens[i:i + 4]) for i in range(len(tokens) - 3)]
+            grams = [tuple(tokens[i : i + 4]) for i in range(len(tokens) - 3)]
             assert len(grams) == len(set(grams)), tokens
 
 

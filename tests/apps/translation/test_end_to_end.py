@@ -41,7 +41,8 @@ def test_graph_greedy_matches_numpy_greedy_and_the_fixed_buffer(translation_run)
     rules = codec.decoding_rules(info)
     dynamic = tf.function(tmodel.greedy_decoder(model, info["max_length"], rules=rules))(tf.constant(source)).numpy()
     fixed = tf.function(tmodel.greedy_decoder(model, info["max_length"], fixed_buffer=True, rules=rules))(
-        tf.constant(source)).numpy()
+        tf.constant(source)
+    ).numpy()
     numpy_loop = codec.run(ModelRuntime(model), texts, info)
     assert (dynamic == fixed).all() and (dynamic == numpy_loop).all()
     assert any(codec.strip_ids(r) for r in dynamic)  # it says something
@@ -86,16 +87,19 @@ def test_a_model_made_to_repeat_cannot_babble_in_any_loop(translation_run, favou
     assert rules["length_ratio_pct"] > 0 and (limits < info["max_length"]).all()  # fitted to the training pairs
     unruled = codec.run(ModelRuntime(model), texts, {**info, "decoding": {"max_run": 0, "no_repeat_ngram": 0}})
     assert _longest_run(codec.strip_ids(unruled[0])) > 3  # without the rules it babbles
-    loops = {"graph": tf.function(tmodel.greedy_decoder(model, info["max_length"], rules=rules))(tf.constant(source)),
-             "graph, fixed buffer": tf.function(tmodel.greedy_decoder(model, info["max_length"], fixed_buffer=True,
-                                                                      rules=rules))(tf.constant(source)),
-             "numpy greedy": codec.run(ModelRuntime(model), texts, info),
-             "numpy beam 3": codec.run(ModelRuntime(model), texts, info, beam_size=3)}
+    loops = {
+        "graph": tf.function(tmodel.greedy_decoder(model, info["max_length"], rules=rules))(tf.constant(source)),
+        "graph, fixed buffer": tf.function(
+            tmodel.greedy_decoder(model, info["max_length"], fixed_buffer=True, rules=rules)
+        )(tf.constant(source)),
+        "numpy greedy": codec.run(ModelRuntime(model), texts, info),
+        "numpy beam 3": codec.run(ModelRuntime(model), texts, info, beam_size=3),
+    }
     for name, ids in loops.items():
         for row, limit in zip(np.asarray(ids), limits):
             tokens = codec.strip_ids(row)
             assert _longest_run(tokens) <= 3, (name, tokens)
-            grams = [tuple(tokens[i:i + 4]) for i in range(len(tokens) - 3)]
+            grams = [tuple(tokens[i : i + 4]) for i in range(len(tokens) - 3)]
             assert len(grams) == len(set(grams)), (name, tokens)
             assert len(tokens) <= limit and codec.END_ID in row.tolist(), (name, tokens, limit)
     assert (np.asarray(loops["graph"]) == loops["numpy greedy"]).all()
@@ -143,8 +147,16 @@ def test_quantized_files_are_judged_by_bleu_and_float_files_also_by_exact_match(
     ids = np.zeros((4, 8), np.int32)
 
     def status(precision, agreement, bleu, reference_bleu=20.6):
-        return compare(ids, ids, bleu, reference_bleu, precision, agreement, TASK.serving.parity_limits(precision),
-                       report_diff=False)["status"]
+        return compare(
+            ids,
+            ids,
+            bleu,
+            reference_bleu,
+            precision,
+            agreement,
+            TASK.serving.parity_limits(precision),
+            report_diff=False,
+        )["status"]
 
     assert status("int8", 0.265, 20.8) == "ok"
     assert status("int8", 0.05, 0.4, reference_bleu=15.9) == "exported-but-mismatch"
@@ -159,13 +171,16 @@ def test_tflite_takes_strings_with_the_loop_inside(translation_export, translati
     ops = op_names((translation_run / "export" / "model_float32.tflite").read_bytes())
     assert "WHILE" in ops
     custom = {op for op in ops if op.startswith("custom:")}
-    assert custom <= {"custom:FastBertNormalize", "custom:FastWordpieceTokenizeWithOffsets",
-                      "custom:RaggedTensorToTensor"} and custom
+    assert (
+        custom <= {"custom:FastBertNormalize", "custom:FastWordpieceTokenizeWithOffsets", "custom:RaggedTensorToTensor"}
+        and custom
+    )
     assert not any(op.startswith("custom:Flex") for op in ops)
 
 
-@pytest.mark.parametrize("name", ["savedmodel", "model.keras", "model.h5", "model_float32.tflite",
-                                  "model_int8.tflite", "model.onnx"])
+@pytest.mark.parametrize(
+    "name", ["savedmodel", "model.keras", "model.h5", "model_float32.tflite", "model_int8.tflite", "model.onnx"]
+)
 def test_load_translates_from_every_format(translation_export, translation_run, name):
     import edgesuite
 
@@ -182,7 +197,9 @@ def test_savedmodel_text_output_matches_numpy_detokenization(translation_export,
     texts = ["And God said, Let there be light.", "Jesus wept.", "And Moses said unto the people, Fear ye not."]
     out = fn(text=tf.constant(texts))
     vocab = json.loads((translation_run / "info.json").read_text())["target_tokenizer"]["vocab"]
-    assert [t.decode() for t in out["translation"].numpy()] == [codec.detokenize(r, vocab) for r in out["token_ids"].numpy()]
+    assert [t.decode() for t in out["translation"].numpy()] == [
+        codec.detokenize(r, vocab) for r in out["token_ids"].numpy()
+    ]
 
 
 def test_beam_search_on_an_exported_step_model(translation_export, translation_run):
@@ -213,7 +230,9 @@ def test_evaluate_cli_with_a_beam_and_on_other_pairs(translation_run, pairs_tsv,
     assert main(["evaluate", str(translation_run), "--beam-size", "0"]) == 2
 
 
-def test_interrupted_run_resumes_with_its_vocabularies_and_refuses_changed_data(pairs_tsv, tmp_path, monkeypatch, capsys):
+def test_interrupted_run_resumes_with_its_vocabularies_and_refuses_changed_data(
+    pairs_tsv, tmp_path, monkeypatch, capsys
+):
     """Ctrl-C after epoch 1, --resume: epochs 1 and 2 once each, the same vocabularies; resuming on another
     file would give the saved weights other token ids, so it stops naming what changed."""
     import keras
@@ -231,8 +250,23 @@ def test_interrupted_run_resumes_with_its_vocabularies_and_refuses_changed_data(
     monkeypatch.setattr(training, "_callbacks", lambda *a: [*callbacks(*a), CtrlC()])  # after the recorder
     data = tmp_path / "pairs.tsv"
     data.write_bytes(pairs_tsv.read_bytes())
-    args = ["train", "translation", "--data", str(data), *TINY, "--epochs", "2", "--eval-samples", "10",
-            "--beam-size", "1", "--out", str(tmp_path / "out"), "--name", "r"]
+    args = [
+        "train",
+        "translation",
+        "--data",
+        str(data),
+        *TINY,
+        "--epochs",
+        "2",
+        "--eval-samples",
+        "10",
+        "--beam-size",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+        "--name",
+        "r",
+    ]
     assert main(args) == 130  # what Ctrl-C exits with
     run = tmp_path / "out" / "translation" / "r"
     assert json.loads((run / "status.json").read_text())["state"] == "interrupted"
@@ -261,6 +295,20 @@ def test_the_train_script_trains_evaluates_and_exports(pairs_tsv, tmp_path, caps
     from .conftest import TINY
 
     main_ = load_script("translation").main
-    assert main_(["--data", str(pairs_tsv), *TINY, "--epochs", "1", "--out", str(tmp_path),  # the last --epochs wins
-                  "--formats", "keras"]) == 0
+    assert (
+        main_(
+            [
+                "--data",
+                str(pairs_tsv),
+                *TINY,
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path),  # the last --epochs wins
+                "--formats",
+                "keras",
+            ]
+        )
+        == 0
+    )
     script_ran(tmp_path / "translation", capsys, "test BLEU")

@@ -9,19 +9,50 @@ import pytest
 
 from edgesuite.apps.translation import postprocess as codec
 
-GERMAN = ["Er sagte: „Ich komme morgen um 8.30 Uhr.“", "Das ist Toms Buch, nicht Marias.",
-          "Wie geht's dir? – Gut, danke!", "Sie wohnt in der Goethe-Straße 12 (2. Stock).",
-          "„Warum?“, fragte das Kind.", "Ich hab's nicht gewusst.", "Die E-Mail kam um 10:45 an.",
-          "Er kaufte 3,5 kg Äpfel für 4,20 €.", "Das Wort „Weltschmerz“ ist schwer zu übersetzen.",
-          "Wir fahren nach Köln/Bonn – oder?"]
-CHINESE = ["这部电影很无聊。", "我不喜欢这个故事，但是演员很好。", "他说：“明天见！”", "你今天去哪儿了？",
-           "我们在2024年买了3台电脑。", "「你好」，她笑着说。", "这本书（第二版）很贵。", "iPhone 15 的价格是多少？",
-           "天气预报说明天会下雨。", "我的电话号码是 138-0000-0000。"]
-ENGLISH = ["It's not what he'd said.", "He's the LORD's servant.", "You're right, aren't you?",
-           "A well-known 3.5-star film (2019).", "\"Go now,\" she said. 'Really?'", "Tom's dog isn't here - yet.",
-           "It costs $4.50, or 10%.", "Wait... what?!", "Mr. O'Brien's e-mail: ob@example.org", "I'd've gone."]
-SPANISH = ["¿Por qué no vienes?", "¡Qué día tan bonito!", "Él dijo: «Mañana iré a la ciudad».",
-           "Cuesta 3,50 € (más IVA).", "María—la hermana de Juan—llegó tarde.", "Son las 10:30, ¿verdad?"]
+GERMAN = [
+    "Er sagte: „Ich komme morgen um 8.30 Uhr.“",
+    "Das ist Toms Buch, nicht Marias.",
+    "Wie geht's dir? – Gut, danke!",
+    "Sie wohnt in der Goethe-Straße 12 (2. Stock).",
+    "„Warum?“, fragte das Kind.",
+    "Ich hab's nicht gewusst.",
+    "Die E-Mail kam um 10:45 an.",
+    "Er kaufte 3,5 kg Äpfel für 4,20 €.",
+    "Das Wort „Weltschmerz“ ist schwer zu übersetzen.",
+    "Wir fahren nach Köln/Bonn – oder?",
+]
+CHINESE = [
+    "这部电影很无聊。",
+    "我不喜欢这个故事，但是演员很好。",
+    "他说：“明天见！”",
+    "你今天去哪儿了？",
+    "我们在2024年买了3台电脑。",
+    "「你好」，她笑着说。",
+    "这本书（第二版）很贵。",
+    "iPhone 15 的价格是多少？",
+    "天气预报说明天会下雨。",
+    "我的电话号码是 138-0000-0000。",
+]
+ENGLISH = [
+    "It's not what he'd said.",
+    "He's the LORD's servant.",
+    "You're right, aren't you?",
+    "A well-known 3.5-star film (2019).",
+    "\"Go now,\" she said. 'Really?'",
+    "Tom's dog isn't here - yet.",
+    "It costs $4.50, or 10%.",
+    "Wait... what?!",
+    "Mr. O'Brien's e-mail: ob@example.org",
+    "I'd've gone.",
+]
+SPANISH = [
+    "¿Por qué no vienes?",
+    "¡Qué día tan bonito!",
+    "Él dijo: «Mañana iré a la ciudad».",
+    "Cuesta 3,50 € (más IVA).",
+    "María—la hermana de Juan—llegó tarde.",
+    "Son las 10:30, ¿verdad?",
+]
 
 
 def _round_trip_share(lines: list[str]) -> tuple[float, list[str]]:
@@ -55,8 +86,11 @@ def test_real_english_and_spanish_references_come_back_at_least_99_percent():
     pick = np.random.default_rng(0).permutation(len(bible.sources))[:2000]
     with rt.open_text() as f:
         reviews = [row["text"] for row in itertools.islice(csv.DictReader(f), 2000) if row["text"].strip()]
-    for name, lines in (("en verses", [bible.sources[i] for i in pick]), ("es verses", [bible.targets[i] for i in pick]),
-                        ("en reviews", reviews)):
+    for name, lines in (
+        ("en verses", [bible.sources[i] for i in pick]),
+        ("es verses", [bible.targets[i] for i in pick]),
+        ("en reviews", reviews),
+    ):
         share, misses = _round_trip_share(lines)
         assert share >= 0.99, (name, share, misses[:10])
 
@@ -72,8 +106,37 @@ def test_the_graphs_regular_expressions_space_words_as_spell_does():
     with GRAPH_STEPS on the words joined by spaces is spell(words), gap for gap."""
     import tensorflow as tf
 
-    atoms = ["a", "Zoë", "3", "'", "-", ".", ",", "?", "¿", "(", ")", "“", "”", "„", "»", "«", "这", "部", "。", "，",
-             "ー", "カ", "%", "$", "/", codec.GLUE, codec.SPACE, "x##", "漢"]
+    atoms = [
+        "a",
+        "Zoë",
+        "3",
+        "'",
+        "-",
+        ".",
+        ",",
+        "?",
+        "¿",
+        "(",
+        ")",
+        "“",
+        "”",
+        "„",
+        "»",
+        "«",
+        "这",
+        "部",
+        "。",
+        "，",
+        "ー",
+        "カ",
+        "%",
+        "$",
+        "/",
+        codec.GLUE,
+        codec.SPACE,
+        "x##",
+        "漢",
+    ]
     rng = np.random.default_rng(0)
     seqs = [[atoms[i] for i in rng.integers(0, len(atoms), rng.integers(1, 9))] for _ in range(3000)]
     text = tf.constant([" ".join(s) for s in seqs])
