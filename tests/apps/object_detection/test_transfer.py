@@ -145,6 +145,8 @@ def test_bad_backbone_weights_are_named(classifier_run, trained_run, tmp_path):
     from edgesuite.api import train
 
     with pytest.raises(UserInputError, match="the vgg backbone trains from scratch"):
+        train("object-detection", backbone="vgg", weights=str(classifier_run), out=str(tmp_path))
+    with pytest.raises(UserInputError, match="name the backbone they are for"):  # --backbone auto picks its own
         train("object-detection", weights=str(classifier_run), out=str(tmp_path))
     with pytest.raises(UserInputError, match="holds no MobileNetV2 backbone"):
         train(
