@@ -113,6 +113,15 @@ class CheckResult:
 
 
 # ---------------------------------------------------------------- hashing
+def split_parts(splits) -> list[tuple[str, Any]]:
+    """``(name, part)`` for each non-empty split of an app's ``load_splits`` result, train first."""
+    return [
+        (name, part)
+        for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+        if part is not None and len(part)
+    ]
+
+
 def digest_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

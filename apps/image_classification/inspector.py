@@ -35,22 +35,14 @@ def _pixels(images: icdata.LabelledImages, i: int, channels: int) -> np.ndarray:
     return np.asarray(im, np.float32).ravel() / 255
 
 
-def _parts(splits):
-    return [
-        (name, part)
-        for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
-        if part is not None and len(part)
-    ]
-
-
 def inspect_data(cfg, plots: Path) -> dc.Inspection:
     splits = icdata.load_splits(cfg)
     names = splits.class_names
     channels = cfg.channels or (1 if splits.train.grey else 3)
     items, features = [], []
-    total = sum(len(p) for _, p in _parts(splits))
+    total = sum(len(p) for _, p in dc.split_parts(splits))
     with progress(total=total, desc="hashing images", unit="img", disable=total < 500, leave=False) as bar:
-        for split, part in _parts(splits):
+        for split, part in dc.split_parts(splits):
             for i in range(len(part)):
                 label = names[int(part.labels[i])]
                 if part.arrays is not None:
@@ -82,7 +74,7 @@ def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
     from PIL import Image
 
     splits = found.splits
-    for split, part in _parts(splits):
+    for split, part in dc.split_parts(splits):
         for i in dc.kept(part, split, dropped):
             folder = out / split / splits.class_names[int(part.labels[i])]
             folder.mkdir(parents=True, exist_ok=True)

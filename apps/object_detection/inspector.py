@@ -23,14 +23,6 @@ from edgesuite.common.stream import FileRows
 SMALL_SHARE = 0.02  # a box whose side is under this share of the image side is a few pixels at the model's input
 
 
-def _parts(splits):
-    return [
-        (name, part)
-        for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
-        if part is not None and len(part)
-    ]
-
-
 def _box_problems(cfg) -> list[dc.Finding]:
     """The boxes the loader drops or clips, each named with its file (the annotations read again, no image
     decoded twice: ``formats.read`` checks sizes from the headers)."""
@@ -64,9 +56,9 @@ def inspect_data(cfg, plots: Path) -> dc.Inspection:
     names, size = splits.class_names, cfg.image_size
     items, findings = [], _box_problems(cfg)
     per_image, sides, class_counts = {}, {}, {}
-    total = sum(len(p) for _, p in _parts(splits))
+    total = sum(len(p) for _, p in dc.split_parts(splits))
     with progress(total=total, desc="hashing images", unit="img", disable=total < 500, leave=False) as bar:
-        for split, part in _parts(splits):
+        for split, part in dc.split_parts(splits):
             for i in range(len(part)):
                 source = str(part.images.keys[i]) if isinstance(part.images, FileRows) else part.images[i]
                 items.append(dc.image_item(part.names[i], split, None, source, i))
@@ -140,7 +132,7 @@ def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
     box), the canvases as PNGs; ``--data out`` reads it with its splits as they are."""
     splits = found.splits
     size = float(splits.train.images.shape[1])
-    for split, part in _parts(splits):
+    for split, part in dc.split_parts(splits):
         keep = dc.kept(part, split, dropped)
         folder = out / split
         if not isinstance(part.images, FileRows):

@@ -18,14 +18,6 @@ from edgesuite.common.log import progress
 from edgesuite.common.stream import FileRows
 
 
-def _parts(splits):
-    return [
-        (name, part)
-        for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
-        if part is not None and len(part)
-    ]
-
-
 def inspect_data(cfg, plots: Path) -> dc.Inspection:
     from edgesuite.common.data import with_image_size
 
@@ -33,9 +25,9 @@ def inspect_data(cfg, plots: Path) -> dc.Inspection:
     names = splits.class_names
     k = len(names)
     items, findings, shares = [], [], {}
-    total = sum(len(p) for _, p in _parts(splits))
+    total = sum(len(p) for _, p in dc.split_parts(splits))
     with progress(total=total, desc="hashing images", unit="img", disable=total < 500, leave=False) as bar:
-        for split, part in _parts(splits):
+        for split, part in dc.split_parts(splits):
             counts = part.value_counts()
             for i in range(len(part)):
                 if isinstance(part.images, FileRows):
@@ -108,7 +100,7 @@ def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
         else None
     )
     on_disk = False
-    for split, part in _parts(splits):
+    for split, part in dc.split_parts(splits):
         for sub in ("images", "masks"):
             (out / split / sub).mkdir(parents=True, exist_ok=True)
         for i in dc.kept(part, split, dropped):

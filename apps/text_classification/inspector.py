@@ -21,14 +21,6 @@ from edgesuite.common.data import SkipLog
 LENGTH_SHARE = 95  # the percentile of training lengths shown as what a fitted --max-length covers
 
 
-def _parts(splits):
-    return [
-        (name, part)
-        for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
-        if part is not None and len(part)
-    ]
-
-
 def script_of(text: str) -> str:
     """The writing system most of a text's letters belong to (the first word of their Unicode names)."""
     names = Counter(unicodedata.name(ch, "UNKNOWN").split()[0] for ch in text[:2000] if ch.isalpha())
@@ -54,7 +46,7 @@ def inspect_data(cfg, plots: Path) -> dc.Inspection:
     splits = tcdata.load_splits(cfg)
     names = splits.class_names
     items, texts = [], []
-    for split, part in _parts(splits):
+    for split, part in dc.split_parts(splits):
         for i, (text, label, where) in enumerate(zip(part.texts, part.labels, part.where)):
             items.append(
                 dc.Item(
@@ -94,7 +86,7 @@ def _lengths(splits, plots: Path) -> dc.Section:
     def size(t):
         return len(t) if spaceless else len(t.split())
 
-    lengths = {split: np.array([size(t) for t in part.texts]) for split, part in _parts(splits)}
+    lengths = {split: np.array([size(t) for t in part.texts]) for split, part in dc.split_parts(splits)}
     train = lengths["train"]
     fitted = int(np.percentile(train, LENGTH_SHARE))
     lines = [
@@ -124,7 +116,7 @@ def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
     name, which ``--data out`` reads with its splits as they are."""
     splits = found.splits
     out.mkdir(parents=True, exist_ok=True)
-    for split, part in _parts(splits):
+    for split, part in dc.split_parts(splits):
         with open(out / f"{split}.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow([cfg.text_column, cfg.label_column])

@@ -18,18 +18,10 @@ from edgesuite.common import datacheck as dc
 RATIO_FAR = 3.0  # a pair whose length ratio is this many times above or below the median ratio: likely misaligned
 
 
-def _parts(splits):
-    return [
-        (name, part)
-        for name, part in (("train", splits.train), ("val", splits.val), ("test", splits.test))
-        if part is not None and len(part)
-    ]
-
-
 def inspect_data(cfg, plots: Path) -> dc.Inspection:
     splits = trdata.load_splits(cfg)
     items, findings, ratios, lengths = [], [], {}, {}
-    for split, part in _parts(splits):
+    for split, part in dc.split_parts(splits):
         r, n = [], []
         for i, (src, tgt, where) in enumerate(zip(part.sources, part.targets, part.where)):
             near = dc.normalise_text(src) + "\t" + dc.normalise_text(tgt)
@@ -106,7 +98,7 @@ def write_fixed(cfg, found: dc.Inspection, dropped: set, out: Path) -> None:
     width = max(cfg.source_column, cfg.target_column) + 1
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "pairs.tsv", "w", encoding="utf-8") as f:
-        for split, part in _parts(found.splits):
+        for split, part in dc.split_parts(found.splits):
             for i in dc.kept(part, split, dropped):
                 row = [""] * width
                 row[cfg.source_column], row[cfg.target_column] = part.sources[i], part.targets[i]
