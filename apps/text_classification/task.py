@@ -17,7 +17,7 @@ from edgesuite.apps.text_classification.config import AUTO_CANDIDATES, BAG_MODEL
 from edgesuite.apps.text_classification.serving import SERVING
 from edgesuite.common import metrics as cmetrics
 from edgesuite.common import plots as cplots
-from edgesuite.common import pretrained
+from edgesuite.common import precision, pretrained
 from edgesuite.common import text as ctext
 from edgesuite.common.config import teacher_runs
 from edgesuite.common.data import batch_pipeline
@@ -31,8 +31,8 @@ FITTED_LENGTH = {"bag": (16, 2048), "other": (16, 512), "encoder": (16, 254)}
 # small rate with a tenth of the steps as warm-up, a batch of 32, a few epochs (small sets: 300 steps at least)
 ENCODER_RECIPE = {"lr": 5e-5, "batch_size": 32, "epochs": 4, "min_steps": 300, "warmup_epochs": 0.4}
 # --model auto takes the encoder when its estimated fine-tuning fits: minutes without a --time-budget, and the
-# training speed the estimate assumes (token positions a second, measured on a 2-core AVX512_BF16/AMX CPU under
-# mixed_bfloat16: tests/benchmarks/RESULTS.md)
+# training speed of a first estimate (token positions a second on a 2-core AVX512_BF16/AMX CPU under
+# mixed_bfloat16: tests/benchmarks/RESULTS.md); one that passes is checked by timing a few steps on the machine
 AUTO_ENCODER_MINUTES, ENCODER_TOKENS_PER_SECOND = 40.0, 2500.0
 AUTO_ENCODER_MIN_TEXTS = 1000  # below it the validation split (~100 texts) has a standard error of ~4 points
 # --bigram-buckets 0: the linear model's table (vocabulary + buckets rows of class scores and an idf) holds at
@@ -321,17 +321,36 @@ class TextClassificationTask(Task):
         epochs = max(
             ENCODER_RECIPE["epochs"], math.ceil(ENCODER_RECIPE["min_steps"] * ENCODER_RECIPE["batch_size"] / max(n, 1))
         )
-        minutes = n * epochs * length / ENCODER_TOKENS_PER_SECOND / 60
+        positions = n * epochs * length
         budget = cfg.time_budget / 2 if cfg.time_budget else AUTO_ENCODER_MINUTES
+        work = f"{n} texts, {epochs} epochs of ~{length:.0f} tokens"
+        minutes = positions / ENCODER_TOKENS_PER_SECOND / 60
         if minutes > budget:
             return (
-                f"its fine-tuning would take ~{minutes:.0f} min here ({n} texts, {epochs} epochs of ~{length:.0f} "
-                f"tokens) where {budget:.0f} min are allowed (--time-budget N, or --model minilm)"
+                f"its fine-tuning would take ~{minutes:.0f} min on a fast CPU ({work}) where {budget:.0f} min are "
+                "allowed (--time-budget N, or --model minilm)"
             )
         try:
-            pretrained.encoder_folder(minilm.ENCODER, cfg.weights, log=say)
+            folder = pretrained.encoder_folder(minilm.ENCODER, cfg.weights, log=say)
         except UserInputError as exc:
             return str(exc)
+        # the first estimate holds on a fast CPU; this machine's own speed decides (a few seconds of timing)
+        encoder = minilm.read_config(folder)
+        with precision.scope(cfg.precision, log=lambda _: None):
+            speed = minilm.training_speed(
+                encoder,
+                len(minilm.read_vocab(folder)),
+                min(math.ceil(length), encoder["max_position_embeddings"]),
+            )
+        minutes = positions / speed / 60
+        say(
+            f"model auto: minilm fine-tuning measured at {speed:,.0f} token positions a second here: ~{minutes:.0f} min"
+        )
+        if minutes > budget:
+            return (
+                f"its fine-tuning would take ~{minutes:.0f} min on this machine ({work} at {speed:,.0f} positions a "
+                f"second) where {budget:.0f} min are allowed (--time-budget N, or --model minilm)"
+            )
         return None
 
     def build_model(self, cfg: Config, info: dict):

@@ -279,6 +279,24 @@ def test_auto_takes_the_encoder_when_it_fits(checkpoint, tmp_path):
     assert "fewer than" in TASK._encoder_unfit(Config(data=small, weights=str(checkpoint)))
 
 
+def test_auto_times_the_encoder_on_this_machine_before_it_counts_on_it(checkpoint, tmp_path, monkeypatch):
+    from edgesuite.apps.text_classification import minilm
+    from edgesuite.apps.text_classification.config import Config
+    from edgesuite.apps.text_classification.task import TASK
+
+    encoder, vocab = minilm.read_config(checkpoint), minilm.read_vocab(checkpoint)
+    assert minilm.training_speed(encoder, len(vocab), 24, batch=4, steps=1) > 0
+    data = str(write_csv(tmp_path / "reviews.csv", corpus_rows(500)))
+    cfg = Config(data=data, weights=str(checkpoint), precision="float32")
+    speeds = []
+    monkeypatch.setattr(minilm, "training_speed", lambda *a, **k: speeds.append(a) or 10.0)  # a slow machine
+    why = TASK._encoder_unfit(cfg)
+    assert why and "on this machine" in why and "10 positions a second" in why, why
+    assert speeds and speeds[0][2] <= 256  # timed at the fitted length: [CLS] + pieces + [SEP]
+    monkeypatch.setattr(minilm, "training_speed", lambda *a, **k: 1e9)
+    assert TASK._encoder_unfit(cfg) is None
+
+
 def mediapipe_ids(vocab: list[str], texts: list[str], length: int, folder: Path) -> np.ndarray:
     """The ids MediaPipe's TextClassifier feeds a model, read back through a probe model whose scores are its
     ``input_word_ids`` (one class a position), BERT tokenizer metadata written by MediaPipe's own writers."""
