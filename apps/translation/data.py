@@ -243,7 +243,76 @@ def arrays(pairs: Pairs, src_tok, tgt_tok, warn: str | None = None):
     return src, dec_in, labels
 
 
-def batches(tensors, batch_size: int, seed: int, shuffle: bool, token_dropout: float = 0.0):
+def spelled_copies(tensors, vocab: list[str]):
+    """The training pairs (``arrays``' tensors, one vocabulary for both sides) with every word found on both
+    sides spelled out one character a piece (``V ##e ##l ##m ##i``) on both, and a (N,) mask of the pairs that
+    changed: (source ids, decoder input ids, label ids, changed). A word is a piece and the ``##`` pieces after it;
+    one is spelled out when it has two characters or more, more characters than pieces, and a piece for each
+    character (``vocab.joint`` holds every ASCII letter and digit). A pair that would outgrow the length keeps
+    its pieces. Fed in place of the plain pair now and then (``batches``), they teach the copy head to walk
+    through a run of pieces it never wrote, as a name unseen in training is."""
+    from edgesuite.apps.translation.postprocess import END_ID, START_ID
+
+    src, dec_in, labels = (np.array(t) for t in tensors)
+    index = {p: i for i, p in enumerate(vocab)}
+    cont = np.array([p.startswith("##") for p in vocab])
+
+    def words(row):
+        spans = []
+        for i in map(int, row[row > 0]):
+            if cont[i] and spans:
+                spans[-1].append(i)
+            else:
+                spans.append([i])
+        return spans
+
+    def text(span):
+        return vocab[span[0]] + "".join(vocab[i][2:] for i in span[1:])
+
+    def spelled(word):
+        ids = [index.get(c if j == 0 else "##" + c) for j, c in enumerate(word)]
+        return ids if None not in ids else None
+
+    length = src.shape[1]
+    changed = np.zeros(len(src), bool)
+    for n in range(len(src)):
+        s_words, t_words = words(src[n]), words(dec_in[n, 1:])
+        shared = {text(w) for w in s_words} & {text(w) for w in t_words}
+        chars = {w: spelled(w) for w in shared if len(w) >= 2}
+        if not any(chars.values()):
+            continue
+
+        def rebuild(spans, chars=chars):
+            out = []
+            for w in spans:
+                ids = chars.get(text(w))
+                out += ids if ids and len(ids) > len(w) else w
+            return out
+
+        new_src, new_tgt = rebuild(s_words), rebuild(t_words)
+        if len(new_src) > length or len(new_tgt) > length - 1 or (new_src == list(src[n][src[n] > 0])):
+            continue
+        src[n] = 0
+        src[n, : len(new_src)] = new_src
+        dec_in[n] = 0
+        dec_in[n, 0] = START_ID
+        dec_in[n, 1 : len(new_tgt) + 1] = new_tgt
+        labels[n] = 0
+        labels[n, : len(new_tgt)] = new_tgt
+        labels[n, len(new_tgt)] = END_ID
+        changed[n] = True
+    return src, dec_in, labels, changed
+
+
+def batches(
+    tensors,
+    batch_size: int,
+    seed: int,
+    shuffle: bool,
+    token_dropout: float = 0.0,
+    spelled=None,
+    spelled_share: float = 0.0,
+):
     """Batches of pairs of similar length, each trimmed to its longest row (rounded up to 16 tokens).
 
     Each epoch sorts the pairs by length with a little noise (so batches differ
@@ -254,6 +323,8 @@ def batches(tensors, batch_size: int, seed: int, shuffle: bool, token_dropout: f
     ``token_dropout`` (training batches only): that share of the source pieces and of the decoder's input
     pieces (not ``[START]``) become ``[UNK]``, drawn anew each epoch (word dropout: the decoder cannot lean on
     its own prefix alone, the encoder on any one piece); the labels stay whole.
+    ``spelled`` (``spelled_copies``' tensors, training batches only): each changed pair comes spelled out in
+    ``spelled_share`` of the epochs, drawn anew each epoch.
     """
     import math
 
@@ -262,21 +333,33 @@ def batches(tensors, batch_size: int, seed: int, shuffle: bool, token_dropout: f
     src, dec_in, labels = tensors
     n = len(src)
     length = np.maximum((src > 0).sum(1), (labels > 0).sum(1))
+    if spelled is not None:
+        s_src, s_dec, s_labels, changed = spelled
+        s_length = np.maximum((s_src > 0).sum(1), (s_labels > 0).sum(1))
     count = math.ceil(n / batch_size)
     epoch = [0]
 
     def generate():
         rng = np.random.default_rng(seed + epoch[0])
         epoch[0] += 1
+        use = np.zeros(n, bool)  # the pairs that come spelled out this epoch, drawn before the batches are cut
+        if spelled is not None and spelled_share and shuffle:
+            use = changed & (rng.random(n) < spelled_share)
+        lengths = np.where(use, s_length, length) if use.any() else length
         noise = rng.uniform(0, 4, n) if shuffle else np.zeros(n)
-        order = np.argsort(length + noise, kind="stable")
+        order = np.argsort(lengths + noise, kind="stable")
         chunks = [order[i : i + batch_size] for i in range(0, n, batch_size)]
         if shuffle:
             rng.shuffle(chunks)
         for idx in chunks:
-            t = int(min(src.shape[1], 16 * math.ceil(length[idx].max() / 16)))
-            y = labels[idx, :t]
-            x_src, x_dec = src[idx, :t], dec_in[idx, :t]
+            x_src, x_dec, y = src[idx], dec_in[idx], labels[idx]
+            if use[idx].any():
+                pick = use[idx][:, None]
+                x_src, x_dec, y = (
+                    np.where(pick, a[idx], b) for a, b in ((s_src, x_src), (s_dec, x_dec), (s_labels, y))
+                )
+            t = int(min(src.shape[1], 16 * math.ceil(lengths[idx].max() / 16)))
+            x_src, x_dec, y = x_src[:, :t], x_dec[:, :t], y[:, :t]
             if token_dropout and shuffle:
                 unk = np.int32(1)  # [UNK] in every vocabulary (common.text.RESERVED)
                 x_src = np.where((x_src > 0) & (rng.random(x_src.shape) < token_dropout), unk, x_src)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -104,7 +105,11 @@ class TranslationTask(Task):
                 extra_reserved=tmodel.TARGET_RESERVED,
             )
         src_tok, tgt_tok = tdata.tokenizers(cfg, src_vocab, tgt_vocab)
-        dropout = cfg.dropout if cfg.dropout >= 0 else self._fitted_dropout(cfg, len(splits.train), recipe["words"])
+        dropout = (
+            cfg.dropout
+            if cfg.dropout >= 0
+            else self._fitted_dropout(cfg, len(splits.train), recipe["words"], recipe["passes"])
+        )
         info = {
             "task": self.name,
             "source_tokenizer": src_tok.settings(),
@@ -112,6 +117,7 @@ class TranslationTask(Task):
             "max_length": cfg.max_length,
             "dropout": dropout,
             "token_dropout": recipe["token_dropout"],
+            "spelled_copies": recipe["spelled_copies"],
             "label_smoothing": recipe["label_smoothing"],
             "shared_vocab": "yes" if recipe["shared_vocab"] else "no",
             "copy_head": recipe["copy_head"],
@@ -132,6 +138,12 @@ class TranslationTask(Task):
         say(f"vocabularies: {len(src_vocab)} source and {len(tgt_vocab)} target word pieces")
         train = tdata.arrays(splits.train, src_tok, tgt_tok, warn="training")
         info["decoding"] = self._fitted_decoding(train[0], train[2])
+        spelled = tdata.spelled_copies(train, tgt_vocab) if recipe["spelled_copies"] else None
+        if spelled is not None:
+            say(
+                f"spelled copies: {int(spelled[3].sum())} of {len(splits.train)} training pairs have a word on both "
+                f"sides; each comes spelled out one character a piece in {recipe['spelled_copies']:.0%} of the epochs"
+            )
         val = tdata.arrays(splits.val, src_tok, tgt_tok, warn="validation") if splits.val else None
         val_ds = tdata.batches(val, cfg.batch_size, cfg.seed, shuffle=False) if val else None
         base = (
@@ -145,7 +157,13 @@ class TranslationTask(Task):
             )
         return DataSplits(
             train=tdata.batches(
-                train, cfg.batch_size, cfg.seed, shuffle=cfg.shuffle, token_dropout=recipe["token_dropout"]
+                train,
+                cfg.batch_size,
+                cfg.seed,
+                shuffle=cfg.shuffle,
+                token_dropout=recipe["token_dropout"],
+                spelled=spelled,
+                spelled_share=recipe["spelled_copies"],
             ),
             val=val_ds,
             test=tdata.EvalSet(splits.test, val_ds),
@@ -175,8 +193,12 @@ class TranslationTask(Task):
     SMALL_DATA_DROPOUT = 0.1
     # Sennrich & Zhang (ACL 2019) on German-English sets of 100k to 3.2M words: below a few hundred thousand words
     # a side, NMT needs a much smaller subword vocabulary, aggressive dropout with word dropout and more label
-    # smoothing; the recipe switches to those settings below LOW_RESOURCE_WORDS running words a side
-    LOW_RESOURCE_WORDS = 300_000
+    # smoothing; the recipe switches to those settings below LOW_RESOURCE_WORDS running words a side. Their
+    # aggressive dropout and smoothing are for a model trained until it memorises: only a recipe planning
+    # MEMORISING_PASSES passes over the pairs or more gets them (2,000 verse pairs, 80 passes, were memorised by
+    # the fifth without dropout; 14,000 user-interface strings in 13 passes learned far faster without them:
+    # tests/benchmarks/RESULTS.md)
+    LOW_RESOURCE_WORDS, MEMORISING_PASSES = 300_000, 30
     LOW_RESOURCE_DROPOUT, TOKEN_DROPOUT, LOW_RESOURCE_SMOOTHING, SMOOTHING = 0.3, 0.1, 0.2, 0.1
     WORDS_PER_PIECE, VOCAB_RANGE = 100, (500, 4000)  # per side: one piece per 100 running words, within this range
     MIN_STEPS, LOW_RESOURCE_MIN_STEPS = 2000, 5000  # --min-steps -1: the least optimizer steps, by regime
@@ -201,48 +223,55 @@ class TranslationTask(Task):
         copy = cfg.copy_head if cfg.copy_head != "auto" else ("on" if shared and low else "off")
         if copy == "on" and not shared:
             raise UserInputError("copy_head: on needs one vocabulary for both sides (--shared-vocab yes or auto)")
+        if cfg.spelled_copies > 0 and not shared:
+            raise UserInputError("spelled_copies: needs one vocabulary for both sides (--shared-vocab yes or auto)")
+        min_steps = cfg.min_steps if cfg.min_steps >= 0 else (self.LOW_RESOURCE_MIN_STEPS if low else self.MIN_STEPS)
+        passes = max(cfg.epochs, math.ceil(min_steps / max(1, math.ceil(len(train) / cfg.batch_size))))
+        memorising = low and passes >= self.MEMORISING_PASSES
         recipe = {
             "words": words,
+            "passes": passes,
             "vocab_size": size,
             "shared_vocab": shared,
             "source_normalize": normalize,
             "copy_head": copy,
             # heavy dropout and word dropout learn slower: a low-resource set trains more updates
-            "min_steps": cfg.min_steps
-            if cfg.min_steps >= 0
-            else (self.LOW_RESOURCE_MIN_STEPS if low else self.MIN_STEPS),
+            "min_steps": min_steps,
             "token_dropout": cfg.token_dropout if cfg.token_dropout >= 0 else self.TOKEN_DROPOUT * low,
+            "spelled_copies": cfg.spelled_copies,
             "label_smoothing": cfg.label_smoothing
             if cfg.label_smoothing >= 0
-            else (self.LOW_RESOURCE_SMOOTHING if low else self.SMOOTHING),
+            else (self.LOW_RESOURCE_SMOOTHING if memorising else self.SMOOTHING),
         }
         log.info(
             f"recipe from the data: {len(train)} training pairs, {words:,} running words on the longer side"
-            f"{' (low-resource: < ' + format(self.LOW_RESOURCE_WORDS, ',') + ')' if low else ''}; "
+            f"{' (low-resource: < ' + format(self.LOW_RESOURCE_WORDS, ',') + ')' if low else ''}, {passes} passes "
+            f"over them planned; "
             f"vocabulary {size} pieces a side"
             f"{'' if cfg.vocab_size else ' (1 per ' + str(self.WORDS_PER_PIECE) + ' words)'}, "
             f"{'joint' if shared else 'one per side'} ({overlap:.0%} of the target's letters are in the source's "
             f"alphabet), source normalize {normalize}, copy head {copy}; "
-            f"token dropout {recipe['token_dropout']}, label smoothing "
+            f"token dropout {recipe['token_dropout']}, spelled copies {recipe['spelled_copies']}, label smoothing "
             f"{recipe['label_smoothing']}, at least {recipe['min_steps']} steps (--vocab-size, --shared-vocab, "
-            "--token-dropout, --label-smoothing, --min-steps set them)"
+            "--token-dropout, --spelled-copies, --label-smoothing, --min-steps set them)"
         )
         return recipe
 
-    def _fitted_dropout(self, cfg: Config, pairs: int, words: int) -> float:
-        """``--dropout -1``: 0.3 for a low-resource set (fewer than ``LOW_RESOURCE_WORDS`` running words a side),
-        0.1 up to twice that (2,000 verse pairs, 52,000 words, were memorised by epoch 5 without it), else 0 (the
+    def _fitted_dropout(self, cfg: Config, pairs: int, words: int, passes: int) -> float:
+        """``--dropout -1``: 0.3 for a low-resource set (fewer than ``LOW_RESOURCE_WORDS`` running words a side)
+        that the recipe passes over ``MEMORISING_PASSES`` times or more (2,000 verse pairs, 52,000 words, were
+        memorised by epoch 5 without it), 0.1 for one with fewer passes and up to twice those words, else 0 (the
         embedded 28,749 verse pairs, 750,000 words: where the number of updates is what is short)."""
         dropout = (
             self.LOW_RESOURCE_DROPOUT
-            if words < self.LOW_RESOURCE_WORDS
+            if words < self.LOW_RESOURCE_WORDS and passes >= self.MEMORISING_PASSES
             else self.SMALL_DATA_DROPOUT
             if words < 2 * self.LOW_RESOURCE_WORDS
             else 0.0
         )
         log.info(
             f"dropout from the data: {dropout} ({pairs} training pairs, {words:,} running words on the longer "
-            f"side; --dropout sets it)"
+            f"side, {passes} passes; --dropout sets it)"
         )
         return dropout
 

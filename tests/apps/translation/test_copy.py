@@ -48,6 +48,41 @@ def test_the_recipe_picks_a_joint_vocabulary_for_a_shared_alphabet_and_not_acros
     assert pieces[:4] == ["[PAD]", "[UNK]", "[START]", "[END]"] and {"Q", "##Q", "7", "##7"} <= set(pieces)
 
 
+def test_words_on_both_sides_are_spelled_out_alike_and_fed_in_their_share_of_the_epochs():
+    from edgesuite.apps.translation import data as tdata
+    from edgesuite.apps.translation import vocab
+    from edgesuite.apps.translation.model import TARGET_RESERVED
+    from edgesuite.apps.translation.postprocess import END_ID, START_ID
+
+    rows = [("Wo ist Velmi?", "Where is Velmi?"), ("Das kostet 417 Euro.", "That costs 417 euros."), ("Ja", "Yes")]
+    pieces = vocab.joint([s for s, _ in rows] * 5, [t for _, t in rows] * 5, 200, "none", TARGET_RESERVED)
+    assert "Velmi" in pieces  # a whole piece: spelling it out is what the copy head never practised otherwise
+    cfg = type("Cfg", (), {"max_length": 16, "source_normalize": "none", "target_normalize": "none"})
+    src_tok, tgt_tok = tdata.tokenizers(cfg, pieces, pieces)
+    pairs = tdata.Pairs([s for s, _ in rows], [t for _, t in rows], ["a"] * 3, ["0", "1", "2"])
+    plain = tdata.arrays(pairs, src_tok, tgt_tok)
+    src, dec_in, labels, changed = tdata.spelled_copies(plain, pieces)
+    assert changed.tolist() == [True, True, False]
+
+    def text(ids):
+        return " ".join(pieces[i] for i in ids if i)
+
+    assert text(src[0]) == "Wo ist V ##e ##l ##m ##i ?"
+    assert text(labels[0]) == "Where is V ##e ##l ##m ##i ? [END]" and dec_in[0, 0] == START_ID
+    assert text(dec_in[0][1:]) == text(labels[0][labels[0] != END_ID])  # the decoder input: [START] + labels
+    assert text(src[1]) == "Das kostet 4 ##1 ##7 Euro ." and "euros" in text(labels[1])  # Euro/euros: not shared
+    assert (src[2] == plain[0][2]).all() and (labels[2] == plain[2][2]).all()
+    for share, expect in ((0.0, 0), (1.0, 2)):
+        batch = next(
+            iter(tdata.batches(plain, 8, 0, True, spelled=(src, dec_in, labels, changed), spelled_share=share))
+        )
+        (x_src, _), y, _ = (
+            np.asarray(t) if not isinstance(t, tuple) else tuple(np.asarray(u) for u in t) for t in batch
+        )
+        spelled = {pieces.index("##m"), pieces.index("##1")}
+        assert sum(bool(spelled & set(row.tolist())) for row in x_src) == expect, x_src
+
+
 def test_the_copy_head_gives_a_source_piece_the_weight_its_position_gets(tmp_path):
     import keras
 
@@ -80,8 +115,8 @@ def copy_run(tmp_path_factory):
     rows = synthetic_pairs(600, seed=0)
     data = out / "de-en.tsv"
     data.write_text("".join(f"{s}\t{t}\n" for s, t in rows), encoding="utf-8")
-    # the default recipe (vocabulary, copy head, dropout, smoothing from the data), a model and a schedule small
-    # enough for a test
+    # the default recipe (vocabulary, copy head, dropout, smoothing from the data) with spelled copies, a model and
+    # a schedule small enough for a test
     tiny = [
         "--layers",
         "1",
@@ -110,6 +145,8 @@ def copy_run(tmp_path_factory):
         "--seed",
         "1",
         "--no-xla",
+        "--spelled-copies",
+        "0.5",
     ]
     assert main(["train", "translation", "--data", str(data), *tiny, "--out", str(out), "--name", "copy"]) == 0
     return Run.open(str(out / "translation" / "copy")), rows
@@ -126,18 +163,33 @@ def test_names_and_numbers_in_new_sentences_are_copied_through(copy_run):
     assert metrics["copy_recall"] >= 0.7 and metrics["chrf"] > metrics["copy_chrf"] + 20, metrics
 
 
+def new_names(rows, count: int = 6) -> list[str]:
+    seen = {w for s, _ in rows for w in s.replace(".", " ").replace("?", " ").split()}
+    return [n for n in names(np.random.default_rng(99), 40) if n not in seen][:count]
+
+
+def test_a_number_never_seen_in_training_is_copied_through(copy_run):
+    """Numbers in the tiny vocabulary are pieces of one digit: spelled copies (``--spelled-copies 0.5``) teach the
+    copy head to walk through such a run ("417" came out "4" without them)."""
+    from edgesuite.apps.translation.decoding import Decoder
+
+    run, rows = copy_run
+    numbers = {w for s, _ in rows for w in s.split() if w.isdigit()}
+    new = [d for d in ("417", "862", "305") if d not in numbers]
+    out = Decoder(run.load_model(), run.info).translate([f"Das kostet {d} Euro." for d in new])
+    assert sum(d in o for d, o in zip(new, out)) >= len(new) - 1, list(zip(new, out))
+
+
 @pytest.mark.xfail(
-    reason="not yet: a name none of whose pieces the training targets held comes out cut after its "
-    "first piece or two ('Velmi' -> 'Ve', 'Sumarmi' -> 'Sumarm'); see RESULTS.md, issue 48",
+    reason="not yet: a name none of whose pieces the training targets held is spelled one letter a piece and "
+    "comes out stuttering ('Velmi' -> 'Velmlml', 'Temimar' -> 'Temimarrr'); see RESULTS.md, issue 48",
     strict=False,
 )
 def test_a_name_never_seen_in_training_is_copied_through(copy_run):
     from edgesuite.apps.translation.decoding import Decoder
 
     run, rows = copy_run
-    seen = {w for s, _ in rows for w in s.replace(".", " ").replace("?", " ").split()}
-    new = [n for n in names(np.random.default_rng(99), 40) if n not in seen][:6]
-    out = Decoder(run.load_model(), run.info).translate([f"Wo ist {n}?" for n in new] + ["Das kostet 417 Euro."])
+    new = new_names(rows)
+    out = Decoder(run.load_model(), run.info).translate([f"Wo ist {n}?" for n in new])
     copied = [n in o for n, o in zip(new, out)]
     assert sum(copied) >= 5, list(zip(new, out))
-    assert "417" in out[-1], out[-1]

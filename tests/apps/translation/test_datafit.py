@@ -1,6 +1,7 @@
 """Translation regularised from the data size: --dropout -1 (the default) is 0.3 for a low-resource set (fewer than
-300,000 running words a side), 0.1 up to twice that, 0 for the embedded corpus; the vocabulary, word dropout and
-label smoothing follow the words as well."""
+300,000 running words a side) that the recipe passes over 30 times or more, 0.1 for one with fewer passes and up to
+twice those words, 0 for the embedded corpus; the vocabulary, word dropout and label smoothing follow the words
+(and the passes) as well."""
 
 from edgesuite.apps.translation.config import Config
 from edgesuite.apps.translation.data import Pairs
@@ -10,10 +11,13 @@ from edgesuite.apps.translation.task import TASK
 def test_a_small_set_gets_dropout_and_the_embedded_corpus_none(capsys):
     cfg = Config()
     assert cfg.dropout == -1.0
-    assert TASK._fitted_dropout(cfg, 14000, 110_000) == TASK.LOW_RESOURCE_DROPOUT  # the issue's German set
-    assert "dropout from the data: 0.3 (14000 training pairs, 110,000 running words" in capsys.readouterr().out
-    assert TASK._fitted_dropout(cfg, 20000, 400_000) == TASK.SMALL_DATA_DROPOUT
-    assert TASK._fitted_dropout(cfg, 28749, 750_000) == 0.0  # the embedded verses
+    # a low-resource set the recipe passes over until it memorises gets the aggressive dropout
+    assert TASK._fitted_dropout(cfg, 2000, 52_000, 80) == TASK.LOW_RESOURCE_DROPOUT
+    assert "dropout from the data: 0.3 (2000 training pairs, 52,000 running words" in capsys.readouterr().out
+    # the issue's German set: 13 passes in its least steps, where dropout 0.3 only slowed the learning
+    assert TASK._fitted_dropout(cfg, 14000, 110_000, 13) == TASK.SMALL_DATA_DROPOUT
+    assert TASK._fitted_dropout(cfg, 20000, 400_000, 10) == TASK.SMALL_DATA_DROPOUT
+    assert TASK._fitted_dropout(cfg, 28749, 750_000, 3) == 0.0  # the embedded verses
 
 
 def _pairs(n_pairs: int, words: int, target: str = "The quick brown fox jumps over the lazy dog") -> Pairs:
@@ -30,7 +34,10 @@ def _pairs(n_pairs: int, words: int, target: str = "The quick brown fox jumps ov
 def test_the_recipe_follows_the_words_and_the_alphabets():
     small = TASK._fitted_recipe(Config(), _pairs(14000, 8))  # 112,000 words a side: the issue's set
     assert small["vocab_size"] == 1100 and small["shared_vocab"] and small["source_normalize"] == "none"
-    assert small["token_dropout"] == TASK.TOKEN_DROPOUT and small["label_smoothing"] == TASK.LOW_RESOURCE_SMOOTHING
+    assert small["passes"] == 12 and small["token_dropout"] == TASK.TOKEN_DROPOUT
+    assert small["label_smoothing"] == TASK.SMOOTHING  # 12 passes: far from memorising
+    tiny = TASK._fitted_recipe(Config(), _pairs(2000, 8))  # 80 passes over 2,000 pairs
+    assert tiny["passes"] == 80 and tiny["label_smoothing"] == TASK.LOW_RESOURCE_SMOOTHING
     large = TASK._fitted_recipe(Config(), _pairs(30000, 25))  # 750,000 words: the embedded verses' size
     assert large["vocab_size"] == 4000 and large["token_dropout"] == 0 and large["label_smoothing"] == 0.1
     # a large set keeps one vocabulary a side (no copy head to use a joint one) and the usual least steps
