@@ -41,8 +41,10 @@ def lexicon(sources: list[str], targets: list[str]) -> dict[str, str]:
         for w in ws:
             spelling.setdefault(w.lower(), Counter())[w] += 1
     s_count, t_count = Counter(w for ws in src for w in ws), Counter(w for ws in tgt for w in ws)
-    s_vocab = [w for w, c in s_count.items() if c >= MIN_COUNT]
-    t_vocab = [w for w, c in t_count.items() if c >= MIN_COUNT]
+    # sorted: the counters' order follows the sets' (string hashes differ between processes), and ties go to the
+    # lower id, so an unsorted vocabulary gave another lexicon in each run
+    s_vocab = sorted(w for w, c in s_count.items() if c >= MIN_COUNT)
+    t_vocab = sorted(w for w, c in t_count.items() if c >= MIN_COUNT)
     if not s_vocab or not t_vocab:
         return {}
     s_index, t_index = {w: i for i, w in enumerate(s_vocab)}, {w: i for i, w in enumerate(t_vocab)}
@@ -56,7 +58,7 @@ def lexicon(sources: list[str], targets: list[str]) -> dict[str, str]:
     cs = np.array([s_count[w] for w in s_vocab], np.float32)
     ct = np.array([t_count[w] for w in t_vocab], np.float32)
     dice = 2 * together.data / (cs[together.row] + ct[together.col])
-    order = np.lexsort((together.col, -dice, together.row))  # by source word, best Dice first (ties: lower id)
+    order = np.lexsort((together.col, -dice, together.row))  # by source word, best Dice first (ties: first word)
     rows, first = np.unique(together.row[order], return_index=True)
     return {s_vocab[i]: spelling[t_vocab[j]].most_common(1)[0][0] for i, j in zip(rows, together.col[order][first])}
 

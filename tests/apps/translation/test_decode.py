@@ -141,3 +141,30 @@ def test_the_word_for_word_baseline_learns_a_lexicon_and_copies_what_it_does_not
     pairs = Pairs(sources, targets, [str(i) for i in range(10)], [str(i) for i in range(10)])
     scores = baseline.fit_and_score(pairs, pairs)
     assert scores["chrf"] > scores["copy_chrf"] and scores["name"].startswith("word-for-word")
+
+
+def test_the_word_for_word_lexicon_is_the_same_in_every_process():
+    """Ties (here every word of a pair co-occurs alike) go to the first target word in sorted order, whatever
+    order the process's string hashing gives the sets the counts come from."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json; from edgesuite.apps.translation import baseline; "
+        "print(json.dumps(baseline.lexicon(['rot blau gruen', 'rot blau gruen', 'gelb schwarz'] * 2, "
+        "['red blue green', 'red blue green', 'yellow black'] * 2), sort_keys=True))"
+    )
+    tables = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(tables) == 1, tables
+    assert json.loads(tables.pop())["rot"] == "blue"  # a three-way tie: the first in sorted order
