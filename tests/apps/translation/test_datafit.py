@@ -54,3 +54,14 @@ def test_the_recipe_follows_the_words_and_the_alphabets():
         0.0,
         0.1,
     )
+
+
+def test_spelled_copies_need_one_vocabulary_for_both_sides():
+    import pytest
+
+    from edgesuite.common.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="spelled_copies: needs one vocabulary for both sides"):
+        TASK._fitted_recipe(Config(shared_vocab="no", copy_head="off", spelled_copies=0.5), _pairs(1000, 8))
+    assert TASK._fitted_recipe(Config(spelled_copies=0.5), _pairs(1000, 8))["spelled_copies"] == 0.5
+    assert TASK._fitted_recipe(Config(), _pairs(1000, 8))["spelled_copies"] == 0.0  # off by default
