@@ -166,6 +166,19 @@ def _why(exc: BaseException) -> str:
     return text or inner.__class__.__name__
 
 
+SCHEMA_RACE_TRIES = 6
+
+
+def _schema_race(exc: BaseException) -> bool:
+    """An error of two workers creating one database's tables at once (SQLite's and PostgreSQL's words)."""
+    import sqlalchemy.exc
+
+    if isinstance(exc, sqlalchemy.exc.IntegrityError):
+        return True
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return any(words in text for words in ("already exists", "database is locked", "duplicate key"))
+
+
 def storage_for(url: str | None, tune_dir: Path):
     """The study's Optuna storage: ``url`` (SQLAlchemy form) or a SQLite file in ``tune_dir``. Opening it
     connects (and creates the tables), so a URL that is malformed, of an unknown kind, without its driver,
@@ -194,15 +207,24 @@ def storage_for(url: str | None, tune_dir: Path):
         if "connect_timeout" not in parsed.query:
             engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     try:
-        with warnings.catch_warnings():  # the retry callback is marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                parsed.render_as_string(hide_password=False),
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=60,
-                grace_period=180,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
-            )
+        for attempt in range(SCHEMA_RACE_TRIES):
+            try:
+                with warnings.catch_warnings():  # the retry callback is marked experimental
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return optuna.storages.RDBStorage(
+                        parsed.render_as_string(hide_password=False),
+                        engine_kwargs=engine_kwargs,
+                        heartbeat_interval=60,
+                        grace_period=180,
+                        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+                    )
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as exc:
+                # workers started together on a new database each create its tables and version row: all but
+                # one meet the others' (UNIQUE constraint failed, table already exists, database is locked);
+                # opening again finds the schema made
+                if attempt + 1 == SCHEMA_RACE_TRIES or not _schema_race(exc):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
     except sqlalchemy.exc.NoSuchModuleError:
         raise UserInputError(
             f"storage {shown}: unknown database kind '{parsed.drivername}'; expected {STORAGE_KINDS}"

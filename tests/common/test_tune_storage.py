@@ -353,3 +353,48 @@ def test_a_trial_asked_for_beyond_the_trials_is_not_run(tiny_folder, tmp_path, m
     assert not (folder / "runs").exists() and result.best_config is None
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Trial 1 failed" not in err, err  # Optuna's failure report kept quiet
+
+
+_OPEN_TOGETHER = """
+import sys, time
+from pathlib import Path
+import optuna
+from edgesuite.common import tune
+folder, go = Path(sys.argv[1]), Path(sys.argv[2])
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.001)
+optuna.create_study(study_name="study", storage=tune.storage_for(None, folder), load_if_exists=True)
+print("opened", flush=True)
+"""
+
+
+def test_workers_started_together_on_a_new_sqlite_file_all_open_it(tmp_path):
+    """Three workers opening one new SQLite study at the same instant: each creates the tables and the version
+    row, and before the retry all but one failed on the others' (UNIQUE constraint failed:
+    alembic_version.version_num) in about one round of three."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for round_ in range(4):
+        folder, go = tmp_path / f"round{round_}", tmp_path / f"go{round_}"
+        folder.mkdir()
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_TOGETHER, str(folder), str(go)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        try:
+            for proc in procs:
+                assert proc.stdout.readline().strip() == "ready", proc.stdout.read()
+            go.touch()  # all three imported and waiting: let them go at once
+            outs = [proc.communicate(timeout=120)[0] for proc in procs]
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+        for proc, out in zip(procs, outs):
+            assert proc.returncode == 0 and "opened" in out, out[-2000:]
