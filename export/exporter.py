@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import threading
 import time
 from pathlib import Path
 
@@ -205,25 +206,41 @@ def _restore(out_dir: Path, snapshot: dict[str, bytes]) -> None:
             path.unlink(missing_ok=True)
 
 
+_STOP_ASKED = threading.Event()  # set by Ctrl-C or SIGTERM during an export
+
+
 @contextlib.contextmanager
 def _terminate_as_interrupt():
     """SIGTERM (``kill``, a job scheduler's time limit) ends an export as Ctrl-C does, so that its staging
-    folder is removed and its report written; Python's default would end the process where it stands."""
+    folder is removed and its report written; Python's default would end the process where it stands. Either
+    signal is also recorded (:func:`_reraise_if_stopped`): raised inside a converter's C code, the
+    KeyboardInterrupt can come out as another error (seen: TFLite's ``SystemError: Objects/listobject.c:338: bad
+    argument to internal function``), which must not read as that format failing and the export going on."""
     import signal
-    import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(signum, frame):
+        _STOP_ASKED.set()
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    _STOP_ASKED.clear()
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        _STOP_ASKED.clear()
+
+
+def _reraise_if_stopped(exc: BaseException) -> None:
+    """A format's error that a stop signal caused (see :func:`_terminate_as_interrupt`) ends the export as the
+    interrupt it was."""
+    if _STOP_ASKED.is_set():
+        raise KeyboardInterrupt("stopped by a signal") from exc
 
 
 def _merge_with_previous(out_dir: Path, run, rows: list[dict]) -> list[dict]:
@@ -262,6 +279,7 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, servi
         writer = importlib.import_module(f"edgesuite.export.{fmt.writer}")
         writer.write(ctx, fmt, path)
     except Exception as exc:
+        _reraise_if_stopped(exc)
         log(f"{fmt.name}: failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:300]})")
         return {**row, "status": "failed", "note": f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:300]}"}
     row["size_mb"] = verify.size_mb(path)
@@ -276,6 +294,7 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, servi
         runtime = open_runtime(path)
         outputs = run_inputs(serving.codec, runtime, x, ctx.metadata)  # the codec's decoding loop, if it has one
     except Exception as exc:
+        _reraise_if_stopped(exc)
         return {**row, "status": "failed", "note": f"written but not loadable: {exc}"}
     _, metric = serving.parity_metric(outputs[: len(labels)], labels, ctx.metadata)
     agreement = serving.parity_agreement(reference, outputs, ctx.metadata) if outputs.shape == reference.shape else 0.0

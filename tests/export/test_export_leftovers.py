@@ -147,6 +147,41 @@ def test_sigterm_ends_an_export_without_leaving_its_staging_folder(run, tmp_path
     assert not (out / "model_float32.tflite").exists() or _report(out)["tflite"]["status"] == "ok"
 
 
+_STOP_IN_C = """
+import os, signal, sys
+from edgesuite.cli import main
+from edgesuite.export import tflite
+
+def converter(ctx, precision):
+    ctx.savedmodel_dir()
+    try:  # the signal lands inside the converter's C code, which hands Python back another error
+        os.kill(os.getpid(), signal.SIGTERM)
+    except KeyboardInterrupt as exc:
+        raise SystemError("Objects/listobject.c:338: bad argument to internal function") from exc
+    raise AssertionError("SIGTERM did not interrupt")
+
+tflite.convert = converter
+sys.exit(main(["export", sys.argv[1], "--formats", "tflite,onnx", "--out", sys.argv[2]]))
+"""
+
+
+def test_a_stop_signal_that_a_converter_turns_into_another_error_still_ends_the_export(run, tmp_path):
+    """Seen in CI: SIGTERM during the TFLite conversion came out of TensorFlow's C code as a SystemError, the
+    export called the format failed, went on to ONNX and exited 1 instead of stopping."""
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-c", _STOP_IN_C, str(run), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 130, output[-3000:]
+    assert "tflite: failed" not in output and "onnx:" not in output and "Traceback" not in output, output[-3000:]
+    assert _staging(out) == [] and not (out / "model.onnx").exists()
+
+
 # ---- issue 52: the report describes this export; benchmark says what export skipped -----------------------------
 
 
