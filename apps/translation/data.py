@@ -243,18 +243,9 @@ def arrays(pairs: Pairs, src_tok, tgt_tok, warn: str | None = None):
     return src, dec_in, labels
 
 
-def spelled_copies(tensors, vocab: list[str]):
-    """The training pairs (``arrays``' tensors, one vocabulary for both sides) with every word found on both
-    sides spelled out one character a piece (``V ##e ##l ##m ##i``) on both, and a (N,) mask of the pairs that
-    changed: (source ids, decoder input ids, label ids, changed). A word is a piece and the ``##`` pieces after it;
-    one is spelled out when it has two characters or more, more characters than pieces, and a piece for each
-    character (``vocab.joint`` holds every ASCII letter and digit). A pair that would outgrow the length keeps
-    its pieces. Fed in place of the plain pair now and then (``batches``), they teach the copy head to walk
-    through a run of pieces it never wrote, as a name unseen in training is."""
-    from edgesuite.apps.translation.postprocess import END_ID, START_ID
-
-    src, dec_in, labels = (np.array(t) for t in tensors)
-    index = {p: i for i, p in enumerate(vocab)}
+def _word_pieces(vocab: list[str]):
+    """(words, text): ``words(ids)`` cuts a row of piece ids into words (a piece and the ``##`` pieces after it),
+    as lists of ids; ``text(span)`` is the word they spell."""
     cont = np.array([p.startswith("##") for p in vocab])
 
     def words(row):
@@ -268,6 +259,36 @@ def spelled_copies(tensors, vocab: list[str]):
 
     def text(span):
         return vocab[span[0]] + "".join(vocab[i][2:] for i in span[1:])
+
+    return words, text
+
+
+def words_copied_in_pieces(tensors, vocab: list[str]) -> set[str]:
+    """The distinct words that some training pair (``arrays``' tensors, one vocabulary for both sides) has on both
+    sides and that the vocabulary writes in two pieces or more: the runs of pieces its copy head learns to walk
+    through from the data alone."""
+    words, text = _word_pieces(vocab)
+    found: set[str] = set()
+    for src, dec in zip(tensors[0], tensors[1]):
+        several = {text(w) for w in words(src) if len(w) > 1}
+        if several:
+            found |= several & {text(w) for w in words(dec[1:]) if len(w) > 1}
+    return found
+
+
+def spelled_copies(tensors, vocab: list[str]):
+    """The training pairs (``arrays``' tensors, one vocabulary for both sides) with every word found on both
+    sides spelled out one character a piece (``V ##e ##l ##m ##i``) on both, and a (N,) mask of the pairs that
+    changed: (source ids, decoder input ids, label ids, changed). A word is a piece and the ``##`` pieces after it;
+    one is spelled out when it has two characters or more, more characters than pieces, and a piece for each
+    character (``vocab.joint`` holds every ASCII letter and digit). A pair that would outgrow the length keeps
+    its pieces. Fed in place of the plain pair now and then (``batches``), they teach the copy head to walk
+    through a run of pieces it never wrote, as a name unseen in training is."""
+    from edgesuite.apps.translation.postprocess import END_ID, START_ID
+
+    src, dec_in, labels = (np.array(t) for t in tensors)
+    index = {p: i for i, p in enumerate(vocab)}
+    words, text = _word_pieces(vocab)
 
     def spelled(word):
         ids = [index.get(c if j == 0 else "##" + c) for j, c in enumerate(word)]

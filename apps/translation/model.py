@@ -80,8 +80,9 @@ def build_encoder(cfg, vocab_size: int):
     return keras.Model(ids, memory, name="encoder")
 
 
-def build_decoder(cfg, vocab_size: int, copy: bool = False):
-    """``copy``: the decoder ends in the copy head (:func:`copy_mix`) and gives probabilities, not hidden states."""
+def build_decoder(cfg, vocab_size: int, copy: bool = False, copy_next: bool = False):
+    """``copy``: the decoder ends in the copy head (:func:`copy_mix`) and gives probabilities, not hidden states;
+    ``copy_next``: its pointer also reads which source pieces follow the piece just written (:func:`pointer`)."""
     from keras import layers
 
     ids = keras.Input(shape=(None,), dtype="int32", name="target_ids")
@@ -97,7 +98,10 @@ def build_decoder(cfg, vocab_size: int, copy: bool = False):
     if copy:
         vocab = layers.Dense(vocab_size, activation="softmax", dtype="float32", name="vocab_probabilities")(hidden)
         gate = layers.Dense(1, activation="sigmoid", dtype="float32", name="copy_gate")(hidden)
-        hidden = copy_mix(vocab, gate, pointer(hidden, memory, source, vocab_size, cfg.d_model), source, vocab_size)
+        table = one_hot_table(vocab_size)
+        written = ids if copy_next else None
+        attention = pointer(hidden, memory, source, vocab_size, cfg.d_model, written=written, table=table)
+        hidden = copy_mix(vocab, gate, attention, source, vocab_size, table=table)
     return keras.Model([ids, memory, source], hidden, name="decoder")
 
 
@@ -106,16 +110,37 @@ PADDING_SCORE = (
 )  # added to the pointer's scores at padded source positions: e^-100 of the weight, a range int8 holds
 
 
-def pointer(hidden, memory, source, vocab_size: int, width: int):
+def one_hot_table(vocab_size: int):
+    """A fixed identity embedding: ids (N, L) -> their one-hot rows (N, L, V), as a Keras core layer."""
+    from keras import layers
+
+    return layers.Embedding(
+        vocab_size, vocab_size, embeddings_initializer="identity", trainable=False, name="copy_one_hot", dtype="float32"
+    )
+
+
+def pointer(hidden, memory, source, vocab_size: int, width: int, written=None, table=None):
     """The copy head's attention over the source pieces, (N, T, S) weights: a scaled dot product of a query from the
     decoder's states with the encoder's memory, padding pushed ``PADDING_SCORE`` down by a fixed one-column
     embedding of the source ids (core layers: the legacy .h5 loader rebuilds neither ``keras.ops`` arithmetic nor
-    ``layers.Attention``'s score mode)."""
+    ``layers.Attention``'s score mode).
+
+    ``written`` (the decoder's input ids, (N, T): the piece written before each step) adds a learned weight,
+    ``w(state)``, to the score of every source position that follows a piece equal to the one just written: copying
+    a word spelled in several pieces walks on to the next piece instead of finding it again by content (a new name
+    in single letters stuttered, 'Velmi' -> 'Velmlml', where each letter's query matched the letters before it)."""
     from keras import layers
 
     f32 = {"dtype": "float32"}
     query = layers.Dense(width, name="copy_query")(hidden)
     scores = layers.Dot(axes=(2, 2), name="copy_scores", **f32)([query, memory])  # (N, T, S)
+    if written is not None:
+        table = table or one_hot_table(vocab_size)
+        # row s: the one-hot of source piece s - 1 (zeros at s = 0)
+        before = layers.Cropping1D((0, 1), **f32)(layers.ZeroPadding1D((1, 0), **f32)(table(source)))  # (N, S, V)
+        follows = layers.Dot(axes=(2, 2), name="copy_follows", **f32)([table(written), before])  # (N, T, S) 0/1
+        weight = layers.Dense(1, kernel_initializer="zeros", name="copy_next_weight", **f32)(hidden)  # (N, T, 1)
+        scores = layers.Add(**f32)([scores, layers.Multiply(**f32)([weight, follows])])
     padding = layers.Embedding(vocab_size, 1, trainable=False, name="copy_padding", **f32)
     bias = layers.Permute((2, 1), **f32)(padding(source))  # (N, 1, S)
     table = padding.get_weights()[0] * 0.0
@@ -124,7 +149,7 @@ def pointer(hidden, memory, source, vocab_size: int, width: int):
     return layers.Softmax(axis=-1, name="copy_attention", **f32)(layers.Add(**f32)([scores, bias]))
 
 
-def copy_mix(vocab, gate, attention, source, vocab_size: int):
+def copy_mix(vocab, gate, attention, source, vocab_size: int, table=None):
     """The copy head (pointer-generator, See et al. 2017) over a vocabulary both sides share:
 
         p = copied + gate * (p_vocab - copied),   copied = attention @ one_hot(source_ids)      # (N, T, V)
@@ -132,30 +157,28 @@ def copy_mix(vocab, gate, attention, source, vocab_size: int):
     ``attention`` (N, T, S): the pointer's weights over the source pieces; a piece the softmax never learned to
     write (a name unseen in training) still gets the weight the pointer gives its source position. Keras core
     layers only (the one-hot rows are a fixed identity embedding), so plain ``keras.models.load_model`` reads the
-    ``.keras`` and ``.h5`` and every converter sees builtin ops; the identity table is V x V floats (19 MB at
-    V = 2,200).
+    ``.keras`` and ``.h5`` and every converter sees builtin ops; the identity table (``table``, shared with the
+    pointer's, or one of its own) is V x V floats (19 MB at V = 2,200).
     """
     from keras import layers
 
     f32 = {"dtype": "float32"}
-    one_hot = layers.Embedding(
-        vocab_size, vocab_size, embeddings_initializer="identity", trainable=False, name="copy_one_hot", **f32
-    )(source)  # (N, S, V)
+    one_hot = (table or one_hot_table(vocab_size))(source)  # (N, S, V)
     copied = layers.Dot(axes=(2, 1), name="copy_probabilities", **f32)([attention, one_hot])  # (N, T, V)
     return layers.Add(name="copy_mix", **f32)(
         [copied, layers.Multiply(**f32)([gate, layers.Subtract(**f32)([vocab, copied])])]
     )
 
 
-def build(cfg, source_vocab: int, target_vocab: int, copy: bool = False):
+def build(cfg, source_vocab: int, target_vocab: int, copy: bool = False, copy_next: bool = False):
     """The teacher-forcing model: ``[source_ids (N, S), target_ids (N, T)]`` -> probabilities (N, T, V).
     ``copy`` (one vocabulary for both sides): the decoder mixes in the copy head and gives the probabilities,
-    and ``probabilities`` passes them on."""
+    and ``probabilities`` passes them on; ``copy_next``: see :func:`pointer`."""
     from keras import layers
 
     source = keras.Input(shape=(None,), dtype="int32", name="source_ids")
     target = keras.Input(shape=(None,), dtype="int32", name="target_ids")
-    encoder, decoder = build_encoder(cfg, source_vocab), build_decoder(cfg, target_vocab, copy)
+    encoder, decoder = build_encoder(cfg, source_vocab), build_decoder(cfg, target_vocab, copy, copy_next)
     hidden = decoder([target, encoder(source), source])
     if copy:
         probs = layers.Activation("linear", dtype="float32", name="probabilities")(hidden)

@@ -121,6 +121,7 @@ class TranslationTask(Task):
             "label_smoothing": recipe["label_smoothing"],
             "shared_vocab": "yes" if recipe["shared_vocab"] else "no",
             "copy_head": recipe["copy_head"],
+            "copy_next": recipe["copy_head"] == "on",
             "min_steps": recipe["min_steps"],
             "vocab_size": recipe["vocab_size"],
             "source_normalize": recipe["source_normalize"],
@@ -138,11 +139,12 @@ class TranslationTask(Task):
         say(f"vocabularies: {len(src_vocab)} source and {len(tgt_vocab)} target word pieces")
         train = tdata.arrays(splits.train, src_tok, tgt_tok, warn="training")
         info["decoding"] = self._fitted_decoding(train[0], train[2])
-        spelled = tdata.spelled_copies(train, tgt_vocab) if recipe["spelled_copies"] else None
+        share = info["spelled_copies"] = self._fitted_spelled(recipe, train, tgt_vocab)
+        spelled = tdata.spelled_copies(train, tgt_vocab) if share else None
         if spelled is not None:
             say(
                 f"spelled copies: {int(spelled[3].sum())} of {len(splits.train)} training pairs have a word on both "
-                f"sides; each comes spelled out one character a piece in {recipe['spelled_copies']:.0%} of the epochs"
+                f"sides; each comes spelled out one character a piece in {share:.0%} of the epochs"
             )
         val = tdata.arrays(splits.val, src_tok, tgt_tok, warn="validation") if splits.val else None
         val_ds = tdata.batches(val, cfg.batch_size, cfg.seed, shuffle=False) if val else None
@@ -163,7 +165,7 @@ class TranslationTask(Task):
                 shuffle=cfg.shuffle,
                 token_dropout=recipe["token_dropout"],
                 spelled=spelled,
-                spelled_share=recipe["spelled_copies"],
+                spelled_share=share,
             ),
             val=val_ds,
             test=tdata.EvalSet(splits.test, val_ds),
@@ -171,6 +173,24 @@ class TranslationTask(Task):
             train_size=len(splits.train),
             extras={"train_tokens": int((train[2] > 0).sum()), "val_pairs": splits.val, "baseline": base},
         )
+
+    SPELLED_SHARE, FEW_COPIED_IN_PIECES = 0.5, 200
+
+    def _fitted_spelled(self, recipe: dict, train, vocab: list[str]) -> float:
+        """``--spelled-copies -1``: ``SPELLED_SHARE`` with the copy head when the training pairs copy fewer than
+        ``FEW_COPIED_IN_PIECES`` distinct words written in several pieces (a tiny set copied 5: new names came
+        through 9 times in 10 with spelled copies, once without), else 0 (14,000 interface strings copied 5,185:
+        spelled copies only slowed the epochs, tests/benchmarks/RESULTS.md)."""
+        if recipe["spelled_copies"] >= 0 or recipe["copy_head"] != "on":
+            return max(0.0, recipe["spelled_copies"])
+        copied = len(tdata.words_copied_in_pieces(train, vocab))
+        share = self.SPELLED_SHARE if copied < self.FEW_COPIED_IN_PIECES else 0.0
+        say(
+            f"spelled copies from the data: the training pairs copy {copied} distinct words written in several "
+            f"pieces ({'fewer than' if share else 'at least'} {self.FEW_COPIED_IN_PIECES}), so spelled copies "
+            f"{'in ' + format(share, '.0%') + ' of the epochs' if share else 'off'} (--spelled-copies sets it)"
+        )
+        return share
 
     LENGTH_QUANTILE = 0.99  # of the training pairs' target / source piece ratios: the decoding length bound
 
@@ -251,9 +271,9 @@ class TranslationTask(Task):
             f"{'' if cfg.vocab_size else ' (1 per ' + str(self.WORDS_PER_PIECE) + ' words)'}, "
             f"{'joint' if shared else 'one per side'} ({overlap:.0%} of the target's letters are in the source's "
             f"alphabet), source normalize {normalize}, copy head {copy}; "
-            f"token dropout {recipe['token_dropout']}, spelled copies {recipe['spelled_copies']}, label smoothing "
+            f"token dropout {recipe['token_dropout']}, label smoothing "
             f"{recipe['label_smoothing']}, at least {recipe['min_steps']} steps (--vocab-size, --shared-vocab, "
-            "--token-dropout, --spelled-copies, --label-smoothing, --min-steps set them)"
+            "--token-dropout, --label-smoothing, --min-steps set them)"
         )
         return recipe
 
@@ -313,6 +333,7 @@ class TranslationTask(Task):
             len(info["source_tokenizer"]["vocab"]),
             len(info["target_tokenizer"]["vocab"]),
             copy=info.get("copy_head") == "on",
+            copy_next=info.get("copy_next", False),  # runs from before it: built as they were trained
         )
 
     def loss_and_metrics(self, cfg: Config, info: dict):

@@ -83,6 +83,33 @@ def test_words_on_both_sides_are_spelled_out_alike_and_fed_in_their_share_of_the
         assert sum(bool(spelled & set(row.tolist())) for row in x_src) == expect, x_src
 
 
+def test_spelled_copies_are_on_where_the_pairs_copy_few_words_written_in_pieces():
+    from edgesuite.apps.translation import data as tdata
+    from edgesuite.apps.translation.task import TranslationTask
+
+    pieces = ["[PAD]", "[UNK]", "[START]", "[END]", "Wo", "ist", "?", "Where", "is", "Vel", "##mi", "Ka", "##ro", "Ta"]
+
+    def ids(text, start=False):
+        row = [2] * start + [pieces.index(p) for p in text.split()]
+        return row + [0] * (8 - len(row))
+
+    rows = [
+        ("Wo ist Vel ##mi ?", "Where is Vel ##mi ?"),  # copied in two pieces: counts
+        ("Wo ist Ta ?", "Where is Ta ?"),  # copied, one piece: the head copies it by content alone
+        ("Wo ist Ka ##ro ?", "Where is Vel ##mi ?"),  # Karo on one side only
+    ]
+    tensors = (np.array([ids(s) for s, _ in rows]), np.array([ids(t, start=True) for _, t in rows]))
+    assert tdata.words_copied_in_pieces(tensors, pieces) == {"Velmi"}
+
+    task = TranslationTask()
+    auto = {"spelled_copies": -1.0, "copy_head": "on"}
+    assert task._fitted_spelled(auto, tensors, pieces) == task.SPELLED_SHARE  # 1 < 200 such words
+    task.FEW_COPIED_IN_PIECES = 1
+    assert task._fitted_spelled(auto, tensors, pieces) == 0.0  # the pairs teach the walk themselves
+    assert task._fitted_spelled({**auto, "copy_head": "off"}, tensors, pieces) == 0.0  # nothing walks
+    assert task._fitted_spelled({**auto, "spelled_copies": 0.2}, tensors, pieces) == 0.2  # the flag wins
+
+
 def test_the_copy_head_gives_a_source_piece_the_weight_its_position_gets(tmp_path):
     import keras
 
@@ -106,6 +133,44 @@ def test_the_copy_head_gives_a_source_piece_the_weight_its_position_gets(tmp_pat
         np.testing.assert_allclose(np.asarray(keras.models.load_model(tmp_path / name)(x)), mixed, atol=1e-7)
 
 
+def test_the_pointer_walks_on_to_the_piece_after_the_one_just_written(tmp_path):
+    """``copy_next``: the source positions that follow a piece equal to the one just written get the learned weight
+    on their score; the rest keep theirs, padding stays out."""
+    import keras
+
+    from edgesuite.apps.translation.model import pointer
+
+    hidden, memory = keras.Input((None, 4)), keras.Input((None, 4))
+    source, written = keras.Input((None,), dtype="int32"), keras.Input((None,), dtype="int32")
+    model = keras.Model([hidden, memory, source, written], pointer(hidden, memory, source, 8, 4, written=written))
+    weight = model.get_layer("copy_next_weight")
+    weight.set_weights([np.zeros((4, 1), np.float32), np.array([3.0], np.float32)])  # w(state) = 3 everywhere
+    src = np.array([[5, 6, 5, 7, 0]], np.int32)  # pieces 5 6 5 7, then padding
+    wrote = np.array([[2, 5, 7]], np.int32)  # [START], then piece 5, then piece 7 (the last source piece)
+    x = [np.ones((1, 3, 4), np.float32), np.zeros((1, 5, 4), np.float32), src, wrote]  # memory 0: equal content
+    att = np.asarray(model(x))
+    e = np.exp(3.0)
+    np.testing.assert_allclose(att[0, 0], [0.25, 0.25, 0.25, 0.25, 0], atol=1e-6)  # nothing written yet
+    np.testing.assert_allclose(att[0, 1], np.array([1, e, 1, e, 0]) / (2 + 2 * e), atol=1e-6)  # after each 5
+    np.testing.assert_allclose(att[0, 2], [0.25, 0.25, 0.25, 0.25, 0], atol=1e-6)  # padding follows 7: not it
+    for name in ("pointer.keras", "pointer.h5"):  # core layers: plain Keras reads both, nothing registered
+        model.save(tmp_path / name)
+        np.testing.assert_allclose(np.asarray(keras.models.load_model(tmp_path / name)(x)), att, atol=1e-6)
+
+
+def test_a_run_from_before_the_next_piece_term_builds_as_it_was_trained():
+    from edgesuite.apps.translation.config import Config
+    from edgesuite.apps.translation.task import TranslationTask
+
+    pieces = ["[PAD]", "[UNK]", "[START]", "[END]", "a", "b"]
+    tok = {"vocab": pieces}
+    info = {"dropout": 0.1, "source_tokenizer": tok, "target_tokenizer": tok, "copy_head": "on"}
+    cfg = Config(layers=1, d_model=16, heads=2, ffn=32)
+    for flag, expect in (({}, False), ({"copy_next": True}, True)):
+        decoder = TranslationTask().build_model(cfg, {**info, **flag}).get_layer("decoder")
+        assert any(layer.name == "copy_next_weight" for layer in decoder.layers) is expect
+
+
 @pytest.fixture(scope="module")
 def copy_run(tmp_path_factory):
     from edgesuite.api import Run
@@ -115,8 +180,8 @@ def copy_run(tmp_path_factory):
     rows = synthetic_pairs(600, seed=0)
     data = out / "de-en.tsv"
     data.write_text("".join(f"{s}\t{t}\n" for s, t in rows), encoding="utf-8")
-    # the default recipe (vocabulary, copy head, dropout, smoothing from the data) with spelled copies, a model and
-    # a schedule small enough for a test
+    # the default recipe (vocabulary, copy head, spelled copies, dropout, smoothing from the data), a model and a
+    # schedule small enough for a test
     tiny = [
         "--layers",
         "1",
@@ -145,8 +210,6 @@ def copy_run(tmp_path_factory):
         "--seed",
         "1",
         "--no-xla",
-        "--spelled-copies",
-        "0.5",
     ]
     assert main(["train", "translation", "--data", str(data), *tiny, "--out", str(out), "--name", "copy"]) == 0
     return Run.open(str(out / "translation" / "copy")), rows
@@ -157,7 +220,8 @@ def test_names_and_numbers_in_new_sentences_are_copied_through(copy_run):
     12 epochs; 0 without it, in 30 epochs: tests/benchmarks/RESULTS.md)."""
     run, _ = copy_run
     info = json.loads((run.path / "info.json").read_text())
-    assert info["shared_vocab"] == "yes" and info["copy_head"] == "on"
+    assert info["shared_vocab"] == "yes" and info["copy_head"] == "on" and info["copy_next"]
+    assert info["spelled_copies"] == 0.5  # the pairs copy no name of several pieces: spelled copies teach it
     assert info["source_tokenizer"]["vocab"] == info["target_tokenizer"]["vocab"]
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert metrics["copy_recall"] >= 0.7 and metrics["chrf"] > metrics["copy_chrf"] + 20, metrics
@@ -169,7 +233,7 @@ def new_names(rows, count: int = 6) -> list[str]:
 
 
 def test_a_number_never_seen_in_training_is_copied_through(copy_run):
-    """Numbers in the tiny vocabulary are pieces of one digit: spelled copies (``--spelled-copies 0.5``) teach the
+    """Numbers in the tiny vocabulary are pieces of one digit: spelled copies (on here from the data) teach the
     copy head to walk through such a run ("417" came out "4" without them)."""
     from edgesuite.apps.translation.decoding import Decoder
 
@@ -180,16 +244,13 @@ def test_a_number_never_seen_in_training_is_copied_through(copy_run):
     assert sum(d in o for d, o in zip(new, out)) >= len(new) - 1, list(zip(new, out))
 
 
-@pytest.mark.xfail(
-    reason="not yet: a name none of whose pieces the training targets held is spelled one letter a piece and "
-    "comes out stuttering ('Velmi' -> 'Velmlml', 'Temimar' -> 'Temimarrr'); see RESULTS.md, issue 48",
-    strict=False,
-)
 def test_a_name_never_seen_in_training_is_copied_through(copy_run):
+    """Made-up names the training pairs never held, each a run of pieces: the pointer walks on from the piece it
+    just wrote (8 to 10 of 10 over seeds 1-3 in float32 and mixed_bfloat16; 0 or 1 without spelled copies)."""
     from edgesuite.apps.translation.decoding import Decoder
 
     run, rows = copy_run
-    new = new_names(rows)
+    new = new_names(rows, 10)
     out = Decoder(run.load_model(), run.info).translate([f"Wo ist {n}?" for n in new])
     copied = [n in o for n, o in zip(new, out)]
-    assert sum(copied) >= 5, list(zip(new, out))
+    assert sum(copied) >= 7, list(zip(new, out))
