@@ -100,9 +100,9 @@ class Config(TrainConfig, LabelSmoothed):
         "share of the training pairs, drawn anew each epoch, in which every word found on both sides (a name, a "
         "number) is spelled out one character a piece on both, so that the copy head learns to walk through a run "
         "of pieces it never wrote (needs one vocabulary for both sides); -1 = from the data: 0.5 with the copy head "
-        "when fewer than 200 distinct words are copied in several pieces by the training pairs themselves, else 0 "
-        "(they carried new names through on a tiny set, and cost epochs on 14,000 real pairs that copy 5,000 such "
-        "words: tests/benchmarks/RESULTS.md)",
+        "when fewer than 30 distinct words are copied in several pieces by the training pairs themselves, else 0 "
+        "(they carried new names through on a tiny set that copies 5, and cost chrF and names on real sets that "
+        "copy 200 and more: tests/benchmarks/RESULTS.md)",
         bounds="[-1, 1]",
     )
     epochs: int = knob(

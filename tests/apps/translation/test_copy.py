@@ -103,7 +103,7 @@ def test_spelled_copies_are_on_where_the_pairs_copy_few_words_written_in_pieces(
 
     task = TranslationTask()
     auto = {"spelled_copies": -1.0, "copy_head": "on"}
-    assert task._fitted_spelled(auto, tensors, pieces) == task.SPELLED_SHARE  # 1 < 200 such words
+    assert task._fitted_spelled(auto, tensors, pieces) == task.SPELLED_SHARE  # 1 < 30 such words
     task.FEW_COPIED_IN_PIECES = 1
     assert task._fitted_spelled(auto, tensors, pieces) == 0.0  # the pairs teach the walk themselves
     assert task._fitted_spelled({**auto, "copy_head": "off"}, tensors, pieces) == 0.0  # nothing walks
