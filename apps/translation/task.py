@@ -71,6 +71,7 @@ class TranslationTask(Task):
         "copy_head": "auto",
         "source_normalize": "auto",
         "token_dropout": -1.0,
+        "spelled_copies": -1.0,
         "label_smoothing": -1.0,
         "min_steps": -1,
     }

@@ -222,6 +222,7 @@ def test_names_and_numbers_in_new_sentences_are_copied_through(copy_run):
     info = json.loads((run.path / "info.json").read_text())
     assert info["shared_vocab"] == "yes" and info["copy_head"] == "on" and info["copy_next"]
     assert info["spelled_copies"] == 0.5  # the pairs copy no name of several pieces: spelled copies teach it
+    assert "spelled_copies: 0.5" in (run.path / "config.yaml").read_text()  # the recipe the run had
     assert info["source_tokenizer"]["vocab"] == info["target_tokenizer"]["vocab"]
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert metrics["copy_recall"] >= 0.7 and metrics["chrf"] > metrics["copy_chrf"] + 20, metrics
