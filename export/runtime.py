@@ -64,8 +64,18 @@ class KerasRuntime(Runtime):
         self.input_dtype = self.model.inputs[0].dtype
         self.input_count = len(self.model.inputs)
 
+    EAGER_CALLS = 2  # calls run eagerly (no trace); a runtime called again and again (a decoding loop) compiles
+
     def run(self, x):
-        return np.asarray(self.model(x, training=False), dtype=np.float32)
+        self._calls = getattr(self, "_calls", 0) + 1
+        if self._calls <= self.EAGER_CALLS:
+            return np.asarray(self.model(x, training=False), dtype=np.float32)
+        if getattr(self, "_graph", None) is None:
+            import tensorflow as tf
+
+            model = self.model
+            self._graph = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        return np.asarray(self._graph(x), dtype=np.float32)
 
 
 class ModelRuntime(KerasRuntime):

@@ -282,3 +282,23 @@ def test_a_mixed_precision_run_exports_to_float_tflite(tiny_folder, tmp_path):
     from edgesuite.export.tflite import op_names
 
     assert not [op for op in op_names((run.path / "export" / "model_float32.tflite").read_bytes()) if "custom" in op]
+
+
+def test_a_keras_runtime_called_again_and_again_compiles_and_gives_the_eager_outputs():
+    """A decoding loop calls the Keras reference once per token: past the first calls the runtime runs a traced
+    graph (half the time of eager calls on the tiny translator), with outputs equal to the eager model's."""
+    import keras
+
+    from edgesuite.export.runtime import ModelRuntime
+
+    source, target = keras.Input((None,), dtype="int32"), keras.Input((None,), dtype="int32")
+    embed = keras.layers.Embedding(50, 8)
+    pooled = keras.layers.GlobalAveragePooling1D()(embed(source))
+    x = embed(target) + keras.layers.Reshape((1, 8))(pooled)
+    model = keras.Model([source, target], keras.layers.Dense(50, activation="softmax")(x))
+    runtime = ModelRuntime(model)
+    rng = np.random.default_rng(0)
+    for step in range(1, 7):  # the target grows by one token a call, the batch changes
+        ids = [rng.integers(0, 50, (3 + step % 2, length), dtype=np.int32) for length in (5, step)]
+        np.testing.assert_array_equal(runtime.run(ids), np.asarray(model(ids, training=False)), err_msg=str(step))
+    assert runtime._graph is not None  # the later calls went through the graph
