@@ -5,7 +5,8 @@
     edgesuite tune <task> [train flags] --trials N [--space lr,batch_size,...] [--time-budget MIN]
     edgesuite evaluate RUN_DIR [--data PATH]
     edgesuite predict RUN_DIR|MODEL_FILE INPUT... [--save-dir DIR]
-    edgesuite export RUN_DIR [--formats all|savedmodel,keras,h5,tflite,...] [--calibration-samples N] [--out DIR]
+    edgesuite export RUN_DIR [--formats all|savedmodel,keras,h5,tflite,...] [--calibration-samples N] [--eval-samples N]
+                   [--out DIR]
     edgesuite benchmark RUN_DIR [--formats ...] [--samples N]
     edgesuite data make-canvas --out DIR --format coco|voc|yolo|masks [--count N]
     edgesuite data check <task> [train's data flags] [--report DIR] [--fix [DIR]]
@@ -137,6 +138,12 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     ex.add_argument("run", metavar="RUN_DIR")
     ex.add_argument("--formats", default="all", help=f"comma-separated formats: {names}")
     ex.add_argument("--calibration-samples", type=int, default=200, help="training images for int8 calibration")
+    ex.add_argument(
+        "--eval-samples",
+        type=int,
+        default=500,
+        help="held-out examples each file is checked on against the Keras model (fewer: a faster, rougher check)",
+    )
     ex.add_argument("--out", default=None, help="output folder (default: RUN_DIR/export)")
 
     b = sub.add_parser("benchmark", formatter_class=fmt, help="size, metric and latency of each exported format")
@@ -436,11 +443,12 @@ def _cmd_export(args) -> int:
 
     parse_formats(args.formats)  # an empty or unknown name is refused before TensorFlow loads
     _check_at_least_one("--calibration-samples", args.calibration_samples)
+    _check_at_least_one("--eval-samples", args.eval_samples)
     if args.out:
         check_output_dir(args.out, "--out")
     from edgesuite.api import Run
 
-    ok = Run.open(args.run).export(args.formats, args.out, args.calibration_samples)["ok"]
+    ok = Run.open(args.run).export(args.formats, args.out, args.calibration_samples, args.eval_samples)["ok"]
     if not ok:
         print("error: some formats failed or do not match the Keras model (see the report)", file=sys.stderr)
     return 0 if ok else 1

@@ -310,6 +310,7 @@ def test_a_16_bit_png_is_read_alike_by_training_and_by_predict(tmp_path):
     [
         (["--calibration-samples", "0"], "--calibration-samples: expected an integer >= 1, got 0"),
         (["--calibration-samples", "-5"], "--calibration-samples: expected an integer >= 1, got -5"),
+        (["--eval-samples", "0"], "--eval-samples: expected an integer >= 1, got 0"),
         (["--formats", ""], "--formats: expected 'all' or a comma-separated list of formats"),
         (["--formats", " , "], "--formats: expected 'all' or a comma-separated list of formats"),
         (["--formats", "tflite_int8"], "--formats: unknown format 'tflite_int8'"),
