@@ -22,7 +22,7 @@ def exported(trained_run, tmp_path_factory):
     """The shared tiny run exported to every format (into a copy, so other tests see a clean run)."""
     run = tmp_path_factory.mktemp("exported") / "run"
     shutil.copytree(trained_run, run)
-    assert main(["export", str(run), "--formats", "all", "--calibration-samples", "64"]) == 0
+    assert main(["export", str(run), "--formats", "all", "--calibration-samples", "64", "--eval-samples", "48"]) == 0
     return run
 
 
@@ -52,6 +52,12 @@ def test_every_format_is_written_verified_and_reported(exported):
     assert rows["tflite-int8"]["size_mb"] <= 0.3 * rows["tflite"]["size_mb"]
     assert "| tflite-int8 | ok |" in (exported / "export" / "export_report.md").read_text()
     assert not list((exported / "export").glob(".*partial*"))  # nothing half-written left
+
+
+def test_the_contract_cycle(exported, tmp_path):
+    from tests.cycle import check_cycle
+
+    check_cycle("image-classification", exported, _report(exported), 48, tmp_path)
 
 
 def test_tflite_files_use_builtin_ops_only_and_int8_is_uint8_in_and_out(exported):

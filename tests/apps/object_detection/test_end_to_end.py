@@ -50,7 +50,20 @@ def test_evaluate_on_a_coco_folder_and_predict_draws_boxes(det_run, canvas_folde
         assert Image.open(r["image_file"]).size == (48, 48)
 
 
-def test_export_all_formats_nms_inside_and_load_agrees(det_run, tmp_path):
+@pytest.fixture(scope="module")
+def det_export(det_run) -> tuple[int, dict]:
+    """The shared run exported to every format: the exit code and the report."""
+    code = main(["export", str(det_run), "--calibration-samples", "32", "--eval-samples", "48"])
+    return code, json.loads((det_run / "export" / "export_report.json").read_text())
+
+
+def test_the_contract_cycle(det_run, det_export, tmp_path):
+    from tests.cycle import check_cycle
+
+    check_cycle("object-detection", det_run, det_export[1], 48, tmp_path)
+
+
+def test_export_all_formats_nms_inside_and_load_agrees(det_run, det_export, tmp_path):
     import onnxruntime as ort
     from ai_edge_litert.interpreter import Interpreter
 
@@ -58,9 +71,8 @@ def test_export_all_formats_nms_inside_and_load_agrees(det_run, tmp_path):
     from edgesuite.apps.object_detection.postprocess import detections
     from edgesuite.export.tflite import op_names
 
-    code = main(["export", str(det_run), "--calibration-samples", "32"])
+    code, report = det_export
     export = det_run / "export"
-    report = json.loads((export / "export_report.json").read_text())
     rows = {r["format"]: r for r in report["formats"]}
     assert report["metric_name"] == "map50" and set(rows) == set(FORMATS)
     # MediaPipe's ObjectDetector, given only the path, finds the Keras model's detections in model_mediapipe.tflite

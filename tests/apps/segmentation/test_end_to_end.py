@@ -37,12 +37,24 @@ def test_evaluate_on_a_user_folder_and_predict_writes_mask_and_overlay(seg_run, 
     assert overlay.size == (48, 48) and overlay.mode == "RGB"
 
 
-def test_export_all_formats_builtin_tflite_and_load_predicts_class_maps(seg_run, tmp_path, make_pairs):
+@pytest.fixture(scope="module")
+def seg_export(seg_run) -> tuple[int, dict]:
+    """The shared run exported to every format: the exit code and the report."""
+    code = main(["export", str(seg_run), "--calibration-samples", "32", "--eval-samples", "48"])
+    return code, json.loads((seg_run / "export" / "export_report.json").read_text())
+
+
+def test_the_contract_cycle(seg_run, seg_export, tmp_path):
+    from tests.cycle import check_cycle
+
+    check_cycle("segmentation", seg_run, seg_export[1], 48, tmp_path)
+
+
+def test_export_all_formats_builtin_tflite_and_load_predicts_class_maps(seg_run, seg_export, tmp_path, make_pairs):
     from edgesuite import load
     from edgesuite.export.tflite import op_names
 
-    code = main(["export", str(seg_run), "--calibration-samples", "32"])
-    report = json.loads((seg_run / "export" / "export_report.json").read_text())
+    code, report = seg_export
     rows = {r["format"]: r for r in report["formats"]}
     assert report["metric_name"] == "miou"
     # int8 of a two-epoch model with near-even probabilities may flip argmaxes; every other format matches

@@ -60,8 +60,15 @@ def test_evaluate_and_predict_texts(text_run, text_csv, capsys):
 
 @pytest.fixture(scope="module")
 def text_export(text_run):
-    assert main(["export", str(text_run), "--formats", "all"]) == 0
+    assert main(["export", str(text_run), "--formats", "all", "--eval-samples", "200"]) == 0
     return text_run / "export"
+
+
+def test_the_contract_cycle(text_run, text_export, tmp_path):
+    from tests.cycle import check_cycle
+
+    report = json.loads((text_export / "export_report.json").read_text())
+    check_cycle("text-classification", text_run, report, 200, tmp_path)
 
 
 def test_every_format_exports_and_matches_keras(text_export):

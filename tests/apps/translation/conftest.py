@@ -76,4 +76,4 @@ def translation_run(pairs_tsv, tmp_path_factory) -> Path:
 def translation_export(translation_run) -> dict:
     import edgesuite
 
-    return edgesuite.open_run(str(translation_run)).export("all", calibration_samples=50, eval_samples=40)
+    return edgesuite.open_run(str(translation_run)).export("all", calibration_samples=24, eval_samples=24)

@@ -124,6 +124,12 @@ def test_beam_size_is_refused_for_other_tasks(trained_run, capsys):
     assert "--beam-size: only a task that decodes with a beam" in capsys.readouterr().err
 
 
+def test_the_contract_cycle(translation_run, translation_export, tmp_path):
+    from tests.cycle import check_cycle
+
+    check_cycle("translation", translation_run, translation_export, 24, tmp_path)
+
+
 def test_export_every_format(translation_export):
     rows = {r["format"]: r for r in translation_export["formats"]}
     assert translation_export["metric_name"] == "bleu"
@@ -303,8 +309,12 @@ def test_the_train_script_trains_evaluates_and_exports(pairs_tsv, tmp_path, caps
                 *TINY,
                 "--epochs",
                 "1",
+                "--beam-size",
+                "1",
+                "--eval-samples",
+                "8",
                 "--out",
-                str(tmp_path),  # the last --epochs wins
+                str(tmp_path),  # the last --epochs (--beam-size, --eval-samples) wins
                 "--formats",
                 "keras",
             ]
