@@ -116,20 +116,24 @@ def _weights(run_dir):
     return keras.models.load_model(run_dir / "model.keras").get_weights()
 
 
-def test_mirrored_on_two_logical_cpus_matches_the_default_strategy(reviews, tmp_path):
-    single = _finish(_train(reviews, tmp_path, "default", "--strategy", "default"))
+@pytest.fixture(scope="module")
+def single(reviews, tmp_path_factory):
+    """The recipe on one device (the default strategy): what every distributed run must reproduce. Its printout
+    and its run folder."""
+    out = tmp_path_factory.mktemp("single")
+    return _finish(_train(reviews, out, "default", "--strategy", "default")), out / "text-classification" / "default"
+
+
+def test_mirrored_on_two_logical_cpus_matches_the_default_strategy(reviews, single, tmp_path):
     mirrored = _finish(_train(reviews, tmp_path, "mirrored", "--strategy", "mirrored", "--devices", "2"))
-    assert "strategy: default with 1 replica(s)" in single
+    assert "strategy: default with 1 replica(s)" in single[0]
     assert "strategy: mirrored with 2 replica(s) on /device:CPU:0, /device:CPU:1" in mirrored
     assert "steps per epoch of 32 (16 per replica)" in mirrored
-    a, b = (
-        _weights(tmp_path / "text-classification" / "default"),
-        _weights(tmp_path / "text-classification" / "mirrored"),
-    )
+    a, b = _weights(single[1]), _weights(tmp_path / "text-classification" / "mirrored")
     assert max(float(np.abs(x - y).max()) for x, y in zip(a, b)) < 1e-5
     loss = [
-        [float(r["loss"]) for r in csv.DictReader(open(tmp_path / "text-classification" / n / "history.csv"))]
-        for n in ("default", "mirrored")
+        [float(r["loss"]) for r in csv.DictReader(open(run / "history.csv"))]
+        for run in (single[1], tmp_path / "text-classification" / "mirrored")
     ]
     np.testing.assert_allclose(loss[0], loss[1], rtol=1e-5)
 
@@ -144,7 +148,7 @@ def _free_ports(n):
     return ports
 
 
-def test_two_workers_train_in_step_and_only_the_chief_writes(reviews, tmp_path):
+def test_two_workers_train_in_step_and_only_the_chief_writes(reviews, single, tmp_path):
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     procs = []
     try:
@@ -165,8 +169,7 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(reviews, tmp_path):
     scratch = re.search(r"done: (\S+)", outs[1]).group(1)
     assert not os.path.exists(scratch)  # the worker's folder is gone
     # the chief's run is the single-device run, step for step (DATA sharding of the same global batches)
-    single = _finish(_train(reviews, tmp_path / "single", "one", "--strategy", "default"))
-    assert re.findall(r"loss: ([0-9.]+)", single)[:2] == re.findall(r"loss: ([0-9.]+)", outs[0])[:2]
+    assert re.findall(r"loss: ([0-9.]+)", single[0])[:2] == re.findall(r"loss: ([0-9.]+)", outs[0])[:2]
 
 
 def test_two_workers_stream_disjoint_shares_of_a_segmentation_folder(tmp_path):

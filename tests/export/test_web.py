@@ -1,9 +1,9 @@
 """The ``web`` export: the page's JavaScript decodes as the apps' numpy code does, headless Chromium runs a page
 here, ``edgesuite serve`` serves a folder without TensorFlow, and a failed or impossible export leaves nothing.
 
-Every app's own page runs its parity inputs in Chromium in ``tests/test_contract.py`` (its tiny cycle exports
-``web`` too). Where Chromium, node or npm is missing these tests skip and say why, unless
-``$EDGESUITE_REQUIRE_BROWSER`` is set (CI installs them), where they fail instead.
+Every app's own page runs its parity inputs in Chromium in its contract cycle (``tests/cycle.py``, on the
+all-format export of the app's shared test run). Where Chromium, node or npm is missing these tests skip and say
+why, unless ``$EDGESUITE_REQUIRE_BROWSER`` is set (CI installs them), where they fail instead.
 """
 
 from __future__ import annotations
