@@ -1,7 +1,8 @@
 """The pretrained encoder (minilm) against the small models and as their teacher (not a test).
 
     python tests/benchmarks/bench_text_encoder.py                          # Rotten Tomatoes, 2,000 texts
-    python tests/benchmarks/bench_text_encoder.py --train 0 --epochs 0     # the whole corpus, default recipes
+    python tests/benchmarks/bench_text_encoder.py --train 0                # the whole corpus
+    python tests/benchmarks/bench_text_encoder.py --epochs 3               # the encoder capped at 3 epochs
     python tests/benchmarks/bench_text_encoder.py --set debates            # the 2016 US debates, by party
 
 Per set: a seeded stratified 80/20 split written as train/test files (the 80 % split again 90/10 into train and
@@ -112,7 +113,7 @@ def main() -> None:
     p.add_argument("--set", default="rotten-tomatoes", choices=sorted(SETS))
     p.add_argument("--models", default="linear,bow,cnn,minilm,student")
     p.add_argument("--train", type=int, default=2000, help="texts drawn from the corpus (0: all)")
-    p.add_argument("--epochs", type=int, default=3, help="the encoder's epochs (0: its recipe's)")
+    p.add_argument("--epochs", type=int, default=0, help="caps the encoder's epochs (0: its recipe's)")
     p.add_argument("--out", default="saved_models/bench-text-encoder")
     p.add_argument("--no-export", action="store_true")
     p.add_argument("--work", default="", help="the folder of the split's files (a teacher run must name the same)")
