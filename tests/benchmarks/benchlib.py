@@ -52,6 +52,9 @@ def train_within(task: str, out: Path, budget_s: float, extra: list[str]) -> tup
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGINT)  # the driver saves state; the run keeps its best epoch
         proc.wait()
+    else:
+        if proc.returncode != 0:  # refused or failed (a stale run folder of that name, bad flags): no row
+            raise SystemExit(f"{' '.join(cmd[2:])}: exit {proc.returncode} (its error is above)")
     run = out / task / "bench"
     if json.loads((run / "status.json").read_text())["state"] != "completed":
         # interrupted by the backstop: evaluate the best checkpoint as the final model
