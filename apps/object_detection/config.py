@@ -75,7 +75,9 @@ class Config(TrainConfig, Augmented, Streamed, Pretrained):
     )
     max_boxes: int = knob(100, "boxes kept per image (the rest are dropped with a warning)", bounds=">= 1")
     max_detections: int = knob(
-        50, "boxes the serving model returns per image (fixed size, with a valid count)", bounds=">= 1"
+        100,
+        "boxes the serving model returns per image (fixed size, with a valid count; COCO's 100, what mAP reads)",
+        bounds=">= 1",
     )
     score_threshold: float = knob(0.05, "detections scoring below this are dropped before NMS", bounds="[0, 1)")
     iou_threshold: float = knob(

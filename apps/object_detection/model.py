@@ -29,6 +29,7 @@ import math
 import keras
 from keras import layers, ops
 
+from edgesuite.apps.object_detection.postprocess import candidate_count
 from edgesuite.common.blocks import conv_bn, mobilenetv2
 from edgesuite.common.efficientnet import efficientnet_lite
 
@@ -295,20 +296,13 @@ class DetectionLoss(keras.losses.Loss):
         }
 
 
-def candidate_count(num_points: int, num_classes: int, max_detections: int) -> int:
-    """Best (point, class) pairs per image that go into NMS: 4 x max_detections, at most all of them."""
-    return min(num_points * num_classes, 4 * max_detections)
-
-
-def detect(
-    predictions, image_size: int, num_classes: int, max_detections: int, score_threshold: float, iou_threshold: float
-) -> dict:
+def detect(predictions, image_size: int, num_classes: int, post: dict) -> dict:
     """Decoding and class-aware NMS inside the serving graph: builtin TFLite ops only, any batch size.
 
     Every (grid point, class) pair is a candidate scored ``sqrt(p_class x
     centre-ness)``, as in FCOS and RetinaNet, so an item the model hesitates on
     (shirt or T-shirt) is reported under both classes, the likelier first. Per
-    image the best :func:`candidate_count` pairs go into one
+    image the best ``postprocess.candidate_count`` pairs go into one
     ``NonMaxSuppressionV4`` per class over the whole batch, each box shifted by
     2 x its image index, so boxes of different images never overlap: per-image,
     per-class NMS. The shift is by image only, never by class: in a full-integer
@@ -324,7 +318,10 @@ def detect(
 
     k = num_classes
     points = int(predictions.shape[1])
-    per_image = candidate_count(points, k, max_detections)
+    per_image = candidate_count(post, points, k)
+    max_detections, score_threshold, iou_threshold = (
+        post[key] for key in ("max_detections", "score_threshold", "iou_threshold")
+    )
     b = tf.shape(predictions)[0]
     boxes = tf.reshape(decode_boxes(predictions, image_size), [-1, 4])  # (b * points, 4)
     scores = tf.sqrt(predictions[..., 4 : 4 + k] * predictions[..., 4 + k : 5 + k])  # (b, points, k)

@@ -55,9 +55,7 @@ class ObjectDetectionServing(Serving):
                 outputs["predictions"],
                 metadata["input"]["shape"][0],
                 len(metadata["class_names"]),
-                post["max_detections"],
-                post["score_threshold"],
-                post["iou_threshold"],
+                post,
             ),
         }
 
@@ -91,9 +89,7 @@ class ObjectDetectionServing(Serving):
                     predictions,
                     size,
                     len(metadata["class_names"]),
-                    post["max_detections"],
-                    post["score_threshold"],
-                    post["iou_threshold"],
+                    post,
                 )
                 return (
                     tf.gather(found["boxes"], [1, 0, 3, 2], axis=-1),

@@ -11,7 +11,7 @@ from edgesuite.apps.object_detection import data as ddata
 from edgesuite.apps.object_detection import model as dmodel
 from edgesuite.apps.object_detection.config import Config
 from edgesuite.apps.object_detection.metrics import RECALL_POINTS, detection_metrics
-from edgesuite.apps.object_detection.postprocess import detections
+from edgesuite.apps.object_detection.postprocess import CANDIDATES_PER_DETECTION, detections
 from edgesuite.apps.object_detection.serving import SERVING
 from edgesuite.common import autobackbone
 from edgesuite.common import plots as cplots
@@ -84,6 +84,7 @@ class ObjectDetectionTask(Task):
                 "max_detections": cfg.max_detections,
                 "score_threshold": cfg.score_threshold,
                 "iou_threshold": cfg.iou_threshold,
+                "candidates_per_detection": CANDIDATES_PER_DETECTION,
                 "stride": dmodel.STRIDE,
             },
         }

@@ -108,8 +108,9 @@ export function detections(p, meta) {
     boxes.push([clip(f32(cx - p[o])), clip(f32(cy - p[o + 1])), clip(f32(cx + p[o + 2])), clip(f32(cy + p[o + 3]))]);
     for (let c = 0; c < k; c++) scores[l * k + c] = f32(Math.sqrt(f32(p[o + 4 + c] * p[o + 4 + k])));
   }
-  // the best 4 x max_detections (point, class) pairs, best first, ties to the lower index
-  const count = Math.min(scores.length, 4 * post.max_detections);
+  // postprocess.candidate_count: the best candidates_per_detection (4 before it) x max_detections (point, class)
+  // pairs, best first, ties to the lower index
+  const count = Math.min(scores.length, (post.candidates_per_detection ?? 4) * post.max_detections);
   const top = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a] || a - b).slice(0, count);
   const cand = top.map((i) => ({ box: boxes[Math.floor(i / k)], score: scores[i], cls: i % k }));
   // greedy class-aware NMS over the candidates above the score threshold

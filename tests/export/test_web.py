@@ -106,7 +106,8 @@ def test_the_pages_wordpiece_encoder_gives_edgesuites_ids(normalize, tmp_path):
         assert a == b.tolist(), text
 
 
-def test_the_pages_detection_decoding_is_the_numpy_one(tmp_path):
+@pytest.mark.parametrize("per_detection", [None, 10], ids=["a run from before the key (4)", "10"])
+def test_the_pages_detection_decoding_is_the_numpy_one(tmp_path, per_detection):
     from edgesuite.apps.object_detection import postprocess as codec
 
     rng = np.random.default_rng(0)
@@ -114,11 +115,19 @@ def test_the_pages_detection_decoding_is_the_numpy_one(tmp_path):
     # eighths: many exact ties between scores, which both must break towards the lower index
     predictions = (np.round(rng.uniform(0, 1, (6, g * g, 5 + k)) * 8) / 8).astype(np.float32)
     predictions[..., :4] *= 0.4
+    # the first image: one object scored 1.0 at its first 48 points, all predicting the same box, as a stride-4 head
+    # scores a large item: 4 candidates per detection (40) are all its points, 10 (100) reach the other objects
+    c = (np.arange(g) + 0.5) / g
+    cy, cx = (a.ravel()[:48] for a in np.meshgrid(c, c, indexing="ij"))
+    predictions[0, :48, :4] = np.stack([cx, cy, 0.8 - cx, 0.8 - cy], -1)
+    predictions[0, :48, 4:] = [1.0, 0.0, 0.0, 1.0]
     meta = {
         "class_names": ["a", "b", "c"],
         "input": {"shape": [32, 32, 3]},
         "postprocessing_params": {"max_detections": 10, "score_threshold": 0.2, "iou_threshold": 0.5},
     }
+    if per_detection:
+        meta["postprocessing_params"]["candidates_per_detection"] = per_detection
     got = _node(
         "const { detections } = await import(PAGE + 'apps.js');\n"
         "const found = INPUT.predictions.map((p) => detections(Float32Array.from(p.flat()), INPUT.meta));\n"
@@ -126,7 +135,9 @@ def test_the_pages_detection_decoding_is_the_numpy_one(tmp_path):
         {"predictions": predictions.tolist(), "meta": meta},
         tmp_path,
     )
-    for js, want in zip(got, codec.detections(predictions, meta)):
+    found = codec.detections(predictions, meta)
+    assert len(found[0]["scores"]) == (1 if per_detection is None else 10)
+    for js, want in zip(got, found):
         assert [d["class_id"] for d in js] == want["classes"].tolist()
         np.testing.assert_array_equal(np.asarray([d["score"] for d in js], np.float32), want["scores"])
         np.testing.assert_array_equal(np.asarray([d["box"] for d in js], np.float32).reshape(-1, 4), want["boxes"])

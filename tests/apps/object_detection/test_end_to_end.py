@@ -34,7 +34,8 @@ def test_the_run_holds_model_coco_metrics_and_plots(det_run):
         assert (det_run / "plots" / plot).stat().st_size > 1000
     info = json.loads((det_run / "info.json").read_text())
     assert info["split_sizes"] == {"train": 160, "val": 50, "test": 50}
-    assert info["postprocessing_params"]["max_detections"] == 50
+    assert info["postprocessing_params"]["max_detections"] == 100
+    assert info["postprocessing_params"]["candidates_per_detection"] == 10
 
 
 def test_evaluate_on_a_coco_folder_and_predict_draws_boxes(det_run, canvas_folders, tmp_path, capsys):
@@ -44,7 +45,7 @@ def test_evaluate_on_a_coco_folder_and_predict_draws_boxes(det_run, canvas_folde
     assert main(["predict", str(det_run), *map(str, paths), "--save-dir", str(tmp_path / "drawn"), "--json"]) == 0
     results = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()[-3:]]
     for r in results:
-        assert r["count"] == len(r["objects"]) <= 50
+        assert r["count"] == len(r["objects"]) <= 100  # max_detections
         for obj in r["objects"]:
             assert 0 <= obj["box"][0] <= obj["box"][2] <= 1 and len(obj["box_px"]) == 4 and obj["label"]
         assert Image.open(r["image_file"]).size == (48, 48)
@@ -94,7 +95,7 @@ def test_export_all_formats_nms_inside_and_load_agrees(det_run, det_export, tmp_
         assert "NON_MAX_SUPPRESSION_V4" in ops and not [op for op in ops if op.startswith("custom:")], ops
         runner = Interpreter(model_path=str(export / name)).get_signature_runner("serving_default")
         out = runner(image=images)
-        assert out["boxes"].shape == (3, 50, 4) and out["num_detections"].shape == (3,)
+        assert out["boxes"].shape == (3, 100, 4) and out["num_detections"].shape == (3,)
         assert out["classes"].dtype == np.int32 and out["scores"].dtype in (np.float32, np.uint8)
         if name == "model_float32.tflite":  # the graph's NMS and the numpy one give the same detections
             want = detections(out["predictions"], metadata)

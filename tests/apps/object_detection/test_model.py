@@ -1,6 +1,7 @@
 """The detector's targets, loss and in-graph NMS (the same detections as the numpy postprocess)."""
 
 import numpy as np
+import pytest
 
 from edgesuite.apps.object_detection import model as dmodel
 from edgesuite.apps.object_detection.postprocess import detections
@@ -72,7 +73,8 @@ def test_a_look_alike_class_on_an_items_points_keeps_its_full_cross_entropy():
     )
 
 
-def test_serving_nms_gives_the_numpy_postprocess_detections_for_a_batch():
+@pytest.mark.parametrize("per_detection", [None, 10], ids=["a run from before the key (4)", "10"])
+def test_serving_nms_gives_the_numpy_postprocess_detections_for_a_batch(per_detection):
     """Random head outputs with a few confident, overlapping points: same boxes, scores, classes, count."""
     import tensorflow as tf
 
@@ -88,7 +90,9 @@ def test_serving_nms_gives_the_numpy_postprocess_detections_for_a_batch():
         "input": {"shape": [SIZE, SIZE, 3]},
         "postprocessing_params": {"max_detections": 6, "score_threshold": 0.05, "iou_threshold": 0.5},
     }
-    out = {k: v.numpy() for k, v in dmodel.detect(tf.constant(p), SIZE, K, 6, 0.05, 0.5).items()}
+    if per_detection:
+        metadata["postprocessing_params"]["candidates_per_detection"] = per_detection
+    out = {k: v.numpy() for k, v in dmodel.detect(tf.constant(p), SIZE, K, metadata["postprocessing_params"]).items()}
     want = detections(p, metadata)
     assert out["boxes"].shape == (n, 6, 4) and out["classes"].dtype == np.int32
     for i in range(n):
@@ -99,3 +103,40 @@ def test_serving_nms_gives_the_numpy_postprocess_detections_for_a_batch():
         assert np.array_equal(out["classes"][i, :c], want[i]["classes"])
         assert (out["scores"][i, c:] == 0).all()
     assert (out["num_detections"] == 6).any(), "the cap of max_detections per image was exercised"
+
+
+def _crowded(points_a: int) -> np.ndarray:
+    """One image's head outputs: object A (class 0) scored 0.9 at ``points_a`` neighbouring grid points, each
+    predicting the same box (as a stride-4 head does around a large item), object B (class 1) elsewhere at 0.5."""
+    p = np.zeros((1, (SIZE // 4) ** 2, 5 + K), np.float32)
+    cx, cy = dmodel.grid_centres(SIZE)
+
+    def place(points, box, cls, score):
+        p[0, points, :4] = np.stack(
+            [cx[points] - box[0], cy[points] - box[1], box[2] - cx[points], box[3] - cy[points]], -1
+        )
+        p[0, points, 4 + cls] = score
+        p[0, points, 4 + K] = 1.0
+
+    place(np.arange(points_a), (0.0, 0.0, 0.6, 0.6), 0, 0.81)  # the first rows: score sqrt(0.81 x 1) = 0.9
+    place(np.array([63]), (0.8, 0.8, 1.0, 1.0), 1, 0.25)  # the last point: score 0.5
+    return p
+
+
+@pytest.mark.parametrize("per_detection, found", [(None, 1), (10, 2)], ids=["4 per detection", "10 per detection"])
+def test_points_of_one_strong_object_leave_room_for_the_next(per_detection, found):
+    """max_detections 2: 4 candidates per detection are 8 (point, class) pairs, all of them A's 9 points, so NMS
+    keeps A alone; 10 per detection rank 20 pairs and reach B. The graph and numpy agree on both."""
+    import tensorflow as tf
+
+    p = _crowded(9)
+    post = {"max_detections": 2, "score_threshold": 0.05, "iou_threshold": 0.5}
+    if per_detection:
+        post["candidates_per_detection"] = per_detection
+    want = detections(
+        p, {"class_names": ["a", "b", "c"], "input": {"shape": [SIZE, SIZE, 3]}, "postprocessing_params": post}
+    )
+    out = {k: v.numpy() for k, v in dmodel.detect(tf.constant(p), SIZE, K, post).items()}
+    assert len(want[0]["scores"]) == out["num_detections"][0] == found
+    assert want[0]["classes"].tolist() == out["classes"][0, :found].tolist() == [0, 1][:found]
+    assert np.allclose(want[0]["boxes"][0], [0.0, 0.0, 0.6, 0.6], atol=1e-6)
