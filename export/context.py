@@ -75,6 +75,7 @@ class ExportContext:
     mediapipe_graph: object | None = None  # Serving.mediapipe_graph: model -> the graph of model_mediapipe*.tflite
     _savedmodel: Path | None = field(default=None, repr=False)
     _float_savedmodel: Path | None = field(default=None, repr=False)
+    _onnx: bytes | None = field(default=None, repr=False)
     _tmp: Path | None = field(default=None, repr=False)
 
     @property
@@ -193,6 +194,14 @@ class ExportContext:
             )
             self._float_savedmodel = path
         return self._float_savedmodel
+
+    def onnx_bytes(self) -> bytes:
+        """The serialized ONNX model that model.onnx and web/model.onnx hold; converted once."""
+        if self._onnx is None:
+            from edgesuite.export import onnx_format
+
+            self._onnx = onnx_format.convert(self)
+        return self._onnx
 
     def use_savedmodel(self, path: Path) -> None:
         self._savedmodel = path

@@ -11,11 +11,10 @@ from edgesuite.export.files import METADATA_NAME
 OPSET = 17  # supported by tf2onnx 1.17 and every onnxruntime >= 1.14
 
 
-def write(ctx: ExportContext, fmt, path: Path) -> None:
-    import onnx
+def convert(ctx: ExportContext) -> bytes:
+    """tf2onnx from the serving function, with the metadata in ``metadata_props``: the file's bytes."""
     import tf2onnx
 
-    tmp = staging_path(path)
     model_proto, _ = tf2onnx.convert.from_function(ctx.serving_fn(), input_signature=ctx.input_signature(), opset=OPSET)
     for key, value in {
         **{k: str(v) for k, v in metadata_strings(ctx.metadata).items()},
@@ -24,7 +23,12 @@ def write(ctx: ExportContext, fmt, path: Path) -> None:
         entry = model_proto.metadata_props.add()
         entry.key, entry.value = key, value
     model_proto.producer_name = "edgesuite"
-    onnx.save(model_proto, str(tmp))
+    return model_proto.SerializeToString()
+
+
+def write(ctx: ExportContext, fmt, path: Path) -> None:
+    tmp = staging_path(path)
+    tmp.write_bytes(ctx.onnx_bytes())  # the web folder's model.onnx is the same file: one conversion for both
     os.replace(tmp, path)
 
 

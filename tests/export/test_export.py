@@ -52,6 +52,8 @@ def test_every_format_is_written_verified_and_reported(exported):
     assert rows["tflite-int8"]["size_mb"] <= 0.3 * rows["tflite"]["size_mb"]
     assert "| tflite-int8 | ok |" in (exported / "export" / "export_report.md").read_text()
     assert not list((exported / "export").glob(".*partial*"))  # nothing half-written left
+    web = exported / "export" / "web" / "model.onnx"  # the page's model is model.onnx, converted once for both
+    assert web.read_bytes() == (exported / "export" / "model.onnx").read_bytes()
 
 
 def test_the_contract_cycle(exported, tmp_path):
