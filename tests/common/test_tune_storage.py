@@ -166,7 +166,7 @@ def _tune_cmd(data, out, study, storage=None):
         "--model",
         "cnn",
         "--width",
-        "8",
+        "0.25",  # a multiplier: 8 made 256-2,048 filters and 12 s steps; the trial's length is its tracing
         "--augment",
         "none",
         "--tta",
