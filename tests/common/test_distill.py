@@ -47,7 +47,7 @@ def _train(args, out, name):
     return out / args[0] / name
 
 
-def test_student_learns_from_two_teachers_and_reports_their_ensemble(tiny_folder, tmp_path):
+def test_student_learns_from_two_teachers_and_reports_their_ensemble(tiny_folder, trained_run, tmp_path):
     import keras
 
     base = [
@@ -63,7 +63,7 @@ def test_student_learns_from_two_teachers_and_reports_their_ensemble(tiny_folder
         "--seed",
         "1",
     ]
-    t1 = _train(base, tmp_path, "teacher-cnn")
+    t1 = trained_run  # the shared run: the default CNN at seed 1, its own recipe (flips, mirror average)
     # another seed on the same splits (bagging over seeds), another size (resized for it), another width
     t2 = _train(
         base + ["--image-size", "32", "--width", "0.5", "--seed", "2", "--split-seed", "1"], tmp_path, "teacher-32px"
