@@ -97,9 +97,10 @@ class Serving(abc.ABC):
             model.predict(self.codec.preprocess(x, metadata, spec["dtype"]), batch_size=64, verbose=0), dtype=np.float32
         )
 
-    def parity_agreement(self, reference, outputs, metadata: dict) -> float | None:
-        """The share of a format's outputs that agree with the Keras model's; None: the top-1 class agreement
-        by counts, which the exporter judges with the output's quantization step."""
+    def parity_agreement(self, reference, outputs, metadata: dict, step: float = 0.0) -> float | dict | None:
+        """The share of a format's outputs that agree with the Keras model's, or its counts as
+        ``verify.top1_agreement`` gives them (items the output's quantization ``step`` cannot settle set aside);
+        None: the top-1 class agreement by counts, which the exporter judges with that step."""
         return None
 
     def parity_limits(self, precision: str) -> dict | None:

@@ -297,7 +297,12 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, servi
         _reraise_if_stopped(exc)
         return {**row, "status": "failed", "note": f"written but not loadable: {exc}"}
     _, metric = serving.parity_metric(outputs[: len(labels)], labels, ctx.metadata)
-    agreement = serving.parity_agreement(reference, outputs, ctx.metadata) if outputs.shape == reference.shape else 0.0
+    step = runtime.output_step
+    agreement = (
+        serving.parity_agreement(reference, outputs, ctx.metadata, step=step)
+        if outputs.shape == reference.shape
+        else 0.0
+    )
     result = verify.compare(
         reference,
         outputs,
@@ -307,7 +312,7 @@ def _export_one(ctx, fmt, out_dir, x, labels, reference, reference_metric, servi
         agreement,
         limits=serving.parity_limits(fmt.precision),
         report_diff=serving.parity_numeric,
-        step=runtime.output_step,
+        step=step,
     )
     details = serving.parity_details(reference, outputs, ctx.metadata) if outputs.shape == reference.shape else ""
     details = "; ".join(n for n in (verify.agreement_note(result), details) if n)

@@ -64,7 +64,7 @@ def compare(
 ) -> dict:
     """One report row's numbers and its status: ok or exported-but-mismatch (with why).
 
-    ``agreement``: the task's share of outputs that agree with the reference
+    ``agreement``: the task's share of outputs that agree with the reference, or its counts
     (``Serving.parity_agreement``); None: the top-1 class agreement by counts
     (:func:`top1_agreement`, borderline items within the output's quantization ``step``
     set aside). ``limits``: the task's thresholds for this precision (default
@@ -76,6 +76,9 @@ def compare(
     counts = {}
     if agreement is None:
         counts = top1_agreement(reference, outputs, step)
+    elif isinstance(agreement, dict):  # the task's own counts (Serving.parity_agreement)
+        counts = agreement
+    if counts:
         agreement = counts["agreement"]
     agree = float(agreement)
     limits = limits or THRESHOLDS[precision]

@@ -123,7 +123,7 @@ class TranslationServing(Serving):
         hyps = [codec.detokenize(row, vocab) for row in np.asarray(outputs).astype(np.int64)]
         return "bleu", float(sacrebleu.corpus_bleu(hyps, [list(labels)]).score)
 
-    def parity_agreement(self, reference, outputs, metadata: dict) -> float:
+    def parity_agreement(self, reference, outputs, metadata: dict, step: float = 0.0) -> float:
         """Exact-match rate of the translations (token ids up to [END])."""
         ref = [codec.strip_ids(r) for r in np.asarray(reference).astype(np.int64)]
         out = [codec.strip_ids(r) for r in np.asarray(outputs).astype(np.int64)]

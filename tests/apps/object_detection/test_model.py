@@ -140,3 +140,39 @@ def test_points_of_one_strong_object_leave_room_for_the_next(per_detection, foun
     assert len(want[0]["scores"]) == out["num_detections"][0] == found
     assert want[0]["classes"].tolist() == out["classes"][0, :found].tolist() == [0, 1][:found]
     assert np.allclose(want[0]["boxes"][0], [0.0, 0.0, 0.6, 0.6], atol=1e-6)
+
+
+def _one_box(half: float, cls: int = 0) -> np.ndarray:
+    """One image's head outputs: one grid point predicting a square of side ``2 x half`` (shares of the side)
+    centred on it, for ``cls`` at score 0.9."""
+    p = np.zeros((1, (SIZE // 4) ** 2, 5 + K), np.float32)
+    p[0, 36, :4] = half
+    p[0, 36, 4 + cls], p[0, 36, 4 + K] = 0.81, 1.0
+    return p
+
+
+@pytest.mark.parametrize(
+    "half, cls, step, counts",
+    [
+        (0.08, 0, 1 / 255, (1, 1, 0)),  # the same box: found
+        (0.1, 0, 0.0, (1, 1, 0)),  # a larger box around it, IoU 0.64: found
+        (0.055, 0, 0.0, (0, 1, 0)),  # IoU 0.47 from a float file: missed
+        (0.055, 0, 1 / 255, (0, 0, 1)),  # the same from a uint8 output: within a step, set aside
+        (0.055, 1, 1 / 255, (0, 1, 0)),  # another class is never within a step
+        (0.048, 0, 1 / 255, (0, 1, 0)),  # IoU 0.36: beyond what a step makes up (0.5 - 0.096)
+    ],
+)
+def test_a_detection_missed_by_less_than_an_output_step_is_set_aside(half, cls, step, counts):
+    """The Keras box is 0.16 of a 32 px side (5 px): one step of 1/255 in on each edge leaves IoU 0.90 of it, so a
+    quantized file's box of its class at IoU 0.47 is borderline; at 0.36, of another class, or from a float file
+    (step 0), it is a miss."""
+    from edgesuite.apps.object_detection.serving import SERVING
+
+    metadata = {
+        "class_names": ["a", "b", "c"],
+        "input": {"shape": [SIZE, SIZE, 3]},
+        "postprocessing_params": {"max_detections": 10, "score_threshold": 0.05, "iou_threshold": 0.5},
+    }
+    out = SERVING.parity_agreement(_one_box(0.08), _one_box(half, cls), metadata, step=step)
+    assert (out["agree"], out["compared"], out["borderline"]) == counts, out
+    assert out["agreement"] == (counts[0] / counts[1] if counts[1] else 1.0)
