@@ -174,6 +174,18 @@ def _ema_callbacks(cfg, resumed: bool) -> list:
     return [swap]
 
 
+def build_optimizer_state(model, strategy=None) -> None:
+    """Creates the optimizer's slots before ``fit``. Keras 3 (TensorFlow, no strategy given to ``compile``) builds
+    them inside the first trace of the train step, and a ``tf.function`` that creates variables is traced twice:
+    the first epoch paid the train step's tracing, the costliest part of a short run, two times over."""
+    if model.optimizer is None or model.optimizer.built:
+        return
+    import contextlib
+
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model.optimizer.build(model.trainable_variables)
+
+
 def _compile(model, task, cfg, info, steps_per_epoch: int, lr_scale: float = 1.0, distilled: bool = True) -> None:
     loss, metrics = task.loss_and_metrics(cfg, info)
     if distilled and teacher_runs(cfg):  # targets are [labels | teacher probabilities]
@@ -442,6 +454,7 @@ def _train(
                 else []
             )
             distribute.prepare_fit(model, strategy, data.train)
+            build_optimizer_state(model, strategy)
             model.fit(
                 data.train,
                 validation_data=data.val,
