@@ -174,16 +174,20 @@ def _ema_callbacks(cfg, resumed: bool) -> list:
     return [swap]
 
 
-def build_optimizer_state(model, strategy=None) -> None:
-    """Creates the optimizer's slots before ``fit``. Keras 3 (TensorFlow, no strategy given to ``compile``) builds
-    them inside the first trace of the train step, and a ``tf.function`` that creates variables is traced twice:
-    the first epoch paid the train step's tracing, the costliest part of a short run, two times over."""
-    if model.optimizer is None or model.optimizer.built:
-        return
+def build_training_state(model, strategy=None, dataset=None) -> None:
+    """Creates the optimizer's slots, and the compiled metrics' state from ``dataset``'s element spec, before
+    ``fit``. Keras 3 on TensorFlow (no strategy given to ``compile``) creates them inside the first trace of the
+    train step, and a ``tf.function`` that creates variables is traced twice: the first epoch paid the train
+    step's tracing, the costliest part of a short run, two times over."""
     import contextlib
 
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        model.optimizer.build(model.trainable_variables)
+        spec = getattr(dataset, "element_spec", None)
+        metrics = getattr(model, "_compile_metrics", None)
+        if spec is not None and metrics is not None and not metrics.built:
+            model._symbolic_build(data_batch=spec)  # Keras' own build under a strategy: metrics, loss, optimizer
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
 
 
 def _compile(model, task, cfg, info, steps_per_epoch: int, lr_scale: float = 1.0, distilled: bool = True) -> None:
@@ -454,7 +458,7 @@ def _train(
                 else []
             )
             distribute.prepare_fit(model, strategy, data.train)
-            build_optimizer_state(model, strategy)
+            build_training_state(model, strategy, data.train)
             model.fit(
                 data.train,
                 validation_data=data.val,

@@ -376,7 +376,7 @@ def flip_evidence(images: LabelledImages, num_classes: int, seed: int = 0) -> Fl
 def _short_cnn(num_classes: int):
     import keras
 
-    from edgesuite.common.training import build_optimizer_state
+    from edgesuite.common.training import build_training_state
 
     inputs = keras.Input((MIRROR_SIDE, MIRROR_SIDE, 1))
     x = inputs
@@ -387,7 +387,7 @@ def _short_cnn(num_classes: int):
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    build_optimizer_state(model)  # one trace of the train step, not two
+    build_training_state(model)  # one trace of the train step, not two
     return model
 
 

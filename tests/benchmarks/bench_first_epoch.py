@@ -28,7 +28,7 @@ RUNNER = (
     "import sys\n"
     "import edgesuite.common.training as t\n"
     "if sys.argv[1] == 'keras':\n"
-    "    t.build_optimizer_state = lambda *a, **k: None\n"
+    "    t.build_training_state = lambda *a, **k: None\n"
     "from edgesuite.cli import main\n"
     "sys.exit(main(sys.argv[2:]))\n"
 )

@@ -376,3 +376,38 @@ def test_a_small_set_gets_enough_steps_and_the_embedded_demo_keeps_its_recipe(na
     assert fit_to_data(given, ds, 40, log=lambda _: None)[0] == given
     given = from_dict(cls, {"epochs": 2, "time_budget": 15.0})  # --epochs given: the budget does not add any
     assert fit_to_data(given, ds, EMBEDDED_TRAIN_SIZE[name], log=lambda _: None)[0].epochs == 2
+
+
+def test_the_train_step_is_traced_once_when_its_state_is_built_before_fit(monkeypatch):
+    """Keras 3 on TensorFlow creates the optimizer's slots and a metric's state (F1) inside the first trace of the
+    train step, which TensorFlow then traces again; built before ``fit``, one trace, and the same training."""
+    import keras
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as ktrainer
+
+    from edgesuite.common.training import build_training_state
+
+    traces = []
+    step = ktrainer.TensorFlowTrainer.train_step
+    monkeypatch.setattr(
+        ktrainer.TensorFlowTrainer, "train_step", lambda self, data: traces.append(1) or step(self, data)
+    )
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 4), dtype=np.float32), np.eye(3, dtype=np.float32)[np.arange(16) % 3]
+
+    def fit(built_before: bool):
+        traces.clear()
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=[keras.metrics.F1Score("macro")])
+        data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+        if built_before:
+            build_training_state(model, None, data)
+        model.fit(data, epochs=2, verbose=0)
+        return len(traces), model.get_weights()
+
+    keras_traces, keras_weights = fit(False)
+    built_traces, built_weights = fit(True)
+    assert built_traces == 1 and keras_traces >= built_traces, (built_traces, keras_traces)
+    for a, b in zip(built_weights, keras_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
